@@ -1,0 +1,208 @@
+//! XEP-0050 Ad-Hoc Commands: the command nodes and the session machinery around them.
+//!
+//! A request goes through *parse → permission check → handler*: the core parses the
+//! `<command/>` payload, [`access::may_run`] decides whether the requester may run the
+//! node, and only then the node's handler (one file per node) runs. Handlers hold no
+//! permission logic and never touch the socket.
+//!
+//! Implements XEP-0050 §2.2 (command list via disco#items on the commands node, filtered by
+//! what the requester may run), §2.3 (disco#info on a node), §3 (execution with
+//! `sessionid`, `execute`/`next`/`prev`/`complete`/`cancel`), and §6 (the
+//! `malformed-action`, `bad-action`, `bad-sessionid` and `session-expired` conditions).
+
+pub mod access;
+pub mod session;
+pub mod stats;
+
+use std::time::SystemTime;
+
+use crate::core::failure::Failure;
+use crate::core::State;
+use crate::xep::commands::{Action, Actions, Command, Note, NoteType, SpecificCondition, Status};
+use crate::xep::forms::DataForm;
+
+pub use access::{Requester, Role};
+pub use session::{Sessions, Stage};
+
+/// Every command node the component offers. The node string is part of the public
+/// interface: platforms and scripts address commands by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// Operator statistics.
+    Stats,
+    /// A two-step command that exists only to exercise the session machinery in tests.
+    #[cfg(test)]
+    Echo,
+}
+
+impl Node {
+    pub const ALL: &'static [Node] = &[
+        Node::Stats,
+        #[cfg(test)]
+        Node::Echo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Node::Stats => "stats",
+            #[cfg(test)]
+            Node::Echo => "test-echo",
+        }
+    }
+
+    /// The name a chat client shows in its command list.
+    pub fn name(self) -> &'static str {
+        match self {
+            Node::Stats => "Bridge statistics",
+            #[cfg(test)]
+            Node::Echo => "Echo (test)",
+        }
+    }
+
+    pub fn parse(node: &str) -> Option<Node> {
+        Node::ALL.iter().copied().find(|n| n.as_str() == node)
+    }
+}
+
+/// What a handler decided for this step.
+#[derive(Debug)]
+pub enum Step {
+    /// The command is done; the result form and notes go back with `status='completed'`.
+    Completed {
+        form: Option<DataForm>,
+        notes: Vec<Note>,
+    },
+    /// More input is needed: the form to fill, the actions allowed, and the state to keep.
+    Continue {
+        form: DataForm,
+        actions: Actions,
+        stage: Stage,
+    },
+}
+
+/// What a handler needs besides the request.
+pub struct Context<'a> {
+    pub now: SystemTime,
+    pub requester: &'a Requester,
+    pub state: &'a mut State,
+}
+
+/// Runs one XEP-0050 request from `requester` and returns the `<command/>` to send back.
+pub fn execute(
+    request: Command,
+    sessions: &mut Sessions,
+    ctx: &mut Context<'_>,
+) -> Result<Command, Failure> {
+    let node = Node::parse(&request.node).ok_or_else(|| {
+        Failure::item_not_found(format!("there is no command named {:?}", request.node))
+    })?;
+    if !access::may_run(node, ctx.requester) {
+        return Err(Failure::forbidden(access::refusal(node)));
+    }
+    let step = match request.sessionid.as_deref() {
+        None => {
+            match request.action {
+                None | Some(Action::Execute) => {}
+                Some(other) => {
+                    return Err(Failure::bad_request(format!(
+                        "action {:?} needs the sessionid of a command in progress",
+                        other.as_str()
+                    ))
+                    .with_specific(SpecificCondition::BadSessionid))
+                }
+            }
+            start(node, request.form.as_ref(), ctx)?
+        }
+        Some(id) => {
+            let session = sessions.take(id, node, &ctx.requester.jid, ctx.now)?;
+            let action = match request.action {
+                Some(Action::Cancel) => {
+                    return Ok(Command::response(node.as_str(), id, Status::Canceled));
+                }
+                // "execute" (or no action) means the default the last step offered.
+                None | Some(Action::Execute) => session.actions.execute.unwrap_or(Action::Complete),
+                Some(action) => action,
+            };
+            if !session.actions.allowed.contains(&action) {
+                sessions.restore(id.to_owned(), session);
+                return Err(Failure::bad_request(format!(
+                    "action {:?} is not offered at this step",
+                    action.as_str()
+                ))
+                .with_specific(SpecificCondition::BadAction));
+            }
+            advance(node, session.stage, action, request.form.as_ref(), ctx)?
+        }
+    };
+    ctx.state.stats.commands_served += 1;
+    // Responses always carry a session id, single-step ones included (XEP-0050 §3.4).
+    let id = match request.sessionid {
+        Some(id) => id,
+        None => sessions.new_id(),
+    };
+    Ok(match step {
+        Step::Completed { form, notes } => {
+            let mut response = Command::response(node.as_str(), id, Status::Completed);
+            response.form = form;
+            response.notes = notes;
+            response
+        }
+        Step::Continue {
+            form,
+            actions,
+            stage,
+        } => {
+            sessions.insert(
+                id.clone(),
+                node,
+                ctx.requester.jid.clone(),
+                stage,
+                actions.clone(),
+                ctx.now,
+            );
+            Command::response(node.as_str(), id, Status::Executing)
+                .with_form(form)
+                .with_actions(actions)
+        }
+    })
+}
+
+fn start(node: Node, form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
+    match node {
+        Node::Stats => {
+            let _ = form;
+            stats::run(ctx)
+        }
+        #[cfg(test)]
+        Node::Echo => session::tests::echo_start(form),
+    }
+}
+
+fn advance(
+    node: Node,
+    stage: Stage,
+    action: Action,
+    form: Option<&DataForm>,
+    _ctx: &mut Context<'_>,
+) -> Result<Step, Failure> {
+    match (node, stage) {
+        #[cfg(test)]
+        (Node::Echo, stage) => session::tests::echo_advance(stage, action, form),
+        #[allow(unreachable_patterns)]
+        (node, _) => {
+            let _ = (action, form);
+            Err(
+                Failure::bad_request(format!("command {:?} has only one step", node.as_str()))
+                    .with_specific(SpecificCondition::BadSessionid),
+            )
+        }
+    }
+}
+
+/// A note of type `info`, the kind most results carry.
+pub fn info(text: impl Into<String>) -> Note {
+    Note {
+        type_: NoteType::Info,
+        text: text.into(),
+    }
+}

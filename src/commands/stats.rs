@@ -1,0 +1,86 @@
+//! `stats`: the operator's view of the bridge (uptime, link, counters). Single step.
+
+use std::time::{Duration, SystemTime};
+
+use super::{Context, Step};
+use crate::core::failure::Failure;
+use crate::core::Link;
+use crate::xep::forms::{DataForm, Field, FormType};
+
+/// FORM_TYPE of the result, so programs can recognise it.
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:stats:1";
+
+pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
+    let state = &*ctx.state;
+    let since = |t: SystemTime| {
+        ctx.now
+            .duration_since(t)
+            .unwrap_or(Duration::ZERO)
+            .as_secs()
+    };
+    let (link, link_since) = match state.link {
+        Link::Up { since: t } => ("up", since(t)),
+        Link::Down { since: t } => ("down", since(t)),
+    };
+    let schema = state.store.schema_version().map_err(|e| {
+        tracing::error!(error = %e, "cannot read the schema version");
+        Failure::internal()
+    })?;
+    let stats = &state.stats;
+    let mut form =
+        DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
+    let counters: [(&str, &str, String); 10] = [
+        ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
+        (
+            "uptime",
+            "Uptime (seconds)",
+            since(state.started_at).to_string(),
+        ),
+        ("link", "Link to the server", link.to_owned()),
+        (
+            "link-since",
+            "Link state unchanged for (seconds)",
+            link_since.to_string(),
+        ),
+        (
+            "reconnects",
+            "Reconnections",
+            stats.reconnects().to_string(),
+        ),
+        // Counted before this request is answered, so it includes the request itself.
+        (
+            "commands-served",
+            "Commands served",
+            (stats.commands_served + 1).to_string(),
+        ),
+        (
+            "stanzas-in",
+            "Stanzas received",
+            stats.stanzas_in.to_string(),
+        ),
+        ("stanzas-out", "Stanzas sent", stats.stanzas_out.to_string()),
+        (
+            "stanzas-dropped",
+            "Stanzas dropped as malformed",
+            stats.stanzas_dropped.to_string(),
+        ),
+        (
+            "schema-version",
+            "Database schema version",
+            schema.to_string(),
+        ),
+    ];
+    for (var, label, value) in counters {
+        form.push_field(Field::text_single(var, label, Some(&value)));
+    }
+    let servers: Vec<String> = state
+        .server_software
+        .iter()
+        .map(|(domain, software)| format!("{domain}: {software}"))
+        .collect();
+    form.push_field(Field::text_multi("servers", "Server software", servers));
+    Ok(Step::Completed {
+        form: Some(form),
+        notes: vec![],
+    })
+}

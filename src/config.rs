@@ -1,0 +1,500 @@
+//! The operator's configuration: a TOML file, checked completely before anything
+//! connects.
+//!
+//! Every key is documented in `component-config/xmpp-game-bridge.toml`. Unknown keys are
+//! rejected with their name and line, so a typo never silently falls back to a default.
+//! The shared secret is read from a file or an environment variable; it is kept in a
+//! [`Secret`] whose `Debug` output is redacted so it cannot reach a log by accident.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use xmpp_parsers::jid::BareJid;
+
+/// Why the configuration cannot be used. Each message is one sentence an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error("cannot read the shared secret from {origin}: {reason}")]
+    Secret { origin: String, reason: String },
+}
+
+/// The file as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    admins: Vec<String>,
+    component: RawComponent,
+    server: RawServer,
+    #[serde(default)]
+    link: RawLink,
+    storage: RawStorage,
+    #[serde(default)]
+    logging: RawLogging,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComponent {
+    jid: String,
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    host: String,
+    port: u16,
+    domains: Vec<String>,
+    secret_file: Option<PathBuf>,
+    secret_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLink {
+    #[serde(default = "default_keepalive_secs")]
+    keepalive_secs: u64,
+    #[serde(default = "default_response_timeout_secs")]
+    response_timeout_secs: u64,
+    #[serde(default = "default_reconnect_initial_ms")]
+    reconnect_initial_ms: u64,
+    #[serde(default = "default_reconnect_max_secs")]
+    reconnect_max_secs: u64,
+    #[serde(default = "default_iq_timeout_secs")]
+    iq_timeout_secs: u64,
+    #[serde(default = "default_command_session_secs")]
+    command_session_secs: u64,
+}
+
+fn default_keepalive_secs() -> u64 {
+    30
+}
+fn default_response_timeout_secs() -> u64 {
+    15
+}
+fn default_reconnect_initial_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_secs() -> u64 {
+    30
+}
+fn default_iq_timeout_secs() -> u64 {
+    30
+}
+fn default_command_session_secs() -> u64 {
+    600
+}
+
+impl Default for RawLink {
+    fn default() -> Self {
+        RawLink {
+            keepalive_secs: default_keepalive_secs(),
+            response_timeout_secs: default_response_timeout_secs(),
+            reconnect_initial_ms: default_reconnect_initial_ms(),
+            reconnect_max_secs: default_reconnect_max_secs(),
+            iq_timeout_secs: default_iq_timeout_secs(),
+            command_session_secs: default_command_session_secs(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    path: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    #[serde(default)]
+    level: LogLevel,
+    #[serde(default)]
+    format: LogFormat,
+}
+
+/// How much the component logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Log lines for people (`human`) or for a log pipeline (`json`, one object per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The XEP-0114 shared secret. Never printed: `Debug` shows a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where the secret comes from, for messages that must not show the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::File(path) => write!(f, "file {}", path.display()),
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret. A trailing newline (as `echo` writes it) is not part of it.
+    pub fn load(&self) -> Result<Secret, ConfigError> {
+        let raw = match self {
+            SecretSource::File(path) => {
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
+                    origin: self.to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            SecretSource::Env(name) => std::env::var(name).map_err(|e| ConfigError::Secret {
+                origin: self.to_string(),
+                reason: match e {
+                    std::env::VarError::NotPresent => "it is not set".to_owned(),
+                    std::env::VarError::NotUnicode(_) => "it is not valid UTF-8".to_owned(),
+                },
+            })?,
+        };
+        let value = raw.trim_end_matches(['\r', '\n']);
+        if value.is_empty() {
+            return Err(ConfigError::Secret {
+                origin: self.to_string(),
+                reason: "it is empty".to_owned(),
+            });
+        }
+        Ok(Secret::new(value))
+    }
+}
+
+/// Timings of the link to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Silence on the link after which the component sends a keepalive ping.
+    pub keepalive: Duration,
+    /// How long the keepalive ping may go unanswered before the link is declared dead.
+    pub response_timeout: Duration,
+    pub reconnect_initial: Duration,
+    pub reconnect_max: Duration,
+    /// How long the component waits for the reply to an IQ it sent.
+    pub iq_timeout: Duration,
+    /// How long an unfinished multi-step ad-hoc command session is kept.
+    pub command_session: Duration,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub component_jid: BareJid,
+    pub component_name: String,
+    pub server_host: String,
+    pub server_port: u16,
+    /// The server's virtual hosts whose users this component serves.
+    pub domains: Vec<BareJid>,
+    pub secret: Secret,
+    pub secret_source: SecretSource,
+    pub admins: Vec<BareJid>,
+    pub link: LinkConfig,
+    pub storage_path: PathBuf,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Reads, parses and validates the file, including the secret it points to.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses `text` (read from `path`, which is only used in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: describe_toml_error(&e, text),
+        })?;
+        Config::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let component_jid = parse_domain_jid(&raw.component.jid, "component.jid")?;
+        if raw.server.domains.is_empty() {
+            return Err(ConfigError::Invalid(
+                "server.domains must list at least one virtual host of the server".to_owned(),
+            ));
+        }
+        let domains = raw
+            .server
+            .domains
+            .iter()
+            .map(|d| parse_domain_jid(d, "server.domains"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if domains.contains(&component_jid) {
+            return Err(ConfigError::Invalid(format!(
+                "server.domains lists the component's own JID {component_jid}; list the server's virtual hosts instead"
+            )));
+        }
+        let admins = raw
+            .admins
+            .iter()
+            .map(|a| {
+                let jid = BareJid::from_str(a).map_err(|e| {
+                    ConfigError::Invalid(format!("admins: {a:?} is not a valid JID ({e})"))
+                })?;
+                if jid.node().is_none() {
+                    return Err(ConfigError::Invalid(format!(
+                        "admins: {a:?} must be an account JID such as admin@example.org"
+                    )));
+                }
+                Ok(jid)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if raw.server.host.trim().is_empty() {
+            return Err(ConfigError::Invalid("server.host is empty".to_owned()));
+        }
+        if raw.server.port == 0 {
+            return Err(ConfigError::Invalid(
+                "server.port must be the server's component port, not 0".to_owned(),
+            ));
+        }
+        let secret_source = match (raw.server.secret_file, raw.server.secret_env) {
+            (Some(path), None) => SecretSource::File(path),
+            (None, Some(name)) => SecretSource::Env(name),
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "server.secret_file or server.secret_env must say where the component's shared secret is".to_owned(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "set only one of server.secret_file and server.secret_env".to_owned(),
+                ))
+            }
+        };
+        let secret = secret_source.load()?;
+        let link = raw.link;
+        for (key, value) in [
+            ("link.keepalive_secs", link.keepalive_secs),
+            ("link.response_timeout_secs", link.response_timeout_secs),
+            ("link.reconnect_max_secs", link.reconnect_max_secs),
+            ("link.iq_timeout_secs", link.iq_timeout_secs),
+            ("link.command_session_secs", link.command_session_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if link.reconnect_initial_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "link.reconnect_initial_ms must be at least 1".to_owned(),
+            ));
+        }
+        if raw.storage.path.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("storage.path is empty".to_owned()));
+        }
+        Ok(Config {
+            component_name: raw
+                .component
+                .name
+                .unwrap_or_else(|| "Game bridge".to_owned()),
+            component_jid,
+            server_host: raw.server.host,
+            server_port: raw.server.port,
+            domains,
+            secret,
+            secret_source,
+            admins,
+            link: LinkConfig {
+                keepalive: Duration::from_secs(link.keepalive_secs),
+                response_timeout: Duration::from_secs(link.response_timeout_secs),
+                reconnect_initial: Duration::from_millis(link.reconnect_initial_ms),
+                reconnect_max: Duration::from_secs(link.reconnect_max_secs),
+                iq_timeout: Duration::from_secs(link.iq_timeout_secs),
+                command_session: Duration::from_secs(link.command_session_secs),
+            },
+            storage_path: raw.storage.path,
+            log_level: raw.logging.level,
+            log_format: raw.logging.format,
+        })
+    }
+}
+
+/// A domain-only JID (`game.example.org`), as components and virtual hosts are named.
+fn parse_domain_jid(value: &str, key: &str) -> Result<BareJid, ConfigError> {
+    let jid = BareJid::from_str(value)
+        .map_err(|e| ConfigError::Invalid(format!("{key}: {value:?} is not a valid JID ({e})")))?;
+    if jid.node().is_some() {
+        return Err(ConfigError::Invalid(format!(
+            "{key}: {value:?} must be a bare domain such as game.example.org, without a user part"
+        )));
+    }
+    Ok(jid)
+}
+
+/// toml's messages carry a multi-line snippet; operators get one sentence naming the
+/// line and column, and the key where the error is about one.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let message = error.message().trim().to_owned();
+    match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            let key = text.get(span.clone()).unwrap_or("").trim();
+            if key.is_empty() || key.contains('\n') {
+                format!("line {line}, column {column}: {message}")
+            } else {
+                format!("line {line}, column {column} (`{key}`): {message}")
+            }
+        }
+        None => message,
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_secret_env(body: &str) -> String {
+        format!(
+            "admins = [\"admin@example.test\"]\n\
+             [component]\njid = \"game.example.test\"\n\
+             [server]\nhost = \"127.0.0.1\"\nport = 5347\ndomains = [\"example.test\"]\n\
+             secret_env = \"XGB_TEST_SECRET_{body}\"\n\
+             [storage]\npath = \"/tmp/x.sqlite\"\n"
+        )
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        std::env::set_var("XGB_TEST_SECRET_MIN", "s3cret\n");
+        let config = parse(&with_secret_env("MIN")).unwrap();
+        assert_eq!(config.component_jid.as_str(), "game.example.test");
+        assert_eq!(config.secret.expose(), "s3cret");
+        assert_eq!(config.link.keepalive, Duration::from_secs(30));
+        assert_eq!(config.log_level, LogLevel::Info);
+        assert_eq!(config.log_format, LogFormat::Human);
+        assert_eq!(config.admins[0].as_str(), "admin@example.test");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        std::env::set_var("XGB_TEST_SECRET_UNK", "x");
+        let text = with_secret_env("UNK").replace("port = 5347", "port = 5347\nprot = 1");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("line 7"), "{err}");
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn secret_is_never_in_debug_output() {
+        std::env::set_var("XGB_TEST_SECRET_DBG", "hunter2");
+        let config = parse(&with_secret_env("DBG")).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn missing_secret_env_is_one_clear_sentence() {
+        let err = parse(&with_secret_env("NOT_SET_ANYWHERE"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cannot read the shared secret from environment variable XGB_TEST_SECRET_NOT_SET_ANYWHERE: it is not set"
+        );
+    }
+
+    #[test]
+    fn inline_secret_is_rejected_as_unknown_key() {
+        std::env::set_var("XGB_TEST_SECRET_INL", "x");
+        let text = with_secret_env("INL").replace("port = 5347", "port = 5347\nsecret = \"abc\"");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown field `secret`"), "{err}");
+    }
+
+    #[test]
+    fn component_jid_with_user_part_is_refused() {
+        std::env::set_var("XGB_TEST_SECRET_JID", "x");
+        let text = with_secret_env("JID").replace("game.example.test", "bot@example.test");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("component.jid"), "{err}");
+    }
+
+    #[test]
+    fn both_secret_sources_is_refused() {
+        let text = with_secret_env("BOTH")
+            .replace("secret_env", "secret_file = \"/nonexistent\"\nsecret_env");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("only one of"), "{err}");
+    }
+
+    #[test]
+    fn bad_log_level_is_refused() {
+        std::env::set_var("XGB_TEST_SECRET_LOG", "x");
+        let text = format!("{}[logging]\nlevel = \"loud\"\n", with_secret_env("LOG"));
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("loud") || err.contains("unknown variant"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The one place where refusals become XMPP stanza errors (RFC 6120 §8.3).
+//!
+//! Handlers return a [`Failure`]: a defined condition, a sentence for the requester, and
+//! optionally an application-specific condition (XEP-0050 §6 uses them). Internal details
+//! (database errors and the like) are logged where they happen and reach the requester
+//! only as `internal-server-error` with a generic text.
+
+use minidom::Element;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use crate::xep::commands::SpecificCondition;
+
+/// A request refused, with a human-readable reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub condition: DefinedCondition,
+    pub text: String,
+    pub specific: Option<SpecificCondition>,
+}
+
+impl Failure {
+    fn new(condition: DefinedCondition, text: impl Into<String>) -> Failure {
+        Failure {
+            condition,
+            text: text.into(),
+            specific: None,
+        }
+    }
+
+    pub fn bad_request(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::BadRequest, text)
+    }
+
+    pub fn forbidden(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::Forbidden, text)
+    }
+
+    pub fn item_not_found(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::ItemNotFound, text)
+    }
+
+    pub fn not_allowed(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::NotAllowed, text)
+    }
+
+    pub fn service_unavailable(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::ServiceUnavailable, text)
+    }
+
+    pub fn feature_not_implemented(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::FeatureNotImplemented, text)
+    }
+
+    /// For faults on our side; the cause is logged by the caller, not sent.
+    pub fn internal() -> Failure {
+        Failure::new(
+            DefinedCondition::InternalServerError,
+            "the game bridge could not complete this request; the operator can find the cause in its log",
+        )
+    }
+
+    pub fn with_specific(mut self, specific: SpecificCondition) -> Failure {
+        self.specific = Some(specific);
+        self
+    }
+
+    /// The error type RFC 6120 §8.3.2 pairs with each condition.
+    fn error_type(&self) -> ErrorType {
+        match self.condition {
+            DefinedCondition::BadRequest
+            | DefinedCondition::FeatureNotImplemented
+            | DefinedCondition::NotAllowed
+            | DefinedCondition::JidMalformed
+            | DefinedCondition::NotAcceptable => ErrorType::Modify,
+            DefinedCondition::Forbidden | DefinedCondition::NotAuthorized => ErrorType::Auth,
+            DefinedCondition::ItemNotFound | DefinedCondition::ServiceUnavailable => {
+                ErrorType::Cancel
+            }
+            DefinedCondition::ResourceConstraint | DefinedCondition::InternalServerError => {
+                ErrorType::Wait
+            }
+            _ => ErrorType::Cancel,
+        }
+    }
+
+    pub fn to_stanza_error(&self) -> StanzaError {
+        let mut error =
+            StanzaError::new(self.error_type(), self.condition.clone(), "en", &self.text);
+        error.other = self.specific.as_ref().map(SpecificCondition::to_element);
+        error
+    }
+
+    pub fn to_element(&self) -> Element {
+        self.to_stanza_error().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_sessionid_carries_the_commands_condition_and_text() {
+        let el = Failure::bad_request("no such session")
+            .with_specific(SpecificCondition::BadSessionid)
+            .to_element();
+        assert_eq!(el.attr("type"), Some("modify"));
+        assert!(el.has_child("bad-request", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+        assert!(el.has_child("bad-sessionid", "http://jabber.org/protocol/commands"));
+        let text = el
+            .get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas")
+            .unwrap();
+        assert_eq!(text.text(), "no such session");
+    }
+
+    #[test]
+    fn error_types_follow_rfc6120() {
+        let cases = [
+            (Failure::forbidden("x"), "auth"),
+            (Failure::item_not_found("x"), "cancel"),
+            (Failure::service_unavailable("x"), "cancel"),
+            (Failure::not_allowed("x"), "modify"),
+            (Failure::internal(), "wait"),
+        ];
+        for (failure, expected) in cases {
+            assert_eq!(
+                failure.to_element().attr("type"),
+                Some(expected),
+                "{failure:?}"
+            );
+        }
+    }
+}

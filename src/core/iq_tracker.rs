@@ -1,0 +1,166 @@
+//! Outgoing IQs, tracked by id so that every reply finds its purpose and a lost reply is
+//! noticed after a timeout (RFC 6120 §8.2.3: every get/set gets exactly one reply).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use xmpp_parsers::jid::Jid;
+
+/// What the component wanted from an IQ it sent; decides what to do with the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// XEP-0092 query to a served domain at link-up, to learn which server software it runs.
+    ServerVersion { domain: Jid },
+}
+
+#[derive(Debug)]
+struct Pending {
+    to: Jid,
+    purpose: Purpose,
+    deadline: SystemTime,
+}
+
+/// How an outgoing IQ ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Reply { purpose: Purpose, is_error: bool },
+    TimedOut { purpose: Purpose, to: Jid },
+}
+
+#[derive(Debug)]
+pub struct IqTracker {
+    timeout: Duration,
+    next: u64,
+    pending: HashMap<String, Pending>,
+    pub timeouts: u64,
+}
+
+impl IqTracker {
+    pub fn new(timeout: Duration) -> IqTracker {
+        IqTracker {
+            timeout,
+            next: 0,
+            pending: HashMap::new(),
+            timeouts: 0,
+        }
+    }
+
+    /// Registers an IQ about to be sent to `to`; returns the id to put on it.
+    pub fn track(&mut self, to: Jid, purpose: Purpose, now: SystemTime) -> String {
+        self.next += 1;
+        let id = format!("gb-{}", self.next);
+        self.pending.insert(
+            id.clone(),
+            Pending {
+                to,
+                purpose,
+                deadline: now + self.timeout,
+            },
+        );
+        id
+    }
+
+    /// Matches a result/error. Replies from another JID than the one asked are not
+    /// accepted: the id alone would let anyone answer in the server's name.
+    pub fn on_reply(&mut self, id: &str, from: &Jid, is_error: bool) -> Option<Ended> {
+        let pending = self.pending.get(id)?;
+        if &pending.to != from {
+            return None;
+        }
+        let pending = self.pending.remove(id)?;
+        Some(Ended::Reply {
+            purpose: pending.purpose,
+            is_error,
+        })
+    }
+
+    /// Removes and returns every IQ whose reply is overdue.
+    pub fn expire(&mut self, now: SystemTime) -> Vec<Ended> {
+        let overdue: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut ended = Vec::with_capacity(overdue.len());
+        for id in overdue {
+            if let Some(p) = self.pending.remove(&id) {
+                self.timeouts += 1;
+                ended.push(Ended::TimedOut {
+                    purpose: p.purpose,
+                    to: p.to,
+                });
+            }
+        }
+        ended
+    }
+
+    /// The link dropped: no reply will come for anything sent on it.
+    pub fn abandon_all(&mut self) -> usize {
+        let n = self.pending.len();
+        self.pending.clear();
+        n
+    }
+
+    pub fn next_deadline(&self) -> Option<SystemTime> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn t(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + secs)
+    }
+
+    fn domain() -> Jid {
+        Jid::from_str("example.test").unwrap()
+    }
+
+    #[test]
+    fn reply_matches_its_request_once() {
+        let mut tracker = IqTracker::new(Duration::from_secs(30));
+        let id = tracker.track(domain(), Purpose::ServerVersion { domain: domain() }, t(0));
+        assert!(matches!(
+            tracker.on_reply(&id, &domain(), false),
+            Some(Ended::Reply {
+                is_error: false,
+                ..
+            })
+        ));
+        assert_eq!(tracker.on_reply(&id, &domain(), false), None);
+    }
+
+    #[test]
+    fn reply_from_another_jid_is_ignored() {
+        let mut tracker = IqTracker::new(Duration::from_secs(30));
+        let id = tracker.track(domain(), Purpose::ServerVersion { domain: domain() }, t(0));
+        let mallory = Jid::from_str("mallory@example.test/x").unwrap();
+        assert_eq!(tracker.on_reply(&id, &mallory, false), None);
+        assert_eq!(tracker.len(), 1);
+    }
+
+    #[test]
+    fn lost_reply_times_out_at_the_deadline_not_before() {
+        let mut tracker = IqTracker::new(Duration::from_secs(30));
+        tracker.track(domain(), Purpose::ServerVersion { domain: domain() }, t(0));
+        assert!(tracker.expire(t(29)).is_empty());
+        assert_eq!(tracker.next_deadline(), Some(t(30)));
+        let ended = tracker.expire(t(30));
+        assert_eq!(ended.len(), 1);
+        assert!(matches!(ended[0], Ended::TimedOut { .. }));
+        assert_eq!(tracker.timeouts, 1);
+        assert!(tracker.is_empty());
+    }
+}

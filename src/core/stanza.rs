@@ -1,0 +1,192 @@
+//! Reading stanza headers without trusting the rest, and building replies.
+//!
+//! Incoming stanzas arrive as plain [`Element`]s (the transport parses XML, not
+//! semantics), so a stanza xmpp-parsers would reject can still be answered or dropped
+//! here instead of ending the stream.
+
+use std::str::FromStr;
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::ns;
+
+use super::failure::Failure;
+
+/// The stanza namespace on a XEP-0114 stream.
+pub const NS_COMPONENT: &str = ns::COMPONENT_ACCEPT;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Iq,
+    Message,
+    Presence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IqType {
+    Get,
+    Set,
+    Result,
+    Error,
+}
+
+/// The routing attributes of a stanza, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub kind: Kind,
+    pub type_: Option<String>,
+    pub id: Option<String>,
+    pub from: Jid,
+    pub to: Jid,
+}
+
+/// Why a stanza cannot even be routed; such stanzas are dropped and logged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("not a stanza: <{0}/>")]
+    NotAStanza(String),
+    #[error("stanza without a from attribute")]
+    MissingFrom,
+    #[error("stanza without a to attribute")]
+    MissingTo,
+    #[error("invalid JID in {attr}: {value:?}")]
+    BadJid { attr: &'static str, value: String },
+}
+
+impl Header {
+    pub fn read(el: &Element) -> Result<Header, HeaderError> {
+        let kind = match (el.name(), el.ns().as_str()) {
+            ("iq", NS_COMPONENT) | ("iq", ns::JABBER_CLIENT) => Kind::Iq,
+            ("message", NS_COMPONENT) | ("message", ns::JABBER_CLIENT) => Kind::Message,
+            ("presence", NS_COMPONENT) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
+            (name, _) => return Err(HeaderError::NotAStanza(name.to_owned())),
+        };
+        let from = jid_attr(el, "from")?.ok_or(HeaderError::MissingFrom)?;
+        let to = jid_attr(el, "to")?.ok_or(HeaderError::MissingTo)?;
+        Ok(Header {
+            kind,
+            type_: el.attr("type").map(str::to_owned),
+            id: el.attr("id").map(str::to_owned),
+            from,
+            to,
+        })
+    }
+
+    pub fn iq_type(&self) -> Option<IqType> {
+        match self.type_.as_deref() {
+            Some("get") => Some(IqType::Get),
+            Some("set") => Some(IqType::Set),
+            Some("result") => Some(IqType::Result),
+            Some("error") => Some(IqType::Error),
+            _ => None,
+        }
+    }
+
+    /// Stanzas of type `error` are never answered (RFC 6120 §8.3.1), nor are IQ results.
+    pub fn is_answerable(&self) -> bool {
+        !matches!(self.type_.as_deref(), Some("error") | Some("result"))
+    }
+}
+
+fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, HeaderError> {
+    el.attr(attr)
+        .map(|value| {
+            Jid::from_str(value).map_err(|_| HeaderError::BadJid {
+                attr,
+                value: value.to_owned(),
+            })
+        })
+        .transpose()
+}
+
+/// An `<iq type='result'/>` answering `request`, with an optional payload.
+pub fn iq_result(request: &Header, payload: Option<Element>) -> Element {
+    let mut builder = Element::builder("iq", NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), "result")
+        .attr(xml_ncname!("from").into(), request.to.to_string())
+        .attr(xml_ncname!("to").into(), request.from.to_string())
+        .attr(
+            xml_ncname!("id").into(),
+            request.id.clone().unwrap_or_default(),
+        );
+    if let Some(payload) = payload {
+        builder = builder.append(payload);
+    }
+    builder.build()
+}
+
+/// An error reply to `request` of the same kind (`iq`, `message` or `presence`).
+pub fn error_reply(request: &Header, failure: &Failure) -> Element {
+    let name = match request.kind {
+        Kind::Iq => "iq",
+        Kind::Message => "message",
+        Kind::Presence => "presence",
+    };
+    let mut builder = Element::builder(name, NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), "error")
+        .attr(xml_ncname!("from").into(), request.to.to_string())
+        .attr(xml_ncname!("to").into(), request.from.to_string());
+    if let Some(id) = &request.id {
+        builder = builder.attr(xml_ncname!("id").into(), id.clone());
+    }
+    builder.append(failure.to_element()).build()
+}
+
+/// An IQ request from `from` to `to` carrying `payload`; the id is set by the caller.
+pub fn iq_request(type_: IqType, from: &Jid, to: &Jid, id: &str, payload: Element) -> Element {
+    let type_ = match type_ {
+        IqType::Get => "get",
+        IqType::Set => "set",
+        IqType::Result => "result",
+        IqType::Error => "error",
+    };
+    Element::builder("iq", NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), type_)
+        .attr(xml_ncname!("from").into(), from.to_string())
+        .attr(xml_ncname!("to").into(), to.to_string())
+        .attr(xml_ncname!("id").into(), id)
+        .append(payload)
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(xml: &str) -> Element {
+        xml.parse().unwrap()
+    }
+
+    #[test]
+    fn header_of_a_component_iq() {
+        let el = parse("<iq xmlns='jabber:component:accept' type='get' id='a1' from='alice@example.test/pc' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>");
+        let h = Header::read(&el).unwrap();
+        assert_eq!(h.kind, Kind::Iq);
+        assert_eq!(h.iq_type(), Some(IqType::Get));
+        assert_eq!(h.from.to_string(), "alice@example.test/pc");
+        assert!(h.is_answerable());
+    }
+
+    #[test]
+    fn bad_from_is_a_header_error_not_a_panic() {
+        let el =
+            parse("<message xmlns='jabber:component:accept' from='a@@b' to='game.example.test'/>");
+        assert_eq!(
+            Header::read(&el),
+            Err(HeaderError::BadJid {
+                attr: "from",
+                value: "a@@b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn error_reply_swaps_addresses_and_keeps_id() {
+        let el = parse("<iq xmlns='jabber:component:accept' type='set' id='x' from='alice@example.test/pc' to='game.example.test'><foo xmlns='urn:unknown'/></iq>");
+        let h = Header::read(&el).unwrap();
+        let reply = error_reply(&h, &Failure::service_unavailable("nope"));
+        let expected = parse("<iq xmlns='jabber:component:accept' type='error' from='game.example.test' to='alice@example.test/pc' id='x'><error xmlns='jabber:component:accept' type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>nope</text></error></iq>");
+        assert_eq!(reply, expected);
+    }
+}

@@ -1,0 +1,173 @@
+//! Running the component: the database opened and migrated, the core on its own thread,
+//! the link on the async runtime, and a graceful shutdown on SIGTERM or Ctrl-C.
+//!
+//! Shutdown order: stop reading from the server; let the core finish the inputs it has
+//! and send its last stanzas; close the stream; close the database (WAL checkpointed).
+
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, SystemTime};
+
+use minidom::Element;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+use xmpp_parsers::jid::BareJid;
+
+use crate::config::Config;
+use crate::core::{Core, CoreConfig, Input, Output};
+use crate::store::{Store, StoreError};
+use crate::transport::{self, backoff::random_u64, FatalLinkError, LinkSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Link(#[from] FatalLinkError),
+    #[error("cannot start: {0}")]
+    Start(String),
+}
+
+/// Longest sleep of the core thread when no timer is due: bounds how late a timer set
+/// by a future change could fire.
+const MAX_IDLE: Duration = Duration::from_secs(5);
+
+pub async fn run(config: Config) -> Result<(), RunError> {
+    let store = Store::open(&config.storage_path)?;
+    info!(
+        path = %config.storage_path.display(),
+        schema_version = store.schema_version()?,
+        "database ready"
+    );
+    let (events_tx, events_rx) = std_mpsc::channel::<Input>();
+    let (out_tx, out_rx) = mpsc::unbounded_channel::<Element>();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let core = Core::new(
+        CoreConfig::from(&config),
+        store,
+        SystemTime::now(),
+        random_u64(),
+    );
+    let core_thread = std::thread::Builder::new()
+        .name("core".to_owned())
+        .spawn(move || drive_core(core, events_rx, out_tx))
+        .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
+
+    let settings = link_settings(&config);
+    let link = tokio::spawn(transport::run(settings, events_tx, out_rx, shutdown_rx));
+
+    let link_result = tokio::select! {
+        result = link_or_panic(link) => result,
+        signal = shutdown_signal() => {
+            info!(signal, "shutdown requested");
+            let _ = shutdown_tx.send(true);
+            // The transport returns once the core has drained and the stream is closed.
+            Ok(())
+        }
+    };
+    let _ = shutdown_tx.send(true);
+    let store = tokio::task::spawn_blocking(move || core_thread.join())
+        .await
+        .map_err(|e| RunError::Start(format!("core thread lost: {e}")))?
+        .map_err(|_| RunError::Start("the core thread panicked".to_owned()))?;
+    store.close()?;
+    info!("database closed");
+    link_result
+}
+
+async fn link_or_panic(
+    link: tokio::task::JoinHandle<Result<(), FatalLinkError>>,
+) -> Result<(), RunError> {
+    match link.await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(RunError::Start(format!("the link task failed: {e}"))),
+    }
+}
+
+/// The core's thread: inputs in, outputs out, ticks when timers are due.
+fn drive_core(
+    mut core: Core,
+    events: std_mpsc::Receiver<Input>,
+    out: mpsc::UnboundedSender<Element>,
+) -> Store {
+    let mut wake: Option<SystemTime> = None;
+    loop {
+        let timeout = wake
+            .map(|at| {
+                at.duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            })
+            .unwrap_or(MAX_IDLE)
+            .min(MAX_IDLE);
+        let input = match events.recv_timeout(timeout) {
+            Ok(input) => input,
+            Err(std_mpsc::RecvTimeoutError::Timeout) => Input::Tick,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        wake = None;
+        for output in core.handle(input, SystemTime::now()) {
+            match output {
+                Output::Send(el) => {
+                    if out.send(el).is_err() {
+                        warn!("the link is gone; a stanza was not sent");
+                    }
+                }
+                Output::WakeAt(at) => wake = Some(wake.map_or(at, |w| w.min(at))),
+            }
+        }
+    }
+    info!("core stopped");
+    core.into_store()
+}
+
+fn link_settings(config: &Config) -> LinkSettings {
+    LinkSettings {
+        host: config.server_host.clone(),
+        port: config.server_port,
+        component: config.component_jid.clone(),
+        secret: config.secret.clone(),
+        keepalive_to: config
+            .domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| server_domain_guess(&config.component_jid)),
+        keepalive: config.link.keepalive,
+        response_timeout: config.link.response_timeout,
+        reconnect_initial: config.link.reconnect_initial,
+        reconnect_max: config.link.reconnect_max,
+    }
+}
+
+/// `game.example.org` → `example.org`; only used if no domain is configured, which the
+/// config validation does not allow, so this is a fallback for library callers.
+fn server_domain_guess(component: &BareJid) -> BareJid {
+    component
+        .as_str()
+        .split_once('.')
+        .and_then(|(_, rest)| rest.parse().ok())
+        .unwrap_or_else(|| component.clone())
+}
+
+/// Resolves on SIGTERM or Ctrl-C; names the signal.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the bridge");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
