@@ -31,6 +31,9 @@ pub enum RunError {
 /// by a future change could fire.
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
+/// How long shutdown waits for in-flight work and the stream's close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 pub async fn run(config: Config) -> Result<(), RunError> {
     let store = Store::open(&config.storage_path)?;
     info!(
@@ -54,15 +57,22 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
-    let link = tokio::spawn(transport::run(settings, events_tx, out_rx, shutdown_rx));
+    let mut link = tokio::spawn(transport::run(settings, events_tx, out_rx, shutdown_rx));
 
     let link_result = tokio::select! {
-        result = link_or_panic(link) => result,
+        result = &mut link => link_outcome(result),
         signal = shutdown_signal() => {
             info!(signal, "shutdown requested");
             let _ = shutdown_tx.send(true);
             // The transport returns once the core has drained and the stream is closed.
-            Ok(())
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut link).await {
+                Ok(result) => link_outcome(result),
+                Err(_) => {
+                    warn!("the link did not close in time; closing anyway");
+                    link.abort();
+                    Ok(())
+                }
+            }
         }
     };
     let _ = shutdown_tx.send(true);
@@ -75,10 +85,10 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     link_result
 }
 
-async fn link_or_panic(
-    link: tokio::task::JoinHandle<Result<(), FatalLinkError>>,
+fn link_outcome(
+    result: Result<Result<(), FatalLinkError>, tokio::task::JoinError>,
 ) -> Result<(), RunError> {
-    match link.await {
+    match result {
         Ok(result) => Ok(result?),
         Err(e) => Err(RunError::Start(format!("the link task failed: {e}"))),
     }

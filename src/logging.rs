@@ -3,6 +3,8 @@
 //! Raw XML is logged only at `trace`. Secrets are never logged: the config keeps the
 //! secret in a type whose `Debug` output is redacted.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -32,6 +34,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
             .with(
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_target(false),
             )
             .try_init(),

@@ -106,7 +106,7 @@ pub async fn run(
             result = connect(&settings, &addr) => result,
             _ = shutdown.changed() => break,
         };
-        let ended = match attempt {
+        match attempt {
             Ok(stream) => {
                 info!(%addr, component = %settings.component, "link up");
                 let up_at = Instant::now();
@@ -116,17 +116,19 @@ pub async fn run(
                 if up_at.elapsed() >= STABLE_LINK {
                     backoff.reset();
                 }
-                ended
+                match ended {
+                    Ended::Shutdown => return Ok(()),
+                    Ended::Fatal(e) => return Err(e),
+                    Ended::Lost(reason) => {
+                        warn!(%reason, "link down");
+                        send_event(&mut events, Input::Disconnected { reason });
+                    }
+                }
             }
-            Err(ended) => ended,
-        };
-        match ended {
-            Ended::Shutdown => return Ok(()),
-            Ended::Fatal(e) => return Err(e),
-            Ended::Lost(reason) => {
-                warn!(%reason, "link down");
-                send_event(&mut events, Input::Disconnected { reason });
-            }
+            Err(Ended::Fatal(e)) => return Err(e),
+            Err(Ended::Shutdown) => break,
+            // The core already knows the link is down; only the log hears of each attempt.
+            Err(Ended::Lost(reason)) => warn!(%reason, "cannot connect"),
         }
         let delay = backoff.next_delay(random_u64());
         info!(
@@ -248,6 +250,7 @@ fn read_error_reason(e: &ReadError) -> String {
         ReadError::HardError(e) if e.kind() == io::ErrorKind::TimedOut => {
             "no answer to the keepalive: the link is dead".to_owned()
         }
+        ReadError::HardError(e) => format!("connection lost ({e})"),
         other => other.to_string(),
     }
 }
