@@ -1,0 +1,175 @@
+//! ejabberd (Debian `ejabberd`) with a private config dir, spool and logs in the instance's
+//! temp dir, loopback only, Erlang distribution on its own loopback port without epmd.
+//!
+//! Debian's `ejabberdctl` switches to the `ejabberd` user when run as root and keeps a shell
+//! as the parent of the Erlang VM. We run a private copy with `INSTALLUSER` emptied (runs as
+//! the current user) and `exec` before `erl` (erl and erlexec exec in turn), so the child we
+//! spawn *is* the VM: SIGTERM stops it gracefully and `wait` sees its real exit.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::client::Client;
+use super::server::{Ports, COMPONENT_JID, DOMAIN};
+
+const EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
+
+pub fn ready_markers(ports: &Ports) -> Vec<String> {
+    vec![
+        format!(
+            "Start accepting TCP connections at 127.0.0.1:{} for ejabberd_c2s",
+            ports.c2s
+        ),
+        format!(
+            "Start accepting TCP connections at 127.0.0.1:{} for ejabberd_service",
+            ports.component
+        ),
+    ]
+}
+
+/// ejabberd (and the Erlang distribution) exit when a port is taken and say so.
+pub const CLASH_MARKERS: &[&str] = &["address already in use", "eaddrinuse"];
+
+/// ejabberd logs to the console in the foreground; stdout is complete, unbuffered, and also
+/// holds what the VM prints when it crashes, so it is the log we read.
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("console.log")
+}
+
+pub fn check_installed() -> Result<(), String> {
+    if Path::new(EJABBERDCTL).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{EJABBERDCTL} not found: apt-get install -y ejabberd"
+        ))
+    }
+}
+
+pub fn write_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+    check_installed()?;
+    for sub in ["conf", "logs", "spool", "home"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
+    }
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+
+    let script = std::fs::read_to_string(EJABBERDCTL)
+        .map_err(|e| format!("cannot read {EJABBERDCTL}: {e}"))?;
+    let as_root = script.replace("\nINSTALLUSER=ejabberd\n", "\nINSTALLUSER=\n");
+    let execs = as_root.replace(
+        r#"as_current_user) "$@" ;;"#,
+        r#"as_current_user) exec "$@" ;;"#,
+    );
+    if as_root == script || execs == as_root {
+        return Err(format!(
+            "{EJABBERDCTL} changed: its INSTALLUSER or exec_cmd lines are not the ones \
+             this support code patches (written for ejabberd 23.01)"
+        ));
+    }
+    write("ejabberdctl", execs)?;
+    make_executable(&dir.join("ejabberdctl"))?;
+
+    // Sourced by ejabberdctl. A fixed node name keeps the Mnesia data valid across
+    // restarts; ERL_DIST_PORT replaces epmd, so parallel instances never meet.
+    let cookie = super::process::random_token();
+    write(
+        "conf/ejabberdctl.cfg",
+        format!(
+            "ERLANG_NODE=ejabberd@localhost\n\
+             ERL_DIST_PORT={dist}\n\
+             ERL_OPTIONS=\"-env ERL_CRASH_DUMP_BYTES 0 -setcookie {cookie} \
+             -kernel inet_dist_use_interface {{127,0,0,1}}\"\n",
+            dist = ports.dist
+        ),
+    )?;
+    // Resolve `localhost` (the node's host) from the file, never from DNS.
+    write(
+        "conf/inetrc",
+        "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n".to_owned(),
+    )?;
+    write(
+        "conf/ejabberd.yml",
+        format!(
+            r#"# Written by the integration test support code; one instance per test.
+hosts: ["{DOMAIN}"]
+loglevel: info
+auth_method: internal
+default_db: mnesia
+# In-band registration creates the test users; no per-IP delay between them.
+registration_timeout: infinity
+listen:
+  - {{port: {c2s}, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: false}}
+  - port: {component}
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    hosts: {{"{COMPONENT_JID}": {{password: "{secret}"}}}}
+acl:
+  game_component: {{server: "{COMPONENT_JID}"}}
+access_rules:
+  c2s: {{allow: all}}
+  register: {{allow: all}}
+  game_privileged: {{allow: game_component}}
+modules:
+  mod_adhoc: {{}}
+  mod_disco: {{}}
+  mod_offline: {{}}
+  mod_ping: {{}}
+  mod_register: {{access: register}}
+  mod_roster: {{}}
+  mod_version: {{}}
+  mod_privilege:
+    roster: {{both: game_privileged}}
+    message: {{outgoing: game_privileged}}
+    presence: {{roster: game_privileged}}
+"#,
+            c2s = ports.c2s,
+            component = ports.component,
+        ),
+    )?;
+    Ok(())
+}
+
+fn make_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+}
+
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(dir.join("ejabberdctl"));
+    cmd.arg("--config-dir")
+        .arg(dir.join("conf"))
+        .arg("--logs")
+        .arg(dir.join("logs"))
+        .arg("--spool")
+        .arg(dir.join("spool"))
+        .arg("foreground")
+        // Erlang writes its cookie and history under $HOME; keep them in the temp dir.
+        .env("HOME", dir.join("home"))
+        .current_dir(dir);
+    // ejabberdctl lets these override its arguments' defaults; a developer's shell must not
+    // point the instance at /etc or /var.
+    for var in [
+        "CONFIG_DIR",
+        "LOGS_DIR",
+        "SPOOL_DIR",
+        "EJABBERD_CONFIG_PATH",
+        "EJABBERDCTL_CONFIG_PATH",
+        "EJABBERD_LOG_PATH",
+        "EJABBERD_PID_PATH",
+        "VMARGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// In-band registration over c2s: a few ms, where `ejabberdctl register` starts a VM.
+pub async fn register(c2s: SocketAddr, user: &str, password: &str) -> Result<(), String> {
+    Client::register_in_band(c2s, DOMAIN, user, password).await
+}

@@ -1,0 +1,184 @@
+//! Prosody (Debian `prosody` + `prosody-modules`) with a private config: loopback only,
+//! the ports chosen for this instance, data in the instance's temp dir, and the component
+//! granted XEP-0356 privileges by prosody-modules' `mod_privilege`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::server::{Ports, COMPONENT_JID, DOMAIN};
+
+/// Where distributions put prosody-modules; `PROSODY_MODULES_DIR` overrides.
+const MODULE_DIRS: &[&str] = &[
+    "/usr/lib/prosody/modules",
+    "/usr/local/lib/prosody/modules",
+    "/usr/share/prosody-modules",
+    "/usr/lib/prosody-modules",
+];
+
+/// Log lines that appear only once our process has bound each port.
+pub fn ready_markers(ports: &Ports) -> Vec<String> {
+    vec![
+        format!("Activated service 'c2s' on [127.0.0.1]:{}", ports.c2s),
+        format!(
+            "Activated service 'component' on [127.0.0.1]:{}",
+            ports.component
+        ),
+    ]
+}
+
+/// Prosody keeps running when a port is taken, so the log is the only sign of a clash.
+pub const CLASH_MARKERS: &[&str] = &["Failed to open server port"];
+
+pub fn config_path(dir: &Path) -> PathBuf {
+    dir.join("prosody.cfg.lua")
+}
+
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("prosody.log")
+}
+
+/// Fails with the package to install when Prosody or mod_privilege is missing, so that CI
+/// fails loudly instead of skipping.
+pub fn modules_dir() -> Result<PathBuf, String> {
+    if !Path::new("/usr/bin/prosody").exists() && which("prosody").is_none() {
+        return Err("prosody is not installed: apt-get install -y prosody prosody-modules".into());
+    }
+    let candidates = std::env::var("PROSODY_MODULES_DIR")
+        .ok()
+        .into_iter()
+        .chain(MODULE_DIRS.iter().map(|d| d.to_string()));
+    for dir in candidates {
+        let dir = PathBuf::from(dir);
+        if dir.join("mod_privilege/mod_privilege.lua").exists()
+            || dir.join("mod_privilege.lua").exists()
+        {
+            return Ok(dir);
+        }
+    }
+    Err(format!(
+        "prosody-modules' mod_privilege not found in {MODULE_DIRS:?} (or $PROSODY_MODULES_DIR): \
+         apt-get install -y prosody-modules"
+    ))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.exists())
+    })
+}
+
+/// Writes the config and the directories Prosody expects. Paths come from `tempfile` and the
+/// secret is hex, so nothing here needs Lua escaping.
+pub fn write_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+    let modules = modules_dir()?;
+    for sub in ["data", "certs"] {
+        // An empty certs dir silences Prosody's error about the default one.
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
+    }
+    let d = dir.display();
+    let config = format!(
+        r#"-- Written by the integration test support code; one instance per test.
+run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}/certs"
+plugin_paths = {{ "{modules}" }}
+log = {{ {{ levels = {{ min = "debug" }}, to = "file", filename = "{d}/prosody.log" }} }}
+
+interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {c2s} }}
+component_ports = {{ {component} }}
+component_interfaces = {{ "127.0.0.1" }}
+modules_disabled = {{ "s2s", "tls" }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+storage = "internal"
+
+modules_enabled = {{
+    "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
+    "mam"; "adhoc"; "pep"; "privilege"; "version";
+}}
+
+VirtualHost "{DOMAIN}"
+    privileged_entities = {{
+        ["{COMPONENT_JID}"] = {{
+            roster = "both";
+            message = "outgoing";
+            presence = "roster";
+            -- XEP-0356 §5 (privilege:2): IQs on behalf of users, for XEP-0196 publishing.
+            -- One namespace only: mod_privilege nests several in its advertisement.
+            iq = {{ ["http://jabber.org/protocol/pubsub"] = "both"; }};
+        }};
+    }}
+
+Component "{COMPONENT_JID}"
+    component_secret = "{secret}"
+    modules_enabled = {{ "privilege" }}
+"#,
+        modules = modules.display(),
+        c2s = ports.c2s,
+        component = ports.component,
+    );
+    let path = config_path(dir);
+    std::fs::write(&path, config).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `prosody -F` stays in the foreground, so the child is the server itself.
+pub fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new("prosody");
+    cmd.arg("--config")
+        .arg(config_path(dir))
+        .arg("-F")
+        .current_dir(dir);
+    cmd
+}
+
+/// Creates the account with prosodyctl, which writes the data files directly and works
+/// whether the server runs or not (~30 ms). prosodyctl silently overwrites an existing
+/// account's password; we refuse instead, as in-band registration on ejabberd does.
+pub async fn register(dir: &Path, user: &str, password: &str) -> Result<(), String> {
+    let account = dir
+        .join("data")
+        .join(encode_path_part(DOMAIN))
+        .join("accounts")
+        .join(format!("{}.dat", encode_path_part(&user.to_lowercase())));
+    if account.exists() {
+        return Err(format!("{user}@{DOMAIN} is already registered"));
+    }
+    let mut cmd = Command::new("prosodyctl");
+    cmd.arg("--config")
+        .arg(config_path(dir))
+        .args(["register", user, DOMAIN, password])
+        .current_dir(dir);
+    let output = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .map_err(|e| format!("prosodyctl task failed: {e}"))?
+        .map_err(|e| format!("cannot run prosodyctl: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "prosodyctl register {user} {DOMAIN} failed with {}: {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Prosody's datamanager file-name encoding: every non-alphanumeric byte as `%xx`.
+fn encode_path_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
