@@ -10,8 +10,25 @@ use tempfile::TempDir;
 use super::process::{self, POLL};
 use super::Server;
 
-/// The binary cargo built for this test run.
-const BINARY: &str = env!("CARGO_BIN_EXE_xmpp-game-bridge");
+/// The component binary: the one cargo built for this test run, or, where this code is
+/// used outside the integration tests (the demo example), `XMPP_GAME_BRIDGE_BIN` or the
+/// binary next to the running executable's directory (`target/<profile>/`).
+fn binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_xmpp-game-bridge") {
+        return PathBuf::from(path);
+    }
+    if let Some(path) = std::env::var_os("XMPP_GAME_BRIDGE_BIN") {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            exe.ancestors()
+                .map(|dir| dir.join("xmpp-game-bridge"))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from("xmpp-game-bridge"))
+}
 /// What the binary logs each time the XEP-0114 handshake succeeds.
 pub const LINK_UP: &str = "link up";
 /// How long a SIGTERM may take before the test calls it a hang.
@@ -92,7 +109,7 @@ impl Bridge {
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let mut cmd = Command::new(BINARY);
+        let mut cmd = Command::new(binary());
         cmd.arg("run")
             .arg("--config")
             .arg(self.config_path())
