@@ -8,16 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-missing=()
-command -v prosody >/dev/null 2>&1 || missing+=(prosody)
-dpkg -s prosody-modules >/dev/null 2>&1 || missing+=(prosody-modules)
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+scripts/ensure-packages.sh prosody prosody-modules
 
 echo "== building xmpp-game-bridge and the demo"
 cargo build --locked --quiet --bin xmpp-game-bridge --example demo

@@ -6,18 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-missing=()
-command -v prosody >/dev/null 2>&1 || missing+=(prosody)
-dpkg -s prosody-modules >/dev/null 2>&1 || missing+=(prosody-modules)
-command -v ejabberdctl >/dev/null 2>&1 || [ -x /usr/sbin/ejabberdctl ] || missing+=(ejabberd)
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "== installing ${missing[*]}"
-    as_root apt-get update -q
-    # policy-rc.d keeps the packages from starting their own servers where it is honoured.
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+scripts/ensure-packages.sh prosody prosody-modules ejabberd
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
