@@ -12,3 +12,11 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 ) STRICT;
+
+-- migration 2: last seen
+-- When each user was last seen going offline, written in batches. Lets the status
+-- command answer for users who are offline, across restarts.
+CREATE TABLE last_seen (
+    jid     TEXT PRIMARY KEY NOT NULL,  -- bare JID
+    seen_at INTEGER NOT NULL            -- seconds since the Unix epoch
+) STRICT;

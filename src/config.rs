@@ -12,6 +12,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::directory::DirectoryConfig;
 use xmpp_parsers::jid::BareJid;
 
 /// Why the configuration cannot be used. Each message is one sentence an operator can act on.
@@ -36,13 +38,48 @@ pub enum ConfigError {
 struct RawConfig {
     #[serde(default)]
     admins: Vec<String>,
+    #[serde(default)]
+    platforms: Vec<String>,
     component: RawComponent,
     server: RawServer,
     #[serde(default)]
     link: RawLink,
     storage: RawStorage,
     #[serde(default)]
+    directory: RawDirectory,
+    #[serde(default)]
     logging: RawLogging,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    #[serde(default = "default_roster_max_age_secs")]
+    roster_max_age_secs: u64,
+    #[serde(default = "default_roster_cache_mib")]
+    roster_cache_mib: u64,
+    #[serde(default = "default_conversation_window_secs")]
+    conversation_window_secs: u64,
+}
+
+fn default_roster_max_age_secs() -> u64 {
+    300
+}
+fn default_roster_cache_mib() -> u64 {
+    64
+}
+fn default_conversation_window_secs() -> u64 {
+    900
+}
+
+impl Default for RawDirectory {
+    fn default() -> Self {
+        RawDirectory {
+            roster_max_age_secs: default_roster_max_age_secs(),
+            roster_cache_mib: default_roster_cache_mib(),
+            conversation_window_secs: default_conversation_window_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -239,7 +276,10 @@ pub struct Config {
     pub secret: Secret,
     pub secret_source: SecretSource,
     pub admins: Vec<BareJid>,
+    /// Game platforms allowed to ask about users (bare JIDs).
+    pub platforms: Vec<BareJid>,
     pub link: LinkConfig,
+    pub directory: DirectoryConfig,
     pub storage_path: PathBuf,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
@@ -282,19 +322,14 @@ impl Config {
                 "server.domains lists the component's own JID {component_jid}; list the server's virtual hosts instead"
             )));
         }
-        let admins = raw
-            .admins
+        let admins = parse_account_jids(&raw.admins, "admins")?;
+        let platforms = raw
+            .platforms
             .iter()
-            .map(|a| {
-                let jid = BareJid::from_str(a).map_err(|e| {
-                    ConfigError::Invalid(format!("admins: {a:?} is not a valid JID ({e})"))
-                })?;
-                if jid.node().is_none() {
-                    return Err(ConfigError::Invalid(format!(
-                        "admins: {a:?} must be an account JID such as admin@example.org"
-                    )));
-                }
-                Ok(jid)
+            .map(|p| {
+                BareJid::from_str(p).map_err(|e| {
+                    ConfigError::Invalid(format!("platforms: {p:?} is not a valid JID ({e})"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if raw.server.host.trim().is_empty() {
@@ -337,6 +372,22 @@ impl Config {
                 "link.reconnect_initial_ms must be at least 1".to_owned(),
             ));
         }
+        let directory = raw.directory;
+        for (key, value) in [
+            (
+                "directory.roster_max_age_secs",
+                directory.roster_max_age_secs,
+            ),
+            ("directory.roster_cache_mib", directory.roster_cache_mib),
+            (
+                "directory.conversation_window_secs",
+                directory.conversation_window_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
         if raw.storage.path.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("storage.path is empty".to_owned()));
         }
@@ -352,6 +403,15 @@ impl Config {
             secret,
             secret_source,
             admins,
+            platforms,
+            directory: DirectoryConfig {
+                roster_max_age: Duration::from_secs(directory.roster_max_age_secs),
+                roster_cache_bytes: usize::try_from(
+                    directory.roster_cache_mib.saturating_mul(1 << 20),
+                )
+                .unwrap_or(usize::MAX),
+                conversation_window: Duration::from_secs(directory.conversation_window_secs),
+            },
             link: LinkConfig {
                 keepalive: Duration::from_secs(link.keepalive_secs),
                 response_timeout: Duration::from_secs(link.response_timeout_secs),
@@ -365,6 +425,24 @@ impl Config {
             log_format: raw.logging.format,
         })
     }
+}
+
+/// Account JIDs (`user@host`), as operators are.
+fn parse_account_jids(values: &[String], key: &str) -> Result<Vec<BareJid>, ConfigError> {
+    values
+        .iter()
+        .map(|a| {
+            let jid = BareJid::from_str(a).map_err(|e| {
+                ConfigError::Invalid(format!("{key}: {a:?} is not a valid JID ({e})"))
+            })?;
+            if jid.node().is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: {a:?} must be an account JID such as admin@example.org"
+                )));
+            }
+            Ok(jid)
+        })
+        .collect()
 }
 
 /// A domain-only JID (`game.example.org`), as components and virtual hosts are named.

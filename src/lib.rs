@@ -18,6 +18,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod directory;
 pub mod logging;
 pub mod store;
 pub mod transport;

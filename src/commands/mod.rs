@@ -11,8 +11,10 @@
 //! `malformed-action`, `bad-action`, `bad-sessionid` and `session-expired` conditions).
 
 pub mod access;
+pub mod peers;
 pub mod session;
 pub mod stats;
+pub mod status;
 
 use std::time::SystemTime;
 
@@ -21,7 +23,8 @@ use crate::core::State;
 use crate::xep::commands::{Action, Actions, Command, Note, NoteType, SpecificCondition, Status};
 use crate::xep::forms::DataForm;
 
-pub use access::{Requester, Role};
+use crate::directory::UserId;
+pub use access::Requester;
 pub use session::{Sessions, Stage};
 
 /// Every command node the component offers. The node string is part of the public
@@ -30,6 +33,10 @@ pub use session::{Sessions, Stage};
 pub enum Node {
     /// Operator statistics.
     Stats,
+    /// A user's active chat peers, for platforms.
+    Peers,
+    /// Users' availability, status texts and last seen, for platforms.
+    Status,
     /// A two-step command that exists only to exercise the session machinery in tests.
     #[cfg(test)]
     Echo,
@@ -37,6 +44,8 @@ pub enum Node {
 
 impl Node {
     pub const ALL: &'static [Node] = &[
+        Node::Peers,
+        Node::Status,
         Node::Stats,
         #[cfg(test)]
         Node::Echo,
@@ -45,6 +54,8 @@ impl Node {
     pub fn as_str(self) -> &'static str {
         match self {
             Node::Stats => "stats",
+            Node::Peers => "peers",
+            Node::Status => "status",
             #[cfg(test)]
             Node::Echo => "test-echo",
         }
@@ -54,6 +65,8 @@ impl Node {
     pub fn name(self) -> &'static str {
         match self {
             Node::Stats => "Bridge statistics",
+            Node::Peers => "Active chat peers of a user",
+            Node::Status => "Status of users",
             #[cfg(test)]
             Node::Echo => "Echo (test)",
         }
@@ -78,6 +91,17 @@ pub enum Step {
         actions: Actions,
         stage: Stage,
     },
+    /// The answer needs this user's roster, which the core must fetch first; the request
+    /// is answered when it arrives.
+    NeedRoster(UserId),
+}
+
+/// What [`execute`] produced.
+#[derive(Debug)]
+pub enum Reply {
+    Done(Box<Command>),
+    /// Park the request and run it again once this user's roster has been fetched.
+    NeedRoster(UserId),
 }
 
 /// What a handler needs besides the request.
@@ -85,6 +109,9 @@ pub struct Context<'a> {
     pub now: SystemTime,
     pub requester: &'a Requester,
     pub state: &'a mut State,
+    /// False when the request is run again after a roster fetch: handlers must answer
+    /// with what they have instead of asking to wait again.
+    pub may_wait: bool,
 }
 
 /// Runs one XEP-0050 request from `requester` and returns the `<command/>` to send back.
@@ -92,7 +119,7 @@ pub fn execute(
     request: Command,
     sessions: &mut Sessions,
     ctx: &mut Context<'_>,
-) -> Result<Command, Failure> {
+) -> Result<Reply, Failure> {
     let node = Node::parse(&request.node).ok_or_else(|| {
         Failure::item_not_found(format!("there is no command named {:?}", request.node))
     })?;
@@ -117,7 +144,11 @@ pub fn execute(
             let session = sessions.take(id, node, &ctx.requester.jid, ctx.now)?;
             let action = match request.action {
                 Some(Action::Cancel) => {
-                    return Ok(Command::response(node.as_str(), id, Status::Canceled));
+                    return Ok(Reply::Done(Box::new(Command::response(
+                        node.as_str(),
+                        id,
+                        Status::Canceled,
+                    ))));
                 }
                 // "execute" (or no action) means the default the last step offered.
                 None | Some(Action::Execute) => session.actions.execute.unwrap_or(Action::Complete),
@@ -131,16 +162,31 @@ pub fn execute(
                 ))
                 .with_specific(SpecificCondition::BadAction));
             }
-            advance(node, session.stage, action, request.form.as_ref(), ctx)?
+            let step = advance(
+                node,
+                session.stage.clone(),
+                action,
+                request.form.as_ref(),
+                ctx,
+            )?;
+            if matches!(step, Step::NeedRoster(_)) {
+                // The step runs again when the roster is in: keep its session.
+                sessions.restore(id.to_owned(), session);
+            }
+            step
         }
     };
+    if let Step::NeedRoster(user) = step {
+        return Ok(Reply::NeedRoster(user));
+    }
     ctx.state.stats.commands_served += 1;
     // Responses always carry a session id, single-step ones included (XEP-0050 §3.4).
     let id = match request.sessionid {
         Some(id) => id,
         None => sessions.new_id(),
     };
-    Ok(match step {
+    Ok(Reply::Done(Box::new(match step {
+        Step::NeedRoster(_) => return Err(Failure::internal()),
         Step::Completed { form, notes } => {
             let mut response = Command::response(node.as_str(), id, Status::Completed);
             response.form = form;
@@ -164,7 +210,7 @@ pub fn execute(
                 .with_form(form)
                 .with_actions(actions)
         }
-    })
+    })))
 }
 
 fn start(node: Node, form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
@@ -173,6 +219,8 @@ fn start(node: Node, form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<S
             let _ = form;
             stats::run(ctx)
         }
+        Node::Peers => peers::start(form, ctx),
+        Node::Status => status::start(form, ctx),
         #[cfg(test)]
         Node::Echo => session::tests::echo_start(form),
     }
@@ -183,12 +231,13 @@ fn advance(
     stage: Stage,
     action: Action,
     form: Option<&DataForm>,
-    _ctx: &mut Context<'_>,
+    ctx: &mut Context<'_>,
 ) -> Result<Step, Failure> {
     match (node, stage) {
+        (Node::Peers, Stage::AskedForUser) => peers::submit(action, form, ctx),
+        (Node::Status, Stage::AskedForUsers) => status::submit(action, form, ctx),
         #[cfg(test)]
         (Node::Echo, stage) => session::tests::echo_advance(stage, action, form),
-        #[allow(unreachable_patterns)]
         (node, _) => {
             let _ = (action, form);
             Err(

@@ -13,6 +13,10 @@ use crate::xep::commands::{Actions, SpecificCondition};
 /// What a multi-step command remembers between steps, per command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
+    /// `peers` showed its form and waits for the user's JID.
+    AskedForUser,
+    /// `status` showed its form and waits for the users' JIDs.
+    AskedForUsers,
     #[cfg(test)]
     EchoFirst { first: String },
 }
@@ -146,7 +150,7 @@ impl Sessions {
 #[cfg(test)]
 pub(crate) mod tests {
     //! A two-step test command, and walks through the XEP-0050 session rules with it.
-    use super::super::{Context, Requester, Role, Step};
+    use super::super::{Context, Reply, Requester, Step};
     use super::*;
     use crate::commands::execute;
     use crate::core::State;
@@ -174,7 +178,9 @@ pub(crate) mod tests {
         action: Action,
         form: Option<&DataForm>,
     ) -> Result<Step, Failure> {
-        let Stage::EchoFirst { first } = stage;
+        let Stage::EchoFirst { first } = stage else {
+            return Err(Failure::bad_request("wrong stage"));
+        };
         let word = form.and_then(|f| f.value("word").or(f.value("first")));
         match (action, first.is_empty()) {
             (Action::Next, true) => {
@@ -225,7 +231,8 @@ pub(crate) mod tests {
                 sessions: Sessions::new(Duration::from_secs(60), 0xabc),
                 alice: Requester {
                     jid: Jid::from_str("alice@example.test/pc").unwrap(),
-                    role: Role::Other,
+                    admin: false,
+                    platform: false,
                 },
             }
         }
@@ -244,8 +251,12 @@ pub(crate) mod tests {
                 now,
                 requester: &requester,
                 state: &mut self.state,
+                may_wait: true,
             };
-            execute(request, &mut self.sessions, &mut ctx)
+            match execute(request, &mut self.sessions, &mut ctx)? {
+                Reply::Done(command) => Ok(*command),
+                Reply::NeedRoster(user) => panic!("unexpected roster wait for {user:?}"),
+            }
         }
     }
 
@@ -349,7 +360,8 @@ pub(crate) mod tests {
             .unwrap();
         let phone = Requester {
             jid: Jid::from_str("alice@example.test/phone").unwrap(),
-            role: Role::Other,
+            admin: false,
+            platform: false,
         };
         let err = bed
             .run_as(

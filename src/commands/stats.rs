@@ -29,7 +29,8 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let stats = &state.stats;
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
-    let counters: [(&str, &str, String); 10] = [
+    let directory = &state.directory;
+    let counters: [(&str, &str, String); 13] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -69,14 +70,30 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "Database schema version",
             schema.to_string(),
         ),
+        (
+            "online-resources",
+            "Online resources",
+            directory.online_resources().to_string(),
+        ),
+        (
+            "rosters-cached",
+            "Rosters cached",
+            directory.rosters.len().to_string(),
+        ),
+        (
+            "roster-cache-bytes",
+            "Roster cache size (bytes)",
+            directory.rosters.used_bytes().to_string(),
+        ),
     ];
     for (var, label, value) in counters {
         form.push_field(Field::text_single(var, label, Some(&value)));
     }
     let servers: Vec<String> = state
-        .server_software
+        .directory
+        .domains
         .iter()
-        .map(|(domain, software)| format!("{domain}: {software}"))
+        .filter_map(|d| d.software.as_ref().map(|s| format!("{}: {s}", d.jid)))
         .collect();
     form.push_field(Field::text_multi("servers", "Server software", servers));
     Ok(Step::Completed {

@@ -51,6 +51,11 @@ impl Failure {
         Failure::new(DefinedCondition::FeatureNotImplemented, text)
     }
 
+    /// The chat server did not answer a query this request depended on.
+    pub fn remote_timeout(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::RemoteServerTimeout, text)
+    }
+
     /// For faults on our side; the cause is logged by the caller, not sent.
     pub fn internal() -> Failure {
         Failure::new(
@@ -76,9 +81,9 @@ impl Failure {
             DefinedCondition::ItemNotFound | DefinedCondition::ServiceUnavailable => {
                 ErrorType::Cancel
             }
-            DefinedCondition::ResourceConstraint | DefinedCondition::InternalServerError => {
-                ErrorType::Wait
-            }
+            DefinedCondition::ResourceConstraint
+            | DefinedCondition::InternalServerError
+            | DefinedCondition::RemoteServerTimeout => ErrorType::Wait,
             _ => ErrorType::Cancel,
         }
     }

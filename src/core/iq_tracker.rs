@@ -11,6 +11,10 @@ use xmpp_parsers::jid::Jid;
 pub enum Purpose {
     /// XEP-0092 query to a served domain at link-up, to learn which server software it runs.
     ServerVersion { domain: Jid },
+    /// disco#info to a served domain at link-up: is the conversation module installed?
+    ActivityProbe { domain: Jid },
+    /// Privileged roster get (XEP-0356) for a user.
+    Roster { user: crate::directory::UserId },
 }
 
 #[derive(Debug)]

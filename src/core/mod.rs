@@ -10,19 +10,21 @@
 pub mod disco;
 pub mod failure;
 pub mod iq_tracker;
+mod observe;
 pub mod stanza;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use minidom::Element;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, warn};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use crate::commands::{self, Requester, Role, Sessions};
+use crate::commands::{self, Reply, Requester, Sessions};
 use crate::config::Config;
+use crate::directory::{unix_secs, Directory, DirectoryConfig, UserId};
 use crate::store::Store;
 use crate::xep::commands::{Command, CommandError, SpecificCondition};
 use failure::Failure;
@@ -58,8 +60,10 @@ pub struct CoreConfig {
     pub name: String,
     pub domains: Vec<BareJid>,
     pub admins: Vec<BareJid>,
+    pub platforms: Vec<BareJid>,
     pub iq_timeout: Duration,
     pub command_session: Duration,
+    pub directory: DirectoryConfig,
 }
 
 impl From<&Config> for CoreConfig {
@@ -69,8 +73,10 @@ impl From<&Config> for CoreConfig {
             name: config.component_name.clone(),
             domains: config.domains.clone(),
             admins: config.admins.clone(),
+            platforms: config.platforms.clone(),
             iq_timeout: config.link.iq_timeout,
             command_session: config.link.command_session,
+            directory: config.directory.clone(),
         }
     }
 }
@@ -105,20 +111,19 @@ pub struct State {
     pub started_at: SystemTime,
     pub link: Link,
     pub stats: Stats,
-    /// The server software each served domain reported (XEP-0092), learned at link-up.
-    pub server_software: BTreeMap<BareJid, String>,
     pub iq_timeouts: u64,
+    pub directory: Directory,
     pub store: Store,
 }
 
 impl State {
-    pub fn new(store: Store, now: SystemTime) -> State {
+    pub fn new(store: Store, directory: Directory, now: SystemTime) -> State {
         State {
             started_at: now,
             link: Link::Down { since: now },
             stats: Stats::default(),
-            server_software: BTreeMap::new(),
             iq_timeouts: 0,
+            directory,
             store,
         }
     }
@@ -126,12 +131,21 @@ impl State {
     #[cfg(test)]
     pub fn for_tests() -> State {
         let store = Store::open_in_memory().unwrap();
+        let directory = Directory::new(DirectoryConfig::default(), &[]);
         State::new(
             store,
+            directory,
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         )
     }
 }
+
+/// How often batched last-seen times are written, at the latest.
+const LAST_SEEN_FLUSH: Duration = Duration::from_secs(5);
+/// A batch this large is written at once.
+const LAST_SEEN_BATCH: usize = 512;
+/// How often old conversation activity is forgotten.
+const ACTIVITY_PRUNE: Duration = Duration::from_secs(60);
 
 pub struct Core {
     config: CoreConfig,
@@ -139,16 +153,25 @@ pub struct Core {
     state: State,
     sessions: Sessions,
     iq: IqTracker,
+    /// Requests waiting for a user's roster, in arrival order; a fetch is in flight for
+    /// each key (one fetch per user however many requests wait).
+    parked: HashMap<UserId, Vec<Element>>,
+    last_flush: SystemTime,
+    last_prune: SystemTime,
 }
 
 impl Core {
     /// `salt` seeds unguessable command session ids; pass something random.
     pub fn new(config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
+        let directory = Directory::new(config.directory.clone(), &config.domains);
         Core {
             component_jid: Jid::from(config.component.clone()),
             sessions: Sessions::new(config.command_session, salt),
             iq: IqTracker::new(config.iq_timeout),
-            state: State::new(store, now),
+            state: State::new(store, directory, now),
+            parked: HashMap::new(),
+            last_flush: now,
+            last_prune: now,
             config,
         }
     }
@@ -157,9 +180,24 @@ impl Core {
         &self.state
     }
 
-    /// Gives the store back for a clean close at shutdown.
-    pub fn into_store(self) -> Store {
+    /// Gives the store back for a clean close at shutdown, with every pending write done.
+    pub fn into_store(mut self) -> Store {
+        self.flush_last_seen(SystemTime::now());
         self.state.store
+    }
+
+    /// Writes the batched last-seen times in one transaction.
+    fn flush_last_seen(&mut self, now: SystemTime) {
+        self.last_flush = now;
+        let batch = self.state.directory.take_last_seen();
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(e) = self.state.store.save_last_seen(&batch) {
+            error!(error = %e, count = batch.len(), "cannot write last-seen times");
+        } else {
+            debug!(count = batch.len(), "last-seen times written");
+        }
     }
 
     pub fn handle(&mut self, input: Input, now: SystemTime) -> Vec<Output> {
@@ -173,7 +211,7 @@ impl Core {
             }
             Input::Tick => {}
         }
-        self.expire(now);
+        self.expire(now, &mut out);
         self.state.stats.stanzas_out += out.len() as u64;
         if let Some(at) = self.next_deadline() {
             out.push(Output::WakeAt(at));
@@ -182,49 +220,86 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<SystemTime> {
-        [self.iq.next_deadline(), self.sessions.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let flush = (self.state.directory.pending_last_seen() > 0)
+            .then(|| self.last_flush + LAST_SEEN_FLUSH);
+        [
+            self.iq.next_deadline(),
+            self.sessions.next_deadline(),
+            flush,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    fn expire(&mut self, now: SystemTime) {
+    fn expire(&mut self, now: SystemTime, out: &mut Vec<Output>) {
         self.sessions.expire(now);
         for ended in self.iq.expire(now) {
             self.state.iq_timeouts += 1;
             if let Ended::TimedOut { purpose, to } = ended {
                 warn!(%to, ?purpose, "no reply to an IQ within the timeout");
+                self.on_iq_lost(purpose, now, out);
             }
+        }
+        let pending = self.state.directory.pending_last_seen();
+        if pending >= LAST_SEEN_BATCH || (pending > 0 && now >= self.last_flush + LAST_SEEN_FLUSH) {
+            self.flush_last_seen(now);
+        }
+        if now >= self.last_prune + ACTIVITY_PRUNE {
+            self.last_prune = now;
+            let window = self.state.directory.config.conversation_window;
+            self.state
+                .directory
+                .activity
+                .prune(unix_secs(now).saturating_sub(window.as_secs() as u32));
         }
     }
 
     fn on_connected(&mut self, now: SystemTime, out: &mut Vec<Output>) {
         self.state.link = Link::Up { since: now };
         self.state.stats.links_up += 1;
-        // Learn which server software serves each domain: later decisions (and the
-        // operator's instructions in the log) depend on it.
+        self.state.directory.link_up();
         for domain in self.config.domains.clone() {
             let to = Jid::from(domain);
-            let id = self.iq.track(
-                to.clone(),
-                Purpose::ServerVersion { domain: to.clone() },
-                now,
-            );
+            // Whether the conversation module is installed: it adds its feature.
+            let query = Element::builder("query", ns::DISCO_INFO).build();
+            let purpose = Purpose::ActivityProbe { domain: to.clone() };
+            self.send_iq(IqType::Get, to.clone(), query, purpose, now, out);
+            // The server software tells which presence behaviour and configuration syntax
+            // apply; its answer also comes after Prosody's presence replay.
             let query = Element::builder("query", ns::VERSION).build();
-            out.push(Output::Send(stanza::iq_request(
-                IqType::Get,
-                &self.component_jid,
-                &to,
-                &id,
-                query,
-            )));
+            let purpose = Purpose::ServerVersion { domain: to.clone() };
+            self.send_iq(IqType::Get, to, query, purpose, now, out);
         }
+    }
+
+    fn send_iq(
+        &mut self,
+        type_: IqType,
+        to: Jid,
+        payload: Element,
+        purpose: Purpose,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        let id = self.iq.track(to.clone(), purpose, now);
+        out.push(Output::Send(stanza::iq_request(
+            type_,
+            &self.component_jid,
+            &to,
+            &id,
+            payload,
+        )));
     }
 
     fn on_disconnected(&mut self, reason: &str, now: SystemTime) {
         self.state.link = Link::Down { since: now };
+        self.state.directory.link_down(unix_secs(now));
         let abandoned = self.iq.abandon_all();
-        debug!(reason, abandoned, "core saw the link go down");
+        // Requests waiting for a roster cannot be answered on this link any more; their
+        // senders see the component go away and ask again.
+        let dropped: usize = self.parked.drain().map(|(_, v)| v.len()).sum();
+        debug!(reason, abandoned, dropped, "core saw the link go down");
     }
 
     fn on_stanza(&mut self, el: Element, now: SystemTime, out: &mut Vec<Output>) {
@@ -245,10 +320,8 @@ impl Core {
         let _guard = span.enter();
         match header.kind {
             Kind::Iq => self.on_iq(&header, &el, now, out),
-            Kind::Message | Kind::Presence => {
-                // Not used yet: nothing to decide about them, and errors are never answered.
-                debug!(type_ = header.type_.as_deref().unwrap_or(""), "ignored");
-            }
+            Kind::Presence => self.on_presence(&header, &el, now),
+            Kind::Message => self.on_message(&header, &el, now),
         }
     }
 
@@ -260,14 +333,7 @@ impl Core {
                     warn!("dropped an IQ request without an id: it cannot be answered");
                     return;
                 }
-                let reply = match self.answer_iq(header, el, now) {
-                    Ok(payload) => stanza::iq_result(header, payload),
-                    Err(failure) => {
-                        debug!(condition = ?failure.condition, text = %failure.text, "refused");
-                        stanza::error_reply(header, &failure)
-                    }
-                };
-                out.push(Output::Send(reply));
+                self.on_iq_request(header, el, now, true, out);
             }
             Some(IqType::Result) | Some(IqType::Error) => {
                 let is_error = header.iq_type() == Some(IqType::Error);
@@ -276,7 +342,7 @@ impl Core {
                 };
                 match self.iq.on_reply(id, &header.from, is_error) {
                     Some(Ended::Reply { purpose, is_error }) => {
-                        self.on_iq_reply(purpose, is_error, el)
+                        self.on_iq_reply(purpose, is_error, el, now, out)
                     }
                     _ => debug!("reply to no IQ of ours; ignored"),
                 }
@@ -296,26 +362,27 @@ impl Core {
         }
     }
 
-    fn on_iq_reply(&mut self, purpose: Purpose, is_error: bool, el: &Element) {
-        match purpose {
-            Purpose::ServerVersion { domain } => {
-                let software = el
-                    .get_child("query", ns::VERSION)
-                    .cloned()
-                    .and_then(|q| VersionResult::try_from(q).ok())
-                    .map(|v| format!("{} {}", v.name, v.version));
-                let domain = domain.to_bare();
-                match (is_error, software) {
-                    (false, Some(software)) => {
-                        info!(%domain, %software, "server software");
-                        self.state.server_software.insert(domain, software);
-                    }
-                    _ => {
-                        debug!(%domain, "server did not tell its software version");
-                    }
-                }
+    /// Answers one IQ get/set (or parks it until a roster it needs arrives).
+    fn on_iq_request(
+        &mut self,
+        header: &Header,
+        el: &Element,
+        now: SystemTime,
+        may_wait: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let reply = match self.answer_iq(header, el, now, may_wait) {
+            Ok(Answer::Result(payload)) => stanza::iq_result(header, payload),
+            Ok(Answer::Wait(user)) => {
+                self.park(user, el.clone(), now, out);
+                return;
             }
-        }
+            Err(failure) => {
+                debug!(condition = ?failure.condition, text = %failure.text, "refused");
+                stanza::error_reply(header, &failure)
+            }
+        };
+        out.push(Output::Send(reply));
     }
 
     /// Answers an IQ get/set: `Ok(payload)` for a result, `Err` for an error reply.
@@ -324,7 +391,8 @@ impl Core {
         header: &Header,
         el: &Element,
         now: SystemTime,
-    ) -> Result<Option<Element>, Failure> {
+        may_wait: bool,
+    ) -> Result<Answer, Failure> {
         let mut children = el.children();
         let payload = match (children.next(), children.next()) {
             (Some(payload), None) => payload,
@@ -343,7 +411,7 @@ impl Core {
         let type_ = header.iq_type();
         let requester = self.requester(&header.from);
         if payload.is("ping", ns::PING) && type_ == Some(IqType::Get) {
-            return Ok(None);
+            return Ok(Answer::Result(None));
         }
         if payload.is("query", ns::VERSION) && type_ == Some(IqType::Get) {
             let version = VersionResult {
@@ -352,13 +420,15 @@ impl Core {
                 // The operating system is not disclosed: it helps attackers more than users.
                 os: None,
             };
-            return Ok(Some(version.into()));
+            return Ok(Answer::Result(Some(version.into())));
         }
         if payload.is("query", ns::DISCO_INFO) && type_ == Some(IqType::Get) {
-            return disco::info(&self.config, &requester, payload.attr("node")).map(Some);
+            return disco::info(&self.config, &requester, payload.attr("node"))
+                .map(|el| Answer::Result(Some(el)));
         }
         if payload.is("query", ns::DISCO_ITEMS) && type_ == Some(IqType::Get) {
-            return disco::items(&self.config, &requester, payload.attr("node")).map(Some);
+            return disco::items(&self.config, &requester, payload.attr("node"))
+                .map(|el| Answer::Result(Some(el)));
         }
         if payload.is("command", crate::xep::commands::NS) {
             if type_ != Some(IqType::Set) {
@@ -371,9 +441,14 @@ impl Core {
                 now,
                 requester: &requester,
                 state: &mut self.state,
+                may_wait,
             };
-            let response = commands::execute(request, &mut self.sessions, &mut ctx)?;
-            return Ok(Some(response.into()));
+            return Ok(
+                match commands::execute(request, &mut self.sessions, &mut ctx)? {
+                    Reply::Done(response) => Answer::Result(Some((*response).into())),
+                    Reply::NeedRoster(user) => Answer::Wait(user),
+                },
+            );
         }
         Err(Failure::service_unavailable(format!(
             "the game bridge does not answer <{} xmlns='{}'/>",
@@ -384,16 +459,19 @@ impl Core {
 
     fn requester(&self, from: &Jid) -> Requester {
         let bare = from.to_bare();
-        let role = if self.config.admins.contains(&bare) {
-            Role::Admin
-        } else {
-            Role::Other
-        };
         Requester {
             jid: from.clone(),
-            role,
+            admin: self.config.admins.contains(&bare),
+            platform: self.config.platforms.contains(&bare),
         }
     }
+}
+
+/// How an IQ request is answered.
+enum Answer {
+    Result(Option<Element>),
+    /// After this user's roster has been fetched.
+    Wait(UserId),
 }
 
 fn command_parse_failure(error: CommandError) -> Failure {

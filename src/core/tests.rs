@@ -16,8 +16,10 @@ fn core() -> Core {
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![BareJid::from_str("admin@example.test").unwrap()],
+        platforms: vec![BareJid::from_str("game@example.test").unwrap()],
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
+        directory: DirectoryConfig::default(),
     };
     Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
 }
@@ -306,38 +308,38 @@ fn command_with_get_is_bad_request() {
     assert_eq!(condition, "bad-request");
 }
 
+/// The query of the given namespace the core sent at link-up.
+fn query_sent<'a>(out: &'a [Element], ns: &str) -> &'a Element {
+    out.iter()
+        .find(|q| q.has_child("query", ns))
+        .unwrap_or_else(|| panic!("no {ns} query in {out:?}"))
+}
+
 #[test]
 fn link_up_asks_each_domain_for_its_software_and_records_the_answer() {
     let mut core = core();
     let out = sent(&core.handle(Input::Connected, t(1)));
-    assert_eq!(out.len(), 1);
-    let query = &out[0];
+    assert_eq!(out.len(), 2, "a version and a disco#info query");
+    let query = query_sent(&out, ns::VERSION);
     assert_eq!(query.attr("to"), Some("example.test"));
-    assert!(query.has_child("query", ns::VERSION));
     let id = query.attr("id").unwrap();
     let answer = format!(
         "<iq xmlns='jabber:component:accept' type='result' id='{id}' from='example.test' to='game.example.test'><query xmlns='jabber:iq:version'><name>Prosody</name><version>0.12.3</version></query></iq>"
     );
     assert!(sent(&core.handle(Input::Stanza(xml(&answer)), t(2))).is_empty());
-    let domain = BareJid::from_str("example.test").unwrap();
-    assert_eq!(
-        core.state()
-            .server_software
-            .get(&domain)
-            .map(String::as_str),
-        Some("Prosody 0.12.3")
-    );
+    let domain = &core.state().directory.domains[0];
+    assert_eq!(domain.software.as_deref(), Some("Prosody 0.12.3"));
 }
 
 #[test]
-fn unanswered_query_times_out_and_asks_for_a_wakeup() {
+fn unanswered_queries_time_out_and_ask_for_a_wakeup() {
     let mut core = core();
     let out = core.handle(Input::Connected, t(1));
     assert!(out.contains(&Output::WakeAt(t(31))), "{out:?}");
     core.handle(Input::Tick, t(30));
     assert_eq!(core.state().iq_timeouts, 0);
     core.handle(Input::Tick, t(31));
-    assert_eq!(core.state().iq_timeouts, 1);
+    assert_eq!(core.state().iq_timeouts, 2);
 }
 
 #[test]

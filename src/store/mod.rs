@@ -113,6 +113,37 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Writes last-seen times in one transaction; a later time never goes backwards.
+    pub fn save_last_seen(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO last_seen (jid, seen_at) VALUES (?1, ?2)
+                 ON CONFLICT (jid) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)",
+            )?;
+            for (jid, at) in batch {
+                stmt.execute(rusqlite::params![jid, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When `jid` was last seen going offline, in seconds since the Unix epoch.
+    pub fn last_seen(&self, jid: &str) -> Result<Option<u32>, StoreError> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn
+            .prepare_cached("SELECT seen_at FROM last_seen WHERE jid = ?1")?
+            .query_row([jid], |row| row.get(0))
+            .optional()?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +174,23 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn last_seen_batches_are_saved_and_never_go_backwards() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .save_last_seen(&[
+                ("alice@example.test".into(), 100),
+                ("bob@example.test".into(), 50),
+            ])
+            .unwrap();
+        store
+            .save_last_seen(&[("alice@example.test".into(), 90)])
+            .unwrap();
+        assert_eq!(store.last_seen("alice@example.test").unwrap(), Some(100));
+        assert_eq!(store.last_seen("bob@example.test").unwrap(), Some(50));
+        assert_eq!(store.last_seen("carol@example.test").unwrap(), None);
     }
 
     #[test]

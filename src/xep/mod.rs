@@ -2,7 +2,9 @@
 //! could go upstream.
 
 pub mod commands;
+pub mod datetime;
 pub mod forms;
+pub mod privilege;
 
 use minidom::rxml::NcNameStr;
 use minidom::ElementBuilder;

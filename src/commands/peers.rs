@@ -1,0 +1,116 @@
+//! `peers`: the active chat peers of a user, for game platforms.
+//!
+//! Input: `jid` (the user). Output: a result form, FORM_TYPE [`FORM_TYPE`], with the
+//! user's own `availability` and the `tier` used, and a `<reported/>` table of peers
+//! (`jid`, `availability`, `status`, `last-activity`, `tier`), most recent activity
+//! first. It can be run in one step by sending the submitted form with `execute`.
+
+use super::{Context, Step};
+use crate::core::failure::Failure;
+use crate::directory::peers::{active_peers, tier_for};
+use crate::xep::commands::{Action, Actions};
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FormType};
+
+use super::session::Stage;
+use super::status::{availability_label, served_user};
+use crate::directory::{grants, unix_secs};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:peers:1";
+
+pub fn start(form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
+    match form.and_then(|f| f.value("jid")) {
+        Some(jid) => answer(jid, ctx),
+        None => {
+            let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+                .with_title("Active chat peers")
+                .with_instructions("The user whose active chat peers you want.");
+            form.push_field(Field::jid_single("jid", "User").required());
+            Ok(Step::Continue {
+                form,
+                actions: Actions {
+                    execute: Some(Action::Complete),
+                    allowed: vec![Action::Complete],
+                },
+                stage: Stage::AskedForUser,
+            })
+        }
+    }
+}
+
+pub fn submit(
+    _action: Action,
+    form: Option<&DataForm>,
+    ctx: &mut Context<'_>,
+) -> Result<Step, Failure> {
+    let jid = form.and_then(|f| f.value("jid")).ok_or_else(|| {
+        Failure::bad_request("the form needs the field \"jid\": the user whose peers you want")
+    })?;
+    answer(jid, ctx)
+}
+
+fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
+    let now = unix_secs(ctx.now);
+    let jid = served_user(
+        jid,
+        ctx,
+        &[grants::Grant::RosterGet, grants::Grant::PresenceRoster],
+    )?;
+    let directory = &mut ctx.state.directory;
+    let user = directory.intern(jid.as_str());
+    let max_age = directory.config.roster_max_age.as_secs() as u32;
+    if !directory.rosters.is_fresh(user, now, max_age) {
+        if ctx.may_wait {
+            return Ok(Step::NeedRoster(user));
+        }
+        if directory.rosters.peek(user).is_none() {
+            return Err(Failure::remote_timeout(format!(
+                "the chat server did not send the roster of {jid} in time; try again"
+            )));
+        }
+        // A stale roster is better than none when the server did not answer.
+    }
+    directory.rosters.get(user);
+    let directory = &ctx.state.directory;
+    let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
+    let tier = tier_for(directory, user);
+    let peers = active_peers(directory, user, mutual, tier, now);
+
+    let mut form = DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Active chat peers");
+    form.push_field(Field::value("jid", jid.as_str()));
+    form.push_field(Field::value(
+        "availability",
+        availability_label(&directory.seen(user)),
+    ));
+    form.push_field(Field::value("tier", tier.as_str()));
+    form.set_reported(vec![
+        Field::jid_single("jid", "Peer"),
+        Field::text_single("availability", "Availability", None),
+        Field::text_single("status", "Status", None),
+        Field::text_single("last-activity", "Last activity", None),
+        Field::text_single("tier", "Tier", None),
+    ]);
+    for peer in &peers {
+        let mut item = vec![
+            Field::value("jid", directory.name(peer.id)),
+            Field::value("availability", peer.availability.as_str()),
+        ];
+        item.push(match &peer.status {
+            Some(text) => Field::value("status", text),
+            None => Field {
+                var: Some("status".to_owned()),
+                ..Field::default()
+            },
+        });
+        item.push(Field::value(
+            "last-activity",
+            datetime::format(u64::from(peer.last_activity)),
+        ));
+        item.push(Field::value("tier", tier.as_str()));
+        form.push_item(item);
+    }
+    Ok(Step::Completed {
+        form: Some(form),
+        notes: vec![],
+    })
+}

@@ -1,0 +1,253 @@
+//! What the core learns from the server: forwarded presence, the XEP-0356 advertisement,
+//! conversation activity, and the answers to its own queries (server software, module
+//! discovery, rosters). Everything here feeds the [`Directory`](crate::directory).
+
+use std::time::SystemTime;
+
+use minidom::Element;
+use tracing::{debug, info, warn};
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::ns;
+use xmpp_parsers::version::VersionResult;
+
+use super::iq_tracker::Purpose;
+use super::stanza::{self, Header, IqType};
+use super::{Core, Output};
+use crate::directory::grants::{self, ServerFamily};
+use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
+use crate::xep::privilege::{self, Privilege};
+
+impl Core {
+    /// A presence forwarded by the server (or sent to the component directly).
+    pub(super) fn on_presence(&mut self, header: &Header, el: &Element, now: SystemTime) {
+        let (Some(node), Some(resource)) = (header.from.node(), header.from.resource()) else {
+            debug!("presence from a server or bare JID; ignored");
+            return;
+        };
+        let bare = header.from.to_bare();
+        if self.state.directory.domain_of(bare.as_str()).is_none() {
+            debug!(%node, "presence of a user of a domain this bridge does not serve; ignored");
+            return;
+        }
+        let update = match presence::parse(el) {
+            Ok(update) => update,
+            Err(presence::PresenceError::NotAvailability(_)) => return,
+            Err(e) => {
+                self.state.stats.stanzas_dropped += 1;
+                debug!(error = %e, "malformed presence ignored");
+                return;
+            }
+        };
+        let applied =
+            self.state
+                .directory
+                .apply(bare.as_str(), resource.as_str(), update, unix_secs(now));
+        if applied == Applied::LoggedIn {
+            // The user may have changed contacts on another client while offline.
+            if let Some(id) = self.state.directory.id(bare.as_str()) {
+                self.state.directory.rosters.mark_stale(id);
+            }
+        }
+    }
+
+    /// A message to the component: only those from a served domain (the server itself)
+    /// carry anything the directory takes.
+    pub(super) fn on_message(&mut self, header: &Header, el: &Element, now: SystemTime) {
+        if header.type_.as_deref() == Some("error") {
+            return;
+        }
+        let from_domain = header.from.node().is_none() && header.from.resource().is_none();
+        if !from_domain
+            || self
+                .state
+                .directory
+                .domain_of(header.from.domain().as_str())
+                .is_none()
+        {
+            debug!("message not from a served domain; ignored");
+            return;
+        }
+        let domain = header.from.domain().to_string();
+        if let Some(advert) = privilege::find(el) {
+            match Privilege::try_from(advert) {
+                Ok(p) => self.on_privilege(&domain, p),
+                Err(e) => {
+                    self.state.stats.stanzas_dropped += 1;
+                    warn!(%domain, error = %e, "malformed privilege advertisement ignored");
+                }
+            }
+            return;
+        }
+        if let Some(exchanges) = activity::parse(el) {
+            let now = unix_secs(now);
+            for exchange in exchanges {
+                let by_ours = self.state.directory.domain_of(&exchange.by).is_some();
+                let with_ours = self.state.directory.domain_of(&exchange.with).is_some();
+                if !(by_ours && with_ours) {
+                    continue;
+                }
+                let by = self.state.directory.intern(&exchange.by);
+                let with = self.state.directory.intern(&exchange.with);
+                // A clock ahead of ours must not keep a pair active for longer.
+                self.state
+                    .directory
+                    .activity
+                    .record(by, with, exchange.at.min(now));
+            }
+        }
+    }
+
+    fn on_privilege(&mut self, domain: &str, privilege: Privilege) {
+        if privilege.is_empty() {
+            // Prosody also sends an empty advertisement around user logins; the grants
+            // announced at connect stand.
+            debug!(%domain, "empty privilege advertisement");
+            return;
+        }
+        info!(
+            %domain,
+            roster = ?privilege.roster,
+            presence = ?privilege.presence,
+            message = ?privilege.message,
+            "privileges granted"
+        );
+        if let Some(d) = self.state.directory.domain_mut(domain) {
+            d.privilege = Some(privilege);
+        }
+    }
+
+    pub(super) fn on_iq_reply(
+        &mut self,
+        purpose: Purpose,
+        is_error: bool,
+        el: &Element,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        match purpose {
+            Purpose::ServerVersion { domain } => {
+                let software = el
+                    .get_child("query", ns::VERSION)
+                    .cloned()
+                    .and_then(|q| VersionResult::try_from(q).ok())
+                    .map(|v| format!("{} {}", v.name, v.version));
+                let domain = domain.to_string();
+                if is_error || software.is_none() {
+                    debug!(%domain, "server did not tell its software version");
+                }
+                if let Some(software) = &software {
+                    info!(%domain, %software, "server software");
+                }
+                let replays = match self.state.directory.domain_mut(&domain) {
+                    Some(d) => {
+                        d.software = software;
+                        d.replays_presence()
+                    }
+                    None => false,
+                };
+                if replays {
+                    // This answer comes after the presence replay on the same stream.
+                    self.state.directory.replay_done(&domain, unix_secs(now));
+                    info!(%domain, online = self.state.directory.online_resources(), "presence replay complete");
+                }
+                self.check_grants(&domain);
+            }
+            Purpose::ActivityProbe { domain } => {
+                let installed = !is_error
+                    && el
+                        .get_child("query", ns::DISCO_INFO)
+                        .is_some_and(|q| q.children().any(|f| f.attr("var") == Some(activity::NS)));
+                let domain = domain.to_string();
+                if installed {
+                    info!(%domain, "conversation activity module found: active peers use the conversation tier");
+                } else {
+                    info!(
+                        %domain,
+                        "conversation activity module not installed (mod_game_bridge_activity in component-config/): active peers use the presence tier"
+                    );
+                }
+                if let Some(d) = self.state.directory.domain_mut(&domain) {
+                    d.activity_module = Some(installed);
+                }
+            }
+            Purpose::Roster { user } => {
+                if is_error {
+                    let reason = el
+                        .get_child("error", el.ns().as_str())
+                        .and_then(|e| e.children().next().map(|c| c.name().to_owned()))
+                        .unwrap_or_else(|| "error".to_owned());
+                    warn!(user = %self.state.directory.name(user), %reason, "the server refused a roster");
+                } else {
+                    let directory = &mut self.state.directory;
+                    let mutual = roster::mutual_contacts(el, directory.interner_mut());
+                    debug!(user = %directory.name(user), mutual = mutual.len(), "roster fetched");
+                    directory.rosters.insert(user, mutual, unix_secs(now));
+                }
+                self.resume(user, now, out);
+            }
+        }
+    }
+
+    /// An IQ of ours got no answer in time.
+    pub(super) fn on_iq_lost(&mut self, purpose: Purpose, now: SystemTime, out: &mut Vec<Output>) {
+        match purpose {
+            Purpose::Roster { user } => self.resume(user, now, out),
+            Purpose::ServerVersion { domain } => self.check_grants(domain.to_string().as_str()),
+            Purpose::ActivityProbe { .. } => {}
+        }
+    }
+
+    /// Says, once per link-up, which grants the server did not give for `domain` and the
+    /// configuration lines that give them.
+    fn check_grants(&mut self, domain: &str) {
+        let Some(d) = self.state.directory.domain_of(domain) else {
+            return;
+        };
+        let missing = grants::missing(d.privilege.as_ref());
+        if missing.is_empty() {
+            return;
+        }
+        let family = ServerFamily::from_software(d.software.as_deref());
+        let what: Vec<&str> = missing.iter().map(|g| g.describe()).collect();
+        warn!(
+            %domain,
+            missing = %what.join(", "),
+            "the server has not granted privileges this bridge needs (XEP-0356); peers and status answer with an error until it does. Add:\n{}",
+            grants::instructions(family, self.config.component.as_str(), domain)
+        );
+    }
+
+    /// Parks a request until `user`'s roster arrives, fetching it unless a fetch is
+    /// already in flight.
+    pub(super) fn park(
+        &mut self,
+        user: UserId,
+        request: Element,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        let waiting = self.parked.entry(user).or_default();
+        waiting.push(request);
+        if waiting.len() > 1 {
+            return;
+        }
+        let name = self.state.directory.name(user).to_owned();
+        let Ok(to) = name.parse::<Jid>() else {
+            self.resume(user, now, out);
+            return;
+        };
+        let query = Element::builder("query", ns::ROSTER).build();
+        self.send_iq(IqType::Get, to, query, Purpose::Roster { user }, now, out);
+    }
+
+    /// Answers every request parked for `user`'s roster, with whatever is known now.
+    fn resume(&mut self, user: UserId, now: SystemTime, out: &mut Vec<Output>) {
+        for request in self.parked.remove(&user).unwrap_or_default() {
+            match Header::read(&request) {
+                Ok(header) => self.on_iq_request(&header, &request, now, false, out),
+                Err(e) => debug!(error = %e, "parked request cannot be routed"),
+            }
+        }
+        let _ = stanza::NS_COMPONENT;
+    }
+}

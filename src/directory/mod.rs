@@ -1,0 +1,387 @@
+//! The directory: who is online and how available, who their mutual contacts are, and
+//! whom they are in conversation with, as far as the component can see it.
+//!
+//! Sources:
+//! - presence forwarded by the server under XEP-0356 (`presence` permission), kept in
+//!   memory per resource ([`presence`]);
+//! - rosters read with privileged roster gets, cached under a byte budget ([`roster`]);
+//! - conversation activity from the optional Prosody module ([`activity`]).
+//!
+//! Staleness: each link-up starts a new *epoch*. What the directory heard before is not
+//! trusted after a reconnect: a user is reported from what was heard in the current epoch,
+//! or as `unknown`. Prosody replays every online user's presence at connect, so once the
+//! replay is over (the answer to the version query sent at link-up arrives after it, on
+//! the same stream), users it did not mention are known to be offline. ejabberd 23.01 does
+//! not replay: users not heard from since the reconnect stay `unknown`, never guessed.
+
+pub mod activity;
+pub mod grants;
+pub mod interner;
+pub mod peers;
+pub mod presence;
+pub mod roster;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use xmpp_parsers::jid::BareJid;
+
+use crate::xep::privilege::Privilege;
+use activity::Activity;
+pub use interner::{Interner, UserId};
+use presence::{Availability, PresenceUpdate, Resource, StatusTexts};
+use roster::RosterCache;
+
+/// Seconds since the Unix epoch, the directory's unit of time.
+pub fn unix_secs(t: SystemTime) -> u32 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+pub fn from_unix_secs(secs: u32) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::from(secs))
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    /// A cached roster older than this is fetched again before use.
+    pub roster_max_age: Duration,
+    /// Byte budget of the roster cache.
+    pub roster_cache_bytes: usize,
+    /// Tier 2: peers who exchanged messages within this window are active.
+    pub conversation_window: Duration,
+}
+
+impl Default for DirectoryConfig {
+    fn default() -> Self {
+        DirectoryConfig {
+            roster_max_age: Duration::from_secs(300),
+            roster_cache_bytes: 64 << 20,
+            conversation_window: Duration::from_secs(900),
+        }
+    }
+}
+
+/// What the component knows of one served virtual host.
+#[derive(Debug, Clone)]
+pub struct Domain {
+    pub jid: BareJid,
+    /// Server software (XEP-0092), learned at link-up.
+    pub software: Option<String>,
+    /// The XEP-0356 advertisement received in the current epoch, if any.
+    pub privilege: Option<Privilege>,
+    /// Whether the conversation module answered disco#info with its feature.
+    pub activity_module: Option<bool>,
+    /// The epoch whose connect-time presence replay is known to be complete.
+    replay_done_epoch: u32,
+}
+
+impl Domain {
+    fn new(jid: BareJid) -> Domain {
+        Domain {
+            jid,
+            software: None,
+            privilege: None,
+            activity_module: None,
+            replay_done_epoch: 0,
+        }
+    }
+
+    /// Prosody replays the presence of online users when a component connects.
+    pub fn replays_presence(&self) -> bool {
+        self.software
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().starts_with("prosody"))
+    }
+}
+
+#[derive(Debug, Default)]
+struct User {
+    resources: Vec<Resource>,
+    /// The epoch in which the directory last heard a presence of this user.
+    seen_epoch: u32,
+    /// Seconds since the Unix epoch of the last change to the user's presence.
+    changed_at: u32,
+    /// When the user went offline, if they did while the component watched.
+    last_seen: Option<u32>,
+}
+
+/// A user as the directory sees them now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen<'a> {
+    Online {
+        availability: Availability,
+        status: &'a StatusTexts,
+        /// When the user's presence last changed.
+        since: u32,
+    },
+    /// Offline, with the time they were last seen if the component saw it.
+    Offline { last_seen: Option<u32> },
+    /// The directory cannot tell (the server has not said since the last reconnect).
+    Unknown,
+}
+
+/// What applying a presence did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Nothing new (ejabberd forwards one copy per online contact).
+    Duplicate,
+    Changed,
+    /// The user's first resource came online.
+    LoggedIn,
+    /// The user's last resource went offline.
+    LoggedOut,
+}
+
+pub struct Directory {
+    pub config: DirectoryConfig,
+    interner: Interner,
+    users: Vec<User>,
+    pub rosters: RosterCache,
+    pub activity: Activity,
+    pub domains: Vec<Domain>,
+    epoch: u32,
+    link_down_at: Option<u32>,
+    /// Last-seen times not yet written to the database.
+    pending_last_seen: Vec<(UserId, u32)>,
+}
+
+impl Directory {
+    pub fn new(config: DirectoryConfig, domains: &[BareJid]) -> Directory {
+        Directory {
+            rosters: RosterCache::new(config.roster_cache_bytes),
+            config,
+            interner: Interner::new(),
+            users: Vec::new(),
+            activity: Activity::default(),
+            domains: domains.iter().cloned().map(Domain::new).collect(),
+            epoch: 0,
+            link_down_at: None,
+            pending_last_seen: Vec::new(),
+        }
+    }
+
+    pub fn id(&self, bare: &str) -> Option<UserId> {
+        self.interner.get(bare)
+    }
+
+    pub fn intern(&mut self, bare: &str) -> UserId {
+        self.interner.intern(bare)
+    }
+
+    pub fn interner_mut(&mut self) -> &mut Interner {
+        &mut self.interner
+    }
+
+    pub fn name(&self, id: UserId) -> &str {
+        self.interner.name(id)
+    }
+
+    /// The served domain a bare JID belongs to.
+    pub fn domain_of(&self, bare: &str) -> Option<&Domain> {
+        let host = bare.rsplit_once('@').map_or(bare, |(_, host)| host);
+        self.domains.iter().find(|d| d.jid.as_str() == host)
+    }
+
+    pub fn domain_mut(&mut self, domain: &str) -> Option<&mut Domain> {
+        self.domains.iter_mut().find(|d| d.jid.as_str() == domain)
+    }
+
+    /// The link is up: a new epoch begins, and what each domain granted must be heard again.
+    pub fn link_up(&mut self) {
+        self.epoch += 1;
+        for domain in &mut self.domains {
+            domain.privilege = None;
+        }
+    }
+
+    pub fn link_down(&mut self, now: u32) {
+        self.link_down_at = Some(now);
+    }
+
+    /// Applies a forwarded presence of `bare`/`resource`.
+    pub fn apply(
+        &mut self,
+        bare: &str,
+        resource: &str,
+        update: PresenceUpdate,
+        now: u32,
+    ) -> Applied {
+        let id = self.interner.intern(bare);
+        let index = id.0 as usize;
+        if self.users.len() <= index {
+            self.users.resize_with(index + 1, User::default);
+        }
+        let epoch = self.epoch;
+        let Some(user) = self.users.get_mut(index) else {
+            return Applied::Duplicate;
+        };
+        let fresh_epoch = user.seen_epoch != epoch;
+        user.seen_epoch = epoch;
+        if fresh_epoch {
+            // Whatever was known before the reconnect is replaced by what is heard now.
+            user.resources.clear();
+        }
+        match update {
+            PresenceUpdate::Available {
+                availability,
+                priority,
+                status,
+            } => {
+                let was_offline = user.resources.is_empty();
+                match user.resources.iter_mut().find(|r| &*r.name == resource) {
+                    Some(r) => {
+                        if r.availability == availability
+                            && r.priority == priority
+                            && r.status == status
+                        {
+                            return Applied::Duplicate;
+                        }
+                        r.availability = availability;
+                        r.priority = priority;
+                        r.status = status;
+                        r.changed_at = now;
+                    }
+                    None => user.resources.push(Resource {
+                        name: resource.into(),
+                        availability,
+                        priority,
+                        changed_at: now,
+                        status,
+                    }),
+                }
+                user.changed_at = now;
+                if was_offline {
+                    Applied::LoggedIn
+                } else {
+                    Applied::Changed
+                }
+            }
+            PresenceUpdate::Unavailable { .. } => {
+                let Some(pos) = user.resources.iter().position(|r| &*r.name == resource) else {
+                    if fresh_epoch {
+                        // First news of this user since the reconnect: they are offline.
+                        user.changed_at = now;
+                        return Applied::LoggedOut;
+                    }
+                    return Applied::Duplicate;
+                };
+                user.resources.swap_remove(pos);
+                user.changed_at = now;
+                if user.resources.is_empty() {
+                    user.last_seen = Some(now);
+                    self.pending_last_seen.push((id, now));
+                    Applied::LoggedOut
+                } else {
+                    Applied::Changed
+                }
+            }
+        }
+    }
+
+    /// Prosody's connect-time replay for `domain` is over: users of that domain it did
+    /// not mention are offline (since, at the latest, the link went down).
+    pub fn replay_done(&mut self, domain: &str, now: u32) {
+        let epoch = self.epoch;
+        let Some(d) = self.domains.iter_mut().find(|d| d.jid.as_str() == domain) else {
+            return;
+        };
+        d.replay_done_epoch = epoch;
+        let went_offline_by = self.link_down_at.unwrap_or(now);
+        let suffix = format!("@{domain}");
+        for (index, user) in self.users.iter_mut().enumerate() {
+            if user.seen_epoch == epoch || user.resources.is_empty() {
+                continue;
+            }
+            let name = self.interner.name(UserId(index as u32));
+            if !name.ends_with(&suffix) {
+                continue;
+            }
+            user.resources.clear();
+            user.last_seen = Some(went_offline_by);
+            user.changed_at = went_offline_by;
+            self.pending_last_seen
+                .push((UserId(index as u32), went_offline_by));
+        }
+    }
+
+    /// What the directory can say about `id` now.
+    pub fn seen(&self, id: UserId) -> Seen<'_> {
+        let replay_done = self
+            .domain_of(self.interner.name(id))
+            .is_some_and(|d| d.replay_done_epoch == self.epoch && self.epoch > 0);
+        match self.users.get(id.0 as usize) {
+            Some(user) if user.seen_epoch == self.epoch && self.epoch > 0 => {
+                match presence::best(&user.resources) {
+                    Some(best) => Seen::Online {
+                        availability: best.availability,
+                        status: &best.status,
+                        since: user.changed_at,
+                    },
+                    None => Seen::Offline {
+                        last_seen: user.last_seen,
+                    },
+                }
+            }
+            Some(user) if replay_done => Seen::Offline {
+                last_seen: user.last_seen,
+            },
+            None if replay_done => Seen::Offline { last_seen: None },
+            _ => Seen::Unknown,
+        }
+    }
+
+    /// Like [`Directory::seen`] for a bare JID that may never have been interned.
+    pub fn seen_by_name(&self, bare: &str) -> Seen<'_> {
+        match self.interner.get(bare) {
+            Some(id) => self.seen(id),
+            None => {
+                let replay_done = self
+                    .domain_of(bare)
+                    .is_some_and(|d| d.replay_done_epoch == self.epoch && self.epoch > 0);
+                if replay_done {
+                    Seen::Offline { last_seen: None }
+                } else {
+                    Seen::Unknown
+                }
+            }
+        }
+    }
+
+    /// The best availability of `id`, if online and known.
+    pub fn availability(&self, id: UserId) -> Option<Availability> {
+        match self.seen(id) {
+            Seen::Online { availability, .. } => Some(availability),
+            _ => None,
+        }
+    }
+
+    /// When `id`'s presence last changed (0 if never seen).
+    pub fn changed_at(&self, id: UserId) -> u32 {
+        self.users.get(id.0 as usize).map_or(0, |u| u.changed_at)
+    }
+
+    /// Last-seen times to write to the database, oldest first; empties the queue.
+    pub fn take_last_seen(&mut self) -> Vec<(String, u32)> {
+        std::mem::take(&mut self.pending_last_seen)
+            .into_iter()
+            .map(|(id, at)| (self.interner.name(id).to_owned(), at))
+            .collect()
+    }
+
+    pub fn pending_last_seen(&self) -> usize {
+        self.pending_last_seen.len()
+    }
+
+    /// Online resources, over all users.
+    pub fn online_resources(&self) -> usize {
+        self.users.iter().map(|u| u.resources.len()).sum()
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+}
+
+#[cfg(test)]
+mod tests;

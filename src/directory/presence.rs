@@ -1,0 +1,292 @@
+//! Presence as the directory keeps it: per online resource its availability, priority,
+//! status texts and when it last changed (RFC 6121 §4.7), read from the presences the
+//! server forwards under XEP-0356 (`presence` permission).
+//!
+//! Parsing is deliberately light and strict: a presence whose `<show/>` or `<priority/>`
+//! is not what RFC 6121 allows is rejected as a whole (and ignored by the caller), rather
+//! than half-applied. Delayed presences (Prosody's replay at connect) apply like live ones.
+
+use minidom::rxml::Namespace;
+use minidom::Element;
+use xmpp_parsers::ns;
+
+/// How available a resource is, from most to least (RFC 6121 §4.7.2.1, with "available"
+/// for a presence without `<show/>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Availability {
+    Dnd = 0,
+    Xa = 1,
+    Away = 2,
+    Available = 3,
+    Chat = 4,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Chat => "chat",
+            Availability::Available => "available",
+            Availability::Away => "away",
+            Availability::Xa => "xa",
+            Availability::Dnd => "dnd",
+        }
+    }
+
+    /// `chat` and `available` are the states in which a user is open to a conversation.
+    pub fn is_active(self) -> bool {
+        matches!(self, Availability::Chat | Availability::Available)
+    }
+}
+
+/// Status texts by language. Most presences carry one text without `xml:lang`, so that
+/// case costs a single allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StatusTexts {
+    #[default]
+    None,
+    Plain(Box<str>),
+    /// `(lang, text)` pairs; `lang` is empty for the text without `xml:lang`.
+    ByLang(Box<[(Box<str>, Box<str>)]>),
+}
+
+impl StatusTexts {
+    /// The text to show when only one can be: the one without a language, else English,
+    /// else the first.
+    pub fn preferred(&self) -> Option<&str> {
+        match self {
+            StatusTexts::None => None,
+            StatusTexts::Plain(text) => Some(text),
+            StatusTexts::ByLang(pairs) => pairs
+                .iter()
+                .find(|(lang, _)| lang.is_empty())
+                .or_else(|| pairs.iter().find(|(lang, _)| &**lang == "en"))
+                .or_else(|| pairs.first())
+                .map(|(_, text)| &**text),
+        }
+    }
+
+    /// Every text with its language (`""` where none was given).
+    pub fn all(&self) -> Vec<(&str, &str)> {
+        match self {
+            StatusTexts::None => Vec::new(),
+            StatusTexts::Plain(text) => vec![("", text)],
+            StatusTexts::ByLang(pairs) => pairs.iter().map(|(l, t)| (&**l, &**t)).collect(),
+        }
+    }
+}
+
+/// What a presence says about one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceUpdate {
+    Available {
+        availability: Availability,
+        priority: i8,
+        status: StatusTexts,
+    },
+    Unavailable {
+        status: StatusTexts,
+    },
+}
+
+/// A presence the directory does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PresenceError {
+    #[error("<show/> must be chat, away, xa or dnd, not {0:?}")]
+    BadShow(String),
+    #[error("<priority/> must be an integer from -128 to 127, not {0:?}")]
+    BadPriority(String),
+    /// Subscriptions, probes and errors say nothing about availability.
+    #[error("presence of type {0:?} is not about availability")]
+    NotAvailability(String),
+}
+
+/// Reads the availability part of a presence stanza (either stream namespace).
+pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
+    let stanza_ns = el.ns();
+    let mut availability = Availability::Available;
+    let mut priority: i8 = 0;
+    let mut texts: Vec<(Box<str>, Box<str>)> = Vec::new();
+    for child in el.children() {
+        if child.ns() != stanza_ns {
+            continue;
+        }
+        match child.name() {
+            "show" => {
+                availability = match child.text().trim() {
+                    "chat" => Availability::Chat,
+                    "away" => Availability::Away,
+                    "xa" => Availability::Xa,
+                    "dnd" => Availability::Dnd,
+                    other => return Err(PresenceError::BadShow(other.to_owned())),
+                }
+            }
+            "priority" => {
+                let text = child.text();
+                priority = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| PresenceError::BadPriority(text.clone()))?;
+            }
+            "status" => {
+                let lang = child.attr_ns(Namespace::xml(), "lang").unwrap_or("");
+                texts.push((lang.into(), child.text().into_boxed_str()));
+            }
+            _ => {}
+        }
+    }
+    let status = match texts.len() {
+        0 => StatusTexts::None,
+        1 if texts[0].0.is_empty() => {
+            StatusTexts::Plain(texts.pop().map(|(_, t)| t).unwrap_or_default())
+        }
+        _ => StatusTexts::ByLang(texts.into_boxed_slice()),
+    };
+    match el.attr("type") {
+        None => Ok(PresenceUpdate::Available {
+            availability,
+            priority,
+            status,
+        }),
+        Some("unavailable") => Ok(PresenceUpdate::Unavailable { status }),
+        Some(other) => Err(PresenceError::NotAvailability(other.to_owned())),
+    }
+}
+
+/// Is this presence replayed from before the component connected (XEP-0203 delay)?
+pub fn is_delayed(el: &Element) -> bool {
+    el.has_child("delay", ns::DELAY)
+}
+
+/// One online resource of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub name: Box<str>,
+    pub availability: Availability,
+    pub priority: i8,
+    /// Seconds since the Unix epoch of the last change of this resource's presence.
+    pub changed_at: u32,
+    pub status: StatusTexts,
+}
+
+/// The resource that speaks for the user: highest priority, then most available.
+pub fn best(resources: &[Resource]) -> Option<&Resource> {
+    resources
+        .iter()
+        .max_by_key(|r| (r.priority, r.availability, r.changed_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(xml: &str) -> Result<PresenceUpdate, PresenceError> {
+        let el: Element = xml.parse().unwrap();
+        parse(&el)
+    }
+
+    #[test]
+    fn plain_available_presence() {
+        assert_eq!(
+            presence("<presence xmlns='jabber:component:accept' from='a@example.test/r' to='game.example.test'/>"),
+            Ok(PresenceUpdate::Available {
+                availability: Availability::Available,
+                priority: 0,
+                status: StatusTexts::None,
+            })
+        );
+    }
+
+    #[test]
+    fn show_priority_and_status_texts_by_language() {
+        let update = presence(
+            "<presence xmlns='jabber:client'><show>dnd</show><priority>-5</priority>\
+             <status>in a meeting</status><status xml:lang='fr'>en réunion</status></presence>",
+        )
+        .unwrap();
+        let PresenceUpdate::Available {
+            availability,
+            priority,
+            status,
+        } = update
+        else {
+            panic!("not available: {update:?}");
+        };
+        assert_eq!(availability, Availability::Dnd);
+        assert_eq!(priority, -5);
+        assert_eq!(status.preferred(), Some("in a meeting"));
+        assert_eq!(
+            status.all(),
+            vec![("", "in a meeting"), ("fr", "en réunion")]
+        );
+    }
+
+    #[test]
+    fn single_status_without_language_is_stored_plain() {
+        let update = presence("<presence xmlns='jabber:client'><status>on a business trip in Nanjing</status></presence>").unwrap();
+        assert!(matches!(
+            update,
+            PresenceUpdate::Available { status: StatusTexts::Plain(ref t), .. } if &**t == "on a business trip in Nanjing"
+        ));
+    }
+
+    #[test]
+    fn invalid_show_rejects_the_presence() {
+        assert_eq!(
+            presence("<presence xmlns='jabber:client'><show>online</show></presence>"),
+            Err(PresenceError::BadShow("online".into()))
+        );
+    }
+
+    #[test]
+    fn invalid_priority_rejects_the_presence() {
+        assert_eq!(
+            presence("<presence xmlns='jabber:client'><priority>high</priority></presence>"),
+            Err(PresenceError::BadPriority("high".into()))
+        );
+        assert!(
+            presence("<presence xmlns='jabber:client'><priority>300</priority></presence>")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn subscription_presences_are_not_availability() {
+        assert_eq!(
+            presence("<presence xmlns='jabber:client' type='subscribe'/>"),
+            Err(PresenceError::NotAvailability("subscribe".into()))
+        );
+    }
+
+    #[test]
+    fn unavailable_keeps_its_status() {
+        assert_eq!(
+            presence("<presence xmlns='jabber:client' type='unavailable'><status>gone</status></presence>"),
+            Ok(PresenceUpdate::Unavailable { status: StatusTexts::Plain("gone".into()) })
+        );
+    }
+
+    #[test]
+    fn best_resource_is_highest_priority_then_most_available() {
+        let r = |name: &str, availability, priority| Resource {
+            name: name.into(),
+            availability,
+            priority,
+            changed_at: 0,
+            status: StatusTexts::None,
+        };
+        let resources = [
+            r("phone", Availability::Chat, 0),
+            r("desk", Availability::Away, 5),
+            r("tablet", Availability::Available, 5),
+        ];
+        assert_eq!(&*best(&resources).unwrap().name, "tablet");
+        assert_eq!(best(&[]), None);
+    }
+
+    #[test]
+    fn delayed_presence_is_recognised() {
+        let el: Element = "<presence xmlns='jabber:component:accept'><delay xmlns='urn:xmpp:delay' stamp='2026-11-21T05:00:00Z'/></presence>".parse().unwrap();
+        assert!(is_delayed(&el));
+    }
+}

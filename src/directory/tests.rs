@@ -1,0 +1,308 @@
+//! The directory and both tiers of active peers, with a fake clock.
+
+use super::peers::{active_peers, Tier};
+use super::presence::{Availability, PresenceUpdate, StatusTexts};
+use super::*;
+use std::str::FromStr;
+
+const T0: u32 = 1_800_000_000;
+
+fn directory() -> Directory {
+    let mut dir = Directory::new(
+        DirectoryConfig::default(),
+        &[BareJid::from_str("example.test").unwrap()],
+    );
+    dir.link_up();
+    dir
+}
+
+fn online(availability: Availability) -> PresenceUpdate {
+    PresenceUpdate::Available {
+        availability,
+        priority: 0,
+        status: StatusTexts::None,
+    }
+}
+
+fn with_status(availability: Availability, text: &str) -> PresenceUpdate {
+    PresenceUpdate::Available {
+        availability,
+        priority: 0,
+        status: StatusTexts::Plain(text.into()),
+    }
+}
+
+fn offline() -> PresenceUpdate {
+    PresenceUpdate::Unavailable {
+        status: StatusTexts::None,
+    }
+}
+
+fn jid(name: &str) -> String {
+    format!("{name}@example.test")
+}
+
+fn id(dir: &mut Directory, name: &str) -> UserId {
+    dir.intern(&jid(name))
+}
+
+#[test]
+fn available_presence_makes_a_user_online_with_status() {
+    let mut dir = directory();
+    assert_eq!(
+        dir.apply(
+            &jid("alice"),
+            "pc",
+            with_status(Availability::Chat, "ready"),
+            T0
+        ),
+        Applied::LoggedIn
+    );
+    let alice = id(&mut dir, "alice");
+    match dir.seen(alice) {
+        Seen::Online {
+            availability,
+            status,
+            since,
+        } => {
+            assert_eq!(availability, Availability::Chat);
+            assert_eq!(status.preferred(), Some("ready"));
+            assert_eq!(since, T0);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn duplicate_presence_changes_nothing() {
+    let mut dir = directory();
+    dir.apply(
+        &jid("alice"),
+        "pc",
+        with_status(Availability::Away, "lunch"),
+        T0,
+    );
+    for i in 1..=5 {
+        assert_eq!(
+            dir.apply(
+                &jid("alice"),
+                "pc",
+                with_status(Availability::Away, "lunch"),
+                T0 + i
+            ),
+            Applied::Duplicate
+        );
+    }
+    let alice = id(&mut dir, "alice");
+    assert_eq!(
+        dir.changed_at(alice),
+        T0,
+        "a duplicate moved the change time"
+    );
+}
+
+#[test]
+fn last_resource_going_offline_records_last_seen_once() {
+    let mut dir = directory();
+    dir.apply(&jid("alice"), "pc", online(Availability::Available), T0);
+    dir.apply(&jid("alice"), "phone", online(Availability::Available), T0);
+    assert_eq!(
+        dir.apply(&jid("alice"), "pc", offline(), T0 + 10),
+        Applied::Changed
+    );
+    assert_eq!(dir.pending_last_seen(), 0);
+    assert_eq!(
+        dir.apply(&jid("alice"), "phone", offline(), T0 + 20),
+        Applied::LoggedOut
+    );
+    assert_eq!(
+        dir.apply(&jid("alice"), "phone", offline(), T0 + 21),
+        Applied::Duplicate
+    );
+    let alice = id(&mut dir, "alice");
+    assert_eq!(
+        dir.seen(alice),
+        Seen::Offline {
+            last_seen: Some(T0 + 20)
+        }
+    );
+    assert_eq!(dir.take_last_seen(), vec![(jid("alice"), T0 + 20)]);
+    assert_eq!(dir.pending_last_seen(), 0);
+}
+
+#[test]
+fn best_availability_comes_from_priority_then_availability() {
+    let mut dir = directory();
+    let prio = |availability, priority| PresenceUpdate::Available {
+        availability,
+        priority,
+        status: StatusTexts::None,
+    };
+    dir.apply(&jid("alice"), "phone", prio(Availability::Chat, 0), T0);
+    dir.apply(&jid("alice"), "desk", prio(Availability::Dnd, 10), T0);
+    let alice = id(&mut dir, "alice");
+    assert_eq!(dir.availability(alice), Some(Availability::Dnd));
+    dir.apply(&jid("alice"), "desk", offline(), T0 + 1);
+    assert_eq!(dir.availability(alice), Some(Availability::Chat));
+}
+
+#[test]
+fn without_replay_users_are_unknown_until_heard_after_a_reconnect() {
+    let mut dir = directory();
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0);
+    dir.apply(&jid("bob"), "pc", online(Availability::Chat), T0);
+    dir.link_down(T0 + 5);
+    dir.link_up();
+    let (alice, bob, carol) = (
+        id(&mut dir, "alice"),
+        id(&mut dir, "bob"),
+        id(&mut dir, "carol"),
+    );
+    assert_eq!(dir.seen(alice), Seen::Unknown);
+    assert_eq!(
+        dir.seen(carol),
+        Seen::Unknown,
+        "never seen is not offline on ejabberd"
+    );
+    dir.apply(&jid("bob"), "pc", online(Availability::Away), T0 + 6);
+    assert_eq!(dir.availability(bob), Some(Availability::Away));
+    assert_eq!(dir.seen(alice), Seen::Unknown);
+}
+
+#[test]
+fn after_a_replay_users_not_mentioned_are_offline_since_the_link_went_down() {
+    let mut dir = directory();
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0);
+    dir.apply(&jid("bob"), "pc", online(Availability::Chat), T0);
+    dir.link_down(T0 + 5);
+    dir.link_up();
+    // The replay mentions bob only.
+    dir.apply(&jid("bob"), "pc", online(Availability::Chat), T0 + 9);
+    let (alice, bob, carol) = (
+        id(&mut dir, "alice"),
+        id(&mut dir, "bob"),
+        id(&mut dir, "carol"),
+    );
+    assert_eq!(dir.seen(alice), Seen::Unknown, "before the replay is over");
+    dir.replay_done("example.test", T0 + 10);
+    assert_eq!(
+        dir.seen(alice),
+        Seen::Offline {
+            last_seen: Some(T0 + 5)
+        }
+    );
+    assert_eq!(dir.seen(carol), Seen::Offline { last_seen: None });
+    assert_eq!(dir.availability(bob), Some(Availability::Chat));
+    assert!(dir.take_last_seen().contains(&(jid("alice"), T0 + 5)));
+}
+
+/// alice, with mutual contacts bob, carol, dave, erin in various states.
+fn circle(dir: &mut Directory) -> (UserId, Vec<UserId>) {
+    dir.apply(&jid("alice"), "pc", online(Availability::Available), T0);
+    dir.apply(
+        &jid("bob"),
+        "pc",
+        with_status(Availability::Chat, "up for a game"),
+        T0 + 1,
+    );
+    dir.apply(&jid("carol"), "pc", online(Availability::Available), T0 + 3);
+    dir.apply(&jid("dave"), "pc", online(Availability::Away), T0 + 2);
+    dir.apply(&jid("erin"), "pc", online(Availability::Dnd), T0 + 2);
+    let alice = id(dir, "alice");
+    let mutual = ["bob", "carol", "dave", "erin", "frank"]
+        .map(|n| id(dir, n))
+        .to_vec();
+    (alice, mutual)
+}
+
+#[test]
+fn presence_tier_lists_available_peers_most_recent_change_first() {
+    let mut dir = directory();
+    let (alice, mutual) = circle(&mut dir);
+    let peers = active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 10);
+    let names: Vec<&str> = peers.iter().map(|p| dir.name(p.id)).collect();
+    assert_eq!(names, vec!["carol@example.test", "bob@example.test"]);
+    assert_eq!(peers[1].status.as_deref(), Some("up for a game"));
+    assert_eq!(peers[1].availability, Availability::Chat);
+    assert_eq!(peers[0].last_activity, T0 + 3);
+}
+
+#[test]
+fn away_peer_is_not_active_and_comes_back_when_available() {
+    let mut dir = directory();
+    let (alice, mutual) = circle(&mut dir);
+    dir.apply(&jid("bob"), "pc", online(Availability::Away), T0 + 20);
+    let peers = active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 21);
+    assert!(peers.iter().all(|p| dir.name(p.id) != "bob@example.test"));
+    dir.apply(&jid("dave"), "pc", online(Availability::Chat), T0 + 22);
+    let peers = active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 23);
+    assert_eq!(dir.name(peers[0].id), "dave@example.test");
+}
+
+#[test]
+fn a_user_who_is_not_available_has_no_active_peers() {
+    for state in [Availability::Away, Availability::Xa, Availability::Dnd] {
+        let mut dir = directory();
+        let (alice, mutual) = circle(&mut dir);
+        dir.apply(&jid("alice"), "pc", online(state), T0 + 5);
+        assert!(
+            active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 6).is_empty(),
+            "{state:?}"
+        );
+    }
+    let mut dir = directory();
+    let (alice, mutual) = circle(&mut dir);
+    dir.apply(&jid("alice"), "pc", offline(), T0 + 5);
+    assert!(active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 6).is_empty());
+}
+
+#[test]
+fn unknown_peers_are_never_listed() {
+    let mut dir = directory();
+    let (_, mutual) = circle(&mut dir);
+    dir.link_down(T0 + 5);
+    dir.link_up();
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0 + 6);
+    let alice = id(&mut dir, "alice");
+    assert!(active_peers(&dir, alice, &mutual, Tier::Presence, T0 + 7).is_empty());
+}
+
+#[test]
+fn conversation_tier_lists_recent_partners_within_the_window_only() {
+    let mut dir = directory();
+    let (alice, mutual) = circle(&mut dir);
+    let window = dir.config.conversation_window.as_secs() as u32;
+    let (bob, carol, dave) = (
+        id(&mut dir, "bob"),
+        id(&mut dir, "carol"),
+        id(&mut dir, "dave"),
+    );
+    dir.activity.record(alice, bob, T0 + 100);
+    dir.activity.record(carol, alice, T0 + 200);
+    dir.activity.record(alice, dave, T0 + 300); // dave is away
+    let now = T0 + 300;
+    let peers = active_peers(&dir, alice, &mutual, Tier::Conversation, now);
+    let names: Vec<&str> = peers.iter().map(|p| dir.name(p.id)).collect();
+    assert_eq!(names, vec!["carol@example.test", "bob@example.test"]);
+    assert_eq!(peers[0].last_activity, T0 + 200);
+    let later = T0 + 100 + window + 1;
+    let peers = active_peers(&dir, alice, &mutual, Tier::Conversation, later);
+    let names: Vec<&str> = peers.iter().map(|p| dir.name(p.id)).collect();
+    assert_eq!(
+        names,
+        vec!["carol@example.test"],
+        "bob's exchange is outside the window"
+    );
+}
+
+#[test]
+fn conversation_with_a_non_contact_does_not_make_a_peer() {
+    let mut dir = directory();
+    let (alice, mutual) = circle(&mut dir);
+    dir.apply(&jid("mallory"), "pc", online(Availability::Chat), T0);
+    let mallory = id(&mut dir, "mallory");
+    dir.activity.record(mallory, alice, T0 + 5);
+    let peers = active_peers(&dir, alice, &mutual, Tier::Conversation, T0 + 6);
+    assert!(peers.is_empty());
+}

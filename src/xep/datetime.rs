@@ -1,0 +1,42 @@
+//! XEP-0082 date-time strings (`2026-11-21T05:14:00Z`) from Unix seconds, without a
+//! calendar library: the civil-from-days algorithm of H. Hinnant, exact for the
+//! proleptic Gregorian calendar.
+
+/// Formats seconds since the Unix epoch as a UTC XEP-0082 DateTime.
+pub fn format(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (hour, minute, second) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(format(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format(1_795_238_040), "2026-11-21T05:14:00Z");
+        assert_eq!(format(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn parses_back_with_xmpp_parsers() {
+        use std::str::FromStr;
+        for secs in [0u64, 86_399, 1_000_000_000, 1_795_238_040] {
+            let parsed = xmpp_parsers::date::DateTime::from_str(&format(secs)).unwrap();
+            assert_eq!(parsed.0.timestamp(), secs as i64);
+        }
+    }
+}
