@@ -156,7 +156,8 @@ pub struct Core {
     /// Requests waiting for a user's roster, in arrival order; a fetch is in flight for
     /// each key (one fetch per user however many requests wait).
     parked: HashMap<UserId, Vec<Element>>,
-    last_flush: SystemTime,
+    /// When the oldest last-seen time still waiting to be written was queued.
+    pending_since: Option<SystemTime>,
     last_prune: SystemTime,
 }
 
@@ -170,7 +171,7 @@ impl Core {
             iq: IqTracker::new(config.iq_timeout),
             state: State::new(store, directory, now),
             parked: HashMap::new(),
-            last_flush: now,
+            pending_since: None,
             last_prune: now,
             config,
         }
@@ -182,13 +183,13 @@ impl Core {
 
     /// Gives the store back for a clean close at shutdown, with every pending write done.
     pub fn into_store(mut self) -> Store {
-        self.flush_last_seen(SystemTime::now());
+        self.flush_last_seen();
         self.state.store
     }
 
     /// Writes the batched last-seen times in one transaction.
-    fn flush_last_seen(&mut self, now: SystemTime) {
-        self.last_flush = now;
+    fn flush_last_seen(&mut self) {
+        self.pending_since = None;
         let batch = self.state.directory.take_last_seen();
         if batch.is_empty() {
             return;
@@ -220,8 +221,7 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<SystemTime> {
-        let flush = (self.state.directory.pending_last_seen() > 0)
-            .then(|| self.last_flush + LAST_SEEN_FLUSH);
+        let flush = self.pending_since.map(|since| since + LAST_SEEN_FLUSH);
         [
             self.iq.next_deadline(),
             self.sessions.next_deadline(),
@@ -242,8 +242,14 @@ impl Core {
             }
         }
         let pending = self.state.directory.pending_last_seen();
-        if pending >= LAST_SEEN_BATCH || (pending > 0 && now >= self.last_flush + LAST_SEEN_FLUSH) {
-            self.flush_last_seen(now);
+        if pending > 0 && self.pending_since.is_none() {
+            self.pending_since = Some(now);
+        }
+        let due = self
+            .pending_since
+            .is_some_and(|since| now >= since + LAST_SEEN_FLUSH);
+        if pending >= LAST_SEEN_BATCH || due {
+            self.flush_last_seen();
         }
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;

@@ -357,3 +357,350 @@ fn disconnect_abandons_pending_queries_without_counting_timeouts() {
     assert_eq!(core.state().iq_timeouts, 0);
     assert_eq!(core.state().link, Link::Down { since: t(2) });
 }
+
+// ---- directory flows: presence, grants, rosters, peers and status ----
+
+const PLATFORM: &str = "game@example.test/engine";
+
+fn advertise(core: &mut Core) {
+    let advert = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
+        <privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='both'/>\
+        <perm access='message' type='outgoing'/><perm access='presence' type='roster'/></privilege></message>";
+    assert!(sent(&core.handle(Input::Stanza(xml(advert)), t(1))).is_empty());
+}
+
+fn presence(core: &mut Core, user: &str, show: Option<&str>, now: SystemTime) {
+    let show = show
+        .map(|s| format!("<show>{s}</show>"))
+        .unwrap_or_default();
+    let stanza = format!(
+        "<presence xmlns='jabber:component:accept' from='{user}@example.test/pc' to='game.example.test'>{show}</presence>"
+    );
+    assert!(sent(&core.handle(Input::Stanza(xml(&stanza)), now)).is_empty());
+}
+
+/// A linked core with grants and alice, bob (chat), carol (away) online.
+fn linked_core() -> Core {
+    let mut core = core();
+    core.handle(Input::Connected, t(1));
+    advertise(&mut core);
+    presence(&mut core, "alice", None, t(2));
+    presence(&mut core, "bob", Some("chat"), t(3));
+    presence(&mut core, "carol", Some("away"), t(4));
+    core
+}
+
+fn command(node: &str, fields: &[(&str, &[&str])]) -> String {
+    let fields: String = fields
+        .iter()
+        .map(|(var, values)| {
+            let values: String = values
+                .iter()
+                .map(|v| format!("<value>{v}</value>"))
+                .collect();
+            format!("<field var='{var}'>{values}</field>")
+        })
+        .collect();
+    format!(
+        "<command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'>\
+         <x xmlns='jabber:x:data' type='submit'>{fields}</x></command>"
+    )
+}
+
+fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> String {
+    let items: String = contacts
+        .iter()
+        .map(|(c, sub)| format!("<item jid='{c}@example.test' subscription='{sub}'/>"))
+        .collect();
+    format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{user}@example.test' to='game.example.test'><query xmlns='jabber:iq:roster'>{items}</query></iq>"
+    )
+}
+
+/// The reported table of a command result: one map per item.
+fn items(reply: &Element) -> Vec<std::collections::BTreeMap<String, Vec<String>>> {
+    let form = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.get_child("x", "jabber:x:data"))
+        .unwrap_or_else(|| panic!("no form in {}", String::from(reply)));
+    form.children()
+        .filter(|c| c.name() == "item")
+        .map(|item| {
+            item.children()
+                .map(|f| {
+                    (
+                        f.attr("var").unwrap().to_owned(),
+                        f.children().map(|v| v.text()).collect(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn peers_fetches_the_roster_once_for_concurrent_requests_and_answers_both() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    let first = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
+    assert_eq!(first.len(), 1, "{first:?}");
+    let fetch = &first[0];
+    assert_eq!(fetch.attr("to"), Some("alice@example.test"));
+    assert!(fetch.has_child("query", ns::ROSTER));
+    let again = sent(&core.handle(Input::Stanza(xml(&request.replace("q1", "q2"))), t(10)));
+    assert!(again.is_empty(), "a second fetch was sent: {again:?}");
+
+    let roster = roster_result(
+        fetch.attr("id").unwrap(),
+        "alice",
+        &[("bob", "both"), ("carol", "both"), ("dave", "to")],
+    );
+    let answers = sent(&core.handle(Input::Stanza(xml(&roster)), t(11)));
+    assert_eq!(answers.len(), 2);
+    for answer in &answers {
+        assert_eq!(answer.attr("type"), Some("result"));
+        let rows = items(answer);
+        assert_eq!(rows.len(), 1, "only bob is mutual and available: {rows:?}");
+        assert_eq!(rows[0]["jid"], vec!["bob@example.test"]);
+        assert_eq!(rows[0]["availability"], vec!["chat"]);
+        assert_eq!(rows[0]["tier"], vec!["presence"]);
+    }
+    // Within the roster's age, the next request is answered at once.
+    let third = sent(&core.handle(Input::Stanza(xml(&request)), t(20)));
+    assert_eq!(third.len(), 1);
+    assert_eq!(third[0].attr("type"), Some("result"));
+}
+
+#[test]
+fn peers_is_forbidden_to_anyone_but_a_platform() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        ALICE,
+        &command("peers", &[("jid", &["bob@example.test"])]),
+    );
+    let (condition, text) = error_condition(&ask(&mut core, &request, t(10)));
+    assert_eq!(condition, "forbidden");
+    assert!(text.contains("platforms"), "{text}");
+}
+
+#[test]
+fn peers_without_the_roster_grant_says_what_is_missing() {
+    let mut core = core();
+    core.handle(Input::Connected, t(1));
+    presence(&mut core, "alice", None, t(2));
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    let (condition, text) = error_condition(&ask(&mut core, &request, t(10)));
+    assert_eq!(condition, "service-unavailable");
+    assert!(text.contains("roster"), "{text}");
+}
+
+#[test]
+fn peers_of_a_user_of_another_server_is_item_not_found() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["zoe@elsewhere.example"])]),
+    );
+    let (condition, text) = error_condition(&ask(&mut core, &request, t(10)));
+    assert_eq!(condition, "item-not-found");
+    assert!(text.contains("example.test"), "{text}");
+}
+
+#[test]
+fn peers_answers_with_an_error_when_the_roster_never_comes() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    assert_eq!(
+        sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
+        1
+    );
+    let out = sent(&core.handle(Input::Tick, t(40)));
+    let answer = out
+        .iter()
+        .find(|e| e.attr("id") == Some("q1"))
+        .expect("the request is answered");
+    let (condition, text) = error_condition(answer);
+    assert_eq!(condition, "remote-server-timeout");
+    assert!(text.contains("alice@example.test"), "{text}");
+}
+
+#[test]
+fn peers_in_two_steps_asks_for_the_user_first() {
+    let mut core = linked_core();
+    let start = ask(
+        &mut core,
+        &iq(
+            "set",
+            PLATFORM,
+            "<command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'/>",
+        ),
+        t(10),
+    );
+    let cmd = start
+        .get_child("command", crate::xep::commands::NS)
+        .unwrap();
+    assert_eq!(cmd.attr("status"), Some("executing"));
+    let session = cmd.attr("sessionid").unwrap().to_owned();
+    let submit = format!(
+        "<command xmlns='http://jabber.org/protocol/commands' node='peers' sessionid='{session}' action='complete'>\
+         <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>alice@example.test</value></field></x></command>"
+    );
+    let out = sent(&core.handle(Input::Stanza(xml(&iq("set", PLATFORM, &submit))), t(11)));
+    let fetch = &out[0];
+    let roster = roster_result(fetch.attr("id").unwrap(), "alice", &[("bob", "both")]);
+    let answers = sent(&core.handle(Input::Stanza(xml(&roster)), t(12)));
+    assert_eq!(answers.len(), 1);
+    assert_eq!(items(&answers[0])[0]["jid"], vec!["bob@example.test"]);
+    let cmd = answers[0]
+        .get_child("command", crate::xep::commands::NS)
+        .unwrap();
+    assert_eq!(cmd.attr("status"), Some("completed"));
+    assert_eq!(cmd.attr("sessionid"), Some(session.as_str()));
+}
+
+#[test]
+fn status_reports_each_user_and_warns_about_other_servers() {
+    let mut core = linked_core();
+    presence(&mut core, "dave", None, t(5));
+    let unavailable = "<presence xmlns='jabber:component:accept' type='unavailable' from='dave@example.test/pc' to='game.example.test'/>";
+    core.handle(Input::Stanza(xml(unavailable)), t(6));
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command(
+            "status",
+            &[(
+                "jids",
+                &[
+                    "bob@example.test",
+                    "carol@example.test",
+                    "dave@example.test",
+                    "erin@example.test",
+                    "zoe@elsewhere.example",
+                ],
+            )],
+        ),
+    );
+    let reply = ask(&mut core, &request, t(10));
+    let rows = items(&reply);
+    let availability: Vec<&str> = rows.iter().map(|r| r["availability"][0].as_str()).collect();
+    // erin was never seen, and the server's replay behaviour is not known yet: unknown.
+    assert_eq!(
+        availability,
+        vec!["chat", "away", "offline", "unknown", "unknown"]
+    );
+    assert_eq!(
+        rows[2]["last-seen"],
+        vec![crate::xep::datetime::format(1_700_000_006)]
+    );
+    let note = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.get_child("note", crate::xep::commands::NS))
+        .expect("a note about the foreign user");
+    assert_eq!(note.attr("type"), Some("warn"));
+    assert!(note.text().contains("zoe@elsewhere.example"));
+}
+
+#[test]
+fn malformed_presence_changes_nothing_and_is_counted() {
+    let mut core = linked_core();
+    let bad = "<presence xmlns='jabber:component:accept' from='bob@example.test/pc' to='game.example.test'><show>online</show></presence>";
+    assert!(sent(&core.handle(Input::Stanza(xml(bad)), t(10))).is_empty());
+    assert_eq!(core.state().stats.stanzas_dropped, 1);
+    let bob = core.state().directory.id("bob@example.test").unwrap();
+    assert_eq!(
+        core.state().directory.availability(bob),
+        Some(crate::directory::presence::Availability::Chat)
+    );
+}
+
+#[test]
+fn last_seen_is_written_in_batches_not_per_presence() {
+    let mut core = linked_core();
+    for user in ["alice", "bob"] {
+        let off = format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{user}@example.test/pc' to='game.example.test'/>");
+        core.handle(Input::Stanza(xml(&off)), t(20));
+    }
+    assert_eq!(
+        core.state().store.last_seen("alice@example.test").unwrap(),
+        None
+    );
+    let out = core.handle(Input::Tick, t(21));
+    assert!(out.iter().any(|o| matches!(o, Output::WakeAt(_))));
+    core.handle(Input::Tick, t(26));
+    assert_eq!(
+        core.state().store.last_seen("alice@example.test").unwrap(),
+        Some(1_700_000_020)
+    );
+    assert_eq!(
+        core.state().store.last_seen("bob@example.test").unwrap(),
+        Some(1_700_000_020)
+    );
+}
+
+#[test]
+fn privilege_claims_from_a_user_are_ignored() {
+    let mut core = core();
+    core.handle(Input::Connected, t(1));
+    let forged = "<message xmlns='jabber:component:accept' from='mallory@example.test/x' to='game.example.test'>\
+        <privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='both'/><perm access='presence' type='roster'/></privilege></message>";
+    core.handle(Input::Stanza(xml(forged)), t(2));
+    assert!(core.state().directory.domains[0].privilege.is_none());
+}
+
+#[test]
+fn with_the_activity_module_peers_use_the_conversation_tier() {
+    let mut core = core();
+    let out = sent(&core.handle(Input::Connected, t(1)));
+    advertise(&mut core);
+    let probe = query_sent(&out, ns::DISCO_INFO);
+    let answer = format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='example.test' to='game.example.test'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' type='im'/>\
+         <feature var='urn:xmpp-game-bridge:activity:1'/></query></iq>",
+        probe.attr("id").unwrap()
+    );
+    core.handle(Input::Stanza(xml(&answer)), t(2));
+    presence(&mut core, "alice", None, t(2));
+    presence(&mut core, "bob", None, t(3));
+    presence(&mut core, "carol", None, t(4));
+    let exchange = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
+        <activity xmlns='urn:xmpp-game-bridge:activity:1'>\
+        <exchange by='alice@example.test' with='carol@example.test' at='2023-11-14T22:13:25Z'/></activity></message>";
+    core.handle(Input::Stanza(xml(exchange)), t(6));
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    let fetch = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
+    let roster = roster_result(
+        fetch[0].attr("id").unwrap(),
+        "alice",
+        &[("bob", "both"), ("carol", "both")],
+    );
+    let answers = sent(&core.handle(Input::Stanza(xml(&roster)), t(11)));
+    let rows = items(&answers[0]);
+    assert_eq!(
+        rows.len(),
+        1,
+        "bob is available but did not chat with alice: {rows:?}"
+    );
+    assert_eq!(rows[0]["jid"], vec!["carol@example.test"]);
+    assert_eq!(rows[0]["tier"], vec!["conversation"]);
+    assert_eq!(rows[0]["last-activity"], vec!["2023-11-14T22:13:25Z"]);
+}
