@@ -11,4 +11,5 @@
 mod support;
 
 mod baseline;
+mod directory;
 mod testbed_smoke;

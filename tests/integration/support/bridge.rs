@@ -39,6 +39,8 @@ const TERM_GRACE: Duration = Duration::from_secs(10);
 pub struct BridgeConfig {
     /// Bare JIDs allowed to run operator commands.
     pub admins: Vec<String>,
+    /// Bare JIDs of game platforms.
+    pub platforms: Vec<String>,
     pub keepalive_secs: u64,
     /// Short by default so reconnect tests do not wait for a long backoff.
     pub reconnect_max_secs: u64,
@@ -53,6 +55,7 @@ impl Default for BridgeConfig {
     fn default() -> Self {
         BridgeConfig {
             admins: Vec::new(),
+            platforms: Vec::new(),
             keepalive_secs: 30,
             reconnect_max_secs: 2,
             log_level: "debug".to_owned(),
@@ -253,8 +256,10 @@ impl Drop for Bridge {
 
 fn render_config(server: &Server, config: &BridgeConfig, secret: &Path, db: &Path) -> String {
     let admins: Vec<String> = config.admins.iter().map(|a| toml_str(a)).collect();
+    let platforms: Vec<String> = config.platforms.iter().map(|a| toml_str(a)).collect();
     format!(
         r#"admins = [{admins}]
+platforms = [{platforms}]
 
 [component]
 jid = {jid}
@@ -277,6 +282,7 @@ level = {level}
 format = "human"
 {extra}"#,
         admins = admins.join(", "),
+        platforms = platforms.join(", "),
         jid = toml_str(server.component_jid()),
         port = server.component_port(),
         domain = toml_str(server.domain()),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::server::{Ports, COMPONENT_JID, DOMAIN};
+use super::server::{Ports, ServerOptions, COMPONENT_JID, DOMAIN};
 
 /// Where distributions put prosody-modules; `PROSODY_MODULES_DIR` overrides.
 const MODULE_DIRS: &[&str] = &[
@@ -71,8 +71,24 @@ fn which(program: &str) -> Option<PathBuf> {
 
 /// Writes the config and the directories Prosody expects. Paths come from `tempfile` and the
 /// secret is hex, so nothing here needs Lua escaping.
-pub fn write_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+pub fn write_config(
+    dir: &Path,
+    ports: &Ports,
+    secret: &str,
+    options: &ServerOptions,
+) -> Result<(), String> {
     let modules = modules_dir()?;
+    // The project's own module, loaded from the source tree as an operator would load it
+    // from wherever they put it.
+    let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/component-config");
+    let activity = match options.activity_module {
+        Some(interval) => format!(
+            "    modules_enabled = {{ \"game_bridge_activity\" }}\n    \
+             game_bridge_component = \"{COMPONENT_JID}\"\n    \
+             game_bridge_activity_interval = {interval}\n"
+        ),
+        None => String::new(),
+    };
     for sub in ["data", "certs"] {
         // An empty certs dir silences Prosody's error about the default one.
         std::fs::create_dir_all(dir.join(sub))
@@ -85,7 +101,7 @@ run_as_root = true
 pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 certificates = "{d}/certs"
-plugin_paths = {{ "{modules}" }}
+plugin_paths = {{ "{modules}", "{ours}" }}
 log = {{ {{ levels = {{ min = "debug" }}, to = "file", filename = "{d}/prosody.log" }} }}
 
 interfaces = {{ "127.0.0.1" }}
@@ -104,7 +120,7 @@ modules_enabled = {{
 }}
 
 VirtualHost "{DOMAIN}"
-    privileged_entities = {{
+{activity}    privileged_entities = {{
         ["{COMPONENT_JID}"] = {{
             roster = "both";
             message = "outgoing";

@@ -73,9 +73,22 @@ enum LaunchError {
     Failed(String),
 }
 
+/// Variations of a test server's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Prosody only: load `component-config/mod_game_bridge_activity.lua` with this rate
+    /// limit per pair, in seconds.
+    pub activity_module: Option<u32>,
+}
+
 impl Server {
     /// Starts a fresh server and waits until both its c2s and component ports accept.
     pub async fn start(kind: ServerKind) -> Result<Server, String> {
+        Self::start_with(kind, &ServerOptions::default()).await
+    }
+
+    /// [`Server::start`] with a configuration variation.
+    pub async fn start_with(kind: ServerKind, options: &ServerOptions) -> Result<Server, String> {
         match kind {
             ServerKind::Prosody => prosody::modules_dir().map(|_| ())?,
             ServerKind::Ejabberd => ejabberd::check_installed()?,
@@ -102,7 +115,7 @@ impl Server {
             };
             match kind {
                 ServerKind::Prosody => {
-                    prosody::write_config(server.dir.path(), &ports, &server.secret)?
+                    prosody::write_config(server.dir.path(), &ports, &server.secret, options)?
                 }
                 ServerKind::Ejabberd => {
                     ejabberd::write_config(server.dir.path(), &ports, &server.secret)?
