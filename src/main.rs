@@ -4,6 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Replies are trees of many small XML elements; mimalloc makes building them about 40%
+/// faster than the system allocator (see `benches/directory.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use xmpp_game_bridge::config::Config;
 use xmpp_game_bridge::{daemon, logging};
 

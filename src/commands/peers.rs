@@ -3,7 +3,8 @@
 //! Input: `jid` (the user). Output: a result form, FORM_TYPE [`FORM_TYPE`], with the
 //! user's own `availability` and the `tier` used, and a `<reported/>` table of peers
 //! (`jid`, `availability`, `status`, `last-activity`, `tier`), most recent activity
-//! first. It can be run in one step by sending the submitted form with `execute`.
+//! first. `last-activity` is the last exchange of messages in the conversation tier and
+//! the last presence change in the presence tier. It can be run in one step by sending the submitted form with `execute`.
 
 use super::{Context, Step};
 use crate::core::failure::Failure;

@@ -442,7 +442,7 @@ impl Core {
                     "ad-hoc commands are run with an IQ of type set",
                 ));
             }
-            let request = Command::try_from(payload.clone()).map_err(command_parse_failure)?;
+            let request = Command::try_from(payload).map_err(command_parse_failure)?;
             let mut ctx = commands::Context {
                 now,
                 requester: &requester,

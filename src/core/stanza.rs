@@ -104,8 +104,8 @@ fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, HeaderError
 pub fn iq_result(request: &Header, payload: Option<Element>) -> Element {
     let mut builder = Element::builder("iq", NS_COMPONENT)
         .attr(xml_ncname!("type").into(), "result")
-        .attr(xml_ncname!("from").into(), request.to.to_string())
-        .attr(xml_ncname!("to").into(), request.from.to_string())
+        .attr(xml_ncname!("from").into(), request.to.as_str())
+        .attr(xml_ncname!("to").into(), request.from.as_str())
         .attr(
             xml_ncname!("id").into(),
             request.id.clone().unwrap_or_default(),
@@ -125,8 +125,8 @@ pub fn error_reply(request: &Header, failure: &Failure) -> Element {
     };
     let mut builder = Element::builder(name, NS_COMPONENT)
         .attr(xml_ncname!("type").into(), "error")
-        .attr(xml_ncname!("from").into(), request.to.to_string())
-        .attr(xml_ncname!("to").into(), request.from.to_string());
+        .attr(xml_ncname!("from").into(), request.to.as_str())
+        .attr(xml_ncname!("to").into(), request.from.as_str());
     if let Some(id) = &request.id {
         builder = builder.attr(xml_ncname!("id").into(), id.clone());
     }
@@ -143,8 +143,8 @@ pub fn iq_request(type_: IqType, from: &Jid, to: &Jid, id: &str, payload: Elemen
     };
     Element::builder("iq", NS_COMPONENT)
         .attr(xml_ncname!("type").into(), type_)
-        .attr(xml_ncname!("from").into(), from.to_string())
-        .attr(xml_ncname!("to").into(), to.to_string())
+        .attr(xml_ncname!("from").into(), from.as_str())
+        .attr(xml_ncname!("to").into(), to.as_str())
         .attr(xml_ncname!("id").into(), id)
         .append(payload)
         .build()

@@ -95,15 +95,43 @@ impl Domain {
     }
 }
 
+/// One user as the directory keeps them. Kept small: there is one per user ever seen,
+/// and a directory of 100,000 online users must stay within about 200 bytes each.
 #[derive(Debug, Default)]
 struct User {
-    resources: Vec<Resource>,
+    /// Exactly as long as needed (resources change only at login and logout; a `Vec`
+    /// would reserve room for four on the first push).
+    resources: Box<[Resource]>,
     /// The epoch in which the directory last heard a presence of this user.
     seen_epoch: u32,
     /// Seconds since the Unix epoch of the last change to the user's presence.
     changed_at: u32,
-    /// When the user went offline, if they did while the component watched.
-    last_seen: Option<u32>,
+    /// When the user went offline, if they did while the component watched; 0 if not.
+    last_seen: u32,
+    /// Index of the user's domain in [`Directory::domains`] (users are only created for
+    /// served domains), so that hot paths need no string work to find it.
+    domain: u8,
+}
+
+impl User {
+    fn last_seen(&self) -> Option<u32> {
+        (self.last_seen != 0).then_some(self.last_seen)
+    }
+
+    fn add_resource(&mut self, resource: Resource) {
+        let mut resources = std::mem::take(&mut self.resources).into_vec();
+        resources.reserve_exact(1);
+        resources.push(resource);
+        self.resources = resources.into_boxed_slice();
+    }
+
+    fn remove_resource(&mut self, index: usize) {
+        let mut resources = std::mem::take(&mut self.resources).into_vec();
+        if index < resources.len() {
+            resources.swap_remove(index);
+        }
+        self.resources = resources.into_boxed_slice();
+    }
 }
 
 /// A user as the directory sees them now.
@@ -179,8 +207,25 @@ impl Directory {
 
     /// The served domain a bare JID belongs to.
     pub fn domain_of(&self, bare: &str) -> Option<&Domain> {
+        self.domain_index(bare)
+            .and_then(|i| self.domains.get(usize::from(i)))
+    }
+
+    fn domain_index(&self, bare: &str) -> Option<u8> {
         let host = bare.rsplit_once('@').map_or(bare, |(_, host)| host);
-        self.domains.iter().find(|d| d.jid.as_str() == host)
+        self.domains
+            .iter()
+            .position(|d| d.jid.as_str() == host)
+            .and_then(|i| u8::try_from(i).ok())
+    }
+
+    /// Whether the connect-time replay of this epoch is over for the domain at `index`.
+    fn replay_done_for(&self, index: u8) -> bool {
+        self.epoch > 0
+            && self
+                .domains
+                .get(usize::from(index))
+                .is_some_and(|d| d.replay_done_epoch == self.epoch)
     }
 
     pub fn domain_mut(&mut self, domain: &str) -> Option<&mut Domain> {
@@ -207,6 +252,9 @@ impl Directory {
         update: PresenceUpdate,
         now: u32,
     ) -> Applied {
+        let Some(domain) = self.domain_index(bare) else {
+            return Applied::Duplicate;
+        };
         let id = self.interner.intern(bare);
         let index = id.0 as usize;
         if self.users.len() <= index {
@@ -218,9 +266,10 @@ impl Directory {
         };
         let fresh_epoch = user.seen_epoch != epoch;
         user.seen_epoch = epoch;
+        user.domain = domain;
         if fresh_epoch {
             // Whatever was known before the reconnect is replaced by what is heard now.
-            user.resources.clear();
+            user.resources = Box::default();
         }
         match update {
             PresenceUpdate::Available {
@@ -242,7 +291,7 @@ impl Directory {
                         r.status = status;
                         r.changed_at = now;
                     }
-                    None => user.resources.push(Resource {
+                    None => user.add_resource(Resource {
                         name: resource.into(),
                         availability,
                         priority,
@@ -266,10 +315,10 @@ impl Directory {
                     }
                     return Applied::Duplicate;
                 };
-                user.resources.swap_remove(pos);
+                user.remove_resource(pos);
                 user.changed_at = now;
                 if user.resources.is_empty() {
-                    user.last_seen = Some(now);
+                    user.last_seen = now;
                     self.pending_last_seen.push((id, now));
                     Applied::LoggedOut
                 } else {
@@ -297,8 +346,8 @@ impl Directory {
             if !name.ends_with(&suffix) {
                 continue;
             }
-            user.resources.clear();
-            user.last_seen = Some(went_offline_by);
+            user.resources = Box::default();
+            user.last_seen = went_offline_by;
             user.changed_at = went_offline_by;
             self.pending_last_seen
                 .push((UserId(index as u32), went_offline_by));
@@ -307,10 +356,16 @@ impl Directory {
 
     /// What the directory can say about `id` now.
     pub fn seen(&self, id: UserId) -> Seen<'_> {
-        let replay_done = self
-            .domain_of(self.interner.name(id))
-            .is_some_and(|d| d.replay_done_epoch == self.epoch && self.epoch > 0);
-        match self.users.get(id.0 as usize) {
+        let user = self.users.get(id.0 as usize);
+        let replay_done = match user {
+            // Entries exist for contacts of other servers too (ids are shared); those were
+            // never heard from and have `seen_epoch` 0.
+            Some(u) if u.seen_epoch > 0 => self.replay_done_for(u.domain),
+            _ => self
+                .domain_index(self.interner.name(id))
+                .is_some_and(|i| self.replay_done_for(i)),
+        };
+        match user {
             Some(user) if user.seen_epoch == self.epoch && self.epoch > 0 => {
                 match presence::best(&user.resources) {
                     Some(best) => Seen::Online {
@@ -319,12 +374,12 @@ impl Directory {
                         since: user.changed_at,
                     },
                     None => Seen::Offline {
-                        last_seen: user.last_seen,
+                        last_seen: user.last_seen(),
                     },
                 }
             }
             Some(user) if replay_done => Seen::Offline {
-                last_seen: user.last_seen,
+                last_seen: user.last_seen(),
             },
             None if replay_done => Seen::Offline { last_seen: None },
             _ => Seen::Unknown,

@@ -1,0 +1,218 @@
+//! The directory's hot paths, measured on the core itself (no sockets):
+//!
+//! - `presence/apply`: an already-parsed forwarded presence into the directory, with the
+//!   duplicates ejabberd sends (target: ≥ 1,000,000 per second);
+//! - `presence/from_bytes`: bytes → element (rxml + xso, the parser the transport uses)
+//!   → core → directory (target: ≥ 100,000 per second);
+//! - `peers/50_contacts_20_active` and `peers/1000_contacts_20_active`: the core handling
+//!   a parsed `peers` request, reply element out (targets: ≤ 40 µs and ≤ 150 µs).
+//!
+//! Run: `cargo bench --bench directory`.
+
+// A benchmark that cannot set itself up should stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use minidom::Element;
+use xmpp_game_bridge::core::{Core, CoreConfig, Input, Output};
+use xmpp_game_bridge::directory::presence::{self, Availability, PresenceUpdate, StatusTexts};
+use xmpp_game_bridge::directory::{Directory, DirectoryConfig};
+use xmpp_game_bridge::store::Store;
+use xmpp_parsers::jid::BareJid;
+
+/// The allocator the binary uses (see `src/main.rs`), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USERS: usize = 10_000;
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn presence_xml(user: usize, show: &str) -> String {
+    format!(
+        "<presence xmlns='jabber:component:accept' from='user{user}@example.test/phone' to='game.example.test'>\
+         <show>{show}</show><priority>5</priority><status>on a business trip in Nanjing</status></presence>"
+    )
+}
+
+fn apply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("presence");
+    group.throughput(Throughput::Elements(1));
+    let mut directory = Directory::new(
+        DirectoryConfig::default(),
+        &[BareJid::from_str("example.test").unwrap()],
+    );
+    directory.link_up();
+    let names: Vec<String> = (0..USERS)
+        .map(|i| format!("user{i}@example.test"))
+        .collect();
+    let shows = [
+        Availability::Chat,
+        Availability::Away,
+        Availability::Away,
+        Availability::Dnd,
+    ];
+    // Each update is applied four times in a row on average: the duplicates of ejabberd.
+    let mut i = 0usize;
+    group.bench_function("apply", |b| {
+        b.iter_batched(
+            || {
+                i = i.wrapping_add(1);
+                let user = (i / 4) % USERS;
+                let update = PresenceUpdate::Available {
+                    availability: shows[(i / (4 * USERS)) % shows.len()],
+                    priority: 5,
+                    status: StatusTexts::Plain("on a business trip in Nanjing".into()),
+                };
+                (user, update)
+            },
+            |(user, update)| {
+                black_box(directory.apply(&names[user], "phone", update, 1_800_000_000));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut core = linked_core();
+    let stanzas: Vec<Vec<u8>> = (0..USERS)
+        .flat_map(|u| [presence_xml(u, "chat"), presence_xml(u, "away")])
+        .map(String::into_bytes)
+        .collect();
+    let mut n = 0usize;
+    group.bench_function("from_bytes", |b| {
+        b.iter(|| {
+            n = (n + 1) % stanzas.len();
+            let element: Element = xso::from_bytes(&stanzas[n]).unwrap();
+            black_box(core.handle(Input::Stanza(element), now()));
+        })
+    });
+    // The parse alone, for comparison with the whole path.
+    group.bench_function("parse_only", |b| {
+        b.iter(|| {
+            n = (n + 1) % stanzas.len();
+            let element: Element = xso::from_bytes(&stanzas[n]).unwrap();
+            black_box(presence::parse(&element).unwrap());
+        })
+    });
+    group.finish();
+}
+
+/// A core with the link up and the privileges granted.
+fn linked_core() -> Core {
+    let config = CoreConfig {
+        component: BareJid::from_str("game.example.test").unwrap(),
+        name: "Game bridge".to_owned(),
+        domains: vec![BareJid::from_str("example.test").unwrap()],
+        admins: vec![],
+        platforms: vec![BareJid::from_str("arcade@example.test").unwrap()],
+        iq_timeout: Duration::from_secs(30),
+        command_session: Duration::from_secs(600),
+        directory: DirectoryConfig::default(),
+    };
+    let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
+    core.handle(Input::Connected, now());
+    let advert: Element =
+        "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
+        <privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='both'/>\
+        <perm access='presence' type='roster'/></privilege></message>"
+            .parse()
+            .unwrap();
+    core.handle(Input::Stanza(advert), now());
+    core
+}
+
+/// A core where user0 is online with `contacts` mutual contacts, `active` of them available.
+fn core_with_contacts(contacts: usize, active: usize) -> (Core, Element) {
+    let mut core = linked_core();
+    let stanza = |xml: String| Input::Stanza(xml.parse().unwrap());
+    core.handle(stanza(presence_xml(0, "chat")), now());
+    for c in 1..=contacts {
+        let show = if c <= active { "chat" } else { "away" };
+        core.handle(stanza(presence_xml(c, show)), now());
+    }
+    let request: Element = "<iq xmlns='jabber:component:accept' type='set' id='p1' from='arcade@example.test/engine' to='game.example.test'>\
+        <command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'>\
+        <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>user0@example.test</value></field></x>\
+        </command></iq>"
+        .parse()
+        .unwrap();
+    // The first request fetches the roster; answer it so that later ones are served at once.
+    let out = core.handle(Input::Stanza(request.clone()), now());
+    let fetch = out
+        .iter()
+        .find_map(|o| match o {
+            Output::Send(el) if el.attr("to") == Some("user0@example.test") => Some(el.clone()),
+            _ => None,
+        })
+        .expect("a roster fetch");
+    let items: String = (1..=contacts)
+        .map(|c| format!("<item jid='user{c}@example.test' subscription='both'/>"))
+        .collect();
+    let roster = format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='user0@example.test' to='game.example.test'>\
+         <query xmlns='jabber:iq:roster'>{items}</query></iq>",
+        fetch.attr("id").unwrap()
+    );
+    let answered = core.handle(stanza(roster), now());
+    assert!(answered
+        .iter()
+        .any(|o| matches!(o, Output::Send(el) if el.attr("id") == Some("p1"))));
+    (core, request)
+}
+
+fn peers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("peers");
+    for (contacts, active) in [(50, 0), (50, 20), (1000, 20)] {
+        let (mut core, request) = core_with_contacts(contacts, active);
+        // Check once that the answer is the one being measured.
+        let out = core.handle(Input::Stanza(request.clone()), now());
+        let Some(Output::Send(reply)) = out.first() else {
+            panic!("no reply");
+        };
+        let form = reply
+            .get_child("command", "http://jabber.org/protocol/commands")
+            .and_then(|c| c.get_child("x", "jabber:x:data"))
+            .unwrap();
+        assert_eq!(
+            form.children().filter(|c| c.name() == "item").count(),
+            active
+        );
+        group.bench_function(format!("{contacts}_contacts_{active}_active"), |b| {
+            b.iter_custom(|iters| timed_handles(&mut core, &request, iters))
+        });
+    }
+    group.finish();
+}
+
+/// Times `core.handle` alone: the request is cloned before the clock starts, and the
+/// reply is dropped after it stops, as the transport frees it once sent. (Keeping every
+/// reply of a batch alive, as `iter_batched` does, would measure cold memory instead.)
+fn timed_handles(core: &mut Core, request: &Element, iters: u64) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let request = request.clone();
+        let start = std::time::Instant::now();
+        let out = core.handle(Input::Stanza(request), now());
+        total += start.elapsed();
+        drop(black_box(out));
+    }
+    total
+}
+
+/// The fixed cost of any request through the core, for comparison.
+fn ping(c: &mut Criterion) {
+    let mut core = linked_core();
+    let request: Element = "<iq xmlns='jabber:component:accept' type='get' id='p1' from='arcade@example.test/engine' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>".parse().unwrap();
+    c.bench_function("baseline/ping", |b| {
+        b.iter_custom(|iters| timed_handles(&mut core, &request, iters))
+    });
+}
+
+criterion_group!(benches, apply, peers, ping);
+criterion_main!(benches);
