@@ -12,9 +12,10 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+# Benchmarks are compiled by clippy above and run with `cargo bench`; they are not tests.
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --locked --all-targets --no-fail-fast
+    cargo nextest run --locked --lib --bins --tests --no-fail-fast
 else
-    cargo test --locked --all-targets --no-fail-fast
+    cargo test --locked --lib --bins --tests --no-fail-fast
 fi
