@@ -277,6 +277,7 @@ async fn prosody_module_makes_chatting_users_active_peers_for_the_window() {
         ServerKind::Prosody,
         &ServerOptions {
             activity_module: Some(0),
+            ..ServerOptions::default()
         },
         &["alice", "bob", "carol"],
         &format!("\n[directory]\nconversation_window_secs = {window}\n"),
@@ -328,3 +329,37 @@ async fn prosody_module_makes_chatting_users_active_peers_for_the_window() {
         "bob is still listed after the window: {rows:?}"
     );
 }
+
+on_both_servers!(
+    async fn without_privileges_the_bridge_says_what_to_grant_and_refuses_clearly(kind) {
+        let options = ServerOptions {
+            without_privileges: true,
+            ..ServerOptions::default()
+        };
+        let World { server, mut bridge, mut platform } = world(kind, &options, &["alice"], "").await;
+        bridge
+            .wait_for_log("has not granted privileges", T)
+            .await
+            .expect("the missing grants are logged");
+        let log = bridge.log();
+        let expected_lines = match kind {
+            ServerKind::Prosody => "privileged_entities",
+            ServerKind::Ejabberd => "mod_privilege:",
+        };
+        assert!(log.contains(expected_lines), "{}", bridge.log_tail(30));
+        assert!(log.contains("roster (read access)"), "{}", bridge.log_tail(30));
+        let mut alice = login(&server, "alice").await;
+        alice.send_presence(None, None).await.unwrap();
+        let refused = run(&mut platform, "peers", "jid", &["alice@example.test"]).await;
+        assert_eq!(refused.attr("type"), Some("error"), "{}", String::from(&refused));
+        let text = refused
+            .children()
+            .find(|c| c.name() == "error")
+            .and_then(|e| e.get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas"))
+            .map(|t| t.text())
+            .unwrap_or_default();
+        assert!(text.contains("has not granted"), "{text}");
+        assert!(refused.children().any(|e| e.name() == "error"
+            && e.has_child("service-unavailable", "urn:ietf:params:xml:ns:xmpp-stanzas")));
+    }
+);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::client::Client;
-use super::server::{Ports, COMPONENT_JID, DOMAIN};
+use super::server::{Ports, ServerOptions, COMPONENT_JID, DOMAIN};
 
 const EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
 
@@ -47,7 +47,12 @@ pub fn check_installed() -> Result<(), String> {
     }
 }
 
-pub fn write_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+pub fn write_config(
+    dir: &Path,
+    ports: &Ports,
+    secret: &str,
+    options: &ServerOptions,
+) -> Result<(), String> {
     check_installed()?;
     for sub in ["conf", "logs", "spool", "home"] {
         std::fs::create_dir_all(dir.join(sub))
@@ -122,13 +127,15 @@ modules:
   mod_register: {{access: register}}
   mod_roster: {{}}
   mod_version: {{}}
-  mod_privilege:
-    roster: {{both: game_privileged}}
-    message: {{outgoing: game_privileged}}
-    presence: {{roster: game_privileged}}
-"#,
+{privilege}"#,
             c2s = ports.c2s,
             component = ports.component,
+            privilege = if options.without_privileges {
+                ""
+            } else {
+                "  mod_privilege:\n    roster: {both: game_privileged}\n    \
+                 message: {outgoing: game_privileged}\n    presence: {roster: game_privileged}\n"
+            },
         ),
     )?;
     Ok(())

@@ -121,7 +121,7 @@ modules_enabled = {{
 
 VirtualHost "{DOMAIN}"
 {activity}    privileged_entities = {{
-        ["{COMPONENT_JID}"] = {{
+        ["{privileged}"] = {{
             roster = "both";
             message = "outgoing";
             presence = "roster";
@@ -136,6 +136,12 @@ Component "{COMPONENT_JID}"
     modules_enabled = {{ "privilege" }}
 "#,
         modules = modules.display(),
+        // Granting the privileges to a JID that never connects leaves the component without.
+        privileged = if options.without_privileges {
+            "nobody.example.test"
+        } else {
+            COMPONENT_JID
+        },
         c2s = ports.c2s,
         component = ports.component,
     );

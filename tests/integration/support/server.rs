@@ -79,6 +79,8 @@ pub struct ServerOptions {
     /// Prosody only: load `component-config/mod_game_bridge_activity.lua` with this rate
     /// limit per pair, in seconds.
     pub activity_module: Option<u32>,
+    /// Grant the component no XEP-0356 privileges (to see the bridge say what is missing).
+    pub without_privileges: bool,
 }
 
 impl Server {
@@ -118,7 +120,7 @@ impl Server {
                     prosody::write_config(server.dir.path(), &ports, &server.secret, options)?
                 }
                 ServerKind::Ejabberd => {
-                    ejabberd::write_config(server.dir.path(), &ports, &server.secret)?
+                    ejabberd::write_config(server.dir.path(), &ports, &server.secret, options)?
                 }
             }
             match server.launch().await {
