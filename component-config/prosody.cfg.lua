@@ -12,15 +12,21 @@ component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }
 
 VirtualHost "example.org"
-    modules_enabled = { "privilege" }
+    -- "game_bridge_activity" is optional (component-config/mod_game_bridge_activity.lua:
+    -- copy it into a directory listed in plugin_paths). It tells the bridge who chats
+    -- with whom, so that "active peers" means "chatting now" rather than "online".
+    modules_enabled = { "privilege"; "game_bridge_activity" }
+    game_bridge_component = "game.example.org"
+    -- At most one report per pair of users every this many seconds (default 60).
+    game_bridge_activity_interval = 60
     -- What the bridge may do for this host's users (XEP-0356):
     --   roster = "get": read rosters, to know who a user's chat peers are
-    --                   ("both" also lets it add contacts; not needed today)
+    --                   ("both" also lets it change rosters; not needed)
     --   presence = "roster": receive the presence of every user, to know who is available
     --   message = "outgoing": send messages on a user's behalf (rights such as send-message)
     privileged_entities = {
         ["game.example.org"] = {
-            roster = "both";
+            roster = "get";
             message = "outgoing";
             presence = "roster";
         };

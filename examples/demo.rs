@@ -18,14 +18,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use minidom::Element;
-use support::{Bridge, Client, Server, ServerKind, COMPONENT_JID};
+use support::{
+    befriend, Bridge, BridgeConfig, Client, Server, ServerKind, ServerOptions, COMPONENT_JID,
+};
 
 const T: Duration = Duration::from_secs(10);
 const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 const USERS: &[(&str, &str)] = &[
     ("admin", "admin-pw"),
+    ("arcade", "arcade-pw"),
     ("alice", "alice-pw"),
     ("bob", "bob-pw"),
+    ("carol", "carol-pw"),
 ];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -41,8 +45,15 @@ async fn main() -> ExitCode {
 }
 
 async fn run(keep: bool) -> Result<(), String> {
-    step("Starting a private Prosody on loopback (generated config, free ports)");
-    let server = Server::start(ServerKind::Prosody).await?;
+    step("Starting a private Prosody on loopback (generated config, free ports, mod_game_bridge_activity loaded)");
+    let server = Server::start_with(
+        ServerKind::Prosody,
+        &ServerOptions {
+            activity_module: Some(60),
+            ..ServerOptions::default()
+        },
+    )
+    .await?;
     say(&format!(
         "Prosody is up: c2s on 127.0.0.1:{}, component port 127.0.0.1:{}, config in {}",
         server.c2s_port(),
@@ -50,10 +61,15 @@ async fn run(keep: bool) -> Result<(), String> {
         server.dir().display()
     ));
     server.register_many(USERS).await?;
-    say("demo users: admin@example.test, alice@example.test, bob@example.test (password: <name>-pw)");
+    say("demo users: alice, bob, carol; admin (operator); arcade (a game platform's bot account); all @example.test, password <name>-pw");
 
-    step("Starting xmpp-game-bridge attached to it (operator: admin@example.test)");
-    let mut bridge = Bridge::start(&server, &["admin@example.test"]).await?;
+    step("Starting xmpp-game-bridge attached to it (operator: admin, platform: arcade)");
+    let config = BridgeConfig {
+        admins: vec!["admin@example.test".to_owned()],
+        platforms: vec!["arcade@example.test".to_owned()],
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config).await?;
     bridge.wait_connected(T).await?;
     say(&format!(
         "the component {COMPONENT_JID} is linked; its log: {}",
@@ -107,8 +123,58 @@ async fn run(keep: bool) -> Result<(), String> {
         say(&format!("alice reads: {}", text.text()));
     }
 
-    step("bob sends the component a presence that xmpp-parsers would reject; the link stays up");
+    step("bob and carol come online; alice has both as mutual contacts");
     let mut bob = Client::connect(&server, "bob", "bob-pw", "phone").await?;
+    let mut carol = Client::connect(&server, "carol", "carol-pw", "desk").await?;
+    bob.send_presence(Some("chat"), Some("up for a game"))
+        .await?;
+    carol.send_presence(None, Some("working")).await?;
+    befriend(&mut alice, &mut bob, T).await?;
+    befriend(&mut alice, &mut carol, T).await?;
+    for (client, show, status) in [
+        (&mut alice, None, Some("around")),
+        (&mut bob, Some("chat"), Some("up for a game")),
+        (&mut carol, None, Some("working")),
+    ] {
+        client.send_presence(show, status).await?;
+    }
+    say("alice: available \"around\"; bob: chat \"up for a game\"; carol: available \"working\"");
+
+    let mut arcade = Client::connect(&server, "arcade", "arcade-pw", "engine").await?;
+    step("the platform asks who alice is chatting with: nobody yet (conversation tier)");
+    wait_for_presence(&mut arcade, "carol@example.test").await?;
+    let peers = exchange(&mut arcade, &peers_request("alice@example.test")).await?;
+    print_form(&peers);
+
+    step("alice and bob chat");
+    alice
+        .send_message("bob@example.test", "fancy a round of chess?")
+        .await?;
+    bob.send_message("alice@example.test", "sure, give me a minute")
+        .await?;
+    say("alice → bob: fancy a round of chess?");
+    say("bob → alice: sure, give me a minute");
+
+    step("the platform asks again: bob is alice's active peer; carol, online but not chatting, is not");
+    let peers = wait_for_peer(&mut arcade, "alice@example.test", "bob@example.test").await?;
+    print_form(&peers);
+
+    step("the platform asks for the status of several users (one of another server)");
+    let status = exchange(
+        &mut arcade,
+        &format!(
+            "<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='status' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='jids'><value>alice@example.test</value>\
+             <value>bob@example.test</value><value>carol@example.test</value><value>zoe@elsewhere.example</value></field></x></command></iq>"
+        ),
+    )
+    .await?;
+    print_form(&status);
+
+    step("carol, who is not a platform, may not ask");
+    exchange(&mut carol, &peers_request("alice@example.test")).await?;
+
+    step("bob sends the component a presence that xmpp-parsers would reject; the link stays up");
     let bad = "<presence to='game.example.test'><show>online</show></presence>";
     println!("  {} → {bad}", bob.bare_jid());
     bob.send_xml(bad).await?;
@@ -150,6 +216,44 @@ async fn run(keep: bool) -> Result<(), String> {
     }
 }
 
+fn peers_request(user: &str) -> String {
+    format!(
+        "<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='peers' action='execute'>\
+         <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>{user}</value></field></x></command></iq>"
+    )
+}
+
+/// Presence reaches the component a moment after it is sent: wait until the platform's
+/// status answer shows `user` online.
+async fn wait_for_presence(platform: &mut Client, user: &str) -> Result<(), String> {
+    let request = format!(
+        "<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='status' action='execute'>\
+         <x xmlns='jabber:x:data' type='submit'><field var='jids'><value>{user}</value></field></x></command></iq>"
+    );
+    for _ in 0..100 {
+        let reply = platform.iq_xml(&request, T).await?;
+        if String::from(&reply).contains("<value>available</value>") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("{user} never showed up online"))
+}
+
+/// Asks `peers` until `peer` is listed (the activity report travels through the server).
+async fn wait_for_peer(platform: &mut Client, user: &str, peer: &str) -> Result<Element, String> {
+    for _ in 0..100 {
+        let reply = platform.iq_xml(&peers_request(user), T).await?;
+        if String::from(&reply).contains(&format!("<value>{peer}</value>")) {
+            println!("  {} → {}", platform.bare_jid(), peers_request(user));
+            println!("  {} ← {}", platform.bare_jid(), String::from(&reply));
+            return Ok(reply);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("{peer} never became an active peer of {user}"))
+}
+
 fn stats_request() -> String {
     format!("<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='stats' action='execute'/></iq>")
 }
@@ -163,19 +267,43 @@ async fn exchange(client: &mut Client, xml: &str) -> Result<Element, String> {
 }
 
 fn print_form(reply: &Element) {
-    let Some(form) = reply
-        .get_child("command", NS_COMMANDS)
-        .and_then(|c| c.get_child("x", "jabber:x:data"))
-    else {
+    let Some(command) = reply.get_child("command", NS_COMMANDS) else {
         return;
     };
+    for note in command.children().filter(|n| n.name() == "note") {
+        say(&format!(
+            "note ({}): {}",
+            note.attr("type").unwrap_or("info"),
+            note.text()
+        ));
+    }
+    let Some(form) = command.get_child("x", "jabber:x:data") else {
+        return;
+    };
+    let values = |field: &Element| -> String {
+        field
+            .children()
+            .map(|v| v.text())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
     for field in form.children().filter(|f| f.name() == "field") {
-        let values: Vec<String> = field.children().map(|v| v.text()).collect();
         say(&format!(
             "{:<34} {}",
             field.attr("label").or(field.attr("var")).unwrap_or(""),
-            values.join(", ")
+            values(field)
         ));
+    }
+    let items: Vec<&Element> = form.children().filter(|c| c.name() == "item").collect();
+    if form.children().any(|c| c.name() == "reported") {
+        say(&format!("table: {} row(s)", items.len()));
+    }
+    for item in items {
+        let cells: Vec<String> = item
+            .children()
+            .map(|f| format!("{}={}", f.attr("var").unwrap_or(""), values(f)))
+            .collect();
+        say(&format!("  {}", cells.join("  ")));
     }
 }
 

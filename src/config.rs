@@ -501,6 +501,24 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_a_valid_config() {
+        let example = include_str!("../component-config/xmpp-game-bridge.toml");
+        // The example names the secret file of a real installation; point it at one here.
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = example.replace("/etc/xmpp-game-bridge/secret", secret.to_str().unwrap());
+        let config = parse(&text).unwrap();
+        assert_eq!(config.component_jid.as_str(), "game.example.org");
+        assert_eq!(config.platforms.len(), 1);
+        assert_eq!(
+            config.directory.conversation_window,
+            Duration::from_secs(900)
+        );
+        assert_eq!(config.secret.expose(), "s3cret");
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         std::env::set_var("XGB_TEST_SECRET_MIN", "s3cret\n");
         let config = parse(&with_secret_env("MIN")).unwrap();
