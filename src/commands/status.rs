@@ -172,12 +172,7 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
             Seen::Offline {
                 last_seen: Some(at),
             } => Some(at),
-            Seen::Offline { last_seen: None } => {
-                ctx.state.store.last_seen(user.as_str()).map_err(|e| {
-                    tracing::error!(error = %e, "cannot read last-seen times");
-                    Failure::internal()
-                })?
-            }
+            Seen::Offline { last_seen: None } => ctx.state.stored_last_seen(user.as_str())?,
             _ => None,
         };
         let mut status = Field::text_multi("status", "", texts);

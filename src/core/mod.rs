@@ -128,6 +128,15 @@ impl State {
         }
     }
 
+    /// When `bare` was last seen going offline, from the database: for users the
+    /// directory has not seen leave since the component started.
+    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
+        self.store.last_seen(bare).map_err(|e| {
+            error!(error = %e, "cannot read last-seen times");
+            Failure::internal()
+        })
+    }
+
     #[cfg(test)]
     pub fn for_tests() -> State {
         let store = Store::open_in_memory().unwrap();

@@ -158,16 +158,21 @@ impl Core {
                         .get_child("query", ns::DISCO_INFO)
                         .is_some_and(|q| q.children().any(|f| f.attr("var") == Some(activity::NS)));
                 let domain = domain.to_string();
-                if installed {
-                    info!(%domain, "conversation activity module found: active peers use the conversation tier");
-                } else {
-                    info!(
-                        %domain,
-                        "conversation activity module not installed (mod_game_bridge_activity in component-config/): active peers use the presence tier"
-                    );
-                }
-                if let Some(d) = self.state.directory.domain_mut(&domain) {
-                    d.activity_module = Some(installed);
+                let before = self
+                    .state
+                    .directory
+                    .domain_mut(&domain)
+                    .and_then(|d| d.activity_module.replace(installed));
+                // Said once at start, and again only if an operator adds or removes it.
+                if before != Some(installed) {
+                    if installed {
+                        info!(%domain, "conversation activity module found: active peers use the conversation tier");
+                    } else {
+                        info!(
+                            %domain,
+                            "conversation activity module not installed (mod_game_bridge_activity in component-config/): active peers use the presence tier"
+                        );
+                    }
                 }
             }
             Purpose::Roster { user } => {

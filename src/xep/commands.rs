@@ -545,31 +545,7 @@ impl From<SpecificCondition> for Element {
 mod tests {
     use super::forms::{Field, FieldOption, FieldType, FormType};
     use super::*;
-    use minidom::Node;
-
-    /// Parses a sample as printed in the XEP, dropping the indentation between
-    /// elements, which is layout rather than content.
-    fn xml(sample: &str) -> Element {
-        let mut elem: Element = sample.trim().parse().unwrap();
-        strip_layout(&mut elem);
-        elem
-    }
-
-    fn strip_layout(elem: &mut Element) {
-        if elem.children().next().is_none() {
-            return;
-        }
-        for node in elem.take_nodes() {
-            match node {
-                Node::Element(mut child) => {
-                    strip_layout(&mut child);
-                    elem.append_child(child);
-                }
-                Node::Text(text) if text.trim().is_empty() => {}
-                text @ Node::Text(_) => elem.append_node(text),
-            }
-        }
-    }
+    use crate::xep::samples::xml;
 
     /// Parses `sample`, serialises the result and checks it is the same element.
     fn round_trip(sample: &str) -> Command {

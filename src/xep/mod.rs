@@ -20,3 +20,33 @@ fn with_attr<V: Into<String>>(
         None => builder,
     }
 }
+
+/// Test helper shared by the payload modules.
+#[cfg(test)]
+pub(crate) mod samples {
+    use minidom::{Element, Node};
+
+    /// Parses a sample as printed in a XEP, dropping the indentation between elements,
+    /// which is layout rather than content.
+    pub(crate) fn xml(sample: &str) -> Element {
+        let mut elem: Element = sample.trim().parse().unwrap();
+        strip_layout(&mut elem);
+        elem
+    }
+
+    fn strip_layout(elem: &mut Element) {
+        if elem.children().next().is_none() {
+            return;
+        }
+        for node in elem.take_nodes() {
+            match node {
+                Node::Element(mut child) => {
+                    strip_layout(&mut child);
+                    elem.append_child(child);
+                }
+                Node::Text(text) if text.trim().is_empty() => {}
+                text @ Node::Text(_) => elem.append_node(text),
+            }
+        }
+    }
+}

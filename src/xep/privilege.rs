@@ -643,31 +643,7 @@ fn namespace_element(namespace: IqNamespace, ns: &str) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use minidom::Node;
-
-    /// Parses a sample, dropping the indentation between elements, which is
-    /// layout rather than content.
-    fn xml(sample: &str) -> Element {
-        let mut elem: Element = sample.trim().parse().unwrap();
-        strip_layout(&mut elem);
-        elem
-    }
-
-    fn strip_layout(elem: &mut Element) {
-        if elem.children().next().is_none() {
-            return;
-        }
-        for node in elem.take_nodes() {
-            match node {
-                Node::Element(mut child) => {
-                    strip_layout(&mut child);
-                    elem.append_child(child);
-                }
-                Node::Text(text) if text.trim().is_empty() => {}
-                text @ Node::Text(_) => elem.append_node(text),
-            }
-        }
-    }
+    use crate::xep::samples::xml;
 
     /// Finds and parses the advertisement in a `<message/>` sample.
     fn advertised(message: &str) -> Privilege {

@@ -16,18 +16,7 @@ const NS_DATA: &str = "jabber:x:data";
 /// with `admin` as its operator.
 async fn setup(kind: crate::support::ServerKind, users: &[&str]) -> (Server, Bridge) {
     let server = Server::start(kind).await.expect("server starts");
-    let accounts: Vec<(String, String)> = users
-        .iter()
-        .map(|u| (u.to_string(), format!("{u}-pw")))
-        .collect();
-    let accounts: Vec<(&str, &str)> = accounts
-        .iter()
-        .map(|(u, p)| (u.as_str(), p.as_str()))
-        .collect();
-    server
-        .register_many(&accounts)
-        .await
-        .expect("users register");
+    server.register_users(users).await.expect("users register");
     let mut bridge = Bridge::start(&server, &["admin@example.test"])
         .await
         .expect("bridge starts");

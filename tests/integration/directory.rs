@@ -35,14 +35,10 @@ async fn world(
     let server = Server::start_with(kind, options)
         .await
         .expect("server starts");
-    let mut accounts = vec![("arcade".to_owned(), "arcade-pw".to_owned())];
-    accounts.extend(users.iter().map(|u| (u.to_string(), format!("{u}-pw"))));
-    let accounts: Vec<(&str, &str)> = accounts
-        .iter()
-        .map(|(u, p)| (u.as_str(), p.as_str()))
-        .collect();
+    let mut accounts = vec!["arcade"];
+    accounts.extend_from_slice(users);
     server
-        .register_many(&accounts)
+        .register_users(&accounts)
         .await
         .expect("users register");
     let config = BridgeConfig {

@@ -263,6 +263,17 @@ impl Server {
     }
 
     /// Creates several accounts concurrently (one process or stream each).
+    /// Registers each user with the password `<name>-pw`, the tests' convention.
+    pub async fn register_users(&self, users: &[&str]) -> Result<(), String> {
+        let passwords: Vec<String> = users.iter().map(|u| format!("{u}-pw")).collect();
+        let accounts: Vec<(&str, &str)> = users
+            .iter()
+            .zip(&passwords)
+            .map(|(u, p)| (*u, p.as_str()))
+            .collect();
+        self.register_many(&accounts).await
+    }
+
     pub async fn register_many(&self, users: &[(&str, &str)]) -> Result<(), String> {
         let results =
             futures_util::future::join_all(users.iter().map(|(u, p)| self.register(u, p))).await;
