@@ -11,7 +11,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
 use super::iq_tracker::Purpose;
-use super::stanza::{self, Header, IqType};
+use super::stanza::{Header, IqType};
 use super::{Core, Output};
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
@@ -253,6 +253,5 @@ impl Core {
                 Err(e) => debug!(error = %e, "parked request cannot be routed"),
             }
         }
-        let _ = stanza::NS_COMPONENT;
     }
 }
