@@ -38,6 +38,9 @@ impl Core {
                 return;
             }
         };
+        if presence::is_delayed(el) {
+            self.state.directory.replay_seen(bare.domain().as_str());
+        }
         let applied =
             self.state
                 .directory
@@ -138,13 +141,10 @@ impl Core {
                 if let Some(software) = &software {
                     info!(%domain, %software, "server software");
                 }
-                let replays = match self.state.directory.domain_mut(&domain) {
-                    Some(d) => {
-                        d.software = software;
-                        d.replays_presence()
-                    }
-                    None => false,
-                };
+                if let Some(d) = self.state.directory.domain_mut(&domain) {
+                    d.software = software;
+                }
+                let replays = self.state.directory.replays_presence(&domain);
                 if replays {
                     // This answer comes after the presence replay on the same stream.
                     self.state.directory.replay_done(&domain, unix_secs(now));

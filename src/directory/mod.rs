@@ -74,6 +74,8 @@ pub struct Domain {
     pub activity_module: Option<bool>,
     /// The epoch whose connect-time presence replay is known to be complete.
     replay_done_epoch: u32,
+    /// The epoch in which a delayed (replayed) presence of this domain was seen.
+    replay_seen_epoch: u32,
 }
 
 impl Domain {
@@ -84,6 +86,7 @@ impl Domain {
             privilege: None,
             activity_module: None,
             replay_done_epoch: 0,
+            replay_seen_epoch: 0,
         }
     }
 
@@ -92,6 +95,27 @@ impl Domain {
         self.software
             .as_deref()
             .is_some_and(|s| s.to_ascii_lowercase().starts_with("prosody"))
+    }
+}
+
+impl Directory {
+    /// A replayed (delayed) presence of `domain` arrived in this epoch: the server replays
+    /// at connect even if it did not say what software it is.
+    pub fn replay_seen(&mut self, domain: &str) {
+        let epoch = self.epoch;
+        if let Some(d) = self.domain_mut(domain) {
+            d.replay_seen_epoch = epoch;
+        }
+    }
+
+    /// Whether `domain`'s server replays presence at connect, as far as is known now.
+    pub fn replays_presence(&self, domain: &str) -> bool {
+        self.domains
+            .iter()
+            .find(|d| d.jid.as_str() == domain)
+            .is_some_and(|d| {
+                d.replays_presence() || (d.replay_seen_epoch == self.epoch && self.epoch > 0)
+            })
     }
 }
 

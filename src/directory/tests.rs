@@ -306,3 +306,17 @@ fn conversation_with_a_non_contact_does_not_make_a_peer() {
     let peers = active_peers(&dir, alice, &mutual, Tier::Conversation, T0 + 6);
     assert!(peers.is_empty());
 }
+
+#[test]
+fn a_replay_seen_without_the_server_naming_itself_still_completes() {
+    let mut dir = directory();
+    assert!(!dir.replays_presence("example.test"));
+    dir.replay_seen("example.test");
+    assert!(dir.replays_presence("example.test"));
+    dir.link_down(T0);
+    dir.link_up();
+    assert!(
+        !dir.replays_presence("example.test"),
+        "a replay belongs to one epoch"
+    );
+}
