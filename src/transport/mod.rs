@@ -15,6 +15,7 @@
 //! XEP-0114 is unencrypted: the link belongs on loopback or a private network.
 
 pub mod backoff;
+pub mod reader;
 
 use std::borrow::Cow;
 use std::io;
@@ -36,6 +37,7 @@ use xmpp_parsers::ns;
 use crate::config::Secret;
 use crate::core::Input;
 use backoff::{random_u64, Backoff};
+use reader::Incoming;
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
 const KEEPALIVE_PREFIX: &str = "keepalive-";
@@ -70,7 +72,7 @@ pub enum FatalLinkError {
     UnknownComponent { addr: String, component: BareJid },
 }
 
-type Stream = XmlStream<BufStream<TcpStream>, Element>;
+type Stream = XmlStream<BufStream<TcpStream>, Incoming>;
 
 /// Why one connection attempt or one connection ended.
 #[derive(Debug)]
@@ -236,7 +238,7 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Stream, Ended> {
 async fn next_element(stream: &mut Stream) -> Result<Element, Ended> {
     loop {
         match stream.next().await {
-            Some(Ok(el)) => return Ok(el),
+            Some(Ok(Incoming(el))) => return Ok(el),
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Err(e)) => return Err(Ended::Lost(read_error_reason(&e))),
             None => return Err(Ended::Lost("the server closed the connection".to_owned())),
@@ -291,8 +293,8 @@ async fn serve(
             out = outgoing.recv() => match out {
                 Some(el) => {
                     trace!(xml = %String::from(&el), "send");
-                    if let Err(e) = stream.send(&el).await {
-                        return Ended::Lost(format!("cannot send: {e}"));
+                    if let Err(reason) = send(&mut stream, &el, settings.response_timeout).await {
+                        return Ended::Lost(reason);
                     }
                 }
                 None => {
@@ -308,7 +310,7 @@ async fn serve(
                 }
             },
             item = stream.next(), if reading => match item {
-                Some(Ok(el)) => {
+                Some(Ok(Incoming(el))) => {
                     trace!(xml = %String::from(&el), "recv");
                     if is_keepalive_reply(&el) {
                         continue;
@@ -322,8 +324,8 @@ async fn serve(
                     keepalives += 1;
                     let ping = keepalive_ping(settings, keepalives);
                     debug!("link silent: sending a keepalive ping");
-                    if let Err(e) = stream.send(&ping).await {
-                        return Ended::Lost(format!("cannot send the keepalive: {e}"));
+                    if let Err(reason) = send(&mut stream, &ping, settings.response_timeout).await {
+                        return Ended::Lost(reason);
                     }
                 }
                 Some(Err(ReadError::ParseError(e))) => {
@@ -335,6 +337,19 @@ async fn serve(
                 None => return Ended::Lost("the server closed the connection".to_owned()),
             },
         }
+    }
+}
+
+/// Sends one stanza. A server that stops reading (its socket open, its window closed)
+/// would otherwise block the link forever, unseen by the read-side keepalive.
+async fn send(stream: &mut Stream, el: &Element, limit: Duration) -> Result<(), String> {
+    match tokio::time::timeout(limit, stream.send(el)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("cannot send: {e}")),
+        Err(_) => Err(format!(
+            "the server has not taken a stanza for {} s: the link is stuck",
+            limit.as_secs()
+        )),
     }
 }
 

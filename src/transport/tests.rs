@@ -262,3 +262,23 @@ async fn shutdown_sends_the_last_stanzas_then_closes_the_stream() {
 fn xml_element(s: &str) -> Element {
     s.parse().unwrap()
 }
+
+#[tokio::test]
+async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h = start(settings(listener.local_addr().unwrap().port()));
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    let depth = 30_000;
+    let bomb = format!(
+        "<message from='a@example.test/x' to='game.example.test'>{}{}</message>",
+        "<a xmlns='urn:x'>".repeat(depth),
+        "</a>".repeat(depth)
+    );
+    peer.write(&bomb).await;
+    peer.write("<iq type='get' id='after' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    match h.next_event().await {
+        Input::Stanza(el) => assert_eq!(el.attr("id"), Some("after")),
+        other => panic!("{other:?}"),
+    }
+}
