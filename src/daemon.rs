@@ -126,6 +126,11 @@ fn drive_core(
             }
         }
     }
+    for output in core.shutdown() {
+        if let Output::Send(el) = output {
+            let _ = out.send(el);
+        }
+    }
     info!("core stopped");
     core.into_store()
 }

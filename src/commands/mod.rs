@@ -155,7 +155,7 @@ pub fn execute(
                 Some(action) => action,
             };
             if !session.actions.allowed.contains(&action) {
-                sessions.restore(id.to_owned(), session);
+                sessions.restore(id.to_owned(), session, ctx.now);
                 return Err(Failure::bad_request(format!(
                     "action {:?} is not offered at this step",
                     action.as_str()
@@ -168,12 +168,16 @@ pub fn execute(
                 action,
                 request.form.as_ref(),
                 ctx,
-            )?;
-            if matches!(step, Step::NeedRoster(_)) {
-                // The step runs again when the roster is in: keep its session.
-                sessions.restore(id.to_owned(), session);
+            );
+            match step {
+                // The step runs again when the roster is in, or the requester corrects
+                // the form and submits again: either way the session lives on.
+                Ok(Step::NeedRoster(_)) | Err(_) => {
+                    sessions.restore(id.to_owned(), session, ctx.now);
+                }
+                Ok(_) => {}
             }
-            step
+            step?
         }
     };
     if let Step::NeedRoster(user) = step {

@@ -83,7 +83,9 @@ impl Sessions {
     }
 
     /// Puts back a session taken for a step that was refused.
-    pub fn restore(&mut self, id: String, session: Session) {
+    /// The requester was active in time, so the session gets its full lifetime again.
+    pub fn restore(&mut self, id: String, mut session: Session, now: SystemTime) {
+        session.expires_at = now + self.lifetime;
         self.live.insert(id, session);
     }
 
@@ -330,6 +332,31 @@ pub(crate) mod tests {
         assert!(bed
             .run(step(&id, Some(Action::Next), Some(("first", "x"))), t(2))
             .is_ok());
+    }
+
+    #[test]
+    fn a_refused_submission_keeps_the_session_for_a_corrected_one() {
+        let mut bed = Bed::new();
+        let id = bed
+            .run(Command::request("test-echo"), t(0))
+            .unwrap()
+            .sessionid
+            .unwrap();
+        // No "first" field: the handler refuses the step.
+        let err = bed
+            .run(step(&id, Some(Action::Next), None), t(1))
+            .unwrap_err();
+        assert_eq!(
+            err.condition,
+            xmpp_parsers::stanza_error::DefinedCondition::BadRequest
+        );
+        let next = bed
+            .run(
+                step(&id, Some(Action::Next), Some(("first", "hello"))),
+                t(2),
+            )
+            .unwrap();
+        assert_eq!(next.status, Some(Status::Executing));
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Core {
         let mut out = Vec::new();
         match input {
             Input::Connected => self.on_connected(now, &mut out),
-            Input::Disconnected { reason } => self.on_disconnected(&reason, now),
+            Input::Disconnected { reason } => self.on_disconnected(&reason, now, &mut out),
             Input::Stanza(el) => {
                 self.state.stats.stanzas_in += 1;
                 self.on_stanza(el, now, &mut out);
@@ -307,14 +307,41 @@ impl Core {
         )));
     }
 
-    fn on_disconnected(&mut self, reason: &str, now: SystemTime) {
+    fn on_disconnected(&mut self, reason: &str, now: SystemTime, out: &mut Vec<Output>) {
         self.state.link = Link::Down { since: now };
         self.state.directory.link_down(unix_secs(now));
         let abandoned = self.iq.abandon_all();
-        // Requests waiting for a roster cannot be answered on this link any more; their
-        // senders see the component go away and ask again.
-        let dropped: usize = self.parked.drain().map(|(_, v)| v.len()).sum();
-        debug!(reason, abandoned, dropped, "core saw the link go down");
+        // The rosters they wait for will not come on this link; each still gets its one
+        // answer, sent as soon as the link is back.
+        let refused = self.refuse_parked(
+            &Failure::remote_timeout(
+                "the link to the chat server was lost while this request waited for a roster; try again",
+            ),
+            out,
+        );
+        debug!(reason, abandoned, refused, "core saw the link go down");
+    }
+
+    /// Answers every request still waiting for a roster with `failure`.
+    fn refuse_parked(&mut self, failure: &Failure, out: &mut Vec<Output>) -> usize {
+        let mut refused = 0;
+        for request in self.parked.drain().flat_map(|(_, requests)| requests) {
+            if let Ok(header) = Header::read(&request) {
+                out.push(Output::Send(stanza::error_reply(&header, failure)));
+                refused += 1;
+            }
+        }
+        refused
+    }
+
+    /// The bridge is stopping: what is still waiting gets its answer now.
+    pub fn shutdown(&mut self) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.refuse_parked(
+            &Failure::service_unavailable("the game bridge is restarting; try again shortly"),
+            &mut out,
+        );
+        out
     }
 
     fn on_stanza(&mut self, el: Element, now: SystemTime, out: &mut Vec<Output>) {

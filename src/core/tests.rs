@@ -704,3 +704,43 @@ fn with_the_activity_module_peers_use_the_conversation_tier() {
     assert_eq!(rows[0]["tier"], vec!["conversation"]);
     assert_eq!(rows[0]["last-activity"], vec!["2023-11-14T22:13:25Z"]);
 }
+
+#[test]
+fn a_request_waiting_for_a_roster_is_answered_when_the_link_drops() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    assert_eq!(
+        sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
+        1
+    );
+    let out = sent(&core.handle(
+        Input::Disconnected {
+            reason: "gone".into(),
+        },
+        t(11),
+    ));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].attr("id"), Some("q1"));
+    assert_eq!(error_condition(&out[0]).0, "remote-server-timeout");
+}
+
+#[test]
+fn a_request_waiting_for_a_roster_is_answered_at_shutdown() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    assert_eq!(
+        sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
+        1
+    );
+    let out = sent(&core.shutdown());
+    assert_eq!(out.len(), 1);
+    assert_eq!(error_condition(&out[0]).0, "service-unavailable");
+}
