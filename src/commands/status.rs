@@ -4,8 +4,8 @@
 //! Input: `jids` (one or more users, at most [`MAX_USERS`]). Output: a result form,
 //! FORM_TYPE [`FORM_TYPE`], with a `<reported/>` table: `jid`, `availability` (`chat`,
 //! `available`, `away`, `xa`, `dnd`, `offline` or `unknown`), `status` (every status text,
-//! those with a language as `[lang] text`), `last-seen` (XEP-0082, for offline users the
-//! component saw leave). Users of hosts this bridge does not serve are `unknown`, with a
+//! those with a language as `[lang] text`), `last-seen` (XEP-0082: when an offline or
+//! unknown user was last seen online, if the component saw it). Users of hosts this bridge does not serve are `unknown`, with a
 //! warning note saying so.
 
 use std::str::FromStr;
@@ -168,12 +168,16 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
                 .collect(),
             _ => Vec::new(),
         };
+        // For offline and unknown users alike: the last time they were seen online.
         let last_seen = match seen {
+            Seen::Online { .. } => None,
             Seen::Offline {
                 last_seen: Some(at),
             } => Some(at),
-            Seen::Offline { last_seen: None } => ctx.state.stored_last_seen(user.as_str())?,
-            _ => None,
+            _ => match directory.last_seen_by_name(user.as_str()) {
+                Some(at) => Some(at),
+                None => ctx.state.stored_last_seen(user.as_str())?,
+            },
         };
         let mut status = Field::text_multi("status", "", texts);
         status.type_ = None;

@@ -38,13 +38,16 @@ impl Core {
                 return;
             }
         };
-        if presence::is_delayed(el) {
+        let mut at = unix_secs(now);
+        if let Some(stamp) = presence::delay_stamp(el) {
+            // A replayed presence: it changed when the stamp says, not when it was replayed.
             self.state.directory.replay_seen(bare.domain().as_str());
+            at = at.min(stamp);
         }
-        let applied =
-            self.state
-                .directory
-                .apply(bare.as_str(), resource.as_str(), update, unix_secs(now));
+        let applied = self
+            .state
+            .directory
+            .apply(bare.as_str(), resource.as_str(), update, at);
         if applied == Applied::LoggedIn {
             // The user may have changed contacts on another client while offline.
             if let Some(id) = self.state.directory.id(bare.as_str()) {

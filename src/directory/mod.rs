@@ -113,8 +113,10 @@ impl Directory {
         self.domains
             .iter()
             .find(|d| d.jid.as_str() == domain)
-            .is_some_and(|d| {
-                d.replays_presence() || (d.replay_seen_epoch == self.epoch && self.epoch > 0)
+            .is_some_and(|d| match d.software {
+                // A server that named itself is believed; users can forge a <delay/>.
+                Some(_) => d.replays_presence(),
+                None => d.replay_seen_epoch == self.epoch && self.epoch > 0,
             })
     }
 }
@@ -135,6 +137,10 @@ struct User {
     /// Index of the user's domain in [`Directory::domains`] (users are only created for
     /// served domains), so that hot paths need no string work to find it.
     domain: u8,
+    /// Whether every online resource of the user is known in this epoch: after a replay,
+    /// or for users first heard after it. Without that, a user whose last *known*
+    /// resource leaves may still be online elsewhere, so they become unknown, not offline.
+    complete: bool,
 }
 
 impl User {
@@ -262,6 +268,9 @@ impl Directory {
         for domain in &mut self.domains {
             domain.privilege = None;
         }
+        for user in &mut self.users {
+            user.complete = false;
+        }
     }
 
     pub fn link_down(&mut self, now: u32) {
@@ -285,6 +294,7 @@ impl Directory {
             self.users.resize_with(index + 1, User::default);
         }
         let epoch = self.epoch;
+        let replay_done = self.replay_done_for(domain);
         let Some(user) = self.users.get_mut(index) else {
             return Applied::Duplicate;
         };
@@ -292,8 +302,10 @@ impl Directory {
         user.seen_epoch = epoch;
         user.domain = domain;
         if fresh_epoch {
-            // Whatever was known before the reconnect is replaced by what is heard now.
+            // Whatever was known before the reconnect is replaced by what is heard now;
+            // after the replay, what is heard is all there is.
             user.resources = Box::default();
+            user.complete = replay_done;
         }
         match update {
             PresenceUpdate::Available {
@@ -332,19 +344,20 @@ impl Directory {
             }
             PresenceUpdate::Unavailable { .. } => {
                 let Some(pos) = user.resources.iter().position(|r| &*r.name == resource) else {
-                    if fresh_epoch {
-                        // First news of this user since the reconnect: they are offline.
-                        user.changed_at = now;
-                        return Applied::LoggedOut;
-                    }
+                    // A resource we did not know of left: nothing learned about the others.
                     return Applied::Duplicate;
                 };
                 user.remove_resource(pos);
                 user.changed_at = now;
                 if user.resources.is_empty() {
+                    // Seen online until now, whether or not another device is still on.
                     user.last_seen = now;
                     self.pending_last_seen.push((id, now));
-                    Applied::LoggedOut
+                    if user.complete {
+                        Applied::LoggedOut
+                    } else {
+                        Applied::Changed
+                    }
                 } else {
                     Applied::Changed
                 }
@@ -360,14 +373,20 @@ impl Directory {
             return;
         };
         d.replay_done_epoch = epoch;
+        let Some(domain_index) = self.domain_index(&format!("x@{domain}")) else {
+            return;
+        };
         let went_offline_by = self.link_down_at.unwrap_or(now);
-        let suffix = format!("@{domain}");
         for (index, user) in self.users.iter_mut().enumerate() {
-            if user.seen_epoch == epoch || user.resources.is_empty() {
+            if user.seen_epoch == 0 || user.domain != domain_index {
                 continue;
             }
-            let name = self.interner.name(UserId(index as u32));
-            if !name.ends_with(&suffix) {
+            if user.seen_epoch == epoch {
+                // Mentioned by the replay: every resource of theirs is known.
+                user.complete = true;
+                continue;
+            }
+            if user.resources.is_empty() {
                 continue;
             }
             user.resources = Box::default();
@@ -397,9 +416,10 @@ impl Directory {
                         status: &best.status,
                         since: user.changed_at,
                     },
-                    None => Seen::Offline {
+                    None if user.complete => Seen::Offline {
                         last_seen: user.last_seen(),
                     },
+                    None => Seen::Unknown,
                 }
             }
             Some(user) if replay_done => Seen::Offline {
@@ -425,6 +445,12 @@ impl Directory {
                 }
             }
         }
+    }
+
+    /// When `bare` was last seen online, if the directory saw them leave since it started.
+    pub fn last_seen_by_name(&self, bare: &str) -> Option<u32> {
+        let id = self.interner.get(bare)?;
+        self.users.get(id.0 as usize).and_then(User::last_seen)
     }
 
     /// The best availability of `id`, if online and known.

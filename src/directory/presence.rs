@@ -6,6 +6,8 @@
 //! is not what RFC 6121 allows is rejected as a whole (and ignored by the caller), rather
 //! than half-applied. Delayed presences (Prosody's replay at connect) apply like live ones.
 
+use std::str::FromStr;
+
 use minidom::rxml::Namespace;
 use minidom::Element;
 use xmpp_parsers::ns;
@@ -153,9 +155,14 @@ pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
     }
 }
 
-/// Is this presence replayed from before the component connected (XEP-0203 delay)?
-pub fn is_delayed(el: &Element) -> bool {
-    el.has_child("delay", ns::DELAY)
+/// The XEP-0203 delay stamp of a presence replayed from before the component connected, in seconds since the Unix epoch.
+pub fn delay_stamp(el: &Element) -> Option<u32> {
+    let stamp = el.get_child("delay", ns::DELAY)?.attr("stamp")?;
+    let secs = xmpp_parsers::date::DateTime::from_str(stamp)
+        .ok()?
+        .0
+        .timestamp();
+    u32::try_from(secs).ok()
 }
 
 /// One online resource of a user.
@@ -285,8 +292,10 @@ mod tests {
     }
 
     #[test]
-    fn delayed_presence_is_recognised() {
-        let el: Element = "<presence xmlns='jabber:component:accept'><delay xmlns='urn:xmpp:delay' stamp='2026-11-21T05:00:00Z'/></presence>".parse().unwrap();
-        assert!(is_delayed(&el));
+    fn delay_stamp_is_read() {
+        let el: Element = "<presence xmlns='jabber:component:accept'><delay xmlns='urn:xmpp:delay' stamp='2026-11-21T05:14:00Z'/></presence>".parse().unwrap();
+        assert_eq!(delay_stamp(&el), Some(1_795_238_040));
+        let bad: Element = "<presence xmlns='jabber:component:accept'><delay xmlns='urn:xmpp:delay' stamp='yesterday'/></presence>".parse().unwrap();
+        assert_eq!(delay_stamp(&bad), None);
     }
 }

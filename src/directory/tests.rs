@@ -104,6 +104,8 @@ fn duplicate_presence_changes_nothing() {
 #[test]
 fn last_resource_going_offline_records_last_seen_once() {
     let mut dir = directory();
+    // A server that replayed presence at connect: the resource set is known complete.
+    replayed(&mut dir);
     dir.apply(&jid("alice"), "pc", online(Availability::Available), T0);
     dir.apply(&jid("alice"), "phone", online(Availability::Available), T0);
     assert_eq!(
@@ -128,6 +130,36 @@ fn last_resource_going_offline_records_last_seen_once() {
     );
     assert_eq!(dir.take_last_seen(), vec![(jid("alice"), T0 + 20)]);
     assert_eq!(dir.pending_last_seen(), 0);
+}
+
+/// The connect-time replay of a server that replays (Prosody) is over.
+fn replayed(dir: &mut Directory) {
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
+    dir.replay_done("example.test", T0);
+}
+
+#[test]
+fn without_a_replay_the_last_known_resource_leaving_makes_the_user_unknown() {
+    // ejabberd: alice may have a silent desktop session the bridge never heard of.
+    let mut dir = directory();
+    dir.apply(&jid("alice"), "phone", online(Availability::Chat), T0);
+    dir.apply(&jid("alice"), "phone", offline(), T0 + 20);
+    let alice = id(&mut dir, "alice");
+    assert_eq!(dir.seen(alice), Seen::Unknown);
+    // She was seen online until then, so that much is recorded.
+    assert_eq!(dir.take_last_seen(), vec![(jid("alice"), T0 + 20)]);
+    // An unknown resource leaving says nothing.
+    dir.apply(&jid("bob"), "desk", offline(), T0 + 21);
+    let bob = id(&mut dir, "bob");
+    assert_eq!(dir.seen(bob), Seen::Unknown);
+}
+
+#[test]
+fn a_forged_delay_does_not_turn_a_named_server_into_one_that_replays() {
+    let mut dir = directory();
+    dir.domain_mut("example.test").unwrap().software = Some("ejabberd 23.01".into());
+    dir.replay_seen("example.test");
+    assert!(!dir.replays_presence("example.test"));
 }
 
 #[test]
