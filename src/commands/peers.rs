@@ -65,9 +65,14 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
             return Ok(Step::NeedRoster(user));
         }
         if directory.rosters.peek(user).is_none() {
-            return Err(Failure::remote_timeout(format!(
-                "the chat server did not send the roster of {jid} in time; try again"
-            )));
+            return Err(match directory.rosters.refusal(user) {
+                Some(condition) => Failure::service_unavailable(format!(
+                    "the chat server refused to give the roster of {jid} ({condition})"
+                )),
+                None => Failure::remote_timeout(format!(
+                    "the chat server did not send the roster of {jid} in time; try again"
+                )),
+            });
         }
         // A stale roster is better than none when the server did not answer.
     }

@@ -204,7 +204,9 @@ impl Core {
             return;
         }
         if let Err(e) = self.state.store.save_last_seen(&batch) {
-            error!(error = %e, count = batch.len(), "cannot write last-seen times");
+            // Kept for the next flush (a busy or full disk may recover).
+            error!(error = %e, count = batch.len(), "cannot write last-seen times; will retry");
+            self.state.directory.requeue_last_seen(batch);
         } else {
             debug!(count = batch.len(), "last-seen times written");
         }

@@ -185,6 +185,7 @@ impl Core {
                         .and_then(|e| e.children().next().map(|c| c.name().to_owned()))
                         .unwrap_or_else(|| "error".to_owned());
                     warn!(user = %self.state.directory.name(user), %reason, "the server refused a roster");
+                    self.state.directory.rosters.refuse(user, reason);
                 } else {
                     let directory = &mut self.state.directory;
                     let mutual = roster::mutual_contacts(el, directory.interner_mut());

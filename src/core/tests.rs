@@ -746,3 +746,27 @@ fn a_request_waiting_for_a_roster_is_answered_at_shutdown() {
     assert_eq!(out.len(), 1);
     assert_eq!(error_condition(&out[0]).0, "service-unavailable");
 }
+
+#[test]
+fn a_roster_the_server_refuses_is_reported_as_refused_not_as_late() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    let fetch = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
+    let refusal = format!(
+        "<iq xmlns='jabber:component:accept' type='error' id='{}' from='alice@example.test' to='game.example.test'>\
+         <error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+        fetch[0].attr("id").unwrap()
+    );
+    let out = sent(&core.handle(Input::Stanza(xml(&refusal)), t(11)));
+    assert_eq!(out.len(), 1);
+    let (condition, text) = error_condition(&out[0]);
+    assert_eq!(condition, "service-unavailable");
+    assert!(
+        text.contains("refused") && text.contains("forbidden"),
+        "{text}"
+    );
+}

@@ -191,6 +191,9 @@ pub enum Applied {
     LoggedOut,
 }
 
+/// Last-seen times kept while the database cannot take them.
+pub const MAX_PENDING_LAST_SEEN: usize = 100_000;
+
 pub struct Directory {
     pub config: DirectoryConfig,
     interner: Interner,
@@ -472,6 +475,18 @@ impl Directory {
             .into_iter()
             .map(|(id, at)| (self.interner.name(id).to_owned(), at))
             .collect()
+    }
+
+    /// Puts back last-seen times whose write failed, keeping at most
+    /// [`MAX_PENDING_LAST_SEEN`] (the oldest are dropped first).
+    pub fn requeue_last_seen(&mut self, batch: Vec<(String, u32)>) {
+        let mut requeued: Vec<(UserId, u32)> = batch
+            .into_iter()
+            .map(|(name, at)| (self.interner.intern(&name), at))
+            .collect();
+        requeued.append(&mut self.pending_last_seen);
+        let excess = requeued.len().saturating_sub(MAX_PENDING_LAST_SEEN);
+        self.pending_last_seen = requeued.split_off(excess);
     }
 
     pub fn pending_last_seen(&self) -> usize {

@@ -40,6 +40,8 @@ pub struct RosterCache {
     used: usize,
     clock: u64,
     entries: HashMap<UserId, Roster>,
+    /// Why the server refused a user's roster (its error condition), until it sends one.
+    refused: HashMap<UserId, String>,
     pub evictions: u64,
 }
 
@@ -50,6 +52,7 @@ impl RosterCache {
             used: 0,
             clock: 0,
             entries: HashMap::new(),
+            refused: HashMap::new(),
             evictions: 0,
         }
     }
@@ -76,6 +79,7 @@ impl RosterCache {
     }
 
     pub fn insert(&mut self, user: UserId, mutual: Vec<UserId>, now: u32) {
+        self.refused.remove(&user);
         self.clock += 1;
         let roster = Roster {
             mutual: mutual.into_boxed_slice(),
@@ -88,6 +92,16 @@ impl RosterCache {
             self.used = self.used.saturating_sub(old.cost());
         }
         self.evict(user);
+    }
+
+    /// The server answered the roster get with an error `condition`.
+    pub fn refuse(&mut self, user: UserId, condition: String) {
+        self.refused.insert(user, condition);
+    }
+
+    /// The condition of the server's last refusal of this user's roster, if any.
+    pub fn refusal(&self, user: UserId) -> Option<&str> {
+        self.refused.get(&user).map(String::as_str)
     }
 
     pub fn mark_stale(&mut self, user: UserId) {

@@ -352,3 +352,14 @@ fn a_replay_seen_without_the_server_naming_itself_still_completes() {
         "a replay belongs to one epoch"
     );
 }
+
+#[test]
+fn last_seen_times_that_could_not_be_written_are_kept_for_the_next_flush() {
+    let mut dir = directory();
+    replayed(&mut dir);
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0);
+    dir.apply(&jid("alice"), "pc", offline(), T0 + 5);
+    let batch = dir.take_last_seen();
+    dir.requeue_last_seen(batch.clone());
+    assert_eq!(dir.take_last_seen(), batch);
+}
