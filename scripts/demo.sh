@@ -12,4 +12,5 @@ scripts/ensure-packages.sh prosody prosody-modules
 
 echo "== building xmpp-game-bridge and the demo"
 cargo build --locked --quiet --bin xmpp-game-bridge --example demo
-XMPP_GAME_BRIDGE_BIN="$PWD/target/debug/xmpp-game-bridge" exec target/debug/examples/demo "$@"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+XMPP_GAME_BRIDGE_BIN="$target_dir/debug/xmpp-game-bridge" exec "$target_dir/debug/examples/demo" "$@"
