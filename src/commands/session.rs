@@ -34,6 +34,9 @@ pub struct Session {
 /// `bad-sessionid`.
 const EXPIRED_MEMORY: usize = 1024;
 
+/// Unfinished multi-step sessions kept at once, over all requesters.
+pub const MAX_LIVE: usize = 10_000;
+
 #[derive(Debug)]
 pub struct Sessions {
     lifetime: Duration,
@@ -70,6 +73,19 @@ impl Sessions {
         actions: Actions,
         now: SystemTime,
     ) {
+        if self.live.len() >= MAX_LIVE {
+            // Unfinished sessions are cheap but not free: past the cap, the one closest to
+            // expiry goes first (and answers session-expired if it comes back).
+            if let Some(oldest) = self
+                .live
+                .iter()
+                .min_by_key(|(_, s)| s.expires_at)
+                .map(|(id, _)| id.clone())
+            {
+                self.live.remove(&oldest);
+                self.remember_expired(oldest);
+            }
+        }
         self.live.insert(
             id,
             Session {
@@ -129,11 +145,15 @@ impl Sessions {
             .collect();
         for id in dead {
             self.live.remove(&id);
-            if self.expired.len() == EXPIRED_MEMORY {
-                self.expired.pop_front();
-            }
-            self.expired.push_back(id);
+            self.remember_expired(id);
         }
+    }
+
+    fn remember_expired(&mut self, id: String) {
+        if self.expired.len() == EXPIRED_MEMORY {
+            self.expired.pop_front();
+        }
+        self.expired.push_back(id);
     }
 
     pub fn next_deadline(&self) -> Option<SystemTime> {
@@ -357,6 +377,29 @@ pub(crate) mod tests {
             )
             .unwrap();
         assert_eq!(next.status, Some(Status::Executing));
+    }
+
+    #[test]
+    fn past_the_cap_the_session_closest_to_expiry_makes_room() {
+        let mut sessions = Sessions::new(Duration::from_secs(60), 1);
+        let owner = Jid::from_str("game@example.test/x").unwrap();
+        let actions = Actions {
+            execute: None,
+            allowed: vec![],
+        };
+        for i in 0..=MAX_LIVE {
+            sessions.insert(
+                format!("s{i}"),
+                Node::Echo,
+                owner.clone(),
+                Stage::AskedForUser,
+                actions.clone(),
+                t(i as u64),
+            );
+        }
+        assert_eq!(sessions.len(), MAX_LIVE);
+        let err = sessions.take("s0", Node::Echo, &owner, t(0)).unwrap_err();
+        assert_eq!(err.specific, Some(SpecificCondition::SessionExpired));
     }
 
     #[test]

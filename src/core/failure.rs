@@ -51,6 +51,11 @@ impl Failure {
         Failure::new(DefinedCondition::FeatureNotImplemented, text)
     }
 
+    /// Too much is waiting already; the requester may try again later.
+    pub fn resource_constraint(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::ResourceConstraint, text)
+    }
+
     /// The chat server did not answer a query this request depended on.
     pub fn remote_timeout(text: impl Into<String>) -> Failure {
         Failure::new(DefinedCondition::RemoteServerTimeout, text)

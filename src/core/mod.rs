@@ -10,7 +10,7 @@
 pub mod disco;
 pub mod failure;
 pub mod iq_tracker;
-mod observe;
+pub(crate) mod observe;
 pub mod stanza;
 
 use std::collections::HashMap;

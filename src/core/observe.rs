@@ -10,8 +10,12 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
+use super::failure::Failure;
 use super::iq_tracker::Purpose;
-use super::stanza::{Header, IqType};
+use super::stanza::{self, Header, IqType};
+
+/// Requests that may wait for one user's roster at once; more are refused at once.
+pub const MAX_PARKED_PER_ROSTER: usize = 256;
 use super::{Core, Output};
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
@@ -236,6 +240,15 @@ impl Core {
         out: &mut Vec<Output>,
     ) {
         let waiting = self.parked.entry(user).or_default();
+        if waiting.len() >= MAX_PARKED_PER_ROSTER {
+            if let Ok(header) = Header::read(&request) {
+                let failure = Failure::resource_constraint(
+                    "too many requests are already waiting for this user's roster; try again shortly",
+                );
+                out.push(Output::Send(stanza::error_reply(&header, &failure)));
+            }
+            return;
+        }
         waiting.push(request);
         if waiting.len() > 1 {
             return;

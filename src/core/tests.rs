@@ -770,3 +770,27 @@ fn a_roster_the_server_refuses_is_reported_as_refused_not_as_late() {
         "{text}"
     );
 }
+
+#[test]
+fn past_the_cap_a_request_for_the_same_roster_is_refused_at_once() {
+    let mut core = linked_core();
+    let request = iq(
+        "set",
+        PLATFORM,
+        &command("peers", &[("jid", &["alice@example.test"])]),
+    );
+    let cap = super::observe::MAX_PARKED_PER_ROSTER;
+    for n in 0..cap {
+        let out = sent(&core.handle(
+            Input::Stanza(xml(&request.replace("q1", &format!("p{n}")))),
+            t(10),
+        ));
+        assert!(
+            n == 0 || out.is_empty(),
+            "request {n} was answered early: {out:?}"
+        );
+    }
+    let out = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
+    assert_eq!(out.len(), 1);
+    assert_eq!(error_condition(&out[0]).0, "resource-constraint");
+}
