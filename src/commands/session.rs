@@ -259,6 +259,14 @@ pub(crate) mod tests {
             }
         }
 
+        /// Starts the echo command at t(0) and returns its session id.
+        fn start_echo(&mut self) -> String {
+            self.run(Command::request("test-echo"), t(0))
+                .unwrap()
+                .sessionid
+                .unwrap()
+        }
+
         fn run(&mut self, request: Command, now: SystemTime) -> Result<Command, Failure> {
             self.run_as(request, now, self.alice.clone())
         }
@@ -322,11 +330,7 @@ pub(crate) mod tests {
     #[test]
     fn cancel_ends_the_session() {
         let mut bed = Bed::new();
-        let id = bed
-            .run(Command::request("test-echo"), t(0))
-            .unwrap()
-            .sessionid
-            .unwrap();
+        let id = bed.start_echo();
         let canceled = bed
             .run(step(&id, Some(Action::Cancel), None), t(1))
             .unwrap();
@@ -340,11 +344,7 @@ pub(crate) mod tests {
     #[test]
     fn action_not_offered_is_bad_action_and_keeps_the_session() {
         let mut bed = Bed::new();
-        let id = bed
-            .run(Command::request("test-echo"), t(0))
-            .unwrap()
-            .sessionid
-            .unwrap();
+        let id = bed.start_echo();
         let err = bed
             .run(step(&id, Some(Action::Complete), None), t(1))
             .unwrap_err();
@@ -357,11 +357,7 @@ pub(crate) mod tests {
     #[test]
     fn a_refused_submission_keeps_the_session_for_a_corrected_one() {
         let mut bed = Bed::new();
-        let id = bed
-            .run(Command::request("test-echo"), t(0))
-            .unwrap()
-            .sessionid
-            .unwrap();
+        let id = bed.start_echo();
         // No "first" field: the handler refuses the step.
         let err = bed
             .run(step(&id, Some(Action::Next), None), t(1))
@@ -405,11 +401,7 @@ pub(crate) mod tests {
     #[test]
     fn idle_session_expires() {
         let mut bed = Bed::new();
-        let id = bed
-            .run(Command::request("test-echo"), t(0))
-            .unwrap()
-            .sessionid
-            .unwrap();
+        let id = bed.start_echo();
         let err = bed
             .run(step(&id, Some(Action::Next), Some(("first", "x"))), t(61))
             .unwrap_err();
@@ -423,11 +415,7 @@ pub(crate) mod tests {
     #[test]
     fn another_resource_cannot_continue_the_session() {
         let mut bed = Bed::new();
-        let id = bed
-            .run(Command::request("test-echo"), t(0))
-            .unwrap()
-            .sessionid
-            .unwrap();
+        let id = bed.start_echo();
         let phone = Requester {
             jid: Jid::from_str("alice@example.test/phone").unwrap(),
             admin: false,

@@ -407,6 +407,11 @@ fn command(node: &str, fields: &[(&str, &[&str])]) -> String {
     )
 }
 
+/// A platform's one-step `peers` request about `user`, with id `q1`.
+fn peers_request(user: &str) -> String {
+    iq("set", PLATFORM, &command("peers", &[("jid", &[user])]))
+}
+
 fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> String {
     let items: String = contacts
         .iter()
@@ -441,11 +446,7 @@ fn items(reply: &Element) -> Vec<std::collections::BTreeMap<String, Vec<String>>
 #[test]
 fn peers_fetches_the_roster_once_for_concurrent_requests_and_answers_both() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     let first = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     assert_eq!(first.len(), 1, "{first:?}");
     let fetch = &first[0];
@@ -493,11 +494,7 @@ fn peers_without_the_roster_grant_says_what_is_missing() {
     let mut core = core();
     core.handle(Input::Connected, t(1));
     presence(&mut core, "alice", None, t(2));
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     let (condition, text) = error_condition(&ask(&mut core, &request, t(10)));
     assert_eq!(condition, "service-unavailable");
     assert!(text.contains("roster"), "{text}");
@@ -506,11 +503,7 @@ fn peers_without_the_roster_grant_says_what_is_missing() {
 #[test]
 fn peers_of_a_user_of_another_server_is_item_not_found() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["zoe@elsewhere.example"])]),
-    );
+    let request = peers_request("zoe@elsewhere.example");
     let (condition, text) = error_condition(&ask(&mut core, &request, t(10)));
     assert_eq!(condition, "item-not-found");
     assert!(text.contains("example.test"), "{text}");
@@ -519,11 +512,7 @@ fn peers_of_a_user_of_another_server_is_item_not_found() {
 #[test]
 fn peers_answers_with_an_error_when_the_roster_never_comes() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     assert_eq!(
         sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
         1
@@ -684,11 +673,7 @@ fn with_the_activity_module_peers_use_the_conversation_tier() {
         <activity xmlns='urn:xmpp-game-bridge:activity:1'>\
         <exchange by='alice@example.test' with='carol@example.test' at='2023-11-14T22:13:25Z'/></activity></message>";
     core.handle(Input::Stanza(xml(exchange)), t(6));
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     let fetch = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     let roster = roster_result(
         fetch[0].attr("id").unwrap(),
@@ -710,11 +695,7 @@ fn with_the_activity_module_peers_use_the_conversation_tier() {
 #[test]
 fn a_request_waiting_for_a_roster_is_answered_when_the_link_drops() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     assert_eq!(
         sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
         1
@@ -733,11 +714,7 @@ fn a_request_waiting_for_a_roster_is_answered_when_the_link_drops() {
 #[test]
 fn a_request_waiting_for_a_roster_is_answered_at_shutdown() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     assert_eq!(
         sent(&core.handle(Input::Stanza(xml(&request)), t(10))).len(),
         1
@@ -750,11 +727,7 @@ fn a_request_waiting_for_a_roster_is_answered_at_shutdown() {
 #[test]
 fn a_roster_the_server_refuses_is_reported_as_refused_not_as_late() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     let fetch = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     let refusal = format!(
         "<iq xmlns='jabber:component:accept' type='error' id='{}' from='alice@example.test' to='game.example.test'>\
@@ -774,11 +747,7 @@ fn a_roster_the_server_refuses_is_reported_as_refused_not_as_late() {
 #[test]
 fn past_the_cap_a_request_for_the_same_roster_is_refused_at_once() {
     let mut core = linked_core();
-    let request = iq(
-        "set",
-        PLATFORM,
-        &command("peers", &[("jid", &["alice@example.test"])]),
-    );
+    let request = peers_request("alice@example.test");
     let cap = super::observe::MAX_PARKED_PER_ROSTER;
     for n in 0..cap {
         let out = sent(&core.handle(
