@@ -114,6 +114,10 @@ struct RawLink {
     iq_timeout_secs: u64,
     #[serde(default = "default_command_session_secs")]
     command_session_secs: u64,
+    #[serde(default = "default_max_incoming_stanza_kib")]
+    max_incoming_stanza_kib: u64,
+    #[serde(default = "default_max_outgoing_stanza_kib")]
+    max_outgoing_stanza_kib: u64,
 }
 
 fn default_keepalive_secs() -> u64 {
@@ -134,6 +138,12 @@ fn default_iq_timeout_secs() -> u64 {
 fn default_command_session_secs() -> u64 {
     600
 }
+fn default_max_incoming_stanza_kib() -> u64 {
+    1024
+}
+fn default_max_outgoing_stanza_kib() -> u64 {
+    256
+}
 
 impl Default for RawLink {
     fn default() -> Self {
@@ -144,6 +154,8 @@ impl Default for RawLink {
             reconnect_max_secs: default_reconnect_max_secs(),
             iq_timeout_secs: default_iq_timeout_secs(),
             command_session_secs: default_command_session_secs(),
+            max_incoming_stanza_kib: default_max_incoming_stanza_kib(),
+            max_outgoing_stanza_kib: default_max_outgoing_stanza_kib(),
         }
     }
 }
@@ -262,6 +274,10 @@ pub struct LinkConfig {
     pub iq_timeout: Duration,
     /// How long an unfinished multi-step ad-hoc command session is kept.
     pub command_session: Duration,
+    /// Incoming stanzas larger than this are skipped (and counted).
+    pub max_incoming_stanza_bytes: usize,
+    /// No stanza larger than this is sent; answers are cut to fit well below it.
+    pub max_outgoing_stanza_bytes: usize,
 }
 
 /// A validated configuration.
@@ -356,36 +372,66 @@ impl Config {
         };
         let secret = secret_source.load()?;
         let link = raw.link;
-        for (key, value) in [
-            ("link.keepalive_secs", link.keepalive_secs),
-            ("link.response_timeout_secs", link.response_timeout_secs),
-            ("link.reconnect_max_secs", link.reconnect_max_secs),
-            ("link.iq_timeout_secs", link.iq_timeout_secs),
-            ("link.command_session_secs", link.command_session_secs),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
-            }
-        }
-        if link.reconnect_initial_ms == 0 {
-            return Err(ConfigError::Invalid(
-                "link.reconnect_initial_ms must be at least 1".to_owned(),
-            ));
-        }
         let directory = raw.directory;
-        for (key, value) in [
+        // Every number has a range: zero makes no sense, and a huge value would overflow
+        // time arithmetic.
+        for (key, value, min, max) in [
+            ("link.keepalive_secs", link.keepalive_secs, 1, 3_600),
+            (
+                "link.response_timeout_secs",
+                link.response_timeout_secs,
+                1,
+                600,
+            ),
+            (
+                "link.reconnect_initial_ms",
+                link.reconnect_initial_ms,
+                1,
+                60_000,
+            ),
+            ("link.reconnect_max_secs", link.reconnect_max_secs, 1, 3_600),
+            ("link.iq_timeout_secs", link.iq_timeout_secs, 1, 600),
+            (
+                "link.command_session_secs",
+                link.command_session_secs,
+                1,
+                86_400,
+            ),
+            (
+                "link.max_incoming_stanza_kib",
+                link.max_incoming_stanza_kib,
+                64,
+                16_384,
+            ),
+            (
+                "link.max_outgoing_stanza_kib",
+                link.max_outgoing_stanza_kib,
+                16,
+                4_096,
+            ),
             (
                 "directory.roster_max_age_secs",
                 directory.roster_max_age_secs,
+                1,
+                604_800,
             ),
-            ("directory.roster_cache_mib", directory.roster_cache_mib),
+            (
+                "directory.roster_cache_mib",
+                directory.roster_cache_mib,
+                1,
+                16_384,
+            ),
             (
                 "directory.conversation_window_secs",
                 directory.conversation_window_secs,
+                1,
+                86_400,
             ),
         ] {
-            if value == 0 {
-                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} is {value}; it must be between {min} and {max}"
+                )));
             }
         }
         if raw.storage.path.as_os_str().is_empty() {
@@ -419,12 +465,19 @@ impl Config {
                 reconnect_max: Duration::from_secs(link.reconnect_max_secs),
                 iq_timeout: Duration::from_secs(link.iq_timeout_secs),
                 command_session: Duration::from_secs(link.command_session_secs),
+                max_incoming_stanza_bytes: kib(link.max_incoming_stanza_kib),
+                max_outgoing_stanza_bytes: kib(link.max_outgoing_stanza_kib),
             },
             storage_path: raw.storage.path,
             log_level: raw.logging.level,
             log_format: raw.logging.format,
         })
     }
+}
+
+/// KiB to bytes, for values already checked to be small.
+fn kib(value: u64) -> usize {
+    usize::try_from(value.saturating_mul(1024)).unwrap_or(usize::MAX)
 }
 
 /// Account JIDs (`user@host`), as operators are.

@@ -4,7 +4,6 @@
 //! Shutdown order: stop reading from the server; let the core finish the inputs it has
 //! and send its last stanzas; close the stream; close the database (WAL checkpointed).
 
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime};
 
 use minidom::Element;
@@ -31,6 +30,13 @@ pub enum RunError {
 /// by a future change could fire.
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
+/// Inputs (stanzas read from the server) waiting for the core, at most. When full, the
+/// link stops reading and the server's TCP window slows the server down.
+const INPUT_QUEUE: usize = 1024;
+
+/// Stanzas waiting to be written, at most. When full, the core waits for the link.
+const OUTPUT_QUEUE: usize = 1024;
+
 /// How long shutdown waits for in-flight work and the stream's close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -41,8 +47,8 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         schema_version = store.schema_version()?,
         "database ready"
     );
-    let (events_tx, events_rx) = std_mpsc::channel::<Input>();
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<Element>();
+    let (events_tx, events_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
+    let (out_tx, out_rx) = mpsc::channel::<Element>(OUTPUT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let core = Core::new(
@@ -95,11 +101,26 @@ fn link_outcome(
 }
 
 /// The core's thread: inputs in, outputs out, ticks when timers are due.
+///
+/// Both channels are bounded. The core blocks when the link has not written its earlier
+/// answers yet (back-pressure reaches the reading side, which stops reading); the link
+/// never blocks on the core, so the two cannot wait for each other.
 fn drive_core(
     mut core: Core,
-    events: std_mpsc::Receiver<Input>,
-    out: mpsc::UnboundedSender<Element>,
+    mut events: mpsc::Receiver<Input>,
+    out: mpsc::Sender<Element>,
 ) -> Store {
+    // A timer for the wait with a timeout; nothing else runs on it.
+    let clock = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the core's timer; the core stops");
+            return core.into_store();
+        }
+    };
     let mut wake: Option<SystemTime> = None;
     loop {
         let timeout = wake
@@ -109,16 +130,22 @@ fn drive_core(
             })
             .unwrap_or(MAX_IDLE)
             .min(MAX_IDLE);
-        let input = match events.recv_timeout(timeout) {
+        let input = match events.try_recv() {
             Ok(input) => input,
-            Err(std_mpsc::RecvTimeoutError::Timeout) => Input::Tick,
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match clock.block_on(async { tokio::time::timeout(timeout, events.recv()).await }) {
+                    Ok(Some(input)) => input,
+                    Ok(None) => break,
+                    Err(_) => Input::Tick,
+                }
+            }
         };
         wake = None;
         for output in core.handle(input, SystemTime::now()) {
             match output {
                 Output::Send(el) => {
-                    if out.send(el).is_err() {
+                    if out.blocking_send(el).is_err() {
                         warn!("the link is gone; a stanza was not sent");
                     }
                 }
@@ -128,7 +155,7 @@ fn drive_core(
     }
     for output in core.shutdown() {
         if let Output::Send(el) = output {
-            let _ = out.send(el);
+            let _ = out.blocking_send(el);
         }
     }
     info!("core stopped");
@@ -150,6 +177,8 @@ fn link_settings(config: &Config) -> LinkSettings {
         response_timeout: config.link.response_timeout,
         reconnect_initial: config.link.reconnect_initial,
         reconnect_max: config.link.reconnect_max,
+        max_incoming_stanza_bytes: config.link.max_incoming_stanza_bytes,
+        max_outgoing_stanza_bytes: config.link.max_outgoing_stanza_bytes,
     }
 }
 

@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 13] = [
+    let counters: [(&str, &str, String); 15] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -64,6 +64,16 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "stanzas-dropped",
             "Stanzas dropped as malformed",
             stats.stanzas_dropped.to_string(),
+        ),
+        (
+            "stanzas-skipped",
+            "Stanzas skipped as too large or too deep",
+            stats.stanzas_skipped.to_string(),
+        ),
+        (
+            "stanzas-oversized",
+            "Stanzas of the bridge's over the size limit",
+            stats.stanzas_oversized.to_string(),
         ),
         (
             "schema-version",

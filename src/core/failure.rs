@@ -10,6 +10,20 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::xep::commands::SpecificCondition;
 
+/// Longest piece of input quoted in an error text or a log line, in characters.
+pub const QUOTE_CHARS: usize = 100;
+
+/// `input` as it may appear in an error text or a log line: at most [`QUOTE_CHARS`]
+/// characters, with `…` and the full length where it was cut. Error texts go back through
+/// the server, whose stanza limit they must not push an answer over; logs must not
+/// grow with what a user sends.
+pub fn quote(input: &str) -> String {
+    match input.char_indices().nth(QUOTE_CHARS) {
+        None => input.to_owned(),
+        Some((cut, _)) => format!("{}… ({} characters)", &input[..cut], input.chars().count()),
+    }
+}
+
 /// A request refused, with a human-readable reason.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
@@ -121,6 +135,16 @@ mod tests {
             .get_child("text", "urn:ietf:params:xml:ns:xmpp-stanzas")
             .unwrap();
         assert_eq!(text.text(), "no such session");
+    }
+
+    #[test]
+    fn quotes_are_cut_at_a_character_boundary_and_say_the_length() {
+        assert_eq!(quote("short"), "short");
+        let long = "\u{1F600}".repeat(150);
+        let quoted = quote(&long);
+        assert!(quoted.starts_with(&"\u{1F600}".repeat(QUOTE_CHARS)));
+        assert!(quoted.ends_with("… (150 characters)"), "{quoted}");
+        assert_eq!(quote(&"x".repeat(QUOTE_CHARS)), "x".repeat(QUOTE_CHARS));
     }
 
     #[test]

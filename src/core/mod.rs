@@ -42,6 +42,20 @@ pub enum Input {
     Stanza(Element),
     /// Time passed; timers are due or nearly so.
     Tick,
+    /// The transport dropped a stanza (and logged it, rate-limited): counted here.
+    Dropped(Dropped),
+}
+
+/// A stanza the transport could not pass on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// From the server, larger than `link.max_incoming_stanza_kib`.
+    IncomingTooLarge,
+    /// From the server, nested deeper than the reader accepts.
+    IncomingTooDeep,
+    /// From the core, larger than `link.max_outgoing_stanza_kib`: an IQ result was
+    /// replaced by a `resource-constraint` error, anything else was not sent.
+    OutgoingTooLarge,
 }
 
 /// What the core wants done.
@@ -95,6 +109,11 @@ pub struct Stats {
     pub stanzas_out: u64,
     /// Stanzas that could not be routed or parsed, dropped with a log line.
     pub stanzas_dropped: u64,
+    /// Stanzas from the server skipped unread: too large or too deep.
+    pub stanzas_skipped: u64,
+    /// Stanzas of the bridge's own that were over the size limit (a bug if ever non-zero:
+    /// answers are cut to fit before they are built).
+    pub stanzas_oversized: u64,
     pub commands_served: u64,
     /// Successful handshakes; all but the first are reconnections.
     pub links_up: u64,
@@ -222,6 +241,11 @@ impl Core {
                 self.on_stanza(el, now, &mut out);
             }
             Input::Tick => {}
+            Input::Dropped(Dropped::OutgoingTooLarge) => self.state.stats.stanzas_oversized += 1,
+            Input::Dropped(Dropped::IncomingTooLarge | Dropped::IncomingTooDeep) => {
+                self.state.stats.stanzas_in += 1;
+                self.state.stats.stanzas_skipped += 1;
+            }
         }
         self.expire(now, &mut out);
         self.state.stats.stanzas_out += out.len() as u64;

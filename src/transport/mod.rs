@@ -1,10 +1,11 @@
 //! The link to the server: XEP-0114 (Jabber Component Protocol) over TCP.
 //!
-//! Built on tokio-xmpp's low-level `xmlstream` API rather than its `Component` type,
-//! because `Component` ends the stream on the first stanza xmpp-parsers rejects and on
-//! every read soft-timeout. Here the stream is typed as plain [`Element`]s: any
-//! well-formed stanza reaches the core, which answers or drops it; only the server closing
-//! the stream, a socket error or a dead link (no answer to a keepalive) ends a connection.
+//! The bridge owns its stream reader and writer ([`reader`], [`writer`]) rather than using
+//! tokio-xmpp's: that reader ends the stream on any token over 8 KiB, which any user can
+//! send through the server. Here any well-formed stanza up to the configured size reaches
+//! the core, which answers or drops it; a larger or deeper one is skipped and reported;
+//! only the server closing the stream, a socket error, XML that is not well-formed or a
+//! dead link (no answer to a keepalive) ends a connection.
 //!
 //! Responsibilities: connect and authenticate (§3, the SHA-1 handshake), keep the link
 //! alive (an XEP-0199 ping to the server after `keepalive` of silence, the link declared
@@ -12,38 +13,52 @@
 //! backoff and jitter, tell the core of every link change, and close the stream cleanly at
 //! shutdown after sending what the core still had to say.
 //!
+//! Back-pressure: the channel to the core is bounded. When it is full the link stops
+//! reading from the socket (the server's TCP window then slows the server) but keeps
+//! writing the core's answers, so the core can always drain it. Each wake-up writes every
+//! stanza ready at that moment in one `write`.
+//!
 //! XEP-0114 is unencrypted: the link belongs on loopback or a private network.
 
 pub mod backoff;
 pub mod reader;
+pub mod writer;
 
-use std::borrow::Cow;
-use std::io;
-use std::sync::mpsc::Sender;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use tokio::io::BufStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
-use tokio_xmpp::xmlstream::{initiate_stream, ReadError, StreamHeader, Timeouts, XmlStream};
 use tracing::{debug, info, trace, warn};
 use xmpp_parsers::component::Handshake;
 use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::ns;
 
 use crate::config::Secret;
-use crate::core::Input;
+use crate::core::{Dropped, Input};
 use backoff::{random_u64, Backoff};
-use reader::Incoming;
+use reader::{ReaderLimits, Skip, StreamEvent, StreamReader, NS_STREAM};
+use writer::{Pushed, Writer};
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
 const KEEPALIVE_PREFIX: &str = "keepalive-";
 
 /// A link that stayed up this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(30);
+
+/// Bytes read from the socket at once.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Stanzas from the core gathered into one write, at most.
+const WRITE_BATCH: usize = 256;
+
+/// At most one warning per this interval about skipped or oversized stanzas; the others
+/// are counted and the count logged with the next warning.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
@@ -57,6 +72,10 @@ pub struct LinkSettings {
     pub response_timeout: Duration,
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
+    /// Incoming stanzas larger than this are skipped.
+    pub max_incoming_stanza_bytes: usize,
+    /// No stanza larger than this is sent.
+    pub max_outgoing_stanza_bytes: usize,
 }
 
 /// Problems that reconnecting cannot fix: the operator must change a configuration.
@@ -71,8 +90,6 @@ pub enum FatalLinkError {
     )]
     UnknownComponent { addr: String, component: BareJid },
 }
-
-type Stream = XmlStream<BufStream<TcpStream>, Incoming>;
 
 /// Why one connection attempt or one connection ended.
 #[derive(Debug)]
@@ -92,29 +109,48 @@ enum Ended {
 /// carries the core's stanzas; when it closes (the core is done), the stream is closed.
 pub async fn run(
     settings: LinkSettings,
-    events: Sender<Input>,
-    mut outgoing: mpsc::UnboundedReceiver<Element>,
+    events: mpsc::Sender<Input>,
+    mut outgoing: mpsc::Receiver<Element>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), FatalLinkError> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max);
     let mut events = Some(events);
+    let mut warnings = WarnLimiter::default();
+    // What the core says while the link is down, for the next link. The core never waits
+    // for a link that is down.
+    let mut held = Held::default();
     loop {
         if *shutdown.borrow() {
             break;
         }
         info!(%addr, component = %settings.component, "connecting to the server");
         let attempt = tokio::select! {
-            result = connect(&settings, &addr) => result,
+            result = held.meanwhile(connect(&settings, &addr), &mut outgoing) => result,
             _ = shutdown.changed() => break,
         };
         match attempt {
-            Ok(stream) => {
+            Ok(link) => {
                 info!(%addr, component = %settings.component, "link up");
                 let up_at = Instant::now();
-                send_event(&mut events, Input::Connected);
-                let ended =
-                    serve(stream, &settings, &mut events, &mut outgoing, &mut shutdown).await;
+                held.meanwhile(send_event(&mut events, Input::Connected), &mut outgoing)
+                    .await;
+                let mut serving = Serving {
+                    link,
+                    settings: &settings,
+                    events: &mut events,
+                    pending: VecDeque::new(),
+                    warnings: &mut warnings,
+                };
+                let ended = serving
+                    .serve(held.take(), &mut outgoing, &mut shutdown)
+                    .await;
+                // What was read before the link went down still reaches the core first.
+                let pending = std::mem::take(&mut serving.pending);
+                for input in pending {
+                    held.meanwhile(send_event(&mut events, input), &mut outgoing)
+                        .await;
+                }
                 if up_at.elapsed() >= STABLE_LINK {
                     backoff.reset();
                 }
@@ -123,7 +159,11 @@ pub async fn run(
                     Ended::Fatal(e) => return Err(e),
                     Ended::Lost(reason) => {
                         warn!(%reason, "link down");
-                        send_event(&mut events, Input::Disconnected { reason });
+                        held.meanwhile(
+                            send_event(&mut events, Input::Disconnected { reason }),
+                            &mut outgoing,
+                        )
+                        .await;
                     }
                 }
             }
@@ -139,14 +179,14 @@ pub async fn run(
             "reconnecting after a delay"
         );
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
+            _ = held.meanwhile(tokio::time::sleep(delay), &mut outgoing) => {}
             _ = shutdown.changed() => break,
         }
     }
     // Shut down while the link is down: nobody to say goodbye to. Drain what the core
     // still produces so it can finish, then stop.
     drop(events);
-    let mut discarded = 0usize;
+    let mut discarded = held.take().len() + held.dropped;
     while outgoing.recv().await.is_some() {
         discarded += 1;
     }
@@ -156,17 +196,140 @@ pub async fn run(
     Ok(())
 }
 
-fn send_event(events: &mut Option<Sender<Input>>, input: Input) {
+/// Most stanzas kept while the link is down; older ones are dropped first.
+const HELD_MAX: usize = 4096;
+
+/// Stanzas from the core kept while the link is down.
+#[derive(Default)]
+struct Held {
+    stanzas: VecDeque<Element>,
+    /// Dropped at the cap since the last link.
+    dropped: usize,
+    /// The core closed its side: nothing more will come.
+    core_done: bool,
+}
+
+impl Held {
+    /// Runs `work`, keeping what the core sends meanwhile.
+    async fn meanwhile<F: std::future::Future>(
+        &mut self,
+        work: F,
+        outgoing: &mut mpsc::Receiver<Element>,
+    ) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                done = &mut work => return done,
+                el = outgoing.recv(), if !self.core_done => match el {
+                    Some(el) => {
+                        if self.stanzas.len() >= HELD_MAX {
+                            self.stanzas.pop_front();
+                            self.dropped += 1;
+                        }
+                        self.stanzas.push_back(el);
+                    }
+                    None => self.core_done = true,
+                },
+            }
+        }
+    }
+
+    fn take(&mut self) -> VecDeque<Element> {
+        if self.dropped > 0 {
+            warn!(
+                dropped = self.dropped,
+                "stanzas not sent: too many waited while the link was down"
+            );
+            self.dropped = 0;
+        }
+        std::mem::take(&mut self.stanzas)
+    }
+}
+
+async fn send_event(events: &mut Option<mpsc::Sender<Input>>, input: Input) {
     if let Some(tx) = events {
-        if tx.send(input).is_err() {
+        if tx.send(input).await.is_err() {
             // The core is gone (it only stops at shutdown); nothing left to tell.
             *events = None;
         }
     }
 }
 
+/// One TCP connection with its stream reader and writer.
+struct Link {
+    read: OwnedReadHalf,
+    write: OwnedWriteHalf,
+    reader: StreamReader,
+    writer: Writer,
+    /// Parsed from the socket, not yet handled.
+    parsed: VecDeque<StreamEvent>,
+    chunk: Box<[u8]>,
+    response_timeout: Duration,
+}
+
+impl Link {
+    /// Reads from the socket once and parses what came. `Err` when the connection or the
+    /// stream is over.
+    async fn read_some(&mut self) -> Result<(), Ended> {
+        let n = self
+            .read
+            .read(&mut self.chunk)
+            .await
+            .map_err(|e| Ended::Lost(format!("connection lost ({e})")))?;
+        if n == 0 {
+            // Not fed to the parser as the end of the document: a stream cut short is
+            // the server going away (a restart), not bad XML.
+            return Err(Ended::Lost(
+                "the server closed the connection without closing the stream".to_owned(),
+            ));
+        }
+        let mut events = Vec::new();
+        let parsed = self.reader.feed(&self.chunk[..n], false, &mut events);
+        self.parsed.extend(events);
+        parsed.map_err(|e| Ended::Lost(e.to_string()))
+    }
+
+    /// The next event, reading as needed (used before the link is up).
+    async fn next_event(&mut self) -> Result<StreamEvent, Ended> {
+        loop {
+            if let Some(event) = self.parsed.pop_front() {
+                return Ok(event);
+            }
+            self.read_some().await?;
+        }
+    }
+
+    /// Writes what the writer holds. A server that stops reading (its socket open, its
+    /// window closed) would otherwise block the link forever, unseen by the keepalive.
+    async fn flush(&mut self) -> Result<(), String> {
+        if self.writer.is_empty() {
+            return Ok(());
+        }
+        let limit = self.response_timeout;
+        match tokio::time::timeout(limit, self.write.write_all(self.writer.pending())).await {
+            Ok(Ok(())) => {
+                self.writer.clear();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(format!("cannot send: {e}")),
+            Err(_) => Err(format!(
+                "the server has not taken a stanza for {} s: the link is stuck",
+                limit.as_secs()
+            )),
+        }
+    }
+
+    async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), Ended> {
+        tokio::time::timeout(self.response_timeout, self.write.write_all(bytes))
+            .await
+            .map_err(|_| Ended::Lost("the server does not read".to_owned()))?
+            .map_err(|e| Ended::Lost(format!("cannot send: {e}")))
+    }
+}
+
 /// TCP connect, stream header, handshake.
-async fn connect(settings: &LinkSettings, addr: &str) -> Result<Stream, Ended> {
+async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
     let lost = |what: &str, e: &dyn std::fmt::Display| Ended::Lost(format!("{what}: {e}"));
     let deadline = settings.response_timeout;
     let tcp = tokio::time::timeout(
@@ -178,41 +341,63 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Stream, Ended> {
     .map_err(|e| lost("cannot connect", &e))?;
     // Small stanzas, latency matters more than packet count.
     let _ = tcp.set_nodelay(true);
-    let timeouts = Timeouts {
-        read_timeout: settings.keepalive,
+    let (read, write) = tcp.into_split();
+    let mut link = Link {
+        read,
+        write,
+        reader: StreamReader::new(ReaderLimits {
+            max_stanza_bytes: settings.max_incoming_stanza_bytes,
+            ..ReaderLimits::default()
+        }),
+        writer: Writer::new(settings.max_outgoing_stanza_bytes),
+        parsed: VecDeque::new(),
+        chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         response_timeout: settings.response_timeout,
     };
-    let header = StreamHeader {
-        to: Some(Cow::Owned(settings.component.to_string())),
-        from: None,
-        id: None,
+    link.write_raw(&writer::stream_header(settings.component.as_str()))
+        .await?;
+    let stream_id = match tokio::time::timeout(deadline, link.next_event())
+        .await
+        .map_err(|e| lost("no stream header from the server", &e))??
+    {
+        StreamEvent::Header { id: Some(id) } => id,
+        StreamEvent::Header { id: None } => {
+            return Err(Ended::Lost(
+                "the server's stream header has no id".to_owned(),
+            ))
+        }
+        other => {
+            return Err(Ended::Lost(format!(
+                "expected the server's stream header, got {other:?}"
+            )))
+        }
     };
-    let mut pending = tokio::time::timeout(
-        deadline,
-        initiate_stream(BufStream::new(tcp), ns::COMPONENT_ACCEPT, header, timeouts),
-    )
-    .await
-    .map_err(|e| lost("no stream header from the server", &e))?
-    .map_err(|e| lost("stream setup failed", &e))?;
-    let stream_id = pending
-        .take_header()
-        .id
-        .map(Cow::into_owned)
-        .ok_or_else(|| Ended::Lost("the server's stream header has no id".to_owned()))?;
-    let mut stream: Stream = pending.skip_features();
     let handshake = Handshake::from_stream_id_and_password(stream_id, settings.secret.expose());
     let handshake: Element = handshake.into();
-    stream
-        .send(&handshake)
+    link.writer.push(&handshake);
+    link.flush()
         .await
         .map_err(|e| lost("cannot send the handshake", &e))?;
-    let reply = tokio::time::timeout(deadline, next_element(&mut stream))
+    let reply = match tokio::time::timeout(deadline, link.next_event())
         .await
-        .map_err(|e| lost("no answer to the handshake", &e))??;
+        .map_err(|e| lost("no answer to the handshake", &e))??
+    {
+        StreamEvent::Stanza(el) => el,
+        StreamEvent::Footer => {
+            return Err(Ended::Lost(
+                "the server closed the stream instead of answering the handshake".to_owned(),
+            ))
+        }
+        other => {
+            return Err(Ended::Lost(format!(
+                "unexpected {other:?} instead of the handshake reply"
+            )))
+        }
+    };
     if reply.is("handshake", ns::COMPONENT_ACCEPT) {
-        return Ok(stream);
+        return Ok(link);
     }
-    if reply.is("error", ns::STREAM) {
+    if reply.is("error", NS_STREAM) {
         let condition = stream_error_condition(&reply);
         return Err(match condition.as_str() {
             "not-authorized" => Ended::Fatal(FatalLinkError::SecretRejected {
@@ -230,31 +415,8 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Stream, Ended> {
     }
     Err(Ended::Lost(format!(
         "unexpected <{}/> instead of the handshake reply",
-        reply.name()
+        crate::core::failure::quote(reply.name())
     )))
-}
-
-/// The next element, sitting out soft timeouts (nothing to keep alive before the handshake).
-async fn next_element(stream: &mut Stream) -> Result<Element, Ended> {
-    loop {
-        match stream.next().await {
-            Some(Ok(Incoming(el))) => return Ok(el),
-            Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Err(e)) => return Err(Ended::Lost(read_error_reason(&e))),
-            None => return Err(Ended::Lost("the server closed the connection".to_owned())),
-        }
-    }
-}
-
-fn read_error_reason(e: &ReadError) -> String {
-    match e {
-        ReadError::StreamFooterReceived => "the server closed the stream".to_owned(),
-        ReadError::HardError(e) if e.kind() == io::ErrorKind::TimedOut => {
-            "no answer to the keepalive: the link is dead".to_owned()
-        }
-        ReadError::HardError(e) => format!("connection lost ({e})"),
-        other => other.to_string(),
-    }
 }
 
 /// `<stream:error><not-authorized/>...</stream:error>` → "not-authorized".
@@ -262,94 +424,240 @@ fn stream_error_condition(el: &Element) -> String {
     el.children()
         .find(|c| c.ns() == ns::XMPP_STREAMS)
         .filter(|c| c.name() != "text")
-        .map(|c| c.name().to_owned())
+        .map(|c| crate::core::failure::quote(c.name()))
         .unwrap_or_else(|| "undefined-condition".to_owned())
 }
 
-/// Moves stanzas both ways until the link is lost or shutdown completes.
-async fn serve(
-    mut stream: Stream,
-    settings: &LinkSettings,
-    events: &mut Option<Sender<Input>>,
-    outgoing: &mut mpsc::UnboundedReceiver<Element>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Ended {
-    let mut keepalives = 0u64;
-    let mut reading = !*shutdown.borrow();
-    if !reading {
-        *events = None;
-    }
-    loop {
-        tokio::select! {
-            biased;
-            changed = shutdown.changed(), if reading => {
-                if changed.is_err() || *shutdown.borrow() {
-                    // Stop reading; the core finishes what it has and closes `outgoing`.
-                    info!("shutting down: no longer reading from the server");
-                    reading = false;
-                    *events = None;
-                }
-            }
-            out = outgoing.recv() => match out {
-                Some(el) => {
-                    trace!(xml = %String::from(&el), "send");
-                    if let Err(reason) = send(&mut stream, &el, settings.response_timeout).await {
-                        return Ended::Lost(reason);
+/// A connection being served.
+struct Serving<'a> {
+    link: Link,
+    settings: &'a LinkSettings,
+    events: &'a mut Option<mpsc::Sender<Input>>,
+    /// Read from the server, waiting for room in the channel to the core.
+    pending: VecDeque<Input>,
+    warnings: &'a mut WarnLimiter,
+}
+
+impl Serving<'_> {
+    /// Moves stanzas both ways until the link is lost or shutdown completes.
+    async fn serve(
+        &mut self,
+        held: VecDeque<Element>,
+        outgoing: &mut mpsc::Receiver<Element>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        for el in &held {
+            self.push(el);
+        }
+        if let Err(reason) = self.link.flush().await {
+            return Ended::Lost(reason);
+        }
+        let mut keepalives = 0u64;
+        let mut reading = !*shutdown.borrow();
+        if !reading {
+            *self.events = None;
+        }
+        let mut last_heard = tokio::time::Instant::now();
+        // When the keepalive ping in flight must be answered by.
+        let mut ping_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            self.deliver_ready();
+            let read_now = reading && self.pending.is_empty();
+            let wake = ping_deadline.unwrap_or(last_heard + self.settings.keepalive);
+            let core = self.events.clone();
+            tokio::select! {
+                biased;
+                changed = shutdown.changed(), if reading => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        // Stop reading; the core finishes what it has and closes `outgoing`.
+                        info!("shutting down: no longer reading from the server");
+                        reading = false;
+                        *self.events = None;
+                        self.pending.clear();
                     }
                 }
-                None => {
-                    // The core is done: close our side and give the server a moment to
-                    // close its own, so nothing in flight is cut off.
-                    let _ = tokio::time::timeout(Duration::from_secs(2), stream.shutdown()).await;
-                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                        while let Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) = stream.next().await {}
-                    })
-                    .await;
-                    info!("stream closed");
-                    return Ended::Shutdown;
+                out = outgoing.recv() => match out {
+                    Some(el) => {
+                        self.push(&el);
+                        for _ in 1..WRITE_BATCH {
+                            match outgoing.try_recv() {
+                                Ok(el) => self.push(&el),
+                                Err(_) => break,
+                            }
+                        }
+                        if let Err(reason) = self.link.flush().await {
+                            return Ended::Lost(reason);
+                        }
+                    }
+                    None => return self.close().await,
+                },
+                permit = reserve(core.as_ref()), if !self.pending.is_empty() => match permit {
+                    Some(permit) => {
+                        if let Some(input) = self.pending.pop_front() {
+                            permit.send(input);
+                        }
+                        // The core is busy, not the server: the link counts as alive.
+                        last_heard = tokio::time::Instant::now();
+                    }
+                    None => {
+                        *self.events = None;
+                        self.pending.clear();
+                    }
+                },
+                read = self.link.read_some(), if read_now => {
+                    if let Err(ended) = read {
+                        // What was parsed before the end still counts.
+                        return self.take_parsed().unwrap_or(ended);
+                    }
+                    last_heard = tokio::time::Instant::now();
+                    ping_deadline = None;
+                    if let Some(ended) = self.take_parsed() {
+                        return ended;
+                    }
                 }
-            },
-            item = stream.next(), if reading => match item {
-                Some(Ok(Incoming(el))) => {
+                _ = tokio::time::sleep_until(wake), if read_now => {
+                    if ping_deadline.is_some() {
+                        return Ended::Lost("no answer to the keepalive: the link is dead".to_owned());
+                    }
+                    keepalives += 1;
+                    debug!("link silent: sending a keepalive ping");
+                    self.link.writer.push(&keepalive_ping(self.settings, keepalives));
+                    if let Err(reason) = self.link.flush().await {
+                        return Ended::Lost(reason);
+                    }
+                    ping_deadline = Some(tokio::time::Instant::now() + self.settings.response_timeout);
+                }
+            }
+        }
+    }
+
+    /// Hands inputs to the core while its channel has room.
+    fn deliver_ready(&mut self) {
+        let Some(tx) = self.events.as_ref() else {
+            self.pending.clear();
+            return;
+        };
+        while let Some(input) = self.pending.pop_front() {
+            match tx.try_send(input) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(input)) => {
+                    self.pending.push_front(input);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    *self.events = None;
+                    self.pending.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns parsed stream events into inputs; `Some` when the stream is over.
+    fn take_parsed(&mut self) -> Option<Ended> {
+        while let Some(event) = self.link.parsed.pop_front() {
+            match event {
+                StreamEvent::Stanza(el) => {
                     trace!(xml = %String::from(&el), "recv");
                     if is_keepalive_reply(&el) {
                         continue;
                     }
-                    if el.is("error", ns::STREAM) {
-                        return Ended::Lost(format!("stream error from the server: {}", stream_error_condition(&el)));
+                    if el.is("error", NS_STREAM) {
+                        return Some(Ended::Lost(format!(
+                            "stream error from the server: {}",
+                            stream_error_condition(&el)
+                        )));
                     }
-                    send_event(events, Input::Stanza(el));
+                    self.pending.push_back(Input::Stanza(el));
                 }
-                Some(Err(ReadError::SoftTimeout)) => {
-                    keepalives += 1;
-                    let ping = keepalive_ping(settings, keepalives);
-                    debug!("link silent: sending a keepalive ping");
-                    if let Err(reason) = send(&mut stream, &ping, settings.response_timeout).await {
-                        return Ended::Lost(reason);
+                StreamEvent::Skipped(reason) => {
+                    if let Some(suppressed) = self.warnings.allow(Instant::now()) {
+                        warn!(
+                            reason = reason.as_str(),
+                            suppressed, "skipped a stanza from the server"
+                        );
                     }
+                    self.pending.push_back(Input::Dropped(match reason {
+                        Skip::TooLarge => Dropped::IncomingTooLarge,
+                        Skip::TooDeep => Dropped::IncomingTooDeep,
+                    }));
                 }
-                Some(Err(ReadError::ParseError(e))) => {
-                    // The element was well-formed XML the parser could not build; the
-                    // stream itself is intact, so carry on.
-                    warn!(error = %e, "dropped an element that could not be parsed");
+                StreamEvent::Footer => {
+                    return Some(Ended::Lost("the server closed the stream".to_owned()))
                 }
-                Some(Err(e)) => return Ended::Lost(read_error_reason(&e)),
-                None => return Ended::Lost("the server closed the connection".to_owned()),
-            },
+                StreamEvent::Header { .. } => {}
+            }
         }
+        None
+    }
+
+    fn push(&mut self, el: &Element) {
+        trace!(xml = %String::from(el), "send");
+        match self.link.writer.push(el) {
+            Pushed::Queued => {}
+            oversized => {
+                if let Some(suppressed) = self.warnings.allow(Instant::now()) {
+                    warn!(
+                        name = el.name(),
+                        replaced = oversized == Pushed::Replaced,
+                        suppressed,
+                        limit = self.settings.max_outgoing_stanza_bytes,
+                        "a stanza of the bridge's is larger than the limit; not sent"
+                    );
+                }
+                self.pending
+                    .push_back(Input::Dropped(Dropped::OutgoingTooLarge));
+            }
+        }
+    }
+
+    /// The core is done: close our side and give the server a moment to close its own,
+    /// so nothing in flight is cut off.
+    async fn close(&mut self) -> Ended {
+        let _ = self.link.flush().await;
+        let _ = self.link.write_raw(writer::STREAM_FOOTER).await;
+        let _ = self.link.write.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while self.link.read_some().await.is_ok() {
+                if self.link.parsed.iter().any(|e| *e == StreamEvent::Footer) {
+                    break;
+                }
+                self.link.parsed.clear();
+            }
+        })
+        .await;
+        info!("stream closed");
+        Ended::Shutdown
     }
 }
 
-/// Sends one stanza. A server that stops reading (its socket open, its window closed)
-/// would otherwise block the link forever, unseen by the read-side keepalive.
-async fn send(stream: &mut Stream, el: &Element, limit: Duration) -> Result<(), String> {
-    match tokio::time::timeout(limit, stream.send(el)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("cannot send: {e}")),
-        Err(_) => Err(format!(
-            "the server has not taken a stanza for {} s: the link is stuck",
-            limit.as_secs()
-        )),
+async fn reserve(tx: Option<&mpsc::Sender<Input>>) -> Option<mpsc::Permit<'_, Input>> {
+    match tx {
+        Some(tx) => tx.reserve().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Rate limit for warnings a flood could repeat: one per [`WARN_INTERVAL`].
+#[derive(Debug, Default)]
+struct WarnLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl WarnLimiter {
+    /// `Some(suppressed since the last one)` when a warning may be logged now.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last) < WARN_INTERVAL => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
     }
 }
 

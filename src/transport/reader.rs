@@ -1,29 +1,221 @@
-//! Building incoming stanzas as [`Element`]s without trusting their shape.
+//! Reading the server's XML stream (RFC 6120 §4, XEP-0114 §3) into stanzas, without
+//! trusting their size or shape. Sans-IO: bytes in, [`StreamEvent`]s out.
 //!
-//! xso's own `Element` builder hands every event down one nested builder per level: a
-//! stanza nested 30,000 levels deep (which fits in the servers' 256 KiB stanza limit)
-//! costs a call stack that deep and time quadratic in it, and its `Element` would recurse
-//! as deeply again when dropped. Any user can send one. This builder keeps an explicit
-//! stack and refuses anything deeper than [`MAX_DEPTH`]; tokio-xmpp's stream then skips
-//! the rest of that stanza (counting depth, not recursing) and reports a parse error the
-//! transport logs, and the stream goes on.
+//! The bridge owns this reader because tokio-xmpp's stream reader builds its XML parser
+//! with rxml's default 8 KiB token limit and offers no way to raise it: one attribute value,
+//! attribute name or element name over 8 KiB ended the stream, and both servers forward
+//! such stanzas from any user (Prosody takes client stanzas up to 256 KiB). Here:
+//! - the token limit is the stanza limit, so any token of a stanza the bridge would accept
+//!   parses;
+//! - a stanza larger than [`ReaderLimits::max_stanza_bytes`] or nested deeper than
+//!   [`ReaderLimits::max_depth`] is read to its end without being built, reported as
+//!   [`StreamEvent::Skipped`], and the stream goes on;
+//! - elements are built with an explicit stack, never by recursion: a stanza nested
+//!   30,000 levels deep costs no call stack.
+//!
+//! Only XML that is not well-formed, or a single token larger than the stanza limit, ends
+//! the stream: the parser cannot resynchronise after either. Neither server forwards the
+//! first; the second needs a server that accepts stanzas over the limit (ejabberd with no
+//! `max_stanza_size`), and the link is then rebuilt.
 
-use minidom::rxml::{AttrMap, Event, QName};
+use minidom::rxml::error::EndOrError;
+use minidom::rxml::{AttrMap, Event, Options, Parse, Parser, QName, WithOptions};
 use minidom::Element;
-use xso::error::{Error, FromEventsError};
-use xso::{Context, FromEventsBuilder, FromXml};
+
+/// The stream namespace (RFC 6120 §4.8.1).
+pub const NS_STREAM: &str = "http://etherx.jabber.org/streams";
 
 /// Deepest nesting accepted in a stanza. Real stanzas nest a handful of levels (an ad-hoc
 /// command with a data form is five); XEP-0356 forwarding adds three.
 pub const MAX_DEPTH: usize = 64;
 
-/// One element read from the stream.
-#[derive(Debug)]
-pub struct Incoming(pub Element);
+/// Default for [`ReaderLimits::max_stanza_bytes`]: above both servers' defaults for
+/// what they forward (Prosody: 256 KiB from clients, 512 KiB from components).
+pub const DEFAULT_MAX_STANZA_BYTES: usize = 1024 * 1024;
 
-pub struct IncomingBuilder {
-    /// The elements open at this point, outermost first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderLimits {
+    /// A stanza larger than this (as bytes on the wire) is skipped. Also the longest
+    /// single token (name, attribute value, text chunk) the parser accepts.
+    pub max_stanza_bytes: usize,
+    /// A stanza nested deeper than this is skipped.
+    pub max_depth: usize,
+}
+
+impl Default for ReaderLimits {
+    fn default() -> Self {
+        ReaderLimits {
+            max_stanza_bytes: DEFAULT_MAX_STANZA_BYTES,
+            max_depth: MAX_DEPTH,
+        }
+    }
+}
+
+/// What the stream said.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// The server's `<stream:stream>` header, with its `id` (XEP-0114 §3 hashes it).
+    Header { id: Option<String> },
+    /// One complete top-level element: a stanza, `<handshake/>` or `<stream:error/>`.
+    Stanza(Element),
+    /// A stanza read to its end but not built.
+    Skipped(Skip),
+    /// `</stream:stream>`: the server closed the stream.
+    Footer,
+}
+
+/// Why a stanza was not built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    TooLarge,
+    TooDeep,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::TooLarge => "larger than the bridge accepts",
+            Skip::TooDeep => "nested deeper than the bridge accepts",
+        }
+    }
+}
+
+/// The stream cannot go on: not well-formed, or a token over the limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable XML from the server: {0}")]
+pub struct ReadError(String);
+
+pub struct StreamReader {
+    parser: Parser,
+    limits: ReaderLimits,
+    /// Open elements: 0 before the header, 1 between stanzas, 2 and more inside one.
+    depth: usize,
+    /// The current stanza's open elements, outermost first (empty while skipping).
     stack: Vec<Element>,
+    /// Bytes of the current stanza so far.
+    stanza_bytes: usize,
+    skipping: Option<Skip>,
+}
+
+impl StreamReader {
+    pub fn new(limits: ReaderLimits) -> StreamReader {
+        let options = Options {
+            max_token_length: limits.max_stanza_bytes,
+            ..Options::default()
+        };
+        StreamReader {
+            parser: Parser::with_options(options),
+            limits,
+            depth: 0,
+            stack: Vec::new(),
+            stanza_bytes: 0,
+            skipping: None,
+        }
+    }
+
+    /// Parses `data`, all of it, appending what it completes to `out`. Incomplete input is
+    /// kept for the next call. `at_eof`: the connection is closed, no more data will come.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        at_eof: bool,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ReadError> {
+        loop {
+            match self.parser.parse(&mut data, at_eof) {
+                Ok(Some(event)) => self.on_event(event, out)?,
+                Ok(None) => return Ok(()),
+                Err(EndOrError::NeedMoreData) => return Ok(()),
+                Err(EndOrError::Error(e)) => return Err(ReadError(e.to_string())),
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: Event, out: &mut Vec<StreamEvent>) -> Result<(), ReadError> {
+        if self.depth >= 2 {
+            self.stanza_bytes = self.stanza_bytes.saturating_add(event.metrics().len());
+        }
+        match event {
+            Event::XmlDeclaration(..) => {}
+            Event::StartElement(metrics, qname, attrs) => match self.depth {
+                0 => {
+                    if qname.0 != NS_STREAM || qname.1 != "stream" {
+                        return Err(ReadError(format!(
+                            "expected a stream header, got <{}/>",
+                            qname.1
+                        )));
+                    }
+                    let id = attrs
+                        .into_iter()
+                        .find(|((ns, name), _)| ns.is_none() && *name == "id")
+                        .map(|(_, value)| value);
+                    self.depth = 1;
+                    out.push(StreamEvent::Header { id });
+                }
+                1 => {
+                    self.depth = 2;
+                    self.stanza_bytes = metrics.len();
+                    self.skipping = None;
+                    self.stack.clear();
+                    self.stack.push(element(qname, attrs));
+                }
+                _ => {
+                    self.depth += 1;
+                    if self.skipping.is_none() {
+                        if self.stack.len() >= self.limits.max_depth {
+                            self.skip(Skip::TooDeep);
+                        } else {
+                            self.stack.push(element(qname, attrs));
+                        }
+                    }
+                }
+            },
+            Event::Text(_, text) => {
+                // Whitespace between stanzas (depth 1) means nothing.
+                if self.depth >= 2 && self.skipping.is_none() {
+                    if let Some(open) = self.stack.last_mut() {
+                        open.append_text(text);
+                    }
+                }
+            }
+            Event::EndElement(_) => match self.depth {
+                0 => {}
+                1 => {
+                    self.depth = 0;
+                    out.push(StreamEvent::Footer);
+                }
+                _ => {
+                    self.depth -= 1;
+                    if let Some(reason) = self.skipping {
+                        if self.depth == 1 {
+                            self.skipping = None;
+                            out.push(StreamEvent::Skipped(reason));
+                        }
+                    } else if let Some(closed) = self.stack.pop() {
+                        match self.stack.last_mut() {
+                            Some(parent) => {
+                                parent.append_child(closed);
+                            }
+                            None => out.push(StreamEvent::Stanza(closed)),
+                        }
+                    }
+                }
+            },
+        }
+        if self.depth >= 2
+            && self.skipping.is_none()
+            && self.stanza_bytes > self.limits.max_stanza_bytes
+        {
+            self.skip(Skip::TooLarge);
+        }
+        Ok(())
+    }
+
+    fn skip(&mut self, reason: Skip) {
+        self.skipping = Some(reason);
+        // Freed now rather than when the stanza ends, however long that takes.
+        self.stack = Vec::new();
+    }
 }
 
 fn element(qname: QName, attrs: AttrMap) -> Element {
@@ -34,95 +226,150 @@ fn element(qname: QName, attrs: AttrMap) -> Element {
     builder.build()
 }
 
-impl FromXml for Incoming {
-    type Builder = IncomingBuilder;
-
-    fn from_events(
-        qname: QName,
-        attrs: AttrMap,
-        _ctx: &Context<'_>,
-    ) -> Result<IncomingBuilder, FromEventsError> {
-        Ok(IncomingBuilder {
-            stack: vec![element(qname, attrs)],
-        })
-    }
-}
-
-impl FromEventsBuilder for IncomingBuilder {
-    type Output = Incoming;
-
-    fn feed(&mut self, ev: Event, _ctx: &Context<'_>) -> Result<Option<Incoming>, Error> {
-        match ev {
-            Event::XmlDeclaration(..) => Ok(None),
-            Event::StartElement(_, qname, attrs) => {
-                if self.stack.len() >= MAX_DEPTH {
-                    return Err(Error::Other("stanza nested deeper than the bridge accepts"));
-                }
-                self.stack.push(element(qname, attrs));
-                Ok(None)
-            }
-            Event::Text(_, text) => {
-                if let Some(open) = self.stack.last_mut() {
-                    open.append_text_node(text);
-                }
-                Ok(None)
-            }
-            Event::EndElement(_) => {
-                let closed = self
-                    .stack
-                    .pop()
-                    .ok_or(Error::Other("end of an element that was not open"))?;
-                match self.stack.last_mut() {
-                    Some(parent) => {
-                        parent.append_child(closed);
-                        Ok(None)
-                    }
-                    None => Ok(Some(Incoming(closed))),
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read(xml: &str) -> Result<Element, xso::error::Error> {
-        xso::from_bytes::<Incoming>(xml.as_bytes()).map(|i| i.0)
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='game.example.test' id='abc'>";
+
+    fn read_with(limits: ReaderLimits, chunks: &[&[u8]]) -> Result<Vec<StreamEvent>, ReadError> {
+        let mut reader = StreamReader::new(limits);
+        let mut out = Vec::new();
+        for chunk in chunks {
+            reader.feed(chunk, false, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn read(body: &str) -> Vec<StreamEvent> {
+        let xml = format!("{HEADER}{body}");
+        read_with(ReaderLimits::default(), &[xml.as_bytes()]).unwrap()
+    }
+
+    fn stanzas(events: &[StreamEvent]) -> Vec<&Element> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Stanza(el) => Some(el),
+                _ => None,
+            })
+            .collect()
     }
 
     #[test]
-    fn reads_the_same_element_as_xsos_own_builder() {
-        let xml = "<iq xmlns='jabber:component:accept' type='set' id='a' from='x@y/z' to='g'>\
+    fn reads_the_header_id_and_stanzas_as_minidom_would() {
+        let stanza = "<iq xmlns='jabber:component:accept' type='set' id='a' from='x@y/z' to='g'>\
             <command xmlns='http://jabber.org/protocol/commands' node='peers' xml:lang='fr'>\
             <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>a@b</value></field></x>\
             </command>text &amp; more</iq>";
-        let expected: Element = xso::from_bytes(xml.as_bytes()).unwrap();
-        assert_eq!(read(xml).unwrap(), expected);
-    }
-
-    #[test]
-    fn nesting_up_to_the_limit_is_accepted() {
-        let depth = MAX_DEPTH;
-        let xml = format!(
-            "{}{}",
-            "<a xmlns='urn:x'>".repeat(depth),
-            "</a>".repeat(depth)
+        let events = read(&format!(
+            "{stanza}\n  <presence from='a@b' to='g'/></stream:stream>"
+        ));
+        assert_eq!(
+            events[0],
+            StreamEvent::Header {
+                id: Some("abc".into())
+            }
         );
-        assert!(read(&xml).is_ok());
+        let expected: Element = xso::from_bytes(stanza.as_bytes()).unwrap();
+        // Text may be split into several nodes by either builder; the XML is the same.
+        assert_eq!(String::from(stanzas(&events)[0]), String::from(&expected));
+        assert_eq!(stanzas(&events)[0].text(), "text & more");
+        assert_eq!(stanzas(&events)[1].name(), "presence");
+        assert_eq!(events.last(), Some(&StreamEvent::Footer));
     }
 
     #[test]
-    fn a_stanza_nested_thirty_thousand_levels_is_refused_quickly() {
+    fn a_stanza_split_across_reads_at_every_byte_is_the_same_stanza() {
+        let xml = format!("{HEADER}<message from='a@b/c' to='g' id='&lt;1&gt;'><body>h\u{e9}llo \u{1F600}</body></message>");
+        let whole = read_with(ReaderLimits::default(), &[xml.as_bytes()]).unwrap();
+        let bytes = xml.as_bytes();
+        for cut in 1..bytes.len() {
+            let split =
+                read_with(ReaderLimits::default(), &[&bytes[..cut], &bytes[cut..]]).unwrap();
+            assert_eq!(split, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn tokens_far_over_eight_kib_are_read() {
+        let long = "v".repeat(200_000);
+        let name = "n".repeat(20_000);
+        let events = read(&format!(
+            "<presence from='a@b/c' to='g'><c xmlns='http://jabber.org/protocol/caps' ver='{long}' {name}='x'/><{name} xmlns='urn:x'/></presence><iq from='a@b/c' to='g' id='2' type='get'/>"
+        ));
+        let got = stanzas(&events);
+        assert_eq!(got.len(), 2, "{events:?}");
+        let caps = got[0].children().next().unwrap();
+        assert_eq!(caps.attr("ver").map(str::len), Some(200_000));
+        assert_eq!(caps.attr(name.as_str()), Some("x"));
+        assert_eq!(got[0].children().nth(1).unwrap().name(), name);
+    }
+
+    #[test]
+    fn a_stanza_over_the_limit_is_skipped_and_the_next_one_read() {
+        let limits = ReaderLimits {
+            max_stanza_bytes: 1_000,
+            max_depth: MAX_DEPTH,
+        };
+        let big = format!(
+            "<message from='a@b/c' to='g'>{}</message>",
+            "<x xmlns='urn:x'>text</x>".repeat(200)
+        );
+        let xml = format!("{HEADER}{big}<iq from='a@b/c' to='g' id='2' type='get'/>");
+        let events = read_with(limits, &[xml.as_bytes()]).unwrap();
+        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooLarge));
+        assert_eq!(stanzas(&events).len(), 1);
+        assert_eq!(stanzas(&events)[0].name(), "iq");
+    }
+
+    #[test]
+    fn a_token_over_the_limit_ends_the_stream_with_an_error() {
+        let limits = ReaderLimits {
+            max_stanza_bytes: 1_000,
+            max_depth: MAX_DEPTH,
+        };
+        let xml = format!(
+            "{HEADER}<presence from='a@b/c' ver='{}'/>",
+            "v".repeat(5_000)
+        );
+        assert!(read_with(limits, &[xml.as_bytes()]).is_err());
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_built_and_deeper_is_skipped() {
+        let nest = |depth: usize| {
+            format!(
+                "<message from='a@b/c' to='g'>{}{}</message>",
+                "<a xmlns='urn:x'>".repeat(depth - 1),
+                "</a>".repeat(depth - 1)
+            )
+        };
+        let events = read(&nest(MAX_DEPTH));
+        assert_eq!(stanzas(&events).len(), 1);
+        let events = read(&format!("{}<iq from='a@b/c' to='g'/>", nest(MAX_DEPTH + 1)));
+        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooDeep));
+        assert_eq!(stanzas(&events)[0].name(), "iq");
+    }
+
+    #[test]
+    fn a_stanza_nested_thirty_thousand_levels_is_skipped_quickly() {
         let depth = 30_000;
         let xml = format!(
-            "{}{}",
+            "{HEADER}<message from='a@b/c' to='g'>{}{}</message>",
             "<a xmlns='urn:x'>".repeat(depth),
             "</a>".repeat(depth)
         );
         let start = std::time::Instant::now();
-        assert!(read(&xml).is_err());
+        let events = read_with(ReaderLimits::default(), &[xml.as_bytes()]).unwrap();
+        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooDeep));
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error_not_a_panic() {
+        let xml = format!("{HEADER}<message from='a' to='b'></presence>");
+        assert!(read_with(ReaderLimits::default(), &[xml.as_bytes()]).is_err());
+        assert!(read_with(ReaderLimits::default(), &[b"<notastream/>"]).is_err());
     }
 }

@@ -3,7 +3,6 @@
 
 use super::*;
 use std::str::FromStr;
-use std::sync::mpsc as std_mpsc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -20,6 +19,8 @@ fn settings(port: u16) -> LinkSettings {
         response_timeout: Duration::from_secs(5),
         reconnect_initial: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(200),
+        max_incoming_stanza_bytes: reader::DEFAULT_MAX_STANZA_BYTES,
+        max_outgoing_stanza_bytes: writer::DEFAULT_MAX_STANZA_BYTES,
     }
 }
 
@@ -93,15 +94,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 struct Harness {
-    events: std_mpsc::Receiver<Input>,
-    out: mpsc::UnboundedSender<Element>,
+    events: mpsc::Receiver<Input>,
+    out: mpsc::Sender<Element>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<(), FatalLinkError>>,
 }
 
 fn start(settings: LinkSettings) -> Harness {
-    let (events_tx, events) = std_mpsc::channel();
-    let (out, out_rx) = mpsc::unbounded_channel();
+    start_with_queue(settings, 64)
+}
+
+fn start_with_queue(settings: LinkSettings, queue: usize) -> Harness {
+    let (events_tx, events) = mpsc::channel(queue);
+    let (out, out_rx) = mpsc::channel(queue);
     let (shutdown, shutdown_rx) = watch::channel(false);
     let task = tokio::spawn(run(settings, events_tx, out_rx, shutdown_rx));
     Harness {
@@ -113,17 +118,11 @@ fn start(settings: LinkSettings) -> Harness {
 }
 
 impl Harness {
-    async fn next_event(&self) -> Input {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.events.try_recv() {
-                Ok(input) => return input,
-                Err(std_mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(10)).await
-                }
-                Err(e) => panic!("no event: {e:?}"),
-            }
-        }
+    async fn next_event(&mut self) -> Input {
+        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
+            .await
+            .expect("no event within 10 s")
+            .expect("events channel closed")
     }
 }
 
@@ -144,7 +143,7 @@ async fn rejected_secret_is_fatal_and_says_what_to_check() {
 #[tokio::test]
 async fn stanza_xmpp_parsers_rejects_reaches_the_core_and_the_stream_goes_on() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let h = start(settings(listener.local_addr().unwrap().port()));
+    let mut h = start(settings(listener.local_addr().unwrap().port()));
     let mut peer = Peer::accept(&listener, true).await;
     assert!(matches!(h.next_event().await, Input::Connected));
     peer.write(
@@ -162,16 +161,16 @@ async fn stanza_xmpp_parsers_rejects_reaches_the_core_and_the_stream_goes_on() {
     }
     // And the component can still write.
     h.out
-        .send(xml_element("<iq xmlns='jabber:component:accept' type='result' id='p1' from='game.example.test' to='a@example.test/x'/>"))
+        .try_send(xml_element("<iq xmlns='jabber:component:accept' type='result' id='p1' from='game.example.test' to='a@example.test/x'/>"))
         .unwrap();
-    let reply = peer.read_until("</iq>").await;
-    assert!(reply.contains("p1"), "{reply}");
+    let reply = peer.read_until("p1").await;
+    assert!(reply.contains("<iq"), "{reply}");
 }
 
 #[tokio::test]
 async fn lost_link_is_reported_and_reconnected() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let h = start(settings(listener.local_addr().unwrap().port()));
+    let mut h = start(settings(listener.local_addr().unwrap().port()));
     let peer = Peer::accept(&listener, true).await;
     assert!(matches!(h.next_event().await, Input::Connected));
     drop(peer);
@@ -185,7 +184,7 @@ async fn silence_brings_a_keepalive_ping_whose_reply_stays_in_the_transport() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mut s = settings(listener.local_addr().unwrap().port());
     s.keepalive = Duration::from_millis(300);
-    let h = start(s);
+    let mut h = start(s);
     let mut peer = Peer::accept(&listener, true).await;
     assert!(matches!(h.next_event().await, Input::Connected));
     let ping = peer.read_until("</iq>").await;
@@ -213,7 +212,7 @@ async fn unanswered_keepalive_declares_the_link_dead() {
     let mut s = settings(listener.local_addr().unwrap().port());
     s.keepalive = Duration::from_millis(200);
     s.response_timeout = Duration::from_millis(400);
-    let h = start(s);
+    let mut h = start(s);
     let _peer = Peer::accept(&listener, true).await;
     assert!(matches!(h.next_event().await, Input::Connected));
     match h.next_event().await {
@@ -226,19 +225,16 @@ async fn unanswered_keepalive_declares_the_link_dead() {
 async fn shutdown_sends_the_last_stanzas_then_closes_the_stream() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let Harness {
-        events,
+        mut events,
         out,
         shutdown,
         task,
     } = start(settings(listener.local_addr().unwrap().port()));
     let mut peer = Peer::accept(&listener, true).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while events.try_recv().is_err() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(matches!(events.recv().await, Some(Input::Connected)));
     shutdown.send(true).unwrap();
     // The core still answers what it had, then finishes.
-    out.send(xml_element("<message xmlns='jabber:component:accept' from='game.example.test' to='a@example.test'><body>last</body></message>")).unwrap();
+    out.send(xml_element("<message xmlns='jabber:component:accept' from='game.example.test' to='a@example.test'><body>last</body></message>")).await.unwrap();
     drop(out);
     let tail = peer.read_until("</stream:stream>").await;
     assert!(tail.contains("last"), "{tail}");
@@ -249,14 +245,8 @@ async fn shutdown_sends_the_last_stanzas_then_closes_the_stream() {
         .unwrap();
     assert!(result.is_ok());
     // No more input is promised to the core.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match events.try_recv() {
-            Err(std_mpsc::TryRecvError::Disconnected) => break,
-            _ if Instant::now() > deadline => panic!("events channel still open"),
-            _ => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
+    let closed = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+    assert!(matches!(closed, Ok(None)), "events channel still open");
 }
 
 fn xml_element(s: &str) -> Element {
@@ -266,7 +256,7 @@ fn xml_element(s: &str) -> Element {
 #[tokio::test]
 async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_on() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let h = start(settings(listener.local_addr().unwrap().port()));
+    let mut h = start(settings(listener.local_addr().unwrap().port()));
     let mut peer = Peer::accept(&listener, true).await;
     assert!(matches!(h.next_event().await, Input::Connected));
     let depth = 30_000;
@@ -277,8 +267,113 @@ async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_o
     );
     peer.write(&bomb).await;
     peer.write("<iq type='get' id='after' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert!(matches!(
+        h.next_event().await,
+        Input::Dropped(crate::core::Dropped::IncomingTooDeep)
+    ));
     match h.next_event().await {
         Input::Stanza(el) => assert_eq!(el.attr("id"), Some("after")),
         other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn tokens_over_eight_kib_reach_the_core_and_the_stream_goes_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut h = start(settings(listener.local_addr().unwrap().port()));
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    let ver = "v".repeat(20_000);
+    let name = "n".repeat(9_000);
+    peer.write(&format!(
+        "<presence from='a@example.test/x' to='game.example.test'><c xmlns='http://jabber.org/protocol/caps' ver='{ver}' {name}='1'/><{name} xmlns='urn:x'/></presence>"
+    ))
+    .await;
+    match h.next_event().await {
+        Input::Stanza(el) => assert_eq!(
+            el.children()
+                .next()
+                .and_then(|c| c.attr("ver"))
+                .map(str::len),
+            Some(20_000)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_stanza_over_the_limit_is_skipped_counted_and_the_stream_goes_on() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(listener.local_addr().unwrap().port());
+    s.max_incoming_stanza_bytes = 64 * 1024;
+    let mut h = start(s);
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    let text = "t".repeat(1_000);
+    let big = format!(
+        "<message from='a@example.test/x' to='game.example.test'>{}</message>",
+        format!("<body>{text}</body>").repeat(100)
+    );
+    peer.write(&big).await;
+    peer.write("<iq type='get' id='after' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    assert!(matches!(
+        h.next_event().await,
+        Input::Dropped(crate::core::Dropped::IncomingTooLarge)
+    ));
+    match h.next_event().await {
+        Input::Stanza(el) => assert_eq!(el.attr("id"), Some("after")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_answer_goes_out_as_an_error_and_is_counted() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(listener.local_addr().unwrap().port());
+    s.max_outgoing_stanza_bytes = 4 * 1024;
+    let mut h = start(s);
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    let big = format!("<iq xmlns='jabber:component:accept' type='result' id='big' from='game.example.test' to='a@example.test/x'><x xmlns='urn:x'>{}</x></iq>", "a".repeat(10_000));
+    h.out.send(xml_element(&big)).await.unwrap();
+    let reply = peer.read_until("</iq>").await;
+    assert!(
+        reply.contains("resource-constraint") && reply.contains("big"),
+        "{reply}"
+    );
+    assert!(reply.len() < 4 * 1024, "{}", reply.len());
+    assert!(matches!(
+        h.next_event().await,
+        Input::Dropped(crate::core::Dropped::OutgoingTooLarge)
+    ));
+}
+
+#[tokio::test]
+async fn a_busy_core_stops_reading_but_answers_still_go_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A queue of 4 that nobody empties: the core is busy.
+    let mut h = start_with_queue(settings(listener.local_addr().unwrap().port()), 4);
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    // Far more than the queue holds; the server side can write them all into the socket.
+    let mut flood = String::new();
+    for i in 0..2_000 {
+        flood.push_str(&format!("<message from='a@example.test/x' to='game.example.test' id='m{i}'><body>{i}</body></message>"));
+    }
+    peer.write(&flood).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The link is alive and writes what the core sends while it is not reading.
+    h.out
+        .send(xml_element("<message xmlns='jabber:component:accept' from='game.example.test' to='a@example.test'><body>still here</body></message>"))
+        .await
+        .unwrap();
+    let out = peer.read_until("still here").await;
+    assert!(out.contains("still here"));
+    // Once the core catches up, every stanza arrives, in order.
+    for i in 0..2_000 {
+        match h.next_event().await {
+            Input::Stanza(el) => assert_eq!(el.attr("id"), Some(format!("m{i}").as_str())),
+            other => panic!("{other:?}"),
+        }
     }
 }

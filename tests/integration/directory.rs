@@ -17,16 +17,16 @@ const T: Duration = Duration::from_secs(10);
 const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 const PLATFORM: &str = "arcade@example.test";
 
-type Row = BTreeMap<String, Vec<String>>;
+pub(crate) type Row = BTreeMap<String, Vec<String>>;
 
 /// Server + bridge (with `arcade` as its platform) + logged-in users with initial presence.
-struct World {
-    server: Server,
-    bridge: Bridge,
-    platform: Client,
+pub(crate) struct World {
+    pub server: Server,
+    pub bridge: Bridge,
+    pub platform: Client,
 }
 
-async fn world(
+pub(crate) async fn world(
     kind: ServerKind,
     options: &ServerOptions,
     users: &[&str],
@@ -60,14 +60,14 @@ async fn world(
     }
 }
 
-async fn login(server: &Server, user: &str) -> Client {
+pub(crate) async fn login(server: &Server, user: &str) -> Client {
     Client::connect(server, user, &format!("{user}-pw"), "chat")
         .await
         .expect("user logs in")
 }
 
 /// Runs a platform command in one step and returns the reply.
-async fn run(platform: &mut Client, node: &str, var: &str, values: &[&str]) -> Element {
+pub(crate) async fn run(platform: &mut Client, node: &str, var: &str, values: &[&str]) -> Element {
     let values: String = values
         .iter()
         .map(|v| format!("<value>{v}</value>"))
@@ -79,7 +79,7 @@ async fn run(platform: &mut Client, node: &str, var: &str, values: &[&str]) -> E
     platform.iq_xml(&xml, T).await.expect("command answered")
 }
 
-fn form(reply: &Element) -> Element {
+pub(crate) fn form(reply: &Element) -> Element {
     assert_eq!(
         reply.attr("type"),
         Some("result"),
@@ -93,7 +93,7 @@ fn form(reply: &Element) -> Element {
         .unwrap_or_else(|| panic!("no result form: {}", String::from(reply)))
 }
 
-fn rows(form: &Element) -> Vec<Row> {
+pub(crate) fn rows(form: &Element) -> Vec<Row> {
     form.children()
         .filter(|c| c.name() == "item")
         .map(|item| {
@@ -109,7 +109,7 @@ fn rows(form: &Element) -> Vec<Row> {
         .collect()
 }
 
-fn field(form: &Element, var: &str) -> Vec<String> {
+pub(crate) fn field(form: &Element, var: &str) -> Vec<String> {
     form.children()
         .find(|f| f.name() == "field" && f.attr("var") == Some(var))
         .map(|f| f.children().map(|v| v.text()).collect())
@@ -147,7 +147,7 @@ async fn peers_until(
     }
 }
 
-async fn availability_of(platform: &mut Client, user: &str) -> Row {
+pub(crate) async fn availability_of(platform: &mut Client, user: &str) -> Row {
     let form = form(&run(platform, "status", "jids", &[user]).await);
     rows(&form).into_iter().next().expect("one row")
 }

@@ -12,4 +12,5 @@ mod support;
 
 mod baseline;
 mod directory;
+mod hardening;
 mod testbed_smoke;

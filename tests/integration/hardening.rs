@@ -1,0 +1,157 @@
+//! Hostile and oversized input through real servers: whatever a user can make the server
+//! forward, the bridge survives with its link up and keeps answering others.
+
+use std::time::Duration;
+
+use minidom::rxml::NcName;
+use minidom::Element;
+
+use crate::directory::{availability_of, login, world, World};
+use crate::support::{befriend, on_both_servers, Client, ServerOptions, COMPONENT_JID};
+
+const T: Duration = Duration::from_secs(10);
+const NS_CAPS: &str = "http://jabber.org/protocol/caps";
+
+fn name(s: String) -> NcName {
+    NcName::try_from(s).expect("a valid XML name")
+}
+
+/// Presences no real client sends, each well-formed and within the servers' stanza limits.
+/// Built as elements: the test's own XML reader has the default token limit.
+fn hostile_presences(ns: &str) -> Vec<(&'static str, Element)> {
+    let presence = || Element::builder("presence", ns);
+    let caps = |ver: String| {
+        Element::builder("c", NS_CAPS)
+            .attr(name("hash".into()), "sha-1")
+            .attr(name("node".into()), "https://example.test/client")
+            .attr(name("ver".into()), ver)
+            .build()
+    };
+    let mut many_attrs = Element::builder("x", "urn:example:many");
+    for i in 0..2_000 {
+        many_attrs = many_attrs.attr(name(format!("a{i}")), "v");
+    }
+    let mut many_children = Element::builder("x", "urn:example:children");
+    for _ in 0..5_000 {
+        many_children = many_children.append(Element::builder("i", "urn:example:children").build());
+    }
+    let mut deep = Element::builder("d", "urn:example:deep").build();
+    // Deeper than the bridge builds; not so deep that this test's own (recursive)
+    // serialiser runs out of stack.
+    for _ in 0..200 {
+        deep = Element::builder("d", "urn:example:deep")
+            .append(deep)
+            .build();
+    }
+    let status = |text: String| Element::builder("status", ns).append(text).build();
+    vec![
+        (
+            "a 20 KiB caps ver",
+            presence().append(caps("A".repeat(20_000))).build(),
+        ),
+        (
+            "an attribute name of 9,000 characters",
+            presence()
+                .append(
+                    Element::builder("x", "urn:example:long")
+                        .attr(name("a".repeat(9_000)), "v")
+                        .build(),
+                )
+                .build(),
+        ),
+        (
+            "an element name of 9,000 characters",
+            presence()
+                .append(Element::builder("e".repeat(9_000), "urn:example:long").build())
+                .build(),
+        ),
+        (
+            "a directed presence with a 20 KiB caps ver",
+            presence()
+                .attr(name("to".into()), COMPONENT_JID)
+                .append(caps("B".repeat(20_000)))
+                .build(),
+        ),
+        (
+            "2,000 attributes",
+            presence().append(many_attrs.build()).build(),
+        ),
+        (
+            "5,000 children",
+            presence().append(many_children.build()).build(),
+        ),
+        ("nesting 200 deep", presence().append(deep).build()),
+        (
+            "a 100 KiB status",
+            presence().append(status("s".repeat(100_000))).build(),
+        ),
+        (
+            "every plane and markup characters",
+            presence()
+                .append(status(
+                    "\u{10000}\u{1F600}\u{E000}\u{FFFD}\u{10FFFD} <&>\"' end".into(),
+                ))
+                .build(),
+        ),
+    ]
+}
+
+on_both_servers!(
+    async fn no_presence_a_user_can_send_ends_the_link(kind) {
+        let World { server, mut bridge, mut platform } =
+            world(kind, &ServerOptions::default(), &["alice", "mallory"], "").await;
+        let mut alice = login(&server, "alice").await;
+        let mut mallory = login(&server, "mallory").await;
+        alice.send_presence(None, None).await.unwrap();
+        mallory.send_presence(None, None).await.unwrap();
+        // ejabberd forwards a user's presence only while a contact of theirs is online.
+        befriend(&mut alice, &mut mallory, T).await.expect("mutual contacts");
+        for (i, (what, mut presence)) in hostile_presences(mallory.ns()).into_iter().enumerate() {
+            // A marker proves the bridge read this very presence (all but the too-deep one).
+            let marker = match presence.children().find(|c| c.name() == "status") {
+                // Its start: a long status may come back shortened.
+                Some(status) => status.text().chars().take(50).collect(),
+                None => {
+                    let marker = format!("shape {i}");
+                    presence.append_child(Element::builder("status", mallory.ns()).append(marker.as_str()).build());
+                    marker
+                }
+            };
+            mallory.send(presence).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+            // The bridge keeps answering; nobody's stanza is lost behind the bad one.
+            let pong = platform
+                .iq_xml(&format!("<iq type='get' to='{COMPONENT_JID}'><ping xmlns='urn:xmpp:ping'/></iq>"), T)
+                .await
+                .unwrap_or_else(|e| panic!("after {what}: {e}\n{}", bridge.log_tail(30)));
+            assert_eq!(pong.attr("type"), Some("result"), "after {what}");
+            if what.starts_with("nesting") {
+                bridge.wait_for_log("skipped a stanza from the server", T).await.expect("the deep presence was skipped");
+            } else {
+                let deadline = std::time::Instant::now() + T;
+                loop {
+                    let row = availability_of(&mut platform, "mallory@example.test").await;
+                    if row["status"].iter().any(|s| s.contains(&marker)) {
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "{what} never read: {row:?}\n{}", bridge.log_tail(30));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        // mallory's own client cannot read its reflected presence back (its reader has the
+        // default token limit); a second session of hers says what she is doing now.
+        let mut phone = Client::connect(&server, "mallory", "mallory-pw", "phone").await.expect("login");
+        phone.send_presence(Some("chat"), Some("still here")).await.unwrap();
+        let deadline = std::time::Instant::now() + T;
+        loop {
+            let row = availability_of(&mut platform, "mallory@example.test").await;
+            if row["availability"] == ["chat"] {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "never chat: {row:?}\n{}", bridge.log_tail(30));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(bridge.link_up_count(), 1, "the link was rebuilt:\n{}", bridge.log_tail(40));
+        assert!(!bridge.log().contains("link down"), "{}", bridge.log_tail(40));
+    }
+);
