@@ -112,7 +112,7 @@ fn apply(c: &mut Criterion) {
         b.iter(|| {
             n = (n + 1) % stanzas.len();
             let element = read(&stanzas[n]);
-            black_box(presence::parse(&element).unwrap());
+            black_box(presence::parse(&element, 300).unwrap());
         })
     });
     group.finish();
@@ -129,6 +129,7 @@ fn linked_core() -> Core {
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),
+        max_stanza_bytes: 256 * 1024,
     };
     let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
     core.handle(Input::Connected, now());

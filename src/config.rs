@@ -60,6 +60,10 @@ struct RawDirectory {
     roster_cache_mib: u64,
     #[serde(default = "default_conversation_window_secs")]
     conversation_window_secs: u64,
+    #[serde(default = "default_max_status_chars")]
+    max_status_chars: u64,
+    #[serde(default = "default_max_resources_per_user")]
+    max_resources_per_user: u64,
 }
 
 fn default_roster_max_age_secs() -> u64 {
@@ -71,6 +75,12 @@ fn default_roster_cache_mib() -> u64 {
 fn default_conversation_window_secs() -> u64 {
     900
 }
+fn default_max_status_chars() -> u64 {
+    300
+}
+fn default_max_resources_per_user() -> u64 {
+    16
+}
 
 impl Default for RawDirectory {
     fn default() -> Self {
@@ -78,6 +88,8 @@ impl Default for RawDirectory {
             roster_max_age_secs: default_roster_max_age_secs(),
             roster_cache_mib: default_roster_cache_mib(),
             conversation_window_secs: default_conversation_window_secs(),
+            max_status_chars: default_max_status_chars(),
+            max_resources_per_user: default_max_resources_per_user(),
         }
     }
 }
@@ -427,6 +439,18 @@ impl Config {
                 1,
                 86_400,
             ),
+            (
+                "directory.max_status_chars",
+                directory.max_status_chars,
+                16,
+                4_096,
+            ),
+            (
+                "directory.max_resources_per_user",
+                directory.max_resources_per_user,
+                1,
+                1_000,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
@@ -457,6 +481,8 @@ impl Config {
                 )
                 .unwrap_or(usize::MAX),
                 conversation_window: Duration::from_secs(directory.conversation_window_secs),
+                max_status_chars: small(directory.max_status_chars),
+                max_resources_per_user: small(directory.max_resources_per_user),
             },
             link: LinkConfig {
                 keepalive: Duration::from_secs(link.keepalive_secs),
@@ -477,7 +503,12 @@ impl Config {
 
 /// KiB to bytes, for values already checked to be small.
 fn kib(value: u64) -> usize {
-    usize::try_from(value.saturating_mul(1024)).unwrap_or(usize::MAX)
+    small(value.saturating_mul(1024))
+}
+
+/// A count already checked to be small.
+fn small(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
 }
 
 /// Account JIDs (`user@host`), as operators are.

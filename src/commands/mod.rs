@@ -18,10 +18,10 @@ pub mod status;
 
 use std::time::SystemTime;
 
-use crate::core::failure::Failure;
+use crate::core::failure::{quote, Failure};
 use crate::core::State;
 use crate::xep::commands::{Action, Actions, Command, Note, NoteType, SpecificCondition, Status};
-use crate::xep::forms::DataForm;
+use crate::xep::forms::{escaped_len, DataForm, Field};
 
 use crate::directory::UserId;
 pub use access::Requester;
@@ -112,20 +112,87 @@ pub struct Context<'a> {
     /// False when the request is run again after a roster fetch: handlers must answer
     /// with what they have instead of asking to wait again.
     pub may_wait: bool,
+    /// The largest stanza the bridge sends; a table is cut to fit well within it.
+    pub max_reply_bytes: usize,
 }
 
-/// Runs one XEP-0050 request from `requester` and returns the `<command/>` to send back.
+/// Room kept in a reply for what surrounds a table: the IQ, the command, the form's
+/// own fields and notes.
+const REPLY_OVERHEAD: usize = 8 * 1024;
+
+/// A result table that stays within the reply's size: rows are added in order while
+/// they fit; the rest are counted and a note says how many were left out.
+pub struct Table {
+    budget: usize,
+    used: usize,
+    left_out: usize,
+}
+
+impl Table {
+    pub fn new(ctx: &Context<'_>) -> Table {
+        Table {
+            budget: ctx.max_reply_bytes.saturating_sub(REPLY_OVERHEAD),
+            used: 0,
+            left_out: 0,
+        }
+    }
+
+    /// Adds `row` to `form` if it fits (and every row before it did).
+    pub fn push(&mut self, form: &mut DataForm, row: Vec<Field>) {
+        let len = 32 + row.iter().map(Field::wire_len).sum::<usize>();
+        if self.left_out > 0 || self.used + len > self.budget {
+            self.left_out += 1;
+        } else {
+            self.used += len;
+            form.push_item(row);
+        }
+    }
+
+    /// Counts a note against the same budget; `false` (and nothing added) if it does not fit.
+    pub fn note(&mut self, notes: &mut Vec<Note>, note: Note) -> bool {
+        let len = 64 + escaped_len(&note.text);
+        if self.used + len > self.budget {
+            return false;
+        }
+        self.used += len;
+        notes.push(note);
+        true
+    }
+
+    /// The note saying how many rows were left out, if any.
+    pub fn finish(self, notes: &mut Vec<Note>) {
+        if self.left_out > 0 {
+            notes.push(Note {
+                type_: NoteType::Warn,
+                text: format!(
+                    "{} rows left out: the whole answer would be larger than the chat server lets the bridge send; ask about fewer users",
+                    self.left_out
+                ),
+            });
+        }
+    }
+}
+
+/// The node named `name`, if `requester` may run it. Decided from the node name and the
+/// requester alone, before anything else of the request (its form above all) is read.
+pub fn admit(name: &str, requester: &Requester) -> Result<Node, Failure> {
+    let node = Node::parse(name).ok_or_else(|| {
+        Failure::item_not_found(format!("there is no command named {}", quote(name)))
+    })?;
+    if !access::may_run(node, requester) {
+        return Err(Failure::forbidden(access::refusal(node)));
+    }
+    Ok(node)
+}
+
+/// Runs one XEP-0050 request for `node` (admitted by [`admit`]) and returns the
+/// `<command/>` to send back.
 pub fn execute(
+    node: Node,
     request: Command,
     sessions: &mut Sessions,
     ctx: &mut Context<'_>,
 ) -> Result<Reply, Failure> {
-    let node = Node::parse(&request.node).ok_or_else(|| {
-        Failure::item_not_found(format!("there is no command named {:?}", request.node))
-    })?;
-    if !access::may_run(node, ctx.requester) {
-        return Err(Failure::forbidden(access::refusal(node)));
-    }
     let step = match request.sessionid.as_deref() {
         None => {
             match request.action {

@@ -6,8 +6,8 @@
 //! first. `last-activity` is the last exchange of messages in the conversation tier and
 //! the last presence change in the presence tier. It can be run in one step by sending the submitted form with `execute`.
 
-use super::{Context, Step};
-use crate::core::failure::Failure;
+use super::{Context, Step, Table};
+use crate::core::failure::{quote, Failure};
 use crate::directory::peers::{active_peers, tier_for};
 use crate::xep::commands::{Action, Actions};
 use crate::xep::datetime;
@@ -20,9 +20,10 @@ use crate::directory::{grants, unix_secs};
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:peers:1";
 
 pub fn start(form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    match form.and_then(|f| f.value("jid")) {
-        Some(jid) => answer(jid, ctx),
-        None => {
+    match form {
+        // One step: a submitted form must hold the answer's input.
+        Some(form) if form.type_ == FormType::Submit => submit(Action::Complete, Some(form), ctx),
+        _ => {
             let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
                 .with_title("Active chat peers")
                 .with_instructions("The user whose active chat peers you want.");
@@ -67,10 +68,12 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
         if directory.rosters.peek(user).is_none() {
             return Err(match directory.rosters.refusal(user) {
                 Some(condition) => Failure::service_unavailable(format!(
-                    "the chat server refused to give the roster of {jid} ({condition})"
+                    "the chat server refused to give the roster of {} ({condition})",
+                    quote(jid.as_str())
                 )),
                 None => Failure::remote_timeout(format!(
-                    "the chat server did not send the roster of {jid} in time; try again"
+                    "the chat server did not send the roster of {} in time; try again",
+                    quote(jid.as_str())
                 )),
             });
         }
@@ -96,6 +99,7 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
         Field::text_single("last-activity", "Last activity", None),
         Field::text_single("tier", "Tier", None),
     ]);
+    let mut table = Table::new(ctx);
     for peer in &peers {
         let mut item = vec![
             Field::value("jid", directory.name(peer.id)),
@@ -113,10 +117,12 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
             datetime::format(u64::from(peer.last_activity)),
         ));
         item.push(Field::value("tier", tier.as_str()));
-        form.push_item(item);
+        table.push(&mut form, item);
     }
+    let mut notes = Vec::new();
+    table.finish(&mut notes);
     Ok(Step::Completed {
         form: Some(form),
-        notes: vec![],
+        notes,
     })
 }

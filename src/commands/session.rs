@@ -282,8 +282,10 @@ pub(crate) mod tests {
                 requester: &requester,
                 state: &mut self.state,
                 may_wait: true,
+                max_reply_bytes: 256 * 1024,
             };
-            match execute(request, &mut self.sessions, &mut ctx)? {
+            let node = crate::commands::admit(&request.node, &requester)?;
+            match execute(node, request, &mut self.sessions, &mut ctx)? {
                 Reply::Done(command) => Ok(*command),
                 Reply::NeedRoster(user) => panic!("unexpected roster wait for {user:?}"),
             }

@@ -13,8 +13,8 @@ use std::str::FromStr;
 use xmpp_parsers::jid::BareJid;
 
 use super::session::Stage;
-use super::{Context, Step};
-use crate::core::failure::Failure;
+use super::{Context, Step, Table};
+use crate::core::failure::{quote, Failure};
 use crate::directory::grants::{self, Grant};
 use crate::directory::Seen;
 use crate::xep::commands::{Action, Actions, Note, NoteType};
@@ -27,9 +27,10 @@ pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:status:1";
 pub const MAX_USERS: usize = 100;
 
 pub fn start(form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    match form.map(|f| f.values("jids")).filter(|v| !v.is_empty()) {
-        Some(jids) => answer(jids, ctx),
-        None => {
+    match form {
+        // One step: a submitted form must hold the answer's input.
+        Some(form) if form.type_ == FormType::Submit => submit(Action::Complete, Some(form), ctx),
+        _ => {
             let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
                 .with_title("Status of users")
                 .with_instructions("The users whose status you want, one JID per line.");
@@ -75,7 +76,8 @@ pub fn served_user(jid: &str, ctx: &Context<'_>, needs: &[Grant]) -> Result<Bare
     let directory = &ctx.state.directory;
     let domain = directory.domain_of(jid.as_str()).ok_or_else(|| {
         Failure::item_not_found(format!(
-            "{jid} is not a user of this chat server; this bridge serves {}",
+            "{} is not a user of this chat server; this bridge serves {}",
+            quote(jid.as_str()),
             served_list(ctx)
         ))
     })?;
@@ -96,10 +98,11 @@ pub fn served_user(jid: &str, ctx: &Context<'_>, needs: &[Grant]) -> Result<Bare
 
 fn parse_user(jid: &str) -> Result<BareJid, Failure> {
     let parsed = BareJid::from_str(jid.trim())
-        .map_err(|e| Failure::bad_request(format!("{jid:?} is not a valid JID ({e})")))?;
+        .map_err(|e| Failure::bad_request(format!("{:?} is not a valid JID ({e})", quote(jid))))?;
     if parsed.node().is_none() {
         return Err(Failure::bad_request(format!(
-            "{jid:?} is a server, not a user: give a JID such as alice@example.org"
+            "{:?} is a server, not a user: give a JID such as alice@example.org",
+            quote(jid)
         )));
     }
     Ok(parsed)
@@ -130,6 +133,7 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
         Field::text_single("last-seen", "Last seen", None),
     ]);
     let mut notes = Vec::new();
+    let mut table = Table::new(ctx);
     for jid in jids {
         let user = match served_user(jid, ctx, &[Grant::PresenceRoster]) {
             Ok(user) => user,
@@ -138,16 +142,22 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
                     == xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound =>
             {
                 // Not ours: say so in the table and in a note, and go on with the others.
-                notes.push(Note {
-                    type_: NoteType::Warn,
-                    text: failure.text,
-                });
-                form.push_item(vec![
-                    Field::value("jid", jid.trim()),
-                    Field::value("availability", "unknown"),
-                    empty("status"),
-                    empty("last-seen"),
-                ]);
+                table.note(
+                    &mut notes,
+                    Note {
+                        type_: NoteType::Warn,
+                        text: failure.text,
+                    },
+                );
+                table.push(
+                    &mut form,
+                    vec![
+                        Field::value("jid", jid.trim()),
+                        Field::value("availability", "unknown"),
+                        empty("status"),
+                        empty("last-seen"),
+                    ],
+                );
                 continue;
             }
             Err(failure) => return Err(failure),
@@ -182,16 +192,20 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
         let mut status = Field::text_multi("status", "", texts);
         status.type_ = None;
         status.label = None;
-        form.push_item(vec![
-            Field::value("jid", user.as_str()),
-            Field::value("availability", availability_label(&seen)),
-            status,
-            match last_seen {
-                Some(at) => Field::value("last-seen", datetime::format(u64::from(at))),
-                None => empty("last-seen"),
-            },
-        ]);
+        table.push(
+            &mut form,
+            vec![
+                Field::value("jid", user.as_str()),
+                Field::value("availability", availability_label(&seen)),
+                status,
+                match last_seen {
+                    Some(at) => Field::value("last-seen", datetime::format(u64::from(at))),
+                    None => empty("last-seen"),
+                },
+            ],
+        );
     }
+    table.finish(&mut notes);
     Ok(Step::Completed {
         form: Some(form),
         notes,

@@ -11,7 +11,7 @@ use xmpp_parsers::ns;
 
 use super::failure::Failure;
 use super::CoreConfig;
-use crate::commands::{access, Node, Requester};
+use crate::commands::{self, access, Node, Requester};
 use crate::xep;
 
 /// Features of the component itself.
@@ -51,7 +51,7 @@ pub fn info(
             extensions: vec![],
         },
         Some(other) => {
-            let node = command_node(other, requester)?;
+            let node = commands::admit(other, requester)?;
             DiscoInfoResult {
                 node: Some(node.as_str().to_owned()),
                 identities: vec![Identity::new(
@@ -97,7 +97,7 @@ pub fn items(
             rsm: None,
         },
         Some(other) => {
-            command_node(other, requester)?;
+            commands::admit(other, requester)?;
             // A command node has no items of its own.
             DiscoItemsResult {
                 node: Some(other.to_owned()),
@@ -107,13 +107,4 @@ pub fn items(
         }
     };
     Ok(result.into())
-}
-
-fn command_node(name: &str, requester: &Requester) -> Result<Node, Failure> {
-    let node = Node::parse(name)
-        .ok_or_else(|| Failure::item_not_found(format!("there is no node named {name:?}")))?;
-    if !access::may_run(node, requester) {
-        return Err(Failure::forbidden(access::refusal(node)));
-    }
-    Ok(node)
 }

@@ -13,14 +13,27 @@ use crate::xep::commands::SpecificCondition;
 /// Longest piece of input quoted in an error text or a log line, in characters.
 pub const QUOTE_CHARS: usize = 100;
 
+/// Longest error text sent, in characters: a sentence with a quote or two.
+pub const MAX_TEXT_CHARS: usize = 400;
+
+/// `text` cut to at most `max_chars` characters and `…` where it was cut (`None` when
+/// it fits).
+pub fn cut(text: &str, max_chars: usize) -> Option<String> {
+    let (end, _) = text.char_indices().nth(max_chars)?;
+    let mut cut = String::with_capacity(end + '…'.len_utf8());
+    cut.push_str(&text[..end]);
+    cut.push('…');
+    Some(cut)
+}
+
 /// `input` as it may appear in an error text or a log line: at most [`QUOTE_CHARS`]
 /// characters, with `…` and the full length where it was cut. Error texts go back through
 /// the server, whose stanza limit they must not push an answer over; logs must not
 /// grow with what a user sends.
 pub fn quote(input: &str) -> String {
-    match input.char_indices().nth(QUOTE_CHARS) {
+    match cut(input, QUOTE_CHARS) {
         None => input.to_owned(),
-        Some((cut, _)) => format!("{}… ({} characters)", &input[..cut], input.chars().count()),
+        Some(cut) => format!("{cut} ({} characters)", input.chars().count()),
     }
 }
 
@@ -34,9 +47,11 @@ pub struct Failure {
 
 impl Failure {
     fn new(condition: DefinedCondition, text: impl Into<String>) -> Failure {
+        let text = text.into();
         Failure {
             condition,
-            text: text.into(),
+            // Texts quote input through [`quote`]; this bounds any that forgot to.
+            text: cut(&text, MAX_TEXT_CHARS).unwrap_or(text),
             specific: None,
         }
     }

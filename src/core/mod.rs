@@ -78,6 +78,8 @@ pub struct CoreConfig {
     pub iq_timeout: Duration,
     pub command_session: Duration,
     pub directory: DirectoryConfig,
+    /// The largest stanza the bridge sends.
+    pub max_stanza_bytes: usize,
 }
 
 impl From<&Config> for CoreConfig {
@@ -91,6 +93,7 @@ impl From<&Config> for CoreConfig {
             iq_timeout: config.link.iq_timeout,
             command_session: config.link.command_session,
             directory: config.directory.clone(),
+            max_stanza_bytes: config.link.max_outgoing_stanza_bytes,
         }
     }
 }
@@ -473,7 +476,8 @@ impl Core {
         if header.to.node().is_some() || header.to.resource().is_some() {
             return Err(Failure::service_unavailable(format!(
                 "{} is not an entity of this bridge; address {} instead",
-                header.to, self.config.component
+                failure::quote(header.to.as_str()),
+                self.config.component
             )));
         }
         let type_ = header.iq_type();
@@ -504,15 +508,19 @@ impl Core {
                     "ad-hoc commands are run with an IQ of type set",
                 ));
             }
+            // Who may run the node is decided before the form is read: a stranger's
+            // form, however large or odd, is never parsed.
+            let node = commands::admit(payload.attr("node").unwrap_or(""), &requester)?;
             let request = Command::try_from(payload).map_err(command_parse_failure)?;
             let mut ctx = commands::Context {
                 now,
                 requester: &requester,
                 state: &mut self.state,
                 may_wait,
+                max_reply_bytes: self.config.max_stanza_bytes,
             };
             return Ok(
-                match commands::execute(request, &mut self.sessions, &mut ctx)? {
+                match commands::execute(node, request, &mut self.sessions, &mut ctx)? {
                     Reply::Done(response) => Answer::Result(Some((*response).into())),
                     Reply::NeedRoster(user) => Answer::Wait(user),
                 },
@@ -520,8 +528,8 @@ impl Core {
         }
         Err(Failure::service_unavailable(format!(
             "the game bridge does not answer <{} xmlns='{}'/>",
-            payload.name(),
-            payload.ns()
+            failure::quote(payload.name()),
+            failure::quote(&payload.ns())
         )))
     }
 
@@ -544,10 +552,11 @@ enum Answer {
 
 fn command_parse_failure(error: CommandError) -> Failure {
     match error {
-        CommandError::MalformedAction(action) => {
-            Failure::bad_request(format!("{action:?} is not an ad-hoc command action"))
-                .with_specific(SpecificCondition::MalformedAction)
-        }
+        CommandError::MalformedAction(action) => Failure::bad_request(format!(
+            "{:?} is not an ad-hoc command action",
+            failure::quote(&action)
+        ))
+        .with_specific(SpecificCondition::MalformedAction),
         CommandError::BadPayload(reason) => {
             Failure::bad_request(format!("the submitted data form is invalid: {reason}"))
                 .with_specific(SpecificCondition::BadPayload)

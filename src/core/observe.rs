@@ -33,7 +33,7 @@ impl Core {
             debug!(%node, "presence of a user of a domain this bridge does not serve; ignored");
             return;
         }
-        let update = match presence::parse(el) {
+        let update = match presence::parse(el, self.state.directory.config.max_status_chars) {
             Ok(update) => update,
             Err(presence::PresenceError::NotAvailability(_)) => return,
             Err(e) => {

@@ -60,7 +60,7 @@ impl Header {
             ("iq", NS_COMPONENT) | ("iq", ns::JABBER_CLIENT) => Kind::Iq,
             ("message", NS_COMPONENT) | ("message", ns::JABBER_CLIENT) => Kind::Message,
             ("presence", NS_COMPONENT) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
-            (name, _) => return Err(HeaderError::NotAStanza(name.to_owned())),
+            (name, _) => return Err(HeaderError::NotAStanza(super::failure::quote(name))),
         };
         let from = jid_attr(el, "from")?.ok_or(HeaderError::MissingFrom)?;
         let to = jid_attr(el, "to")?.ok_or(HeaderError::MissingTo)?;
@@ -94,7 +94,7 @@ fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, HeaderError
         .map(|value| {
             Jid::from_str(value).map_err(|_| HeaderError::BadJid {
                 attr,
-                value: value.to_owned(),
+                value: super::failure::quote(value),
             })
         })
         .transpose()

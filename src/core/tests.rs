@@ -20,6 +20,7 @@ fn core() -> Core {
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),
+        max_stanza_bytes: 256 * 1024,
     };
     Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
 }
@@ -762,4 +763,151 @@ fn past_the_cap_a_request_for_the_same_roster_is_refused_at_once() {
     let out = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     assert_eq!(out.len(), 1);
     assert_eq!(error_condition(&out[0]).0, "resource-constraint");
+}
+
+/// Serialised size of a stanza, as the transport would send it.
+fn wire_len(el: &Element) -> usize {
+    String::from(el).len()
+}
+
+#[test]
+fn error_texts_quote_at_most_a_short_piece_of_the_input() {
+    let mut core = linked_core();
+    // 5,000 characters that escaping enlarges: each '>' is four bytes on the wire.
+    let huge = format!("{}@example.test", ">".repeat(5_000));
+    let escaped = huge.replace('>', "&gt;");
+    let reply = ask(
+        &mut core,
+        &iq("set", PLATFORM, &command("peers", &[("jid", &[&escaped])])),
+        t(10),
+    );
+    let (condition, text) = error_condition(&reply);
+    assert_eq!(condition, "bad-request");
+    assert!(
+        text.chars().count() < 300,
+        "{} characters: {text}",
+        text.chars().count()
+    );
+    assert!(wire_len(&reply) < 2_000, "{}", wire_len(&reply));
+    // The same for a node name, a payload name and an unknown action.
+    let node = "n".repeat(5_000);
+    let reply = ask(
+        &mut core,
+        &iq(
+            "set",
+            PLATFORM,
+            &format!("<command xmlns='http://jabber.org/protocol/commands' node='{node}'/>"),
+        ),
+        t(10),
+    );
+    assert!(wire_len(&reply) < 2_000, "{}", wire_len(&reply));
+    let payload = format!("<{node} xmlns='urn:x'/>");
+    let reply = ask(&mut core, &iq("get", PLATFORM, &payload), t(10));
+    assert!(wire_len(&reply) < 2_000, "{}", wire_len(&reply));
+    let reply = ask(&mut core, &iq("set", PLATFORM, &format!("<command xmlns='http://jabber.org/protocol/commands' node='peers' action='{node}'/>")), t(10));
+    assert!(wire_len(&reply) < 2_000, "{}", wire_len(&reply));
+}
+
+#[test]
+fn a_form_from_someone_who_may_not_run_the_node_is_refused_before_it_is_read() {
+    let mut core = linked_core();
+    // A form no parser would accept (two FORM_TYPEs of different values); a stranger
+    // learns only that the node is not theirs.
+    let bad_form = "<command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'>\
+        <x xmlns='jabber:x:data' type='submit'><field var='jid' type='no-such-type'><value>a</value></field></x></command>";
+    let reply = ask(&mut core, &iq("set", ALICE, bad_form), t(10));
+    assert_eq!(error_condition(&reply).0, "forbidden");
+}
+
+#[test]
+fn one_step_requests_with_a_submitted_form_missing_the_field_are_bad_requests() {
+    let mut core = linked_core();
+    let submitted_empty = |node: &str| {
+        format!("<command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'><x xmlns='jabber:x:data' type='submit'/></command>")
+    };
+    for (node, field) in [("peers", "\"jid\""), ("status", "\"jids\"")] {
+        let reply = ask(
+            &mut core,
+            &iq("set", PLATFORM, &submitted_empty(node)),
+            t(10),
+        );
+        let (condition, text) = error_condition(&reply);
+        assert_eq!(condition, "bad-request", "{node}: {}", String::from(&reply));
+        assert!(text.contains(field), "{node}: {text}");
+    }
+    // Without a form, the two-step flow still starts with a blank form.
+    let reply = ask(
+        &mut core,
+        &iq(
+            "set",
+            PLATFORM,
+            "<command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'/>",
+        ),
+        t(10),
+    );
+    let status = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.attr("status"));
+    assert_eq!(status, Some("executing"));
+}
+
+#[test]
+fn a_huge_status_text_is_stored_cut_and_marked_and_status_fits_the_limit() {
+    let mut core = linked_core();
+    // 100 users with long status texts in several languages: the answer would be MBs.
+    let long = "&lt;".repeat(3_000);
+    for i in 0..100 {
+        let texts: String = ["", "de", "fr", "es"]
+            .iter()
+            .map(|lang| {
+                let attr = if lang.is_empty() {
+                    String::new()
+                } else {
+                    format!(" xml:lang='{lang}'")
+                };
+                format!("<status{attr}>{long}</status>")
+            })
+            .collect();
+        let stanza = format!("<presence xmlns='jabber:component:accept' from='u{i}@example.test/pc' to='game.example.test'>{texts}</presence>");
+        assert!(sent(&core.handle(Input::Stanza(xml(&stanza)), t(5))).is_empty());
+    }
+    let jids: Vec<String> = (0..100).map(|i| format!("u{i}@example.test")).collect();
+    let jids: Vec<&str> = jids.iter().map(String::as_str).collect();
+    let reply = ask(
+        &mut core,
+        &iq("set", PLATFORM, &command("status", &[("jids", &jids)])),
+        t(10),
+    );
+    assert_eq!(
+        reply.attr("type"),
+        Some("result"),
+        "{}",
+        &String::from(&reply)[..300]
+    );
+    assert!(wire_len(&reply) <= 256 * 1024, "{} bytes", wire_len(&reply));
+    let rows = items(&reply);
+    let first = &rows[0]["status"][0];
+    assert!(
+        first.ends_with('…'),
+        "not marked: {}",
+        &first[first.len() - 20..]
+    );
+    assert!(first.chars().count() <= DirectoryConfig::default().max_status_chars + 1);
+    let command = reply
+        .get_child("command", crate::xep::commands::NS)
+        .unwrap();
+    let notes: Vec<String> = command
+        .children()
+        .filter(|c| c.name() == "note")
+        .map(|n| n.text())
+        .collect();
+    if rows.len() < 100 {
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(&format!("{} ", 100 - rows.len())) && n.contains("left out")),
+            "{} rows, notes {notes:?}",
+            rows.len()
+        );
+    }
 }

@@ -50,6 +50,10 @@ pub struct DirectoryConfig {
     pub roster_cache_bytes: usize,
     /// Tier 2: peers who exchanged messages within this window are active.
     pub conversation_window: Duration,
+    /// Status texts longer than this (in characters) are kept cut, ending in `…`.
+    pub max_status_chars: usize,
+    /// Online resources kept per user; at the cap, the one unchanged longest is forgotten.
+    pub max_resources_per_user: usize,
 }
 
 impl Default for DirectoryConfig {
@@ -58,6 +62,8 @@ impl Default for DirectoryConfig {
             roster_max_age: Duration::from_secs(300),
             roster_cache_bytes: 64 << 20,
             conversation_window: Duration::from_secs(900),
+            max_status_chars: 300,
+            max_resources_per_user: 16,
         }
     }
 }
@@ -205,6 +211,8 @@ pub struct Directory {
     link_down_at: Option<u32>,
     /// Last-seen times not yet written to the database.
     pending_last_seen: Vec<(UserId, u32)>,
+    /// Resources forgotten at the per-user cap.
+    pub resources_evicted: u64,
 }
 
 impl Directory {
@@ -219,6 +227,7 @@ impl Directory {
             epoch: 0,
             link_down_at: None,
             pending_last_seen: Vec::new(),
+            resources_evicted: 0,
         }
     }
 
@@ -330,13 +339,28 @@ impl Directory {
                         r.status = status;
                         r.changed_at = now;
                     }
-                    None => user.add_resource(Resource {
-                        name: resource.into(),
-                        availability,
-                        priority,
-                        changed_at: now,
-                        status,
-                    }),
+                    None => {
+                        if user.resources.len() >= self.config.max_resources_per_user {
+                            // Most likely a device that left without the server telling us.
+                            if let Some(stalest) = user
+                                .resources
+                                .iter()
+                                .enumerate()
+                                .min_by_key(|(_, r)| r.changed_at)
+                                .map(|(i, _)| i)
+                            {
+                                user.remove_resource(stalest);
+                                self.resources_evicted += 1;
+                            }
+                        }
+                        user.add_resource(Resource {
+                            name: resource.into(),
+                            availability,
+                            priority,
+                            changed_at: now,
+                            status,
+                        })
+                    }
                 }
                 user.changed_at = now;
                 if was_offline {

@@ -12,6 +12,8 @@ use minidom::rxml::Namespace;
 use minidom::Element;
 use xmpp_parsers::ns;
 
+use crate::core::failure::{cut, quote};
+
 /// How available a resource is, from most to least (RFC 6121 §4.7.2.1, with "available"
 /// for a presence without `<show/>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,8 +105,24 @@ pub enum PresenceError {
     NotAvailability(String),
 }
 
-/// Reads the availability part of a presence stanza (either stream namespace).
-pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
+/// Status texts kept per presence (one per language); further ones are ignored.
+pub const MAX_STATUS_TEXTS: usize = 8;
+
+/// Longest `xml:lang` kept (RFC 5646 tags in use are far shorter); a text with a longer
+/// one is ignored.
+const MAX_LANG_LEN: usize = 35;
+
+/// `text` cut to `max_chars` characters, ending in `…` where it was cut.
+pub fn cut_status(text: &str, max_chars: usize) -> Box<str> {
+    match cut(text, max_chars) {
+        None => text.into(),
+        Some(cut) => cut.into_boxed_str(),
+    }
+}
+
+/// Reads the availability part of a presence stanza (either stream namespace). Status
+/// texts are kept cut to `max_status_chars` characters.
+pub fn parse(el: &Element, max_status_chars: usize) -> Result<PresenceUpdate, PresenceError> {
     let stanza_ns = el.ns();
     let mut availability = Availability::Available;
     let mut priority: i8 = 0;
@@ -120,7 +138,7 @@ pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
                     "away" => Availability::Away,
                     "xa" => Availability::Xa,
                     "dnd" => Availability::Dnd,
-                    other => return Err(PresenceError::BadShow(other.to_owned())),
+                    other => return Err(PresenceError::BadShow(quote(other))),
                 }
             }
             "priority" => {
@@ -128,11 +146,13 @@ pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
                 priority = text
                     .trim()
                     .parse()
-                    .map_err(|_| PresenceError::BadPriority(text.clone()))?;
+                    .map_err(|_| PresenceError::BadPriority(quote(&text)))?;
             }
             "status" => {
                 let lang = child.attr_ns(Namespace::xml(), "lang").unwrap_or("");
-                texts.push((lang.into(), child.text().into_boxed_str()));
+                if texts.len() < MAX_STATUS_TEXTS && lang.len() <= MAX_LANG_LEN {
+                    texts.push((lang.into(), cut_status(&child.text(), max_status_chars)));
+                }
             }
             _ => {}
         }
@@ -151,7 +171,7 @@ pub fn parse(el: &Element) -> Result<PresenceUpdate, PresenceError> {
             status,
         }),
         Some("unavailable") => Ok(PresenceUpdate::Unavailable { status }),
-        Some(other) => Err(PresenceError::NotAvailability(other.to_owned())),
+        Some(other) => Err(PresenceError::NotAvailability(quote(other))),
     }
 }
 
@@ -189,7 +209,7 @@ mod tests {
 
     fn presence(xml: &str) -> Result<PresenceUpdate, PresenceError> {
         let el: Element = xml.parse().unwrap();
-        parse(&el)
+        parse(&el, 300)
     }
 
     #[test]

@@ -261,7 +261,39 @@ pub struct Field {
     pub options: Vec<FieldOption>,
 }
 
+/// Bytes `text` takes in XML at most: every character escaping could enlarge counted
+/// as escaped (`&` is `&amp;`, a quote in an attribute `&quot;`).
+pub fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'&' => 5,
+            b'<' | b'>' => 4,
+            b'"' | b'\'' => 6,
+            _ => 1,
+        })
+        .sum()
+}
+
 impl Field {
+    /// An upper bound of the field's size when serialised, to keep answers within the
+    /// chat server's stanza limit without serialising them twice.
+    pub fn wire_len(&self) -> usize {
+        let text = |t: &Option<String>| t.as_deref().map_or(0, escaped_len);
+        64 + text(&self.var)
+            + text(&self.label)
+            + text(&self.desc)
+            + self
+                .values
+                .iter()
+                .map(|v| 16 + escaped_len(v))
+                .sum::<usize>()
+            + self
+                .options
+                .iter()
+                .map(|o| 48 + escaped_len(&o.value) + text(&o.label))
+                .sum::<usize>()
+    }
+
     fn typed(type_: FieldType, var: Option<String>, label: Option<String>) -> Field {
         Field {
             var,

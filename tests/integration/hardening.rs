@@ -6,7 +6,7 @@ use std::time::Duration;
 use minidom::rxml::NcName;
 use minidom::Element;
 
-use crate::directory::{availability_of, login, world, World};
+use crate::directory::{availability_of, login, run, world, World};
 use crate::support::{befriend, on_both_servers, Client, ServerOptions, COMPONENT_JID};
 
 const T: Duration = Duration::from_secs(10);
@@ -155,3 +155,59 @@ on_both_servers!(
         assert!(!bridge.log().contains("link down"), "{}", bridge.log_tail(40));
     }
 );
+
+on_both_servers!(
+    async fn hostile_requests_get_short_errors_and_every_answer_fits(kind) {
+        let World { server, bridge, mut platform } =
+            world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
+        let mut alice = login(&server, "alice").await;
+        let mut bob = login(&server, "bob").await;
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(None, None).await.unwrap();
+        befriend(&mut alice, &mut bob, T).await.expect("mutual contacts");
+        // A JID of 5,000 characters that escaping makes four times longer on the wire.
+        let huge = format!("{}@example.test", "&gt;".repeat(5_000));
+        let reply = run(&mut platform, "peers", "jid", &[&huge]).await;
+        let text = error_text(&reply);
+        assert!(text.chars().count() < 300, "{} characters", text.chars().count());
+        assert!(String::from(&reply).len() < 2_000, "{} bytes", String::from(&reply).len());
+
+        // A one-step request whose submitted form lacks the field: an error naming it,
+        // not a blank form.
+        let reply = platform
+            .iq_xml(&format!("<iq type='set' to='{COMPONENT_JID}'><command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'><x xmlns='jabber:x:data' type='submit'/></command></iq>"), T)
+            .await
+            .expect("answered");
+        assert!(error_text(&reply).contains("\"jid\""), "{}", String::from(&reply));
+
+        // bob's status of 100 KiB is kept cut and marked.
+        let long = "\u{1F600}".repeat(30_000);
+        bob.send(Element::builder("presence", bob.ns()).append(Element::builder("status", bob.ns()).append(long.as_str()).build()).build())
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + T;
+        let status = loop {
+            let row = availability_of(&mut platform, "bob@example.test").await;
+            if let Some(status) = row["status"].first().filter(|s| s.starts_with('\u{1F600}')) {
+                break status.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "{row:?}\n{}", bridge.log_tail(20));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(status.ends_with('…'), "not marked as cut");
+        assert_eq!(status.chars().count(), 301, "cut to the default 300 characters");
+        // And the statuses of bob never reach the log below debug... the bridge logs at debug
+        // here, so only the absence of the whole text is checked.
+        assert!(!bridge.log().contains(&long[..400]), "a status text reached the log");
+    }
+);
+
+fn error_text(reply: &Element) -> String {
+    assert_eq!(reply.attr("type"), Some("error"), "{}", String::from(reply));
+    reply
+        .children()
+        .find(|c| c.name() == "error")
+        .and_then(|e| e.children().find(|c| c.name() == "text"))
+        .map(|t| t.text())
+        .unwrap_or_default()
+}
