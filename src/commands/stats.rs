@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 15] = [
+    let counters: [(&str, &str, String); 20] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -74,6 +74,34 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "stanzas-oversized",
             "Stanzas of the bridge's over the size limit",
             stats.stanzas_oversized.to_string(),
+        ),
+        (
+            "storage",
+            "Database",
+            match state.storage_failing_since {
+                None => "ok".to_owned(),
+                Some(t) => format!("writes failing for {} s", since(t)),
+            },
+        ),
+        (
+            "storage-writes",
+            "Database transactions committed",
+            stats.storage_writes.to_string(),
+        ),
+        (
+            "storage-failures",
+            "Database writes failed (retried)",
+            stats.storage_failures.to_string(),
+        ),
+        (
+            "pending-writes",
+            "Last-seen times waiting to be written",
+            directory.pending_last_seen().to_string(),
+        ),
+        (
+            "resources-evicted",
+            "Resources forgotten at the per-user cap",
+            directory.resources_evicted.to_string(),
         ),
         (
             "schema-version",

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use minidom::Element;
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
@@ -117,6 +117,9 @@ pub struct Stats {
     /// Stanzas of the bridge's own that were over the size limit (a bug if ever non-zero:
     /// answers are cut to fit before they are built).
     pub stanzas_oversized: u64,
+    /// Transactions committed, and attempts that failed (each retried later).
+    pub storage_writes: u64,
+    pub storage_failures: u64,
     pub commands_served: u64,
     /// Successful handshakes; all but the first are reconnections.
     pub links_up: u64,
@@ -136,6 +139,8 @@ pub struct State {
     pub iq_timeouts: u64,
     pub directory: Directory,
     pub store: Store,
+    /// Since when writes to the database fail (the bridge answers from memory meanwhile).
+    pub storage_failing_since: Option<SystemTime>,
 }
 
 impl State {
@@ -147,6 +152,7 @@ impl State {
             iq_timeouts: 0,
             directory,
             store,
+            storage_failing_since: None,
         }
     }
 
@@ -171,8 +177,13 @@ impl State {
     }
 }
 
-/// How often batched last-seen times are written, at the latest.
-const LAST_SEEN_FLUSH: Duration = Duration::from_secs(5);
+/// How long a last-seen time waits to share a write with others: a logout is durable
+/// (a `kill -9` does not lose it) this long after it is heard.
+const LAST_SEEN_FLUSH: Duration = Duration::from_millis(250);
+/// After a failed write, the first retry comes this much later, doubling up to
+/// [`STORAGE_RETRY_MAX`].
+const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
+const STORAGE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// A batch this large is written at once.
 const LAST_SEEN_BATCH: usize = 512;
 /// How often old conversation activity is forgotten.
@@ -189,6 +200,8 @@ pub struct Core {
     parked: HashMap<UserId, Vec<Element>>,
     /// When the oldest last-seen time still waiting to be written was queued.
     pending_since: Option<SystemTime>,
+    /// After a failed write: when to try again, and the wait after that.
+    storage_retry: Option<(SystemTime, Duration)>,
     last_prune: SystemTime,
 }
 
@@ -203,6 +216,7 @@ impl Core {
             state: State::new(store, directory, now),
             parked: HashMap::new(),
             pending_since: None,
+            storage_retry: None,
             last_prune: now,
             config,
         }
@@ -212,25 +226,50 @@ impl Core {
         &self.state
     }
 
-    /// Gives the store back for a clean close at shutdown, with every pending write done.
+    /// Gives the store back for a clean close at shutdown, with every pending write done
+    /// (one last try, whatever the backoff says).
     pub fn into_store(mut self) -> Store {
-        self.flush_last_seen();
+        let now = self
+            .state
+            .storage_failing_since
+            .unwrap_or(self.state.started_at);
+        self.flush_last_seen(now);
         self.state.store
     }
 
-    /// Writes the batched last-seen times in one transaction.
-    fn flush_last_seen(&mut self) {
+    /// Writes the batched last-seen times in one transaction. A failure keeps them and
+    /// schedules a retry with backoff, so a locked or full disk never costs the core
+    /// more than one short wait per retry.
+    fn flush_last_seen(&mut self, now: SystemTime) {
         self.pending_since = None;
         let batch = self.state.directory.take_last_seen();
         if batch.is_empty() {
             return;
         }
-        if let Err(e) = self.state.store.save_last_seen(&batch) {
-            // Kept for the next flush (a busy or full disk may recover).
-            error!(error = %e, count = batch.len(), "cannot write last-seen times; will retry");
-            self.state.directory.requeue_last_seen(batch);
-        } else {
-            debug!(count = batch.len(), "last-seen times written");
+        match self.state.store.save_last_seen(&batch) {
+            Ok(()) => {
+                self.state.stats.storage_writes += 1;
+                debug!(count = batch.len(), "last-seen times written");
+                if self.state.storage_failing_since.take().is_some() {
+                    info!("the database is writable again");
+                }
+                self.storage_retry = None;
+            }
+            Err(e) => {
+                self.state.stats.storage_failures += 1;
+                let wait = self
+                    .storage_retry
+                    .map_or(STORAGE_RETRY_MIN, |(_, wait)| wait);
+                self.storage_retry = Some((now + wait, (wait * 2).min(STORAGE_RETRY_MAX)));
+                self.state.storage_failing_since.get_or_insert(now);
+                error!(
+                    error = %e,
+                    count = batch.len(),
+                    retry_in_secs = wait.as_secs(),
+                    "cannot write last-seen times; the bridge answers from memory and retries"
+                );
+                self.state.directory.requeue_last_seen(batch);
+            }
         }
     }
 
@@ -259,7 +298,10 @@ impl Core {
     }
 
     fn next_deadline(&self) -> Option<SystemTime> {
-        let flush = self.pending_since.map(|since| since + LAST_SEEN_FLUSH);
+        let flush = self.pending_since.map(|since| {
+            let due = since + LAST_SEEN_FLUSH;
+            self.storage_retry.map_or(due, |(retry, _)| due.max(retry))
+        });
         [
             self.iq.next_deadline(),
             self.sessions.next_deadline(),
@@ -286,8 +328,9 @@ impl Core {
         let due = self
             .pending_since
             .is_some_and(|since| now >= since + LAST_SEEN_FLUSH);
-        if pending >= LAST_SEEN_BATCH || due {
-            self.flush_last_seen();
+        let may_write = self.storage_retry.is_none_or(|(retry, _)| now >= retry);
+        if may_write && (pending >= LAST_SEEN_BATCH || due) {
+            self.flush_last_seen(now);
         }
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;

@@ -620,28 +620,70 @@ fn malformed_presence_changes_nothing_and_is_counted() {
     );
 }
 
+fn ms(millis: u64) -> SystemTime {
+    t(0) + Duration::from_millis(millis)
+}
+
+fn log_out(core: &mut Core, user: &str, now: SystemTime) {
+    let off = format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{user}@example.test/pc' to='game.example.test'/>");
+    core.handle(Input::Stanza(xml(&off)), now);
+}
+
 #[test]
-fn last_seen_is_written_in_batches_not_per_presence() {
+fn a_logout_is_written_within_a_second_and_logouts_close_together_share_a_write() {
     let mut core = linked_core();
-    for user in ["alice", "bob"] {
-        let off = format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{user}@example.test/pc' to='game.example.test'/>");
-        core.handle(Input::Stanza(xml(&off)), t(20));
+    log_out(&mut core, "alice", ms(20_000));
+    log_out(&mut core, "bob", ms(20_100));
+    assert_eq!(
+        core.state().store.last_seen("alice@example.test").unwrap(),
+        None,
+        "written per logout"
+    );
+    let out = core.handle(Input::Tick, ms(20_150));
+    let wake = out.iter().find_map(|o| match o {
+        Output::WakeAt(at) => Some(*at),
+        _ => None,
+    });
+    assert!(wake.is_some_and(|at| at <= ms(21_000)), "{wake:?}");
+    core.handle(Input::Tick, ms(21_000));
+    for user in ["alice@example.test", "bob@example.test"] {
+        assert_eq!(
+            core.state().store.last_seen(user).unwrap(),
+            Some(1_700_000_020),
+            "{user}"
+        );
+    }
+    assert_eq!(core.state().stats.storage_writes, 1);
+}
+
+#[test]
+fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
+    let mut core = linked_core();
+    core.state.store.set_read_only(true);
+    log_out(&mut core, "alice", ms(20_000));
+    core.handle(Input::Tick, ms(21_000));
+    assert_eq!(core.state().stats.storage_failures, 1);
+    // Inputs keep coming; none of them waits on the database again until the backoff ends.
+    for i in 0..50 {
+        let reply = ask(
+            &mut core,
+            &iq("get", ALICE, "<ping xmlns='urn:xmpp:ping'/>"),
+            ms(21_010 + i),
+        );
+        assert_eq!(reply.attr("type"), Some("result"));
+    }
+    assert_eq!(core.state().stats.storage_failures, 1);
+    assert!(core.state().storage_failing_since.is_some());
+    core.state.store.set_read_only(false);
+    // The retry comes at the latest a backoff later, and succeeds.
+    for step in 1..=20 {
+        core.handle(Input::Tick, ms(21_000 + step * 1_000));
     }
     assert_eq!(
         core.state().store.last_seen("alice@example.test").unwrap(),
-        None
-    );
-    let out = core.handle(Input::Tick, t(21));
-    assert!(out.iter().any(|o| matches!(o, Output::WakeAt(_))));
-    core.handle(Input::Tick, t(26));
-    assert_eq!(
-        core.state().store.last_seen("alice@example.test").unwrap(),
         Some(1_700_000_020)
     );
-    assert_eq!(
-        core.state().store.last_seen("bob@example.test").unwrap(),
-        Some(1_700_000_020)
-    );
+    assert!(core.state().storage_failing_since.is_none());
 }
 
 #[test]

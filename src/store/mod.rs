@@ -32,6 +32,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// How long a statement waits for a lock held by another process.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub struct Store {
     conn: Connection,
 }
@@ -69,7 +72,9 @@ impl Store {
 
     fn prepare(mut conn: Connection) -> Result<Store, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Short: the core thread must not stall on a locked database. A write that
+        // fails is retried later by the core, with backoff.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         migrations::migrate(&mut conn)?;
         Ok(Store { conn })
     }
@@ -89,6 +94,14 @@ impl Store {
                 other => Err(other),
             })?;
         self.conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
+    }
+
+    /// Makes every write fail (as a full or locked disk would), or work again.
+    #[cfg(test)]
+    pub fn set_read_only(&self, read_only: bool) {
+        self.conn
+            .pragma_update(None, "query_only", read_only)
+            .unwrap();
     }
 
     /// Reads a metadata value.

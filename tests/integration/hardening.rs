@@ -211,3 +211,38 @@ fn error_text(reply: &Element) -> String {
         .map(|t| t.text())
         .unwrap_or_default()
 }
+
+on_both_servers!(
+    async fn a_logout_survives_a_kill_one_second_later(kind) {
+        let World { server, mut bridge, mut platform } =
+            world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
+        let mut alice = login(&server, "alice").await;
+        let mut bob = login(&server, "bob").await;
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(None, None).await.unwrap();
+        // ejabberd forwards a departure only while a contact is online.
+        befriend(&mut alice, &mut bob, T).await.expect("mutual contacts");
+        let deadline = std::time::Instant::now() + T;
+        while availability_of(&mut platform, "alice@example.test").await["availability"] != ["available"] {
+            assert!(std::time::Instant::now() < deadline, "{}", bridge.log_tail(20));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        alice.close().await;
+        let deadline = std::time::Instant::now() + T;
+        loop {
+            let row = availability_of(&mut platform, "alice@example.test").await;
+            if row["availability"] != ["available"] {
+                assert_eq!(row["last-seen"].len(), 1, "{row:?}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{}", bridge.log_tail(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        bridge.kill();
+        bridge.start_again().expect("restarts");
+        bridge.wait_connected(T).await.expect("links up again");
+        let row = availability_of(&mut platform, "alice@example.test").await;
+        assert_eq!(row["last-seen"].len(), 1, "the last-seen time was lost: {row:?}\n{}", bridge.log_tail(30));
+    }
+);
