@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use minidom::Element;
 use xmpp_game_bridge::core::{Core, CoreConfig, Input, Output};
+use xmpp_game_bridge::directory::activity::ReportKey;
 use xmpp_game_bridge::directory::presence::{self, Availability, PresenceUpdate, StatusTexts};
 use xmpp_game_bridge::directory::{Directory, DirectoryConfig};
 use xmpp_game_bridge::store::Store;
@@ -130,6 +131,7 @@ fn linked_core() -> Core {
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),
         max_stanza_bytes: 256 * 1024,
+        activity_key: ReportKey::derive("s3cret"),
     };
     let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
     core.handle(Input::Connected, now());

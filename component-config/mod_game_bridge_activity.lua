@@ -22,13 +22,19 @@
 --   receives, at most once per unordered pair of users per interval:
 --
 --     <message from='example.org' to='game.example.org' id='…'>
---       <activity xmlns='urn:xmpp-game-bridge:activity:1'>
+--       <activity xmlns='urn:xmpp-game-bridge:activity:1' mac='…'>
 --         <exchange by='alice@example.org' with='bob@example.org' at='2026-11-21T05:14:00Z'/>
 --       </activity>
 --     </message>
 --
 --   `by` is the sender's bare JID, `with` the recipient's, `at` the time the server routed
 --   the message (XEP-0082, UTC, whole seconds).
+-- * `mac` authenticates the report: any component granted the `message` privilege could
+--   send a message from the host's JID, so the component accepts only reports signed
+--   with a key derived from its shared secret, which this module reads from the
+--   Component block (`component_secret`): key = HMAC-SHA256(secret,
+--   "urn:xmpp-game-bridge:activity:1"); mac = hex HMAC-SHA256(key, "by\nwith\nat\n" for
+--   each exchange, in order). Nothing to configure beyond the Component block.
 -- * Not reported: groupchat, headline and error messages; messages without a body (chat
 --   states, receipts, markers); carbon copies; messages to or from other hosts or
 --   components; messages between resources of the same user; messages to accounts that
@@ -45,6 +51,7 @@ local datetime = require "util.datetime".datetime;
 local new_id = require "util.id".medium;
 local monotonic = require "util.time".monotonic;
 local user_exists = require "core.usermanager".user_exists;
+local hmac_sha256 = require "util.hashes".hmac_sha256;
 
 local xmlns_activity = "urn:xmpp-game-bridge:activity:1";
 local xmlns_carbons = "urn:xmpp:carbons:2";
@@ -77,6 +84,20 @@ do
 			.. " chat activity is not reported", configured_component, host);
 		return;
 	end
+end
+
+-- The component's shared secret, from its Component block, keys the reports' MAC.
+local component_secret = module:context(component):get_option_string("component_secret");
+if not component_secret then
+	module:log("error", "no component_secret is configured for %s (its Component block); chat activity"
+		.. " is not reported", component);
+	return;
+end
+local report_key = hmac_sha256(component_secret, xmlns_activity);
+component_secret = nil;
+
+local function hex(bytes)
+	return (bytes:gsub(".", function (c) return string.format("%02x", c:byte()); end));
 end
 
 local interval = module:get_option_number("game_bridge_activity_interval", 60);
@@ -186,9 +207,11 @@ local function observe(event)
 		last_report[pair] = now;
 	end
 
+	local at = datetime();
+	local mac = hex(hmac_sha256(report_key, by .. "\n" .. with .. "\n" .. at .. "\n"));
 	local report = st.message({ from = host, to = component, id = new_id() })
-		:tag("activity", { xmlns = xmlns_activity })
-			:tag("exchange", { by = by, with = with, at = datetime() }):up()
+		:tag("activity", { xmlns = xmlns_activity, mac = mac })
+			:tag("exchange", { by = by, with = with, at = at }):up()
 		:up();
 	module:log("debug", "Reporting activity to %s: %s", component, report);
 	module:send(report);

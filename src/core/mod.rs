@@ -24,6 +24,7 @@ use xmpp_parsers::version::VersionResult;
 
 use crate::commands::{self, Reply, Requester, Sessions};
 use crate::config::Config;
+use crate::directory::activity::ReportKey;
 use crate::directory::{unix_secs, Directory, DirectoryConfig, UserId};
 use crate::store::Store;
 use crate::xep::commands::{Command, CommandError, SpecificCondition};
@@ -80,6 +81,8 @@ pub struct CoreConfig {
     pub directory: DirectoryConfig,
     /// The largest stanza the bridge sends.
     pub max_stanza_bytes: usize,
+    /// Authenticates the Prosody module's activity reports.
+    pub activity_key: ReportKey,
 }
 
 impl From<&Config> for CoreConfig {
@@ -94,6 +97,7 @@ impl From<&Config> for CoreConfig {
             command_session: config.link.command_session,
             directory: config.directory.clone(),
             max_stanza_bytes: config.link.max_outgoing_stanza_bytes,
+            activity_key: ReportKey::derive(config.secret.expose()),
         }
     }
 }

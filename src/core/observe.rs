@@ -43,10 +43,12 @@ impl Core {
             }
         };
         let mut at = unix_secs(now);
-        if let Some(stamp) = presence::delay_stamp(el) {
-            // A replayed presence: it changed when the stamp says, not when it was replayed.
-            self.state.directory.replay_seen(bare.domain().as_str());
-            at = at.min(stamp);
+        if self.state.directory.in_replay(bare.domain().as_str()) {
+            if let Some(stamp) = presence::delay_stamp(el) {
+                // A replayed presence changed when the stamp says, not when it was
+                // replayed. Outside the replay a stamp is the user's word, and ignored.
+                at = at.min(stamp);
+            }
         }
         let applied = self
             .state
@@ -88,7 +90,15 @@ impl Core {
             }
             return;
         }
-        if let Some(exchanges) = activity::parse(el) {
+        if let Some(report) = activity::parse(el, &self.config.activity_key) {
+            let exchanges = match report {
+                Ok(exchanges) => exchanges,
+                Err(e) => {
+                    self.state.stats.stanzas_dropped += 1;
+                    warn!(%domain, error = %e, "activity report ignored");
+                    return;
+                }
+            };
             let now = unix_secs(now);
             for exchange in exchanges {
                 let by_ours = self.state.directory.domain_of(&exchange.by).is_some();

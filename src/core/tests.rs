@@ -21,6 +21,7 @@ fn core() -> Core {
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),
         max_stanza_bytes: 256 * 1024,
+        activity_key: ReportKey::derive("s3cret"),
     };
     Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
 }
@@ -712,10 +713,30 @@ fn with_the_activity_module_peers_use_the_conversation_tier() {
     presence(&mut core, "alice", None, t(2));
     presence(&mut core, "bob", None, t(3));
     presence(&mut core, "carol", None, t(4));
-    let exchange = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
-        <activity xmlns='urn:xmpp-game-bridge:activity:1'>\
-        <exchange by='alice@example.test' with='carol@example.test' at='2023-11-14T22:13:25Z'/></activity></message>";
-    core.handle(Input::Stanza(xml(exchange)), t(6));
+    let exchange = [(
+        "alice@example.test",
+        "carol@example.test",
+        "2023-11-14T22:13:25Z",
+    )];
+    // Another component could send from the host's JID, but not with the key: ignored.
+    let forged = crate::directory::activity::signed_report(
+        &ReportKey::derive("guess"),
+        &[(
+            "alice@example.test",
+            "bob@example.test",
+            "2023-11-14T22:13:25Z",
+        )],
+    );
+    let report = crate::directory::activity::signed_report(&ReportKey::derive("s3cret"), &exchange);
+    for activity in [forged, report] {
+        let message = format!("<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>{activity}</message>");
+        core.handle(Input::Stanza(xml(&message)), t(6));
+    }
+    assert_eq!(
+        core.state().stats.stanzas_dropped,
+        1,
+        "the forged report was not refused"
+    );
     let request = peers_request("alice@example.test");
     let fetch = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     let roster = roster_result(

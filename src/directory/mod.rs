@@ -80,8 +80,6 @@ pub struct Domain {
     pub activity_module: Option<bool>,
     /// The epoch whose connect-time presence replay is known to be complete.
     replay_done_epoch: u32,
-    /// The epoch in which a delayed (replayed) presence of this domain was seen.
-    replay_seen_epoch: u32,
 }
 
 impl Domain {
@@ -92,38 +90,43 @@ impl Domain {
             privilege: None,
             activity_module: None,
             replay_done_epoch: 0,
-            replay_seen_epoch: 0,
         }
     }
 
-    /// Prosody replays the presence of online users when a component connects.
+    /// Prosody replays the presence of online users when a component connects. Told by
+    /// what only the server can say: its software (XEP-0092) or, where it does not answer
+    /// that, the privilege namespace it advertised (`urn:xmpp:privilege:2` is Prosody's
+    /// mod_privilege; ejabberd 23.01 speaks `:1`). Never by a `<delay/>`, which any user
+    /// can put in a presence.
     pub fn replays_presence(&self) -> bool {
-        self.software
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().starts_with("prosody"))
+        match &self.software {
+            Some(software) => software.to_ascii_lowercase().starts_with("prosody"),
+            None => self
+                .privilege
+                .as_ref()
+                .is_some_and(|p| p.version == crate::xep::privilege::Version::V2),
+        }
     }
 }
 
 impl Directory {
-    /// A replayed (delayed) presence of `domain` arrived in this epoch: the server replays
-    /// at connect even if it did not say what software it is.
-    pub fn replay_seen(&mut self, domain: &str) {
-        let epoch = self.epoch;
-        if let Some(d) = self.domain_mut(domain) {
-            d.replay_seen_epoch = epoch;
-        }
-    }
-
     /// Whether `domain`'s server replays presence at connect, as far as is known now.
     pub fn replays_presence(&self, domain: &str) -> bool {
         self.domains
             .iter()
             .find(|d| d.jid.as_str() == domain)
-            .is_some_and(|d| match d.software {
-                // A server that named itself is believed; users can forge a <delay/>.
-                Some(_) => d.replays_presence(),
-                None => d.replay_seen_epoch == self.epoch && self.epoch > 0,
-            })
+            .is_some_and(Domain::replays_presence)
+    }
+
+    /// Whether presence heard now from `domain` may be the server's connect-time replay,
+    /// whose `<delay/>` stamps say when each presence was really sent.
+    pub fn in_replay(&self, domain: &str) -> bool {
+        self.epoch > 0
+            && self
+                .domains
+                .iter()
+                .find(|d| d.jid.as_str() == domain)
+                .is_some_and(|d| d.replays_presence() && d.replay_done_epoch != self.epoch)
     }
 }
 

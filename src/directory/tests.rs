@@ -155,11 +155,26 @@ fn without_a_replay_the_last_known_resource_leaving_makes_the_user_unknown() {
 }
 
 #[test]
-fn a_forged_delay_does_not_turn_a_named_server_into_one_that_replays() {
+fn only_the_server_tells_whether_it_replays() {
     let mut dir = directory();
-    dir.domain_mut("example.test").unwrap().software = Some("ejabberd 23.01".into());
-    dir.replay_seen("example.test");
+    assert!(!dir.replays_presence("example.test"), "nothing known yet");
+    let advert = |ns: &str| {
+        let el: minidom::Element =
+            format!("<privilege xmlns='{ns}'><perm access='presence' type='roster'/></privilege>")
+                .parse()
+                .unwrap();
+        crate::xep::privilege::Privilege::try_from(&el).unwrap()
+    };
+    // A server that does not name itself: Prosody's privilege namespace tells.
+    dir.domain_mut("example.test").unwrap().privilege = Some(advert("urn:xmpp:privilege:2"));
+    assert!(dir.replays_presence("example.test"));
+    dir.domain_mut("example.test").unwrap().privilege = Some(advert("urn:xmpp:privilege:1"));
     assert!(!dir.replays_presence("example.test"));
+    // A server that names itself is believed.
+    dir.domain_mut("example.test").unwrap().software = Some("ejabberd 23.01".into());
+    assert!(!dir.replays_presence("example.test"));
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
+    assert!(dir.replays_presence("example.test"));
 }
 
 #[test]
@@ -337,20 +352,6 @@ fn conversation_with_a_non_contact_does_not_make_a_peer() {
     dir.activity.record(mallory, alice, T0 + 5);
     let peers = active_peers(&dir, alice, &mutual, Tier::Conversation, T0 + 6);
     assert!(peers.is_empty());
-}
-
-#[test]
-fn a_replay_seen_without_the_server_naming_itself_still_completes() {
-    let mut dir = directory();
-    assert!(!dir.replays_presence("example.test"));
-    dir.replay_seen("example.test");
-    assert!(dir.replays_presence("example.test"));
-    dir.link_down(T0);
-    dir.link_up();
-    assert!(
-        !dir.replays_presence("example.test"),
-        "a replay belongs to one epoch"
-    );
 }
 
 #[test]

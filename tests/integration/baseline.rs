@@ -200,11 +200,13 @@ on_both_servers!(
             .await
             .expect("double payload answered");
         assert_eq!(error_of(&two).0, "bad-request");
-        // An action XEP-0050 does not define.
-        let jump = alice
-            .iq_xml(&set(&format!("<command xmlns='{NS_COMMANDS}' node='stats' action='jump'/>")), T)
-            .await
-            .expect("bad action answered");
+        // An action XEP-0050 does not define: for someone who may not run the node, the
+        // request is refused before it is read; for the admin, it is malformed.
+        let jump = set(&format!("<command xmlns='{NS_COMMANDS}' node='stats' action='jump'/>"));
+        let refused = alice.iq_xml(&jump, T).await.expect("bad action answered");
+        assert_eq!(error_of(&refused).0, "forbidden");
+        let mut admin = login(&server, "admin").await;
+        let jump = admin.iq_xml(&jump, T).await.expect("bad action answered");
         assert_eq!(error_of(&jump).0, "bad-request");
         let specific = jump
             .children()
@@ -222,7 +224,6 @@ on_both_servers!(
         assert_eq!(pong.attr("type"), Some("result"));
         assert_eq!(bridge.link_up_count(), 1, "the link was rebuilt:\n{}", bridge.log_tail(40));
         assert!(!bridge.log().contains("link down"), "{}", bridge.log_tail(40));
-        let mut admin = login(&server, "admin").await;
         let form = stats_form(&run_stats(&mut admin).await);
         if kind == crate::support::ServerKind::Prosody {
             // The presence reached the component and was ignored, not counted as dropped:
