@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use xmpp_parsers::jid::Jid;
 
 use super::Node;
-use crate::core::failure::Failure;
+use crate::core::deadlines::Deadlines;
+use crate::core::failure::{quote, Failure};
 use crate::xep::commands::{Actions, SpecificCondition};
 
 /// What a multi-step command remembers between steps, per command.
@@ -43,6 +44,7 @@ pub struct Sessions {
     next: u64,
     salt: u64,
     live: HashMap<String, Session>,
+    deadlines: Deadlines<String>,
     expired: VecDeque<String>,
 }
 
@@ -55,6 +57,7 @@ impl Sessions {
             next: 0,
             salt,
             live: HashMap::new(),
+            deadlines: Deadlines::default(),
             expired: VecDeque::new(),
         }
     }
@@ -76,25 +79,24 @@ impl Sessions {
         if self.live.len() >= MAX_LIVE {
             // Unfinished sessions are cheap but not free: past the cap, the one closest to
             // expiry goes first (and answers session-expired if it comes back).
-            if let Some(oldest) = self
-                .live
-                .iter()
-                .min_by_key(|(_, s)| s.expires_at)
-                .map(|(id, _)| id.clone())
-            {
-                self.live.remove(&oldest);
-                self.remember_expired(oldest);
+            while let Some((at, oldest)) = self.deadlines.pop_due(now + self.lifetime) {
+                if self.live.get(&oldest).is_some_and(|s| s.expires_at == at) {
+                    self.live.remove(&oldest);
+                    self.remember_expired(oldest);
+                    break;
+                }
             }
         }
-        self.live.insert(
+        self.restore(
             id,
             Session {
                 node,
                 owner,
                 stage,
                 actions,
-                expires_at: now + self.lifetime,
+                expires_at: now,
             },
+            now,
         );
     }
 
@@ -102,7 +104,12 @@ impl Sessions {
     /// The requester was active in time, so the session gets its full lifetime again.
     pub fn restore(&mut self, id: String, mut session: Session, now: SystemTime) {
         session.expires_at = now + self.lifetime;
+        self.deadlines.push(session.expires_at, id.clone());
         self.live.insert(id, session);
+        self.deadlines.compact(
+            self.live.len(),
+            self.live.iter().map(|(id, s)| (s.expires_at, id.clone())),
+        );
     }
 
     /// Takes the session for the next step, or says why there is none.
@@ -130,22 +137,20 @@ impl Sessions {
             .with_specific(SpecificCondition::SessionExpired));
         }
         Err(Failure::bad_request(format!(
-            "there is no command session {id:?} for you on this node"
+            "there is no command session {:?} for you on this node",
+            quote(id)
         ))
         .with_specific(SpecificCondition::BadSessionid))
     }
 
     /// Drops sessions idle past their lifetime, remembering their ids for a while.
     pub fn expire(&mut self, now: SystemTime) {
-        let dead: Vec<String> = self
-            .live
-            .iter()
-            .filter(|(_, s)| s.expires_at <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in dead {
-            self.live.remove(&id);
-            self.remember_expired(id);
+        while let Some((at, id)) = self.deadlines.pop_due(now) {
+            // Taken for a step, finished or given a new lifetime meanwhile: stale.
+            if self.live.get(&id).is_some_and(|s| s.expires_at == at) {
+                self.live.remove(&id);
+                self.remember_expired(id);
+            }
         }
     }
 
@@ -157,7 +162,7 @@ impl Sessions {
     }
 
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.live.values().map(|s| s.expires_at).min()
+        self.deadlines.next()
     }
 
     pub fn len(&self) -> usize {

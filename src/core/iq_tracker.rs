@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use xmpp_parsers::jid::Jid;
 
+use super::deadlines::Deadlines;
+
 /// What the component wanted from an IQ it sent; decides what to do with the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Purpose {
@@ -36,6 +38,7 @@ pub struct IqTracker {
     timeout: Duration,
     next: u64,
     pending: HashMap<String, Pending>,
+    deadlines: Deadlines<String>,
     pub timeouts: u64,
 }
 
@@ -45,6 +48,7 @@ impl IqTracker {
             timeout,
             next: 0,
             pending: HashMap::new(),
+            deadlines: Deadlines::default(),
             timeouts: 0,
         }
     }
@@ -53,13 +57,19 @@ impl IqTracker {
     pub fn track(&mut self, to: Jid, purpose: Purpose, now: SystemTime) -> String {
         self.next += 1;
         let id = format!("gb-{}", self.next);
+        let deadline = now + self.timeout;
         self.pending.insert(
             id.clone(),
             Pending {
                 to,
                 purpose,
-                deadline: now + self.timeout,
+                deadline,
             },
+        );
+        self.deadlines.push(deadline, id.clone());
+        self.deadlines.compact(
+            self.pending.len(),
+            self.pending.iter().map(|(id, p)| (p.deadline, id.clone())),
         );
         id
     }
@@ -78,16 +88,15 @@ impl IqTracker {
         })
     }
 
-    /// Removes and returns every IQ whose reply is overdue.
+    /// Removes and returns every IQ whose reply is overdue: O(log n) for each, nothing
+    /// for those not due.
     pub fn expire(&mut self, now: SystemTime) -> Vec<Ended> {
-        let overdue: Vec<String> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut ended = Vec::with_capacity(overdue.len());
-        for id in overdue {
+        let mut ended = Vec::new();
+        while let Some((at, id)) = self.deadlines.pop_due(now) {
+            // Answered meanwhile (or abandoned): the queue's entry is stale.
+            if self.pending.get(&id).is_none_or(|p| p.deadline != at) {
+                continue;
+            }
             if let Some(p) = self.pending.remove(&id) {
                 self.timeouts += 1;
                 ended.push(Ended::TimedOut {
@@ -103,11 +112,12 @@ impl IqTracker {
     pub fn abandon_all(&mut self) -> usize {
         let n = self.pending.len();
         self.pending.clear();
+        self.deadlines = Deadlines::default();
         n
     }
 
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.deadlines.next()
     }
 
     pub fn len(&self) -> usize {

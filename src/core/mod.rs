@@ -7,6 +7,7 @@
 //! [`Store`]; the driver runs the core on its own thread so SQLite never blocks the async
 //! runtime.
 
+pub mod deadlines;
 pub mod disco;
 pub mod failure;
 pub mod iq_tracker;
