@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use minidom::Element;
+use xmpp_game_bridge::core::rate::Rate;
 use xmpp_game_bridge::core::{Core, CoreConfig, Input, Output};
 use xmpp_game_bridge::directory::activity::ReportKey;
 use xmpp_game_bridge::directory::presence::{self, Availability, PresenceUpdate, StatusTexts};
@@ -132,6 +133,8 @@ fn linked_core() -> Core {
         directory: DirectoryConfig::default(),
         max_stanza_bytes: 256 * 1024,
         activity_key: ReportKey::derive("s3cret"),
+        platform_rate: Rate::per_sec(20_000),
+        other_rate: Rate::per_sec(10),
     };
     let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
     core.handle(Input::Connected, now());

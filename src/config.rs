@@ -49,6 +49,42 @@ struct RawConfig {
     directory: RawDirectory,
     #[serde(default)]
     logging: RawLogging,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default = "default_platform_requests_per_sec")]
+    platform_requests_per_sec: u64,
+    #[serde(default = "default_user_requests_per_sec")]
+    user_requests_per_sec: u64,
+}
+
+fn default_platform_requests_per_sec() -> u64 {
+    20_000
+}
+fn default_user_requests_per_sec() -> u64 {
+    10
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            platform_requests_per_sec: default_platform_requests_per_sec(),
+            user_requests_per_sec: default_user_requests_per_sec(),
+        }
+    }
+}
+
+/// How fast one requester may send requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Sustained IQ requests per second of one platform (or operator); twice that in a burst.
+    pub platform_requests_per_sec: u32,
+    /// The same for anyone else (users' chat clients).
+    pub user_requests_per_sec: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +347,7 @@ pub struct Config {
     pub storage_path: PathBuf,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+    pub limits: LimitsConfig,
 }
 
 impl Config {
@@ -440,6 +477,18 @@ impl Config {
                 86_400,
             ),
             (
+                "limits.platform_requests_per_sec",
+                raw.limits.platform_requests_per_sec,
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.user_requests_per_sec",
+                raw.limits.user_requests_per_sec,
+                1,
+                1_000_000,
+            ),
+            (
                 "directory.max_status_chars",
                 directory.max_status_chars,
                 16,
@@ -497,6 +546,10 @@ impl Config {
             storage_path: raw.storage.path,
             log_level: raw.logging.level,
             log_format: raw.logging.format,
+            limits: LimitsConfig {
+                platform_requests_per_sec: small32(raw.limits.platform_requests_per_sec),
+                user_requests_per_sec: small32(raw.limits.user_requests_per_sec),
+            },
         })
     }
 }
@@ -504,6 +557,11 @@ impl Config {
 /// KiB to bytes, for values already checked to be small.
 fn kib(value: u64) -> usize {
     small(value.saturating_mul(1024))
+}
+
+/// A rate already checked to be small.
+fn small32(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 /// A count already checked to be small.

@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 20] = [
+    let counters: [(&str, &str, String); 26] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -102,6 +102,36 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "resources-evicted",
             "Resources forgotten at the per-user cap",
             directory.resources_evicted.to_string(),
+        ),
+        (
+            "requests-refused-busy",
+            "Requests refused: a cap or a rate reached",
+            stats.requests_refused_busy.to_string(),
+        ),
+        (
+            "requests-rate-limited",
+            "Requests refused: requester over its rate",
+            stats.requests_rate_limited.to_string(),
+        ),
+        (
+            "rosters-fetching",
+            "Rosters being fetched",
+            stats.rosters_fetching.to_string(),
+        ),
+        (
+            "sessions-live",
+            "Command sessions open",
+            stats.sessions_live.to_string(),
+        ),
+        (
+            "iqs-pending",
+            "IQs awaiting a reply",
+            stats.iqs_pending.to_string(),
+        ),
+        (
+            "requesters-tracked",
+            "Requesters whose rate is tracked",
+            stats.requesters_tracked.to_string(),
         ),
         (
             "schema-version",

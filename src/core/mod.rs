@@ -12,9 +12,10 @@ pub mod disco;
 pub mod failure;
 pub mod iq_tracker;
 pub(crate) mod observe;
+pub mod parked;
+pub mod rate;
 pub mod stanza;
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use minidom::Element;
@@ -31,6 +32,8 @@ use crate::store::Store;
 use crate::xep::commands::{Command, CommandError, SpecificCondition};
 use failure::Failure;
 use iq_tracker::{Ended, IqTracker, Purpose};
+use parked::Parked;
+use rate::{Rate, RateLimits};
 use stanza::{Header, IqType, Kind};
 
 /// Something that happened, for the core to decide about.
@@ -84,6 +87,9 @@ pub struct CoreConfig {
     pub max_stanza_bytes: usize,
     /// Authenticates the Prosody module's activity reports.
     pub activity_key: ReportKey,
+    /// IQ requests per second per requester: platforms (and operators), anyone else.
+    pub platform_rate: Rate,
+    pub other_rate: Rate,
 }
 
 impl From<&Config> for CoreConfig {
@@ -99,6 +105,8 @@ impl From<&Config> for CoreConfig {
             directory: config.directory.clone(),
             max_stanza_bytes: config.link.max_outgoing_stanza_bytes,
             activity_key: ReportKey::derive(config.secret.expose()),
+            platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
+            other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
         }
     }
 }
@@ -125,6 +133,17 @@ pub struct Stats {
     /// Transactions committed, and attempts that failed (each retried later).
     pub storage_writes: u64,
     pub storage_failures: u64,
+    /// Requests refused with `resource-constraint`: a cap on waiting requests, or a
+    /// requester over its rate.
+    pub requests_refused_busy: u64,
+    /// Of those, refused because the requester was over its rate.
+    pub requests_rate_limited: u64,
+    /// Gauges, as of the last input: rosters being fetched, command sessions open, IQs
+    /// awaiting a reply, requesters whose rate is tracked.
+    pub rosters_fetching: usize,
+    pub sessions_live: usize,
+    pub iqs_pending: usize,
+    pub requesters_tracked: usize,
     pub commands_served: u64,
     /// Successful handshakes; all but the first are reconnections.
     pub links_up: u64,
@@ -202,7 +221,8 @@ pub struct Core {
     iq: IqTracker,
     /// Requests waiting for a user's roster, in arrival order; a fetch is in flight for
     /// each key (one fetch per user however many requests wait).
-    parked: HashMap<UserId, Vec<Element>>,
+    parked: Parked,
+    rates: RateLimits,
     /// When the oldest last-seen time still waiting to be written was queued.
     pending_since: Option<SystemTime>,
     /// After a failed write: when to try again, and the wait after that.
@@ -219,7 +239,8 @@ impl Core {
             sessions: Sessions::new(config.command_session, salt),
             iq: IqTracker::new(config.iq_timeout),
             state: State::new(store, directory, now),
-            parked: HashMap::new(),
+            parked: Parked::default(),
+            rates: RateLimits::new(config.platform_rate, config.other_rate),
             pending_since: None,
             storage_retry: None,
             last_prune: now,
@@ -296,6 +317,11 @@ impl Core {
         }
         self.expire(now, &mut out);
         self.state.stats.stanzas_out += out.len() as u64;
+        let stats = &mut self.state.stats;
+        stats.rosters_fetching = self.parked.users();
+        stats.sessions_live = self.sessions.len();
+        stats.iqs_pending = self.iq.len();
+        stats.requesters_tracked = self.rates.tracked();
         if let Some(at) = self.next_deadline() {
             out.push(Output::WakeAt(at));
         }
@@ -402,7 +428,7 @@ impl Core {
     /// Answers every request still waiting for a roster with `failure`.
     fn refuse_parked(&mut self, failure: &Failure, out: &mut Vec<Output>) -> usize {
         let mut refused = 0;
-        for request in self.parked.drain().flat_map(|(_, requests)| requests) {
+        for request in self.parked.drain() {
             if let Ok(header) = Header::read(&request) {
                 out.push(Output::Send(stanza::error_reply(&header, failure)));
                 refused += 1;
@@ -450,6 +476,18 @@ impl Core {
                 if header.id.is_none() {
                     self.state.stats.stanzas_dropped += 1;
                     warn!("dropped an IQ request without an id: it cannot be answered");
+                    return;
+                }
+                let requester = header.from.to_bare();
+                let trusted = self.config.platforms.contains(&requester)
+                    || self.config.admins.contains(&requester);
+                if !self.rates.allow(requester.as_str(), trusted, now) {
+                    self.state.stats.requests_refused_busy += 1;
+                    self.state.stats.requests_rate_limited += 1;
+                    let failure = Failure::resource_constraint(
+                        "too many requests from you; slow down and try again in a moment",
+                    );
+                    out.push(Output::Send(stanza::error_reply(header, &failure)));
                     return;
                 }
                 self.on_iq_request(header, el, now, true, out);

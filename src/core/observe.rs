@@ -10,12 +10,10 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use super::failure::Failure;
 use super::iq_tracker::Purpose;
+use super::parked::Parking;
 use super::stanza::{self, Header, IqType};
 
-/// Requests that may wait for one user's roster at once; more are refused at once.
-pub const MAX_PARKED_PER_ROSTER: usize = 256;
 use super::{Core, Output};
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
@@ -249,19 +247,22 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
-        let waiting = self.parked.entry(user).or_default();
-        if waiting.len() >= MAX_PARKED_PER_ROSTER {
-            if let Ok(header) = Header::read(&request) {
-                let failure = Failure::resource_constraint(
-                    "too many requests are already waiting for this user's roster; try again shortly",
-                );
-                out.push(Output::Send(stanza::error_reply(&header, &failure)));
+        let requester = request
+            .attr("from")
+            .map(|from| from.split('/').next().unwrap_or(from))
+            .unwrap_or("")
+            .to_owned();
+        let header = Header::read(&request);
+        match self.parked.park(user, &requester, request) {
+            Parking::Fetch => {}
+            Parking::Joined => return,
+            Parking::Refused(failure) => {
+                self.state.stats.requests_refused_busy += 1;
+                if let Ok(header) = header {
+                    out.push(Output::Send(stanza::error_reply(&header, &failure)));
+                }
+                return;
             }
-            return;
-        }
-        waiting.push(request);
-        if waiting.len() > 1 {
-            return;
         }
         let name = self.state.directory.name(user).to_owned();
         let Ok(to) = name.parse::<Jid>() else {
@@ -274,7 +275,7 @@ impl Core {
 
     /// Answers every request parked for `user`'s roster, with whatever is known now.
     fn resume(&mut self, user: UserId, now: SystemTime, out: &mut Vec<Output>) {
-        for request in self.parked.remove(&user).unwrap_or_default() {
+        for request in self.parked.take(user) {
             match Header::read(&request) {
                 Ok(header) => self.on_iq_request(&header, &request, now, false, out),
                 Err(e) => debug!(error = %e, "parked request cannot be routed"),

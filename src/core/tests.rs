@@ -22,6 +22,8 @@ fn core() -> Core {
         directory: DirectoryConfig::default(),
         max_stanza_bytes: 256 * 1024,
         activity_key: ReportKey::derive("s3cret"),
+        platform_rate: Rate::per_sec(20_000),
+        other_rate: Rate::per_sec(10),
     };
     Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
 }
@@ -668,7 +670,7 @@ fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
     for i in 0..50 {
         let reply = ask(
             &mut core,
-            &iq("get", ALICE, "<ping xmlns='urn:xmpp:ping'/>"),
+            &iq("get", PLATFORM, "<ping xmlns='urn:xmpp:ping'/>"),
             ms(21_010 + i),
         );
         assert_eq!(reply.attr("type"), Some("result"));
@@ -809,10 +811,10 @@ fn a_roster_the_server_refuses_is_reported_as_refused_not_as_late() {
 }
 
 #[test]
-fn past_the_cap_a_request_for_the_same_roster_is_refused_at_once() {
+fn past_its_cap_of_waiting_requests_a_requester_is_refused_at_once() {
     let mut core = linked_core();
     let request = peers_request("alice@example.test");
-    let cap = super::observe::MAX_PARKED_PER_ROSTER;
+    let cap = super::parked::MAX_PER_REQUESTER;
     for n in 0..cap {
         let out = sent(&core.handle(
             Input::Stanza(xml(&request.replace("q1", &format!("p{n}")))),
@@ -826,6 +828,7 @@ fn past_the_cap_a_request_for_the_same_roster_is_refused_at_once() {
     let out = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     assert_eq!(out.len(), 1);
     assert_eq!(error_condition(&out[0]).0, "resource-constraint");
+    assert_eq!(core.state().stats.requests_refused_busy, 1);
 }
 
 /// Serialised size of a stanza, as the transport would send it.
@@ -973,4 +976,30 @@ fn a_huge_status_text_is_stored_cut_and_marked_and_status_fits_the_limit() {
             rows.len()
         );
     }
+}
+
+#[test]
+fn a_flooding_user_is_slowed_down_and_others_are_still_answered() {
+    let mut core = linked_core();
+    let ping = |from: &str| iq("get", from, "<ping xmlns='urn:xmpp:ping'/>");
+    let refused = (0..100)
+        .map(|i| ask(&mut core, &ping(ALICE), ms(10_000 + i)))
+        .filter(|reply| reply.attr("type") == Some("error"))
+        .inspect(|reply| assert_eq!(error_condition(reply).0, "resource-constraint"))
+        .count();
+    assert!(refused >= 70, "only {refused} of 100 refused");
+    assert_eq!(core.state().stats.requests_rate_limited, refused as u64);
+    // Everybody else is untouched; alice gets her rate back with time.
+    assert_eq!(
+        ask(&mut core, &ping(PLATFORM), ms(10_100)).attr("type"),
+        Some("result")
+    );
+    assert_eq!(
+        ask(&mut core, &ping("bob@example.test/pc"), ms(10_100)).attr("type"),
+        Some("result")
+    );
+    assert_eq!(
+        ask(&mut core, &ping(ALICE), ms(11_200)).attr("type"),
+        Some("result")
+    );
 }

@@ -1,0 +1,146 @@
+//! Request rates per requester: a token bucket per bare JID, so that one sender flooding
+//! the bridge with requests is refused (`resource-constraint`) while everyone else is
+//! still served.
+//!
+//! Platforms get a high rate (they ask for many players); anyone else (users' chat
+//! clients, whose requests are a person's clicks) a low one. The buckets are bounded: at
+//! [`MAX_TRACKED`] requesters, those whose bucket is full again (idle) are forgotten, and
+//! if that frees too little, every bucket starts afresh, which costs a flooder nothing
+//! it did not have and keeps memory and time per request bounded.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+/// Requesters whose buckets are kept at once.
+pub const MAX_TRACKED: usize = 10_000;
+
+/// A sustained rate and the burst allowed above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub per_sec: f64,
+    pub burst: f64,
+}
+
+impl Rate {
+    /// `per_sec` sustained, with a burst of two seconds' worth (at least 10).
+    pub fn per_sec(per_sec: u32) -> Rate {
+        let per_sec = f64::from(per_sec.max(1));
+        Rate {
+            per_sec,
+            burst: (per_sec * 2.0).max(10.0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: SystemTime,
+}
+
+#[derive(Debug)]
+pub struct RateLimits {
+    platform: Rate,
+    other: Rate,
+    buckets: HashMap<String, Bucket>,
+    /// Times every bucket was dropped at once because too many requesters were active.
+    pub resets: u64,
+}
+
+impl RateLimits {
+    pub fn new(platform: Rate, other: Rate) -> RateLimits {
+        RateLimits {
+            platform,
+            other,
+            buckets: HashMap::new(),
+            resets: 0,
+        }
+    }
+
+    /// Whether `requester` (a bare JID) may have one more request answered now.
+    pub fn allow(&mut self, requester: &str, is_platform: bool, now: SystemTime) -> bool {
+        let rate = if is_platform {
+            self.platform
+        } else {
+            self.other
+        };
+        if !self.buckets.contains_key(requester) && self.buckets.len() >= MAX_TRACKED {
+            self.make_room(now);
+        }
+        let bucket = self.buckets.entry(requester.to_owned()).or_insert(Bucket {
+            tokens: rate.burst,
+            at: now,
+        });
+        let elapsed = now
+            .duration_since(bucket.at)
+            .map_or(0.0, |d| d.as_secs_f64());
+        bucket.tokens = (bucket.tokens + elapsed * rate.per_sec).min(rate.burst);
+        bucket.at = bucket.at.max(now);
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn make_room(&mut self, now: SystemTime) {
+        let (platform, other) = (self.platform, self.other);
+        // A bucket that would be full by now is the same as none.
+        self.buckets.retain(|_, b| {
+            let elapsed = now.duration_since(b.at).map_or(0.0, |d| d.as_secs_f64());
+            let slowest = platform.per_sec.min(other.per_sec);
+            b.tokens + elapsed * slowest < platform.burst.min(other.burst)
+        });
+        if self.buckets.len() > MAX_TRACKED * 9 / 10 {
+            self.buckets.clear();
+            self.resets += 1;
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn t(millis: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + millis)
+    }
+
+    #[test]
+    fn a_burst_then_the_sustained_rate() {
+        let mut limits = RateLimits::new(Rate::per_sec(100), Rate::per_sec(5));
+        let allowed = (0..20).filter(|_| limits.allow("u@x", false, t(0))).count();
+        assert_eq!(allowed, 10, "the burst");
+        // One second later, five more.
+        let allowed = (0..20)
+            .filter(|_| limits.allow("u@x", false, t(1_000)))
+            .count();
+        assert_eq!(allowed, 5);
+    }
+
+    #[test]
+    fn one_flooder_does_not_cost_another_requester_anything() {
+        let mut limits = RateLimits::new(Rate::per_sec(100), Rate::per_sec(5));
+        for _ in 0..10_000 {
+            limits.allow("flood@x", true, t(0));
+        }
+        assert!(!limits.allow("flood@x", true, t(0)));
+        assert!(limits.allow("arcade@x", true, t(0)));
+        assert!(limits.allow("alice@x", false, t(0)));
+    }
+
+    #[test]
+    fn the_buckets_stay_bounded() {
+        let mut limits = RateLimits::new(Rate::per_sec(100), Rate::per_sec(5));
+        for i in 0..(3 * MAX_TRACKED) {
+            limits.allow(&format!("u{i}@x"), false, t(i as u64));
+        }
+        assert!(limits.tracked() <= MAX_TRACKED);
+    }
+}
