@@ -15,7 +15,7 @@ use crate::xep::forms::{DataForm, Field, FormType};
 
 use super::session::Stage;
 use super::status::{availability_label, served_user};
-use crate::directory::{grants, unix_secs};
+use crate::directory::{grants, unix_secs, Seen};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:peers:1";
 
@@ -58,38 +58,55 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
         ctx,
         &[grants::Grant::RosterGet, grants::Grant::PresenceRoster],
     )?;
-    let directory = &mut ctx.state.directory;
-    let user = directory.intern(jid.as_str());
-    let max_age = directory.config.roster_max_age.as_secs() as u32;
-    if !directory.rosters.is_fresh(user, now, max_age) {
-        if ctx.may_wait {
-            return Ok(Step::NeedRoster(user));
-        }
-        if directory.rosters.peek(user).is_none() {
-            return Err(match directory.rosters.refusal(user) {
-                Some(condition) => Failure::service_unavailable(format!(
-                    "the chat server refused to give the roster of {} ({condition})",
-                    quote(jid.as_str())
-                )),
-                None => Failure::remote_timeout(format!(
-                    "the chat server did not send the roster of {} in time; try again",
-                    quote(jid.as_str())
-                )),
-            });
-        }
-        // A stale roster is better than none when the server did not answer.
-    }
-    directory.rosters.get(user);
     let directory = &ctx.state.directory;
-    let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
-    let tier = tier_for(directory, user);
-    let peers = active_peers(directory, user, mutual, tier, now);
+    // Only an available user has active peers. For anyone else nothing is fetched and
+    // nothing is kept: a platform asking about a million names grows nothing.
+    let active_user = directory.id(jid.as_str()).filter(|&id| {
+        matches!(directory.seen(id), Seen::Online { availability, .. } if availability.is_active())
+    });
+    let peers = match active_user {
+        None => Vec::new(),
+        Some(user) => {
+            let directory = &mut ctx.state.directory;
+            let max_age = directory.config.roster_max_age.as_secs() as u32;
+            if !directory.rosters.is_fresh(user, now, max_age) {
+                if ctx.may_wait {
+                    return Ok(Step::NeedRoster(user));
+                }
+                if directory.rosters.peek(user).is_none() {
+                    return Err(match directory.rosters.refusal(user) {
+                        Some(condition) => Failure::service_unavailable(format!(
+                            "the chat server refused to give the roster of {} ({condition})",
+                            quote(jid.as_str())
+                        )),
+                        None => Failure::remote_timeout(format!(
+                            "the chat server did not send the roster of {} in time; try again",
+                            quote(jid.as_str())
+                        )),
+                    });
+                }
+                // A stale roster is better than none when the server did not answer.
+            }
+            directory.rosters.get(user);
+            let directory = &ctx.state.directory;
+            let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
+            active_peers(
+                directory,
+                user,
+                mutual,
+                tier_for(directory, jid.as_str()),
+                now,
+            )
+        }
+    };
+    let directory = &ctx.state.directory;
+    let tier = tier_for(directory, jid.as_str());
 
     let mut form = DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Active chat peers");
     form.push_field(Field::value("jid", jid.as_str()));
     form.push_field(Field::value(
         "availability",
-        availability_label(&directory.seen(user)),
+        availability_label(&directory.seen_by_name(jid.as_str())),
     ));
     form.push_field(Field::value("tier", tier.as_str()));
     form.set_reported(vec![

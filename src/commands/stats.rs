@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 26] = [
+    let counters: [(&str, &str, String); 27] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -142,6 +142,11 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "online-resources",
             "Online resources",
             directory.online_resources().to_string(),
+        ),
+        (
+            "names-known",
+            "Bare JIDs held by the directory",
+            directory.interned().to_string(),
         ),
         (
             "rosters-cached",

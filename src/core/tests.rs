@@ -1003,3 +1003,25 @@ fn a_flooding_user_is_slowed_down_and_others_are_still_answered() {
         Some("result")
     );
 }
+
+#[test]
+fn asking_about_users_who_are_not_online_fetches_and_keeps_nothing() {
+    let mut core = linked_core();
+    let before = core.state().directory.interned();
+    for i in 0..2_000 {
+        let out = sent(&core.handle(
+            Input::Stanza(xml(&peers_request(&format!("nobody{i}@example.test")))),
+            t(10),
+        ));
+        assert_eq!(out.len(), 1, "a roster was fetched for nobody{i}: {out:?}");
+        assert_eq!(items(&out[0]).len(), 0);
+    }
+    assert_eq!(core.state().directory.interned(), before);
+    // carol is online but away: no peers, no roster fetch either.
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("carol@example.test"))),
+        t(11),
+    ));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].attr("type"), Some("result"));
+}

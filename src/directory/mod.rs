@@ -520,6 +520,11 @@ impl Directory {
         self.pending_last_seen.len()
     }
 
+    /// Names (bare JIDs) the directory holds: users heard from and their contacts.
+    pub fn interned(&self) -> usize {
+        self.interner.len()
+    }
+
     /// Online resources, over all users.
     pub fn online_resources(&self) -> usize {
         self.users.iter().map(|u| u.resources.len()).sum()

@@ -41,8 +41,8 @@ pub struct ActivePeer {
 }
 
 /// The tier that applies to `user`: conversation where the module reports for its domain.
-pub fn tier_for(directory: &Directory, user: UserId) -> Tier {
-    match directory.domain_of(directory.name(user)) {
+pub fn tier_for(directory: &Directory, user: &str) -> Tier {
+    match directory.domain_of(user) {
         Some(d) if d.activity_module == Some(true) => Tier::Conversation,
         _ => Tier::Presence,
     }

@@ -14,6 +14,9 @@ use xmpp_parsers::ns;
 
 use super::interner::{Interner, UserId};
 
+/// Roster refusals remembered at once.
+const MAX_REFUSALS: usize = 10_000;
+
 pub struct Roster {
     /// The user's mutual contacts.
     pub mutual: Box<[UserId]>,
@@ -40,7 +43,8 @@ pub struct RosterCache {
     used: usize,
     clock: u64,
     entries: HashMap<UserId, Roster>,
-    /// Why the server refused a user's roster (its error condition), until it sends one.
+    /// Why the server refused a user's roster (its error condition), until it sends one;
+    /// at most [`MAX_REFUSALS`].
     refused: HashMap<UserId, String>,
     pub evictions: u64,
 }
@@ -96,6 +100,10 @@ impl RosterCache {
 
     /// The server answered the roster get with an error `condition`.
     pub fn refuse(&mut self, user: UserId, condition: String) {
+        // Only for the error text of the next request; forgotten wholesale at the cap.
+        if self.refused.len() >= MAX_REFUSALS && !self.refused.contains_key(&user) {
+            self.refused.clear();
+        }
         self.refused.insert(user, condition);
     }
 
