@@ -351,6 +351,27 @@ pub struct Config {
 }
 
 impl Config {
+    /// What is valid but unwise, one sentence each, for the log at start and for
+    /// `check-config`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        #[cfg(unix)]
+        if let SecretSource::File(path) = &self.secret_source {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(meta) = std::fs::metadata(path) {
+                let mode = meta.permissions().mode();
+                if mode & 0o004 != 0 {
+                    warnings.push(format!(
+                        "the secret file {} can be read by every user of this machine (mode {:o}); run chmod o-rwx on it",
+                        path.display(),
+                        mode & 0o777
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
     /// Reads, parses and validates the file, including the secret it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -670,6 +691,45 @@ mod tests {
         assert_eq!(config.log_level, LogLevel::Info);
         assert_eq!(config.log_format, LogFormat::Human);
         assert_eq!(config.admins[0].as_str(), "admin@example.test");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_with_the_range() {
+        std::env::set_var("XGB_TEST_SECRET_RANGE", "x");
+        for (section, key, value) in [
+            ("link", "keepalive_secs", "18446744073709551615"),
+            ("link", "iq_timeout_secs", "0"),
+            ("link", "max_outgoing_stanza_kib", "100000"),
+            ("directory", "max_status_chars", "1"),
+            ("limits", "user_requests_per_sec", "0"),
+        ] {
+            let text = format!("{}[{section}]\n{key} = {value}\n", with_secret_env("RANGE"));
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(key) && err.contains("must be between"),
+                "{key}: {err}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_everyone_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let text = with_secret_env("UNUSED").replace(
+            "secret_env = \"XGB_TEST_SECRET_UNUSED\"",
+            &format!("secret_file = {:?}", secret.to_str().unwrap()),
+        );
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(parse(&text).unwrap().warnings().is_empty());
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warnings = parse(&text).unwrap().warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("every user"), "{warnings:?}");
+        assert!(!warnings[0].contains("s3cret"));
     }
 
     #[test]

@@ -50,3 +50,53 @@ pub fn init(level: LogLevel, format: LogFormat) {
     // Already initialised (tests, or a second call): keep the first.
     let _ = result;
 }
+
+/// At most one log line per interval for events that outside input can repeat at will
+/// (malformed stanzas, oversized ones): the others are counted, and the count goes out
+/// with the next line, so a flood cannot fill the disk through the log.
+#[derive(Debug)]
+pub struct Throttle {
+    interval: std::time::Duration,
+    last: Option<std::time::SystemTime>,
+    suppressed: u64,
+}
+
+impl Throttle {
+    pub fn new(interval: std::time::Duration) -> Throttle {
+        Throttle {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(lines suppressed since the last one)` when a line may be logged now.
+    pub fn allow(&mut self, now: std::time::SystemTime) -> Option<u64> {
+        match self.last {
+            Some(last) if now.duration_since(last).unwrap_or_default() < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn one_line_per_interval_and_the_count_of_the_rest() {
+        let t = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mut throttle = Throttle::new(Duration::from_secs(10));
+        assert_eq!(throttle.allow(t(0)), Some(0));
+        assert_eq!(throttle.allow(t(1)), None);
+        assert_eq!(throttle.allow(t(9)), None);
+        assert_eq!(throttle.allow(t(10)), Some(2));
+    }
+}

@@ -55,6 +55,9 @@ fn main() -> ExitCode {
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
+                for warning in c.warnings() {
+                    println!("warning: {warning}");
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -71,6 +74,9 @@ fn main() -> ExitCode {
                 }
             };
             logging::init(config.log_level, config.log_format);
+            for warning in config.warnings() {
+                tracing::warn!("{warning}");
+            }
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

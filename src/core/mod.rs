@@ -28,6 +28,7 @@ use crate::commands::{self, Reply, Requester, Sessions};
 use crate::config::Config;
 use crate::directory::activity::ReportKey;
 use crate::directory::{unix_secs, Directory, DirectoryConfig, UserId};
+use crate::logging::Throttle;
 use crate::store::Store;
 use crate::xep::commands::{Command, CommandError, SpecificCondition};
 use failure::Failure;
@@ -210,6 +211,8 @@ const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
 const STORAGE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// A batch this large is written at once.
 const LAST_SEEN_BATCH: usize = 512;
+/// At most one warning per this interval about malformed input from outside.
+const NOISY_INTERVAL: Duration = Duration::from_secs(10);
 /// How often old conversation activity is forgotten.
 const ACTIVITY_PRUNE: Duration = Duration::from_secs(60);
 
@@ -223,6 +226,8 @@ pub struct Core {
     /// each key (one fetch per user however many requests wait).
     parked: Parked,
     rates: RateLimits,
+    /// Warnings about input anyone can send, at most one per [`NOISY_INTERVAL`].
+    noisy: Throttle,
     /// When the oldest last-seen time still waiting to be written was queued.
     pending_since: Option<SystemTime>,
     /// After a failed write: when to try again, and the wait after that.
@@ -241,6 +246,7 @@ impl Core {
             state: State::new(store, directory, now),
             parked: Parked::default(),
             rates: RateLimits::new(config.platform_rate, config.other_rate),
+            noisy: Throttle::new(NOISY_INTERVAL),
             pending_since: None,
             storage_retry: None,
             last_prune: now,
@@ -452,14 +458,16 @@ impl Core {
             Ok(header) => header,
             Err(e) => {
                 self.state.stats.stanzas_dropped += 1;
-                warn!(error = %e, "dropped a stanza that cannot be routed");
+                if let Some(suppressed) = self.noisy.allow(now) {
+                    warn!(error = %e, suppressed, "dropped a stanza that cannot be routed");
+                }
                 return;
             }
         };
         let span = tracing::debug_span!(
             "stanza",
             kind = ?header.kind,
-            id = header.id.as_deref().unwrap_or(""),
+            id = %failure::quote(header.id.as_deref().unwrap_or("")),
             from = %header.from,
         );
         let _guard = span.enter();
@@ -475,7 +483,12 @@ impl Core {
             Some(IqType::Get) | Some(IqType::Set) => {
                 if header.id.is_none() {
                     self.state.stats.stanzas_dropped += 1;
-                    warn!("dropped an IQ request without an id: it cannot be answered");
+                    if let Some(suppressed) = self.noisy.allow(now) {
+                        warn!(
+                            suppressed,
+                            "dropped an IQ request without an id: it cannot be answered"
+                        );
+                    }
                     return;
                 }
                 let requester = header.from.to_bare();
@@ -508,10 +521,13 @@ impl Core {
                 self.state.stats.stanzas_dropped += 1;
                 let failure =
                     Failure::bad_request("an IQ must have type get, set, result or error");
-                warn!(
-                    type_ = header.type_.as_deref().unwrap_or(""),
-                    "IQ of unknown type"
-                );
+                if let Some(suppressed) = self.noisy.allow(now) {
+                    warn!(
+                        type_ = %failure::quote(header.type_.as_deref().unwrap_or("")),
+                        suppressed,
+                        "IQ of unknown type"
+                    );
+                }
                 if header.id.is_some() {
                     out.push(Output::Send(stanza::error_reply(header, &failure)));
                 }

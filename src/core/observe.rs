@@ -93,7 +93,9 @@ impl Core {
                 Ok(exchanges) => exchanges,
                 Err(e) => {
                     self.state.stats.stanzas_dropped += 1;
-                    warn!(%domain, error = %e, "activity report ignored");
+                    if let Some(suppressed) = self.noisy.allow(now) {
+                        warn!(%domain, error = %e, suppressed, "activity report ignored");
+                    }
                     return;
                 }
             };

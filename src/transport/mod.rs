@@ -40,6 +40,7 @@ use xmpp_parsers::ns;
 
 use crate::config::Secret;
 use crate::core::{Dropped, Input};
+use crate::logging::Throttle;
 use backoff::{random_u64, Backoff};
 use reader::{ReaderLimits, Skip, StreamEvent, StreamReader, NS_STREAM};
 use writer::{Pushed, Writer};
@@ -116,7 +117,7 @@ pub async fn run(
     let addr = format!("{}:{}", settings.host, settings.port);
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max);
     let mut events = Some(events);
-    let mut warnings = WarnLimiter::default();
+    let mut warnings = Throttle::new(WARN_INTERVAL);
     // What the core says while the link is down, for the next link. The core never waits
     // for a link that is down.
     let mut held = Held::default();
@@ -435,7 +436,7 @@ struct Serving<'a> {
     events: &'a mut Option<mpsc::Sender<Input>>,
     /// Read from the server, waiting for room in the channel to the core.
     pending: VecDeque<Input>,
-    warnings: &'a mut WarnLimiter,
+    warnings: &'a mut Throttle,
 }
 
 impl Serving<'_> {
@@ -571,7 +572,7 @@ impl Serving<'_> {
                     self.pending.push_back(Input::Stanza(el));
                 }
                 StreamEvent::Skipped(reason) => {
-                    if let Some(suppressed) = self.warnings.allow(Instant::now()) {
+                    if let Some(suppressed) = self.warnings.allow(std::time::SystemTime::now()) {
                         warn!(
                             reason = reason.as_str(),
                             suppressed, "skipped a stanza from the server"
@@ -596,7 +597,7 @@ impl Serving<'_> {
         match self.link.writer.push(el) {
             Pushed::Queued => {}
             oversized => {
-                if let Some(suppressed) = self.warnings.allow(Instant::now()) {
+                if let Some(suppressed) = self.warnings.allow(std::time::SystemTime::now()) {
                     warn!(
                         name = el.name(),
                         replaced = oversized == Pushed::Replaced,
@@ -635,29 +636,6 @@ async fn reserve(tx: Option<&mpsc::Sender<Input>>) -> Option<mpsc::Permit<'_, In
     match tx {
         Some(tx) => tx.reserve().await.ok(),
         None => std::future::pending().await,
-    }
-}
-
-/// Rate limit for warnings a flood could repeat: one per [`WARN_INTERVAL`].
-#[derive(Debug, Default)]
-struct WarnLimiter {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl WarnLimiter {
-    /// `Some(suppressed since the last one)` when a warning may be logged now.
-    fn allow(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(last) if now.duration_since(last) < WARN_INTERVAL => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
     }
 }
 
