@@ -21,5 +21,7 @@ pub mod daemon;
 pub mod directory;
 pub mod logging;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod transport;
 pub mod xep;

@@ -668,4 +668,6 @@ fn command_parse_failure(error: CommandError) -> Failure {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -6,11 +6,11 @@ use std::str::FromStr;
 const ADMIN: &str = "admin@example.test/console";
 const ALICE: &str = "alice@example.test/pc";
 
-fn t(secs: u64) -> SystemTime {
+pub(super) fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
 }
 
-fn core() -> Core {
+pub(super) fn core() -> Core {
     let config = CoreConfig {
         component: BareJid::from_str("game.example.test").unwrap(),
         name: "Game bridge".to_owned(),
@@ -366,7 +366,7 @@ fn disconnect_abandons_pending_queries_without_counting_timeouts() {
 
 const PLATFORM: &str = "game@example.test/engine";
 
-fn advertise(core: &mut Core) {
+pub(super) fn advertise(core: &mut Core) {
     let advert = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
         <privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='both'/>\
         <perm access='message' type='outgoing'/><perm access='presence' type='roster'/></privilege></message>";

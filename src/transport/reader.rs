@@ -366,6 +366,83 @@ mod tests {
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
+    /// Feeds `bytes` in pieces cut at `cuts` (positions taken modulo the length).
+    fn read_cut(
+        limits: ReaderLimits,
+        bytes: &[u8],
+        cuts: &[usize],
+    ) -> Result<Vec<StreamEvent>, ReadError> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        points.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for p in points {
+            pieces.push(&bytes[start..p]);
+            start = p;
+        }
+        pieces.push(&bytes[start..]);
+        read_with(limits, &pieces)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// parse(serialise(x)) == x for any stanza, however the bytes are cut, and the
+        /// stanza after it is read too.
+        #[test]
+        fn any_stanza_survives_the_writer_and_the_reader(
+            el in crate::testing::stanza(),
+            cuts in proptest::collection::vec(0usize..100_000, 0..6),
+        ) {
+            let mut writer = crate::transport::writer::Writer::new(usize::MAX);
+            writer.push(&el);
+            let mut bytes = HEADER.as_bytes().to_vec();
+            bytes.extend_from_slice(writer.pending());
+            bytes.extend_from_slice(b"<iq xmlns='jabber:component:accept' id='next'/>");
+            let events = read_cut(ReaderLimits::default(), &bytes, &cuts).unwrap();
+            let got = stanzas(&events);
+            // Within the depth limit it is built; deeper, skipped; the next one is read.
+            if got.len() == 2 {
+                proptest::prop_assert_eq!(String::from(got[0]), String::from(&el));
+            } else {
+                proptest::prop_assert!(events.contains(&StreamEvent::Skipped(Skip::TooDeep)));
+            }
+            proptest::prop_assert_eq!(got.last().and_then(|e| e.attr("id")), Some("next"));
+        }
+
+        /// Whatever bytes come, in whatever pieces: events or an error, never a panic,
+        /// and never a stanza over the limit.
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3_000),
+            cuts in proptest::collection::vec(0usize..3_000, 0..4),
+        ) {
+            let mut all = HEADER.as_bytes().to_vec();
+            all.extend_from_slice(&bytes);
+            let limits = ReaderLimits { max_stanza_bytes: 512, max_depth: 8 };
+            if let Ok(events) = read_cut(limits, &all, &cuts) {
+                for el in stanzas(&events) {
+                    proptest::prop_assert!(String::from(el).len() <= 4 * 512);
+                }
+            }
+        }
+
+        /// Markup soup: sequences of tokens a parser must get right (entities, CDATA,
+        /// comments, processing instructions, odd nesting).
+        #[test]
+        fn markup_soup_never_panics(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "<a>", "</a>", "<b x='1' y=\"2\"/>", "&amp;", "&#x1F600;", "&#0;", "&bogus;",
+                "text", "<!-- c -->", "<![CDATA[<x>]]>", "<?pi x?>", "\u{0}", "<a xmlns='urn:x'>",
+                "<p:a xmlns:p='urn:p'>", "</p:a>", "<a xml:lang='en'>", "'", "\"", ">", "<",
+                "<message to='g' from='a@b/c'>", "</message>",
+            ]), 0..40),
+        ) {
+            let xml = format!("{HEADER}{}", tokens.concat());
+            let _ = read_with(ReaderLimits::default(), &[xml.as_bytes()]);
+        }
+    }
+
     #[test]
     fn malformed_xml_is_an_error_not_a_panic() {
         let xml = format!("{HEADER}<message from='a' to='b'></presence>");
