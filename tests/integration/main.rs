@@ -13,4 +13,5 @@ mod support;
 mod baseline;
 mod directory;
 mod hardening;
+mod soak;
 mod testbed_smoke;
