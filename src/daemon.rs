@@ -32,7 +32,7 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 
 /// Inputs (stanzas read from the server) waiting for the core, at most. When full, the
 /// link stops reading and the server's TCP window slows the server down.
-const INPUT_QUEUE: usize = 1024;
+const INPUT_QUEUE: usize = 64;
 
 /// Stanzas waiting to be written, at most. When full, the core waits for the link.
 const OUTPUT_QUEUE: usize = 1024;

@@ -52,7 +52,7 @@ const KEEPALIVE_PREFIX: &str = "keepalive-";
 const STABLE_LINK: Duration = Duration::from_secs(30);
 
 /// Bytes read from the socket at once.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 8 * 1024;
 
 /// Stanzas from the core gathered into one write, at most.
 const WRITE_BATCH: usize = 256;
