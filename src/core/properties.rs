@@ -309,3 +309,112 @@ proptest! {
         run(&steps)?;
     }
 }
+
+/// The long run, out of the test suite: `FUZZ_STANZAS` (default 1,000,000) generated
+/// stanzas serialised, cut into random pieces, read by the transport's reader and
+/// handled by the core, with every output checked against the stanza limit.
+/// `cargo test --release --lib -- --ignored --nocapture a_million`
+#[test]
+#[ignore = "minutes long; run by hand"]
+fn a_million_generated_stanzas_through_the_reader_and_the_core() {
+    use crate::transport::reader::{ReaderLimits, StreamEvent, StreamReader};
+    use crate::transport::writer::Writer;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    let total: usize = std::env::var("FUZZ_STANZAS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut runner = TestRunner::deterministic();
+    let request = (0u8..5, payload(), 0u32..1_000_000);
+    let presence = (
+        0u8..12,
+        prop::sample::select(vec!["", "chat", "away", "dnd", "online"]),
+        crate::testing::xml_text(40),
+    );
+    let garbage = crate::testing::stanza();
+    let mut core = core();
+    let mut now = t(1);
+    core.handle(Input::Connected, now);
+    advertise(&mut core);
+    let mut reader = StreamReader::new(ReaderLimits::default());
+    let mut events = Vec::new();
+    reader
+        .feed(b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='f'>", false, &mut events)
+        .unwrap();
+    let mut writer = Writer::new(usize::MAX);
+    let started = std::time::Instant::now();
+    let (mut read, mut skipped, mut sent, mut largest) = (0usize, 0usize, 0usize, 0usize);
+    let mut bytes = 0usize;
+    let mut n = 0usize;
+    while n < total {
+        // A batch of stanzas as one stretch of the stream.
+        for _ in 0..64 {
+            n += 1;
+            let el = match n % 4 {
+                0 | 1 => {
+                    let (from, payload, id) = request.new_tree(&mut runner).unwrap().current();
+                    xml(&request_xml(&format!("f{id}"), requester(from), &payload).0)
+                }
+                2 => {
+                    let (u, show, status) = presence.new_tree(&mut runner).unwrap().current();
+                    let show = if show.is_empty() {
+                        String::new()
+                    } else {
+                        format!("<show>{show}</show>")
+                    };
+                    xml(&format!(
+                        "<presence xmlns='jabber:component:accept' from='{}/r' to='game.example.test'>{show}<status>{}</status></presence>",
+                        user(u),
+                        escape(&status)
+                    ))
+                }
+                _ => garbage.new_tree(&mut runner).unwrap().current(),
+            };
+            writer.push(&el);
+        }
+        let stretch = writer.pending().to_vec();
+        writer.clear();
+        bytes += stretch.len();
+        // Cut where the stream would be cut by the network.
+        let mut rest = &stretch[..];
+        let mut cut = 1 + n % 997;
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at(cut.min(rest.len()));
+            rest = tail;
+            cut = cut * 7 % 4_093 + 1;
+            events.clear();
+            reader.feed(piece, false, &mut events).unwrap();
+            for event in events.drain(..) {
+                match event {
+                    StreamEvent::Stanza(el) => {
+                        read += 1;
+                        for out in core.handle(Input::Stanza(el), now) {
+                            if let Output::Send(el) = out {
+                                let len = String::from(&el).len();
+                                assert!(len <= MAX_STANZA, "{len} bytes");
+                                largest = largest.max(len);
+                                sent += 1;
+                            }
+                        }
+                    }
+                    StreamEvent::Skipped(_) => skipped += 1,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        now += Duration::from_millis(5);
+        core.handle(Input::Tick, now);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "fuzz: {n} stanzas generated ({} MB), {read} read, {skipped} skipped, {sent} stanzas sent (largest {largest} bytes), {secs:.1} s, {:.0} stanzas/s; sessions {}, rosters fetching {}, names {}",
+        bytes / 1_000_000,
+        n as f64 / secs,
+        core.state().stats.sessions_live,
+        core.state().stats.rosters_fetching,
+        core.state().directory.interned(),
+    );
+    assert_eq!(read + skipped, n);
+}

@@ -901,20 +901,6 @@ fn one_step_requests_with_a_submitted_form_missing_the_field_are_bad_requests() 
         assert_eq!(condition, "bad-request", "{node}: {}", String::from(&reply));
         assert!(text.contains(field), "{node}: {text}");
     }
-    // Without a form, the two-step flow still starts with a blank form.
-    let reply = ask(
-        &mut core,
-        &iq(
-            "set",
-            PLATFORM,
-            "<command xmlns='http://jabber.org/protocol/commands' node='peers' action='execute'/>",
-        ),
-        t(10),
-    );
-    let status = reply
-        .get_child("command", crate::xep::commands::NS)
-        .and_then(|c| c.attr("status"));
-    assert_eq!(status, Some("executing"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use minidom::rxml::NcName;
 use minidom::Element;
 
 use crate::directory::{availability_of, login, run, world, World};
-use crate::support::{befriend, on_both_servers, Client, ServerOptions, COMPONENT_JID};
+use crate::support::{befriend, on_both_servers, Client, ServerKind, ServerOptions, COMPONENT_JID};
 
 const T: Duration = Duration::from_secs(10);
 const NS_CAPS: &str = "http://jabber.org/protocol/caps";
@@ -96,16 +96,24 @@ fn hostile_presences(ns: &str) -> Vec<(&'static str, Element)> {
     ]
 }
 
+/// A server, the bridge with its platform, and two users online who are mutual contacts
+/// (ejabberd forwards a user's presence, and departure, only while a contact is online).
+async fn two_friends(kind: ServerKind, a: &str, b: &str) -> (World, Client, Client) {
+    let world = world(kind, &ServerOptions::default(), &[a, b], "").await;
+    let mut first = login(&world.server, a).await;
+    let mut second = login(&world.server, b).await;
+    first.send_presence(None, None).await.unwrap();
+    second.send_presence(None, None).await.unwrap();
+    befriend(&mut first, &mut second, T)
+        .await
+        .expect("mutual contacts");
+    (world, first, second)
+}
+
 on_both_servers!(
     async fn no_presence_a_user_can_send_ends_the_link(kind) {
-        let World { server, mut bridge, mut platform } =
-            world(kind, &ServerOptions::default(), &["alice", "mallory"], "").await;
-        let mut alice = login(&server, "alice").await;
-        let mut mallory = login(&server, "mallory").await;
-        alice.send_presence(None, None).await.unwrap();
-        mallory.send_presence(None, None).await.unwrap();
-        // ejabberd forwards a user's presence only while a contact of theirs is online.
-        befriend(&mut alice, &mut mallory, T).await.expect("mutual contacts");
+        let (World { server, mut bridge, mut platform }, _alice, mut mallory) =
+            two_friends(kind, "alice", "mallory").await;
         for (i, (what, mut presence)) in hostile_presences(mallory.ns()).into_iter().enumerate() {
             // A marker proves the bridge read this very presence (all but the too-deep one).
             let marker = match presence.children().find(|c| c.name() == "status") {
@@ -158,13 +166,8 @@ on_both_servers!(
 
 on_both_servers!(
     async fn hostile_requests_get_short_errors_and_every_answer_fits(kind) {
-        let World { server, bridge, mut platform } =
-            world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
-        let mut alice = login(&server, "alice").await;
-        let mut bob = login(&server, "bob").await;
-        alice.send_presence(None, None).await.unwrap();
-        bob.send_presence(None, None).await.unwrap();
-        befriend(&mut alice, &mut bob, T).await.expect("mutual contacts");
+        let (World { server: _server, bridge, mut platform }, _alice, mut bob) =
+            two_friends(kind, "alice", "bob").await;
         // A JID of 5,000 characters that escaping makes four times longer on the wire.
         let huge = format!("{}@example.test", "&gt;".repeat(5_000));
         let reply = run(&mut platform, "peers", "jid", &[&huge]).await;
@@ -214,14 +217,8 @@ fn error_text(reply: &Element) -> String {
 
 on_both_servers!(
     async fn a_logout_survives_a_kill_one_second_later(kind) {
-        let World { server, mut bridge, mut platform } =
-            world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
-        let mut alice = login(&server, "alice").await;
-        let mut bob = login(&server, "bob").await;
-        alice.send_presence(None, None).await.unwrap();
-        bob.send_presence(None, None).await.unwrap();
-        // ejabberd forwards a departure only while a contact is online.
-        befriend(&mut alice, &mut bob, T).await.expect("mutual contacts");
+        let (World { server: _server, mut bridge, mut platform }, alice, _bob) =
+            two_friends(kind, "alice", "bob").await;
         let deadline = std::time::Instant::now() + T;
         while availability_of(&mut platform, "alice@example.test").await["availability"] != ["available"] {
             assert!(std::time::Instant::now() < deadline, "{}", bridge.log_tail(20));
