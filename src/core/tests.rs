@@ -1011,3 +1011,36 @@ fn asking_about_users_who_are_not_online_fetches_and_keeps_nothing() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].attr("type"), Some("result"));
 }
+
+#[test]
+fn a_users_delay_stamp_counts_only_during_the_servers_replay() {
+    let mut core = core();
+    let out = sent(&core.handle(Input::Connected, t(1)));
+    advertise(&mut core); // privilege:2, the namespace of Prosody, which replays
+    let delayed = |user: &str| {
+        format!("<presence xmlns='jabber:component:accept' from='{user}@example.test/pc' to='game.example.test'>\
+            <delay xmlns='urn:xmpp:delay' from='example.test' stamp='2001-01-01T00:00:00Z'/></presence>")
+    };
+    let since = |core: &Core, user: &str| match core
+        .state()
+        .directory
+        .seen_by_name(&format!("{user}@example.test"))
+    {
+        crate::directory::Seen::Online { since, .. } => since,
+        other => panic!("{other:?}"),
+    };
+    // During the replay (before the server answers the version query) the stamp is the
+    // server's word for when the presence was sent.
+    core.handle(Input::Stanza(xml(&delayed("alice"))), t(2));
+    assert_eq!(since(&core, "alice"), 978_307_200);
+    let version = query_sent(&out, ns::VERSION);
+    let answer = format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='example.test' to='game.example.test'>\
+         <query xmlns='jabber:iq:version'><name>Prosody</name><version>0.12.3</version></query></iq>",
+        version.attr("id").unwrap()
+    );
+    core.handle(Input::Stanza(xml(&answer)), t(3));
+    // After it, a stamp is only what a user wrote: ignored.
+    core.handle(Input::Stanza(xml(&delayed("bob"))), t(4));
+    assert_eq!(since(&core, "bob"), 1_700_000_004);
+}
