@@ -82,10 +82,23 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         }
     };
     let _ = shutdown_tx.send(true);
-    let store = tokio::task::spawn_blocking(move || core_thread.join())
-        .await
-        .map_err(|e| RunError::Start(format!("core thread lost: {e}")))?
-        .map_err(|_| RunError::Start("the core thread panicked".to_owned()))?;
+    // Shutdown has a deadline: the core's last work (answers to what waits, one last
+    // write of last-seen times) is bounded, and so is the wait for it.
+    let joined = tokio::time::timeout(
+        SHUTDOWN_GRACE,
+        tokio::task::spawn_blocking(move || core_thread.join()),
+    )
+    .await;
+    let store = match joined {
+        Ok(joined) => joined
+            .map_err(|e| RunError::Start(format!("core thread lost: {e}")))?
+            .map_err(|_| RunError::Start("the core thread panicked".to_owned()))?,
+        Err(_) => {
+            // SQLite's WAL keeps every committed write; only a checkpoint is skipped.
+            warn!("the core did not finish in time; exiting without closing the database");
+            return link_result;
+        }
+    };
     store.close()?;
     info!("database closed");
     link_result
