@@ -54,8 +54,10 @@ const STABLE_LINK: Duration = Duration::from_secs(30);
 /// Bytes read from the socket at once.
 const READ_CHUNK: usize = 8 * 1024;
 
-/// Stanzas from the core gathered into one write, at most.
+/// Stanzas from the core gathered into one write, at most, and bytes after which no
+/// more are added.
 const WRITE_BATCH: usize = 256;
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// At most one warning per this interval about skipped or oversized stanzas; the others
 /// are counted and the count logged with the next warning.
@@ -481,6 +483,9 @@ impl Serving<'_> {
                     Some(el) => {
                         self.push(&el);
                         for _ in 1..WRITE_BATCH {
+                            if self.link.writer.pending().len() >= WRITE_BATCH_BYTES {
+                                break;
+                            }
                             match outgoing.try_recv() {
                                 Ok(el) => self.push(&el),
                                 Err(_) => break,
