@@ -86,6 +86,13 @@ pub fn served_user(jid: &str, ctx: &Context<'_>, needs: &[Grant]) -> Result<Bare
         .filter(|g| needs.contains(g))
         .map(Grant::describe)
         .collect();
+    if !missing.is_empty() && domain.privilege.is_none() && !directory.grants_settled(domain) {
+        // Right after a (re)connect the advertisement may still be on its way.
+        return Err(Failure::remote_timeout(format!(
+            "the bridge has just connected to the chat server of {} and is still learning what it may do there; try again in a moment",
+            domain.jid
+        )));
+    }
     if !missing.is_empty() {
         return Err(Failure::service_unavailable(format!(
             "the chat server has not granted this bridge the {} privilege for {}, so it cannot answer; the operator finds the configuration to add in the bridge's log",

@@ -223,6 +223,7 @@ impl Core {
     /// Says, once per link-up, which grants the server did not give for `domain` and the
     /// configuration lines that give them.
     fn check_grants(&mut self, domain: &str) {
+        self.state.directory.settle_grants(domain);
         let Some(d) = self.state.directory.domain_of(domain) else {
             return;
         };

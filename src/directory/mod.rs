@@ -80,6 +80,9 @@ pub struct Domain {
     pub activity_module: Option<bool>,
     /// The epoch whose connect-time presence replay is known to be complete.
     replay_done_epoch: u32,
+    /// The epoch in which the server's grants are known: its advertisement, if any,
+    /// comes before its answer to the version query sent at link-up.
+    grants_settled_epoch: u32,
 }
 
 impl Domain {
@@ -90,6 +93,7 @@ impl Domain {
             privilege: None,
             activity_module: None,
             replay_done_epoch: 0,
+            grants_settled_epoch: 0,
         }
     }
 
@@ -116,6 +120,19 @@ impl Directory {
             .iter()
             .find(|d| d.jid.as_str() == domain)
             .is_some_and(Domain::replays_presence)
+    }
+
+    /// The server of `domain` has said all it will say about grants on this link.
+    pub fn settle_grants(&mut self, domain: &str) {
+        let epoch = self.epoch;
+        if let Some(d) = self.domain_mut(domain) {
+            d.grants_settled_epoch = epoch;
+        }
+    }
+
+    /// Whether `domain`'s grants are known on this link (else they may still come).
+    pub fn grants_settled(&self, domain: &Domain) -> bool {
+        self.epoch > 0 && domain.grants_settled_epoch == self.epoch
     }
 
     /// Whether presence heard now from `domain` may be the server's connect-time replay,
