@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use minidom::Element;
 
-use crate::directory::{availability_of, login, world, World};
+use crate::directory::{form, login, rows, run, world, Row, World};
 use crate::support::{befriend, Client, ServerKind, ServerOptions, COMPONENT_JID};
 
 const T: Duration = Duration::from_secs(15);
@@ -74,6 +74,30 @@ async fn ask_a_while(platform: &mut Client, ledger: &mut Ledger, round: usize, w
         if let Some(el) = platform.recv(Duration::from_millis(100)).await {
             ledger.take(vec![el]);
         }
+    }
+}
+
+/// The platform's `status` row for `user`, asking again (as a platform would) while the
+/// bridge says it has just connected and to try again.
+async fn status_row(platform: &mut Client, user: &str) -> Row {
+    let deadline = Instant::now() + T;
+    loop {
+        let reply = run(
+            platform,
+            "status",
+            "jids",
+            &[&format!("{user}@example.test")],
+        )
+        .await;
+        if reply.attr("type") == Some("result") {
+            return rows(&form(&reply)).into_iter().next().expect("one row");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status keeps failing: {}",
+            String::from(&reply)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -168,7 +192,7 @@ async fn soak(kind: ServerKind) {
         // This round's logouts, as the bridge now reports them.
         for (user, at) in logouts {
             checked += 1;
-            let row = availability_of(&mut platform, &format!("{user}@example.test")).await;
+            let row = status_row(&mut platform, user).await;
             let seen = row["last-seen"].first().cloned().unwrap_or_default();
             let logged_out = as_xep0082(at);
             if seen.is_empty() || seen < logged_out {
