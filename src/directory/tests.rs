@@ -364,3 +364,24 @@ fn last_seen_times_that_could_not_be_written_are_kept_for_the_next_flush() {
     dir.requeue_last_seen(batch.clone());
     assert_eq!(dir.take_last_seen(), batch);
 }
+
+#[test]
+fn a_user_keeps_at_most_the_cap_of_resources_and_the_stalest_goes_first() {
+    let mut dir = directory();
+    let cap = dir.config.max_resources_per_user;
+    for r in 0..cap + 10 {
+        dir.apply(
+            &jid("alice"),
+            &format!("r{r}"),
+            online(Availability::Chat),
+            T0 + r as u32,
+        );
+    }
+    assert_eq!(dir.online_resources(), cap);
+    assert_eq!(dir.resources_evicted, 10);
+    // The newest are kept: r10 onwards; r0 (the stalest) is gone, so its leaving says nothing.
+    dir.apply(&jid("alice"), "r0", offline(), T0 + 100);
+    assert_eq!(dir.online_resources(), cap);
+    dir.apply(&jid("alice"), &format!("r{}", cap + 9), offline(), T0 + 101);
+    assert_eq!(dir.online_resources(), cap - 1);
+}
