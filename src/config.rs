@@ -355,6 +355,12 @@ impl Config {
     /// `check-config`.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
+        if self.link.max_outgoing_stanza_bytes > 512 * 1024 {
+            warnings.push(format!(
+                "link.max_outgoing_stanza_kib is {}: Prosody closes a component's stream on any stanza over its component_stanza_size_limit (512 KiB by default); keep the two in step",
+                self.link.max_outgoing_stanza_bytes / 1024
+            ));
+        }
         #[cfg(unix)]
         if let SecretSource::File(path) = &self.secret_source {
             use std::os::unix::fs::PermissionsExt;

@@ -1,9 +1,10 @@
 //! XEP-0050 Ad-Hoc Commands: the command nodes and the session machinery around them.
 //!
-//! A request goes through *parse → permission check → handler*: the core parses the
-//! `<command/>` payload, [`access::may_run`] decides whether the requester may run the
-//! node, and only then the node's handler (one file per node) runs. Handlers hold no
-//! permission logic and never touch the socket.
+//! A request goes through *permission check → parse → handler*: [`admit`] decides from
+//! the node name whether the requester may run the node ([`access::may_run`]), only then
+//! the core parses the `<command/>` payload and its form, and then the node's handler
+//! (one file per node) runs. Handlers hold no permission logic and never touch the
+//! socket.
 //!
 //! Implements XEP-0050 §2.2 (command list via disco#items on the commands node, filtered by
 //! what the requester may run), §2.3 (disco#info on a node), §3 (execution with

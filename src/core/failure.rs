@@ -80,6 +80,11 @@ impl Failure {
         Failure::new(DefinedCondition::FeatureNotImplemented, text)
     }
 
+    /// The request breaks a rule of this service (too large, too deep).
+    pub fn policy_violation(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::PolicyViolation, text)
+    }
+
     /// Too much is waiting already; the requester may try again later.
     pub fn resource_constraint(text: impl Into<String>) -> Failure {
         Failure::new(DefinedCondition::ResourceConstraint, text)
@@ -107,6 +112,7 @@ impl Failure {
     fn error_type(&self) -> ErrorType {
         match self.condition {
             DefinedCondition::BadRequest
+            | DefinedCondition::PolicyViolation
             | DefinedCondition::FeatureNotImplemented
             | DefinedCondition::NotAllowed
             | DefinedCondition::JidMalformed

@@ -48,20 +48,13 @@ pub enum Input {
     Stanza(Element),
     /// Time passed; timers are due or nearly so.
     Tick,
-    /// The transport dropped a stanza (and logged it, rate-limited): counted here.
-    Dropped(Dropped),
-}
-
-/// A stanza the transport could not pass on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dropped {
-    /// From the server, larger than `link.max_incoming_stanza_kib`.
-    IncomingTooLarge,
-    /// From the server, nested deeper than the reader accepts.
-    IncomingTooDeep,
-    /// From the core, larger than `link.max_outgoing_stanza_kib`: an IQ result was
-    /// replaced by a `resource-constraint` error, anything else was not sent.
-    OutgoingTooLarge,
+    /// The transport read a stanza to its end without building it (larger than
+    /// `link.max_incoming_stanza_kib`, too many elements, or too deep; logged there,
+    /// rate-limited): its top element, so that an IQ request still gets its answer.
+    Skipped { head: Element, reason: &'static str },
+    /// The transport did not send a stanza of the core's, larger than
+    /// `link.max_outgoing_stanza_kib` (an IQ result went out as `resource-constraint`).
+    NotSent,
 }
 
 /// What the core wants done.
@@ -128,8 +121,8 @@ pub struct Stats {
     pub stanzas_dropped: u64,
     /// Stanzas from the server skipped unread: too large or too deep.
     pub stanzas_skipped: u64,
-    /// Stanzas of the bridge's own that were over the size limit (a bug if ever non-zero:
-    /// answers are cut to fit before they are built).
+    /// Stanzas of the bridge's own that were over the size limit: answers are cut to fit,
+    /// so only an answer echoing a huge attribute (an IQ's id) gets here.
     pub stanzas_oversized: u64,
     /// Transactions committed, and attempts that failed (each retried later).
     pub storage_writes: u64,
@@ -211,6 +204,10 @@ const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
 const STORAGE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// A batch this large is written at once.
 const LAST_SEEN_BATCH: usize = 512;
+/// Longest IQ id the bridge echoes in an answer; a request with a longer one is dropped
+/// (an answer echoing it could pass the stanza limit).
+pub const MAX_ID_BYTES: usize = 1024;
+
 /// At most one warning per this interval about malformed input from outside.
 const NOISY_INTERVAL: Duration = Duration::from_secs(10);
 /// How often old conversation activity is forgotten.
@@ -315,10 +312,11 @@ impl Core {
                 self.on_stanza(el, now, &mut out);
             }
             Input::Tick => {}
-            Input::Dropped(Dropped::OutgoingTooLarge) => self.state.stats.stanzas_oversized += 1,
-            Input::Dropped(Dropped::IncomingTooLarge | Dropped::IncomingTooDeep) => {
+            Input::NotSent => self.state.stats.stanzas_oversized += 1,
+            Input::Skipped { head, reason } => {
                 self.state.stats.stanzas_in += 1;
                 self.state.stats.stanzas_skipped += 1;
+                self.on_skipped(&head, reason, &mut out);
             }
         }
         self.expire(now, &mut out);
@@ -478,15 +476,34 @@ impl Core {
         }
     }
 
+    /// A stanza the transport skipped unread: an IQ request still gets its one answer.
+    fn on_skipped(&mut self, head: &Element, reason: &str, out: &mut Vec<Output>) {
+        let Ok(header) = Header::read(head) else {
+            return;
+        };
+        if header.kind == Kind::Iq
+            && matches!(header.iq_type(), Some(IqType::Get) | Some(IqType::Set))
+            && header
+                .id
+                .as_ref()
+                .is_some_and(|id| id.len() <= MAX_ID_BYTES)
+        {
+            let failure = Failure::policy_violation(format!(
+                "this request is {reason}, so the bridge did not read it"
+            ));
+            out.push(Output::Send(stanza::error_reply(&header, &failure)));
+        }
+    }
+
     fn on_iq(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Vec<Output>) {
         match header.iq_type() {
             Some(IqType::Get) | Some(IqType::Set) => {
-                if header.id.is_none() {
+                if header.id.as_ref().is_none_or(|id| id.len() > MAX_ID_BYTES) {
                     self.state.stats.stanzas_dropped += 1;
                     if let Some(suppressed) = self.noisy.allow(now) {
                         warn!(
                             suppressed,
-                            "dropped an IQ request without an id: it cannot be answered"
+                            "dropped an IQ request without an id, or with one too long to echo: it cannot be answered"
                         );
                     }
                     return;

@@ -150,24 +150,9 @@ impl Core {
                     .get_child("query", ns::VERSION)
                     .cloned()
                     .and_then(|q| VersionResult::try_from(q).ok())
-                    .map(|v| format!("{} {}", v.name, v.version));
-                let domain = domain.to_string();
-                if is_error || software.is_none() {
-                    debug!(%domain, "server did not tell its software version");
-                }
-                if let Some(software) = &software {
-                    info!(%domain, %software, "server software");
-                }
-                if let Some(d) = self.state.directory.domain_mut(&domain) {
-                    d.software = software;
-                }
-                let replays = self.state.directory.replays_presence(&domain);
-                if replays {
-                    // This answer comes after the presence replay on the same stream.
-                    self.state.directory.replay_done(&domain, unix_secs(now));
-                    info!(%domain, online = self.state.directory.online_resources(), "presence replay complete");
-                }
-                self.check_grants(&domain);
+                    .map(|v| format!("{} {}", v.name, v.version))
+                    .filter(|_| !is_error);
+                self.on_server_version(&domain.to_string(), software, now);
             }
             Purpose::ActivityProbe { domain } => {
                 let installed = !is_error
@@ -215,9 +200,30 @@ impl Core {
     pub(super) fn on_iq_lost(&mut self, purpose: Purpose, now: SystemTime, out: &mut Vec<Output>) {
         match purpose {
             Purpose::Roster { user } => self.resume(user, now, out),
-            Purpose::ServerVersion { domain } => self.check_grants(domain.to_string().as_str()),
+            // No answer: whatever the server replays came before the timeout.
+            Purpose::ServerVersion { domain } => {
+                self.on_server_version(&domain.to_string(), None, now)
+            }
             Purpose::ActivityProbe { .. } => {}
         }
+    }
+
+    /// The server's answer to the version query sent at link-up (or its absence): it
+    /// comes after the server's privilege advertisement and presence replay on the same
+    /// stream, so both are complete now.
+    fn on_server_version(&mut self, domain: &str, software: Option<String>, now: SystemTime) {
+        match &software {
+            Some(software) => info!(%domain, %software, "server software"),
+            None => debug!(%domain, "server did not tell its software version"),
+        }
+        if let Some(d) = self.state.directory.domain_mut(domain) {
+            d.software = software;
+        }
+        if self.state.directory.replays_presence(domain) {
+            self.state.directory.replay_done(domain, unix_secs(now));
+            info!(%domain, online = self.state.directory.online_resources(), "presence replay complete");
+        }
+        self.check_grants(domain);
     }
 
     /// Says, once per link-up, which grants the server did not give for `domain` and the

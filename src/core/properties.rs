@@ -399,7 +399,7 @@ fn a_million_generated_stanzas_through_the_reader_and_the_core() {
                             }
                         }
                     }
-                    StreamEvent::Skipped(_) => skipped += 1,
+                    StreamEvent::Skipped { .. } => skipped += 1,
                     other => panic!("{other:?}"),
                 }
             }

@@ -1052,3 +1052,54 @@ fn a_users_delay_stamp_counts_only_during_the_servers_replay() {
     core.handle(Input::Stanza(xml(&delayed("bob"))), t(4));
     assert_eq!(since(&core, "bob"), 1_700_000_004);
 }
+
+#[test]
+fn a_request_the_transport_skipped_still_gets_its_one_answer() {
+    let mut core = linked_core();
+    let head = xml("<iq xmlns='jabber:component:accept' type='set' id='deep' from='game@example.test/engine' to='game.example.test'/>");
+    let out = sent(&core.handle(
+        Input::Skipped {
+            head,
+            reason: "nested deeper than the bridge accepts",
+        },
+        t(10),
+    ));
+    assert_eq!(out.len(), 1);
+    let (condition, text) = error_condition(&out[0]);
+    assert_eq!(condition, "policy-violation");
+    assert!(text.contains("deeper"), "{text}");
+    assert_eq!(out[0].attr("id"), Some("deep"));
+    // A skipped message or presence is only counted.
+    let head = xml("<message xmlns='jabber:component:accept' from='u@example.test/pc' to='game.example.test'/>");
+    assert!(sent(&core.handle(Input::Skipped { head, reason: "x" }, t(10))).is_empty());
+    assert_eq!(core.state().stats.stanzas_skipped, 2);
+}
+
+#[test]
+fn a_request_whose_id_is_too_long_to_echo_is_dropped_and_counted() {
+    let mut core = linked_core();
+    let id = "\"".repeat(super::MAX_ID_BYTES + 1).replace('"', "&quot;");
+    let request = format!("<iq xmlns='jabber:component:accept' type='get' id='{id}' from='game@example.test/engine' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>");
+    assert!(sent(&core.handle(Input::Stanza(xml(&request)), t(10))).is_empty());
+    assert_eq!(core.state().stats.stanzas_dropped, 1);
+}
+
+#[test]
+fn when_the_server_never_answers_the_version_query_its_replay_ends_at_the_timeout() {
+    let mut core = core();
+    core.handle(Input::Connected, t(1));
+    advertise(&mut core); // privilege:2: a server that replays
+    core.handle(Input::Tick, t(40)); // the version query times out (30 s)
+    let delayed = "<presence xmlns='jabber:component:accept' from='bob@example.test/pc' to='game.example.test'>\
+        <delay xmlns='urn:xmpp:delay' from='example.test' stamp='2001-01-01T00:00:00Z'/></presence>";
+    core.handle(Input::Stanza(xml(delayed)), t(41));
+    match core.state().directory.seen_by_name("bob@example.test") {
+        crate::directory::Seen::Online { since, .. } => assert_eq!(since, 1_700_000_041),
+        other => panic!("{other:?}"),
+    }
+    // And users the replay did not mention are offline, not unknown.
+    assert!(matches!(
+        core.state().directory.seen_by_name("zoe@example.test"),
+        crate::directory::Seen::Offline { .. }
+    ));
+}

@@ -121,12 +121,14 @@ pub fn cut_status(text: &str, max_chars: usize) -> Box<str> {
 }
 
 /// Reads the availability part of a presence stanza (either stream namespace). Status
-/// texts are kept cut to `max_status_chars` characters.
+/// texts are kept cut so that all of a presence's texts together hold at most
+/// `max_status_chars` characters.
 pub fn parse(el: &Element, max_status_chars: usize) -> Result<PresenceUpdate, PresenceError> {
     let stanza_ns = el.ns();
     let mut availability = Availability::Available;
     let mut priority: i8 = 0;
     let mut texts: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut budget = max_status_chars;
     for child in el.children() {
         if child.ns() != stanza_ns {
             continue;
@@ -150,8 +152,10 @@ pub fn parse(el: &Element, max_status_chars: usize) -> Result<PresenceUpdate, Pr
             }
             "status" => {
                 let lang = child.attr_ns(Namespace::xml(), "lang").unwrap_or("");
-                if texts.len() < MAX_STATUS_TEXTS && lang.len() <= MAX_LANG_LEN {
-                    texts.push((lang.into(), cut_status(&child.text(), max_status_chars)));
+                if texts.len() < MAX_STATUS_TEXTS && lang.len() <= MAX_LANG_LEN && budget > 0 {
+                    let text = cut_status(&child.text(), budget);
+                    budget = budget.saturating_sub(text.chars().count());
+                    texts.push((lang.into(), text));
                 }
             }
             _ => {}
@@ -317,5 +321,30 @@ mod tests {
         assert_eq!(delay_stamp(&el), Some(1_795_238_040));
         let bad: Element = "<presence xmlns='jabber:component:accept'><delay xmlns='urn:xmpp:delay' stamp='yesterday'/></presence>".parse().unwrap();
         assert_eq!(delay_stamp(&bad), None);
+    }
+
+    #[test]
+    fn all_the_texts_of_a_presence_together_hold_at_most_the_limit() {
+        let texts: String = ["", "de", "fr", "es", "it"]
+            .iter()
+            .map(|l| {
+                format!("<status xml:lang='{l}'>{}</status>", "x".repeat(100))
+                    .replace(" xml:lang=''", "")
+            })
+            .collect();
+        let el: Element = format!("<presence xmlns='jabber:component:accept'>{texts}</presence>")
+            .parse()
+            .unwrap();
+        let Ok(PresenceUpdate::Available { status, .. }) = parse(&el, 250) else {
+            panic!()
+        };
+        let all = status.all();
+        assert_eq!(all.len(), 3, "{all:?}");
+        let kept: usize = all
+            .iter()
+            .map(|(_, t)| t.trim_end_matches('…').chars().count())
+            .sum();
+        assert_eq!(kept, 250);
+        assert!(all[2].1.ends_with('…'));
     }
 }

@@ -15,8 +15,8 @@
 //!
 //! Back-pressure: the channel to the core is bounded. When it is full the link stops
 //! reading from the socket (the server's TCP window then slows the server) but keeps
-//! writing the core's answers, so the core can always drain it. Each wake-up writes every
-//! stanza ready at that moment in one `write`.
+//! writing the core's answers, so the core can always drain it. Each wake-up writes the
+//! stanzas ready at that moment in one `write` (up to 256 of them, or 256 KiB).
 //!
 //! XEP-0114 is unencrypted: the link belongs on loopback or a private network.
 
@@ -39,10 +39,10 @@ use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::ns;
 
 use crate::config::Secret;
-use crate::core::{Dropped, Input};
+use crate::core::Input;
 use crate::logging::Throttle;
 use backoff::{random_u64, Backoff};
-use reader::{ReaderLimits, Skip, StreamEvent, StreamReader, NS_STREAM};
+use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
 use writer::{Pushed, Writer};
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
@@ -174,6 +174,9 @@ pub async fn run(
             Err(Ended::Shutdown) => break,
             // The core already knows the link is down; only the log hears of each attempt.
             Err(Ended::Lost(reason)) => warn!(%reason, "cannot connect"),
+        }
+        if *shutdown.borrow() || held.core_done {
+            break;
         }
         let delay = backoff.next_delay(random_u64());
         info!(
@@ -455,16 +458,22 @@ impl Serving<'_> {
         if let Err(reason) = self.link.flush().await {
             return Ended::Lost(reason);
         }
+        // What came in the same read as the handshake's answer (the privilege
+        // advertisement, the start of a presence replay).
+        if let Some(ended) = self.take_parsed() {
+            return ended;
+        }
         let mut keepalives = 0u64;
         let mut reading = !*shutdown.borrow();
-        if !reading {
-            *self.events = None;
-        }
         let mut last_heard = tokio::time::Instant::now();
         // When the keepalive ping in flight must be answered by.
         let mut ping_deadline: Option<tokio::time::Instant> = None;
         loop {
             self.deliver_ready();
+            if !reading && self.pending.is_empty() {
+                // Shutting down, and the core has everything that was read: no more input.
+                *self.events = None;
+            }
             let read_now = reading && self.pending.is_empty();
             let wake = ping_deadline.unwrap_or(last_heard + self.settings.keepalive);
             let core = self.events.clone();
@@ -472,11 +481,10 @@ impl Serving<'_> {
                 biased;
                 changed = shutdown.changed(), if reading => {
                     if changed.is_err() || *shutdown.borrow() {
-                        // Stop reading; the core finishes what it has and closes `outgoing`.
+                        // Stop reading; what was read still reaches the core (each request
+                        // gets its answer), which then finishes and closes `outgoing`.
                         info!("shutting down: no longer reading from the server");
                         reading = false;
-                        *self.events = None;
-                        self.pending.clear();
                     }
                 }
                 out = outgoing.recv() => match out {
@@ -576,17 +584,17 @@ impl Serving<'_> {
                     }
                     self.pending.push_back(Input::Stanza(el));
                 }
-                StreamEvent::Skipped(reason) => {
+                StreamEvent::Skipped { reason, head } => {
                     if let Some(suppressed) = self.warnings.allow(std::time::SystemTime::now()) {
                         warn!(
                             reason = reason.as_str(),
                             suppressed, "skipped a stanza from the server"
                         );
                     }
-                    self.pending.push_back(Input::Dropped(match reason {
-                        Skip::TooLarge => Dropped::IncomingTooLarge,
-                        Skip::TooDeep => Dropped::IncomingTooDeep,
-                    }));
+                    self.pending.push_back(Input::Skipped {
+                        head,
+                        reason: reason.as_str(),
+                    });
                 }
                 StreamEvent::Footer => {
                     return Some(Ended::Lost("the server closed the stream".to_owned()))
@@ -611,8 +619,7 @@ impl Serving<'_> {
                         "a stanza of the bridge's is larger than the limit; not sent"
                     );
                 }
-                self.pending
-                    .push_back(Input::Dropped(Dropped::OutgoingTooLarge));
+                self.pending.push_back(Input::NotSent);
             }
         }
     }

@@ -5,17 +5,19 @@
 //! with rxml's default 8 KiB token limit and offers no way to raise it: one attribute value,
 //! attribute name or element name over 8 KiB ended the stream, and both servers forward
 //! such stanzas from any user (Prosody takes client stanzas up to 256 KiB). Here:
-//! - the token limit is the stanza limit, so any token of a stanza the bridge would accept
-//!   parses;
-//! - a stanza larger than [`ReaderLimits::max_stanza_bytes`] or nested deeper than
-//!   [`ReaderLimits::max_depth`] is read to its end without being built, reported as
-//!   [`StreamEvent::Skipped`], and the stream goes on;
+//! - the token limit is the stanza limit, and at least [`MIN_TOKEN_BYTES`] (twice what
+//!   Prosody forwards from its users, and what it takes from other servers), so any
+//!   token a server forwards parses;
+//! - a stanza larger than [`ReaderLimits::max_stanza_bytes`], with more than
+//!   [`MAX_NODES`] elements and texts, or nested deeper than [`ReaderLimits::max_depth`]
+//!   is read to its end without being built, reported as [`StreamEvent::Skipped`] with
+//!   its top element (so an IQ can still be answered), and the stream goes on;
 //! - elements are built with an explicit stack, never by recursion: a stanza nested
 //!   30,000 levels deep costs no call stack.
 //!
-//! Only XML that is not well-formed, or a single token larger than the stanza limit, ends
-//! the stream: the parser cannot resynchronise after either. Neither server forwards the
-//! first; the second needs a server that accepts stanzas over the limit (ejabberd with no
+//! Only XML that is not well-formed, or a single token larger than that, ends the stream:
+//! the parser cannot resynchronise after either. Neither server forwards the first; the
+//! second needs a server that accepts stanzas over 1 MiB (ejabberd's c2s listener with no
 //! `max_stanza_size`), and the link is then rebuilt.
 
 use minidom::rxml::error::EndOrError;
@@ -32,6 +34,14 @@ pub const MAX_DEPTH: usize = 64;
 /// Default for [`ReaderLimits::max_stanza_bytes`]: above both servers' defaults for
 /// what they forward (Prosody: 256 KiB from clients, 512 KiB from components).
 pub const DEFAULT_MAX_STANZA_BYTES: usize = 1024 * 1024;
+
+/// The token limit never goes below this, whatever the stanza limit: a lower stanza limit
+/// skips more stanzas, but must not let one long attribute end the stream.
+pub const MIN_TOKEN_BYTES: usize = 1024 * 1024;
+
+/// Elements and text nodes built per stanza at most: a stanza within the size limit made
+/// of tiny elements would otherwise cost some 70 times its size in memory.
+pub const MAX_NODES: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReaderLimits {
@@ -58,8 +68,8 @@ pub enum StreamEvent {
     Header { id: Option<String> },
     /// One complete top-level element: a stanza, `<handshake/>` or `<stream:error/>`.
     Stanza(Element),
-    /// A stanza read to its end but not built.
-    Skipped(Skip),
+    /// A stanza read to its end but not built: its top element, without children.
+    Skipped { reason: Skip, head: Element },
     /// `</stream:stream>`: the server closed the stream.
     Footer,
 }
@@ -74,7 +84,7 @@ pub enum Skip {
 impl Skip {
     pub fn as_str(self) -> &'static str {
         match self {
-            Skip::TooLarge => "larger than the bridge accepts",
+            Skip::TooLarge => "larger than the bridge accepts (in bytes or elements)",
             Skip::TooDeep => "nested deeper than the bridge accepts",
         }
     }
@@ -94,13 +104,17 @@ pub struct StreamReader {
     stack: Vec<Element>,
     /// Bytes of the current stanza so far.
     stanza_bytes: usize,
+    /// Elements and texts of the current stanza so far.
+    nodes: usize,
     skipping: Option<Skip>,
+    /// The top element of a stanza being skipped, without children.
+    head: Option<Element>,
 }
 
 impl StreamReader {
     pub fn new(limits: ReaderLimits) -> StreamReader {
         let options = Options {
-            max_token_length: limits.max_stanza_bytes,
+            max_token_length: limits.max_stanza_bytes.max(MIN_TOKEN_BYTES),
             ..Options::default()
         };
         StreamReader {
@@ -109,7 +123,9 @@ impl StreamReader {
             depth: 0,
             stack: Vec::new(),
             stanza_bytes: 0,
+            nodes: 0,
             skipping: None,
+            head: None,
         }
     }
 
@@ -155,12 +171,15 @@ impl StreamReader {
                 1 => {
                     self.depth = 2;
                     self.stanza_bytes = metrics.len();
+                    self.nodes = 1;
                     self.skipping = None;
+                    self.head = None;
                     self.stack.clear();
                     self.stack.push(element(qname, attrs));
                 }
                 _ => {
                     self.depth += 1;
+                    self.nodes += 1;
                     if self.skipping.is_none() {
                         if self.stack.len() >= self.limits.max_depth {
                             self.skip(Skip::TooDeep);
@@ -171,6 +190,7 @@ impl StreamReader {
                 }
             },
             Event::Text(_, text) => {
+                self.nodes += 1;
                 // Whitespace between stanzas (depth 1) means nothing.
                 if self.depth >= 2 && self.skipping.is_none() {
                     if let Some(open) = self.stack.last_mut() {
@@ -189,7 +209,9 @@ impl StreamReader {
                     if let Some(reason) = self.skipping {
                         if self.depth == 1 {
                             self.skipping = None;
-                            out.push(StreamEvent::Skipped(reason));
+                            if let Some(head) = self.head.take() {
+                                out.push(StreamEvent::Skipped { reason, head });
+                            }
                         }
                     } else if let Some(closed) = self.stack.pop() {
                         match self.stack.last_mut() {
@@ -204,7 +226,7 @@ impl StreamReader {
         }
         if self.depth >= 2
             && self.skipping.is_none()
-            && self.stanza_bytes > self.limits.max_stanza_bytes
+            && (self.stanza_bytes > self.limits.max_stanza_bytes || self.nodes > MAX_NODES)
         {
             self.skip(Skip::TooLarge);
         }
@@ -213,7 +235,15 @@ impl StreamReader {
 
     fn skip(&mut self, reason: Skip) {
         self.skipping = Some(reason);
-        // Freed now rather than when the stanza ends, however long that takes.
+        // The top element's name and attributes say who sent what (an IQ gets its error);
+        // the rest is freed now rather than when the stanza ends.
+        self.head = self.stack.first().map(|top| {
+            let mut head = Element::builder(top.name(), top.ns());
+            for ((ns, name), value) in top.attrs().iter() {
+                head = head.attr_ns(ns.clone(), name.clone(), value.clone());
+            }
+            head.build()
+        });
         self.stack = Vec::new();
     }
 }
@@ -318,22 +348,56 @@ mod tests {
         );
         let xml = format!("{HEADER}{big}<iq from='a@b/c' to='g' id='2' type='get'/>");
         let events = read_with(limits, &[xml.as_bytes()]).unwrap();
-        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooLarge));
+        assert!(
+            matches!(&events[1], StreamEvent::Skipped { reason: Skip::TooLarge, head } if head.name() == "message" && head.children().next().is_none()),
+            "{:?}",
+            events[1]
+        );
         assert_eq!(stanzas(&events).len(), 1);
         assert_eq!(stanzas(&events)[0].name(), "iq");
     }
 
     #[test]
-    fn a_token_over_the_limit_ends_the_stream_with_an_error() {
+    fn under_a_low_limit_a_long_token_skips_its_stanza_and_only_past_a_mib_ends_the_stream() {
         let limits = ReaderLimits {
             max_stanza_bytes: 1_000,
             max_depth: MAX_DEPTH,
         };
         let xml = format!(
-            "{HEADER}<presence from='a@b/c' ver='{}'/>",
-            "v".repeat(5_000)
+            "{HEADER}<presence from='a@b/c' ver='{}'/><iq from='a@b/c' to='g' id='2'/>",
+            "v".repeat(300_000)
+        );
+        let events = read_with(limits, &[xml.as_bytes()]).unwrap();
+        assert!(matches!(
+            events[1],
+            StreamEvent::Skipped {
+                reason: Skip::TooLarge,
+                ..
+            }
+        ));
+        assert_eq!(stanzas(&events)[0].name(), "iq");
+        let xml = format!(
+            "{HEADER}<presence ver='{}'/>",
+            "v".repeat(MIN_TOKEN_BYTES + 1)
         );
         assert!(read_with(limits, &[xml.as_bytes()]).is_err());
+    }
+
+    #[test]
+    fn a_stanza_of_too_many_tiny_elements_is_skipped() {
+        let xml = format!(
+            "{HEADER}<message from='a@b/c' to='g'>{}</message><iq from='a@b/c' to='g' id='2'/>",
+            "<a/>".repeat(MAX_NODES + 1)
+        );
+        let events = read_with(ReaderLimits::default(), &[xml.as_bytes()]).unwrap();
+        assert!(matches!(
+            events[1],
+            StreamEvent::Skipped {
+                reason: Skip::TooLarge,
+                ..
+            }
+        ));
+        assert_eq!(stanzas(&events)[0].name(), "iq");
     }
 
     #[test]
@@ -348,7 +412,13 @@ mod tests {
         let events = read(&nest(MAX_DEPTH));
         assert_eq!(stanzas(&events).len(), 1);
         let events = read(&format!("{}<iq from='a@b/c' to='g'/>", nest(MAX_DEPTH + 1)));
-        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooDeep));
+        assert!(matches!(
+            events[1],
+            StreamEvent::Skipped {
+                reason: Skip::TooDeep,
+                ..
+            }
+        ));
         assert_eq!(stanzas(&events)[0].name(), "iq");
     }
 
@@ -362,7 +432,13 @@ mod tests {
         );
         let start = std::time::Instant::now();
         let events = read_with(ReaderLimits::default(), &[xml.as_bytes()]).unwrap();
-        assert_eq!(events[1], StreamEvent::Skipped(Skip::TooDeep));
+        assert!(matches!(
+            events[1],
+            StreamEvent::Skipped {
+                reason: Skip::TooDeep,
+                ..
+            }
+        ));
         assert!(start.elapsed() < std::time::Duration::from_secs(5));
     }
 
@@ -405,7 +481,8 @@ mod tests {
             if got.len() == 2 {
                 proptest::prop_assert_eq!(String::from(got[0]), String::from(&el));
             } else {
-                proptest::prop_assert!(events.contains(&StreamEvent::Skipped(Skip::TooDeep)));
+                let skipped = events.iter().any(|e| matches!(e, StreamEvent::Skipped { reason: Skip::TooDeep, .. }));
+                proptest::prop_assert!(skipped);
             }
             proptest::prop_assert_eq!(got.last().and_then(|e| e.attr("id")), Some("next"));
         }

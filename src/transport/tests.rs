@@ -267,10 +267,7 @@ async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_o
     );
     peer.write(&bomb).await;
     peer.write("<iq type='get' id='after' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-    assert!(matches!(
-        h.next_event().await,
-        Input::Dropped(crate::core::Dropped::IncomingTooDeep)
-    ));
+    assert!(matches!(h.next_event().await, Input::Skipped { .. }));
     match h.next_event().await {
         Input::Stanza(el) => assert_eq!(el.attr("id"), Some("after")),
         other => panic!("{other:?}"),
@@ -316,10 +313,7 @@ async fn a_stanza_over_the_limit_is_skipped_counted_and_the_stream_goes_on() {
     );
     peer.write(&big).await;
     peer.write("<iq type='get' id='after' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-    assert!(matches!(
-        h.next_event().await,
-        Input::Dropped(crate::core::Dropped::IncomingTooLarge)
-    ));
+    assert!(matches!(h.next_event().await, Input::Skipped { .. }));
     match h.next_event().await {
         Input::Stanza(el) => assert_eq!(el.attr("id"), Some("after")),
         other => panic!("{other:?}"),
@@ -342,10 +336,7 @@ async fn an_oversized_answer_goes_out_as_an_error_and_is_counted() {
         "{reply}"
     );
     assert!(reply.len() < 4 * 1024, "{}", reply.len());
-    assert!(matches!(
-        h.next_event().await,
-        Input::Dropped(crate::core::Dropped::OutgoingTooLarge)
-    ));
+    assert!(matches!(h.next_event().await, Input::NotSent));
 }
 
 #[tokio::test]
@@ -376,4 +367,66 @@ async fn a_busy_core_stops_reading_but_answers_still_go_out() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn stanzas_in_the_same_read_as_the_handshake_reach_the_core_at_once() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut h = start(settings(listener.local_addr().unwrap().port()));
+    let (socket, _) = listener.accept().await.unwrap();
+    let mut peer = Peer {
+        socket,
+        buf: Vec::new(),
+    };
+    peer.read_until("to=").await;
+    peer.read_until(">").await;
+    peer.write("<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='game.example.test' id='abc123'>").await;
+    peer.read_until("</handshake>").await;
+    // The handshake's answer and the privilege advertisement in one write.
+    peer.write("<handshake/><message from='example.test' to='game.example.test' id='adv'><privilege xmlns='urn:xmpp:privilege:2'/></message>").await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    let event = tokio::time::timeout(Duration::from_secs(2), h.next_event())
+        .await
+        .expect("the advertisement waited for another read");
+    match event {
+        Input::Stanza(el) => assert_eq!(el.attr("id"), Some("adv")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn at_shutdown_what_was_read_still_reaches_the_core() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let Harness {
+        mut events,
+        out,
+        shutdown,
+        task,
+    } = start_with_queue(settings(listener.local_addr().unwrap().port()), 1);
+    let mut peer = Peer::accept(&listener, true).await;
+    let mut flood = String::new();
+    for i in 0..10 {
+        flood.push_str(&format!("<iq type='get' id='q{i}' from='a@example.test/x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>"));
+    }
+    peer.write(&flood).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.send(true).unwrap();
+    let mut ids = Vec::new();
+    while let Some(input) = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the events channel neither closed nor delivered")
+    {
+        if let Input::Stanza(el) = input {
+            ids.push(el.attr("id").unwrap_or("").to_owned());
+        }
+    }
+    assert_eq!(ids, (0..10).map(|i| format!("q{i}")).collect::<Vec<_>>());
+    drop(out);
+    let _ = peer.read_until("</stream:stream>").await;
+    peer.write("</stream:stream>").await;
+    let result = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok());
 }

@@ -183,6 +183,19 @@ on_both_servers!(
             .expect("answered");
         assert!(error_text(&reply).contains("\"jid\""), "{}", String::from(&reply));
 
+        // A request nested deeper than the bridge reads still gets its one answer.
+        let mut deep = Element::builder("x", "urn:example:deep").build();
+        for _ in 0..80 {
+            deep = Element::builder("x", "urn:example:deep").append(deep).build();
+        }
+        let request = Element::builder("iq", platform.ns())
+            .attr(name("type".into()), "set")
+            .attr(name("to".into()), COMPONENT_JID)
+            .append(deep)
+            .build();
+        let reply = platform.iq(request, T).await.expect("the deep request is answered");
+        assert!(error_text(&reply).contains("deeper"), "{}", String::from(&reply));
+
         // bob's status of 100 KiB is kept cut and marked.
         let long = "\u{1F600}".repeat(30_000);
         bob.send(Element::builder("presence", bob.ns()).append(Element::builder("status", bob.ns()).append(long.as_str()).build()).build())
