@@ -298,6 +298,8 @@ impl Core {
                     "cannot write last-seen times; the bridge answers from memory and retries"
                 );
                 self.state.directory.requeue_last_seen(batch);
+                // Woken for the retry, not only by the next input.
+                self.pending_since = Some(now);
             }
         }
     }

@@ -672,8 +672,10 @@ fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
     let mut core = linked_core();
     core.state.store.set_read_only(true);
     log_out(&mut core, "alice", ms(20_000));
-    core.handle(Input::Tick, ms(21_000));
+    let out = core.handle(Input::Tick, ms(21_000));
     assert_eq!(core.state().stats.storage_failures, 1);
+    // The core asks to be woken for the retry, a second later.
+    assert!(out.contains(&Output::WakeAt(ms(22_000))), "{out:?}");
     // Inputs keep coming; none of them waits on the database again until the backoff ends.
     for i in 0..50 {
         let reply = ask(
