@@ -117,6 +117,18 @@ fn start_with_queue(settings: LinkSettings, queue: usize) -> Harness {
     }
 }
 
+/// A link up with the scripted server: settings changed by `configure`, room for
+/// `queue` inputs to the core, the handshake accepted and `Connected` seen.
+async fn linked(queue: usize, configure: impl FnOnce(&mut LinkSettings)) -> (Harness, Peer) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(listener.local_addr().unwrap().port());
+    configure(&mut s);
+    let mut h = start_with_queue(s, queue);
+    let peer = Peer::accept(&listener, true).await;
+    assert!(matches!(h.next_event().await, Input::Connected));
+    (h, peer)
+}
+
 impl Harness {
     async fn next_event(&mut self) -> Input {
         tokio::time::timeout(Duration::from_secs(10), self.events.recv())
@@ -142,10 +154,7 @@ async fn rejected_secret_is_fatal_and_says_what_to_check() {
 
 #[tokio::test]
 async fn stanza_xmpp_parsers_rejects_reaches_the_core_and_the_stream_goes_on() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut h = start(settings(listener.local_addr().unwrap().port()));
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |_| {}).await;
     peer.write(
         "<presence from='a@example.test/x' to='game.example.test'><show>online</show></presence>",
     )
@@ -181,12 +190,10 @@ async fn lost_link_is_reported_and_reconnected() {
 
 #[tokio::test]
 async fn silence_brings_a_keepalive_ping_whose_reply_stays_in_the_transport() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut s = settings(listener.local_addr().unwrap().port());
-    s.keepalive = Duration::from_millis(300);
-    let mut h = start(s);
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |s| {
+        s.keepalive = Duration::from_millis(300);
+    })
+    .await;
     let ping = peer.read_until("</iq>").await;
     assert!(
         ping.contains("urn:xmpp:ping") && ping.contains("keepalive-1"),
@@ -208,13 +215,11 @@ async fn silence_brings_a_keepalive_ping_whose_reply_stays_in_the_transport() {
 
 #[tokio::test]
 async fn unanswered_keepalive_declares_the_link_dead() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut s = settings(listener.local_addr().unwrap().port());
-    s.keepalive = Duration::from_millis(200);
-    s.response_timeout = Duration::from_millis(400);
-    let mut h = start(s);
-    let _peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, _peer) = linked(64, |s| {
+        s.keepalive = Duration::from_millis(200);
+        s.response_timeout = Duration::from_millis(400);
+    })
+    .await;
     match h.next_event().await {
         Input::Disconnected { reason } => assert!(reason.contains("keepalive"), "{reason}"),
         other => panic!("{other:?}"),
@@ -255,10 +260,7 @@ fn xml_element(s: &str) -> Element {
 
 #[tokio::test]
 async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_on() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut h = start(settings(listener.local_addr().unwrap().port()));
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |_| {}).await;
     let depth = 30_000;
     let bomb = format!(
         "<message from='a@example.test/x' to='game.example.test'>{}{}</message>",
@@ -276,10 +278,7 @@ async fn a_stanza_nested_thirty_thousand_levels_is_dropped_and_the_stream_goes_o
 
 #[tokio::test]
 async fn tokens_over_eight_kib_reach_the_core_and_the_stream_goes_on() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut h = start(settings(listener.local_addr().unwrap().port()));
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |_| {}).await;
     let ver = "v".repeat(20_000);
     let name = "n".repeat(9_000);
     peer.write(&format!(
@@ -300,12 +299,10 @@ async fn tokens_over_eight_kib_reach_the_core_and_the_stream_goes_on() {
 
 #[tokio::test]
 async fn a_stanza_over_the_limit_is_skipped_counted_and_the_stream_goes_on() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut s = settings(listener.local_addr().unwrap().port());
-    s.max_incoming_stanza_bytes = 64 * 1024;
-    let mut h = start(s);
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |s| {
+        s.max_incoming_stanza_bytes = 64 * 1024;
+    })
+    .await;
     let text = "t".repeat(1_000);
     let big = format!(
         "<message from='a@example.test/x' to='game.example.test'>{}</message>",
@@ -322,12 +319,10 @@ async fn a_stanza_over_the_limit_is_skipped_counted_and_the_stream_goes_on() {
 
 #[tokio::test]
 async fn an_oversized_answer_goes_out_as_an_error_and_is_counted() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut s = settings(listener.local_addr().unwrap().port());
-    s.max_outgoing_stanza_bytes = 4 * 1024;
-    let mut h = start(s);
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(64, |s| {
+        s.max_outgoing_stanza_bytes = 4 * 1024;
+    })
+    .await;
     let big = format!("<iq xmlns='jabber:component:accept' type='result' id='big' from='game.example.test' to='a@example.test/x'><x xmlns='urn:x'>{}</x></iq>", "a".repeat(10_000));
     h.out.send(xml_element(&big)).await.unwrap();
     let reply = peer.read_until("</iq>").await;
@@ -341,11 +336,8 @@ async fn an_oversized_answer_goes_out_as_an_error_and_is_counted() {
 
 #[tokio::test]
 async fn a_busy_core_stops_reading_but_answers_still_go_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     // A queue of 4 that nobody empties: the core is busy.
-    let mut h = start_with_queue(settings(listener.local_addr().unwrap().port()), 4);
-    let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(h.next_event().await, Input::Connected));
+    let (mut h, mut peer) = linked(4, |_| {}).await;
     // Far more than the queue holds; the server side can write them all into the socket.
     let mut flood = String::new();
     for i in 0..2_000 {
