@@ -53,11 +53,7 @@ pub fn submit(
 
 fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let now = unix_secs(ctx.now);
-    let jid = served_user(
-        jid,
-        ctx,
-        &[grants::Grant::RosterGet, grants::Grant::PresenceRoster],
-    )?;
+    let jid = served_user(jid, ctx, &grants::NEEDED)?;
     let directory = &ctx.state.directory;
     // Only an available user has active peers. For anyone else nothing is fetched and
     // nothing is kept: a platform asking about a million names grows nothing.

@@ -84,7 +84,7 @@ pub fn served_user(jid: &str, ctx: &Context<'_>, needs: &[Grant]) -> Result<Bare
     let missing: Vec<&str> = grants::missing(domain.privilege.as_ref())
         .into_iter()
         .filter(|g| needs.contains(g))
-        .map(Grant::describe)
+        .map(Grant::setting)
         .collect();
     if !missing.is_empty() && domain.privilege.is_none() && !directory.grants_settled(domain) {
         // Right after a (re)connect the advertisement may still be on its way.
@@ -142,7 +142,7 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut notes = Vec::new();
     let mut table = Table::new(ctx);
     for jid in jids {
-        let user = match served_user(jid, ctx, &[Grant::PresenceRoster]) {
+        let user = match served_user(jid, ctx, &[Grant::Presence]) {
             Ok(user) => user,
             Err(failure)
                 if failure.condition

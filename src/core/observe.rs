@@ -124,13 +124,7 @@ impl Core {
             debug!(%domain, "empty privilege advertisement");
             return;
         }
-        info!(
-            %domain,
-            roster = ?privilege.roster,
-            presence = ?privilege.presence,
-            message = ?privilege.message,
-            "privileges granted"
-        );
+        info!(%domain, grants = %grants::summary(&privilege), "privileges granted");
         if let Some(d) = self.state.directory.domain_mut(domain) {
             d.privilege = Some(privilege);
         }
@@ -155,27 +149,21 @@ impl Core {
                 self.on_server_version(&domain.to_string(), software, now);
             }
             Purpose::ActivityProbe { domain } => {
-                let installed = !is_error
-                    && el
-                        .get_child("query", ns::DISCO_INFO)
-                        .is_some_and(|q| q.children().any(|f| f.attr("var") == Some(activity::NS)));
+                let query = el.get_child("query", ns::DISCO_INFO).filter(|_| !is_error);
+                let installed = query
+                    .is_some_and(|q| q.children().any(|f| f.attr("var") == Some(activity::NS)));
+                let identity = query.and_then(|q| {
+                    q.children()
+                        .find(|c| c.name() == "identity" && c.attr("category") == Some("server"))
+                        .and_then(|c| c.attr("name"))
+                        .map(crate::core::failure::quote)
+                });
                 let domain = domain.to_string();
-                let before = self
-                    .state
-                    .directory
-                    .domain_mut(&domain)
-                    .and_then(|d| d.activity_module.replace(installed));
-                // Said once at start, and again only if an operator adds or removes it.
-                if before != Some(installed) {
-                    if installed {
-                        info!(%domain, "conversation activity module found: active peers use the conversation tier");
-                    } else {
-                        info!(
-                            %domain,
-                            "conversation activity module not installed (mod_game_bridge_activity in component-config/): active peers use the presence tier"
-                        );
-                    }
+                if let Some(d) = self.state.directory.domain_mut(&domain) {
+                    d.identity = identity;
+                    d.activity_module = Some(installed);
                 }
+                self.announce_tier(&domain);
             }
             Purpose::Roster { user } => {
                 if is_error {
@@ -212,39 +200,85 @@ impl Core {
     /// comes after the server's privilege advertisement and presence replay on the same
     /// stream, so both are complete now.
     fn on_server_version(&mut self, domain: &str, software: Option<String>, now: SystemTime) {
-        match &software {
-            Some(software) => info!(%domain, %software, "server software"),
-            None => debug!(%domain, "server did not tell its software version"),
-        }
         if let Some(d) = self.state.directory.domain_mut(domain) {
-            d.software = software;
+            d.software = software.clone();
         }
-        if self.state.directory.replays_presence(domain) {
-            self.state.directory.replay_done(domain, unix_secs(now));
-            info!(%domain, online = self.state.directory.online_resources(), "presence replay complete");
-        }
-        self.check_grants(domain);
-    }
-
-    /// Says, once per link-up, which grants the server did not give for `domain` and the
-    /// configuration lines that give them.
-    fn check_grants(&mut self, domain: &str) {
         self.state.directory.settle_grants(domain);
         let Some(d) = self.state.directory.domain_of(domain) else {
             return;
         };
+        let (family, known_by) = d.family();
+        let replays = d.replays_presence();
+        match &software {
+            Some(software) => info!(%domain, %software, "server software"),
+            None => info!(
+                %domain,
+                server = family.name(),
+                known_by,
+                "the server did not tell its software version (XEP-0092)"
+            ),
+        }
+        if replays {
+            self.state.directory.replay_done(domain, unix_secs(now));
+            info!(
+                %domain,
+                online = self.state.directory.online_resources(),
+                "presence replay complete: users it did not mention are offline"
+            );
+        }
+        self.check_grants(domain);
+        self.announce_tier(domain);
+    }
+
+    /// Says, once per link-up, what the server's grants for `domain` enable and, when one
+    /// the bridge needs is missing, the configuration lines that give it.
+    fn check_grants(&mut self, domain: &str) {
+        let Some(d) = self.state.directory.domain_of(domain) else {
+            return;
+        };
         let missing = grants::missing(d.privilege.as_ref());
+        let report = grants::report(d.privilege.as_ref());
         if missing.is_empty() {
+            info!(%domain, "{report}");
             return;
         }
-        let family = ServerFamily::from_software(d.software.as_deref());
-        let what: Vec<&str> = missing.iter().map(|g| g.describe()).collect();
+        let (family, _) = d.family();
+        let what: Vec<&str> = missing.iter().map(|g| g.setting()).collect();
         warn!(
             %domain,
             missing = %what.join(", "),
-            "the server has not granted privileges this bridge needs (XEP-0356); peers and status answer with an error until it does. Add:\n{}",
+            "the server has not granted privileges this bridge needs (XEP-0356), so peers and status answer with an error until it does ({report}). To grant them, {}",
             grants::instructions(family, self.config.component.as_str(), domain)
         );
+    }
+
+    /// Says which tier of active peers applies to `domain`, once both the module probe
+    /// and the server's family are known, and again only when it changes.
+    fn announce_tier(&mut self, domain: &str) {
+        let Some(d) = self.state.directory.domain_of(domain) else {
+            return;
+        };
+        let (Some(installed), true) = (d.activity_module, self.state.directory.grants_settled(d))
+        else {
+            return;
+        };
+        if d.tier_announced == Some(installed) {
+            return;
+        }
+        let (family, _) = d.family();
+        if installed {
+            info!(%domain, "conversation activity module found: active peers use the conversation tier");
+        } else if family == ServerFamily::Ejabberd {
+            info!(%domain, "active peers use the presence tier (the conversation tier needs a Prosody module; ejabberd has none)");
+        } else {
+            info!(
+                %domain,
+                "conversation activity module not installed (mod_game_bridge_activity in component-config/): active peers use the presence tier"
+            );
+        }
+        if let Some(d) = self.state.directory.domain_mut(domain) {
+            d.tier_announced = Some(installed);
+        }
     }
 
     /// Parks a request until `user`'s roster arrives, fetching it unless a fetch is

@@ -27,6 +27,7 @@ use xmpp_parsers::jid::BareJid;
 
 use crate::xep::privilege::Privilege;
 use activity::Activity;
+use grants::ServerFamily;
 pub use interner::{Interner, UserId};
 use presence::{Availability, PresenceUpdate, Resource, StatusTexts};
 use roster::RosterCache;
@@ -76,8 +77,12 @@ pub struct Domain {
     pub software: Option<String>,
     /// The XEP-0356 advertisement received in the current epoch, if any.
     pub privilege: Option<Privilege>,
+    /// The name in the domain's disco#info identity (category `server`), learned at link-up.
+    pub identity: Option<String>,
     /// Whether the conversation module answered disco#info with its feature.
     pub activity_module: Option<bool>,
+    /// The tier last announced in the log (said again only when it changes).
+    pub tier_announced: Option<bool>,
     /// The epoch whose connect-time presence replay is known to be complete.
     replay_done_epoch: u32,
     /// The epoch in which the server's grants are known: its advertisement, if any,
@@ -90,26 +95,40 @@ impl Domain {
         Domain {
             jid,
             software: None,
+            identity: None,
             privilege: None,
             activity_module: None,
+            tier_announced: None,
             replay_done_epoch: 0,
             grants_settled_epoch: 0,
         }
     }
 
-    /// Prosody replays the presence of online users when a component connects. Told by
-    /// what only the server can say: its software (XEP-0092) or, where it does not answer
-    /// that, the privilege namespace it advertised (`urn:xmpp:privilege:2` is Prosody's
-    /// mod_privilege; ejabberd 23.01 speaks `:1`). Never by a `<delay/>`, which any user
-    /// can put in a presence.
-    pub fn replays_presence(&self) -> bool {
-        match &self.software {
-            Some(software) => software.to_ascii_lowercase().starts_with("prosody"),
-            None => self
-                .privilege
-                .as_ref()
-                .is_some_and(|p| p.version == crate::xep::privilege::Version::V2),
+    /// Which server serves the domain, and how the bridge knows, told by what only the
+    /// server can say: its software (XEP-0092), else its disco identity, else the
+    /// privilege namespace it advertised. Never by a `<delay/>`, which any user can put
+    /// in a presence.
+    pub fn family(&self) -> (ServerFamily, &'static str) {
+        let named = |name: &Option<String>| {
+            name.as_deref()
+                .map(ServerFamily::from_name)
+                .filter(|f| *f != ServerFamily::Unknown)
+        };
+        if let Some(family) = named(&self.software) {
+            return (family, "its software version");
         }
+        if let Some(family) = named(&self.identity) {
+            return (family, "its disco identity");
+        }
+        match ServerFamily::from_privilege(self.privilege.as_ref()) {
+            ServerFamily::Unknown => (ServerFamily::Unknown, "nothing it said"),
+            family => (family, "its privilege namespace"),
+        }
+    }
+
+    /// Prosody replays the presence of online users when a component connects.
+    pub fn replays_presence(&self) -> bool {
+        self.family().0 == ServerFamily::Prosody
     }
 }
 

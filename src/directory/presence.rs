@@ -125,6 +125,9 @@ pub fn cut_status(text: &str, max_chars: usize) -> Box<str> {
 /// `max_status_chars` characters.
 pub fn parse(el: &Element, max_status_chars: usize) -> Result<PresenceUpdate, PresenceError> {
     let stanza_ns = el.ns();
+    // A status in the presence's own language is its default text (RFC 6120 §8.1.5: a
+    // child without `xml:lang` inherits the stanza's), not a translation.
+    let stanza_lang = el.attr_ns(Namespace::xml(), "lang").unwrap_or("");
     let mut availability = Availability::Available;
     let mut priority: i8 = 0;
     let mut texts: Vec<(Box<str>, Box<str>)> = Vec::new();
@@ -151,7 +154,10 @@ pub fn parse(el: &Element, max_status_chars: usize) -> Result<PresenceUpdate, Pr
                     .map_err(|_| PresenceError::BadPriority(quote(&text)))?;
             }
             "status" => {
-                let lang = child.attr_ns(Namespace::xml(), "lang").unwrap_or("");
+                let lang = match child.attr_ns(Namespace::xml(), "lang") {
+                    Some(lang) if !lang.eq_ignore_ascii_case(stanza_lang) => lang,
+                    _ => "",
+                };
                 if texts.len() < MAX_STATUS_TEXTS && lang.len() <= MAX_LANG_LEN && budget > 0 {
                     let text = cut_status(&child.text(), budget);
                     budget = budget.saturating_sub(text.chars().count());
@@ -249,6 +255,30 @@ mod tests {
         assert_eq!(
             status.all(),
             vec![("", "in a meeting"), ("fr", "en réunion")]
+        );
+    }
+
+    #[test]
+    fn a_status_in_the_presence_language_is_its_default_text() {
+        let update = presence(
+            "<presence xmlns='jabber:client' xml:lang='en'><status xml:lang='en'>in a meeting</status>\
+             <status xml:lang='fr'>en réunion</status></presence>",
+        )
+        .unwrap();
+        let PresenceUpdate::Available { status, .. } = update else {
+            panic!("not available: {update:?}");
+        };
+        assert_eq!(
+            status.all(),
+            vec![("", "in a meeting"), ("fr", "en réunion")]
+        );
+        let update = presence(
+            "<presence xmlns='jabber:client' xml:lang='EN'><status xml:lang='en'>busy</status></presence>",
+        )
+        .unwrap();
+        assert!(
+            matches!(update, PresenceUpdate::Available { status: StatusTexts::Plain(ref t), .. } if &**t == "busy"),
+            "{update:?}"
         );
     }
 

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use minidom::Element;
+use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::ns;
 
 use super::interner::{Interner, UserId};
@@ -168,7 +169,10 @@ pub fn mutual_contacts(result: &Element, interner: &mut Interner) -> Vec<UserId>
         .filter_map(|item| item.attr("jid"))
         // Contacts are bare JIDs; anything else in a roster is not a chat peer.
         .filter(|jid| !jid.contains('/'))
-        .map(|jid| interner.intern(jid))
+        // As presence names them: a roster may keep a JID as it was typed
+        // (`Bob@Example.org`), presence comes normalised (RFC 7622).
+        .filter_map(|jid| BareJid::new(jid).ok())
+        .map(|jid| interner.intern(jid.as_str()))
         .collect()
 }
 
@@ -192,6 +196,21 @@ mod tests {
         let mutual = mutual_contacts(&result, &mut interner);
         let names: Vec<&str> = mutual.iter().map(|id| interner.name(*id)).collect();
         assert_eq!(names, vec!["bob@example.test", "frank@other.example"]);
+    }
+
+    #[test]
+    fn contacts_are_named_as_presence_names_them() {
+        let result: Element =
+            "<iq xmlns='jabber:component:accept' type='result'><query xmlns='jabber:iq:roster'>\
+            <item jid='Bob@Example.test' subscription='both'/>\
+            <item jid='not a jid@@' subscription='both'/>\
+            </query></iq>"
+                .parse()
+                .unwrap();
+        let mut interner = Interner::new();
+        let mutual = mutual_contacts(&result, &mut interner);
+        let names: Vec<&str> = mutual.iter().map(|id| interner.name(*id)).collect();
+        assert_eq!(names, vec!["bob@example.test"]);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub struct LinkSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum FatalLinkError {
     #[error(
-        "the server at {addr} rejected the component's secret for {component}: check that the file or variable named by server.secret_file/secret_env holds exactly the server's secret for this component (Prosody: component_secret in the Component block; ejabberd: password under ejabberd_service hosts)"
+        "the server at {addr} refused the handshake of {component} (not-authorized): either the secret is wrong or, on ejabberd, which answers the same to both, the server has no component by this name. Check that the file or variable named by server.secret_file/secret_env holds exactly the server's secret for this component (Prosody: component_secret in the Component block; ejabberd: password under ejabberd_service hosts), and that component.jid is the component name the server is configured with"
     )]
     SecretRejected { addr: String, component: BareJid },
     #[error(

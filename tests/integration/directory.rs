@@ -349,7 +349,7 @@ on_both_servers!(
             ServerKind::Ejabberd => "mod_privilege:",
         };
         assert!(log.contains(expected_lines), "{}", bridge.log_tail(30));
-        assert!(log.contains("roster (read access)"), "{}", bridge.log_tail(30));
+        assert!(log.contains("roster=get"), "{}", bridge.log_tail(30));
         let mut alice = login(&server, "alice").await;
         alice.send_presence(None, None).await.unwrap();
         let refused = run(&mut platform, "peers", "jid", &["alice@example.test"]).await;

@@ -15,3 +15,4 @@ mod directory;
 mod hardening;
 mod soak;
 mod testbed_smoke;
+mod truth;

@@ -49,6 +49,8 @@ pub struct BridgeConfig {
     pub extra_toml: String,
     /// A secret other than the server's, to test a rejected handshake.
     pub secret: Option<String>,
+    /// A component name other than the one the server serves, likewise.
+    pub component: Option<String>,
 }
 
 impl Default for BridgeConfig {
@@ -61,6 +63,7 @@ impl Default for BridgeConfig {
             log_level: "debug".to_owned(),
             extra_toml: String::new(),
             secret: None,
+            component: None,
         }
     }
 }
@@ -200,6 +203,23 @@ impl Bridge {
         }
     }
 
+    /// Waits until the process exits on its own (a configuration error, say).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exit_status()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "still running after {timeout:?}\n{}",
+                    self.log_tail(20)
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit; a process that needs a kill after 10 s is an
     /// error (graceful shutdown is part of the contract).
     pub async fn terminate(&mut self) -> Result<ExitStatus, String> {
@@ -283,7 +303,12 @@ format = "human"
 {extra}"#,
         admins = admins.join(", "),
         platforms = platforms.join(", "),
-        jid = toml_str(server.component_jid()),
+        jid = toml_str(
+            config
+                .component
+                .as_deref()
+                .unwrap_or(server.component_jid())
+        ),
         port = server.component_port(),
         domain = toml_str(server.domain()),
         secret = toml_str(&secret.display().to_string()),

@@ -131,10 +131,14 @@ modules:
             c2s = ports.c2s,
             component = ports.component,
             privilege = if options.without_privileges {
-                ""
+                String::new()
             } else {
-                "  mod_privilege:\n    roster: {both: game_privileged}\n    \
-                 message: {outgoing: game_privileged}\n    presence: {roster: game_privileged}\n"
+                format!(
+                    "  mod_privilege:\n    roster: {{both: game_privileged}}\n    \
+                     message: {{outgoing: game_privileged}}\n    \
+                     presence: {{{}: game_privileged}}\n",
+                    options.presence_grant()
+                )
             },
         ),
     )?;

@@ -116,7 +116,7 @@ storage = "internal"
 
 modules_enabled = {{
     "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
-    "mam"; "adhoc"; "pep"; "privilege"; "version";
+    "mam"; "adhoc"; "pep"; "privilege";{version}
 }}
 
 VirtualHost "{DOMAIN}"
@@ -124,7 +124,7 @@ VirtualHost "{DOMAIN}"
         ["{privileged}"] = {{
             roster = "both";
             message = "outgoing";
-            presence = "roster";
+            presence = "{presence}";
             -- XEP-0356 §5 (privilege:2): IQs on behalf of users, for XEP-0196 publishing.
             -- One namespace only: mod_privilege nests several in its advertisement.
             iq = {{ ["http://jabber.org/protocol/pubsub"] = "both"; }};
@@ -144,6 +144,12 @@ Component "{COMPONENT_JID}"
         },
         c2s = ports.c2s,
         component = ports.component,
+        presence = options.presence_grant(),
+        version = if options.without_version {
+            ""
+        } else {
+            " \"version\";"
+        },
     );
     let path = config_path(dir);
     std::fs::write(&path, config).map_err(|e| format!("cannot write {}: {e}", path.display()))

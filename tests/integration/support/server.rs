@@ -81,6 +81,17 @@ pub struct ServerOptions {
     pub activity_module: Option<u32>,
     /// Grant the component no XEP-0356 privileges (to see the bridge say what is missing).
     pub without_privileges: bool,
+    /// The XEP-0356 presence grant: `roster` when `None`, else `managed_entity` (or anything
+    /// else the server accepts).
+    pub presence_grant: Option<&'static str>,
+    /// Prosody only: leave `mod_version` out, so the server does not tell its software.
+    pub without_version: bool,
+}
+
+impl ServerOptions {
+    pub fn presence_grant(&self) -> &'static str {
+        self.presence_grant.unwrap_or("roster")
+    }
 }
 
 impl Server {

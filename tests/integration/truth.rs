@@ -1,0 +1,270 @@
+//! The directory tells the truth on both servers: what a user's presence says is what a
+//! platform reads, whatever case a roster keeps a contact in or language a status is
+//! written in, with the least grants that give it, and the bridge's log says what really
+//! happened.
+
+use std::time::Duration;
+
+use crate::directory::{availability_of, form, login, rows, run, world, World};
+use crate::support::{befriend, on_both_servers, Bridge, BridgeConfig, ServerKind, ServerOptions};
+
+const T: Duration = Duration::from_secs(10);
+
+/// Polls `status` until `user` is `expected`.
+async fn status_becomes(
+    platform: &mut crate::support::Client,
+    user: &str,
+    expected: &str,
+) -> crate::directory::Row {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let row = availability_of(platform, user).await;
+        if row["availability"][0] == expected {
+            return row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{user} never became {expected}: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The jids `peers` lists for `user` (polling until `expected`, or failing with the last).
+async fn peers_become(platform: &mut crate::support::Client, user: &str, expected: &[&str]) {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let rows = rows(&form(&run(platform, "peers", "jid", &[user]).await));
+        let jids: Vec<&str> = rows.iter().map(|r| r["jid"][0].as_str()).collect();
+        if jids == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "peers of {user} never became {expected:?}: {jids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+on_both_servers!(
+    async fn a_status_in_the_presence_language_is_not_shown_as_foreign(kind) {
+        let World { server, bridge: _bridge, mut platform } =
+            world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
+        let mut alice = login(&server, "alice").await;
+        let mut bob = login(&server, "bob").await;
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(None, None).await.unwrap();
+        befriend(&mut alice, &mut bob, T).await.unwrap();
+        alice
+            .send_xml("<presence xml:lang='en'><status xml:lang='en'>in a meeting</status><status xml:lang='de'>in einer Besprechung</status></presence>")
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + T;
+        loop {
+            let row = availability_of(&mut platform, "alice@example.test").await;
+            if row["status"].len() == 2 {
+                assert_eq!(row["status"], vec!["in a meeting", "[de] in einer Besprechung"]);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{row:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+);
+
+/// Both servers normalise a contact a client adds (`Bob@Example.test` becomes
+/// `bob@example.test`), but a roster imported or migrated into the server keeps the case
+/// it was written in, and the server gives it out so.
+#[tokio::test]
+async fn a_contact_kept_in_another_case_is_still_a_peer() {
+    let World {
+        server,
+        bridge: _bridge,
+        mut platform,
+    } = world(
+        ServerKind::Prosody,
+        &ServerOptions::default(),
+        &["alice", "bob"],
+        "",
+    )
+    .await;
+    // Prosody's own storage format; read when each user logs in.
+    let rosters = server
+        .dir()
+        .join("data")
+        .join("example%2etest")
+        .join("roster");
+    std::fs::create_dir_all(&rosters).unwrap();
+    let roster = |contact: &str| {
+        format!(
+            "return {{\n\t[false] = {{ [\"version\"] = 1; }};\n\t[\"{contact}\"] = {{ [\"subscription\"] = \"both\"; [\"groups\"] = {{}}; }};\n}};\n"
+        )
+    };
+    std::fs::write(rosters.join("alice.dat"), roster("Bob@Example.test")).unwrap();
+    std::fs::write(rosters.join("bob.dat"), roster("alice@example.test")).unwrap();
+    let mut alice = login(&server, "alice").await;
+    let mut bob = login(&server, "bob").await;
+    let kept = alice.roster(T).await.unwrap();
+    assert_eq!(
+        kept,
+        vec![("Bob@Example.test".to_owned(), "both".to_owned())]
+    );
+    alice.send_presence(None, None).await.unwrap();
+    bob.send_presence(Some("chat"), None).await.unwrap();
+    peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+}
+
+on_both_servers!(
+    /// `managed_entity` gives the presence of the server's own users: all the directory
+    /// needs for local peers.
+    async fn the_managed_entity_presence_grant_is_enough_for_local_users(kind) {
+        let options = ServerOptions {
+            presence_grant: Some("managed_entity"),
+            ..ServerOptions::default()
+        };
+        let World { server, bridge, mut platform } =
+            world(kind, &options, &["alice", "bob"], "").await;
+        let mut alice = login(&server, "alice").await;
+        let mut bob = login(&server, "bob").await;
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(None, None).await.unwrap();
+        befriend(&mut alice, &mut bob, T).await.unwrap();
+        alice.send_presence(None, Some("here")).await.unwrap();
+        bob.send_presence(Some("chat"), Some("up for a game")).await.unwrap();
+        peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+        let row = status_becomes(&mut platform, "bob@example.test", "chat").await;
+        assert_eq!(row["status"], vec!["up for a game"]);
+        let log = bridge.log();
+        assert!(!log.contains("has not granted"), "{}", bridge.log_tail(40));
+        assert!(
+            log.contains("remote contacts' presence needs presence=roster"),
+            "the bridge says what the larger grant would add: {}",
+            bridge.log_tail(40)
+        );
+    }
+);
+
+/// Without mod_version, Prosody does not tell its software; the bridge still knows it
+/// replays presence at connect (from its privilege namespace), so users not online are
+/// offline, not unknown, and the log says how it knows.
+#[tokio::test]
+async fn prosody_without_mod_version_still_knows_who_is_offline() {
+    let options = ServerOptions {
+        without_version: true,
+        ..ServerOptions::default()
+    };
+    let World {
+        mut server,
+        mut bridge,
+        platform: _,
+    } = world(ServerKind::Prosody, &options, &["alice"], "").await;
+    server.restart().await.expect("server restarts");
+    bridge
+        .wait_connected(Duration::from_secs(30))
+        .await
+        .expect("bridge links up again");
+    let mut platform = login(&server, "arcade").await;
+    let row = status_becomes(&mut platform, "alice@example.test", "offline").await;
+    eprintln!("alice: {row:?}");
+    let log = bridge.log();
+    assert!(
+        log.contains("presence replay complete"),
+        "{}",
+        bridge.log_tail(40)
+    );
+    assert!(
+        log.contains("Prosody"),
+        "the log says which server it found: {}",
+        bridge.log_tail(40)
+    );
+}
+
+on_both_servers!(
+    async fn the_log_says_what_happened(kind) {
+        let World { mut server, mut bridge, platform: _platform } =
+            world(kind, &ServerOptions::default(), &["alice"], "").await;
+        bridge.wait_for_log("privileges granted", T).await.expect("grants logged");
+        let log = bridge.log();
+        let grants = log.lines().find(|l| l.contains("privileges granted")).unwrap_or_default();
+        for key in ["roster=", "presence=", "message="] {
+            assert!(grants.contains(key), "{key} missing in {grants:?}");
+        }
+        match kind {
+            ServerKind::Prosody => assert!(log.contains("mod_game_bridge_activity"), "{}", bridge.log_tail(40)),
+            ServerKind::Ejabberd => assert!(
+                !log.contains("mod_game_bridge_activity"),
+                "a Prosody module suggested on ejabberd: {}",
+                bridge.log_tail(40)
+            ),
+        }
+        // A normal restart of the server reads as one.
+        server.restart().await.expect("server restarts");
+        bridge.wait_connected(Duration::from_secs(30)).await.expect("bridge links up again");
+        let log = bridge.log();
+        let lost = log
+            .lines()
+            .find(|l| l.contains("link down") || l.contains("connection lost") || l.contains("lost"))
+            .unwrap_or_default()
+            .to_owned();
+        eprintln!("{kind}: {lost}");
+        assert!(!log.contains("invalid eof"), "{}", bridge.log_tail(40));
+        assert!(!log.contains("connection lost"), "{}", bridge.log_tail(40));
+    }
+);
+
+on_both_servers!(
+    async fn a_missing_grant_is_one_warning_line(kind) {
+        let options = ServerOptions {
+            without_privileges: true,
+            ..ServerOptions::default()
+        };
+        let World { server: _server, mut bridge, platform: _platform } =
+            world(kind, &options, &["alice"], "").await;
+        bridge.wait_for_log("has not granted", T).await.expect("warned");
+        let log = bridge.log();
+        let start = log.find("has not granted").unwrap();
+        let line_end = log[start..].find('\n').map_or(log.len(), |i| start + i);
+        let rest = &log[line_end..];
+        // The configuration to add is on the warning's own line, not on lines of its own.
+        let family_lines = match kind {
+            ServerKind::Prosody => "privileged_entities",
+            ServerKind::Ejabberd => "mod_privilege",
+        };
+        assert!(log[start..line_end].contains(family_lines), "{}", bridge.log_tail(20));
+        let next = rest.trim_start_matches('\n').lines().next().unwrap_or("");
+        assert!(
+            next.is_empty() || next.contains(" INFO ") || next.contains(" WARN ") || next.contains(" DEBUG ") || next.contains("ERROR"),
+            "the warning continues on the next line: {next:?}"
+        );
+    }
+);
+
+/// ejabberd answers `not-authorized` to a wrong secret and to a component name it does not
+/// serve alike; the bridge says it can be either.
+#[tokio::test]
+async fn a_refused_handshake_on_ejabberd_names_both_causes() {
+    let server = crate::support::Server::start(ServerKind::Ejabberd)
+        .await
+        .expect("server starts");
+    let config = BridgeConfig {
+        component: Some("nope.example.test".to_owned()),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    let status = bridge
+        .wait_exit(T)
+        .await
+        .expect("the bridge gives up on a configuration error");
+    assert_eq!(status.code(), Some(3), "{}", bridge.log_tail(20));
+    let log = bridge.log();
+    assert!(
+        log.contains("secret is wrong")
+            && log.contains("nope.example.test")
+            && log.contains("no component by this name"),
+        "{}",
+        bridge.log_tail(20)
+    );
+}
