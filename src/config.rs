@@ -100,6 +100,8 @@ struct RawDirectory {
     max_status_chars: u64,
     #[serde(default = "default_max_resources_per_user")]
     max_resources_per_user: u64,
+    #[serde(default = "default_presence_check_secs")]
+    presence_check_secs: u64,
 }
 
 fn default_roster_max_age_secs() -> u64 {
@@ -117,6 +119,9 @@ fn default_max_status_chars() -> u64 {
 fn default_max_resources_per_user() -> u64 {
     16
 }
+fn default_presence_check_secs() -> u64 {
+    60
+}
 
 impl Default for RawDirectory {
     fn default() -> Self {
@@ -126,6 +131,7 @@ impl Default for RawDirectory {
             conversation_window_secs: default_conversation_window_secs(),
             max_status_chars: default_max_status_chars(),
             max_resources_per_user: default_max_resources_per_user(),
+            presence_check_secs: default_presence_check_secs(),
         }
     }
 }
@@ -527,6 +533,12 @@ impl Config {
                 1,
                 1_000,
             ),
+            (
+                "directory.presence_check_secs",
+                directory.presence_check_secs,
+                1,
+                86_400,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
@@ -559,6 +571,7 @@ impl Config {
                 conversation_window: Duration::from_secs(directory.conversation_window_secs),
                 max_status_chars: small(directory.max_status_chars),
                 max_resources_per_user: small(directory.max_resources_per_user),
+                presence_check: Duration::from_secs(directory.presence_check_secs),
             },
             link: LinkConfig {
                 keepalive: Duration::from_secs(link.keepalive_secs),

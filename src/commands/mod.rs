@@ -24,6 +24,7 @@ use crate::core::State;
 use crate::xep::commands::{Action, Actions, Command, Note, NoteType, SpecificCondition, Status};
 use crate::xep::forms::{escaped_len, DataForm, Field};
 
+use crate::core::parked::Waited;
 use crate::directory::UserId;
 pub use access::Requester;
 pub use session::{Sessions, Stage};
@@ -92,17 +93,32 @@ pub enum Step {
         actions: Actions,
         stage: Stage,
     },
-    /// The answer needs this user's roster, which the core must fetch first; the request
-    /// is answered when it arrives.
-    NeedRoster(UserId),
+    /// The answer needs something from the server first: the core asks for it, and runs
+    /// the request again when it is in (or could not be had).
+    Wait(Needs),
+}
+
+/// What a request waits for from the server before it can be answered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// This user's roster.
+    pub roster: Option<UserId>,
+    /// Pings confirming these users' resources that were not confirmed lately.
+    pub checks: Vec<UserId>,
+}
+
+impl Needs {
+    pub fn is_empty(&self) -> bool {
+        self.roster.is_none() && self.checks.is_empty()
+    }
 }
 
 /// What [`execute`] produced.
 #[derive(Debug)]
 pub enum Reply {
     Done(Box<Command>),
-    /// Park the request and run it again once this user's roster has been fetched.
-    NeedRoster(UserId),
+    /// Put the request aside and run it again once the server gave what it needs.
+    Wait(Needs),
 }
 
 /// What a handler needs besides the request.
@@ -110,9 +126,9 @@ pub struct Context<'a> {
     pub now: SystemTime,
     pub requester: &'a Requester,
     pub state: &'a mut State,
-    /// False when the request is run again after a roster fetch: handlers must answer
-    /// with what they have instead of asking to wait again.
-    pub may_wait: bool,
+    /// What the request already waited for, when it runs again: handlers answer with
+    /// what they have instead of asking for the same kind of thing without end.
+    pub waited: Waited,
     /// The largest stanza the bridge sends; a table is cut to fit well within it.
     pub max_reply_bytes: usize,
 }
@@ -240,7 +256,7 @@ pub fn execute(
             match step {
                 // The step runs again when the roster is in, or the requester corrects
                 // the form and submits again: either way the session lives on.
-                Ok(Step::NeedRoster(_)) | Err(_) => {
+                Ok(Step::Wait(_)) | Err(_) => {
                     sessions.restore(id.to_owned(), session, ctx.now);
                 }
                 Ok(_) => {}
@@ -248,9 +264,10 @@ pub fn execute(
             step?
         }
     };
-    if let Step::NeedRoster(user) = step {
-        return Ok(Reply::NeedRoster(user));
-    }
+    let step = match step {
+        Step::Wait(needs) => return Ok(Reply::Wait(needs)),
+        step => step,
+    };
     ctx.state.stats.commands_served += 1;
     // Responses always carry a session id, single-step ones included (XEP-0050 §3.4).
     let id = match request.sessionid {
@@ -258,7 +275,7 @@ pub fn execute(
         None => sessions.new_id(),
     };
     Ok(Reply::Done(Box::new(match step {
-        Step::NeedRoster(_) => return Err(Failure::internal()),
+        Step::Wait(_) => return Err(Failure::internal()),
         Step::Completed { form, notes } => {
             let mut response = Command::response(node.as_str(), id, Status::Completed);
             response.form = form;

@@ -6,7 +6,7 @@
 //! first. `last-activity` is the last exchange of messages in the conversation tier and
 //! the last presence change in the presence tier. It can be run in one step by sending the submitted form with `execute`.
 
-use super::{Context, Step, Table};
+use super::{Context, Needs, Step, Table};
 use crate::core::failure::{quote, Failure};
 use crate::directory::peers::{active_peers, tier_for};
 use crate::xep::commands::{Action, Actions};
@@ -55,34 +55,56 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let now = unix_secs(ctx.now);
     let jid = served_user(jid, ctx, &grants::NEEDED)?;
     let directory = &ctx.state.directory;
-    // Only an available user has active peers. For anyone else nothing is fetched and
-    // nothing is kept: a platform asking about a million names grows nothing.
-    let active_user = directory.id(jid.as_str()).filter(|&id| {
-        matches!(directory.seen(id), Seen::Online { availability, .. } if availability.is_active())
+    // Only a user who may be available has active peers. For anyone else nothing is
+    // fetched and nothing is kept: a platform asking about a million names grows nothing.
+    let candidate = directory
+        .id(jid.as_str())
+        .filter(|&id| directory.might_be_active(id));
+    let mut needs = Needs::default();
+    if let Some(user) = candidate {
+        // On a server that does not tell every departure, the user and the peers to be
+        // listed are confirmed first (XEP-0199 pings), at most once per interval.
+        let waited = ctx.waited;
+        if waited.may_check() && !directory.unconfirmed(user, now).is_empty() {
+            needs.checks.push(user);
+        }
+        let max_age = directory.config.roster_max_age.as_secs() as u32;
+        if !directory.rosters.is_fresh(user, now, max_age) {
+            if waited.may_fetch_roster() {
+                needs.roster = Some(user);
+            } else if directory.rosters.peek(user).is_none() {
+                return Err(match directory.rosters.refusal(user) {
+                    Some(condition) => Failure::service_unavailable(format!(
+                        "the chat server refused to give the roster of {} ({condition})",
+                        quote(jid.as_str())
+                    )),
+                    None => Failure::remote_timeout(format!(
+                        "the chat server did not send the roster of {} in time; try again",
+                        quote(jid.as_str())
+                    )),
+                });
+            }
+            // A stale roster is better than none when the server did not answer.
+        }
+        if needs.roster.is_none() && waited.may_check() {
+            let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
+            needs.checks.extend(mutual.iter().copied().filter(|&peer| {
+                peer != user
+                    && directory.might_be_active(peer)
+                    && !directory.unconfirmed(peer, now).is_empty()
+            }));
+        }
+    }
+    if !needs.is_empty() {
+        return Ok(Step::Wait(needs));
+    }
+    let active_user = candidate.filter(|&id| {
+        matches!(directory.seen(id, now), Seen::Online { availability, .. } if availability.is_active())
     });
     let peers = match active_user {
         None => Vec::new(),
         Some(user) => {
             let directory = &mut ctx.state.directory;
-            let max_age = directory.config.roster_max_age.as_secs() as u32;
-            if !directory.rosters.is_fresh(user, now, max_age) {
-                if ctx.may_wait {
-                    return Ok(Step::NeedRoster(user));
-                }
-                if directory.rosters.peek(user).is_none() {
-                    return Err(match directory.rosters.refusal(user) {
-                        Some(condition) => Failure::service_unavailable(format!(
-                            "the chat server refused to give the roster of {} ({condition})",
-                            quote(jid.as_str())
-                        )),
-                        None => Failure::remote_timeout(format!(
-                            "the chat server did not send the roster of {} in time; try again",
-                            quote(jid.as_str())
-                        )),
-                    });
-                }
-                // A stale roster is better than none when the server did not answer.
-            }
             directory.rosters.get(user);
             let directory = &ctx.state.directory;
             let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
@@ -102,7 +124,7 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
     form.push_field(Field::value("jid", jid.as_str()));
     form.push_field(Field::value(
         "availability",
-        availability_label(&directory.seen_by_name(jid.as_str())),
+        availability_label(&directory.seen_by_name(jid.as_str(), now)),
     ));
     form.push_field(Field::value("tier", tier.as_str()));
     form.set_reported(vec![

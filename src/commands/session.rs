@@ -286,13 +286,13 @@ pub(crate) mod tests {
                 now,
                 requester: &requester,
                 state: &mut self.state,
-                may_wait: true,
+                waited: Default::default(),
                 max_reply_bytes: 256 * 1024,
             };
             let node = crate::commands::admit(&request.node, &requester)?;
             match execute(node, request, &mut self.sessions, &mut ctx)? {
                 Reply::Done(command) => Ok(*command),
-                Reply::NeedRoster(user) => panic!("unexpected roster wait for {user:?}"),
+                Reply::Wait(needs) => panic!("unexpected wait for {needs:?}"),
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 27] = [
+    let counters: [(&str, &str, String); 31] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -117,6 +117,26 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "rosters-fetching",
             "Rosters being fetched",
             stats.rosters_fetching.to_string(),
+        ),
+        (
+            "presence-checks-pending",
+            "Pings confirming resources, out",
+            stats.presence_checks_pending.to_string(),
+        ),
+        (
+            "requests-waiting",
+            "Requests waiting for rosters or pings",
+            stats.requests_waiting.to_string(),
+        ),
+        (
+            "presence-checks",
+            "Pings sent to confirm resources",
+            stats.presence_checks.to_string(),
+        ),
+        (
+            "departures-found",
+            "Resources the server said were gone",
+            stats.departures_found.to_string(),
         ),
         (
             "sessions-live",

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use xmpp_parsers::jid::BareJid;
 
 use super::session::Stage;
-use super::{Context, Step, Table};
+use super::{Context, Needs, Step, Table};
 use crate::core::failure::{quote, Failure};
 use crate::directory::grants::{self, Grant};
 use crate::directory::Seen;
@@ -132,6 +132,24 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
             jids.len()
         )));
     }
+    // On a server that does not tell every departure, users whose resources were not
+    // confirmed lately are confirmed first (XEP-0199 pings), at most once per interval.
+    if ctx.waited.may_check() {
+        let now = crate::directory::unix_secs(ctx.now);
+        let directory = &ctx.state.directory;
+        let checks: Vec<_> = jids
+            .iter()
+            .filter_map(|jid| BareJid::from_str(jid.trim()).ok())
+            .filter_map(|jid| directory.id(jid.as_str()))
+            .filter(|&id| !directory.unconfirmed(id, now).is_empty())
+            .collect();
+        if !checks.is_empty() {
+            return Ok(Step::Wait(Needs {
+                roster: None,
+                checks,
+            }));
+        }
+    }
     let mut form = DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Status of users");
     form.set_reported(vec![
         Field::jid_single("jid", "User"),
@@ -170,7 +188,7 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
             Err(failure) => return Err(failure),
         };
         let directory = &ctx.state.directory;
-        let seen = directory.seen_by_name(user.as_str());
+        let seen = directory.seen_by_name(user.as_str(), crate::directory::unix_secs(ctx.now));
         let texts: Vec<String> = match &seen {
             Seen::Online { status, .. } => status
                 .all()

@@ -17,6 +17,13 @@ pub enum Purpose {
     ActivityProbe { domain: Jid },
     /// Privileged roster get (XEP-0356) for a user.
     Roster { user: crate::directory::UserId },
+    /// XEP-0199 ping to one resource of a user, sent at `sent` (seconds since the Unix
+    /// epoch), to confirm it is still there.
+    Ping {
+        user: crate::directory::UserId,
+        resource: Box<str>,
+        sent: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -55,9 +62,20 @@ impl IqTracker {
 
     /// Registers an IQ about to be sent to `to`; returns the id to put on it.
     pub fn track(&mut self, to: Jid, purpose: Purpose, now: SystemTime) -> String {
+        self.track_within(to, purpose, now, self.timeout)
+    }
+
+    /// [`IqTracker::track`] with a timeout of its own.
+    pub fn track_within(
+        &mut self,
+        to: Jid,
+        purpose: Purpose,
+        now: SystemTime,
+        timeout: Duration,
+    ) -> String {
         self.next += 1;
         let id = format!("gb-{}", self.next);
-        let deadline = now + self.timeout;
+        let deadline = now + timeout;
         self.pending.insert(
             id.clone(),
             Pending {

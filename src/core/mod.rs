@@ -27,13 +27,13 @@ use xmpp_parsers::version::VersionResult;
 use crate::commands::{self, Reply, Requester, Sessions};
 use crate::config::Config;
 use crate::directory::activity::ReportKey;
-use crate::directory::{unix_secs, Directory, DirectoryConfig, UserId};
+use crate::directory::{unix_secs, Directory, DirectoryConfig};
 use crate::logging::Throttle;
 use crate::store::Store;
 use crate::xep::commands::{Command, CommandError, SpecificCondition};
 use failure::Failure;
 use iq_tracker::{Ended, IqTracker, Purpose};
-use parked::Parked;
+use parked::{Parked, Waited};
 use rate::{Rate, RateLimits};
 use stanza::{Header, IqType, Kind};
 
@@ -132,9 +132,16 @@ pub struct Stats {
     pub requests_refused_busy: u64,
     /// Of those, refused because the requester was over its rate.
     pub requests_rate_limited: u64,
-    /// Gauges, as of the last input: rosters being fetched, command sessions open, IQs
-    /// awaiting a reply, requesters whose rate is tracked.
+    /// Pings sent to confirm resources the server may have ended silently, and the
+    /// resources the server said were gone.
+    pub presence_checks: u64,
+    pub departures_found: u64,
+    /// Gauges, as of the last input: rosters being fetched, pings out, requests waiting
+    /// for either, command sessions open, IQs awaiting a reply, requesters whose rate is
+    /// tracked.
     pub rosters_fetching: usize,
+    pub presence_checks_pending: usize,
+    pub requests_waiting: usize,
     pub sessions_live: usize,
     pub iqs_pending: usize,
     pub requesters_tracked: usize,
@@ -219,8 +226,7 @@ pub struct Core {
     state: State,
     sessions: Sessions,
     iq: IqTracker,
-    /// Requests waiting for a user's roster, in arrival order; a fetch is in flight for
-    /// each key (one fetch per user however many requests wait).
+    /// Requests waiting for rosters and pings, each asked once however many wait.
     parked: Parked,
     rates: RateLimits,
     /// Warnings about input anyone can send, at most one per [`NOISY_INTERVAL`].
@@ -324,7 +330,9 @@ impl Core {
         self.expire(now, &mut out);
         self.state.stats.stanzas_out += out.len() as u64;
         let stats = &mut self.state.stats;
-        stats.rosters_fetching = self.parked.users();
+        stats.rosters_fetching = self.parked.rosters();
+        stats.presence_checks_pending = self.parked.pings();
+        stats.requests_waiting = self.parked.len();
         stats.sessions_live = self.sessions.len();
         stats.iqs_pending = self.iq.len();
         stats.requesters_tracked = self.rates.tracked();
@@ -522,7 +530,7 @@ impl Core {
                     out.push(Output::Send(stanza::error_reply(header, &failure)));
                     return;
                 }
-                self.on_iq_request(header, el, now, true, out);
+                self.on_iq_request(header, el, now, Waited::default(), out);
             }
             Some(IqType::Result) | Some(IqType::Error) => {
                 let is_error = header.iq_type() == Some(IqType::Error);
@@ -560,13 +568,13 @@ impl Core {
         header: &Header,
         el: &Element,
         now: SystemTime,
-        may_wait: bool,
+        waited: Waited,
         out: &mut Vec<Output>,
     ) {
-        let reply = match self.answer_iq(header, el, now, may_wait) {
+        let reply = match self.answer_iq(header, el, now, waited) {
             Ok(Answer::Result(payload)) => stanza::iq_result(header, payload),
-            Ok(Answer::Wait(user)) => {
-                self.park(user, el.clone(), now, out);
+            Ok(Answer::Wait(needs)) => {
+                self.wait(needs, el.clone(), waited, now, out);
                 return;
             }
             Err(failure) => {
@@ -583,7 +591,7 @@ impl Core {
         header: &Header,
         el: &Element,
         now: SystemTime,
-        may_wait: bool,
+        waited: Waited,
     ) -> Result<Answer, Failure> {
         let mut children = el.children();
         let payload = match (children.next(), children.next()) {
@@ -637,13 +645,13 @@ impl Core {
                 now,
                 requester: &requester,
                 state: &mut self.state,
-                may_wait,
+                waited,
                 max_reply_bytes: self.config.max_stanza_bytes,
             };
             return Ok(
                 match commands::execute(node, request, &mut self.sessions, &mut ctx)? {
                     Reply::Done(response) => Answer::Result(Some((*response).into())),
-                    Reply::NeedRoster(user) => Answer::Wait(user),
+                    Reply::Wait(needs) => Answer::Wait(needs),
                 },
             );
         }
@@ -667,8 +675,8 @@ impl Core {
 /// How an IQ request is answered.
 enum Answer {
     Result(Option<Element>),
-    /// After this user's roster has been fetched.
-    Wait(UserId),
+    /// Once the server gave what it needs.
+    Wait(commands::Needs),
 }
 
 fn command_parse_failure(error: CommandError) -> Failure {

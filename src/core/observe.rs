@@ -2,7 +2,7 @@
 //! conversation activity, and the answers to its own queries (server software, module
 //! discovery, rosters). Everything here feeds the [`Directory`](crate::directory).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use minidom::Element;
 use tracing::{debug, info, warn};
@@ -10,14 +10,31 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
+use super::failure::Failure;
 use super::iq_tracker::Purpose;
-use super::parked::Parking;
+use super::parked::{Joined, Operation, Waited, Waiting};
 use super::stanza::{self, Header, IqType};
 
 use super::{Core, Output};
+use crate::commands::Needs;
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
 use crate::xep::privilege::{self, Privilege};
+
+/// How long a ping that confirms a resource may take: a client answers within a round
+/// trip; one that does not is left out of the answer that waits for it.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Errors with which a server answers a ping for a session it does not have (ejabberd:
+/// "User session not found"; Prosody likewise `service-unavailable`), and federation
+/// failures for a contact on another server.
+const SESSION_GONE: &[&str] = &[
+    "service-unavailable",
+    "item-not-found",
+    "recipient-unavailable",
+    "gone",
+    "remote-server-not-found",
+];
 
 impl Core {
     /// A presence forwarded by the server (or sent to the component directly).
@@ -179,7 +196,33 @@ impl Core {
                     debug!(user = %directory.name(user), mutual = mutual.len(), "roster fetched");
                     directory.rosters.insert(user, mutual, unix_secs(now));
                 }
-                self.resume(user, now, out);
+                self.ended(Operation::Roster(user), now, out);
+            }
+            Purpose::Ping {
+                user,
+                resource,
+                sent,
+            } => {
+                let condition = el
+                    .get_child("error", el.ns().as_str())
+                    .and_then(|e| e.children().find(|c| c.name() != "text"))
+                    .map(|c| c.name().to_owned());
+                match condition {
+                    Some(condition) if is_error && SESSION_GONE.contains(&condition.as_str()) => {
+                        self.state.stats.departures_found += 1;
+                        let applied = self.state.directory.gone(user, &resource, unix_secs(now));
+                        debug!(
+                            user = %self.state.directory.name(user),
+                            %resource,
+                            %condition,
+                            ?applied,
+                            "the server says a resource is gone"
+                        );
+                    }
+                    // A result, or an error of the client's own: it is there.
+                    _ => self.state.directory.confirmed(user, &resource, sent),
+                }
+                self.ended(Operation::Ping(user, resource), now, out);
             }
         }
     }
@@ -187,7 +230,11 @@ impl Core {
     /// An IQ of ours got no answer in time.
     pub(super) fn on_iq_lost(&mut self, purpose: Purpose, now: SystemTime, out: &mut Vec<Output>) {
         match purpose {
-            Purpose::Roster { user } => self.resume(user, now, out),
+            Purpose::Roster { user } => self.ended(Operation::Roster(user), now, out),
+            // Not confirmed: left out of the answers until it is.
+            Purpose::Ping { user, resource, .. } => {
+                self.ended(Operation::Ping(user, resource), now, out)
+            }
             // No answer: whatever the server replays came before the timeout.
             Purpose::ServerVersion { domain } => {
                 self.on_server_version(&domain.to_string(), None, now)
@@ -281,12 +328,13 @@ impl Core {
         }
     }
 
-    /// Parks a request until `user`'s roster arrives, fetching it unless a fetch is
-    /// already in flight.
-    pub(super) fn park(
+    /// Puts a request aside until the server gave what it `needs`, asking for what is
+    /// not under way already; `waited` is what it waited for before.
+    pub(super) fn wait(
         &mut self,
-        user: UserId,
+        needs: Needs,
         request: Element,
+        waited: Waited,
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
@@ -296,33 +344,97 @@ impl Core {
             .unwrap_or("")
             .to_owned();
         let header = Header::read(&request);
-        match self.parked.park(user, &requester, request) {
-            Parking::Fetch => {}
-            Parking::Joined => return,
-            Parking::Refused(failure) => {
-                self.state.stats.requests_refused_busy += 1;
-                if let Ok(header) = header {
-                    out.push(Output::Send(stanza::error_reply(&header, &failure)));
+        let after = Waited {
+            roster: waited.roster || needs.roster.is_some(),
+            checks: waited.checks + u8::from(!needs.checks.is_empty()),
+        };
+        let refuse = |core: &mut Core, failure: Failure, out: &mut Vec<Output>| {
+            core.state.stats.requests_refused_busy += 1;
+            if let Ok(header) = &header {
+                out.push(Output::Send(stanza::error_reply(header, &failure)));
+            }
+        };
+        let ticket = match self.parked.admit(&requester, request, after) {
+            Ok(ticket) => ticket,
+            Err(failure) => return refuse(self, failure, out),
+        };
+        if let Some(user) = needs.roster {
+            match self.parked.wait_for(ticket, Operation::Roster(user)) {
+                Joined::Send => self.fetch_roster(user, now, out),
+                Joined::UnderWay => {}
+                Joined::Full => {
+                    self.parked.take(ticket);
+                    let failure = Failure::resource_constraint(
+                        "the bridge is waiting for too many rosters at once; try again shortly",
+                    );
+                    return refuse(self, failure, out);
                 }
-                return;
             }
         }
-        let name = self.state.directory.name(user).to_owned();
-        let Ok(to) = name.parse::<Jid>() else {
-            self.resume(user, now, out);
-            return;
-        };
-        let query = Element::builder("query", ns::ROSTER).build();
-        self.send_iq(IqType::Get, to, query, Purpose::Roster { user }, now, out);
+        let secs = unix_secs(now);
+        for user in needs.checks {
+            for (resource, due) in self.state.directory.unconfirmed(user, secs) {
+                let operation = Operation::Ping(user, resource.clone());
+                // Pinged within the interval and not answered: left out, not pinged again.
+                if !due && !self.parked.under_way(&operation) {
+                    continue;
+                }
+                let Some(to) = self.full_jid(user, &resource) else {
+                    continue;
+                };
+                if self.parked.wait_for(ticket, operation) == Joined::Send {
+                    self.state.directory.checking(user, &resource, secs);
+                    self.state.stats.presence_checks += 1;
+                    let ping = Element::builder("ping", ns::PING).build();
+                    let purpose = Purpose::Ping {
+                        user,
+                        resource,
+                        sent: secs,
+                    };
+                    let id = self.iq.track_within(to.clone(), purpose, now, PING_TIMEOUT);
+                    out.push(Output::Send(stanza::iq_request(
+                        IqType::Get,
+                        &self.component_jid,
+                        &to,
+                        &id,
+                        ping,
+                    )));
+                }
+            }
+        }
+        if let Some(ready) = self.parked.take_if_ready(ticket) {
+            self.run_again(ready, now, out);
+        }
     }
 
-    /// Answers every request parked for `user`'s roster, with whatever is known now.
-    fn resume(&mut self, user: UserId, now: SystemTime, out: &mut Vec<Output>) {
-        for request in self.parked.take(user) {
-            match Header::read(&request) {
-                Ok(header) => self.on_iq_request(&header, &request, now, false, out),
-                Err(e) => debug!(error = %e, "parked request cannot be routed"),
+    fn full_jid(&self, user: UserId, resource: &str) -> Option<Jid> {
+        Jid::new(&format!("{}/{resource}", self.state.directory.name(user))).ok()
+    }
+
+    fn fetch_roster(&mut self, user: UserId, now: SystemTime, out: &mut Vec<Output>) {
+        let name = self.state.directory.name(user).to_owned();
+        match name.parse::<Jid>() {
+            Ok(to) => {
+                let query = Element::builder("query", ns::ROSTER).build();
+                self.send_iq(IqType::Get, to, query, Purpose::Roster { user }, now, out);
             }
+            // Never interned from anything but a valid JID; answered with what is known.
+            Err(_) => self.ended(Operation::Roster(user), now, out),
+        }
+    }
+
+    /// An operation ended (answered, refused or lost): the requests that waited only for
+    /// it run again.
+    pub(super) fn ended(&mut self, operation: Operation, now: SystemTime, out: &mut Vec<Output>) {
+        for ready in self.parked.ended(&operation) {
+            self.run_again(ready, now, out);
+        }
+    }
+
+    fn run_again(&mut self, waiting: Waiting, now: SystemTime, out: &mut Vec<Output>) {
+        match Header::read(&waiting.request) {
+            Ok(header) => self.on_iq_request(&header, &waiting.request, now, waiting.waited, out),
+            Err(e) => debug!(error = %e, "a request put aside cannot be routed"),
         }
     }
 }

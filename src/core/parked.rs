@@ -1,10 +1,14 @@
-//! Requests waiting for a user's roster: one fetch per user however many requests wait,
-//! each request answered once the roster (or its failure) is in.
+//! Requests waiting for the chat server: for a user's roster, for pings that confirm
+//! resources are still there, or both. Each request waits for a set of operations; an
+//! operation is sent once however many requests wait for it, and a request runs again
+//! once every operation it waits for has ended (answered, refused or timed out).
 //!
-//! Bounded three ways, each refusal a `resource-constraint` to the requester:
-//! at most [`MAX_PER_USER`] requests wait for one roster, at most [`MAX_USERS`] rosters
-//! are being fetched at once, and one requester has at most [`MAX_PER_REQUESTER`]
-//! requests waiting, so a flooding platform cannot take the room others need.
+//! Bounded, each refusal a `resource-constraint` to the requester: at most
+//! [`MAX_WAITING`] requests wait in all and [`MAX_PER_REQUESTER`] of one requester, so a
+//! flooding platform cannot take the room others need; at most [`MAX_ROSTERS`] rosters
+//! are fetched at once and [`MAX_PER_OPERATION`] requests wait for one. At most
+//! [`MAX_PINGS`] pings are out at once: past that, a resource is not confirmed (and is
+//! left out of the answer) rather than the request refused.
 
 use std::collections::HashMap;
 
@@ -13,79 +17,195 @@ use minidom::Element;
 use super::failure::Failure;
 use crate::directory::UserId;
 
-/// Requests waiting for one user's roster.
-pub const MAX_PER_USER: usize = 256;
-/// Rosters being fetched at once.
-pub const MAX_USERS: usize = 1024;
-/// Requests of one requester (bare JID) waiting, over all rosters.
+/// Requests waiting in all.
+pub const MAX_WAITING: usize = 4096;
+/// Requests of one requester (bare JID) waiting.
 pub const MAX_PER_REQUESTER: u32 = 64;
+/// Rosters being fetched at once.
+pub const MAX_ROSTERS: usize = 1024;
+/// Pings out at once.
+pub const MAX_PINGS: usize = 8192;
+/// Requests waiting for one operation.
+pub const MAX_PER_OPERATION: usize = 256;
 
-/// What became of a request handed to [`Parked::park`].
-#[derive(Debug)]
-pub enum Parking {
-    /// The first request for this roster: fetch it.
-    Fetch,
-    /// A fetch is already under way; the request waits with the others.
-    Joined,
-    /// Over a cap; the request must be refused with this.
-    Refused(Failure),
+/// Something the bridge asked the server, that requests wait for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Operation {
+    Roster(UserId),
+    /// A ping to one resource of a user.
+    Ping(UserId, Box<str>),
 }
+
+/// What a request has already waited for: a request runs again with this, so that it
+/// never waits for the same kind of thing without end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waited {
+    pub roster: bool,
+    /// Rounds of presence checks (one for the user, one for their peers).
+    pub checks: u8,
+}
+
+impl Waited {
+    pub const MAX_CHECK_ROUNDS: u8 = 2;
+
+    pub fn may_fetch_roster(self) -> bool {
+        !self.roster
+    }
+
+    pub fn may_check(self) -> bool {
+        self.checks < Self::MAX_CHECK_ROUNDS
+    }
+}
+
+/// A request put aside, and what it had waited for once it runs again.
+#[derive(Debug)]
+pub struct Waiting {
+    requester: String,
+    pub request: Element,
+    pub waited: Waited,
+    /// Operations not ended yet.
+    remaining: u32,
+}
+
+/// What became of a request's wait for an operation.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Joined {
+    /// The first to wait for it: send it.
+    Send,
+    /// It is already under way.
+    UnderWay,
+    /// No room: the request does not wait for it.
+    Full,
+}
+
+pub type Ticket = u64;
 
 #[derive(Debug, Default)]
 pub struct Parked {
-    by_user: HashMap<UserId, Vec<(String, Element)>>,
+    next: Ticket,
+    waiting: HashMap<Ticket, Waiting>,
+    operations: HashMap<Operation, Vec<Ticket>>,
     by_requester: HashMap<String, u32>,
+    rosters: usize,
+    pings: usize,
 }
 
 impl Parked {
-    pub fn park(&mut self, user: UserId, requester: &str, request: Element) -> Parking {
+    /// Puts a request aside; it waits for nothing yet.
+    pub fn admit(
+        &mut self,
+        requester: &str,
+        request: Element,
+        waited: Waited,
+    ) -> Result<Ticket, Failure> {
         let mine = self.by_requester.get(requester).copied().unwrap_or(0);
         if mine >= MAX_PER_REQUESTER {
-            return Parking::Refused(Failure::resource_constraint(
+            return Err(Failure::resource_constraint(
                 "too many of your requests are already waiting for the chat server; wait for their answers",
             ));
         }
-        let fetching = self.by_user.contains_key(&user);
-        if !fetching && self.by_user.len() >= MAX_USERS {
-            return Parking::Refused(Failure::resource_constraint(
-                "the bridge is fetching too many rosters at once; try again shortly",
+        if self.waiting.len() >= MAX_WAITING {
+            return Err(Failure::resource_constraint(
+                "too many requests are waiting for the chat server; try again shortly",
             ));
         }
-        let waiting = self.by_user.entry(user).or_default();
-        if waiting.len() >= MAX_PER_USER {
-            return Parking::Refused(Failure::resource_constraint(
-                "too many requests are already waiting for this user's roster; try again shortly",
-            ));
-        }
-        waiting.push((requester.to_owned(), request));
+        self.next += 1;
+        let ticket = self.next;
+        self.waiting.insert(
+            ticket,
+            Waiting {
+                requester: requester.to_owned(),
+                request,
+                waited,
+                remaining: 0,
+            },
+        );
         *self.by_requester.entry(requester.to_owned()).or_default() += 1;
-        if fetching {
-            Parking::Joined
-        } else {
-            Parking::Fetch
+        Ok(ticket)
+    }
+
+    /// Makes the request of `ticket` wait for `operation` too.
+    pub fn wait_for(&mut self, ticket: Ticket, operation: Operation) -> Joined {
+        let under_way = self.operations.get(&operation).map(Vec::len);
+        let joined = match (under_way, &operation) {
+            (Some(n), _) if n >= MAX_PER_OPERATION => return Joined::Full,
+            (Some(_), _) => Joined::UnderWay,
+            (None, Operation::Roster(_)) if self.rosters >= MAX_ROSTERS => return Joined::Full,
+            (None, Operation::Ping(..)) if self.pings >= MAX_PINGS => return Joined::Full,
+            (None, Operation::Roster(_)) => {
+                self.rosters += 1;
+                Joined::Send
+            }
+            (None, Operation::Ping(..)) => {
+                self.pings += 1;
+                Joined::Send
+            }
+        };
+        let Some(waiting) = self.waiting.get_mut(&ticket) else {
+            return Joined::Full;
+        };
+        if let Some(waiters) = self.operations.get_mut(&operation) {
+            // A request asks each operation once; a second ask would count it twice.
+            if waiters.contains(&ticket) {
+                return Joined::UnderWay;
+            }
         }
+        waiting.remaining += 1;
+        self.operations.entry(operation).or_default().push(ticket);
+        joined
     }
 
-    /// The requests waiting for `user`'s roster, in arrival order.
-    pub fn take(&mut self, user: UserId) -> Vec<Element> {
-        let waiting = self.by_user.remove(&user).unwrap_or_default();
-        waiting
-            .into_iter()
-            .map(|(requester, request)| {
-                self.release(&requester);
-                request
-            })
-            .collect()
+    /// Whether `operation` is under way.
+    pub fn under_way(&self, operation: &Operation) -> bool {
+        self.operations.contains_key(operation)
     }
 
-    /// Every waiting request.
+    /// The request of `ticket` if it waits for nothing (it can run now).
+    pub fn take_if_ready(&mut self, ticket: Ticket) -> Option<Waiting> {
+        if self.waiting.get(&ticket)?.remaining > 0 {
+            return None;
+        }
+        self.take(ticket)
+    }
+
+    /// Takes the request of `ticket` out, whatever it waits for (it is refused).
+    pub fn take(&mut self, ticket: Ticket) -> Option<Waiting> {
+        let waiting = self.waiting.remove(&ticket)?;
+        self.release(&waiting.requester);
+        Some(waiting)
+    }
+
+    /// `operation` ended: the requests that waited for nothing else, in arrival order.
+    pub fn ended(&mut self, operation: &Operation) -> Vec<Waiting> {
+        let Some(tickets) = self.operations.remove(operation) else {
+            return Vec::new();
+        };
+        match operation {
+            Operation::Roster(_) => self.rosters = self.rosters.saturating_sub(1),
+            Operation::Ping(..) => self.pings = self.pings.saturating_sub(1),
+        }
+        let mut ready = Vec::new();
+        for ticket in tickets {
+            let Some(waiting) = self.waiting.get_mut(&ticket) else {
+                continue;
+            };
+            waiting.remaining = waiting.remaining.saturating_sub(1);
+            if waiting.remaining == 0 {
+                ready.extend(self.take(ticket));
+            }
+        }
+        ready
+    }
+
+    /// Every waiting request; no operation is under way any more.
     pub fn drain(&mut self) -> Vec<Element> {
         self.by_requester.clear();
-        self.by_user
-            .drain()
-            .flat_map(|(_, waiting)| waiting)
-            .map(|(_, request)| request)
-            .collect()
+        self.operations.clear();
+        self.rosters = 0;
+        self.pings = 0;
+        let mut waiting: Vec<(Ticket, Waiting)> = self.waiting.drain().collect();
+        waiting.sort_unstable_by_key(|(ticket, _)| *ticket);
+        waiting.into_iter().map(|(_, w)| w.request).collect()
     }
 
     fn release(&mut self, requester: &str) {
@@ -98,8 +218,22 @@ impl Parked {
     }
 
     /// Rosters being fetched.
-    pub fn users(&self) -> usize {
-        self.by_user.len()
+    pub fn rosters(&self) -> usize {
+        self.rosters
+    }
+
+    /// Pings out.
+    pub fn pings(&self) -> usize {
+        self.pings
+    }
+
+    /// Requests waiting.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
     }
 }
 
@@ -107,72 +241,98 @@ impl Parked {
 mod tests {
     use super::*;
 
-    fn request() -> Element {
-        Element::bare("iq", "jabber:component:accept")
+    fn request(n: u32) -> Element {
+        Element::builder("iq", "jabber:component:accept")
+            .attr(minidom::rxml::xml_ncname!("id").to_owned(), n.to_string())
+            .build()
+    }
+
+    fn id(w: &Waiting) -> String {
+        w.request.attr("id").unwrap_or("").to_owned()
     }
 
     #[test]
     fn one_fetch_per_user_and_every_request_back_in_order() {
         let mut parked = Parked::default();
-        assert!(matches!(
-            parked.park(UserId(1), "a", request()),
-            Parking::Fetch
-        ));
-        assert!(matches!(
-            parked.park(UserId(1), "b", request()),
-            Parking::Joined
-        ));
-        assert_eq!(parked.take(UserId(1)).len(), 2);
+        let a = parked.admit("a", request(1), Waited::default()).unwrap();
+        let b = parked.admit("b", request(2), Waited::default()).unwrap();
+        let roster = Operation::Roster(UserId(1));
+        assert_eq!(parked.wait_for(a, roster.clone()), Joined::Send);
+        assert_eq!(parked.wait_for(b, roster.clone()), Joined::UnderWay);
+        assert_eq!(parked.rosters(), 1);
+        let ready: Vec<String> = parked.ended(&roster).iter().map(id).collect();
+        assert_eq!(ready, vec!["1", "2"]);
         assert!(parked.by_requester.is_empty());
-        assert!(matches!(
-            parked.park(UserId(1), "a", request()),
-            Parking::Fetch
-        ));
+        assert_eq!(parked.rosters(), 0);
+        assert!(parked.is_empty());
+    }
+
+    #[test]
+    fn a_request_runs_again_once_every_operation_it_waits_for_ended() {
+        let mut parked = Parked::default();
+        let t = parked.admit("a", request(1), Waited::default()).unwrap();
+        let roster = Operation::Roster(UserId(1));
+        let ping = Operation::Ping(UserId(2), "phone".into());
+        assert_eq!(parked.wait_for(t, roster.clone()), Joined::Send);
+        assert_eq!(parked.wait_for(t, ping.clone()), Joined::Send);
+        assert_eq!(parked.wait_for(t, ping.clone()), Joined::UnderWay);
+        assert!(parked.ended(&ping).is_empty());
+        assert_eq!(parked.ended(&roster).len(), 1);
+        assert_eq!(parked.pings(), 0);
+        // Nothing to wait for: it runs at once.
+        let t = parked.admit("a", request(2), Waited::default()).unwrap();
+        assert!(parked.take_if_ready(t).is_some());
+        assert!(parked.is_empty());
     }
 
     #[test]
     fn one_requester_cannot_take_all_the_room() {
         let mut parked = Parked::default();
         for i in 0..MAX_PER_REQUESTER {
-            assert!(!matches!(
-                parked.park(UserId(i), "flood", request()),
-                Parking::Refused(_)
-            ));
+            let t = parked
+                .admit("flood", request(i), Waited::default())
+                .unwrap();
+            parked.wait_for(t, Operation::Roster(UserId(i)));
         }
-        assert!(matches!(
-            parked.park(UserId(999), "flood", request()),
-            Parking::Refused(_)
-        ));
-        assert!(matches!(
-            parked.park(UserId(999), "other", request()),
-            Parking::Fetch
-        ));
+        assert!(parked
+            .admit("flood", request(0), Waited::default())
+            .is_err());
+        assert!(parked.admit("other", request(0), Waited::default()).is_ok());
         // Once answered, the flooder may ask again.
-        parked.take(UserId(0));
-        assert!(matches!(
-            parked.park(UserId(0), "flood", request()),
-            Parking::Fetch
-        ));
+        parked.ended(&Operation::Roster(UserId(0)));
+        assert!(parked.admit("flood", request(0), Waited::default()).is_ok());
     }
 
     #[test]
-    fn rosters_fetched_at_once_are_capped() {
+    fn rosters_fetched_at_once_are_capped_and_joining_one_under_way_is_fine() {
         let mut parked = Parked::default();
-        for i in 0..MAX_USERS as u32 {
-            let requester = format!("r{}", i % 100);
-            assert!(matches!(
-                parked.park(UserId(i), &requester, request()),
-                Parking::Fetch
-            ));
+        for i in 0..MAX_ROSTERS as u32 {
+            let t = parked
+                .admit(&format!("r{}", i % 60), request(i), Waited::default())
+                .unwrap();
+            assert_eq!(
+                parked.wait_for(t, Operation::Roster(UserId(i))),
+                Joined::Send
+            );
         }
-        assert!(matches!(
-            parked.park(UserId(5_000), "late", request()),
-            Parking::Refused(_)
-        ));
-        // Joining a fetch under way is still fine.
-        assert!(matches!(
-            parked.park(UserId(1), "late", request()),
-            Parking::Joined
-        ));
+        let late = parked.admit("late", request(0), Waited::default()).unwrap();
+        assert_eq!(
+            parked.wait_for(late, Operation::Roster(UserId(5_000))),
+            Joined::Full
+        );
+        assert_eq!(
+            parked.wait_for(late, Operation::Roster(UserId(1))),
+            Joined::UnderWay
+        );
+        assert_eq!(parked.drain().len(), MAX_ROSTERS + 1);
+        assert_eq!(parked.rosters(), 0);
+    }
+
+    #[test]
+    fn rounds_of_checks_are_bounded() {
+        let mut waited = Waited::default();
+        assert!(waited.may_check() && waited.may_fetch_roster());
+        waited.checks = Waited::MAX_CHECK_ROUNDS;
+        assert!(!waited.may_check());
     }
 }

@@ -266,7 +266,9 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
         let outs = core.handle(input, now);
         check(outs, &mut outstanding, &mut replies)?;
         prop_assert!(core.state().stats.sessions_live <= crate::commands::session::MAX_LIVE);
-        prop_assert!(core.state().stats.rosters_fetching <= parked::MAX_USERS);
+        prop_assert!(core.state().stats.rosters_fetching <= parked::MAX_ROSTERS);
+        prop_assert!(core.state().stats.presence_checks_pending <= parked::MAX_PINGS);
+        prop_assert!(core.state().stats.requests_waiting <= parked::MAX_WAITING);
         prop_assert!(core.state().stats.requesters_tracked <= rate::MAX_TRACKED);
     }
     // Whatever still waits is answered when the link drops and the timers run out.

@@ -626,7 +626,7 @@ fn malformed_presence_changes_nothing_and_is_counted() {
     assert_eq!(core.state().stats.stanzas_dropped, 1);
     let bob = core.state().directory.id("bob@example.test").unwrap();
     assert_eq!(
-        core.state().directory.availability(bob),
+        core.state().directory.availability(bob, 1_700_000_010),
         Some(crate::directory::presence::Availability::Chat)
     );
 }
@@ -1034,7 +1034,7 @@ fn a_users_delay_stamp_counts_only_during_the_servers_replay() {
     let since = |core: &Core, user: &str| match core
         .state()
         .directory
-        .seen_by_name(&format!("{user}@example.test"))
+        .seen_by_name(&format!("{user}@example.test"), 1_700_000_000)
     {
         crate::directory::Seen::Online { since, .. } => since,
         other => panic!("{other:?}"),
@@ -1095,13 +1095,162 @@ fn when_the_server_never_answers_the_version_query_its_replay_ends_at_the_timeou
     let delayed = "<presence xmlns='jabber:component:accept' from='bob@example.test/pc' to='game.example.test'>\
         <delay xmlns='urn:xmpp:delay' from='example.test' stamp='2001-01-01T00:00:00Z'/></presence>";
     core.handle(Input::Stanza(xml(delayed)), t(41));
-    match core.state().directory.seen_by_name("bob@example.test") {
+    match core
+        .state()
+        .directory
+        .seen_by_name("bob@example.test", 1_700_000_041)
+    {
         crate::directory::Seen::Online { since, .. } => assert_eq!(since, 1_700_000_041),
         other => panic!("{other:?}"),
     }
     // And users the replay did not mention are offline, not unknown.
     assert!(matches!(
-        core.state().directory.seen_by_name("zoe@example.test"),
+        core.state()
+            .directory
+            .seen_by_name("zoe@example.test", 1_700_000_041),
         crate::directory::Seen::Offline { .. }
     ));
+}
+
+/// A core linked to a server that does not tell every departure (privilege:1, like
+/// ejabberd 23.01), with alice (available), bob and carol (chat) online since t(2)–t(4),
+/// and alice's roster (bob, carol) fetched at t(11).
+fn core_without_departures() -> Core {
+    let mut core = core();
+    core.handle(Input::Connected, t(1));
+    let advert =
+        "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
+        <privilege xmlns='urn:xmpp:privilege:1'><perm access='roster' type='get'/>\
+        <perm access='presence' type='managed_entity'/></privilege></message>";
+    core.handle(Input::Stanza(xml(advert)), t(1));
+    presence(&mut core, "alice", None, t(2));
+    presence(&mut core, "bob", Some("chat"), t(3));
+    presence(&mut core, "carol", Some("chat"), t(4));
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(10),
+    ));
+    let fetch = query_sent(&out, ns::ROSTER);
+    let roster = roster_result(
+        fetch.attr("id").unwrap(),
+        "alice",
+        &[("bob", "both"), ("carol", "both")],
+    );
+    let answers = sent(&core.handle(Input::Stanza(xml(&roster)), t(11)));
+    let listed: Vec<String> = items(&answers[0])
+        .iter()
+        .map(|r| r["jid"][0].clone())
+        .collect();
+    // Heard within the interval: listed without a ping.
+    assert_eq!(listed, vec!["carol@example.test", "bob@example.test"]);
+    core
+}
+
+fn pings(out: &[Element]) -> Vec<(String, String)> {
+    out.iter()
+        .filter(|e| e.has_child("ping", ns::PING))
+        .map(|e| {
+            (
+                e.attr("to").unwrap().to_owned(),
+                e.attr("id").unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pong(to_ping: &(String, String)) -> String {
+    format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='{}' to='game.example.test'/>",
+        to_ping.1, to_ping.0
+    )
+}
+
+fn session_not_found(to_ping: &(String, String)) -> String {
+    format!(
+        "<iq xmlns='jabber:component:accept' type='error' id='{}' from='{}' to='game.example.test'>\
+         <error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>User session not found</text></error></iq>",
+        to_ping.1, to_ping.0
+    )
+}
+
+#[test]
+fn silent_resources_are_pinged_once_before_they_are_reported_and_gone_ones_are_left_out() {
+    let mut core = core_without_departures();
+    // A minute and more of silence: the user and the peers to list are pinged, in one round.
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(100),
+    ));
+    let mut out_pings = pings(&out);
+    out_pings.sort();
+    let targets: Vec<&str> = out_pings.iter().map(|(to, _)| to.as_str()).collect();
+    assert_eq!(
+        targets,
+        vec![
+            "alice@example.test/pc",
+            "bob@example.test/pc",
+            "carol@example.test/pc"
+        ],
+        "{out:?}"
+    );
+    assert_eq!(out.len(), 3, "nothing answered before the pings: {out:?}");
+    assert!(sent(&core.handle(Input::Stanza(xml(&pong(&out_pings[0]))), t(100))).is_empty());
+    assert!(sent(&core.handle(Input::Stanza(xml(&pong(&out_pings[1]))), t(100))).is_empty());
+    // carol's session is gone: the server answers for her.
+    let answers = sent(&core.handle(
+        Input::Stanza(xml(&session_not_found(&out_pings[2]))),
+        t(101),
+    ));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let listed: Vec<String> = items(&answers[0])
+        .iter()
+        .map(|r| r["jid"][0].clone())
+        .collect();
+    assert_eq!(listed, vec!["bob@example.test"]);
+    assert_eq!(core.state().stats.presence_checks, 3);
+    assert_eq!(core.state().stats.departures_found, 1);
+    assert!(!matches!(
+        core.state()
+            .directory
+            .seen_by_name("carol@example.test", 1_700_000_101),
+        crate::directory::Seen::Online { .. }
+    ));
+    // Confirmed now: the next answer needs no ping.
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(102),
+    ));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(pings(&out).is_empty());
+}
+
+#[test]
+fn a_resource_that_does_not_answer_in_time_is_left_out_and_not_pinged_again_within_the_interval() {
+    let mut core = core_without_departures();
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(100),
+    ));
+    let out_pings = pings(&out);
+    assert_eq!(out_pings.len(), 3);
+    for p in out_pings.iter().filter(|(to, _)| !to.starts_with("bob")) {
+        core.handle(Input::Stanza(xml(&pong(p))), t(100));
+    }
+    // bob's client never answers: the request is answered at the ping's timeout, without him.
+    let answers = sent(&core.handle(Input::Tick, t(106)));
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let listed: Vec<String> = items(&answers[0])
+        .iter()
+        .map(|r| r["jid"][0].clone())
+        .collect();
+    assert_eq!(listed, vec!["carol@example.test"]);
+    // Within the interval bob is not pinged again, and still left out.
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(107),
+    ));
+    assert!(pings(&out).is_empty(), "{out:?}");
+    let listed: Vec<String> = items(&out[0]).iter().map(|r| r["jid"][0].clone()).collect();
+    assert_eq!(listed, vec!["carol@example.test"]);
 }

@@ -55,6 +55,10 @@ pub struct DirectoryConfig {
     pub max_status_chars: usize,
     /// Online resources kept per user; at the cap, the one unchanged longest is forgotten.
     pub max_resources_per_user: usize,
+    /// On a server that does not tell the bridge every departure (ejabberd; other
+    /// servers' users), a resource whose presence was not confirmed within this long is
+    /// pinged before it is reported, and left out until it answers.
+    pub presence_check: Duration,
 }
 
 impl Default for DirectoryConfig {
@@ -65,6 +69,7 @@ impl Default for DirectoryConfig {
             conversation_window: Duration::from_secs(900),
             max_status_chars: 300,
             max_resources_per_user: 16,
+            presence_check: Duration::from_secs(60),
         }
     }
 }
@@ -367,6 +372,7 @@ impl Directory {
                 let was_offline = user.resources.is_empty();
                 match user.resources.iter_mut().find(|r| &*r.name == resource) {
                     Some(r) => {
+                        r.confirmed_at = r.confirmed_at.max(now);
                         if r.availability == availability
                             && r.priority == priority
                             && r.status == status
@@ -397,6 +403,8 @@ impl Directory {
                             availability,
                             priority,
                             changed_at: now,
+                            confirmed_at: now,
+                            checked_at: 0,
                             status,
                         })
                     }
@@ -463,8 +471,23 @@ impl Directory {
         }
     }
 
-    /// What the directory can say about `id` now.
-    pub fn seen(&self, id: UserId) -> Seen<'_> {
+    /// Whether what the directory holds of users of the domain at `index` must be
+    /// confirmed before it is reported: the server does not tell every departure.
+    fn verifies(&self, index: u8) -> bool {
+        !self
+            .domains
+            .get(usize::from(index))
+            .is_some_and(Domain::replays_presence)
+    }
+
+    fn check_secs(&self) -> u32 {
+        u32::try_from(self.config.presence_check.as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// What the directory can say about `id` at `now`. On a server that does not tell
+    /// every departure, only resources confirmed within [`DirectoryConfig::presence_check`]
+    /// count: a user whose resources all wait for confirmation is `Unknown`.
+    pub fn seen(&self, id: UserId, now: u32) -> Seen<'_> {
         let user = self.users.get(id.0 as usize);
         let replay_done = match user {
             // Entries exist for contacts of other servers too (ids are shared); those were
@@ -476,12 +499,20 @@ impl Directory {
         };
         match user {
             Some(user) if user.seen_epoch == self.epoch && self.epoch > 0 => {
-                match presence::best(&user.resources) {
+                let verifies = self.verifies(user.domain);
+                let interval = self.check_secs();
+                let confirmed = user
+                    .resources
+                    .iter()
+                    .filter(|r| !verifies || now.saturating_sub(r.confirmed_at) < interval);
+                match presence::best(confirmed) {
                     Some(best) => Seen::Online {
                         availability: best.availability,
                         status: &best.status,
                         since: user.changed_at,
                     },
+                    // Resources the server has not confirmed lately.
+                    None if !user.resources.is_empty() => Seen::Unknown,
                     None if user.complete => Seen::Offline {
                         last_seen: user.last_seen(),
                     },
@@ -496,10 +527,72 @@ impl Directory {
         }
     }
 
+    /// Whether `id` is `chat` or `available` by every resource the directory holds,
+    /// confirmed lately or not: whether confirming them could make `id` an active user.
+    pub fn might_be_active(&self, id: UserId) -> bool {
+        self.users
+            .get(id.0 as usize)
+            .filter(|u| u.seen_epoch == self.epoch && self.epoch > 0)
+            .and_then(|u| presence::best(u.resources.iter()))
+            .is_some_and(|best| best.availability.is_active())
+    }
+
+    /// The resources of `id` that must be confirmed before they are reported at `now`,
+    /// each with whether a ping may be sent now (it was not pinged within the interval).
+    pub fn unconfirmed(&self, id: UserId, now: u32) -> Vec<(Box<str>, bool)> {
+        let Some(user) = self.users.get(id.0 as usize) else {
+            return Vec::new();
+        };
+        if user.seen_epoch != self.epoch || !self.verifies(user.domain) {
+            return Vec::new();
+        }
+        let interval = self.check_secs();
+        user.resources
+            .iter()
+            .filter(|r| now.saturating_sub(r.confirmed_at) >= interval)
+            .map(|r| {
+                let due = r.checked_at == 0 || now.saturating_sub(r.checked_at) >= interval;
+                (r.name.clone(), due)
+            })
+            .collect()
+    }
+
+    fn resource_mut(&mut self, id: UserId, resource: &str) -> Option<&mut Resource> {
+        let epoch = self.epoch;
+        self.users
+            .get_mut(id.0 as usize)
+            .filter(|u| u.seen_epoch == epoch)
+            .and_then(|u| u.resources.iter_mut().find(|r| &*r.name == resource))
+    }
+
+    /// A ping to `resource` of `id` is sent at `now`.
+    pub fn checking(&mut self, id: UserId, resource: &str, now: u32) {
+        if let Some(r) = self.resource_mut(id, resource) {
+            r.checked_at = now;
+        }
+    }
+
+    /// The resource itself answered a ping sent at `sent`: it was there then.
+    pub fn confirmed(&mut self, id: UserId, resource: &str, sent: u32) {
+        if let Some(r) = self.resource_mut(id, resource) {
+            r.confirmed_at = r.confirmed_at.max(sent);
+        }
+    }
+
+    /// The server answered a ping for the resource: it is gone, as if it had sent
+    /// unavailable presence.
+    pub fn gone(&mut self, id: UserId, resource: &str, now: u32) -> Applied {
+        let name = self.interner.name(id).to_owned();
+        let update = PresenceUpdate::Unavailable {
+            status: StatusTexts::None,
+        };
+        self.apply(&name, resource, update, now)
+    }
+
     /// Like [`Directory::seen`] for a bare JID that may never have been interned.
-    pub fn seen_by_name(&self, bare: &str) -> Seen<'_> {
+    pub fn seen_by_name(&self, bare: &str, now: u32) -> Seen<'_> {
         match self.interner.get(bare) {
-            Some(id) => self.seen(id),
+            Some(id) => self.seen(id, now),
             None => {
                 let replay_done = self
                     .domain_of(bare)
@@ -520,8 +613,8 @@ impl Directory {
     }
 
     /// The best availability of `id`, if online and known.
-    pub fn availability(&self, id: UserId) -> Option<Availability> {
-        match self.seen(id) {
+    pub fn availability(&self, id: UserId, now: u32) -> Option<Availability> {
+        match self.seen(id, now) {
             Seen::Online { availability, .. } => Some(availability),
             _ => None,
         }

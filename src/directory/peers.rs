@@ -57,7 +57,7 @@ pub fn active_peers(
     now: u32,
 ) -> Vec<ActivePeer> {
     if !directory
-        .availability(user)
+        .availability(user, now)
         .is_some_and(Availability::is_active)
     {
         return Vec::new();
@@ -71,7 +71,7 @@ pub fn active_peers(
                 availability,
                 status,
                 since,
-            } = directory.seen(peer)
+            } = directory.seen(peer, now)
             else {
                 return None;
             };

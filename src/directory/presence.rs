@@ -203,13 +203,18 @@ pub struct Resource {
     pub priority: i8,
     /// Seconds since the Unix epoch of the last change of this resource's presence.
     pub changed_at: u32,
+    /// When the server last said the resource is there: a presence (even one that
+    /// changes nothing) or an answer of the resource's own to a ping.
+    pub confirmed_at: u32,
+    /// When the bridge last pinged the resource to confirm it (0: never).
+    pub checked_at: u32,
     pub status: StatusTexts,
 }
 
 /// The resource that speaks for the user: highest priority, then most available.
-pub fn best(resources: &[Resource]) -> Option<&Resource> {
+pub fn best<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Option<&'a Resource> {
     resources
-        .iter()
+        .into_iter()
         .max_by_key(|r| (r.priority, r.availability, r.changed_at))
 }
 
@@ -334,6 +339,8 @@ mod tests {
             availability,
             priority,
             changed_at: 0,
+            confirmed_at: 0,
+            checked_at: 0,
             status: StatusTexts::None,
         };
         let resources = [

@@ -59,7 +59,7 @@ fn available_presence_makes_a_user_online_with_status() {
         Applied::LoggedIn
     );
     let alice = id(&mut dir, "alice");
-    match dir.seen(alice) {
+    match dir.seen(alice, T0) {
         Seen::Online {
             availability,
             status,
@@ -123,7 +123,7 @@ fn last_resource_going_offline_records_last_seen_once() {
     );
     let alice = id(&mut dir, "alice");
     assert_eq!(
-        dir.seen(alice),
+        dir.seen(alice, T0),
         Seen::Offline {
             last_seen: Some(T0 + 20)
         }
@@ -145,13 +145,13 @@ fn without_a_replay_the_last_known_resource_leaving_makes_the_user_unknown() {
     dir.apply(&jid("alice"), "phone", online(Availability::Chat), T0);
     dir.apply(&jid("alice"), "phone", offline(), T0 + 20);
     let alice = id(&mut dir, "alice");
-    assert_eq!(dir.seen(alice), Seen::Unknown);
+    assert_eq!(dir.seen(alice, T0), Seen::Unknown);
     // She was seen online until then, so that much is recorded.
     assert_eq!(dir.take_last_seen(), vec![(jid("alice"), T0 + 20)]);
     // An unknown resource leaving says nothing.
     dir.apply(&jid("bob"), "desk", offline(), T0 + 21);
     let bob = id(&mut dir, "bob");
-    assert_eq!(dir.seen(bob), Seen::Unknown);
+    assert_eq!(dir.seen(bob, T0), Seen::Unknown);
 }
 
 #[test]
@@ -188,9 +188,9 @@ fn best_availability_comes_from_priority_then_availability() {
     dir.apply(&jid("alice"), "phone", prio(Availability::Chat, 0), T0);
     dir.apply(&jid("alice"), "desk", prio(Availability::Dnd, 10), T0);
     let alice = id(&mut dir, "alice");
-    assert_eq!(dir.availability(alice), Some(Availability::Dnd));
+    assert_eq!(dir.availability(alice, T0), Some(Availability::Dnd));
     dir.apply(&jid("alice"), "desk", offline(), T0 + 1);
-    assert_eq!(dir.availability(alice), Some(Availability::Chat));
+    assert_eq!(dir.availability(alice, T0), Some(Availability::Chat));
 }
 
 #[test]
@@ -205,15 +205,15 @@ fn without_replay_users_are_unknown_until_heard_after_a_reconnect() {
         id(&mut dir, "bob"),
         id(&mut dir, "carol"),
     );
-    assert_eq!(dir.seen(alice), Seen::Unknown);
+    assert_eq!(dir.seen(alice, T0), Seen::Unknown);
     assert_eq!(
-        dir.seen(carol),
+        dir.seen(carol, T0),
         Seen::Unknown,
         "never seen is not offline on ejabberd"
     );
     dir.apply(&jid("bob"), "pc", online(Availability::Away), T0 + 6);
-    assert_eq!(dir.availability(bob), Some(Availability::Away));
-    assert_eq!(dir.seen(alice), Seen::Unknown);
+    assert_eq!(dir.availability(bob, T0), Some(Availability::Away));
+    assert_eq!(dir.seen(alice, T0), Seen::Unknown);
 }
 
 #[test]
@@ -231,16 +231,20 @@ fn after_a_replay_users_not_mentioned_are_offline_since_the_link_went_down() {
         id(&mut dir, "bob"),
         id(&mut dir, "carol"),
     );
-    assert_eq!(dir.seen(alice), Seen::Unknown, "before the replay is over");
+    assert_eq!(
+        dir.seen(alice, T0),
+        Seen::Unknown,
+        "before the replay is over"
+    );
     dir.replay_done("example.test", T0 + 10);
     assert_eq!(
-        dir.seen(alice),
+        dir.seen(alice, T0),
         Seen::Offline {
             last_seen: Some(T0 + 5)
         }
     );
-    assert_eq!(dir.seen(carol), Seen::Offline { last_seen: None });
-    assert_eq!(dir.availability(bob), Some(Availability::Chat));
+    assert_eq!(dir.seen(carol, T0), Seen::Offline { last_seen: None });
+    assert_eq!(dir.availability(bob, T0), Some(Availability::Chat));
     assert!(dir.take_last_seen().contains(&(jid("alice"), T0 + 5)));
 }
 
@@ -318,6 +322,8 @@ fn unknown_peers_are_never_listed() {
 #[test]
 fn conversation_tier_lists_recent_partners_within_the_window_only() {
     let mut dir = directory();
+    // Prosody: it tells every departure, so presence heard minutes ago still holds.
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
     let (alice, mutual) = circle(&mut dir);
     let window = dir.config.conversation_window.as_secs() as u32;
     let (bob, carol, dave) = (
@@ -384,4 +390,66 @@ fn a_user_keeps_at_most_the_cap_of_resources_and_the_stalest_goes_first() {
     assert_eq!(dir.online_resources(), cap);
     dir.apply(&jid("alice"), &format!("r{}", cap + 9), offline(), T0 + 101);
     assert_eq!(dir.online_resources(), cap - 1);
+}
+
+#[test]
+fn where_departures_are_not_told_a_silent_resource_is_confirmed_before_it_is_reported() {
+    let mut dir = directory(); // no software told: like ejabberd, departures may be silent
+    let check = dir.config.presence_check.as_secs() as u32;
+    dir.apply(&jid("alice"), "phone", online(Availability::Chat), T0);
+    dir.apply(&jid("alice"), "desk", online(Availability::Away), T0);
+    let alice = id(&mut dir, "alice");
+    assert!(matches!(
+        dir.seen(alice, T0 + check - 1),
+        Seen::Online { .. }
+    ));
+    assert!(dir.unconfirmed(alice, T0 + check - 1).is_empty());
+    // Silent for the whole interval: not reported until confirmed.
+    assert_eq!(dir.seen(alice, T0 + check), Seen::Unknown);
+    assert!(dir.might_be_active(alice));
+    let due = dir.unconfirmed(alice, T0 + check);
+    assert_eq!(due.len(), 2);
+    assert!(due.iter().all(|(_, due)| *due));
+    // Pinged: not due again within the interval, whatever becomes of the ping.
+    dir.checking(alice, "phone", T0 + check);
+    dir.checking(alice, "desk", T0 + check);
+    assert!(dir
+        .unconfirmed(alice, T0 + check + 1)
+        .iter()
+        .all(|(_, due)| !*due));
+    // The phone answers; the server says the desk is gone.
+    dir.confirmed(alice, "phone", T0 + check);
+    assert_eq!(dir.gone(alice, "desk", T0 + check + 1), Applied::Changed);
+    match dir.seen(alice, T0 + check + 1) {
+        Seen::Online { availability, .. } => assert_eq!(availability, Availability::Chat),
+        other => panic!("{other:?}"),
+    }
+    // A presence confirms too, even one that changes nothing.
+    dir.apply(
+        &jid("alice"),
+        "phone",
+        online(Availability::Chat),
+        T0 + 3 * check,
+    );
+    assert!(matches!(
+        dir.seen(alice, T0 + 3 * check),
+        Seen::Online { .. }
+    ));
+    // The last resource gone: no longer online.
+    dir.gone(alice, "phone", T0 + 3 * check + 1);
+    assert!(!matches!(
+        dir.seen(alice, T0 + 3 * check + 1),
+        Seen::Online { .. }
+    ));
+    assert!(!dir.might_be_active(alice));
+}
+
+#[test]
+fn prosody_tells_every_departure_so_nothing_is_confirmed_there() {
+    let mut dir = directory();
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
+    dir.apply(&jid("alice"), "phone", online(Availability::Chat), T0);
+    let alice = id(&mut dir, "alice");
+    assert!(dir.unconfirmed(alice, T0 + 86_400).is_empty());
+    assert!(matches!(dir.seen(alice, T0 + 86_400), Seen::Online { .. }));
 }

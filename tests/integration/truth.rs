@@ -268,3 +268,140 @@ async fn a_refused_handshake_on_ejabberd_names_both_causes() {
         bridge.log_tail(20)
     );
 }
+
+/// The ways a user's last session ends.
+#[derive(Clone, Copy, Debug)]
+enum Departure {
+    /// Unavailable presence, then the stream's end.
+    LogOut,
+    /// The stream's end without unavailable presence.
+    ClosedStream,
+    /// The TCP connection dropped without a word.
+    DroppedTcp,
+}
+
+const CHECK_SECS: u64 = 3;
+
+/// For each way of leaving: how long until `status` stops reporting the user online, and
+/// that `peers` of their contact never lists them afterwards, whether or not a contact
+/// was online to see them go.
+async fn departures(kind: ServerKind, contact_online: bool) {
+    let users: Vec<String> = (0..3)
+        .flat_map(|i| [format!("leaver{i}"), format!("friend{i}")])
+        .collect();
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let World {
+        server,
+        bridge,
+        mut platform,
+    } = world(
+        kind,
+        &ServerOptions::default(),
+        &names,
+        &format!("\n[directory]\npresence_check_secs = {CHECK_SECS}\n"),
+    )
+    .await;
+    let online = ["chat", "available", "away", "xa", "dnd"];
+    for (i, shape) in [
+        Departure::LogOut,
+        Departure::ClosedStream,
+        Departure::DroppedTcp,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (leaver_name, friend_name) = (format!("leaver{i}"), format!("friend{i}"));
+        let leaver_jid = format!("{leaver_name}@example.test");
+        let friend_jid = format!("{friend_name}@example.test");
+        let mut leaver = login(&server, &leaver_name).await;
+        let mut friend = login(&server, &friend_name).await;
+        leaver.send_presence(None, None).await.unwrap();
+        friend.send_presence(None, None).await.unwrap();
+        befriend(&mut leaver, &mut friend, T).await.unwrap();
+        leaver.send_presence(None, None).await.unwrap();
+        friend.send_presence(None, None).await.unwrap();
+        let leaver = leaver.in_background();
+        let friend = friend.in_background();
+        status_becomes(&mut platform, &leaver_jid, "available").await;
+        peers_become(&mut platform, &friend_jid, &[leaver_jid.as_str()]).await;
+        let friend = if contact_online {
+            Some(friend)
+        } else {
+            friend.back().await.unwrap().log_out().await;
+            let deadline = std::time::Instant::now() + T;
+            while online.contains(
+                &availability_of(&mut platform, &friend_jid).await["availability"][0].as_str(),
+            ) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{friend_jid} never left"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
+        };
+        let leaver = leaver.back().await.unwrap();
+        let left = std::time::Instant::now();
+        match shape {
+            Departure::LogOut => leaver.log_out().await,
+            Departure::ClosedStream => leaver.close().await,
+            Departure::DroppedTcp => leaver.drop_connection(),
+        }
+        let row = loop {
+            let row = availability_of(&mut platform, &leaver_jid).await;
+            if !online.contains(&row["availability"][0].as_str()) {
+                break row;
+            }
+            assert!(
+                left.elapsed() < Duration::from_secs(CHECK_SECS + 3),
+                "{kind} {shape:?}: {leaver_jid} still reported online after {:?}: {row:?}\n{}",
+                left.elapsed(),
+                bridge.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let after = left.elapsed();
+        // Prosody replays presence at connect, so the bridge knows every session of a user
+        // it heard since: offline. ejabberd does not, so another device could be on.
+        let expected = match kind {
+            ServerKind::Prosody => "offline",
+            ServerKind::Ejabberd => "unknown",
+        };
+        assert_eq!(row["availability"], vec![expected], "{kind} {shape:?}");
+        eprintln!(
+            "{kind}, {shape:?}, contact online: {contact_online}: not reported online after {} ms, then {}",
+            after.as_millis(),
+            row["availability"][0]
+        );
+        // The contact, there all along or back later, never gets the departed user as a peer.
+        let friend = match friend {
+            Some(friend) => friend,
+            None => {
+                let mut friend = login(&server, &friend_name).await;
+                friend.send_presence(None, None).await.unwrap();
+                status_becomes(&mut platform, &friend_jid, "available").await;
+                friend.in_background()
+            }
+        };
+        let rows = rows(&form(
+            &run(&mut platform, "peers", "jid", &[&friend_jid]).await,
+        ));
+        assert!(
+            rows.iter().all(|r| r["jid"][0] != leaver_jid),
+            "{kind} {shape:?}: {leaver_jid} listed as a peer after leaving: {rows:?}"
+        );
+        friend.back().await.unwrap().close().await;
+    }
+}
+
+on_both_servers!(
+    async fn every_departure_with_a_contact_online_ends_the_users_presence(kind) {
+        departures(kind, true).await;
+    }
+);
+
+on_both_servers!(
+    async fn every_departure_with_nobody_watching_ends_the_users_presence(kind) {
+        departures(kind, false).await;
+    }
+);

@@ -55,6 +55,24 @@ pub struct Client {
     next_id: u64,
     /// Why the stream ended, once it has.
     closed: Option<String>,
+    /// Pings from others answered so far.
+    pings_answered: u64,
+}
+
+/// A client that keeps reading (and answering pings) while the test does other things,
+/// as a real chat client does; [`Background::back`] returns it with what it received.
+pub struct Background {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Client>,
+}
+
+impl Background {
+    pub async fn back(self) -> Result<Client, String> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| format!("the background client task failed: {e}"))
+    }
 }
 
 /// xmlstream's timeouts: after `read_timeout` of silence we ping the server (see `read`),
@@ -269,6 +287,7 @@ impl Client {
             inbox: VecDeque::new(),
             next_id: 0,
             closed: None,
+            pings_answered: 0,
         }
     }
 
@@ -470,6 +489,42 @@ impl Client {
         Ok(())
     }
 
+    /// Keeps reading in a task of its own until [`Background::back`].
+    pub fn in_background(mut self) -> Background {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            loop {
+                if stopped.try_recv().is_ok() || self.closed.is_some() {
+                    return self;
+                }
+                if let Some(el) = self.read(Instant::now() + Duration::from_millis(50)).await {
+                    self.inbox.push_back(el);
+                }
+            }
+        });
+        Background { stop, task }
+    }
+
+    /// Pings from others this client answered.
+    pub fn pings_answered(&self) -> u64 {
+        self.pings_answered
+    }
+
+    /// Logs out as a well-behaved client does: unavailable presence, then the stream's end.
+    pub async fn log_out(mut self) {
+        let unavailable = Element::builder("presence", self.ns)
+            .attr(xml_ncname!("type").to_owned(), "unavailable")
+            .build();
+        let _ = self.send(unavailable).await;
+        self.close().await;
+    }
+
+    /// Drops the TCP connection without a word: no unavailable presence, no stream end,
+    /// as when a client crashes or its network goes away.
+    pub fn drop_connection(self) {
+        drop(self);
+    }
+
     /// Stanzas received and not yet consumed, oldest first.
     pub fn inbox(&self) -> &VecDeque<Element> {
         &self.inbox
@@ -520,6 +575,25 @@ impl Client {
                     if el.name() == "iq"
                         && el.attr("id").is_some_and(|id| id.starts_with(KEEPALIVE_ID))
                     {
+                        continue;
+                    }
+                    // Pings are answered as chat clients answer them (XEP-0199), so that
+                    // whoever checks this session is still there hears so.
+                    if self.ns == NS_CLIENT
+                        && el.name() == "iq"
+                        && el.attr("type") == Some("get")
+                        && el.has_child("ping", NS_PING)
+                    {
+                        let mut pong = Element::builder("iq", self.ns)
+                            .attr(xml_ncname!("type").to_owned(), "result")
+                            .attr(xml_ncname!("id").to_owned(), el.attr("id").unwrap_or(""));
+                        if let Some(from) = el.attr("from") {
+                            pong = pong.attr(xml_ncname!("to").to_owned(), from);
+                        }
+                        if let Err(e) = self.send(pong.build()).await {
+                            self.closed = Some(format!("cannot answer a ping: {e}"));
+                        }
+                        self.pings_answered += 1;
                         continue;
                     }
                     if el.is("error", NS_STREAM) {
