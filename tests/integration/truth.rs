@@ -405,3 +405,34 @@ on_both_servers!(
         departures(kind, false).await;
     }
 );
+
+on_both_servers!(
+    /// An operator starts from Debian's default configuration and adds
+    /// `component-config/`'s file where its first lines say, on a port other than the
+    /// default: the server listens there (the support code waits for the server to say
+    /// so), grants what the bridge needs, and the bridge answers.
+    async fn the_shipped_server_configuration_works_placed_as_it_says(kind) {
+        let options = ServerOptions {
+            operator_config: true,
+            ..ServerOptions::default()
+        };
+        let World { server, bridge, mut platform } =
+            world(kind, &options, &["alice", "bob"], "").await;
+        assert_ne!(server.component_port(), 5347);
+        let mut alice = login(&server, "alice").await;
+        let mut bob = login(&server, "bob").await;
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(None, None).await.unwrap();
+        befriend(&mut alice, &mut bob, T).await.unwrap();
+        alice.send_presence(None, None).await.unwrap();
+        bob.send_presence(Some("chat"), None).await.unwrap();
+        peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+        let log = bridge.log();
+        assert!(!log.contains("has not granted"), "{}", bridge.log_tail(30));
+        assert!(
+            log.contains("presence=managed_entity gives local users' presence"),
+            "{}",
+            bridge.log_tail(30)
+        );
+    }
+);

@@ -97,6 +97,9 @@ pub fn write_config(
         "conf/inetrc",
         "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n".to_owned(),
     )?;
+    if options.operator_config {
+        return write_operator_config(dir, ports, secret);
+    }
     write(
         "conf/ejabberd.yml",
         format!(
@@ -143,6 +146,68 @@ modules:
         ),
     )?;
     Ok(())
+}
+
+/// Debian's default configuration, which an operator's server starts from.
+const DEBIAN_CONFIG: &str = "/etc/ejabberd/ejabberd.yml";
+
+/// Debian's `ejabberd.yml` with only what a test must change (its host, its ports on
+/// loopback, STARTTLS not required of the test clients), `component-config/ejabberd.yml`
+/// included as its first lines say, and in-band registration for the test's users in an
+/// include of the test's own.
+fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+    let debian = std::fs::read_to_string(DEBIAN_CONFIG)
+        .map_err(|e| format!("cannot read {DEBIAN_CONFIG} (apt-get install -y ejabberd): {e}"))?;
+    let extra = super::ports::free_ports(6)?;
+    let mut config = debian
+        .replace(
+            "hosts:\n  - localhost\n",
+            &format!("hosts:\n  - {DOMAIN}\n"),
+        )
+        .replace("ip: \"::\"", "ip: \"127.0.0.1\"")
+        .replace("starttls_required: true", "starttls_required: false")
+        .replace("port: 5222\n", &format!("port: {}\n", ports.c2s));
+    for (default, port) in ["5223", "5269", "5443", "5280", "3478", "1883"]
+        .iter()
+        .zip(&extra)
+    {
+        config = config.replace(&format!("port: {default}\n"), &format!("port: {port}\n"));
+    }
+    if !config.contains(&format!("  - {DOMAIN}\n"))
+        || !config.contains(&format!("port: {}\n", ports.c2s))
+    {
+        return Err(format!(
+            "{DEBIAN_CONFIG} changed: its hosts or c2s port are not where this support code (written for ejabberd 23.01) expects"
+        ));
+    }
+    let conf = dir.join("conf");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/component-config/ejabberd.yml"
+    ))
+    .map_err(|e| format!("cannot read component-config/ejabberd.yml: {e}"))?;
+    let bridge = shipped
+        .replace("game.example.org", COMPONENT_JID)
+        .replace("example.org", DOMAIN)
+        .replace("port: 5347", &format!("port: {}", ports.component))
+        .replace("change-me-to-a-long-random-secret", secret);
+    let write = |name: &str, text: String| {
+        let path = conf.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write("xmpp-game-bridge.yml", bridge)?;
+    write(
+        "test.yml",
+        "# In-band registration creates the test users.\nregistration_timeout: infinity\n\
+         access_rules:\n  register:\n    allow: all\nmodules:\n  mod_register:\n    access: register\n"
+            .to_owned(),
+    )?;
+    config.push_str(&format!(
+        "\ninclude_config_file:\n  - {}\n  - {}\n",
+        conf.join("xmpp-game-bridge.yml").display(),
+        conf.join("test.yml").display()
+    ));
+    write("ejabberd.yml", config)
 }
 
 fn make_executable(path: &Path) -> Result<(), String> {

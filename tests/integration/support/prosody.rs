@@ -69,6 +69,66 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// Debian's default configuration, which an operator's server starts from.
+const DEBIAN_CONFIG: &str = "/etc/prosody/prosody.cfg.lua";
+
+/// Debian's `prosody.cfg.lua` verbatim, `component-config/prosody.cfg.lua` dropped into
+/// `conf.d/` as its first lines say, and the test's own paths, ports and host in another
+/// file of `conf.d/` (an operator's would be in their prosody.cfg.lua).
+fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+    let modules = modules_dir()?;
+    for sub in ["data", "certs", "conf.d"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
+    }
+    let write = |path: PathBuf, text: String| {
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    let debian = std::fs::read_to_string(DEBIAN_CONFIG)
+        .map_err(|e| format!("cannot read {DEBIAN_CONFIG} (apt-get install -y prosody): {e}"))?;
+    write(config_path(dir), debian)?;
+    let d = dir.display();
+    write(
+        dir.join("conf.d").join("00-test.cfg.lua"),
+        format!(
+            r#"-- The test's own paths, ports and host.
+run_as_root = true
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+certificates = "{d}/certs"
+plugin_paths = {{ "{modules}" }}
+log = {{ {{ levels = {{ min = "debug" }}, to = "file", filename = "{d}/prosody.log" }} }}
+interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {c2s} }}
+s2s_ports = {{ {s2s} }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+
+VirtualHost "{DOMAIN}"
+"#,
+            modules = modules.display(),
+            c2s = ports.c2s,
+            s2s = ports.dist,
+        ),
+    )?;
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/component-config/prosody.cfg.lua"
+    ))
+    .map_err(|e| format!("cannot read component-config/prosody.cfg.lua: {e}"))?;
+    write(
+        dir.join("conf.d").join("xmpp-game-bridge.cfg.lua"),
+        shipped
+            .replace("game.example.org", COMPONENT_JID)
+            .replace("example.org", DOMAIN)
+            .replace(
+                "component_ports = { 5347 }",
+                &format!("component_ports = {{ {} }}", ports.component),
+            )
+            .replace("change-me-to-a-long-random-secret", secret),
+    )
+}
+
 /// Writes the config and the directories Prosody expects. Paths come from `tempfile` and the
 /// secret is hex, so nothing here needs Lua escaping.
 pub fn write_config(
@@ -77,6 +137,9 @@ pub fn write_config(
     secret: &str,
     options: &ServerOptions,
 ) -> Result<(), String> {
+    if options.operator_config {
+        return write_operator_config(dir, ports, secret);
+    }
     let modules = modules_dir()?;
     // The project's own module, loaded from the source tree as an operator would load it
     // from wherever they put it.

@@ -86,6 +86,10 @@ pub struct ServerOptions {
     pub presence_grant: Option<&'static str>,
     /// Prosody only: leave `mod_version` out, so the server does not tell its software.
     pub without_version: bool,
+    /// Configure the server as an operator following `component-config/` would: Debian's
+    /// default configuration file, with the project's file placed where it says (and the
+    /// test's own paths, ports and test host in a file of their own).
+    pub operator_config: bool,
 }
 
 impl ServerOptions {
