@@ -32,6 +32,9 @@ pub enum ConfigError {
     Secret { origin: String, reason: String },
 }
 
+/// Virtual hosts one bridge serves (the directory keeps a user's host in one byte).
+pub const MAX_DOMAINS: usize = 254;
+
 /// The file as written, before validation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +54,15 @@ struct RawConfig {
     logging: RawLogging,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    privacy: RawPrivacy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    #[serde(default)]
+    remote_peers: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +416,12 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let component_jid = parse_domain_jid(&raw.component.jid, "component.jid")?;
+        if raw.server.domains.len() > MAX_DOMAINS {
+            return Err(ConfigError::Invalid(format!(
+                "server.domains lists {} virtual hosts; one bridge serves at most {MAX_DOMAINS}",
+                raw.server.domains.len()
+            )));
+        }
         if raw.server.domains.is_empty() {
             return Err(ConfigError::Invalid(
                 "server.domains must list at least one virtual host of the server".to_owned(),
@@ -572,6 +590,7 @@ impl Config {
                 max_status_chars: small(directory.max_status_chars),
                 max_resources_per_user: small(directory.max_resources_per_user),
                 presence_check: Duration::from_secs(directory.presence_check_secs),
+                remote_peers: raw.privacy.remote_peers,
             },
             link: LinkConfig {
                 keepalive: Duration::from_secs(link.keepalive_secs),

@@ -2,8 +2,9 @@
 //!
 //! Input: `jid` (the user). Output: a result form, FORM_TYPE [`FORM_TYPE`], with the
 //! user's own `availability` and the `tier` used, and a `<reported/>` table of peers
-//! (`jid`, `availability`, `status`, `last-activity`, `tier`), most recent activity
-//! first. `last-activity` is the last exchange of messages in the conversation tier and
+//! (`jid`, `availability`, `status`, `last-activity`, `tier`, `remote`: `1` for a contact
+//! on another server, listed only where `privacy.remote_peers` allows), most recent
+//! activity first. `last-activity` is the last exchange of messages in the conversation tier and
 //! the last presence change in the presence tier. It can be run in one step by sending the submitted form with `execute`.
 
 use super::{Context, Needs, Step, Table};
@@ -127,12 +128,15 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
         availability_label(&directory.seen_by_name(jid.as_str(), now)),
     ));
     form.push_field(Field::value("tier", tier.as_str()));
+    let mut remote = Field::boolean("remote", "On another server", false);
+    remote.values.clear();
     form.set_reported(vec![
         Field::jid_single("jid", "Peer"),
         Field::text_single("availability", "Availability", None),
         Field::text_single("status", "Status", None),
         Field::text_single("last-activity", "Last activity", None),
         Field::text_single("tier", "Tier", None),
+        remote,
     ]);
     let mut table = Table::new(ctx);
     for peer in &peers {
@@ -152,6 +156,8 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
             datetime::format(u64::from(peer.last_activity)),
         ));
         item.push(Field::value("tier", tier.as_str()));
+        let remote = directory.is_remote(directory.name(peer.id));
+        item.push(Field::value("remote", if remote { "1" } else { "0" }));
         table.push(&mut form, item);
     }
     let mut notes = Vec::new();

@@ -30,7 +30,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
     let mut form =
         DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
     let directory = &state.directory;
-    let counters: [(&str, &str, String); 31] = [
+    let counters: [(&str, &str, String); 32] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -97,6 +97,11 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             "pending-writes",
             "Last-seen times waiting to be written",
             directory.pending_last_seen().to_string(),
+        ),
+        (
+            "remote-presences-dropped",
+            "Presences of unlisted users of other servers not kept",
+            directory.remote_dropped.to_string(),
         ),
         (
             "resources-evicted",

@@ -44,8 +44,9 @@ impl Core {
             return;
         };
         let bare = header.from.to_bare();
-        if self.state.directory.domain_of(bare.as_str()).is_none() {
-            debug!(%node, "presence of a user of a domain this bridge does not serve; ignored");
+        let directory = &self.state.directory;
+        if directory.is_remote(bare.as_str()) && !directory.config.remote_peers {
+            debug!(%node, "presence of a contact on another server; privacy.remote_peers is off, so not kept");
             return;
         }
         let update = match presence::parse(el, self.state.directory.config.max_status_chars) {

@@ -59,6 +59,10 @@ pub struct DirectoryConfig {
     /// servers' users), a resource whose presence was not confirmed within this long is
     /// pinged before it is reported, and left out until it answers.
     pub presence_check: Duration,
+    /// Whether contacts on other servers may be listed as peers (the operator's privacy
+    /// policy; off by default: they never agreed to anything here). Their presence is
+    /// kept only then.
+    pub remote_peers: bool,
 }
 
 impl Default for DirectoryConfig {
@@ -70,6 +74,7 @@ impl Default for DirectoryConfig {
             max_status_chars: 300,
             max_resources_per_user: 16,
             presence_check: Duration::from_secs(60),
+            remote_peers: false,
         }
     }
 }
@@ -184,8 +189,8 @@ struct User {
     changed_at: u32,
     /// When the user went offline, if they did while the component watched; 0 if not.
     last_seen: u32,
-    /// Index of the user's domain in [`Directory::domains`] (users are only created for
-    /// served domains), so that hot paths need no string work to find it.
+    /// Index of the user's domain in [`Directory::domains`], or [`REMOTE`] for a contact
+    /// on another server, so that hot paths need no string work to find it.
     domain: u8,
     /// Whether every online resource of the user is known in this epoch: after a replay,
     /// or for users first heard after it. Without that, a user whose last *known*
@@ -241,6 +246,13 @@ pub enum Applied {
     LoggedOut,
 }
 
+/// The domain index of users of servers this bridge does not serve.
+const REMOTE: u8 = u8::MAX;
+
+/// Users of other servers whose presence is kept before any roster read names them:
+/// past this, presence of yet other names from other servers is dropped and counted.
+pub const MAX_REMOTE_STRANGERS: usize = 100_000;
+
 /// Last-seen times kept while the database cannot take them.
 pub const MAX_PENDING_LAST_SEEN: usize = 100_000;
 
@@ -257,6 +269,10 @@ pub struct Directory {
     pending_last_seen: Vec<(UserId, u32)>,
     /// Resources forgotten at the per-user cap.
     pub resources_evicted: u64,
+    /// Users of other servers kept though no roster read so far names them.
+    remote_strangers: usize,
+    /// Presences of such users not kept, at [`MAX_REMOTE_STRANGERS`].
+    pub remote_dropped: u64,
 }
 
 impl Directory {
@@ -272,6 +288,8 @@ impl Directory {
             link_down_at: None,
             pending_last_seen: Vec::new(),
             resources_evicted: 0,
+            remote_strangers: 0,
+            remote_dropped: 0,
         }
     }
 
@@ -303,6 +321,12 @@ impl Directory {
             .iter()
             .position(|d| d.jid.as_str() == host)
             .and_then(|i| u8::try_from(i).ok())
+            .filter(|&i| i != REMOTE)
+    }
+
+    /// Whether `bare` is a user of a server this bridge does not serve.
+    pub fn is_remote(&self, bare: &str) -> bool {
+        self.domain_index(bare).is_none()
     }
 
     /// Whether the connect-time replay of this epoch is over for the domain at `index`.
@@ -341,9 +365,21 @@ impl Directory {
         update: PresenceUpdate,
         now: u32,
     ) -> Applied {
-        let Some(domain) = self.domain_index(bare) else {
-            return Applied::Duplicate;
+        let domain = match self.domain_index(bare) {
+            Some(index) => index,
+            // A contact on another server: kept only where the policy lists them.
+            None if self.config.remote_peers => REMOTE,
+            None => return Applied::Duplicate,
         };
+        if domain == REMOTE && self.interner.get(bare).is_none() {
+            // Names not in any roster the bridge read: anyone on any server can send the
+            // component presence, so these are capped.
+            if self.remote_strangers >= MAX_REMOTE_STRANGERS {
+                self.remote_dropped += 1;
+                return Applied::Duplicate;
+            }
+            self.remote_strangers += 1;
+        }
         let id = self.interner.intern(bare);
         let index = id.0 as usize;
         if self.users.len() <= index {
@@ -426,7 +462,10 @@ impl Directory {
                 if user.resources.is_empty() {
                     // Seen online until now, whether or not another device is still on.
                     user.last_seen = now;
-                    self.pending_last_seen.push((id, now));
+                    // Nothing about a remote contact is written down.
+                    if domain != REMOTE {
+                        self.pending_last_seen.push((id, now));
+                    }
                     if user.complete {
                         Applied::LoggedOut
                     } else {

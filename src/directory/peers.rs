@@ -66,6 +66,10 @@ pub fn active_peers(
     let mut peers: Vec<ActivePeer> = mutual
         .iter()
         .filter(|&&peer| peer != user)
+        // Contacts on other servers only where the operator's policy lists them.
+        .filter(|&&peer| {
+            directory.config.remote_peers || !directory.is_remote(directory.name(peer))
+        })
         .filter_map(|&peer| {
             let Seen::Online {
                 availability,

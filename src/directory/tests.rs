@@ -453,3 +453,56 @@ fn prosody_tells_every_departure_so_nothing_is_confirmed_there() {
     assert!(dir.unconfirmed(alice, T0 + 86_400).is_empty());
     assert!(matches!(dir.seen(alice, T0 + 86_400), Seen::Online { .. }));
 }
+
+#[test]
+fn contacts_on_other_servers_are_kept_and_listed_only_where_the_policy_allows() {
+    let mut dir = directory();
+    dir.domain_mut("example.test").unwrap().software = Some("Prosody 0.12.3".into());
+    let rob = "rob@other.example";
+    dir.apply(rob, "pc", online(Availability::Chat), T0);
+    assert!(dir.id(rob).is_none(), "kept though the policy is off");
+
+    dir.config.remote_peers = true;
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0);
+    dir.apply(rob, "pc", online(Availability::Chat), T0);
+    let (alice, rob_id) = (id(&mut dir, "alice"), dir.id(rob).unwrap());
+    let peers = active_peers(&dir, alice, &[rob_id], Tier::Presence, T0 + 1);
+    assert_eq!(peers.len(), 1);
+    // Their server does not tell the bridge every departure: confirmed before reported.
+    let check = dir.config.presence_check.as_secs() as u32;
+    assert_eq!(dir.unconfirmed(rob_id, T0 + check).len(), 1);
+    assert!(active_peers(&dir, alice, &[rob_id], Tier::Presence, T0 + check).is_empty());
+    // Nothing about them is written down.
+    dir.apply(rob, "pc", offline(), T0 + 2);
+    assert!(dir.take_last_seen().is_empty());
+    // The policy off again: never listed, whatever is known.
+    dir.apply(rob, "pc", online(Availability::Chat), T0 + 3);
+    dir.config.remote_peers = false;
+    assert!(active_peers(&dir, alice, &[rob_id], Tier::Presence, T0 + 4).is_empty());
+}
+
+#[test]
+fn strangers_from_other_servers_are_capped() {
+    let mut dir = directory();
+    dir.config.remote_peers = true;
+    // A contact some roster named is always kept.
+    let friend = dir.intern("friend@other.example");
+    for i in 0..MAX_REMOTE_STRANGERS {
+        dir.apply(
+            &format!("s{i}@other.example"),
+            "r",
+            online(Availability::Chat),
+            T0,
+        );
+    }
+    dir.apply(
+        "one-more@other.example",
+        "r",
+        online(Availability::Chat),
+        T0,
+    );
+    assert!(dir.id("one-more@other.example").is_none());
+    assert_eq!(dir.remote_dropped, 1);
+    dir.apply("friend@other.example", "r", online(Availability::Chat), T0);
+    assert!(matches!(dir.seen(friend, T0), Seen::Online { .. }));
+}

@@ -30,12 +30,15 @@ async fn status_becomes(
     }
 }
 
-/// The jids `peers` lists for `user` (polling until `expected`, or failing with the last).
+/// Polls `peers` for `user` until it lists the peers `expected`, in any order.
 async fn peers_become(platform: &mut crate::support::Client, user: &str, expected: &[&str]) {
     let deadline = std::time::Instant::now() + T;
+    let mut expected = expected.to_vec();
+    expected.sort_unstable();
     loop {
         let rows = rows(&form(&run(platform, "peers", "jid", &[user]).await));
-        let jids: Vec<&str> = rows.iter().map(|r| r["jid"][0].as_str()).collect();
+        let mut jids: Vec<&str> = rows.iter().map(|r| r["jid"][0].as_str()).collect();
+        jids.sort_unstable();
         if jids == expected {
             return;
         }
@@ -436,3 +439,107 @@ on_both_servers!(
         );
     }
 );
+
+/// Two Prosody servers linked by s2s: alice and bob on the bridge's server, rob on the
+/// other. With `privacy.remote_peers`, rob is alice's peer, marked remote, and confirmed
+/// across the link like anyone whose server does not tell the bridge every departure;
+/// without it (the default), he is never listed.
+#[tokio::test]
+async fn a_contact_on_another_server_is_a_remote_peer_where_the_policy_allows() {
+    let (home, away) =
+        crate::support::Server::start_federated(&ServerOptions::default(), "other.test")
+            .await
+            .expect("two servers linked by s2s");
+    home.register_users(&["arcade", "alice", "bob"])
+        .await
+        .unwrap();
+    away.register_users(&["rob"]).await.unwrap();
+    let start_bridge = |remote_peers: bool| {
+        let config = BridgeConfig {
+            platforms: vec!["arcade@example.test".to_owned()],
+            extra_toml: format!(
+                "\n[directory]\npresence_check_secs = 2\n\n[privacy]\nremote_peers = {remote_peers}\n"
+            ),
+            ..BridgeConfig::default()
+        };
+        let home = &home;
+        async move {
+            let mut bridge = Bridge::start_with(home, &config)
+                .await
+                .expect("bridge starts");
+            bridge.wait_connected(T).await.expect("bridge links up");
+            bridge
+        }
+    };
+    let mut bridge = start_bridge(true).await;
+    let mut platform = login(&home, "arcade").await;
+    let mut alice = login(&home, "alice").await;
+    let mut bob = login(&home, "bob").await;
+    let mut rob = login(&away, "rob").await;
+    for c in [&mut alice, &mut bob, &mut rob] {
+        c.send_presence(None, None).await.unwrap();
+    }
+    befriend(&mut alice, &mut bob, T).await.unwrap();
+    befriend(&mut alice, &mut rob, T)
+        .await
+        .expect("mutual contacts across servers");
+    alice.send_presence(None, None).await.unwrap();
+    bob.send_presence(Some("chat"), None).await.unwrap();
+    rob.send_presence(Some("chat"), Some("from afar"))
+        .await
+        .unwrap();
+    let rob = rob.in_background();
+    let bob = bob.in_background();
+    let alice = alice.in_background();
+    peers_become(
+        &mut platform,
+        "alice@example.test",
+        &["rob@other.test", "bob@example.test"],
+    )
+    .await;
+    let listed = rows(&form(
+        &run(&mut platform, "peers", "jid", &["alice@example.test"]).await,
+    ));
+    let mut remote: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|r| (r["jid"][0].as_str(), r["remote"][0].as_str()))
+        .collect();
+    remote.sort_unstable();
+    assert_eq!(
+        remote,
+        vec![("bob@example.test", "0"), ("rob@other.test", "1")]
+    );
+    let rob_row = listed
+        .iter()
+        .find(|r| r["jid"][0] == "rob@other.test")
+        .unwrap();
+    assert_eq!(rob_row["status"], vec!["from afar"]);
+    // Silent past the interval: rob is pinged across the link before he is listed again,
+    // and his client answers.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let listed = rows(&form(
+        &run(&mut platform, "peers", "jid", &["alice@example.test"]).await,
+    ));
+    assert!(
+        listed.iter().any(|r| r["jid"][0] == "rob@other.test"),
+        "{listed:?}\n{}",
+        bridge.log_tail(30)
+    );
+    let rob = rob.back().await.unwrap();
+    assert!(rob.pings_answered() >= 1, "rob was not pinged");
+
+    // The default policy: the same contact is never listed.
+    bridge.terminate().await.expect("bridge stops");
+    let mut bridge = start_bridge(false).await;
+    let _rob = rob.in_background();
+    peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+    assert!(
+        bridge.log().contains("remote_peers is off"),
+        "{}",
+        bridge.log_tail(30)
+    );
+    bridge.terminate().await.expect("bridge stops");
+    drop((alice, bob));
+}

@@ -142,12 +142,38 @@ pub fn write_config(
     }
     let modules = modules_dir()?;
     // The project's own module, loaded from the source tree as an operator would load it
-    // from wherever they put it.
+    // from wherever they put it; and the test support's.
     let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/component-config");
+    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/support");
+    let (domain, component_jid) = (options.domain(), options.component());
+    let (disabled, s2s) = match &options.s2s {
+        None => ("\"s2s\", \"tls\"", String::new()),
+        Some(s2s) => {
+            let targets: String = s2s
+                .peers
+                .iter()
+                .map(|(domain, port)| format!("[\"{domain}\"] = {{ \"127.0.0.1\", {port} }}; "))
+                .collect();
+            (
+                "\"tls\"",
+                format!(
+                    "s2s_ports = {{ {port} }}\ns2s_interfaces = {{ \"127.0.0.1\" }}\n\
+                     s2s_require_encryption = false\ns2s_secure_auth = false\n\
+                     test_s2s_targets = {{ {targets}}}\n",
+                    port = s2s.port
+                ),
+            )
+        }
+    };
+    let federation_modules = if options.s2s.is_some() {
+        " \"dialback\"; \"test_s2s_targets\";"
+    } else {
+        ""
+    };
     let activity = match options.activity_module {
         Some(interval) => format!(
             "    modules_enabled = {{ \"game_bridge_activity\" }}\n    \
-             game_bridge_component = \"{COMPONENT_JID}\"\n    \
+             game_bridge_component = \"{component_jid}\"\n    \
              game_bridge_activity_interval = {interval}\n"
         ),
         None => String::new(),
@@ -164,25 +190,25 @@ run_as_root = true
 pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 certificates = "{d}/certs"
-plugin_paths = {{ "{modules}", "{ours}" }}
+plugin_paths = {{ "{modules}", "{ours}", "{support}" }}
 log = {{ {{ levels = {{ min = "debug" }}, to = "file", filename = "{d}/prosody.log" }} }}
 
 interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {c2s} }}
 component_ports = {{ {component} }}
 component_interfaces = {{ "127.0.0.1" }}
-modules_disabled = {{ "s2s", "tls" }}
-c2s_require_encryption = false
+modules_disabled = {{ {disabled} }}
+{s2s}c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 
 modules_enabled = {{
     "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
-    "mam"; "adhoc"; "pep"; "privilege";{version}
+    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}
 }}
 
-VirtualHost "{DOMAIN}"
+VirtualHost "{domain}"
 {activity}    privileged_entities = {{
         ["{privileged}"] = {{
             roster = "both";
@@ -194,7 +220,7 @@ VirtualHost "{DOMAIN}"
         }};
     }}
 
-Component "{COMPONENT_JID}"
+Component "{component_jid}"
     component_secret = "{secret}"
     modules_enabled = {{ "privilege" }}
 "#,
@@ -203,7 +229,7 @@ Component "{COMPONENT_JID}"
         privileged = if options.without_privileges {
             "nobody.example.test"
         } else {
-            COMPONENT_JID
+            component_jid
         },
         c2s = ports.c2s,
         component = ports.component,
@@ -231,19 +257,19 @@ pub fn command(dir: &Path) -> Command {
 /// Creates the account with prosodyctl, which writes the data files directly and works
 /// whether the server runs or not (~30 ms). prosodyctl silently overwrites an existing
 /// account's password; we refuse instead, as in-band registration on ejabberd does.
-pub async fn register(dir: &Path, user: &str, password: &str) -> Result<(), String> {
+pub async fn register(dir: &Path, domain: &str, user: &str, password: &str) -> Result<(), String> {
     let account = dir
         .join("data")
-        .join(encode_path_part(DOMAIN))
+        .join(encode_path_part(domain))
         .join("accounts")
         .join(format!("{}.dat", encode_path_part(&user.to_lowercase())));
     if account.exists() {
-        return Err(format!("{user}@{DOMAIN} is already registered"));
+        return Err(format!("{user}@{domain} is already registered"));
     }
     let mut cmd = Command::new("prosodyctl");
     cmd.arg("--config")
         .arg(config_path(dir))
-        .args(["register", user, DOMAIN, password])
+        .args(["register", user, domain, password])
         .current_dir(dir);
     let output = tokio::task::spawn_blocking(move || cmd.output())
         .await
@@ -253,7 +279,7 @@ pub async fn register(dir: &Path, user: &str, password: &str) -> Result<(), Stri
         Ok(())
     } else {
         Err(format!(
-            "prosodyctl register {user} {DOMAIN} failed with {}: {}{}",
+            "prosodyctl register {user} {domain} failed with {}: {}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)

@@ -59,6 +59,8 @@ pub struct Ports {
 
 pub struct Server {
     kind: ServerKind,
+    domain: &'static str,
+    component: &'static str,
     dir: TempDir,
     ports: Ports,
     secret: String,
@@ -90,15 +92,68 @@ pub struct ServerOptions {
     /// default configuration file, with the project's file placed where it says (and the
     /// test's own paths, ports and test host in a file of their own).
     pub operator_config: bool,
+    /// Prosody only: the virtual host, [`DOMAIN`] when `None`.
+    pub domain: Option<&'static str>,
+    /// Prosody only: server-to-server links (federation) on loopback.
+    pub s2s: Option<S2s>,
+}
+
+/// A test server's federation: its own s2s port, and where each other test server's
+/// domain listens (resolved by the test's configuration, not DNS).
+#[derive(Clone, Debug)]
+pub struct S2s {
+    pub port: u16,
+    pub peers: Vec<(&'static str, u16)>,
 }
 
 impl ServerOptions {
     pub fn presence_grant(&self) -> &'static str {
         self.presence_grant.unwrap_or("roster")
     }
+
+    pub fn domain(&self) -> &'static str {
+        self.domain.unwrap_or(DOMAIN)
+    }
+
+    /// The component's JID on this server: [`COMPONENT_JID`] on [`DOMAIN`].
+    pub fn component(&self) -> &'static str {
+        match self.domain {
+            None => COMPONENT_JID,
+            Some(domain) => Box::leak(format!("game.{domain}").into_boxed_str()),
+        }
+    }
 }
 
 impl Server {
+    /// Two Prosody servers linked by server-to-server links on loopback: one serving
+    /// [`DOMAIN`] (with `options`), one serving `other`; each finds the other from its own
+    /// configuration, not DNS.
+    pub async fn start_federated(
+        options: &ServerOptions,
+        other: &'static str,
+    ) -> Result<(Server, Server), String> {
+        let ports = super::ports::free_ports(2)?;
+        let home = ServerOptions {
+            s2s: Some(S2s {
+                port: ports[0],
+                peers: vec![(other, ports[1])],
+            }),
+            ..options.clone()
+        };
+        // The component answers other servers through its own server, as DNS would say.
+        let away = ServerOptions {
+            domain: Some(other),
+            s2s: Some(S2s {
+                port: ports[1],
+                peers: vec![(DOMAIN, ports[0]), (COMPONENT_JID, ports[0])],
+            }),
+            ..ServerOptions::default()
+        };
+        let home = Server::start_with(ServerKind::Prosody, &home).await?;
+        let away = Server::start_with(ServerKind::Prosody, &away).await?;
+        Ok((home, away))
+    }
+
     /// Starts a fresh server and waits until both its c2s and component ports accept.
     pub async fn start(kind: ServerKind) -> Result<Server, String> {
         Self::start_with(kind, &ServerOptions::default()).await
@@ -124,6 +179,8 @@ impl Server {
             };
             let mut server = Server {
                 kind,
+                domain: options.domain(),
+                component: options.component(),
                 dir,
                 ports,
                 secret: process::random_token(),
@@ -268,10 +325,12 @@ impl Server {
         })
     }
 
-    /// Creates a user account on [`DOMAIN`]. Fails if it exists.
+    /// Creates a user account on the server's domain. Fails if it exists.
     pub async fn register(&self, user: &str, password: &str) -> Result<(), String> {
         match self.kind {
-            ServerKind::Prosody => prosody::register(self.dir.path(), user, password).await,
+            ServerKind::Prosody => {
+                prosody::register(self.dir.path(), self.domain, user, password).await
+            }
             ServerKind::Ejabberd => ejabberd::register(self.c2s_addr(), user, password).await,
         }
         .map_err(|e| format!("{}: {e}", self.kind))
@@ -305,11 +364,11 @@ impl Server {
     }
 
     pub fn domain(&self) -> &'static str {
-        DOMAIN
+        self.domain
     }
 
     pub fn component_jid(&self) -> &'static str {
-        COMPONENT_JID
+        self.component
     }
 
     pub fn c2s_port(&self) -> u16 {
