@@ -137,6 +137,7 @@ fn linked_core() -> Core {
         // burst would be refused, and the figures would time the refusal.
         platform_rate: Rate::per_sec(u32::MAX),
         other_rate: Rate::per_sec(u32::MAX),
+        sessions_api: false,
     };
     let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
     core.handle(Input::Connected, now());

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::directory::DirectoryConfig;
+use crate::transport::sessions_api::ApiUrl;
 use xmpp_parsers::jid::BareJid;
 
 /// Why the configuration cannot be used. Each message is one sentence an operator can act on.
@@ -163,6 +164,8 @@ struct RawServer {
     domains: Vec<String>,
     secret_file: Option<PathBuf>,
     secret_env: Option<String>,
+    #[serde(default)]
+    ejabberd_api: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +356,8 @@ pub struct Config {
     pub component_name: String,
     pub server_host: String,
     pub server_port: u16,
+    /// ejabberd's HTTP API, to learn who is online when the link comes up.
+    pub ejabberd_api: Option<ApiUrl>,
     /// The server's virtual hosts whose users this component serves.
     pub domains: Vec<BareJid>,
     pub secret: Secret,
@@ -416,6 +421,13 @@ impl Config {
 
     fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         let component_jid = parse_domain_jid(&raw.component.jid, "component.jid")?;
+        let ejabberd_api = raw
+            .server
+            .ejabberd_api
+            .as_deref()
+            .map(ApiUrl::parse)
+            .transpose()
+            .map_err(|e| ConfigError::Invalid(format!("server.ejabberd_api: {e}")))?;
         if raw.server.domains.len() > MAX_DOMAINS {
             return Err(ConfigError::Invalid(format!(
                 "server.domains lists {} virtual hosts; one bridge serves at most {MAX_DOMAINS}",
@@ -575,6 +587,7 @@ impl Config {
             component_jid,
             server_host: raw.server.host,
             server_port: raw.server.port,
+            ejabberd_api,
             domains,
             secret,
             secret_source,
@@ -717,6 +730,28 @@ mod tests {
             Duration::from_secs(900)
         );
         assert_eq!(config.secret.expose(), "s3cret");
+        assert!(!config.directory.remote_peers);
+        assert_eq!(config.ejabberd_api, None);
+        let with_api = text.replace("# ejabberd_api = ", "ejabberd_api = ");
+        let api = parse(&with_api).unwrap().ejabberd_api.unwrap();
+        assert_eq!(
+            (api.host.as_str(), api.port, api.path.as_str()),
+            ("127.0.0.1", 5281, "/api")
+        );
+    }
+
+    #[test]
+    fn an_api_that_is_not_plain_http_is_refused() {
+        std::env::set_var("XGB_TEST_SECRET_API", "x");
+        let text = with_secret_env("API").replace(
+            "[server]\n",
+            "[server]\nejabberd_api = \"https://127.0.0.1:5443/api\"\n",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("server.ejabberd_api") && err.contains("http://"),
+            "{err}"
+        );
     }
 
     #[test]

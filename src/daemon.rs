@@ -14,6 +14,7 @@ use xmpp_parsers::jid::BareJid;
 use crate::config::Config;
 use crate::core::{Core, CoreConfig, Input, Output};
 use crate::store::{Store, StoreError};
+use crate::transport::sessions_api::{self, ApiUrl};
 use crate::transport::{self, backoff::random_u64, FatalLinkError, LinkSettings};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +58,16 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         SystemTime::now(),
         random_u64(),
     );
+    // Answers of the server's HTTP API come back as inputs, as long as the link's sender
+    // lives (a weak one: it must not keep the core waiting at shutdown).
+    let api = SessionsApi {
+        url: config.ejabberd_api.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        events: events_tx.downgrade(),
+    };
     let core_thread = std::thread::Builder::new()
         .name("core".to_owned())
-        .spawn(move || drive_core(core, events_rx, out_tx))
+        .spawn(move || drive_core(core, events_rx, out_tx, api))
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
@@ -122,6 +130,7 @@ fn drive_core(
     mut core: Core,
     mut events: mpsc::Receiver<Input>,
     out: mpsc::Sender<Element>,
+    api: SessionsApi,
 ) -> Store {
     // A timer for the wait with a timeout; nothing else runs on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
@@ -163,6 +172,7 @@ fn drive_core(
                     }
                 }
                 Output::WakeAt(at) => wake = Some(wake.map_or(at, |w| w.min(at))),
+                Output::ListSessions { domain } => api.list(domain),
             }
         }
     }
@@ -173,6 +183,32 @@ fn drive_core(
     }
     info!("core stopped");
     core.into_store()
+}
+
+/// How long the server's HTTP API may take to list the sessions of one domain.
+const SESSIONS_API_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// ejabberd's HTTP API, asked on the runtime on the core's behalf.
+struct SessionsApi {
+    url: Option<ApiUrl>,
+    runtime: tokio::runtime::Handle,
+    events: mpsc::WeakSender<Input>,
+}
+
+impl SessionsApi {
+    fn list(&self, domain: BareJid) {
+        let Some(url) = self.url.clone() else {
+            return;
+        };
+        let events = self.events.clone();
+        self.runtime.spawn(async move {
+            let sessions =
+                sessions_api::connected_users(&url, domain.as_str(), SESSIONS_API_TIMEOUT).await;
+            if let Some(events) = events.upgrade() {
+                let _ = events.send(Input::Sessions { domain, sessions }).await;
+            }
+        });
+    }
 }
 
 fn link_settings(config: &Config) -> LinkSettings {

@@ -55,6 +55,11 @@ pub enum Input {
     /// The transport did not send a stanza of the core's, larger than
     /// `link.max_outgoing_stanza_kib` (an IQ result went out as `resource-constraint`).
     NotSent,
+    /// The answer to [`Output::ListSessions`]: every session's full JID, or why not.
+    Sessions {
+        domain: BareJid,
+        sessions: Result<Vec<String>, String>,
+    },
 }
 
 /// What the core wants done.
@@ -64,6 +69,9 @@ pub enum Output {
     Send(Element),
     /// Deliver a [`Input::Tick`] no later than this.
     WakeAt(SystemTime),
+    /// Ask the server's HTTP API (ejabberd) for every session of `domain`; the answer
+    /// comes back as [`Input::Sessions`].
+    ListSessions { domain: BareJid },
 }
 
 /// The part of the configuration the core decides with.
@@ -84,6 +92,8 @@ pub struct CoreConfig {
     /// IQ requests per second per requester: platforms (and operators), anyone else.
     pub platform_rate: Rate,
     pub other_rate: Rate,
+    /// Whether ejabberd's HTTP API is configured to say who is online.
+    pub sessions_api: bool,
 }
 
 impl From<&Config> for CoreConfig {
@@ -101,6 +111,7 @@ impl From<&Config> for CoreConfig {
             activity_key: ReportKey::derive(config.secret.expose()),
             platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
             other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
+            sessions_api: config.ejabberd_api.is_some(),
         }
     }
 }
@@ -236,6 +247,8 @@ pub struct Core {
     /// After a failed write: when to try again, and the wait after that.
     storage_retry: Option<(SystemTime, Duration)>,
     last_prune: SystemTime,
+    /// Domains whose sessions were asked of the server's API on this link, and when.
+    sessions_asked: Vec<(String, SystemTime)>,
 }
 
 impl Core {
@@ -253,6 +266,7 @@ impl Core {
             pending_since: None,
             storage_retry: None,
             last_prune: now,
+            sessions_asked: Vec::new(),
             config,
         }
     }
@@ -326,9 +340,11 @@ impl Core {
                 self.state.stats.stanzas_skipped += 1;
                 self.on_skipped(&head, reason, &mut out);
             }
+            Input::Sessions { domain, sessions } => self.on_sessions(&domain, sessions),
         }
         self.expire(now, &mut out);
-        self.state.stats.stanzas_out += out.len() as u64;
+        self.state.stats.stanzas_out +=
+            out.iter().filter(|o| matches!(o, Output::Send(_))).count() as u64;
         let stats = &mut self.state.stats;
         stats.rosters_fetching = self.parked.rosters();
         stats.presence_checks_pending = self.parked.pings();
@@ -427,6 +443,8 @@ impl Core {
     fn on_disconnected(&mut self, reason: &str, now: SystemTime, out: &mut Vec<Output>) {
         self.state.link = Link::Down { since: now };
         self.state.directory.link_down(unix_secs(now));
+        // Sessions listed now would be of a link that is gone.
+        self.sessions_asked.clear();
         let abandoned = self.iq.abandon_all();
         // The rosters they wait for will not come on this link; each still gets its one
         // answer, sent as soon as the link is back.

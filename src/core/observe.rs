@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use minidom::Element;
 use tracing::{debug, info, warn};
-use xmpp_parsers::jid::Jid;
+use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
@@ -164,7 +164,7 @@ impl Core {
                     .and_then(|q| VersionResult::try_from(q).ok())
                     .map(|v| format!("{} {}", v.name, v.version))
                     .filter(|_| !is_error);
-                self.on_server_version(&domain.to_string(), software, now);
+                self.on_server_version(&domain.to_string(), software, now, out);
             }
             Purpose::ActivityProbe { domain } => {
                 let query = el.get_child("query", ns::DISCO_INFO).filter(|_| !is_error);
@@ -238,7 +238,7 @@ impl Core {
             }
             // No answer: whatever the server replays came before the timeout.
             Purpose::ServerVersion { domain } => {
-                self.on_server_version(&domain.to_string(), None, now)
+                self.on_server_version(&domain.to_string(), None, now, out)
             }
             Purpose::ActivityProbe { .. } => {}
         }
@@ -247,7 +247,13 @@ impl Core {
     /// The server's answer to the version query sent at link-up (or its absence): it
     /// comes after the server's privilege advertisement and presence replay on the same
     /// stream, so both are complete now.
-    fn on_server_version(&mut self, domain: &str, software: Option<String>, now: SystemTime) {
+    fn on_server_version(
+        &mut self,
+        domain: &str,
+        software: Option<String>,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
         if let Some(d) = self.state.directory.domain_mut(domain) {
             d.software = software.clone();
         }
@@ -273,9 +279,50 @@ impl Core {
                 online = self.state.directory.online_resources(),
                 "presence replay complete: users it did not mention are offline"
             );
+        } else if self.config.sessions_api {
+            if let Ok(jid) = domain.parse() {
+                self.sessions_asked.retain(|(d, _)| d != domain);
+                self.sessions_asked.push((domain.to_owned(), now));
+                out.push(Output::ListSessions { domain: jid });
+            }
+        } else {
+            info!(
+                %domain,
+                server = family.name(),
+                "the server does not replay presence to a component: users not heard from since the link came up are unknown (on ejabberd, server.ejabberd_api tells the bridge who is online)"
+            );
         }
         self.check_grants(domain);
         self.announce_tier(domain);
+    }
+
+    /// The server's API listed the sessions of `domain` (asked at link-up).
+    pub(super) fn on_sessions(&mut self, domain: &BareJid, sessions: Result<Vec<String>, String>) {
+        let domain = domain.as_str();
+        let Some(pos) = self.sessions_asked.iter().position(|(d, _)| d == domain) else {
+            debug!(%domain, "sessions listed for a link that is gone; ignored");
+            return;
+        };
+        let (_, asked) = self.sessions_asked.swap_remove(pos);
+        match sessions {
+            Ok(sessions) => {
+                let (listed, silent) =
+                    self.state
+                        .directory
+                        .apply_sessions(domain, &sessions, unix_secs(asked));
+                info!(
+                    %domain,
+                    sessions = listed,
+                    without_presence = silent,
+                    "the server's API listed who is online: users it did not list are offline"
+                );
+            }
+            Err(reason) => warn!(
+                %domain,
+                %reason,
+                "cannot learn who is online from ejabberd's API (server.ejabberd_api): users not heard from since the link came up stay unknown"
+            ),
+        }
     }
 
     /// Says, once per link-up, what the server's grants for `domain` enable and, when one

@@ -246,6 +246,15 @@ pub enum Applied {
     LoggedOut,
 }
 
+/// A session the server listed (ejabberd's API) whose presence the bridge has not heard:
+/// the user is online, how available is not known.
+#[derive(Debug)]
+struct Silent {
+    name: Box<str>,
+    confirmed_at: u32,
+    checked_at: u32,
+}
+
 /// The domain index of users of servers this bridge does not serve.
 const REMOTE: u8 = u8::MAX;
 
@@ -269,6 +278,8 @@ pub struct Directory {
     pending_last_seen: Vec<(UserId, u32)>,
     /// Resources forgotten at the per-user cap.
     pub resources_evicted: u64,
+    /// Sessions the server listed whose presence was not heard, in this epoch.
+    silent: std::collections::HashMap<UserId, Vec<Silent>>,
     /// Users of other servers kept though no roster read so far names them.
     remote_strangers: usize,
     /// Presences of such users not kept, at [`MAX_REMOTE_STRANGERS`].
@@ -288,6 +299,7 @@ impl Directory {
             link_down_at: None,
             pending_last_seen: Vec::new(),
             resources_evicted: 0,
+            silent: std::collections::HashMap::new(),
             remote_strangers: 0,
             remote_dropped: 0,
         }
@@ -351,6 +363,7 @@ impl Directory {
         for user in &mut self.users {
             user.complete = false;
         }
+        self.silent.clear();
     }
 
     pub fn link_down(&mut self, now: u32) {
@@ -385,6 +398,8 @@ impl Directory {
         if self.users.len() <= index {
             self.users.resize_with(index + 1, User::default);
         }
+        let was_silent = self.take_silent(id, resource);
+        let still_silent = self.silent.contains_key(&id);
         let epoch = self.epoch;
         let replay_done = self.replay_done_for(domain);
         let Some(user) = self.users.get_mut(index) else {
@@ -453,13 +468,15 @@ impl Directory {
                 }
             }
             PresenceUpdate::Unavailable { .. } => {
-                let Some(pos) = user.resources.iter().position(|r| &*r.name == resource) else {
+                match user.resources.iter().position(|r| &*r.name == resource) {
+                    Some(pos) => user.remove_resource(pos),
+                    // A session the server listed, silent until it left.
+                    None if was_silent => {}
                     // A resource we did not know of left: nothing learned about the others.
-                    return Applied::Duplicate;
-                };
-                user.remove_resource(pos);
+                    None => return Applied::Duplicate,
+                }
                 user.changed_at = now;
-                if user.resources.is_empty() {
+                if user.resources.is_empty() && !still_silent {
                     // Seen online until now, whether or not another device is still on.
                     user.last_seen = now;
                     // Nothing about a remote contact is written down.
@@ -551,7 +568,9 @@ impl Directory {
                         since: user.changed_at,
                     },
                     // Resources the server has not confirmed lately.
-                    None if !user.resources.is_empty() => Seen::Unknown,
+                    None if !user.resources.is_empty() || self.silent.contains_key(&id) => {
+                        Seen::Unknown
+                    }
                     None if user.complete => Seen::Offline {
                         last_seen: user.last_seen(),
                     },
@@ -586,14 +605,92 @@ impl Directory {
             return Vec::new();
         }
         let interval = self.check_secs();
+        let silent = self.silent.get(&id).map_or(&[][..], Vec::as_slice);
         user.resources
             .iter()
-            .filter(|r| now.saturating_sub(r.confirmed_at) >= interval)
-            .map(|r| {
-                let due = r.checked_at == 0 || now.saturating_sub(r.checked_at) >= interval;
-                (r.name.clone(), due)
+            .map(|r| (&r.name, r.confirmed_at, r.checked_at))
+            .chain(
+                silent
+                    .iter()
+                    .map(|s| (&s.name, s.confirmed_at, s.checked_at)),
+            )
+            .filter(|(_, confirmed_at, _)| now.saturating_sub(*confirmed_at) >= interval)
+            .map(|(name, _, checked_at)| {
+                let due = checked_at == 0 || now.saturating_sub(checked_at) >= interval;
+                (name.clone(), due)
             })
             .collect()
+    }
+
+    fn take_silent(&mut self, id: UserId, resource: &str) -> bool {
+        let Some(sessions) = self.silent.get_mut(&id) else {
+            return false;
+        };
+        let before = sessions.len();
+        sessions.retain(|s| &*s.name != resource);
+        let taken = sessions.len() != before;
+        if sessions.is_empty() {
+            self.silent.remove(&id);
+        }
+        taken
+    }
+
+    fn silent_mut(&mut self, id: UserId, resource: &str) -> Option<&mut Silent> {
+        self.silent
+            .get_mut(&id)
+            .and_then(|sessions| sessions.iter_mut().find(|s| &*s.name == resource))
+    }
+
+    /// The server listed every session of `domain` (full JIDs) as of `at`: sessions whose
+    /// presence was not heard are kept as silent (their users are online, availability
+    /// unknown), and users neither listed nor heard since the link came up are offline.
+    /// Returns how many sessions were listed and how many of them were silent.
+    pub fn apply_sessions(&mut self, domain: &str, sessions: &[String], at: u32) -> (usize, usize) {
+        let Some(index) = self.domain_index(&format!("x@{domain}")) else {
+            return (0, 0);
+        };
+        let epoch = self.epoch;
+        let max = self.config.max_resources_per_user;
+        let (mut listed, mut silent) = (0, 0);
+        for full in sessions {
+            let Ok(jid) = xmpp_parsers::jid::FullJid::new(full) else {
+                continue;
+            };
+            let bare = jid.to_bare();
+            if self.domain_index(bare.as_str()) != Some(index) {
+                continue;
+            }
+            listed += 1;
+            let id = self.interner.intern(bare.as_str());
+            let slot = id.0 as usize;
+            if self.users.len() <= slot {
+                self.users.resize_with(slot + 1, User::default);
+            }
+            let Some(user) = self.users.get_mut(slot) else {
+                continue;
+            };
+            if user.seen_epoch != epoch {
+                user.seen_epoch = epoch;
+                user.domain = index;
+                user.resources = Box::default();
+                user.changed_at = at;
+            }
+            let resource = jid.resource().as_str();
+            if user.resources.iter().any(|r| &*r.name == resource) {
+                continue;
+            }
+            let known = self.silent.entry(id).or_default();
+            if known.len() < max && !known.iter().any(|s| &*s.name == resource) {
+                known.push(Silent {
+                    name: resource.into(),
+                    confirmed_at: at,
+                    checked_at: 0,
+                });
+                silent += 1;
+            }
+        }
+        self.replay_done(domain, at);
+        (listed, silent)
     }
 
     fn resource_mut(&mut self, id: UserId, resource: &str) -> Option<&mut Resource> {
@@ -608,6 +705,8 @@ impl Directory {
     pub fn checking(&mut self, id: UserId, resource: &str, now: u32) {
         if let Some(r) = self.resource_mut(id, resource) {
             r.checked_at = now;
+        } else if let Some(s) = self.silent_mut(id, resource) {
+            s.checked_at = now;
         }
     }
 
@@ -615,7 +714,14 @@ impl Directory {
     pub fn confirmed(&mut self, id: UserId, resource: &str, sent: u32) {
         if let Some(r) = self.resource_mut(id, resource) {
             r.confirmed_at = r.confirmed_at.max(sent);
+        } else if let Some(s) = self.silent_mut(id, resource) {
+            s.confirmed_at = s.confirmed_at.max(sent);
         }
+    }
+
+    /// Sessions listed by the server whose presence was not heard, over all users.
+    pub fn silent_sessions(&self) -> usize {
+        self.silent.values().map(Vec::len).sum()
     }
 
     /// The server answered a ping for the resource: it is gone, as if it had sent

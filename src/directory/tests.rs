@@ -506,3 +506,66 @@ fn strangers_from_other_servers_are_capped() {
     dir.apply("friend@other.example", "r", online(Availability::Chat), T0);
     assert!(matches!(dir.seen(friend, T0), Seen::Online { .. }));
 }
+
+#[test]
+fn the_sessions_the_server_lists_make_offline_knowable_without_a_replay() {
+    let mut dir = directory(); // does not replay presence, like ejabberd
+    let check = dir.config.presence_check.as_secs() as u32;
+    dir.apply(&jid("alice"), "pc", online(Availability::Chat), T0);
+    assert_eq!(dir.seen_by_name(&jid("carol"), T0), Seen::Unknown);
+    let sessions: Vec<String> = [
+        "alice@example.test/pc",
+        "alice@example.test/phone",
+        "bob@example.test/desk",
+        "mallory@elsewhere.example/x",
+        "not a jid",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    assert_eq!(
+        dir.apply_sessions("example.test", &sessions, T0 + 1),
+        (3, 2)
+    );
+    let (alice, bob) = (id(&mut dir, "alice"), id(&mut dir, "bob"));
+    // Listed, presence not heard: online, availability unknown.
+    assert_eq!(dir.seen(bob, T0 + 2), Seen::Unknown);
+    // Neither listed nor heard: offline.
+    assert!(matches!(
+        dir.seen_by_name(&jid("carol"), T0 + 2),
+        Seen::Offline { .. }
+    ));
+    assert!(matches!(dir.seen(alice, T0 + 2), Seen::Online { .. }));
+    // alice's computer leaves; her phone is still on, silent.
+    assert_eq!(
+        dir.apply(&jid("alice"), "pc", offline(), T0 + 3),
+        Applied::Changed
+    );
+    assert_eq!(dir.seen(alice, T0 + 3), Seen::Unknown);
+    // The phone speaks up, then leaves: she is offline, and that is known.
+    dir.apply(&jid("alice"), "phone", online(Availability::Away), T0 + 4);
+    assert!(matches!(dir.seen(alice, T0 + 4), Seen::Online { .. }));
+    assert_eq!(
+        dir.apply(&jid("alice"), "phone", offline(), T0 + 5),
+        Applied::LoggedOut
+    );
+    assert!(matches!(dir.seen(alice, T0 + 5), Seen::Offline { .. }));
+    // bob's silent session is checked like any other; gone, he is offline.
+    let due = dir.unconfirmed(bob, T0 + 1 + check);
+    assert_eq!(due, vec![("desk".into(), true)]);
+    dir.checking(bob, "desk", T0 + 1 + check);
+    dir.gone(bob, "desk", T0 + 2 + check);
+    assert!(matches!(
+        dir.seen(bob, T0 + 2 + check),
+        Seen::Offline { .. }
+    ));
+    assert_eq!(dir.silent_sessions(), 0);
+    // A new link forgets what the last one listed.
+    dir.apply_sessions(
+        "example.test",
+        &["bob@example.test/desk".to_owned()],
+        T0 + 100,
+    );
+    dir.link_up();
+    assert_eq!(dir.silent_sessions(), 0);
+    assert_eq!(dir.seen(bob, T0 + 101), Seen::Unknown);
+}

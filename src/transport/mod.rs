@@ -22,6 +22,7 @@
 
 pub mod backoff;
 pub mod reader;
+pub mod sessions_api;
 pub mod writer;
 
 use std::collections::VecDeque;

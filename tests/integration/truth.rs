@@ -419,9 +419,33 @@ on_both_servers!(
             operator_config: true,
             ..ServerOptions::default()
         };
-        let World { server, bridge, mut platform } =
-            world(kind, &options, &["alice", "bob"], "").await;
+        // As the ejabberd file says: the bridge asks its API who is online.
+        let World { server, mut bridge, mut platform } =
+            world(kind, &options, &["alice", "bob", "carol"], "").await;
         assert_ne!(server.component_port(), 5347);
+        if kind == ServerKind::Ejabberd {
+            drop(bridge);
+            bridge = Bridge::start_with(
+                &server,
+                &BridgeConfig {
+                    platforms: vec!["arcade@example.test".to_owned()],
+                    ejabberd_api: Some(server.api_url()),
+                    ..BridgeConfig::default()
+                },
+            )
+            .await
+            .expect("bridge starts");
+            bridge.wait_connected(T).await.expect("bridge links up");
+            bridge
+                .wait_for_log("the server's API listed who is online", T)
+                .await
+                .expect("the API answers as the file sets it up");
+            // Never online: offline, on ejabberd too.
+            assert_eq!(
+                availability_of(&mut platform, "carol@example.test").await["availability"],
+                vec!["offline"]
+            );
+        }
         let mut alice = login(&server, "alice").await;
         let mut bob = login(&server, "bob").await;
         alice.send_presence(None, None).await.unwrap();
@@ -542,4 +566,91 @@ async fn a_contact_on_another_server_is_a_remote_peer_where_the_policy_allows() 
     );
     bridge.terminate().await.expect("bridge stops");
     drop((alice, bob));
+}
+
+/// ejabberd does not replay presence to a component. With its HTTP API allowed to list
+/// who is online (and nothing else), the bridge knows every session when the link comes
+/// up: a user never online is offline, one who logs out while it watches is offline, and
+/// one online since before, who said nothing since, is online with an unknown
+/// availability.
+#[tokio::test]
+async fn on_ejabberd_the_sessions_api_makes_offline_knowable() {
+    let options = ServerOptions {
+        sessions_api: true,
+        ..ServerOptions::default()
+    };
+    let server = crate::support::Server::start_with(ServerKind::Ejabberd, &options)
+        .await
+        .expect("server starts");
+    server
+        .register_users(&["arcade", "alice", "bob", "carol", "dave"])
+        .await
+        .unwrap();
+    // bob is online before the bridge connects, and says nothing after.
+    let mut bob = login(&server, "bob").await;
+    bob.send_presence(Some("away"), None).await.unwrap();
+    bob.roster(T).await.unwrap();
+    let _bob = bob.in_background();
+    let config = BridgeConfig {
+        platforms: vec!["arcade@example.test".to_owned()],
+        ejabberd_api: Some(server.api_url()),
+        extra_toml: format!("\n[directory]\npresence_check_secs = {CHECK_SECS}\n"),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.expect("bridge links up");
+    bridge
+        .wait_for_log("the server's API listed who is online", T)
+        .await
+        .expect("the API answered");
+    let mut platform = login(&server, "arcade").await;
+    assert_eq!(
+        availability_of(&mut platform, "dave@example.test").await["availability"],
+        vec!["offline"]
+    );
+    assert_eq!(
+        availability_of(&mut platform, "bob@example.test").await["availability"],
+        vec!["unknown"]
+    );
+
+    // A clean logout while the bridge watches: offline, not unknown.
+    let mut alice = login(&server, "alice").await;
+    alice.send_presence(None, None).await.unwrap();
+    status_becomes(&mut platform, "alice@example.test", "available").await;
+    alice.log_out().await;
+    let row = status_becomes(&mut platform, "alice@example.test", "offline").await;
+    assert!(row["last-seen"][0].ends_with('Z'), "{row:?}");
+
+    // A silent departure with nobody watching: offline within the check interval.
+    let mut carol = login(&server, "carol").await;
+    carol.send_presence(None, None).await.unwrap();
+    status_becomes(&mut platform, "carol@example.test", "available").await;
+    let left = std::time::Instant::now();
+    carol.close().await;
+    let deadline = left + Duration::from_secs(CHECK_SECS + 3);
+    loop {
+        let row = availability_of(&mut platform, "carol@example.test").await;
+        if row["availability"] == vec!["offline"] {
+            eprintln!("carol offline after {} ms", left.elapsed().as_millis());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{row:?}\n{}",
+            bridge.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // bob, silent all along, is pinged once the interval passed, answers, and is still
+    // reported online with an unknown availability rather than guessed.
+    tokio::time::sleep(Duration::from_secs(CHECK_SECS)).await;
+    assert_eq!(
+        availability_of(&mut platform, "bob@example.test").await["availability"],
+        vec!["unknown"]
+    );
+    let bob = _bob.back().await.unwrap();
+    assert!(bob.pings_answered() >= 1);
 }

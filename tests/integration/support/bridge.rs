@@ -51,6 +51,8 @@ pub struct BridgeConfig {
     pub secret: Option<String>,
     /// A component name other than the one the server serves, likewise.
     pub component: Option<String>,
+    /// `server.ejabberd_api`.
+    pub ejabberd_api: Option<String>,
 }
 
 impl Default for BridgeConfig {
@@ -64,6 +66,7 @@ impl Default for BridgeConfig {
             extra_toml: String::new(),
             secret: None,
             component: None,
+            ejabberd_api: None,
         }
     }
 }
@@ -289,7 +292,7 @@ host = "127.0.0.1"
 port = {port}
 domains = [{domain}]
 secret_file = {secret}
-
+{api}
 [link]
 keepalive_secs = {keepalive}
 reconnect_max_secs = {reconnect}
@@ -312,6 +315,11 @@ format = "human"
         port = server.component_port(),
         domain = toml_str(server.domain()),
         secret = toml_str(&secret.display().to_string()),
+        api = config
+            .ejabberd_api
+            .as_deref()
+            .map(|url| format!("ejabberd_api = {}\n", toml_str(url)))
+            .unwrap_or_default(),
         keepalive = config.keepalive_secs,
         reconnect = config.reconnect_max_secs,
         db = toml_str(&db.display().to_string()),

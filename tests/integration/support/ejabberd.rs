@@ -116,7 +116,7 @@ listen:
     ip: "127.0.0.1"
     module: ejabberd_service
     hosts: {{"{COMPONENT_JID}": {{password: "{secret}"}}}}
-acl:
+{api_listener}acl:
   game_component: {{server: "{COMPONENT_JID}"}}
 access_rules:
   c2s: {{allow: all}}
@@ -130,9 +130,25 @@ modules:
   mod_register: {{access: register}}
   mod_roster: {{}}
   mod_version: {{}}
-{privilege}"#,
+{privilege}{api_modules}"#,
             c2s = ports.c2s,
             component = ports.component,
+            api_listener = if options.sessions_api {
+                format!(
+                    "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_http\n    \
+                     request_handlers:\n      /api: mod_http_api\n",
+                    ports.api
+                )
+            } else {
+                String::new()
+            },
+            api_modules = if options.sessions_api {
+                "  mod_admin_extra: {}\n  mod_http_api: {}\n\
+                 api_permissions:\n  \"game bridge: who is online\":\n    from: [mod_http_api]\n    \
+                 who:\n      ip: 127.0.0.1/32\n    what: [connected_users_vhost]\n"
+            } else {
+                ""
+            },
             privilege = if options.without_privileges {
                 String::new()
             } else {
@@ -190,6 +206,7 @@ fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), 
         .replace("game.example.org", COMPONENT_JID)
         .replace("example.org", DOMAIN)
         .replace("port: 5347", &format!("port: {}", ports.component))
+        .replace("port: 5281", &format!("port: {}", ports.api))
         .replace("change-me-to-a-long-random-secret", secret);
     let write = |name: &str, text: String| {
         let path = conf.join(name);

@@ -55,6 +55,8 @@ pub struct Ports {
     pub c2s: u16,
     pub component: u16,
     pub dist: u16,
+    /// ejabberd's HTTP API, where [`ServerOptions::sessions_api`] opens it.
+    pub api: u16,
 }
 
 pub struct Server {
@@ -96,6 +98,9 @@ pub struct ServerOptions {
     pub domain: Option<&'static str>,
     /// Prosody only: server-to-server links (federation) on loopback.
     pub s2s: Option<S2s>,
+    /// ejabberd only: its HTTP API on loopback, allowed to list who is online
+    /// (`connected_users_vhost`) and nothing else, as `component-config/` recommends.
+    pub sessions_api: bool,
 }
 
 /// A test server's federation: its own s2s port, and where each other test server's
@@ -171,11 +176,12 @@ impl Server {
                 .prefix(&format!("xgb-{kind}-"))
                 .tempdir()
                 .map_err(|e| format!("cannot create a temp dir for {kind}: {e}"))?;
-            let found = super::ports::free_ports(3)?;
+            let found = super::ports::free_ports(4)?;
             let ports = Ports {
                 c2s: found[0],
                 component: found[1],
                 dist: found[2],
+                api: found[3],
             };
             let mut server = Server {
                 kind,
@@ -377,6 +383,11 @@ impl Server {
 
     pub fn component_port(&self) -> u16 {
         self.ports.component
+    }
+
+    /// The URL of ejabberd's HTTP API (where the options opened it).
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api", self.ports.api)
     }
 
     pub fn c2s_addr(&self) -> SocketAddr {
