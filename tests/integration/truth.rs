@@ -654,3 +654,97 @@ async fn on_ejabberd_the_sessions_api_makes_offline_knowable() {
     let bob = _bob.back().await.unwrap();
     assert!(bob.pings_answered() >= 1);
 }
+
+/// CPU time of a process so far, from /proc (user + system, in clock ticks of 10 ms).
+fn cpu_ms(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) * 10
+}
+
+/// What confirming silent users costs, measured on ejabberd: a platform asks `status` of
+/// 100 online users silent past the check interval (100 pings), then again at once (none).
+/// Run with:
+/// `cargo nextest run --test integration --run-ignored only -E 'test(/presence_checks_cost/)' --no-capture`
+#[tokio::test]
+#[ignore = "a measurement: run on its own, see the doc comment"]
+async fn presence_checks_cost() {
+    const USERS: usize = 100;
+    const ROUNDS: usize = 10;
+    let server = crate::support::Server::start(ServerKind::Ejabberd)
+        .await
+        .expect("server starts");
+    let names: Vec<String> = (0..USERS).map(|i| format!("u{i}")).collect();
+    let mut accounts: Vec<&str> = names.iter().map(String::as_str).collect();
+    accounts.push("arcade");
+    for chunk in accounts.chunks(10) {
+        server.register_users(chunk).await.unwrap();
+    }
+    let config = BridgeConfig {
+        platforms: vec!["arcade@example.test".to_owned()],
+        extra_toml: "\n[directory]\npresence_check_secs = 2\n".to_owned(),
+        log_level: "info".to_owned(),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.unwrap();
+    let mut platform = login(&server, "arcade").await;
+    let mut users = Vec::new();
+    for name in &names {
+        let mut user = login(&server, name).await;
+        user.send_presence(None, None).await.unwrap();
+        users.push(user.in_background());
+    }
+    let jids: Vec<String> = names.iter().map(|n| format!("{n}@example.test")).collect();
+    let jids: Vec<&str> = jids.iter().map(String::as_str).collect();
+    let all_available = |rows: &[crate::directory::Row]| {
+        rows.iter().all(|r| r["availability"] == vec!["available"])
+    };
+    let deadline = std::time::Instant::now() + T;
+    while !all_available(&rows(&form(
+        &run(&mut platform, "status", "jids", &jids).await,
+    ))) {
+        assert!(std::time::Instant::now() < deadline, "not all online");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (server_pid, bridge_pid) = (server.pid().unwrap(), bridge.pid().unwrap());
+    let (mut with, mut without) = (Duration::ZERO, Duration::ZERO);
+    let (mut server_cpu, mut bridge_cpu) = (0, 0);
+    for _ in 0..ROUNDS {
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let (s0, b0) = (cpu_ms(server_pid), cpu_ms(bridge_pid));
+        let t = std::time::Instant::now();
+        let checked = rows(&form(&run(&mut platform, "status", "jids", &jids).await));
+        with += t.elapsed();
+        server_cpu += cpu_ms(server_pid) - s0;
+        bridge_cpu += cpu_ms(bridge_pid) - b0;
+        assert!(all_available(&checked), "{checked:?}");
+        let t = std::time::Instant::now();
+        run(&mut platform, "status", "jids", &jids).await;
+        without += t.elapsed();
+    }
+    let pings = (USERS * ROUNDS) as u64;
+    eprintln!(
+        "status of {USERS} silent users: {:.1} ms with {USERS} pings, {:.1} ms without; \
+         ejabberd CPU {:.3} ms per ping, bridge CPU {:.3} ms per ping (over {pings} pings)",
+        with.as_secs_f64() * 1000.0 / ROUNDS as f64,
+        without.as_secs_f64() * 1000.0 / ROUNDS as f64,
+        server_cpu as f64 / pings as f64,
+        bridge_cpu as f64 / pings as f64,
+    );
+    drop(users);
+}

@@ -196,6 +196,11 @@ impl Bridge {
         self.log().matches(LINK_UP).count()
     }
 
+    /// The process id, while it runs (to read its CPU time in measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The exit status if the process has exited.
     pub fn exit_status(&mut self) -> Result<Option<ExitStatus>, String> {
         match self.child.as_mut() {

@@ -412,6 +412,11 @@ impl Server {
         self.child.is_some()
     }
 
+    /// The server's process id, while it runs (to read its CPU time in measurements).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The server's main log (Prosody: its debug log; ejabberd: its console output).
     pub fn log_path(&self) -> PathBuf {
         match self.kind {
