@@ -125,7 +125,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
         ),
         (
             "presence-checks-pending",
-            "Pings confirming resources, out",
+            "Pings out to confirm devices",
             stats.presence_checks_pending.to_string(),
         ),
         (
@@ -135,12 +135,12 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
         ),
         (
             "presence-checks",
-            "Pings sent to confirm resources",
+            "Pings sent to confirm devices",
             stats.presence_checks.to_string(),
         ),
         (
             "departures-found",
-            "Resources the server said were gone",
+            "Devices the server said were gone",
             stats.departures_found.to_string(),
         ),
         (

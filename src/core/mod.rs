@@ -378,7 +378,12 @@ impl Core {
         for ended in self.iq.expire(now) {
             self.state.iq_timeouts += 1;
             if let Ended::TimedOut { purpose, to } = ended {
-                warn!(%to, ?purpose, "no reply to an IQ within the timeout");
+                if matches!(purpose, Purpose::Ping { .. }) {
+                    // A device that does not answer is left out; that is all it means.
+                    debug!(%to, "no answer to a ping confirming a device");
+                } else {
+                    warn!(%to, ?purpose, "no reply to an IQ within the timeout");
+                }
                 self.on_iq_lost(purpose, now, out);
             }
         }
