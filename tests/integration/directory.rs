@@ -66,6 +66,21 @@ pub(crate) async fn login(server: &Server, user: &str) -> Client {
         .expect("user logs in")
 }
 
+/// `a` and `b` log in, become mutual contacts and are available: the presence they send
+/// after the subscription is what the server forwards to the bridge.
+pub(crate) async fn friends(server: &Server, a: &str, b: &str) -> (Client, Client) {
+    let mut first = login(server, a).await;
+    let mut second = login(server, b).await;
+    first.send_presence(None, None).await.unwrap();
+    second.send_presence(None, None).await.unwrap();
+    befriend(&mut first, &mut second, T)
+        .await
+        .expect("mutual contacts");
+    first.send_presence(None, None).await.unwrap();
+    second.send_presence(None, None).await.unwrap();
+    (first, second)
+}
+
 /// Runs a platform command in one step and returns the reply.
 pub(crate) async fn run(platform: &mut Client, node: &str, var: &str, values: &[&str]) -> Element {
     let values: String = values
@@ -152,7 +167,7 @@ pub(crate) async fn availability_of(platform: &mut Client, user: &str) -> Row {
     rows(&form).into_iter().next().expect("one row")
 }
 
-async fn status_until(platform: &mut Client, user: &str, expected: &str) -> Row {
+pub(crate) async fn status_until(platform: &mut Client, user: &str, expected: &str) -> Row {
     let deadline = std::time::Instant::now() + T;
     loop {
         let row = availability_of(platform, user).await;

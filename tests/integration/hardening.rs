@@ -6,8 +6,8 @@ use std::time::Duration;
 use minidom::rxml::NcName;
 use minidom::Element;
 
-use crate::directory::{availability_of, login, run, world, World};
-use crate::support::{befriend, on_both_servers, Client, ServerKind, ServerOptions, COMPONENT_JID};
+use crate::directory::{availability_of, friends, run, world, World};
+use crate::support::{on_both_servers, Client, ServerKind, ServerOptions, COMPONENT_JID};
 
 const T: Duration = Duration::from_secs(10);
 const NS_CAPS: &str = "http://jabber.org/protocol/caps";
@@ -100,13 +100,7 @@ fn hostile_presences(ns: &str) -> Vec<(&'static str, Element)> {
 /// (ejabberd forwards a user's presence, and departure, only while a contact is online).
 async fn two_friends(kind: ServerKind, a: &str, b: &str) -> (World, Client, Client) {
     let world = world(kind, &ServerOptions::default(), &[a, b], "").await;
-    let mut first = login(&world.server, a).await;
-    let mut second = login(&world.server, b).await;
-    first.send_presence(None, None).await.unwrap();
-    second.send_presence(None, None).await.unwrap();
-    befriend(&mut first, &mut second, T)
-        .await
-        .expect("mutual contacts");
+    let (first, second) = friends(&world.server, a, b).await;
     (world, first, second)
 }
 

@@ -5,30 +5,12 @@
 
 use std::time::Duration;
 
-use crate::directory::{availability_of, form, login, rows, run, world, World};
+use crate::directory::{
+    availability_of, form, friends, login, rows, run, status_until, world, World,
+};
 use crate::support::{befriend, on_both_servers, Bridge, BridgeConfig, ServerKind, ServerOptions};
 
 const T: Duration = Duration::from_secs(10);
-
-/// Polls `status` until `user` is `expected`.
-async fn status_becomes(
-    platform: &mut crate::support::Client,
-    user: &str,
-    expected: &str,
-) -> crate::directory::Row {
-    let deadline = std::time::Instant::now() + T;
-    loop {
-        let row = availability_of(platform, user).await;
-        if row["availability"][0] == expected {
-            return row;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{user} never became {expected}: {row:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Polls `peers` for `user` until it lists the peers `expected`, in any order.
 async fn peers_become(platform: &mut crate::support::Client, user: &str, expected: &[&str]) {
@@ -54,11 +36,7 @@ on_both_servers!(
     async fn a_status_in_the_presence_language_is_not_shown_as_foreign(kind) {
         let World { server, bridge: _bridge, mut platform } =
             world(kind, &ServerOptions::default(), &["alice", "bob"], "").await;
-        let mut alice = login(&server, "alice").await;
-        let mut bob = login(&server, "bob").await;
-        alice.send_presence(None, None).await.unwrap();
-        bob.send_presence(None, None).await.unwrap();
-        befriend(&mut alice, &mut bob, T).await.unwrap();
+        let (mut alice, _bob) = friends(&server, "alice", "bob").await;
         alice
             .send_xml("<presence xml:lang='en'><status xml:lang='en'>in a meeting</status><status xml:lang='de'>in einer Besprechung</status></presence>")
             .await
@@ -128,15 +106,11 @@ on_both_servers!(
         };
         let World { server, bridge, mut platform } =
             world(kind, &options, &["alice", "bob"], "").await;
-        let mut alice = login(&server, "alice").await;
-        let mut bob = login(&server, "bob").await;
-        alice.send_presence(None, None).await.unwrap();
-        bob.send_presence(None, None).await.unwrap();
-        befriend(&mut alice, &mut bob, T).await.unwrap();
+        let (mut alice, mut bob) = friends(&server, "alice", "bob").await;
         alice.send_presence(None, Some("here")).await.unwrap();
         bob.send_presence(Some("chat"), Some("up for a game")).await.unwrap();
         peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
-        let row = status_becomes(&mut platform, "bob@example.test", "chat").await;
+        let row = status_until(&mut platform, "bob@example.test", "chat").await;
         assert_eq!(row["status"], vec!["up for a game"]);
         let log = bridge.log();
         assert!(!log.contains("has not granted"), "{}", bridge.log_tail(40));
@@ -149,8 +123,8 @@ on_both_servers!(
 );
 
 /// Without mod_version, Prosody does not tell its software; the bridge still knows it
-/// replays presence at connect (from its privilege namespace), so users not online are
-/// offline, not unknown, and the log says how it knows.
+/// replays presence at connect (from its disco identity, else its privilege namespace),
+/// so users not online are offline, not unknown, and the log says how it knows.
 #[tokio::test]
 async fn prosody_without_mod_version_still_knows_who_is_offline() {
     let options = ServerOptions {
@@ -168,7 +142,7 @@ async fn prosody_without_mod_version_still_knows_who_is_offline() {
         .await
         .expect("bridge links up again");
     let mut platform = login(&server, "arcade").await;
-    let row = status_becomes(&mut platform, "alice@example.test", "offline").await;
+    let row = status_until(&mut platform, "alice@example.test", "offline").await;
     eprintln!("alice: {row:?}");
     let log = bridge.log();
     assert!(
@@ -320,16 +294,10 @@ async fn departures(kind: ServerKind, contact_online: bool) {
         let (leaver_name, friend_name) = (format!("leaver{i}"), format!("friend{i}"));
         let leaver_jid = format!("{leaver_name}@example.test");
         let friend_jid = format!("{friend_name}@example.test");
-        let mut leaver = login(&server, &leaver_name).await;
-        let mut friend = login(&server, &friend_name).await;
-        leaver.send_presence(None, None).await.unwrap();
-        friend.send_presence(None, None).await.unwrap();
-        befriend(&mut leaver, &mut friend, T).await.unwrap();
-        leaver.send_presence(None, None).await.unwrap();
-        friend.send_presence(None, None).await.unwrap();
+        let (leaver, friend) = friends(&server, &leaver_name, &friend_name).await;
         let leaver = leaver.in_background();
         let friend = friend.in_background();
-        status_becomes(&mut platform, &leaver_jid, "available").await;
+        status_until(&mut platform, &leaver_jid, "available").await;
         peers_become(&mut platform, &friend_jid, &[leaver_jid.as_str()]).await;
         let friend = if contact_online {
             Some(friend)
@@ -386,7 +354,7 @@ async fn departures(kind: ServerKind, contact_online: bool) {
             None => {
                 let mut friend = login(&server, &friend_name).await;
                 friend.send_presence(None, None).await.unwrap();
-                status_becomes(&mut platform, &friend_jid, "available").await;
+                status_until(&mut platform, &friend_jid, "available").await;
                 friend.in_background()
             }
         };
@@ -450,12 +418,7 @@ on_both_servers!(
                 vec!["offline"]
             );
         }
-        let mut alice = login(&server, "alice").await;
-        let mut bob = login(&server, "bob").await;
-        alice.send_presence(None, None).await.unwrap();
-        bob.send_presence(None, None).await.unwrap();
-        befriend(&mut alice, &mut bob, T).await.unwrap();
-        alice.send_presence(None, None).await.unwrap();
+        let (_alice, mut bob) = friends(&server, "alice", "bob").await;
         bob.send_presence(Some("chat"), None).await.unwrap();
         peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
         let log = bridge.log();
@@ -622,15 +585,15 @@ async fn on_ejabberd_the_sessions_api_makes_offline_knowable() {
     // A clean logout while the bridge watches: offline, not unknown.
     let mut alice = login(&server, "alice").await;
     alice.send_presence(None, None).await.unwrap();
-    status_becomes(&mut platform, "alice@example.test", "available").await;
+    status_until(&mut platform, "alice@example.test", "available").await;
     alice.log_out().await;
-    let row = status_becomes(&mut platform, "alice@example.test", "offline").await;
+    let row = status_until(&mut platform, "alice@example.test", "offline").await;
     assert!(row["last-seen"][0].ends_with('Z'), "{row:?}");
 
     // A silent departure with nobody watching: offline within the check interval.
     let mut carol = login(&server, "carol").await;
     carol.send_presence(None, None).await.unwrap();
-    status_becomes(&mut platform, "carol@example.test", "available").await;
+    status_until(&mut platform, "carol@example.test", "available").await;
     let left = std::time::Instant::now();
     carol.close().await;
     let deadline = left + Duration::from_secs(CHECK_SECS + 3);
