@@ -172,7 +172,7 @@ fn drive_core(
                     }
                 }
                 Output::WakeAt(at) => wake = Some(wake.map_or(at, |w| w.min(at))),
-                Output::ListSessions { domain } => api.list(domain),
+                Output::ListSessions { domain, link } => api.list(domain, link),
             }
         }
     }
@@ -196,7 +196,7 @@ struct SessionsApi {
 }
 
 impl SessionsApi {
-    fn list(&self, domain: BareJid) {
+    fn list(&self, domain: BareJid, link: u32) {
         let Some(url) = self.url.clone() else {
             return;
         };
@@ -205,7 +205,13 @@ impl SessionsApi {
             let sessions =
                 sessions_api::connected_users(&url, domain.as_str(), SESSIONS_API_TIMEOUT).await;
             if let Some(events) = events.upgrade() {
-                let _ = events.send(Input::Sessions { domain, sessions }).await;
+                let _ = events
+                    .send(Input::Sessions {
+                        domain,
+                        link,
+                        sessions,
+                    })
+                    .await;
             }
         });
     }

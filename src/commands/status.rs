@@ -137,9 +137,10 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
     if ctx.waited.may_check() {
         let now = crate::directory::unix_secs(ctx.now);
         let directory = &ctx.state.directory;
+        // Only users the answer will report: of served hosts whose grants allow it.
         let checks: Vec<_> = jids
             .iter()
-            .filter_map(|jid| BareJid::from_str(jid.trim()).ok())
+            .filter_map(|jid| served_user(jid, ctx, &[Grant::Presence]).ok())
             .filter_map(|jid| directory.id(jid.as_str()))
             .filter(|&id| !directory.unconfirmed(id, now).is_empty())
             .collect();

@@ -58,6 +58,8 @@ pub enum Input {
     /// The answer to [`Output::ListSessions`]: every session's full JID, or why not.
     Sessions {
         domain: BareJid,
+        /// The `link` of the request it answers.
+        link: u32,
         sessions: Result<Vec<String>, String>,
     },
 }
@@ -71,7 +73,11 @@ pub enum Output {
     WakeAt(SystemTime),
     /// Ask the server's HTTP API (ejabberd) for every session of `domain`; the answer
     /// comes back as [`Input::Sessions`].
-    ListSessions { domain: BareJid },
+    ListSessions {
+        domain: BareJid,
+        /// Which link (epoch) asks: an answer for another is ignored.
+        link: u32,
+    },
 }
 
 /// The part of the configuration the core decides with.
@@ -247,8 +253,8 @@ pub struct Core {
     /// After a failed write: when to try again, and the wait after that.
     storage_retry: Option<(SystemTime, Duration)>,
     last_prune: SystemTime,
-    /// Domains whose sessions were asked of the server's API on this link, and when.
-    sessions_asked: Vec<(String, SystemTime)>,
+    /// Domains whose sessions were asked of the server's API, on which link, and when.
+    sessions_asked: Vec<(String, u32, SystemTime)>,
 }
 
 impl Core {
@@ -340,7 +346,11 @@ impl Core {
                 self.state.stats.stanzas_skipped += 1;
                 self.on_skipped(&head, reason, &mut out);
             }
-            Input::Sessions { domain, sessions } => self.on_sessions(&domain, sessions),
+            Input::Sessions {
+                domain,
+                link,
+                sessions,
+            } => self.on_sessions(&domain, link, sessions),
         }
         self.expire(now, &mut out);
         self.state.stats.stanzas_out +=
@@ -435,7 +445,23 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
-        let id = self.iq.track(to.clone(), purpose, now);
+        let timeout = self.config.iq_timeout;
+        self.send_iq_within(type_, to, payload, purpose, now, timeout, out);
+    }
+
+    /// [`Core::send_iq`] with a timeout of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn send_iq_within(
+        &mut self,
+        type_: IqType,
+        to: Jid,
+        payload: Element,
+        purpose: Purpose,
+        now: SystemTime,
+        timeout: Duration,
+        out: &mut Vec<Output>,
+    ) {
+        let id = self.iq.track_within(to.clone(), purpose, now, timeout);
         out.push(Output::Send(stanza::iq_request(
             type_,
             &self.component_jid,
@@ -455,7 +481,7 @@ impl Core {
         // answer, sent as soon as the link is back.
         let refused = self.refuse_parked(
             &Failure::remote_timeout(
-                "the link to the chat server was lost while this request waited for a roster; try again",
+                "the link to the chat server was lost while this request waited for it; try again",
             ),
             out,
         );

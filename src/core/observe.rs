@@ -25,16 +25,50 @@ use crate::xep::privilege::{self, Privilege};
 /// trip; one that does not is left out of the answer that waits for it.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Errors with which a server answers a ping for a session it does not have (ejabberd:
-/// "User session not found"; Prosody likewise `service-unavailable`), and federation
-/// failures for a contact on another server.
-const SESSION_GONE: &[&str] = &[
-    "service-unavailable",
-    "item-not-found",
-    "recipient-unavailable",
-    "gone",
-    "remote-server-not-found",
-];
+/// Pings one request may wait for; past this, the other devices are left out of its
+/// answer.
+const MAX_PINGS_PER_REQUEST: usize = 256;
+
+/// What a ping's answer says of the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PingAnswer {
+    /// The device itself answered.
+    There,
+    /// The server says the session is gone.
+    Gone,
+    /// It proves neither (a timeout on the way, a refusal): the device is left out of
+    /// answers until it is confirmed, and kept.
+    Unsure,
+}
+
+/// Reads a ping's answer. A client that does not do XEP-0199 answers `service-unavailable`
+/// (RFC 6120 §8.4), as servers do for a session they do not have, so that condition
+/// means gone only with the server's words for it (ejabberd: "User session not found",
+/// "User session terminated"). `feature-not-implemented` comes from a client that is there.
+fn ping_answer(el: &Element, is_error: bool) -> PingAnswer {
+    if !is_error {
+        return PingAnswer::There;
+    }
+    let Some(error) = el.get_child("error", el.ns().as_str()) else {
+        return PingAnswer::Unsure;
+    };
+    let condition = error
+        .children()
+        .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
+        .map(|c| c.name());
+    let text = error
+        .get_child("text", ns::XMPP_STANZAS)
+        .map(|t| t.text().to_ascii_lowercase())
+        .unwrap_or_default();
+    match condition {
+        Some("feature-not-implemented") => PingAnswer::There,
+        Some("item-not-found" | "recipient-unavailable" | "gone" | "remote-server-not-found") => {
+            PingAnswer::Gone
+        }
+        Some("service-unavailable") if text.contains("session") => PingAnswer::Gone,
+        _ => PingAnswer::Unsure,
+    }
+}
 
 impl Core {
     /// A presence forwarded by the server (or sent to the component directly).
@@ -204,24 +238,23 @@ impl Core {
                 resource,
                 sent,
             } => {
-                let condition = el
-                    .get_child("error", el.ns().as_str())
-                    .and_then(|e| e.children().find(|c| c.name() != "text"))
-                    .map(|c| c.name().to_owned());
-                match condition {
-                    Some(condition) if is_error && SESSION_GONE.contains(&condition.as_str()) => {
+                match ping_answer(el, is_error) {
+                    PingAnswer::There => self.state.directory.confirmed(user, &resource, sent),
+                    PingAnswer::Gone => {
                         self.state.stats.departures_found += 1;
                         let applied = self.state.directory.gone(user, &resource, unix_secs(now));
                         debug!(
                             user = %self.state.directory.name(user),
                             %resource,
-                            %condition,
                             ?applied,
-                            "the server says a resource is gone"
+                            "the server says a device is gone"
                         );
                     }
-                    // A result, or an error of the client's own: it is there.
-                    _ => self.state.directory.confirmed(user, &resource, sent),
+                    PingAnswer::Unsure => debug!(
+                        user = %self.state.directory.name(user),
+                        %resource,
+                        "a ping's error proves neither way; the device is left out until confirmed"
+                    ),
                 }
                 self.ended(Operation::Ping(user, resource), now, out);
             }
@@ -281,9 +314,10 @@ impl Core {
             );
         } else if self.config.sessions_api {
             if let Ok(jid) = domain.parse() {
-                self.sessions_asked.retain(|(d, _)| d != domain);
-                self.sessions_asked.push((domain.to_owned(), now));
-                out.push(Output::ListSessions { domain: jid });
+                let link = self.state.directory.epoch();
+                self.sessions_asked.retain(|(d, _, _)| d != domain);
+                self.sessions_asked.push((domain.to_owned(), link, now));
+                out.push(Output::ListSessions { domain: jid, link });
             }
         } else {
             info!(
@@ -297,13 +331,22 @@ impl Core {
     }
 
     /// The server's API listed the sessions of `domain` (asked at link-up).
-    pub(super) fn on_sessions(&mut self, domain: &BareJid, sessions: Result<Vec<String>, String>) {
+    pub(super) fn on_sessions(
+        &mut self,
+        domain: &BareJid,
+        link: u32,
+        sessions: Result<Vec<String>, String>,
+    ) {
         let domain = domain.as_str();
-        let Some(pos) = self.sessions_asked.iter().position(|(d, _)| d == domain) else {
+        let Some(pos) = self
+            .sessions_asked
+            .iter()
+            .position(|(d, l, _)| d == domain && *l == link)
+        else {
             debug!(%domain, "sessions listed for a link that is gone; ignored");
             return;
         };
-        let (_, asked) = self.sessions_asked.swap_remove(pos);
+        let (_, _, asked) = self.sessions_asked.swap_remove(pos);
         match sessions {
             Ok(sessions) => {
                 let (listed, silent) =
@@ -386,29 +429,52 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
-        let requester = request
-            .attr("from")
-            .map(|from| from.split('/').next().unwrap_or(from))
-            .unwrap_or("")
-            .to_owned();
-        let header = Header::read(&request);
+        let Ok(header) = Header::read(&request) else {
+            return;
+        };
         let after = Waited {
             roster: waited.roster || needs.roster.is_some(),
             checks: waited.checks + u8::from(!needs.checks.is_empty()),
         };
+        // The pings to wait for: those due, and those under way. A device pinged within
+        // the interval that did not answer is left out, not pinged again.
+        let secs = unix_secs(now);
+        let mut pings: Vec<(UserId, Box<str>, Jid)> = Vec::new();
+        'users: for &user in &needs.checks {
+            for (resource, due) in self.state.directory.unconfirmed(user, secs) {
+                if pings.len() >= MAX_PINGS_PER_REQUEST {
+                    break 'users;
+                }
+                if !due
+                    && !self
+                        .parked
+                        .under_way(&Operation::Ping(user, resource.clone()))
+                {
+                    continue;
+                }
+                if let Some(to) = self.full_jid(user, &resource) {
+                    pings.push((user, resource, to));
+                }
+            }
+        }
+        if needs.roster.is_none() && pings.is_empty() {
+            // Nothing to wait for: it runs again at once, knowing the checks are done.
+            self.on_iq_request(&header, &request, now, after, out);
+            return;
+        }
         let refuse = |core: &mut Core, failure: Failure, out: &mut Vec<Output>| {
             core.state.stats.requests_refused_busy += 1;
-            if let Ok(header) = &header {
-                out.push(Output::Send(stanza::error_reply(header, &failure)));
-            }
+            out.push(Output::Send(stanza::error_reply(&header, &failure)));
         };
+        let requester = header.from.to_bare().to_string();
         let ticket = match self.parked.admit(&requester, request, after) {
             Ok(ticket) => ticket,
             Err(failure) => return refuse(self, failure, out),
         };
+        let mut fetch = None;
         if let Some(user) = needs.roster {
             match self.parked.wait_for(ticket, Operation::Roster(user)) {
-                Joined::Send => self.fetch_roster(user, now, out),
+                Joined::Send => fetch = Some(user),
                 Joined::UnderWay => {}
                 Joined::Full => {
                     self.parked.take(ticket);
@@ -419,36 +485,23 @@ impl Core {
                 }
             }
         }
-        let secs = unix_secs(now);
-        for user in needs.checks {
-            for (resource, due) in self.state.directory.unconfirmed(user, secs) {
-                let operation = Operation::Ping(user, resource.clone());
-                // Pinged within the interval and not answered: left out, not pinged again.
-                if !due && !self.parked.under_way(&operation) {
-                    continue;
-                }
-                let Some(to) = self.full_jid(user, &resource) else {
-                    continue;
+        for (user, resource, to) in pings {
+            let operation = Operation::Ping(user, resource.clone());
+            if self.parked.wait_for(ticket, operation) == Joined::Send {
+                self.state.directory.checking(user, &resource, secs);
+                self.state.stats.presence_checks += 1;
+                let ping = Element::builder("ping", ns::PING).build();
+                let purpose = Purpose::Ping {
+                    user,
+                    resource,
+                    sent: secs,
                 };
-                if self.parked.wait_for(ticket, operation) == Joined::Send {
-                    self.state.directory.checking(user, &resource, secs);
-                    self.state.stats.presence_checks += 1;
-                    let ping = Element::builder("ping", ns::PING).build();
-                    let purpose = Purpose::Ping {
-                        user,
-                        resource,
-                        sent: secs,
-                    };
-                    let id = self.iq.track_within(to.clone(), purpose, now, PING_TIMEOUT);
-                    out.push(Output::Send(stanza::iq_request(
-                        IqType::Get,
-                        &self.component_jid,
-                        &to,
-                        &id,
-                        ping,
-                    )));
-                }
+                self.send_iq_within(IqType::Get, to, ping, purpose, now, PING_TIMEOUT, out);
             }
+        }
+        // Last: a roster that cannot even be asked for ends at once.
+        if let Some(user) = fetch {
+            self.fetch_roster(user, now, out);
         }
         if let Some(ready) = self.parked.take_if_ready(ticket) {
             self.run_again(ready, now, out);

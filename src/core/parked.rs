@@ -126,6 +126,9 @@ impl Parked {
 
     /// Makes the request of `ticket` wait for `operation` too.
     pub fn wait_for(&mut self, ticket: Ticket, operation: Operation) -> Joined {
+        if !self.waiting.contains_key(&ticket) {
+            return Joined::Full;
+        }
         let under_way = self.operations.get(&operation).map(Vec::len);
         let joined = match (under_way, &operation) {
             (Some(n), _) if n >= MAX_PER_OPERATION => return Joined::Full,

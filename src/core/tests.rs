@@ -1255,3 +1255,88 @@ fn a_resource_that_does_not_answer_in_time_is_left_out_and_not_pinged_again_with
     let listed: Vec<String> = items(&out[0]).iter().map(|r| r["jid"][0].clone()).collect();
     assert_eq!(listed, vec!["carol@example.test"]);
 }
+
+#[test]
+fn a_ping_error_that_proves_nothing_neither_confirms_nor_removes_the_device() {
+    let mut core = core_without_departures();
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(100),
+    ));
+    let out_pings = pings(&out);
+    // alice answers; bob's client does not do XEP-0199 (service-unavailable, no word of a
+    // session); carol's answer is lost on the way (remote-server-timeout).
+    let mut answers = Vec::new();
+    for p in &out_pings {
+        let stanza = if p.0.starts_with("alice") {
+            pong(p)
+        } else {
+            let condition = if p.0.starts_with("bob") {
+                "service-unavailable"
+            } else {
+                "remote-server-timeout"
+            };
+            format!(
+                "<iq xmlns='jabber:component:accept' type='error' id='{}' from='{}' to='game.example.test'>\
+                 <error type='cancel'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+                p.1, p.0
+            )
+        };
+        answers.extend(sent(&core.handle(Input::Stanza(xml(&stanza)), t(100))));
+    }
+    assert_eq!(answers.len(), 1);
+    assert!(
+        items(&answers[0]).is_empty(),
+        "unconfirmed peers listed: {answers:?}"
+    );
+    // Neither was taken as gone: no departure counted, nothing written.
+    assert_eq!(core.state().stats.departures_found, 0);
+    assert_eq!(core.state().directory.pending_last_seen(), 0);
+    // A device that is there but does not do pings says so with feature-not-implemented.
+    let later = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(200),
+    ));
+    for p in pings(&later).iter().filter(|p| p.0.starts_with("bob")) {
+        let stanza = format!(
+            "<iq xmlns='jabber:component:accept' type='error' id='{}' from='{}' to='game.example.test'>\
+             <error type='cancel'><feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            p.1, p.0
+        );
+        core.handle(Input::Stanza(xml(&stanza)), t(200));
+    }
+    let bob = core.state().directory.id("bob@example.test").unwrap();
+    assert!(core
+        .state()
+        .directory
+        .unconfirmed(bob, 1_700_000_200)
+        .is_empty());
+}
+
+#[test]
+fn with_nothing_left_to_ping_a_request_is_answered_at_once_and_never_refused_as_busy() {
+    let mut core = core_without_departures();
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(100),
+    ));
+    for p in pings(&out) {
+        core.handle(Input::Stanza(xml(&pong(&p))), t(100));
+    }
+    // bob and carol go silent again past the interval, and their pings are lost.
+    let out = sent(&core.handle(
+        Input::Stanza(xml(&peers_request("alice@example.test"))),
+        t(200),
+    ));
+    assert_eq!(pings(&out).len(), 3);
+    let answered = sent(&core.handle(Input::Tick, t(206)));
+    assert_eq!(answered.len(), 1);
+    // Within the interval, far more requests than may wait at once are answered at once.
+    for i in 0..2 * parked::MAX_PER_REQUESTER {
+        let request = peers_request("alice@example.test").replace("id='q1'", &format!("id='r{i}'"));
+        let out = sent(&core.handle(Input::Stanza(xml(&request)), t(207)));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].attr("type"), Some("result"), "{:?}", out[0]);
+    }
+    assert_eq!(core.state().stats.requests_refused_busy, 0);
+}

@@ -260,7 +260,10 @@ const REMOTE: u8 = u8::MAX;
 
 /// Users of other servers whose presence is kept before any roster read names them:
 /// past this, presence of yet other names from other servers is dropped and counted.
-pub const MAX_REMOTE_STRANGERS: usize = 100_000;
+pub const MAX_REMOTE_STRANGERS: usize = 10_000;
+
+/// Devices kept per user of another server (each with its status texts).
+pub const MAX_REMOTE_RESOURCES: usize = 4;
 
 /// Last-seen times kept while the database cannot take them.
 pub const MAX_PENDING_LAST_SEEN: usize = 100_000;
@@ -385,6 +388,10 @@ impl Directory {
             None => return Applied::Duplicate,
         };
         if domain == REMOTE && self.interner.get(bare).is_none() {
+            // Nothing to forget about a name never kept.
+            if matches!(update, PresenceUpdate::Unavailable { .. }) {
+                return Applied::Duplicate;
+            }
             // Names not in any roster the bridge read: anyone on any server can send the
             // component presence, so these are capped.
             if self.remote_strangers >= MAX_REMOTE_STRANGERS {
@@ -436,7 +443,11 @@ impl Directory {
                         r.changed_at = now;
                     }
                     None => {
-                        if user.resources.len() >= self.config.max_resources_per_user {
+                        let cap = match domain {
+                            REMOTE => MAX_REMOTE_RESOURCES.min(self.config.max_resources_per_user),
+                            _ => self.config.max_resources_per_user,
+                        };
+                        if user.resources.len() >= cap {
                             // Most likely a device that left without the server telling us.
                             if let Some(stalest) = user
                                 .resources
@@ -676,7 +687,9 @@ impl Directory {
                 user.changed_at = at;
             }
             let resource = jid.resource().as_str();
-            if user.resources.iter().any(|r| &*r.name == resource) {
+            if let Some(known) = user.resources.iter_mut().find(|r| &*r.name == resource) {
+                // Listed by the server: confirmed as of the listing.
+                known.confirmed_at = known.confirmed_at.max(at);
                 continue;
             }
             let known = self.silent.entry(id).or_default();

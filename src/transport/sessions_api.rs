@@ -34,13 +34,24 @@ impl ApiUrl {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (
-                host,
-                port.parse::<u16>()
-                    .map_err(|_| format!("{url:?} has an invalid port"))?,
-            ),
-            None => (authority, 80),
+        let parse_port = |port: &str| {
+            port.parse::<u16>()
+                .map_err(|_| format!("{url:?} has an invalid port"))
+        };
+        let (host, port) = match authority.strip_prefix('[') {
+            // An IPv6 literal: [::1]:5281
+            Some(v6) => match v6.split_once(']') {
+                Some((host, "")) => (host, 80),
+                Some((host, port)) => (
+                    host,
+                    parse_port(port.strip_prefix(':').unwrap_or("invalid"))?,
+                ),
+                None => return Err(format!("{url:?} has an unclosed [")),
+            },
+            None => match authority.rsplit_once(':') {
+                Some((host, port)) => (host, parse_port(port)?),
+                None => (authority, 80),
+            },
         };
         if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '@') {
             return Err(format!("{url:?} has no valid host"));
@@ -70,12 +81,15 @@ pub async fn connected_users(
 async fn request(api: &ApiUrl, vhost: &str) -> Result<Vec<String>, String> {
     let body = serde_json::json!({ "host": vhost }).to_string();
     let head = format!(
-        "POST {path}/connected_users_vhost HTTP/1.1\r\nHost: {host}:{port}\r\n\
+        "POST {path}/connected_users_vhost HTTP/1.1\r\nHost: {authority}\r\n\
          Content-Type: application/json\r\nContent-Length: {len}\r\n\
          Connection: close\r\n\r\n",
         path = api.path,
-        host = api.host,
-        port = api.port,
+        authority = if api.host.contains(':') {
+            format!("[{}]:{}", api.host, api.port)
+        } else {
+            format!("{}:{}", api.host, api.port)
+        },
         len = body.len()
     );
     let mut stream = TcpStream::connect((api.host.as_str(), api.port))
@@ -102,8 +116,31 @@ async fn request(api: &ApiUrl, vhost: &str) -> Result<Vec<String>, String> {
             ));
         }
         answer.extend_from_slice(&chunk[..n]);
+        // A server that keeps the connection open still sent all it will.
+        if is_complete(&answer) {
+            break;
+        }
     }
     parse_answer(&answer)
+}
+
+/// Whether `answer` holds a whole HTTP answer: headers, and the body its
+/// `Content-Length` announces or the last chunk.
+fn is_complete(answer: &[u8]) -> bool {
+    let Some(split) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    let body = answer.len() - (split + 4);
+    for line in head.split("\r\n") {
+        if let Some(len) = line.strip_prefix("content-length:") {
+            return len.trim().parse::<usize>().is_ok_and(|len| body >= len);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return answer.ends_with(b"\r\n0\r\n\r\n");
+        }
+    }
+    false
 }
 
 /// The sessions in an HTTP answer: status 200 and a JSON array of strings (the body of
@@ -188,6 +225,9 @@ mod tests {
             }
         );
         assert_eq!(ApiUrl::parse("http://localhost").unwrap().port, 80);
+        let v6 = ApiUrl::parse("http://[::1]:5281/api").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("::1", 5281));
+        assert!(ApiUrl::parse("http://[::1/api").is_err());
         for bad in [
             "https://127.0.0.1/api",
             "127.0.0.1:5281",
