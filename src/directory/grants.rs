@@ -113,10 +113,14 @@ pub enum ServerFamily {
 impl ServerFamily {
     /// From a name the server gave: its software (XEP-0092) or its disco identity.
     pub fn from_name(name: &str) -> ServerFamily {
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with("prosody") {
+        // Asked on every read of the directory: no allocation.
+        let starts = |prefix: &str| {
+            name.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        if starts("prosody") {
             ServerFamily::Prosody
-        } else if lower.starts_with("ejabberd") {
+        } else if starts("ejabberd") {
             ServerFamily::Ejabberd
         } else {
             ServerFamily::Unknown

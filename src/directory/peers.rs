@@ -66,10 +66,6 @@ pub fn active_peers(
     let mut peers: Vec<ActivePeer> = mutual
         .iter()
         .filter(|&&peer| peer != user)
-        // Contacts on other servers only where the operator's policy lists them.
-        .filter(|&&peer| {
-            directory.config.remote_peers || !directory.is_remote(directory.name(peer))
-        })
         .filter_map(|&peer| {
             let Seen::Online {
                 availability,
@@ -80,6 +76,11 @@ pub fn active_peers(
                 return None;
             };
             if !availability.is_active() {
+                return None;
+            }
+            // Contacts on other servers only where the operator's policy lists them (their
+            // presence is not even kept otherwise).
+            if !directory.config.remote_peers && directory.is_remote(directory.name(peer)) {
                 return None;
             }
             let last_activity = match tier {
