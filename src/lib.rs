@@ -6,9 +6,14 @@
 //! - [`transport`]: the link to the server (tokio-xmpp's XML stream, handshake,
 //!   keepalive, reconnect with backoff). The only module that knows about sockets.
 //! - [`daemon`]: wires transport, core and store together; signals and shutdown.
-//! - [`core`]: the sans-IO core, `handle(input, now) -> outputs`; baseline protocol
-//!   (disco, ping, version), IQ tracking, the mapping of failures to stanza errors.
-//! - [`commands`]: XEP-0050 command nodes, one file per node, with their access policy.
+//! - [`core`]: the sans-IO core, `handle(input, now) -> outputs`: classifies requests,
+//!   decides who asks, runs the command pipeline (sessions, continuations, commit then
+//!   send), baseline protocol (disco, ping, version), IQ tracking.
+//! - [`commands`]: XEP-0050 command nodes, one file per node, and their registry.
+//! - [`directory`]: presence, rosters, activity and active peers, in memory.
+//! - [`rights`]: who is asking ([`rights::Actor`]) and what each may run.
+//! - [`failure`]: the one mapping of refusals to stanza errors.
+//! - [`health`]: the link, counters and gauges the operator sees.
 //! - [`store`]: SQLite, `schema.sql` and its migrations.
 //! - [`xep`]: typed payloads xmpp-parsers lacks (XEP-0004 multi-item forms, XEP-0050).
 //! - [`config`]: the operator's TOML configuration.
@@ -19,7 +24,10 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod directory;
+pub mod failure;
+pub mod health;
 pub mod logging;
+pub mod rights;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testing;

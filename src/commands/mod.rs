@@ -1,104 +1,172 @@
-//! XEP-0050 Ad-Hoc Commands: the command nodes and the session machinery around them.
+//! XEP-0050 command nodes: one file per node, and the registry that lists them.
 //!
-//! A request goes through *permission check → parse → handler*: [`admit`] decides from
-//! the node name whether the requester may run the node ([`access::may_run`]), only then
-//! the core parses the `<command/>` payload and its form, and then the node's handler
-//! (one file per node) runs. Handlers hold no permission logic and never touch the
-//! socket.
+//! A node is declared, not wired: its module implements [`Node`] (name, required
+//! [`Access`], a typed query parsed from the submitted form, a handler returning a typed
+//! result) and adds one line to [`NODES`]. The core does the rest: it classifies the
+//! request, decides the actor, checks the node's access before reading the form, runs
+//! the XEP-0050 session rules, renders the result ([`render`]), commits the handler's
+//! writes and only then sends its effects. Disco answers come from the registry
+//! ([`disco`]).
 //!
-//! Implements XEP-0050 §2.2 (command list via disco#items on the commands node, filtered by
-//! what the requester may run), §2.3 (disco#info on a node), §3 (execution with
-//! `sessionid`, `execute`/`next`/`prev`/`complete`/`cancel`), and §6 (the
-//! `malformed-action`, `bad-action`, `bad-sessionid` and `session-expired` conditions).
+//! A handler sees a narrow [`Ctx`]: the directory and the store to read, a list of
+//! writes to commit ([`Tx`]) and a list of [`Effect`]s to send once they are. When it
+//! needs something from the chat server it returns [`Flow::Await`] with a
+//! continuation, which the core keeps with the operations it waits for and resumes
+//! exactly once.
 
-pub mod access;
+pub mod disco;
 pub mod peers;
-pub mod session;
+pub mod render;
 pub mod stats;
 pub mod status;
+#[cfg(test)]
+pub(crate) mod test_nodes;
 
 use std::time::SystemTime;
 
-use crate::core::failure::{quote, Failure};
-use crate::core::State;
-use crate::xep::commands::{Action, Actions, Command, Note, NoteType, SpecificCondition, Status};
-use crate::xep::forms::{escaped_len, DataForm, Field};
+use minidom::Element;
 
-use crate::core::parked::Waited;
-use crate::directory::UserId;
-pub use access::Requester;
-pub use session::{Sessions, Stage};
+use crate::directory::{Directory, UserId};
+use crate::failure::Failure;
+use crate::health::Health;
+use crate::rights::{Access, Actor};
+use crate::store::Store;
+pub use crate::store::Write;
+use crate::xep::forms::DataForm;
+pub use render::{Answer, ResultWriter};
 
-/// Every command node the component offers. The node string is part of the public
-/// interface: platforms and scripts address commands by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Node {
-    /// Operator statistics.
-    Stats,
-    /// A user's active chat peers, for platforms.
-    Peers,
-    /// Users' availability, status texts and last seen, for platforms.
-    Status,
-    /// A two-step command that exists only to exercise the session machinery in tests.
-    #[cfg(test)]
-    Echo,
-}
-
-impl Node {
-    pub const ALL: &'static [Node] = &[
-        Node::Peers,
-        Node::Status,
-        Node::Stats,
-        #[cfg(test)]
-        Node::Echo,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Node::Stats => "stats",
-            Node::Peers => "peers",
-            Node::Status => "status",
-            #[cfg(test)]
-            Node::Echo => "test-echo",
-        }
-    }
-
+/// A command node. Implement it in the node's own file and add `def::<YourNode>()` to
+/// [`NODES`].
+pub trait Node: 'static {
+    /// The node name: part of the public interface, platforms address commands by it.
+    const NODE: &'static str;
     /// The name a chat client shows in its command list.
-    pub fn name(self) -> &'static str {
+    const NAME: &'static str;
+    /// Who may run it (checked before the form is read).
+    const ACCESS: Access;
+    /// The typed input, read from the submitted form.
+    type Query: for<'f> TryFrom<&'f DataForm, Error = Failure> + Send + 'static;
+
+    /// The form to fill, sent when the node is executed without a submitted form;
+    /// `None` when the node needs no input.
+    fn form() -> Option<DataForm> {
+        None
+    }
+
+    /// Answers the query.
+    fn run(query: Self::Query, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>;
+}
+
+/// A node as the registry holds it.
+pub struct NodeDef {
+    pub node: &'static str,
+    pub name: &'static str,
+    pub access: Access,
+    pub form: fn() -> Option<DataForm>,
+    /// Parses the submitted form into the node's query and runs the handler.
+    pub start: fn(&DataForm, &mut Ctx<'_>) -> Result<Flow, Failure>,
+}
+
+impl std::fmt::Debug for NodeDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.node)
+    }
+}
+
+/// The registry entry of `N`.
+pub const fn def<N: Node>() -> NodeDef {
+    NodeDef {
+        node: N::NODE,
+        name: N::NAME,
+        access: N::ACCESS,
+        form: N::form,
+        start: start::<N>,
+    }
+}
+
+fn start<N: Node>(form: &DataForm, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let query = N::Query::try_from(form)?;
+    N::run(query, ctx)
+}
+
+/// Every command node the component offers, in the order command lists show them.
+pub static NODES: &[NodeDef] = &[
+    def::<peers::Peers>(),
+    def::<status::Status>(),
+    def::<stats::Stats>(),
+    #[cfg(test)]
+    def::<test_nodes::Echo>(),
+    #[cfg(test)]
+    def::<test_nodes::Remember>(),
+];
+
+/// The node named `name`.
+pub fn find(name: &str) -> Option<&'static NodeDef> {
+    NODES.iter().find(|n| n.node == name)
+}
+
+/// The input of a node that needs none: any submitted form is accepted and ignored.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoInput;
+
+impl TryFrom<&DataForm> for NoInput {
+    type Error = Failure;
+    fn try_from(_: &DataForm) -> Result<NoInput, Failure> {
+        Ok(NoInput)
+    }
+}
+
+/// What a handler decided.
+pub enum Flow {
+    /// The answer.
+    Done(Box<dyn Answer>),
+    /// The answer needs something from the server first: the core asks for it and
+    /// resumes the continuation, exactly once, when it is in (or could not be had).
+    Await(Needs, Continuation),
+}
+
+impl Flow {
+    pub fn done(answer: impl Answer + 'static) -> Result<Flow, Failure> {
+        Ok(Flow::Done(Box::new(answer)))
+    }
+
+    pub fn wait(
+        needs: Needs,
+        then: impl FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
+    ) -> Result<Flow, Failure> {
+        Ok(Flow::Await(needs, Continuation::new(then)))
+    }
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Node::Stats => "Bridge statistics",
-            Node::Peers => "Active chat peers of a user",
-            Node::Status => "Status of users",
-            #[cfg(test)]
-            Node::Echo => "Echo (test)",
+            Flow::Done(_) => f.write_str("Done"),
+            Flow::Await(needs, _) => write!(f, "Await({needs:?})"),
         }
     }
+}
 
-    pub fn parse(node: &str) -> Option<Node> {
-        Node::ALL.iter().copied().find(|n| n.as_str() == node)
+/// What a handler does once the server gave what it awaited. Runs at most once: it is
+/// consumed by [`Continuation::resume`].
+pub struct Continuation(Box<Then>);
+
+/// The code of a continuation.
+type Then = dyn FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send;
+
+impl Continuation {
+    pub fn new(
+        then: impl FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
+    ) -> Continuation {
+        Continuation(Box::new(then))
+    }
+
+    pub fn resume(self, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        (self.0)(ctx)
     }
 }
 
-/// What a handler decided for this step.
-#[derive(Debug)]
-pub enum Step {
-    /// The command is done; the result form and notes go back with `status='completed'`.
-    Completed {
-        form: Option<DataForm>,
-        notes: Vec<Note>,
-    },
-    /// More input is needed: the form to fill, the actions allowed, and the state to keep.
-    Continue {
-        form: DataForm,
-        actions: Actions,
-        stage: Stage,
-    },
-    /// The answer needs something from the server first: the core asks for it, and runs
-    /// the request again when it is in (or could not be had).
-    Wait(Needs),
-}
-
-/// What a request waits for from the server before it can be answered.
+/// What a request waits for from the server before it can go on.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Needs {
     /// This user's roster.
@@ -113,234 +181,83 @@ impl Needs {
     }
 }
 
-/// What [`execute`] produced.
-#[derive(Debug)]
-pub enum Reply {
-    Done(Box<Command>),
-    /// Put the request aside and run it again once the server gave what it needs.
-    Wait(Needs),
+/// What a handler has already waited for, which it carries into its continuation so
+/// that it never waits for the same kind of thing without end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waited {
+    pub roster: bool,
+    /// Rounds of presence checks (one for the user, one for their peers).
+    pub checks: u8,
 }
 
-/// What a handler needs besides the request.
-pub struct Context<'a> {
+impl Waited {
+    pub const MAX_CHECK_ROUNDS: u8 = 2;
+
+    pub fn may_fetch_roster(self) -> bool {
+        !self.roster
+    }
+
+    pub fn may_check(self) -> bool {
+        self.checks < Self::MAX_CHECK_ROUNDS
+    }
+
+    /// What has been waited for once `needs` came in.
+    pub fn after(self, needs: &Needs) -> Waited {
+        Waited {
+            roster: self.roster || needs.roster.is_some(),
+            checks: self.checks + u8::from(!needs.checks.is_empty()),
+        }
+    }
+}
+
+/// The writes of one request, committed together.
+#[derive(Debug, Default)]
+pub struct Tx {
+    writes: Vec<Write>,
+}
+
+impl Tx {
+    pub fn push(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    pub fn take(&mut self) -> Vec<Write> {
+        std::mem::take(&mut self.writes)
+    }
+}
+
+/// Something to do once the request's writes are committed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Send this stanza.
+    Send(Element),
+}
+
+/// What a handler may see and do.
+pub struct Ctx<'a> {
     pub now: SystemTime,
-    pub requester: &'a Requester,
-    pub state: &'a mut State,
-    /// What the request already waited for, when it runs again: handlers answer with
-    /// what they have instead of asking for the same kind of thing without end.
-    pub waited: Waited,
-    /// The largest stanza the bridge sends; a table is cut to fit well within it.
+    pub actor: &'a Actor,
+    pub directory: &'a Directory,
+    /// For reads; writes go through [`Ctx::tx`].
+    pub store: &'a Store,
+    pub health: &'a Health,
+    pub tx: &'a mut Tx,
+    pub effects: &'a mut Vec<Effect>,
+    /// The largest stanza the bridge sends; a result is cut to fit well within it.
     pub max_reply_bytes: usize,
 }
 
-/// Room kept in a reply for what surrounds a table: the IQ, the command, the form's
-/// own fields and notes.
-const REPLY_OVERHEAD: usize = 8 * 1024;
-
-/// A result table that stays within the reply's size: rows are added in order while
-/// they fit; the rest are counted and a note says how many were left out.
-pub struct Table {
-    budget: usize,
-    used: usize,
-    left_out: usize,
-}
-
-impl Table {
-    pub fn new(ctx: &Context<'_>) -> Table {
-        Table {
-            budget: ctx.max_reply_bytes.saturating_sub(REPLY_OVERHEAD),
-            used: 0,
-            left_out: 0,
-        }
-    }
-
-    /// Adds `row` to `form` if it fits (and every row before it did).
-    pub fn push(&mut self, form: &mut DataForm, row: Vec<Field>) {
-        let len = 32 + row.iter().map(Field::wire_len).sum::<usize>();
-        if self.left_out > 0 || self.used + len > self.budget {
-            self.left_out += 1;
-        } else {
-            self.used += len;
-            form.push_item(row);
-        }
-    }
-
-    /// Counts a note against the same budget; `false` (and nothing added) if it does not fit.
-    pub fn note(&mut self, notes: &mut Vec<Note>, note: Note) -> bool {
-        let len = 64 + escaped_len(&note.text);
-        if self.used + len > self.budget {
-            return false;
-        }
-        self.used += len;
-        notes.push(note);
-        true
-    }
-
-    /// The note saying how many rows were left out, if any.
-    pub fn finish(self, notes: &mut Vec<Note>) {
-        if self.left_out > 0 {
-            notes.push(Note {
-                type_: NoteType::Warn,
-                text: format!(
-                    "{} rows left out: the whole answer would be larger than the chat server lets the bridge send; ask about fewer users",
-                    self.left_out
-                ),
-            });
-        }
-    }
-}
-
-/// The node named `name`, if `requester` may run it. Decided from the node name and the
-/// requester alone, before anything else of the request (its form above all) is read.
-pub fn admit(name: &str, requester: &Requester) -> Result<Node, Failure> {
-    let node = Node::parse(name).ok_or_else(|| {
-        Failure::item_not_found(format!("there is no command named {}", quote(name)))
-    })?;
-    if !access::may_run(node, requester) {
-        return Err(Failure::forbidden(access::refusal(node)));
-    }
-    Ok(node)
-}
-
-/// Runs one XEP-0050 request for `node` (admitted by [`admit`]) and returns the
-/// `<command/>` to send back.
-pub fn execute(
-    node: Node,
-    request: Command,
-    sessions: &mut Sessions,
-    ctx: &mut Context<'_>,
-) -> Result<Reply, Failure> {
-    let step = match request.sessionid.as_deref() {
-        None => {
-            match request.action {
-                None | Some(Action::Execute) => {}
-                Some(other) => {
-                    return Err(Failure::bad_request(format!(
-                        "action {:?} needs the sessionid of a command in progress",
-                        other.as_str()
-                    ))
-                    .with_specific(SpecificCondition::BadSessionid))
-                }
-            }
-            start(node, request.form.as_ref(), ctx)?
-        }
-        Some(id) => {
-            let session = sessions.take(id, node, &ctx.requester.jid, ctx.now)?;
-            let action = match request.action {
-                Some(Action::Cancel) => {
-                    return Ok(Reply::Done(Box::new(Command::response(
-                        node.as_str(),
-                        id,
-                        Status::Canceled,
-                    ))));
-                }
-                // "execute" (or no action) means the default the last step offered.
-                None | Some(Action::Execute) => session.actions.execute.unwrap_or(Action::Complete),
-                Some(action) => action,
-            };
-            if !session.actions.allowed.contains(&action) {
-                sessions.restore(id.to_owned(), session, ctx.now);
-                return Err(Failure::bad_request(format!(
-                    "action {:?} is not offered at this step",
-                    action.as_str()
-                ))
-                .with_specific(SpecificCondition::BadAction));
-            }
-            let step = advance(
-                node,
-                session.stage.clone(),
-                action,
-                request.form.as_ref(),
-                ctx,
-            );
-            match step {
-                // The step runs again when the roster is in, or the requester corrects
-                // the form and submits again: either way the session lives on.
-                Ok(Step::Wait(_)) | Err(_) => {
-                    sessions.restore(id.to_owned(), session, ctx.now);
-                }
-                Ok(_) => {}
-            }
-            step?
-        }
-    };
-    let step = match step {
-        Step::Wait(needs) => return Ok(Reply::Wait(needs)),
-        step => step,
-    };
-    ctx.state.stats.commands_served += 1;
-    // Responses always carry a session id, single-step ones included (XEP-0050 §3.4).
-    let id = match request.sessionid {
-        Some(id) => id,
-        None => sessions.new_id(),
-    };
-    Ok(Reply::Done(Box::new(match step {
-        Step::Wait(_) => return Err(Failure::internal()),
-        Step::Completed { form, notes } => {
-            let mut response = Command::response(node.as_str(), id, Status::Completed);
-            response.form = form;
-            response.notes = notes;
-            response
-        }
-        Step::Continue {
-            form,
-            actions,
-            stage,
-        } => {
-            sessions.insert(
-                id.clone(),
-                node,
-                ctx.requester.jid.clone(),
-                stage,
-                actions.clone(),
-                ctx.now,
-            );
-            Command::response(node.as_str(), id, Status::Executing)
-                .with_form(form)
-                .with_actions(actions)
-        }
-    })))
-}
-
-fn start(node: Node, form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    match node {
-        Node::Stats => {
-            let _ = form;
-            stats::run(ctx)
-        }
-        Node::Peers => peers::start(form, ctx),
-        Node::Status => status::start(form, ctx),
-        #[cfg(test)]
-        Node::Echo => session::tests::echo_start(form),
-    }
-}
-
-fn advance(
-    node: Node,
-    stage: Stage,
-    action: Action,
-    form: Option<&DataForm>,
-    ctx: &mut Context<'_>,
-) -> Result<Step, Failure> {
-    match (node, stage) {
-        (Node::Peers, Stage::AskedForUser) => peers::submit(action, form, ctx),
-        (Node::Status, Stage::AskedForUsers) => status::submit(action, form, ctx),
-        #[cfg(test)]
-        (Node::Echo, stage) => session::tests::echo_advance(stage, action, form),
-        (node, _) => {
-            let _ = (action, form);
-            Err(
-                Failure::bad_request(format!("command {:?} has only one step", node.as_str()))
-                    .with_specific(SpecificCondition::BadSessionid),
-            )
-        }
-    }
-}
-
-/// A note of type `info`, the kind most results carry.
-pub fn info(text: impl Into<String>) -> Note {
-    Note {
-        type_: NoteType::Info,
-        text: text.into(),
+impl Ctx<'_> {
+    /// When `bare` was last seen going offline, from the database: for users the
+    /// directory has not seen leave since the component started.
+    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
+        self.store.last_seen(bare).map_err(|e| {
+            tracing::error!(error = %e, "cannot read last-seen times");
+            Failure::internal()
+        })
     }
 }

@@ -1,61 +1,145 @@
 //! `peers`: the active chat peers of a user, for game platforms.
 //!
 //! Input: `jid` (the user). Output: a result form, FORM_TYPE [`FORM_TYPE`], with the
-//! user's own `availability` and the `tier` used, and a `<reported/>` table of peers
-//! (`jid`, `availability`, `status`, `last-activity`, `tier`, `remote`: `1` for a contact
-//! on another server, listed only where `privacy.remote_peers` allows), most recent
-//! activity first. `last-activity` is the last exchange of messages in the conversation tier and
-//! the last presence change in the presence tier. It can be run in one step by sending the submitted form with `execute`.
+//! user's `jid`, their own `availability` and the `tier` used, and a `<reported/>`
+//! table of peers (`jid`, `availability`, `status`, `last-activity`, `tier`, `remote`:
+//! `1` for a contact on another server, listed only where `privacy.remote_peers`
+//! allows), most recent activity first. `last-activity` is the last exchange of
+//! messages in the conversation tier and the last presence change in the presence tier.
+//! It can be run in one step by sending the submitted form with `execute`.
 
-use super::{Context, Needs, Step, Table};
-use crate::core::failure::{quote, Failure};
-use crate::directory::peers::{active_peers, tier_for};
-use crate::xep::commands::{Action, Actions};
-use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FormType};
+use xmpp_parsers::jid::BareJid;
 
-use super::session::Stage;
+use super::render::{cell, Answer, ResultWriter};
 use super::status::{availability_label, served_user};
-use crate::directory::{grants, unix_secs, Seen};
+use super::{Ctx, Flow, Needs, Node, Waited};
+use crate::directory::grants;
+use crate::directory::peers::{active_peers, tier_for, Tier};
+use crate::directory::{unix_secs, Seen};
+use crate::failure::{quote, Failure};
+use crate::rights::Access;
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:peers:1";
 
-pub fn start(form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    match form {
-        // One step: a submitted form must hold the answer's input.
-        Some(form) if form.type_ == FormType::Submit => submit(Action::Complete, Some(form), ctx),
-        _ => {
-            let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
-                .with_title("Active chat peers")
-                .with_instructions("The user whose active chat peers you want.");
-            form.push_field(Field::jid_single("jid", "User").required());
-            Ok(Step::Continue {
-                form,
-                actions: Actions {
-                    execute: Some(Action::Complete),
-                    allowed: vec![Action::Complete],
-                },
-                stage: Stage::AskedForUser,
-            })
-        }
+pub struct Peers;
+
+/// The user whose peers are wanted, as given.
+pub struct PeersQuery {
+    pub jid: String,
+}
+
+impl TryFrom<&DataForm> for PeersQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<PeersQuery, Failure> {
+        let jid = form.value("jid").ok_or_else(|| {
+            Failure::bad_request("the form needs the field \"jid\": the user whose peers you want")
+        })?;
+        Ok(PeersQuery {
+            jid: jid.to_owned(),
+        })
     }
 }
 
-pub fn submit(
-    _action: Action,
-    form: Option<&DataForm>,
-    ctx: &mut Context<'_>,
-) -> Result<Step, Failure> {
-    let jid = form.and_then(|f| f.value("jid")).ok_or_else(|| {
-        Failure::bad_request("the form needs the field \"jid\": the user whose peers you want")
-    })?;
-    answer(jid, ctx)
+impl Node for Peers {
+    const NODE: &'static str = "peers";
+    const NAME: &'static str = "Active chat peers of a user";
+    const ACCESS: Access = Access::Platform;
+    type Query = PeersQuery;
+
+    fn form() -> Option<DataForm> {
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Active chat peers")
+            .with_instructions("The user whose active chat peers you want.");
+        form.push_field(Field::jid_single("jid", "User").required());
+        Some(form)
+    }
+
+    fn run(query: PeersQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let jid = served_user(&query.jid, ctx, &grants::NEEDED)?;
+        answer(jid, Waited::default(), ctx)
+    }
 }
 
-fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
+/// One listed peer.
+struct Row {
+    jid: String,
+    availability: &'static str,
+    status: Option<String>,
+    last_activity: u32,
+    remote: bool,
+}
+
+struct PeersAnswer {
+    jid: BareJid,
+    availability: &'static str,
+    tier: Tier,
+    peers: Vec<Row>,
+}
+
+impl Answer for PeersAnswer {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Active chat peers");
+        out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
+        out.field(
+            "availability",
+            "User's availability",
+            FieldType::TextSingle,
+            self.availability,
+        );
+        out.field(
+            "tier",
+            "Activity tier",
+            FieldType::TextSingle,
+            self.tier.as_str(),
+        );
+        out.columns(&[
+            ("jid", "Peer", FieldType::JidSingle),
+            ("availability", "Availability", FieldType::TextSingle),
+            ("status", "Status", FieldType::TextSingle),
+            ("last-activity", "Last activity", FieldType::TextSingle),
+            ("tier", "Tier", FieldType::TextSingle),
+            ("remote", "On another server", FieldType::Boolean),
+        ]);
+        for peer in &self.peers {
+            out.row(vec![
+                cell("jid", &peer.jid),
+                cell("availability", peer.availability),
+                cell("status", peer.status.as_deref().unwrap_or("")),
+                cell(
+                    "last-activity",
+                    &datetime::format(u64::from(peer.last_activity)),
+                ),
+                cell("tier", self.tier.as_str()),
+                cell("remote", if peer.remote { "1" } else { "0" }),
+            ]);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let user = self.jid.as_str();
+        if self.peers.is_empty() {
+            return match self.availability {
+                "chat" | "available" => format!("{user} has no active chat peers right now"),
+                other => format!("{user} is {other}, so has no active chat peers"),
+            };
+        }
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| match &p.status {
+                Some(status) => format!("{} ({}, \"{status}\")", p.jid, p.availability),
+                None => format!("{} ({})", p.jid, p.availability),
+            })
+            .collect();
+        format!("{user} is chatting with {}", peers.join(", "))
+    }
+}
+
+fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     let now = unix_secs(ctx.now);
-    let jid = served_user(jid, ctx, &grants::NEEDED)?;
-    let directory = &ctx.state.directory;
+    let directory = ctx.directory;
     // Only a user who may be available has active peers. For anyone else nothing is
     // fetched and nothing is kept: a platform asking about a million names grows nothing.
     let candidate = directory
@@ -65,7 +149,6 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
     if let Some(user) = candidate {
         // On a server that does not tell every departure, the user and the peers to be
         // listed are confirmed first (XEP-0199 pings), at most once per interval.
-        let waited = ctx.waited;
         if waited.may_check() && !directory.unconfirmed(user, now).is_empty() {
             needs.checks.push(user);
         }
@@ -97,73 +180,37 @@ fn answer(jid: &str, ctx: &mut Context<'_>) -> Result<Step, Failure> {
         }
     }
     if !needs.is_empty() {
-        return Ok(Step::Wait(needs));
+        let waited = waited.after(&needs);
+        return Flow::wait(needs, move |ctx| answer(jid, waited, ctx));
     }
     let active_user = candidate.filter(|&id| {
         matches!(directory.seen(id, now), Seen::Online { availability, .. } if availability.is_active())
     });
+    let tier = tier_for(directory, jid.as_str());
     let peers = match active_user {
         None => Vec::new(),
         Some(user) => {
-            let directory = &mut ctx.state.directory;
-            directory.rosters.get(user);
-            let directory = &ctx.state.directory;
-            let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
-            active_peers(
-                directory,
-                user,
-                mutual,
-                tier_for(directory, jid.as_str()),
-                now,
-            )
+            let mutual = directory.rosters.get(user).map_or(&[][..], |r| &r.mutual);
+            active_peers(directory, user, mutual, tier, now)
         }
     };
-    let directory = &ctx.state.directory;
-    let tier = tier_for(directory, jid.as_str());
-
-    let mut form = DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Active chat peers");
-    form.push_field(Field::value("jid", jid.as_str()));
-    form.push_field(Field::value(
-        "availability",
-        availability_label(&directory.seen_by_name(jid.as_str(), now)),
-    ));
-    form.push_field(Field::value("tier", tier.as_str()));
-    let mut remote = Field::boolean("remote", "On another server", false);
-    remote.values.clear();
-    form.set_reported(vec![
-        Field::jid_single("jid", "Peer"),
-        Field::text_single("availability", "Availability", None),
-        Field::text_single("status", "Status", None),
-        Field::text_single("last-activity", "Last activity", None),
-        Field::text_single("tier", "Tier", None),
-        remote,
-    ]);
-    let mut table = Table::new(ctx);
-    for peer in &peers {
-        let mut item = vec![
-            Field::value("jid", directory.name(peer.id)),
-            Field::value("availability", peer.availability.as_str()),
-        ];
-        item.push(match &peer.status {
-            Some(text) => Field::value("status", text),
-            None => Field {
-                var: Some("status".to_owned()),
-                ..Field::default()
-            },
-        });
-        item.push(Field::value(
-            "last-activity",
-            datetime::format(u64::from(peer.last_activity)),
-        ));
-        item.push(Field::value("tier", tier.as_str()));
-        let remote = directory.is_remote(directory.name(peer.id));
-        item.push(Field::value("remote", if remote { "1" } else { "0" }));
-        table.push(&mut form, item);
-    }
-    let mut notes = Vec::new();
-    table.finish(&mut notes);
-    Ok(Step::Completed {
-        form: Some(form),
-        notes,
+    let peers = peers
+        .into_iter()
+        .map(|peer| {
+            let name = directory.name(peer.id);
+            Row {
+                jid: name.to_owned(),
+                availability: peer.availability.as_str(),
+                status: peer.status,
+                last_activity: peer.last_activity,
+                remote: directory.is_remote(name),
+            }
+        })
+        .collect();
+    Flow::done(PeersAnswer {
+        availability: availability_label(&directory.seen_by_name(jid.as_str(), now)),
+        jid,
+        tier,
+        peers,
     })
 }

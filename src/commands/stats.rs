@@ -2,40 +2,90 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{Context, Step};
-use crate::core::failure::Failure;
-use crate::core::Link;
-use crate::xep::forms::{DataForm, Field, FormType};
+use super::render::{Answer, ResultWriter};
+use super::{Ctx, Flow, NoInput, Node};
+use crate::failure::Failure;
+use crate::health::Link;
+use crate::rights::Access;
+use crate::xep::forms::FieldType;
 
 /// FORM_TYPE of the result, so programs can recognise it.
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:stats:1";
 
-pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    let state = &*ctx.state;
+pub struct Stats;
+
+impl Node for Stats {
+    const NODE: &'static str = "stats";
+    const NAME: &'static str = "Bridge statistics";
+    const ACCESS: Access = Access::Operator;
+    type Query = NoInput;
+
+    fn run(_: NoInput, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        run(ctx)
+    }
+}
+
+struct StatsAnswer {
+    counters: Vec<(&'static str, &'static str, String)>,
+    servers: Vec<String>,
+}
+
+impl Answer for StatsAnswer {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Game bridge statistics");
+        for (var, label, value) in &self.counters {
+            out.field(var, label, FieldType::TextSingle, value);
+        }
+        out.fields(
+            "servers",
+            "Server software",
+            FieldType::TextMulti,
+            self.servers.clone(),
+        );
+    }
+
+    fn summary(&self) -> String {
+        let value = |var: &str| {
+            self.counters
+                .iter()
+                .find(|(v, _, _)| *v == var)
+                .map_or("", |(_, _, value)| value.as_str())
+        };
+        format!(
+            "link {}, up {} s, {} commands served, {} online resources, database {}",
+            value("link"),
+            value("uptime"),
+            value("commands-served"),
+            value("online-resources"),
+            value("storage"),
+        )
+    }
+}
+
+fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let health = ctx.health;
     let since = |t: SystemTime| {
         ctx.now
             .duration_since(t)
             .unwrap_or(Duration::ZERO)
             .as_secs()
     };
-    let (link, link_since) = match state.link {
+    let (link, link_since) = match health.link {
         Link::Up { since: t } => ("up", since(t)),
         Link::Down { since: t } => ("down", since(t)),
     };
-    let schema = state.store.schema_version().map_err(|e| {
+    let schema = ctx.store.schema_version().map_err(|e| {
         tracing::error!(error = %e, "cannot read the schema version");
         Failure::internal()
     })?;
-    let stats = &state.stats;
-    let mut form =
-        DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Game bridge statistics");
-    let directory = &state.directory;
+    let stats = &health.stats;
+    let directory = ctx.directory;
     let counters: [(&str, &str, String); 32] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
             "Uptime (seconds)",
-            since(state.started_at).to_string(),
+            since(health.started_at).to_string(),
         ),
         ("link", "Link to the server", link.to_owned()),
         (
@@ -78,7 +128,7 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
         (
             "storage",
             "Database",
-            match state.storage_failing_since {
+            match health.storage_failing_since {
                 None => "ok".to_owned(),
                 Some(t) => format!("writes failing for {} s", since(t)),
             },
@@ -184,18 +234,13 @@ pub fn run(ctx: &mut Context<'_>) -> Result<Step, Failure> {
             directory.rosters.used_bytes().to_string(),
         ),
     ];
-    for (var, label, value) in counters {
-        form.push_field(Field::text_single(var, label, Some(&value)));
-    }
-    let servers: Vec<String> = state
-        .directory
+    let servers: Vec<String> = directory
         .domains
         .iter()
         .filter_map(|d| d.software.as_ref().map(|s| format!("{}: {s}", d.jid)))
         .collect();
-    form.push_field(Field::text_multi("servers", "Server software", servers));
-    Ok(Step::Completed {
-        form: Some(form),
-        notes: vec![],
+    Flow::done(StatsAnswer {
+        counters: counters.into(),
+        servers,
     })
 }

@@ -5,60 +5,73 @@
 //! FORM_TYPE [`FORM_TYPE`], with a `<reported/>` table: `jid`, `availability` (`chat`,
 //! `available`, `away`, `xa`, `dnd`, `offline` or `unknown`), `status` (every status text,
 //! those with a language as `[lang] text`), `last-seen` (XEP-0082: when an offline or
-//! unknown user was last seen online, if the component saw it). Users of hosts this bridge does not serve are `unknown`, with a
-//! warning note saying so.
+//! unknown user was last seen online, if the component saw it). Users of hosts this
+//! bridge does not serve are `unknown`, with a warning note saying so.
 
 use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
-use super::session::Stage;
-use super::{Context, Needs, Step, Table};
-use crate::core::failure::{quote, Failure};
+use super::render::{cell, cells, Answer, ResultWriter};
+use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants::{self, Grant};
-use crate::directory::Seen;
-use crate::xep::commands::{Action, Actions, Note, NoteType};
+use crate::directory::{unix_secs, Seen};
+use crate::failure::{quote, Failure};
+use crate::rights::Access;
+use crate::xep::commands::NoteType;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FormType};
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:status:1";
 
 /// Users one request may ask about.
 pub const MAX_USERS: usize = 100;
 
-pub fn start(form: Option<&DataForm>, ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    match form {
-        // One step: a submitted form must hold the answer's input.
-        Some(form) if form.type_ == FormType::Submit => submit(Action::Complete, Some(form), ctx),
-        _ => {
-            let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
-                .with_title("Status of users")
-                .with_instructions("The users whose status you want, one JID per line.");
-            form.push_field(Field::jid_multi("jids", "Users", Vec::<String>::new()).required());
-            Ok(Step::Continue {
-                form,
-                actions: Actions {
-                    execute: Some(Action::Complete),
-                    allowed: vec![Action::Complete],
-                },
-                stage: Stage::AskedForUsers,
-            })
+pub struct Status;
+
+/// The users asked about, as given.
+pub struct StatusQuery {
+    pub jids: Vec<String>,
+}
+
+impl TryFrom<&DataForm> for StatusQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<StatusQuery, Failure> {
+        let jids = form.values("jids");
+        if jids.is_empty() {
+            return Err(Failure::bad_request(
+                "the form needs the field \"jids\": at least one user JID",
+            ));
         }
+        if jids.len() > MAX_USERS {
+            return Err(Failure::bad_request(format!(
+                "ask about at most {MAX_USERS} users at once, not {}",
+                jids.len()
+            )));
+        }
+        Ok(StatusQuery {
+            jids: jids.to_vec(),
+        })
     }
 }
 
-pub fn submit(
-    _action: Action,
-    form: Option<&DataForm>,
-    ctx: &mut Context<'_>,
-) -> Result<Step, Failure> {
-    let jids = form.map(|f| f.values("jids").to_vec()).unwrap_or_default();
-    if jids.is_empty() {
-        return Err(Failure::bad_request(
-            "the form needs the field \"jids\": at least one user JID",
-        ));
+impl Node for Status {
+    const NODE: &'static str = "status";
+    const NAME: &'static str = "Status of users";
+    const ACCESS: Access = Access::Platform;
+    type Query = StatusQuery;
+
+    fn form() -> Option<DataForm> {
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Status of users")
+            .with_instructions("The users whose status you want, one JID per line.");
+        form.push_field(Field::jid_multi("jids", "Users", Vec::<String>::new()).required());
+        Some(form)
     }
-    answer(&jids, ctx)
+
+    fn run(query: StatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        answer(query.jids, Waited::default(), ctx)
+    }
 }
 
 /// The word the tables use for what the directory knows of a user.
@@ -71,9 +84,9 @@ pub fn availability_label(seen: &Seen<'_>) -> &'static str {
 }
 
 /// Checks that `jid` is a user of a served domain whose server granted `needs`.
-pub fn served_user(jid: &str, ctx: &Context<'_>, needs: &[Grant]) -> Result<BareJid, Failure> {
+pub fn served_user(jid: &str, ctx: &Ctx<'_>, needs: &[Grant]) -> Result<BareJid, Failure> {
     let jid = parse_user(jid)?;
-    let directory = &ctx.state.directory;
+    let directory = ctx.directory;
     let domain = directory.domain_of(jid.as_str()).ok_or_else(|| {
         Failure::item_not_found(format!(
             "{} is not a user of this chat server; this bridge serves {}",
@@ -115,9 +128,8 @@ fn parse_user(jid: &str) -> Result<BareJid, Failure> {
     Ok(parsed)
 }
 
-fn served_list(ctx: &Context<'_>) -> String {
-    ctx.state
-        .directory
+fn served_list(ctx: &Ctx<'_>) -> String {
+    ctx.directory
         .domains
         .iter()
         .map(|d| d.jid.as_str())
@@ -125,18 +137,93 @@ fn served_list(ctx: &Context<'_>) -> String {
         .join(", ")
 }
 
-fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
-    if jids.len() > MAX_USERS {
-        return Err(Failure::bad_request(format!(
-            "ask about at most {MAX_USERS} users at once, not {}",
-            jids.len()
-        )));
+/// One user's line.
+enum Row {
+    Known {
+        jid: BareJid,
+        availability: &'static str,
+        texts: Vec<String>,
+        last_seen: Option<u32>,
+    },
+    /// Not a user of a served domain: reported `unknown`, with the reason as a note.
+    NotOurs { jid: String, why: String },
+}
+
+struct StatusAnswer {
+    rows: Vec<Row>,
+}
+
+impl Answer for StatusAnswer {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Status of users");
+        out.columns(&[
+            ("jid", "User", FieldType::JidSingle),
+            ("availability", "Availability", FieldType::TextSingle),
+            ("status", "Status", FieldType::TextMulti),
+            ("last-seen", "Last seen", FieldType::TextSingle),
+        ]);
+        for row in &self.rows {
+            match row {
+                Row::Known {
+                    jid,
+                    availability,
+                    texts,
+                    last_seen,
+                } => out.row(vec![
+                    cell("jid", jid.as_str()),
+                    cell("availability", availability),
+                    cells("status", texts.clone()),
+                    cell(
+                        "last-seen",
+                        &last_seen.map_or_else(String::new, |at| datetime::format(u64::from(at))),
+                    ),
+                ]),
+                Row::NotOurs { jid, why } => {
+                    out.note(NoteType::Warn, why.as_str());
+                    out.row(vec![
+                        cell("jid", jid),
+                        cell("availability", "unknown"),
+                        cell("status", ""),
+                        cell("last-seen", ""),
+                    ]);
+                }
+            }
+        }
     }
+
+    fn summary(&self) -> String {
+        let lines: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| match row {
+                Row::Known {
+                    jid,
+                    availability,
+                    texts,
+                    last_seen,
+                } => {
+                    let mut line = format!("{jid} is {availability}");
+                    if let Some(text) = texts.first() {
+                        line.push_str(&format!(" (\"{text}\")"));
+                    }
+                    if let Some(at) = last_seen {
+                        line.push_str(&format!(", last seen {}", datetime::format(u64::from(*at))));
+                    }
+                    line
+                }
+                Row::NotOurs { jid, .. } => format!("{jid} is not a user of this chat server"),
+            })
+            .collect();
+        lines.join("; ")
+    }
+}
+
+fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let now = unix_secs(ctx.now);
+    let directory = ctx.directory;
     // On a server that does not tell every departure, users whose resources were not
     // confirmed lately are confirmed first (XEP-0199 pings), at most once per interval.
-    if ctx.waited.may_check() {
-        let now = crate::directory::unix_secs(ctx.now);
-        let directory = &ctx.state.directory;
+    if waited.may_check() {
         // Only users the answer will report: of served hosts whose grants allow it.
         let checks: Vec<_> = jids
             .iter()
@@ -145,22 +232,16 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
             .filter(|&id| !directory.unconfirmed(id, now).is_empty())
             .collect();
         if !checks.is_empty() {
-            return Ok(Step::Wait(Needs {
+            let needs = Needs {
                 roster: None,
                 checks,
-            }));
+            };
+            let waited = waited.after(&needs);
+            return Flow::wait(needs, move |ctx| answer(jids, waited, ctx));
         }
     }
-    let mut form = DataForm::new(FormType::Result, Some(FORM_TYPE)).with_title("Status of users");
-    form.set_reported(vec![
-        Field::jid_single("jid", "User"),
-        Field::text_single("availability", "Availability", None),
-        Field::text_multi("status", "Status", Vec::<String>::new()),
-        Field::text_single("last-seen", "Last seen", None),
-    ]);
-    let mut notes = Vec::new();
-    let mut table = Table::new(ctx);
-    for jid in jids {
+    let mut rows = Vec::with_capacity(jids.len());
+    for jid in &jids {
         let user = match served_user(jid, ctx, &[Grant::Presence]) {
             Ok(user) => user,
             Err(failure)
@@ -168,28 +249,15 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
                     == xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound =>
             {
                 // Not ours: say so in the table and in a note, and go on with the others.
-                table.note(
-                    &mut notes,
-                    Note {
-                        type_: NoteType::Warn,
-                        text: failure.text,
-                    },
-                );
-                table.push(
-                    &mut form,
-                    vec![
-                        Field::value("jid", jid.trim()),
-                        Field::value("availability", "unknown"),
-                        empty("status"),
-                        empty("last-seen"),
-                    ],
-                );
+                rows.push(Row::NotOurs {
+                    jid: jid.trim().to_owned(),
+                    why: failure.text,
+                });
                 continue;
             }
             Err(failure) => return Err(failure),
         };
-        let directory = &ctx.state.directory;
-        let seen = directory.seen_by_name(user.as_str(), crate::directory::unix_secs(ctx.now));
+        let seen = directory.seen_by_name(user.as_str(), now);
         let texts: Vec<String> = match &seen {
             Seen::Online { status, .. } => status
                 .all()
@@ -212,35 +280,15 @@ fn answer(jids: &[String], ctx: &mut Context<'_>) -> Result<Step, Failure> {
             } => Some(at),
             _ => match directory.last_seen_by_name(user.as_str()) {
                 Some(at) => Some(at),
-                None => ctx.state.stored_last_seen(user.as_str())?,
+                None => ctx.stored_last_seen(user.as_str())?,
             },
         };
-        let mut status = Field::text_multi("status", "", texts);
-        status.type_ = None;
-        status.label = None;
-        table.push(
-            &mut form,
-            vec![
-                Field::value("jid", user.as_str()),
-                Field::value("availability", availability_label(&seen)),
-                status,
-                match last_seen {
-                    Some(at) => Field::value("last-seen", datetime::format(u64::from(at))),
-                    None => empty("last-seen"),
-                },
-            ],
-        );
+        rows.push(Row::Known {
+            availability: availability_label(&seen),
+            jid: user,
+            texts,
+            last_seen,
+        });
     }
-    table.finish(&mut notes);
-    Ok(Step::Completed {
-        form: Some(form),
-        notes,
-    })
-}
-
-fn empty(var: &str) -> Field {
-    Field {
-        var: Some(var.to_owned()),
-        ..Field::default()
-    }
+    Flow::done(StatusAnswer { rows })
 }

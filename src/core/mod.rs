@@ -7,13 +7,15 @@
 //! [`Store`]; the driver runs the core on its own thread so SQLite never blocks the async
 //! runtime.
 
+pub mod classify;
 pub mod deadlines;
 pub mod disco;
-pub mod failure;
 pub mod iq_tracker;
-pub(crate) mod observe;
 pub mod parked;
+mod pipeline;
+mod queries;
 pub mod rate;
+pub mod session;
 pub mod stanza;
 
 use std::time::{Duration, SystemTime};
@@ -24,17 +26,20 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use crate::commands::{self, Reply, Requester, Sessions};
 use crate::config::Config;
 use crate::directory::activity::ReportKey;
+use crate::directory::ingest::Ingested;
 use crate::directory::{unix_secs, Directory, DirectoryConfig};
+use crate::failure::{self, Failure};
+pub use crate::health::{Health, Link, Stats};
 use crate::logging::Throttle;
 use crate::store::Store;
-use crate::xep::commands::{Command, CommandError, SpecificCondition};
-use failure::Failure;
+use classify::Request;
 use iq_tracker::{Ended, IqTracker, Purpose};
-use parked::{Parked, Waited};
+use parked::Parked;
+use pipeline::Waiter;
 use rate::{Rate, RateLimits};
+use session::Sessions;
 use stanza::{Header, IqType, Kind};
 
 /// Something that happened, for the core to decide about.
@@ -122,100 +127,21 @@ impl From<&Config> for CoreConfig {
     }
 }
 
-/// The state of the link to the server, as the core last heard of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Link {
-    Up { since: SystemTime },
-    Down { since: SystemTime },
-}
-
-/// Counters for the operator.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    pub stanzas_in: u64,
-    pub stanzas_out: u64,
-    /// Stanzas that could not be routed or parsed, dropped with a log line.
-    pub stanzas_dropped: u64,
-    /// Stanzas from the server skipped unread: too large or too deep.
-    pub stanzas_skipped: u64,
-    /// Stanzas of the bridge's own that were over the size limit: answers are cut to fit,
-    /// so only an answer echoing a huge attribute (an IQ's id) gets here.
-    pub stanzas_oversized: u64,
-    /// Transactions committed, and attempts that failed (each retried later).
-    pub storage_writes: u64,
-    pub storage_failures: u64,
-    /// Requests refused with `resource-constraint`: a cap on waiting requests, or a
-    /// requester over its rate.
-    pub requests_refused_busy: u64,
-    /// Of those, refused because the requester was over its rate.
-    pub requests_rate_limited: u64,
-    /// Pings sent to confirm resources the server may have ended silently, and the
-    /// resources the server said were gone.
-    pub presence_checks: u64,
-    pub departures_found: u64,
-    /// Gauges, as of the last input: rosters being fetched, pings out, requests waiting
-    /// for either, command sessions open, IQs awaiting a reply, requesters whose rate is
-    /// tracked.
-    pub rosters_fetching: usize,
-    pub presence_checks_pending: usize,
-    pub requests_waiting: usize,
-    pub sessions_live: usize,
-    pub iqs_pending: usize,
-    pub requesters_tracked: usize,
-    pub commands_served: u64,
-    /// Successful handshakes; all but the first are reconnections.
-    pub links_up: u64,
-}
-
-impl Stats {
-    pub fn reconnects(&self) -> u64 {
-        self.links_up.saturating_sub(1)
-    }
-}
-
-/// The core's state that command handlers may read and change.
+/// The core's state: what handlers read (through their narrow context) and what the
+/// core alone changes.
 pub struct State {
-    pub started_at: SystemTime,
-    pub link: Link,
-    pub stats: Stats,
-    pub iq_timeouts: u64,
+    pub health: Health,
     pub directory: Directory,
     pub store: Store,
-    /// Since when writes to the database fail (the bridge answers from memory meanwhile).
-    pub storage_failing_since: Option<SystemTime>,
 }
 
 impl State {
     pub fn new(store: Store, directory: Directory, now: SystemTime) -> State {
         State {
-            started_at: now,
-            link: Link::Down { since: now },
-            stats: Stats::default(),
-            iq_timeouts: 0,
+            health: Health::new(now),
             directory,
             store,
-            storage_failing_since: None,
         }
-    }
-
-    /// When `bare` was last seen going offline, from the database: for users the
-    /// directory has not seen leave since the component started.
-    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
-        self.store.last_seen(bare).map_err(|e| {
-            error!(error = %e, "cannot read last-seen times");
-            Failure::internal()
-        })
-    }
-
-    #[cfg(test)]
-    pub fn for_tests() -> State {
-        let store = Store::open_in_memory().unwrap();
-        let directory = Directory::new(DirectoryConfig::default(), &[]);
-        State::new(
-            store,
-            directory,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-        )
     }
 }
 
@@ -244,7 +170,7 @@ pub struct Core {
     sessions: Sessions,
     iq: IqTracker,
     /// Requests waiting for rosters and pings, each asked once however many wait.
-    parked: Parked,
+    parked: Parked<Waiter>,
     rates: RateLimits,
     /// Warnings about input anyone can send, at most one per [`NOISY_INTERVAL`].
     noisy: Throttle,
@@ -286,8 +212,9 @@ impl Core {
     pub fn into_store(mut self) -> Store {
         let now = self
             .state
+            .health
             .storage_failing_since
-            .unwrap_or(self.state.started_at);
+            .unwrap_or(self.state.health.started_at);
         self.flush_last_seen(now);
         self.state.store
     }
@@ -303,20 +230,20 @@ impl Core {
         }
         match self.state.store.save_last_seen(&batch) {
             Ok(()) => {
-                self.state.stats.storage_writes += 1;
+                self.state.health.stats.storage_writes += 1;
                 debug!(count = batch.len(), "last-seen times written");
-                if self.state.storage_failing_since.take().is_some() {
+                if self.state.health.storage_failing_since.take().is_some() {
                     info!("the database is writable again");
                 }
                 self.storage_retry = None;
             }
             Err(e) => {
-                self.state.stats.storage_failures += 1;
+                self.state.health.stats.storage_failures += 1;
                 let wait = self
                     .storage_retry
                     .map_or(STORAGE_RETRY_MIN, |(_, wait)| wait);
                 self.storage_retry = Some((now + wait, (wait * 2).min(STORAGE_RETRY_MAX)));
-                self.state.storage_failing_since.get_or_insert(now);
+                self.state.health.storage_failing_since.get_or_insert(now);
                 error!(
                     error = %e,
                     count = batch.len(),
@@ -336,14 +263,14 @@ impl Core {
             Input::Connected => self.on_connected(now, &mut out),
             Input::Disconnected { reason } => self.on_disconnected(&reason, now, &mut out),
             Input::Stanza(el) => {
-                self.state.stats.stanzas_in += 1;
+                self.state.health.stats.stanzas_in += 1;
                 self.on_stanza(el, now, &mut out);
             }
             Input::Tick => {}
-            Input::NotSent => self.state.stats.stanzas_oversized += 1,
+            Input::NotSent => self.state.health.stats.stanzas_oversized += 1,
             Input::Skipped { head, reason } => {
-                self.state.stats.stanzas_in += 1;
-                self.state.stats.stanzas_skipped += 1;
+                self.state.health.stats.stanzas_in += 1;
+                self.state.health.stats.stanzas_skipped += 1;
                 self.on_skipped(&head, reason, &mut out);
             }
             Input::Sessions {
@@ -353,9 +280,9 @@ impl Core {
             } => self.on_sessions(&domain, link, sessions),
         }
         self.expire(now, &mut out);
-        self.state.stats.stanzas_out +=
+        self.state.health.stats.stanzas_out +=
             out.iter().filter(|o| matches!(o, Output::Send(_))).count() as u64;
-        let stats = &mut self.state.stats;
+        let stats = &mut self.state.health.stats;
         stats.rosters_fetching = self.parked.rosters();
         stats.presence_checks_pending = self.parked.pings();
         stats.requests_waiting = self.parked.len();
@@ -386,7 +313,7 @@ impl Core {
     fn expire(&mut self, now: SystemTime, out: &mut Vec<Output>) {
         self.sessions.expire(now);
         for ended in self.iq.expire(now) {
-            self.state.iq_timeouts += 1;
+            self.state.health.iq_timeouts += 1;
             if let Ended::TimedOut { purpose, to } = ended {
                 if matches!(purpose, Purpose::Ping { .. }) {
                     // A device that does not answer is left out; that is all it means.
@@ -419,8 +346,8 @@ impl Core {
     }
 
     fn on_connected(&mut self, now: SystemTime, out: &mut Vec<Output>) {
-        self.state.link = Link::Up { since: now };
-        self.state.stats.links_up += 1;
+        self.state.health.link = Link::Up { since: now };
+        self.state.health.stats.links_up += 1;
         self.state.directory.link_up();
         for domain in self.config.domains.clone() {
             let to = Jid::from(domain);
@@ -472,7 +399,7 @@ impl Core {
     }
 
     fn on_disconnected(&mut self, reason: &str, now: SystemTime, out: &mut Vec<Output>) {
-        self.state.link = Link::Down { since: now };
+        self.state.health.link = Link::Down { since: now };
         self.state.directory.link_down(unix_secs(now));
         // Sessions listed now would be of a link that is gone.
         self.sessions_asked.clear();
@@ -490,14 +417,14 @@ impl Core {
 
     /// Answers every request still waiting for a roster with `failure`.
     fn refuse_parked(&mut self, failure: &Failure, out: &mut Vec<Output>) -> usize {
-        let mut refused = 0;
-        for request in self.parked.drain() {
-            if let Ok(header) = Header::read(&request) {
-                out.push(Output::Send(stanza::error_reply(&header, failure)));
-                refused += 1;
-            }
+        let waiting = self.parked.drain();
+        for waiter in &waiting {
+            out.push(Output::Send(stanza::error_reply(
+                waiter.request.header(),
+                failure,
+            )));
         }
-        refused
+        waiting.len()
     }
 
     /// The bridge is stopping: what is still waiting gets its answer now.
@@ -514,7 +441,7 @@ impl Core {
         let header = match Header::read(&el) {
             Ok(header) => header,
             Err(e) => {
-                self.state.stats.stanzas_dropped += 1;
+                self.state.health.stats.stanzas_dropped += 1;
                 if let Some(suppressed) = self.noisy.allow(now) {
                     warn!(error = %e, suppressed, "dropped a stanza that cannot be routed");
                 }
@@ -530,8 +457,25 @@ impl Core {
         let _guard = span.enter();
         match header.kind {
             Kind::Iq => self.on_iq(&header, &el, now, out),
-            Kind::Presence => self.on_presence(&header, &el, now),
-            Kind::Message => self.on_message(&header, &el, now),
+            Kind::Presence => {
+                let ingested =
+                    self.state
+                        .directory
+                        .ingest_presence(&header.from, &el, unix_secs(now));
+                self.ingested(ingested, now);
+            }
+            Kind::Message => {
+                if header.type_.as_deref() == Some("error") {
+                    return;
+                }
+                let ingested = self.state.directory.ingest_message(
+                    &header.from,
+                    &el,
+                    &self.config.activity_key,
+                    unix_secs(now),
+                );
+                self.ingested(ingested, now);
+            }
         }
     }
 
@@ -558,7 +502,7 @@ impl Core {
         match header.iq_type() {
             Some(IqType::Get) | Some(IqType::Set) => {
                 if header.id.as_ref().is_none_or(|id| id.len() > MAX_ID_BYTES) {
-                    self.state.stats.stanzas_dropped += 1;
+                    self.state.health.stats.stanzas_dropped += 1;
                     if let Some(suppressed) = self.noisy.allow(now) {
                         warn!(
                             suppressed,
@@ -571,15 +515,15 @@ impl Core {
                 let trusted = self.config.platforms.contains(&requester)
                     || self.config.admins.contains(&requester);
                 if !self.rates.allow(requester.as_str(), trusted, now) {
-                    self.state.stats.requests_refused_busy += 1;
-                    self.state.stats.requests_rate_limited += 1;
+                    self.state.health.stats.requests_refused_busy += 1;
+                    self.state.health.stats.requests_rate_limited += 1;
                     let failure = Failure::resource_constraint(
                         "too many requests from you; slow down and try again in a moment",
                     );
                     out.push(Output::Send(stanza::error_reply(header, &failure)));
                     return;
                 }
-                self.on_iq_request(header, el, now, Waited::default(), out);
+                self.on_iq_request(header, el, now, out);
             }
             Some(IqType::Result) | Some(IqType::Error) => {
                 let is_error = header.iq_type() == Some(IqType::Error);
@@ -594,7 +538,7 @@ impl Core {
                 }
             }
             None => {
-                self.state.stats.stanzas_dropped += 1;
+                self.state.health.stats.stanzas_dropped += 1;
                 let failure =
                     Failure::bad_request("an IQ must have type get, set, result or error");
                 if let Some(suppressed) = self.noisy.allow(now) {
@@ -611,135 +555,71 @@ impl Core {
         }
     }
 
-    /// Answers one IQ get/set (or parks it until a roster it needs arrives).
+    /// Counts and logs what the directory could not take.
+    fn ingested(&mut self, ingested: Ingested, now: SystemTime) {
+        match ingested {
+            Ingested::Taken => {}
+            Ingested::Malformed(reason) => {
+                self.state.health.stats.stanzas_dropped += 1;
+                debug!(%reason, "malformed stanza ignored");
+            }
+            Ingested::BadReport(reason) => {
+                self.state.health.stats.stanzas_dropped += 1;
+                if let Some(suppressed) = self.noisy.allow(now) {
+                    warn!(%reason, suppressed, "stanza from the server ignored");
+                }
+            }
+        }
+    }
+
+    /// Answers one IQ get/set, or sets it on its way when it is a command.
     fn on_iq_request(
         &mut self,
         header: &Header,
         el: &Element,
         now: SystemTime,
-        waited: Waited,
         out: &mut Vec<Output>,
     ) {
-        let reply = match self.answer_iq(header, el, now, waited) {
-            Ok(Answer::Result(payload)) => stanza::iq_result(header, payload),
-            Ok(Answer::Wait(needs)) => {
-                self.wait(needs, el.clone(), waited, now, out);
-                return;
+        let payload = match classify::classify(header, el, &self.config.component) {
+            Ok(Request::Ping) => None,
+            Ok(Request::Version) => Some(
+                VersionResult {
+                    name: "xmpp-game-bridge".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    // The operating system is not disclosed: it helps attackers more
+                    // than users.
+                    os: None,
+                }
+                .into(),
+            ),
+            Ok(Request::DiscoInfo { node: None }) => Some(disco::info(&self.config)),
+            Ok(Request::DiscoItems { node: None }) => Some(disco::items()),
+            Ok(Request::DiscoInfo { node: Some(node) }) => {
+                match crate::commands::disco::info(node, |def| self.may_run(&header.from, def)) {
+                    Ok(el) => Some(el),
+                    Err(failure) => return self.refuse(header, &failure, out),
+                }
             }
-            Err(failure) => {
-                debug!(condition = ?failure.condition, text = %failure.text, "refused");
-                stanza::error_reply(header, &failure)
+            Ok(Request::DiscoItems { node: Some(node) }) => {
+                let component = self.component_jid.clone();
+                match crate::commands::disco::items(&component, node, |def| {
+                    self.may_run(&header.from, def)
+                }) {
+                    Ok(el) => Some(el),
+                    Err(failure) => return self.refuse(header, &failure, out),
+                }
             }
+            Ok(Request::Command { node, payload }) => {
+                return self.on_command(header, node, payload, now, out)
+            }
+            Err(failure) => return self.refuse(header, &failure, out),
         };
-        out.push(Output::Send(reply));
+        out.push(Output::Send(stanza::iq_result(header, payload)));
     }
 
-    /// Answers an IQ get/set: `Ok(payload)` for a result, `Err` for an error reply.
-    fn answer_iq(
-        &mut self,
-        header: &Header,
-        el: &Element,
-        now: SystemTime,
-        waited: Waited,
-    ) -> Result<Answer, Failure> {
-        let mut children = el.children();
-        let payload = match (children.next(), children.next()) {
-            (Some(payload), None) => payload,
-            _ => {
-                return Err(Failure::bad_request(
-                    "an IQ request must carry exactly one payload element",
-                ))
-            }
-        };
-        if header.to.node().is_some() || header.to.resource().is_some() {
-            return Err(Failure::service_unavailable(format!(
-                "{} is not an entity of this bridge; address {} instead",
-                failure::quote(header.to.as_str()),
-                self.config.component
-            )));
-        }
-        let type_ = header.iq_type();
-        let requester = self.requester(&header.from);
-        if payload.is("ping", ns::PING) && type_ == Some(IqType::Get) {
-            return Ok(Answer::Result(None));
-        }
-        if payload.is("query", ns::VERSION) && type_ == Some(IqType::Get) {
-            let version = VersionResult {
-                name: "xmpp-game-bridge".to_owned(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                // The operating system is not disclosed: it helps attackers more than users.
-                os: None,
-            };
-            return Ok(Answer::Result(Some(version.into())));
-        }
-        if payload.is("query", ns::DISCO_INFO) && type_ == Some(IqType::Get) {
-            return disco::info(&self.config, &requester, payload.attr("node"))
-                .map(|el| Answer::Result(Some(el)));
-        }
-        if payload.is("query", ns::DISCO_ITEMS) && type_ == Some(IqType::Get) {
-            return disco::items(&self.config, &requester, payload.attr("node"))
-                .map(|el| Answer::Result(Some(el)));
-        }
-        if payload.is("command", crate::xep::commands::NS) {
-            if type_ != Some(IqType::Set) {
-                return Err(Failure::bad_request(
-                    "ad-hoc commands are run with an IQ of type set",
-                ));
-            }
-            // Who may run the node is decided before the form is read: a stranger's
-            // form, however large or odd, is never parsed.
-            let node = commands::admit(payload.attr("node").unwrap_or(""), &requester)?;
-            let request = Command::try_from(payload).map_err(command_parse_failure)?;
-            let mut ctx = commands::Context {
-                now,
-                requester: &requester,
-                state: &mut self.state,
-                waited,
-                max_reply_bytes: self.config.max_stanza_bytes,
-            };
-            return Ok(
-                match commands::execute(node, request, &mut self.sessions, &mut ctx)? {
-                    Reply::Done(response) => Answer::Result(Some((*response).into())),
-                    Reply::Wait(needs) => Answer::Wait(needs),
-                },
-            );
-        }
-        Err(Failure::service_unavailable(format!(
-            "the game bridge does not answer <{} xmlns='{}'/>",
-            failure::quote(payload.name()),
-            failure::quote(&payload.ns())
-        )))
-    }
-
-    fn requester(&self, from: &Jid) -> Requester {
-        let bare = from.to_bare();
-        Requester {
-            jid: from.clone(),
-            admin: self.config.admins.contains(&bare),
-            platform: self.config.platforms.contains(&bare),
-        }
-    }
-}
-
-/// How an IQ request is answered.
-enum Answer {
-    Result(Option<Element>),
-    /// Once the server gave what it needs.
-    Wait(commands::Needs),
-}
-
-fn command_parse_failure(error: CommandError) -> Failure {
-    match error {
-        CommandError::MalformedAction(action) => Failure::bad_request(format!(
-            "{:?} is not an ad-hoc command action",
-            failure::quote(&action)
-        ))
-        .with_specific(SpecificCondition::MalformedAction),
-        CommandError::BadPayload(reason) => {
-            Failure::bad_request(format!("the submitted data form is invalid: {reason}"))
-                .with_specific(SpecificCondition::BadPayload)
-        }
-        other => Failure::bad_request(format!("invalid ad-hoc command request: {other}")),
+    fn refuse(&self, header: &Header, failure: &Failure, out: &mut Vec<Output>) {
+        debug!(condition = ?failure.condition, text = %failure.text, "refused");
+        out.push(Output::Send(stanza::error_reply(header, failure)));
     }
 }
 

@@ -1,7 +1,8 @@
 //! Requests waiting for the chat server: for a user's roster, for pings that confirm
 //! resources are still there, or both. Each request waits for a set of operations; an
-//! operation is sent once however many requests wait for it, and a request runs again
-//! once every operation it waits for has ended (answered, refused or timed out).
+//! operation is sent once however many requests wait for it, and a request's
+//! continuation resumes, once, when every operation it waits for has ended (answered,
+//! refused or timed out).
 //!
 //! Bounded, each refusal a `resource-constraint` to the requester: at most
 //! [`MAX_WAITING`] requests wait in all and [`MAX_PER_REQUESTER`] of one requester, so a
@@ -12,10 +13,8 @@
 
 use std::collections::HashMap;
 
-use minidom::Element;
-
-use super::failure::Failure;
 use crate::directory::UserId;
+use crate::failure::Failure;
 
 /// Requests waiting in all.
 pub const MAX_WAITING: usize = 4096;
@@ -36,33 +35,11 @@ pub enum Operation {
     Ping(UserId, Box<str>),
 }
 
-/// What a request has already waited for: a request runs again with this, so that it
-/// never waits for the same kind of thing without end.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Waited {
-    pub roster: bool,
-    /// Rounds of presence checks (one for the user, one for their peers).
-    pub checks: u8,
-}
-
-impl Waited {
-    pub const MAX_CHECK_ROUNDS: u8 = 2;
-
-    pub fn may_fetch_roster(self) -> bool {
-        !self.roster
-    }
-
-    pub fn may_check(self) -> bool {
-        self.checks < Self::MAX_CHECK_ROUNDS
-    }
-}
-
-/// A request put aside, and what it had waited for once it runs again.
+/// A request put aside: what resumes it (its continuation), and who asked.
 #[derive(Debug)]
-pub struct Waiting {
+pub struct Waiting<T> {
     requester: String,
-    pub request: Element,
-    pub waited: Waited,
+    pub item: T,
     /// Operations not ended yet.
     remaining: u32,
 }
@@ -80,24 +57,32 @@ pub enum Joined {
 
 pub type Ticket = u64;
 
-#[derive(Debug, Default)]
-pub struct Parked {
+#[derive(Debug)]
+pub struct Parked<T> {
     next: Ticket,
-    waiting: HashMap<Ticket, Waiting>,
+    waiting: HashMap<Ticket, Waiting<T>>,
     operations: HashMap<Operation, Vec<Ticket>>,
     by_requester: HashMap<String, u32>,
     rosters: usize,
     pings: usize,
 }
 
-impl Parked {
+impl<T> Default for Parked<T> {
+    fn default() -> Parked<T> {
+        Parked {
+            next: 0,
+            waiting: HashMap::new(),
+            operations: HashMap::new(),
+            by_requester: HashMap::new(),
+            rosters: 0,
+            pings: 0,
+        }
+    }
+}
+
+impl<T> Parked<T> {
     /// Puts a request aside; it waits for nothing yet.
-    pub fn admit(
-        &mut self,
-        requester: &str,
-        request: Element,
-        waited: Waited,
-    ) -> Result<Ticket, Failure> {
+    pub fn admit(&mut self, requester: &str, item: T) -> Result<Ticket, Failure> {
         let mine = self.by_requester.get(requester).copied().unwrap_or(0);
         if mine >= MAX_PER_REQUESTER {
             return Err(Failure::resource_constraint(
@@ -115,8 +100,7 @@ impl Parked {
             ticket,
             Waiting {
                 requester: requester.to_owned(),
-                request,
-                waited,
+                item,
                 remaining: 0,
             },
         );
@@ -164,7 +148,7 @@ impl Parked {
     }
 
     /// The request of `ticket` if it waits for nothing (it can run now).
-    pub fn take_if_ready(&mut self, ticket: Ticket) -> Option<Waiting> {
+    pub fn take_if_ready(&mut self, ticket: Ticket) -> Option<Waiting<T>> {
         if self.waiting.get(&ticket)?.remaining > 0 {
             return None;
         }
@@ -172,14 +156,14 @@ impl Parked {
     }
 
     /// Takes the request of `ticket` out, whatever it waits for (it is refused).
-    pub fn take(&mut self, ticket: Ticket) -> Option<Waiting> {
+    pub fn take(&mut self, ticket: Ticket) -> Option<Waiting<T>> {
         let waiting = self.waiting.remove(&ticket)?;
         self.release(&waiting.requester);
         Some(waiting)
     }
 
     /// `operation` ended: the requests that waited for nothing else, in arrival order.
-    pub fn ended(&mut self, operation: &Operation) -> Vec<Waiting> {
+    pub fn ended(&mut self, operation: &Operation) -> Vec<Waiting<T>> {
         let Some(tickets) = self.operations.remove(operation) else {
             return Vec::new();
         };
@@ -201,14 +185,14 @@ impl Parked {
     }
 
     /// Every waiting request; no operation is under way any more.
-    pub fn drain(&mut self) -> Vec<Element> {
+    pub fn drain(&mut self) -> Vec<T> {
         self.by_requester.clear();
         self.operations.clear();
         self.rosters = 0;
         self.pings = 0;
-        let mut waiting: Vec<(Ticket, Waiting)> = self.waiting.drain().collect();
+        let mut waiting: Vec<(Ticket, Waiting<T>)> = self.waiting.drain().collect();
         waiting.sort_unstable_by_key(|(ticket, _)| *ticket);
-        waiting.into_iter().map(|(_, w)| w.request).collect()
+        waiting.into_iter().map(|(_, w)| w.item).collect()
     }
 
     fn release(&mut self, requester: &str) {
@@ -243,6 +227,7 @@ impl Parked {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use minidom::Element;
 
     fn request(n: u32) -> Element {
         Element::builder("iq", "jabber:component:accept")
@@ -250,15 +235,15 @@ mod tests {
             .build()
     }
 
-    fn id(w: &Waiting) -> String {
-        w.request.attr("id").unwrap_or("").to_owned()
+    fn id(w: &Waiting<Element>) -> String {
+        w.item.attr("id").unwrap_or("").to_owned()
     }
 
     #[test]
     fn one_fetch_per_user_and_every_request_back_in_order() {
-        let mut parked = Parked::default();
-        let a = parked.admit("a", request(1), Waited::default()).unwrap();
-        let b = parked.admit("b", request(2), Waited::default()).unwrap();
+        let mut parked = Parked::<Element>::default();
+        let a = parked.admit("a", request(1)).unwrap();
+        let b = parked.admit("b", request(2)).unwrap();
         let roster = Operation::Roster(UserId(1));
         assert_eq!(parked.wait_for(a, roster.clone()), Joined::Send);
         assert_eq!(parked.wait_for(b, roster.clone()), Joined::UnderWay);
@@ -272,8 +257,8 @@ mod tests {
 
     #[test]
     fn a_request_runs_again_once_every_operation_it_waits_for_ended() {
-        let mut parked = Parked::default();
-        let t = parked.admit("a", request(1), Waited::default()).unwrap();
+        let mut parked = Parked::<Element>::default();
+        let t = parked.admit("a", request(1)).unwrap();
         let roster = Operation::Roster(UserId(1));
         let ping = Operation::Ping(UserId(2), "phone".into());
         assert_eq!(parked.wait_for(t, roster.clone()), Joined::Send);
@@ -283,42 +268,36 @@ mod tests {
         assert_eq!(parked.ended(&roster).len(), 1);
         assert_eq!(parked.pings(), 0);
         // Nothing to wait for: it runs at once.
-        let t = parked.admit("a", request(2), Waited::default()).unwrap();
+        let t = parked.admit("a", request(2)).unwrap();
         assert!(parked.take_if_ready(t).is_some());
         assert!(parked.is_empty());
     }
 
     #[test]
     fn one_requester_cannot_take_all_the_room() {
-        let mut parked = Parked::default();
+        let mut parked = Parked::<Element>::default();
         for i in 0..MAX_PER_REQUESTER {
-            let t = parked
-                .admit("flood", request(i), Waited::default())
-                .unwrap();
+            let t = parked.admit("flood", request(i)).unwrap();
             parked.wait_for(t, Operation::Roster(UserId(i)));
         }
-        assert!(parked
-            .admit("flood", request(0), Waited::default())
-            .is_err());
-        assert!(parked.admit("other", request(0), Waited::default()).is_ok());
+        assert!(parked.admit("flood", request(0)).is_err());
+        assert!(parked.admit("other", request(0)).is_ok());
         // Once answered, the flooder may ask again.
         parked.ended(&Operation::Roster(UserId(0)));
-        assert!(parked.admit("flood", request(0), Waited::default()).is_ok());
+        assert!(parked.admit("flood", request(0)).is_ok());
     }
 
     #[test]
     fn rosters_fetched_at_once_are_capped_and_joining_one_under_way_is_fine() {
-        let mut parked = Parked::default();
+        let mut parked = Parked::<Element>::default();
         for i in 0..MAX_ROSTERS as u32 {
-            let t = parked
-                .admit(&format!("r{}", i % 60), request(i), Waited::default())
-                .unwrap();
+            let t = parked.admit(&format!("r{}", i % 60), request(i)).unwrap();
             assert_eq!(
                 parked.wait_for(t, Operation::Roster(UserId(i))),
                 Joined::Send
             );
         }
-        let late = parked.admit("late", request(0), Waited::default()).unwrap();
+        let late = parked.admit("late", request(0)).unwrap();
         assert_eq!(
             parked.wait_for(late, Operation::Roster(UserId(5_000))),
             Joined::Full
@@ -329,13 +308,5 @@ mod tests {
         );
         assert_eq!(parked.drain().len(), MAX_ROSTERS + 1);
         assert_eq!(parked.rosters(), 0);
-    }
-
-    #[test]
-    fn rounds_of_checks_are_bounded() {
-        let mut waited = Waited::default();
-        assert!(waited.may_check() && waited.may_fetch_roster());
-        waited.checks = Waited::MAX_CHECK_ROUNDS;
-        assert!(!waited.may_check());
     }
 }

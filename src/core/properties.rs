@@ -265,11 +265,11 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
         };
         let outs = core.handle(input, now);
         check(outs, &mut outstanding, &mut replies)?;
-        prop_assert!(core.state().stats.sessions_live <= crate::commands::session::MAX_LIVE);
-        prop_assert!(core.state().stats.rosters_fetching <= parked::MAX_ROSTERS);
-        prop_assert!(core.state().stats.presence_checks_pending <= parked::MAX_PINGS);
-        prop_assert!(core.state().stats.requests_waiting <= parked::MAX_WAITING);
-        prop_assert!(core.state().stats.requesters_tracked <= rate::MAX_TRACKED);
+        prop_assert!(core.state().health.stats.sessions_live <= crate::core::session::MAX_LIVE);
+        prop_assert!(core.state().health.stats.rosters_fetching <= parked::MAX_ROSTERS);
+        prop_assert!(core.state().health.stats.presence_checks_pending <= parked::MAX_PINGS);
+        prop_assert!(core.state().health.stats.requests_waiting <= parked::MAX_WAITING);
+        prop_assert!(core.state().health.stats.requesters_tracked <= rate::MAX_TRACKED);
     }
     // Whatever still waits is answered when the link drops and the timers run out.
     let outs = core.handle(
@@ -414,8 +414,8 @@ fn a_million_generated_stanzas_through_the_reader_and_the_core() {
         "fuzz: {n} stanzas generated ({} MB), {read} read, {skipped} skipped, {sent} stanzas sent (largest {largest} bytes), {secs:.1} s, {:.0} stanzas/s; sessions {}, rosters fetching {}, names {}",
         bytes / 1_000_000,
         n as f64 / secs,
-        core.state().stats.sessions_live,
-        core.state().stats.rosters_fetching,
+        core.state().health.stats.sessions_live,
+        core.state().health.stats.rosters_fetching,
         core.state().directory.interned(),
     );
     assert_eq!(read + skipped, n);

@@ -11,7 +11,7 @@ use minidom::Element;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 
-use super::failure::Failure;
+use crate::failure::Failure;
 
 /// The stanza namespace on a XEP-0114 stream.
 pub const NS_COMPONENT: &str = ns::COMPONENT_ACCEPT;
@@ -60,7 +60,7 @@ impl Header {
             ("iq", NS_COMPONENT) | ("iq", ns::JABBER_CLIENT) => Kind::Iq,
             ("message", NS_COMPONENT) | ("message", ns::JABBER_CLIENT) => Kind::Message,
             ("presence", NS_COMPONENT) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
-            (name, _) => return Err(HeaderError::NotAStanza(super::failure::quote(name))),
+            (name, _) => return Err(HeaderError::NotAStanza(crate::failure::quote(name))),
         };
         let from = jid_attr(el, "from")?.ok_or(HeaderError::MissingFrom)?;
         let to = jid_attr(el, "to")?.ok_or(HeaderError::MissingTo)?;
@@ -94,7 +94,7 @@ fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, HeaderError
         .map(|value| {
             Jid::from_str(value).map_err(|_| HeaderError::BadJid {
                 attr,
-                value: super::failure::quote(value),
+                value: crate::failure::quote(value),
             })
         })
         .transpose()

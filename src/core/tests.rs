@@ -3,8 +3,8 @@
 use super::*;
 use std::str::FromStr;
 
-const ADMIN: &str = "admin@example.test/console";
-const ALICE: &str = "alice@example.test/pc";
+pub(super) const ADMIN: &str = "admin@example.test/console";
+pub(super) const ALICE: &str = "alice@example.test/pc";
 
 pub(super) fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -29,11 +29,11 @@ pub(super) fn core() -> Core {
     Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
 }
 
-fn xml(s: &str) -> Element {
+pub(super) fn xml(s: &str) -> Element {
     s.parse().unwrap()
 }
 
-fn sent(outputs: &[Output]) -> Vec<Element> {
+pub(super) fn sent(outputs: &[Output]) -> Vec<Element> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -44,17 +44,17 @@ fn sent(outputs: &[Output]) -> Vec<Element> {
 }
 
 /// Sends one stanza and returns the one reply, failing if there is not exactly one.
-fn ask(core: &mut Core, stanza: &str, now: SystemTime) -> Element {
+pub(super) fn ask(core: &mut Core, stanza: &str, now: SystemTime) -> Element {
     let out = sent(&core.handle(Input::Stanza(xml(stanza)), now));
     assert_eq!(out.len(), 1, "expected one reply, got {out:?}");
     out.into_iter().next().unwrap()
 }
 
-fn iq(type_: &str, from: &str, payload: &str) -> String {
+pub(super) fn iq(type_: &str, from: &str, payload: &str) -> String {
     format!("<iq xmlns='jabber:component:accept' type='{type_}' id='q1' from='{from}' to='game.example.test'>{payload}</iq>")
 }
 
-fn error_condition(reply: &Element) -> (String, String) {
+pub(super) fn error_condition(reply: &Element) -> (String, String) {
     assert_eq!(reply.attr("type"), Some("error"), "{}", String::from(reply));
     let error = reply.get_child("error", ns::COMPONENT_ACCEPT).unwrap();
     let condition = error
@@ -186,7 +186,7 @@ fn unroutable_stanza_is_dropped_and_counted() {
     assert!(sent(&core.handle(Input::Stanza(xml(no_from)), t(1))).is_empty());
     let bad_jid = "<iq xmlns='jabber:component:accept' type='get' id='x' from='@@' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>";
     assert!(sent(&core.handle(Input::Stanza(xml(bad_jid)), t(1))).is_empty());
-    assert_eq!(core.state().stats.stanzas_dropped, 2);
+    assert_eq!(core.state().health.stats.stanzas_dropped, 2);
 }
 
 #[test]
@@ -342,9 +342,9 @@ fn unanswered_queries_time_out_and_ask_for_a_wakeup() {
     let out = core.handle(Input::Connected, t(1));
     assert!(out.contains(&Output::WakeAt(t(31))), "{out:?}");
     core.handle(Input::Tick, t(30));
-    assert_eq!(core.state().iq_timeouts, 0);
+    assert_eq!(core.state().health.iq_timeouts, 0);
     core.handle(Input::Tick, t(31));
-    assert_eq!(core.state().iq_timeouts, 2);
+    assert_eq!(core.state().health.iq_timeouts, 2);
 }
 
 #[test]
@@ -359,13 +359,13 @@ fn disconnect_abandons_pending_queries_without_counting_timeouts() {
     );
     let out = core.handle(Input::Tick, t(100));
     assert!(sent(&out).is_empty());
-    assert_eq!(core.state().iq_timeouts, 0);
-    assert_eq!(core.state().link, Link::Down { since: t(2) });
+    assert_eq!(core.state().health.iq_timeouts, 0);
+    assert_eq!(core.state().health.link, Link::Down { since: t(2) });
 }
 
 // ---- directory flows: presence, grants, rosters, peers and status ----
 
-const PLATFORM: &str = "game@example.test/engine";
+pub(super) const PLATFORM: &str = "game@example.test/engine";
 
 pub(super) fn advertise(core: &mut Core) {
     let advert = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
@@ -374,7 +374,7 @@ pub(super) fn advertise(core: &mut Core) {
     assert!(sent(&core.handle(Input::Stanza(xml(advert)), t(1))).is_empty());
 }
 
-fn presence(core: &mut Core, user: &str, show: Option<&str>, now: SystemTime) {
+pub(super) fn presence(core: &mut Core, user: &str, show: Option<&str>, now: SystemTime) {
     let show = show
         .map(|s| format!("<show>{s}</show>"))
         .unwrap_or_default();
@@ -385,7 +385,7 @@ fn presence(core: &mut Core, user: &str, show: Option<&str>, now: SystemTime) {
 }
 
 /// A linked core with grants and alice, bob (chat), carol (away) online.
-fn linked_core() -> Core {
+pub(super) fn linked_core() -> Core {
     let mut core = core();
     core.handle(Input::Connected, t(1));
     advertise(&mut core);
@@ -395,7 +395,7 @@ fn linked_core() -> Core {
     core
 }
 
-fn command(node: &str, fields: &[(&str, &[&str])]) -> String {
+pub(super) fn command(node: &str, fields: &[(&str, &[&str])]) -> String {
     let fields: String = fields
         .iter()
         .map(|(var, values)| {
@@ -417,7 +417,7 @@ fn peers_request(user: &str) -> String {
     iq("set", PLATFORM, &command("peers", &[("jid", &[user])]))
 }
 
-fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> String {
+pub(super) fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> String {
     let items: String = contacts
         .iter()
         .map(|(c, sub)| format!("<item jid='{c}@example.test' subscription='{sub}'/>"))
@@ -611,12 +611,29 @@ fn status_reports_each_user_and_warns_about_other_servers() {
         rows[2]["last-seen"],
         vec![crate::xep::datetime::format(1_700_000_006)]
     );
-    let note = reply
+    let notes: Vec<(String, String)> = reply
         .get_child("command", crate::xep::commands::NS)
-        .and_then(|c| c.get_child("note", crate::xep::commands::NS))
-        .expect("a note about the foreign user");
-    assert_eq!(note.attr("type"), Some("warn"));
-    assert!(note.text().contains("zoe@elsewhere.example"));
+        .map(|c| {
+            c.children()
+                .filter(|n| n.name() == "note")
+                .map(|n| (n.attr("type").unwrap_or("").to_owned(), n.text()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // First the summary a client without tables shows, then the warning.
+    assert_eq!(notes[0].0, "info");
+    assert!(
+        notes[0]
+            .1
+            .starts_with("bob@example.test is chat; carol@example.test is away")
+            && notes[0]
+                .1
+                .contains("zoe@elsewhere.example is not a user of this chat server"),
+        "{}",
+        notes[0].1
+    );
+    assert_eq!(notes[1].0, "warn");
+    assert!(notes[1].1.contains("zoe@elsewhere.example"));
 }
 
 #[test]
@@ -624,7 +641,7 @@ fn malformed_presence_changes_nothing_and_is_counted() {
     let mut core = linked_core();
     let bad = "<presence xmlns='jabber:component:accept' from='bob@example.test/pc' to='game.example.test'><show>online</show></presence>";
     assert!(sent(&core.handle(Input::Stanza(xml(bad)), t(10))).is_empty());
-    assert_eq!(core.state().stats.stanzas_dropped, 1);
+    assert_eq!(core.state().health.stats.stanzas_dropped, 1);
     let bob = core.state().directory.id("bob@example.test").unwrap();
     assert_eq!(
         core.state().directory.availability(bob, 1_700_000_010),
@@ -665,7 +682,7 @@ fn a_logout_is_written_within_a_second_and_logouts_close_together_share_a_write(
             "{user}"
         );
     }
-    assert_eq!(core.state().stats.storage_writes, 1);
+    assert_eq!(core.state().health.stats.storage_writes, 1);
 }
 
 #[test]
@@ -674,7 +691,7 @@ fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
     core.state.store.set_read_only(true);
     log_out(&mut core, "alice", ms(20_000));
     let out = core.handle(Input::Tick, ms(21_000));
-    assert_eq!(core.state().stats.storage_failures, 1);
+    assert_eq!(core.state().health.stats.storage_failures, 1);
     // The core asks to be woken for the retry, a second later.
     assert!(out.contains(&Output::WakeAt(ms(22_000))), "{out:?}");
     // Inputs keep coming; none of them waits on the database again until the backoff ends.
@@ -686,8 +703,8 @@ fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
         );
         assert_eq!(reply.attr("type"), Some("result"));
     }
-    assert_eq!(core.state().stats.storage_failures, 1);
-    assert!(core.state().storage_failing_since.is_some());
+    assert_eq!(core.state().health.stats.storage_failures, 1);
+    assert!(core.state().health.storage_failing_since.is_some());
     core.state.store.set_read_only(false);
     // The retry comes at the latest a backoff later, and succeeds.
     for step in 1..=20 {
@@ -697,7 +714,7 @@ fn an_unwritable_database_is_retried_with_backoff_not_on_every_input() {
         core.state().store.last_seen("alice@example.test").unwrap(),
         Some(1_700_000_020)
     );
-    assert!(core.state().storage_failing_since.is_none());
+    assert!(core.state().health.storage_failing_since.is_none());
 }
 
 #[test]
@@ -746,7 +763,7 @@ fn with_the_activity_module_peers_use_the_conversation_tier() {
         core.handle(Input::Stanza(xml(&message)), t(6));
     }
     assert_eq!(
-        core.state().stats.stanzas_dropped,
+        core.state().health.stats.stanzas_dropped,
         1,
         "the forged report was not refused"
     );
@@ -839,7 +856,7 @@ fn past_its_cap_of_waiting_requests_a_requester_is_refused_at_once() {
     let out = sent(&core.handle(Input::Stanza(xml(&request)), t(10)));
     assert_eq!(out.len(), 1);
     assert_eq!(error_condition(&out[0]).0, "resource-constraint");
-    assert_eq!(core.state().stats.requests_refused_busy, 1);
+    assert_eq!(core.state().health.stats.requests_refused_busy, 1);
 }
 
 /// Serialised size of a stanza, as the transport would send it.
@@ -985,7 +1002,10 @@ fn a_flooding_user_is_slowed_down_and_others_are_still_answered() {
         .inspect(|reply| assert_eq!(error_condition(reply).0, "resource-constraint"))
         .count();
     assert!(refused >= 70, "only {refused} of 100 refused");
-    assert_eq!(core.state().stats.requests_rate_limited, refused as u64);
+    assert_eq!(
+        core.state().health.stats.requests_rate_limited,
+        refused as u64
+    );
     // Everybody else is untouched; alice gets her rate back with time.
     assert_eq!(
         ask(&mut core, &ping(PLATFORM), ms(10_100)).attr("type"),
@@ -1075,7 +1095,7 @@ fn a_request_the_transport_skipped_still_gets_its_one_answer() {
     // A skipped message or presence is only counted.
     let head = xml("<message xmlns='jabber:component:accept' from='u@example.test/pc' to='game.example.test'/>");
     assert!(sent(&core.handle(Input::Skipped { head, reason: "x" }, t(10))).is_empty());
-    assert_eq!(core.state().stats.stanzas_skipped, 2);
+    assert_eq!(core.state().health.stats.stanzas_skipped, 2);
 }
 
 #[test]
@@ -1084,7 +1104,7 @@ fn a_request_whose_id_is_too_long_to_echo_is_dropped_and_counted() {
     let id = "\"".repeat(super::MAX_ID_BYTES + 1).replace('"', "&quot;");
     let request = format!("<iq xmlns='jabber:component:accept' type='get' id='{id}' from='game@example.test/engine' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>");
     assert!(sent(&core.handle(Input::Stanza(xml(&request)), t(10))).is_empty());
-    assert_eq!(core.state().stats.stanzas_dropped, 1);
+    assert_eq!(core.state().health.stats.stanzas_dropped, 1);
 }
 
 #[test]
@@ -1209,8 +1229,8 @@ fn silent_resources_are_pinged_once_before_they_are_reported_and_gone_ones_are_l
         .map(|r| r["jid"][0].clone())
         .collect();
     assert_eq!(listed, vec!["bob@example.test"]);
-    assert_eq!(core.state().stats.presence_checks, 3);
-    assert_eq!(core.state().stats.departures_found, 1);
+    assert_eq!(core.state().health.stats.presence_checks, 3);
+    assert_eq!(core.state().health.stats.departures_found, 1);
     assert!(!matches!(
         core.state()
             .directory
@@ -1290,7 +1310,7 @@ fn a_ping_error_that_proves_nothing_neither_confirms_nor_removes_the_device() {
         "unconfirmed peers listed: {answers:?}"
     );
     // Neither was taken as gone: no departure counted, nothing written.
-    assert_eq!(core.state().stats.departures_found, 0);
+    assert_eq!(core.state().health.stats.departures_found, 0);
     assert_eq!(core.state().directory.pending_last_seen(), 0);
     // A device that is there but does not do pings says so with feature-not-implemented.
     let later = sent(&core.handle(
@@ -1338,5 +1358,5 @@ fn with_nothing_left_to_ping_a_request_is_answered_at_once_and_never_refused_as_
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].attr("type"), Some("result"), "{:?}", out[0]);
     }
-    assert_eq!(core.state().stats.requests_refused_busy, 0);
+    assert_eq!(core.state().health.stats.requests_refused_busy, 0);
 }

@@ -16,6 +16,7 @@
 
 pub mod activity;
 pub mod grants;
+pub mod ingest;
 pub mod interner;
 pub mod peers;
 pub mod presence;

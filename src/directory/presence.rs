@@ -12,7 +12,7 @@ use minidom::rxml::Namespace;
 use minidom::Element;
 use xmpp_parsers::ns;
 
-use crate::core::failure::{cut, quote};
+use crate::failure::{cut, quote};
 
 /// How available a resource is, from most to least (RFC 6121 §4.7.2.1, with "available"
 /// for a presence without `<show/>`).

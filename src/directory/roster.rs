@@ -7,6 +7,7 @@
 //! what makes a contact a chat peer. The cache is bounded by a byte budget and evicts the
 //! rosters used least recently.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use minidom::Element;
@@ -25,7 +26,9 @@ pub struct Roster {
     pub fetched_at: u32,
     /// The user logged in since: the roster may have changed on another client.
     pub stale: bool,
-    last_used: u64,
+    /// When it was last used, by the cache's clock: a read marks it without needing
+    /// the cache mutably, so answers read the directory through a shared reference.
+    last_used: Cell<u64>,
 }
 
 impl Roster {
@@ -42,7 +45,7 @@ fn cost(len: usize) -> usize {
 pub struct RosterCache {
     budget: usize,
     used: usize,
-    clock: u64,
+    clock: Cell<u64>,
     entries: HashMap<UserId, Roster>,
     /// Why the server refused a user's roster (its error condition), until it sends one;
     /// at most [`MAX_REFUSALS`].
@@ -55,7 +58,7 @@ impl RosterCache {
         RosterCache {
             budget: budget_bytes,
             used: 0,
-            clock: 0,
+            clock: Cell::new(0),
             entries: HashMap::new(),
             refused: HashMap::new(),
             evictions: 0,
@@ -63,13 +66,15 @@ impl RosterCache {
     }
 
     /// The cached roster, if any, marking it used.
-    pub fn get(&mut self, user: UserId) -> Option<&Roster> {
-        self.clock += 1;
-        let clock = self.clock;
-        self.entries.get_mut(&user).map(|r| {
-            r.last_used = clock;
-            &*r
-        })
+    pub fn get(&self, user: UserId) -> Option<&Roster> {
+        let clock = self.tick();
+        self.entries.get(&user).inspect(|r| r.last_used.set(clock))
+    }
+
+    fn tick(&self) -> u64 {
+        let clock = self.clock.get() + 1;
+        self.clock.set(clock);
+        clock
     }
 
     pub fn peek(&self, user: UserId) -> Option<&Roster> {
@@ -85,12 +90,11 @@ impl RosterCache {
 
     pub fn insert(&mut self, user: UserId, mutual: Vec<UserId>, now: u32) {
         self.refused.remove(&user);
-        self.clock += 1;
         let roster = Roster {
             mutual: mutual.into_boxed_slice(),
             fetched_at: now,
             stale: false,
-            last_used: self.clock,
+            last_used: Cell::new(self.tick()),
         };
         self.used += roster.cost();
         if let Some(old) = self.entries.insert(user, roster) {
@@ -129,7 +133,7 @@ impl RosterCache {
             .entries
             .iter()
             .filter(|(id, _)| **id != keep)
-            .map(|(id, r)| (r.last_used, *id))
+            .map(|(id, r)| (r.last_used.get(), *id))
             .collect();
         by_age.sort_unstable();
         // Evict down to 90% so that a full cache does not evict on every insert.

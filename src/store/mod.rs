@@ -126,7 +126,36 @@ impl Store {
     }
 }
 
+/// A change a request makes; a request's changes are committed together by
+/// [`Store::commit`] before anything it sends leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A value in the `meta` table.
+    Meta { key: String, value: String },
+}
+
 impl Store {
+    /// Applies `writes` in one transaction: all of them, or none.
+    pub fn commit(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        for write in writes {
+            match write {
+                Write::Meta { key, value } => {
+                    tx.prepare_cached(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    )?
+                    .execute([key, value])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Writes last-seen times in one transaction; a later time never goes backwards.
     pub fn save_last_seen(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
         if batch.is_empty() {

@@ -422,7 +422,7 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
     }
     Err(Ended::Lost(format!(
         "unexpected <{}/> instead of the handshake reply",
-        crate::core::failure::quote(reply.name())
+        crate::failure::quote(reply.name())
     )))
 }
 
@@ -431,7 +431,7 @@ fn stream_error_condition(el: &Element) -> String {
     el.children()
         .find(|c| c.ns() == ns::XMPP_STREAMS)
         .filter(|c| c.name() != "text")
-        .map(|c| crate::core::failure::quote(c.name()))
+        .map(|c| crate::failure::quote(c.name()))
         .unwrap_or_else(|| "undefined-condition".to_owned())
 }
 

@@ -181,8 +181,8 @@ pub fn parse_answer(answer: &[u8]) -> Result<Vec<String>, String> {
         let text = String::from_utf8_lossy(body);
         return Err(format!(
             "the API answered {} ({})",
-            crate::core::failure::quote(status),
-            crate::core::failure::quote(text.trim())
+            crate::failure::quote(status),
+            crate::failure::quote(text.trim())
         ));
     }
     serde_json::from_slice::<Vec<String>>(body)

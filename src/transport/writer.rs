@@ -12,7 +12,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use xmpp_parsers::ns;
 
-use crate::core::failure::Failure;
+use crate::failure::Failure;
 
 /// Default for the largest stanza sent: half of Prosody's default limit for components.
 pub const DEFAULT_MAX_STANZA_BYTES: usize = 256 * 1024;

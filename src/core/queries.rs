@@ -1,6 +1,7 @@
-//! What the core learns from the server: forwarded presence, the XEP-0356 advertisement,
-//! conversation activity, and the answers to its own queries (server software, module
-//! discovery, rosters). Everything here feeds the [`Directory`](crate::directory).
+//! What the core asks the server, and what it does with the answers: the server's
+//! software and modules at link-up, the sessions ejabberd's API lists, rosters, and
+//! pings confirming devices. Requests that need a roster or a ping wait here, each
+//! operation asked once however many requests wait for it.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,16 +11,15 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use super::failure::Failure;
 use super::iq_tracker::Purpose;
-use super::parked::{Joined, Operation, Waited, Waiting};
-use super::stanza::{self, Header, IqType};
-
+use super::parked::{Joined, Operation};
+use super::pipeline::Waiter;
+use super::stanza::{self, IqType};
 use super::{Core, Output};
 use crate::commands::Needs;
 use crate::directory::grants::{self, ServerFamily};
-use crate::directory::{activity, presence, roster, unix_secs, Applied, UserId};
-use crate::xep::privilege::{self, Privilege};
+use crate::directory::{activity, roster, unix_secs, UserId};
+use crate::failure::Failure;
 
 /// How long a ping that confirms a resource may take: a client answers within a round
 /// trip; one that does not is left out of the answer that waits for it.
@@ -71,117 +71,6 @@ fn ping_answer(el: &Element, is_error: bool) -> PingAnswer {
 }
 
 impl Core {
-    /// A presence forwarded by the server (or sent to the component directly).
-    pub(super) fn on_presence(&mut self, header: &Header, el: &Element, now: SystemTime) {
-        let (Some(node), Some(resource)) = (header.from.node(), header.from.resource()) else {
-            debug!("presence from a server or bare JID; ignored");
-            return;
-        };
-        let bare = header.from.to_bare();
-        let directory = &self.state.directory;
-        if directory.is_remote(bare.as_str()) && !directory.config.remote_peers {
-            debug!(%node, "presence of a contact on another server; privacy.remote_peers is off, so not kept");
-            return;
-        }
-        let update = match presence::parse(el, self.state.directory.config.max_status_chars) {
-            Ok(update) => update,
-            Err(presence::PresenceError::NotAvailability(_)) => return,
-            Err(e) => {
-                self.state.stats.stanzas_dropped += 1;
-                debug!(error = %e, "malformed presence ignored");
-                return;
-            }
-        };
-        let mut at = unix_secs(now);
-        if self.state.directory.in_replay(bare.domain().as_str()) {
-            if let Some(stamp) = presence::delay_stamp(el) {
-                // A replayed presence changed when the stamp says, not when it was
-                // replayed. Outside the replay a stamp is the user's word, and ignored.
-                at = at.min(stamp);
-            }
-        }
-        let applied = self
-            .state
-            .directory
-            .apply(bare.as_str(), resource.as_str(), update, at);
-        if applied == Applied::LoggedIn {
-            // The user may have changed contacts on another client while offline.
-            if let Some(id) = self.state.directory.id(bare.as_str()) {
-                self.state.directory.rosters.mark_stale(id);
-            }
-        }
-    }
-
-    /// A message to the component: only those from a served domain (the server itself)
-    /// carry anything the directory takes.
-    pub(super) fn on_message(&mut self, header: &Header, el: &Element, now: SystemTime) {
-        if header.type_.as_deref() == Some("error") {
-            return;
-        }
-        let from_domain = header.from.node().is_none() && header.from.resource().is_none();
-        if !from_domain
-            || self
-                .state
-                .directory
-                .domain_of(header.from.domain().as_str())
-                .is_none()
-        {
-            debug!("message not from a served domain; ignored");
-            return;
-        }
-        let domain = header.from.domain().to_string();
-        if let Some(advert) = privilege::find(el) {
-            match Privilege::try_from(advert) {
-                Ok(p) => self.on_privilege(&domain, p),
-                Err(e) => {
-                    self.state.stats.stanzas_dropped += 1;
-                    warn!(%domain, error = %e, "malformed privilege advertisement ignored");
-                }
-            }
-            return;
-        }
-        if let Some(report) = activity::parse(el, &self.config.activity_key) {
-            let exchanges = match report {
-                Ok(exchanges) => exchanges,
-                Err(e) => {
-                    self.state.stats.stanzas_dropped += 1;
-                    if let Some(suppressed) = self.noisy.allow(now) {
-                        warn!(%domain, error = %e, suppressed, "activity report ignored");
-                    }
-                    return;
-                }
-            };
-            let now = unix_secs(now);
-            for exchange in exchanges {
-                let by_ours = self.state.directory.domain_of(&exchange.by).is_some();
-                let with_ours = self.state.directory.domain_of(&exchange.with).is_some();
-                if !(by_ours && with_ours) {
-                    continue;
-                }
-                let by = self.state.directory.intern(&exchange.by);
-                let with = self.state.directory.intern(&exchange.with);
-                // A clock ahead of ours must not keep a pair active for longer.
-                self.state
-                    .directory
-                    .activity
-                    .record(by, with, exchange.at.min(now));
-            }
-        }
-    }
-
-    fn on_privilege(&mut self, domain: &str, privilege: Privilege) {
-        if privilege.is_empty() {
-            // Prosody also sends an empty advertisement around user logins; the grants
-            // announced at connect stand.
-            debug!(%domain, "empty privilege advertisement");
-            return;
-        }
-        info!(%domain, grants = %grants::summary(&privilege), "privileges granted");
-        if let Some(d) = self.state.directory.domain_mut(domain) {
-            d.privilege = Some(privilege);
-        }
-    }
-
     pub(super) fn on_iq_reply(
         &mut self,
         purpose: Purpose,
@@ -208,7 +97,7 @@ impl Core {
                     q.children()
                         .find(|c| c.name() == "identity" && c.attr("category") == Some("server"))
                         .and_then(|c| c.attr("name"))
-                        .map(crate::core::failure::quote)
+                        .map(crate::failure::quote)
                 });
                 let domain = domain.to_string();
                 if let Some(d) = self.state.directory.domain_mut(&domain) {
@@ -241,7 +130,7 @@ impl Core {
                 match ping_answer(el, is_error) {
                     PingAnswer::There => self.state.directory.confirmed(user, &resource, sent),
                     PingAnswer::Gone => {
-                        self.state.stats.departures_found += 1;
+                        self.state.health.stats.departures_found += 1;
                         let applied = self.state.directory.gone(user, &resource, unix_secs(now));
                         debug!(
                             user = %self.state.directory.name(user),
@@ -420,22 +309,14 @@ impl Core {
     }
 
     /// Puts a request aside until the server gave what it `needs`, asking for what is
-    /// not under way already; `waited` is what it waited for before.
+    /// not under way already.
     pub(super) fn wait(
         &mut self,
         needs: Needs,
-        request: Element,
-        waited: Waited,
+        waiter: Waiter,
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
-        let Ok(header) = Header::read(&request) else {
-            return;
-        };
-        let after = Waited {
-            roster: waited.roster || needs.roster.is_some(),
-            checks: waited.checks + u8::from(!needs.checks.is_empty()),
-        };
         // The pings to wait for: those due, and those under way. A device pinged within
         // the interval that did not answer is left out, not pinged again.
         let secs = unix_secs(now);
@@ -458,16 +339,17 @@ impl Core {
             }
         }
         if needs.roster.is_none() && pings.is_empty() {
-            // Nothing to wait for: it runs again at once, knowing the checks are done.
-            self.on_iq_request(&header, &request, now, after, out);
+            // Nothing to wait for: it goes on at once.
+            self.resume(waiter, now, out);
             return;
         }
+        let header = waiter.request.header().clone();
         let refuse = |core: &mut Core, failure: Failure, out: &mut Vec<Output>| {
-            core.state.stats.requests_refused_busy += 1;
+            core.state.health.stats.requests_refused_busy += 1;
             out.push(Output::Send(stanza::error_reply(&header, &failure)));
         };
         let requester = header.from.to_bare().to_string();
-        let ticket = match self.parked.admit(&requester, request, after) {
+        let ticket = match self.parked.admit(&requester, waiter) {
             Ok(ticket) => ticket,
             Err(failure) => return refuse(self, failure, out),
         };
@@ -489,7 +371,7 @@ impl Core {
             let operation = Operation::Ping(user, resource.clone());
             if self.parked.wait_for(ticket, operation) == Joined::Send {
                 self.state.directory.checking(user, &resource, secs);
-                self.state.stats.presence_checks += 1;
+                self.state.health.stats.presence_checks += 1;
                 let ping = Element::builder("ping", ns::PING).build();
                 let purpose = Purpose::Ping {
                     user,
@@ -504,7 +386,7 @@ impl Core {
             self.fetch_roster(user, now, out);
         }
         if let Some(ready) = self.parked.take_if_ready(ticket) {
-            self.run_again(ready, now, out);
+            self.resume(ready.item, now, out);
         }
     }
 
@@ -528,14 +410,7 @@ impl Core {
     /// it run again.
     pub(super) fn ended(&mut self, operation: Operation, now: SystemTime, out: &mut Vec<Output>) {
         for ready in self.parked.ended(&operation) {
-            self.run_again(ready, now, out);
-        }
-    }
-
-    fn run_again(&mut self, waiting: Waiting, now: SystemTime, out: &mut Vec<Output>) {
-        match Header::read(&waiting.request) {
-            Ok(header) => self.on_iq_request(&header, &waiting.request, now, waiting.waited, out),
-            Err(e) => debug!(error = %e, "a request put aside cannot be routed"),
+            self.resume(ready.item, now, out);
         }
     }
 }

@@ -1,0 +1,104 @@
+//! Nodes that exist only in tests: each is one file's worth of declaration and one
+//! registry line, which is the point of the registry.
+
+use minidom::Element;
+
+use super::render::{cell, Answer, ResultWriter};
+use super::{Ctx, Effect, Flow, Needs, Node, Write};
+use crate::failure::Failure;
+use crate::rights::Access;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+/// Asks for a word, answers with it.
+pub struct Echo;
+
+pub struct Word(String);
+
+impl TryFrom<&DataForm> for Word {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<Word, Failure> {
+        form.value("word")
+            .map(|w| Word(w.to_owned()))
+            .ok_or_else(|| Failure::bad_request("the form needs the field \"word\""))
+    }
+}
+
+struct Echoed(String);
+
+impl Answer for Echoed {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin("urn:test:echo", "Echo");
+        out.field("echo", "Echo", FieldType::TextSingle, &self.0);
+        out.columns(&[("n", "N", FieldType::TextSingle)]);
+        out.row(vec![cell("n", "1")]);
+    }
+
+    fn summary(&self) -> String {
+        format!("you said {}", self.0)
+    }
+}
+
+impl Node for Echo {
+    const NODE: &'static str = "test-echo";
+    const NAME: &'static str = "Echo (test)";
+    const ACCESS: Access = Access::Anyone;
+    type Query = Word;
+
+    fn form() -> Option<DataForm> {
+        let mut form = DataForm::new(FormType::Form, Some("urn:test:echo"));
+        form.push_field(Field::text_single("word", "Word", None));
+        Some(form)
+    }
+
+    fn run(query: Word, _: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        Flow::done(Echoed(query.0))
+    }
+}
+
+/// Waits for a user's roster, then stores a value and sends a message: a handler with
+/// side effects behind a continuation.
+pub struct Remember;
+
+pub struct Remembered {
+    user: String,
+}
+
+impl TryFrom<&DataForm> for Remembered {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<Remembered, Failure> {
+        form.value("user")
+            .map(|u| Remembered { user: u.to_owned() })
+            .ok_or_else(|| Failure::bad_request("the form needs the field \"user\""))
+    }
+}
+
+impl Node for Remember {
+    const NODE: &'static str = "test-remember";
+    const NAME: &'static str = "Remember (test)";
+    const ACCESS: Access = Access::Anyone;
+    type Query = Remembered;
+
+    fn run(query: Remembered, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let user = ctx
+            .directory
+            .id(&query.user)
+            .ok_or_else(|| Failure::item_not_found("unknown user"))?;
+        Flow::wait(
+            Needs {
+                roster: Some(user),
+                checks: Vec::new(),
+            },
+            move |ctx| {
+                ctx.tx.push(Write::Meta {
+                    key: "remembered".to_owned(),
+                    value: query.user.clone(),
+                });
+                let message = Element::builder("message", "jabber:component:accept")
+                    .attr(minidom::rxml::xml_ncname!("to").into(), query.user.as_str())
+                    .build();
+                ctx.effects.push(Effect::Send(message));
+                Flow::done(Echoed(query.user))
+            },
+        )
+    }
+}

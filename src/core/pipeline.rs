@@ -1,0 +1,342 @@
+//! A command request's path: the node is found and the actor decided → the node's
+//! access is checked (before the form is read) → the XEP-0050 session rules → the
+//! node's handler with a narrow [`Ctx`] → the handler's writes committed → the answer
+//! rendered and sent, then the handler's effects. A handler that awaits the server is
+//! suspended with its continuation and resumed exactly once.
+
+use std::time::SystemTime;
+
+use minidom::Element;
+use tracing::{debug, error};
+use xmpp_parsers::jid::Jid;
+
+use super::session::Session;
+use super::stanza::{self, Header};
+use super::{Core, Output, State};
+use crate::commands::{disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
+use crate::failure::{quote, Failure};
+use crate::rights::{self, Access, Actor, Via};
+use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
+use crate::xep::forms::{DataForm, FormType};
+
+/// A command request on its way: what is needed to answer it, whenever that is.
+pub(super) struct Suspended {
+    header: Header,
+    def: &'static NodeDef,
+    actor: Actor,
+    sessionid: Option<String>,
+    /// The session the request continued, put back if the handler refuses at once
+    /// (the requester may correct the form and submit again).
+    restore: Option<Session>,
+    tx: Tx,
+    effects: Vec<Effect>,
+}
+
+impl Suspended {
+    pub(super) fn header(&self) -> &Header {
+        &self.header
+    }
+}
+
+/// A suspended request and its continuation, as kept while it waits for the server.
+pub(super) struct Waiter {
+    pub(super) request: Suspended,
+    pub(super) then: Continuation,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Waiter({})", self.request.def.node)
+    }
+}
+
+/// What the session rules decided for a request.
+enum Step {
+    /// Answer with this, without running the handler.
+    Reply(Command),
+    /// Run the handler on this form.
+    Run {
+        form: DataForm,
+        sessionid: Option<String>,
+        restore: Option<Session>,
+    },
+}
+
+/// The handler's context, over the core's state.
+fn ctx<'a>(
+    state: &'a State,
+    actor: &'a Actor,
+    tx: &'a mut Tx,
+    effects: &'a mut Vec<Effect>,
+    now: SystemTime,
+    max_reply_bytes: usize,
+) -> Ctx<'a> {
+    Ctx {
+        now,
+        actor,
+        directory: &state.directory,
+        store: &state.store,
+        health: &state.health,
+        tx,
+        effects,
+        max_reply_bytes,
+    }
+}
+
+impl Core {
+    /// Who sends a request from `from` to a node that requires `access`. An operator
+    /// who is also a platform is whichever the node asks for.
+    pub(super) fn actor(&self, from: &Jid, access: Access) -> Actor {
+        let bare = from.to_bare();
+        let admin = self.config.admins.contains(&bare);
+        let platform = self.config.platforms.contains(&bare);
+        let jid = from.clone();
+        let as_platform = |jid| Actor::Platform {
+            jid,
+            id: bare.clone(),
+            via: Via::Registry,
+            authorized: true,
+        };
+        match access {
+            Access::Operator if admin => Actor::Operator { jid },
+            Access::Platform if platform => as_platform(jid),
+            _ if admin => Actor::Operator { jid },
+            _ if platform => as_platform(jid),
+            _ if from.node().is_some()
+                && self
+                    .state
+                    .directory
+                    .domain_of(from.domain().as_str())
+                    .is_some() =>
+            {
+                Actor::User { jid }
+            }
+            _ => Actor::Stranger { jid },
+        }
+    }
+
+    /// Whether the sender at `from` may run `def`.
+    pub(super) fn may_run(&self, from: &Jid, def: &NodeDef) -> bool {
+        rights::admits(def.access, &self.actor(from, def.access))
+    }
+
+    /// An IQ set carrying a `<command/>` for `node`.
+    pub(super) fn on_command(
+        &mut self,
+        header: &Header,
+        node: &str,
+        payload: &Element,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        // Who may run the node is decided before the form is read: a stranger's form,
+        // however large or odd, is never parsed.
+        let def = match disco::admit(node, |def| self.may_run(&header.from, def)) {
+            Ok(def) => def,
+            Err(failure) => return refuse(header, &failure, out),
+        };
+        let actor = self.actor(&header.from, def.access);
+        let step = Command::try_from(payload)
+            .map_err(command_parse_failure)
+            .and_then(|request| self.step(def, &actor, request, now));
+        let (form, sessionid, restore) = match step {
+            Ok(Step::Reply(command)) => {
+                self.state.health.stats.commands_served += 1;
+                out.push(Output::Send(stanza::iq_result(
+                    header,
+                    Some(command.into()),
+                )));
+                return;
+            }
+            Ok(Step::Run {
+                form,
+                sessionid,
+                restore,
+            }) => (form, sessionid, restore),
+            Err(failure) => return refuse(header, &failure, out),
+        };
+        let request = Suspended {
+            header: header.clone(),
+            def,
+            actor,
+            sessionid,
+            restore,
+            tx: Tx::default(),
+            effects: Vec::new(),
+        };
+        // The handler's first run is a continuation like any other.
+        let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
+        self.resume(Waiter { request, then }, now, out);
+    }
+
+    /// XEP-0050 §3: sessions and actions.
+    fn step(
+        &mut self,
+        def: &'static NodeDef,
+        actor: &Actor,
+        request: Command,
+        now: SystemTime,
+    ) -> Result<Step, Failure> {
+        let Some(id) = request.sessionid else {
+            match request.action {
+                None | Some(Action::Execute) => {}
+                Some(other) => {
+                    return Err(Failure::bad_request(format!(
+                        "action {:?} needs the sessionid of a command in progress",
+                        other.as_str()
+                    ))
+                    .with_specific(SpecificCondition::BadSessionid))
+                }
+            }
+            return Ok(match (request.form, (def.form)()) {
+                // One step: a submitted form must hold the answer's input.
+                (Some(form), _) if form.type_ == FormType::Submit => Step::Run {
+                    form,
+                    sessionid: None,
+                    restore: None,
+                },
+                (_, Some(blank)) => {
+                    let id = self.sessions.new_id();
+                    let actions = Actions {
+                        execute: Some(Action::Complete),
+                        allowed: vec![Action::Complete],
+                    };
+                    self.sessions.insert(
+                        id.clone(),
+                        def.node,
+                        actor.jid().clone(),
+                        actions.clone(),
+                        now,
+                    );
+                    Step::Reply(
+                        Command::response(def.node, id, Status::Executing)
+                            .with_form(blank)
+                            .with_actions(actions),
+                    )
+                }
+                (_, None) => Step::Run {
+                    form: DataForm::new(FormType::Submit, None),
+                    sessionid: None,
+                    restore: None,
+                },
+            });
+        };
+        let session = self.sessions.take(&id, def.node, actor.jid(), now)?;
+        let action = match request.action {
+            Some(Action::Cancel) => {
+                return Ok(Step::Reply(Command::response(
+                    def.node,
+                    id,
+                    Status::Canceled,
+                )))
+            }
+            // "execute" (or no action) means the default the last step offered.
+            None | Some(Action::Execute) => session.actions.execute.unwrap_or(Action::Complete),
+            Some(action) => action,
+        };
+        if !session.actions.allowed.contains(&action) {
+            self.sessions.restore(id, session, now);
+            return Err(Failure::bad_request(format!(
+                "action {:?} is not offered at this step",
+                action.as_str()
+            ))
+            .with_specific(SpecificCondition::BadAction));
+        }
+        Ok(Step::Run {
+            form: request
+                .form
+                .unwrap_or_else(|| DataForm::new(FormType::Submit, None)),
+            sessionid: Some(id),
+            restore: Some(session),
+        })
+    }
+
+    /// What a handler decided: an error, a wait, or an answer to commit and send.
+    fn settle(
+        &mut self,
+        mut request: Suspended,
+        result: Result<Flow, Failure>,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        match result {
+            Err(failure) => {
+                if let (Some(id), Some(session)) = (request.sessionid, request.restore) {
+                    self.sessions.restore(id, session, now);
+                }
+                refuse(&request.header, &failure, out);
+            }
+            Ok(Flow::Await(needs, then)) => {
+                // Once it waited, the session is the request's own: no second submission.
+                request.restore = None;
+                self.wait(needs, Waiter { request, then }, now, out);
+            }
+            Ok(Flow::Done(answer)) => {
+                let writes = request.tx.take();
+                if let Err(e) = self.state.store.commit(&writes) {
+                    self.state.health.stats.storage_failures += 1;
+                    error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
+                    return refuse(&request.header, &Failure::internal(), out);
+                }
+                if !writes.is_empty() {
+                    self.state.health.stats.storage_writes += 1;
+                }
+                self.state.health.stats.commands_served += 1;
+                // Responses always carry a session id, single-step ones included (§3.4).
+                let id = request.sessionid.unwrap_or_else(|| self.sessions.new_id());
+                let response =
+                    render::completed(request.def.node, id, &*answer, self.config.max_stanza_bytes);
+                out.push(Output::Send(stanza::iq_result(
+                    &request.header,
+                    Some(response.into()),
+                )));
+                for effect in request.effects {
+                    match effect {
+                        Effect::Send(el) => out.push(Output::Send(el)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a request's continuation: its first run, or its resumption once its wait is
+    /// over.
+    pub(super) fn resume(&mut self, waiter: Waiter, now: SystemTime, out: &mut Vec<Output>) {
+        let Waiter { mut request, then } = waiter;
+        let result = {
+            let mut ctx = ctx(
+                &self.state,
+                &request.actor,
+                &mut request.tx,
+                &mut request.effects,
+                now,
+                self.config.max_stanza_bytes,
+            );
+            then.resume(&mut ctx)
+        };
+        self.settle(request, result, now, out);
+    }
+}
+
+fn refuse(header: &Header, failure: &Failure, out: &mut Vec<Output>) {
+    debug!(condition = ?failure.condition, text = %failure.text, "refused");
+    out.push(Output::Send(stanza::error_reply(header, failure)));
+}
+
+pub(super) fn command_parse_failure(error: CommandError) -> Failure {
+    match error {
+        CommandError::MalformedAction(action) => Failure::bad_request(format!(
+            "{:?} is not an ad-hoc command action",
+            quote(&action)
+        ))
+        .with_specific(SpecificCondition::MalformedAction),
+        CommandError::BadPayload(reason) => {
+            Failure::bad_request(format!("the submitted data form is invalid: {reason}"))
+                .with_specific(SpecificCondition::BadPayload)
+        }
+        other => Failure::bad_request(format!("invalid ad-hoc command request: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+//! What the operator sees of the bridge's health: the link, counters and gauges.
+//!
+//! The core keeps these up to date; the `stats` command and the logs read them.
+
+use std::time::SystemTime;
+
+/// The state of the link to the server, as the core last heard of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    Up { since: SystemTime },
+    Down { since: SystemTime },
+}
+
+/// Counters for the operator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub stanzas_in: u64,
+    pub stanzas_out: u64,
+    /// Stanzas that could not be routed or parsed, dropped with a log line.
+    pub stanzas_dropped: u64,
+    /// Stanzas from the server skipped unread: too large or too deep.
+    pub stanzas_skipped: u64,
+    /// Stanzas of the bridge's own that were over the size limit: answers are cut to fit,
+    /// so only an answer echoing a huge attribute (an IQ's id) gets here.
+    pub stanzas_oversized: u64,
+    /// Transactions committed, and attempts that failed (each retried later).
+    pub storage_writes: u64,
+    pub storage_failures: u64,
+    /// Requests refused with `resource-constraint`: a cap on waiting requests, or a
+    /// requester over its rate.
+    pub requests_refused_busy: u64,
+    /// Of those, refused because the requester was over its rate.
+    pub requests_rate_limited: u64,
+    /// Pings sent to confirm resources the server may have ended silently, and the
+    /// resources the server said were gone.
+    pub presence_checks: u64,
+    pub departures_found: u64,
+    /// Gauges, as of the last input: rosters being fetched, pings out, requests waiting
+    /// for either, command sessions open, IQs awaiting a reply, requesters whose rate is
+    /// tracked.
+    pub rosters_fetching: usize,
+    pub presence_checks_pending: usize,
+    pub requests_waiting: usize,
+    pub sessions_live: usize,
+    pub iqs_pending: usize,
+    pub requesters_tracked: usize,
+    pub commands_served: u64,
+    /// Successful handshakes; all but the first are reconnections.
+    pub links_up: u64,
+}
+
+impl Stats {
+    pub fn reconnects(&self) -> u64 {
+        self.links_up.saturating_sub(1)
+    }
+}
+
+/// The bridge's health as the core keeps it.
+#[derive(Debug, Clone)]
+pub struct Health {
+    pub started_at: SystemTime,
+    pub link: Link,
+    pub stats: Stats,
+    pub iq_timeouts: u64,
+    /// Since when writes to the database fail (the bridge answers from memory meanwhile).
+    pub storage_failing_since: Option<SystemTime>,
+}
+
+impl Health {
+    pub fn new(now: SystemTime) -> Health {
+        Health {
+            started_at: now,
+            link: Link::Down { since: now },
+            stats: Stats::default(),
+            iq_timeouts: 0,
+            storage_failing_since: None,
+        }
+    }
+}
