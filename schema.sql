@@ -20,3 +20,25 @@ CREATE TABLE last_seen (
     jid     TEXT PRIMARY KEY NOT NULL,  -- bare JID
     seen_at INTEGER NOT NULL            -- seconds since the Unix epoch
 ) STRICT;
+
+-- migration 3: platforms
+-- The registry of game platforms, managed with `xmpp-game-bridge platform ...` (also
+-- while the bridge runs) and seeded from the configuration.
+CREATE TABLE platform (
+    jid        TEXT PRIMARY KEY NOT NULL,  -- bare JID
+    name       TEXT NOT NULL,              -- what users read
+    authorized INTEGER NOT NULL CHECK (authorized IN (0, 1)),
+    rights     TEXT,                       -- comma-separated; NULL: the defaults of its kind
+    domains    TEXT,                       -- served domains it may ask about; NULL: all
+    created_at INTEGER NOT NULL,           -- seconds since the Unix epoch
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+-- Tokens: only the SHA-256 of each secret is kept.
+CREATE TABLE platform_token (
+    id         TEXT PRIMARY KEY NOT NULL,  -- public part, 8 hex digits
+    platform   TEXT NOT NULL REFERENCES platform (jid) ON DELETE CASCADE,
+    hash       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX platform_token_by_platform ON platform_token (platform);

@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use minidom::Element;
+use xmpp_game_bridge::admin::NewPlatform;
+use xmpp_game_bridge::config::{AccessConfig, ConsentPolicy};
 use xmpp_game_bridge::core::rate::Rate;
 use xmpp_game_bridge::core::{Core, CoreConfig, Input, Output};
 use xmpp_game_bridge::directory::activity::ReportKey;
@@ -127,7 +129,10 @@ fn linked_core() -> Core {
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![],
-        platforms: vec![BareJid::from_str("arcade@example.test").unwrap()],
+        platforms: vec![NewPlatform::authorized("arcade@example.test")],
+        access: AccessConfig::default(),
+        // Written before consent existed: every user is visible unless they say no.
+        consent: ConsentPolicy::OptOut,
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),

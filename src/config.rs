@@ -57,6 +57,10 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     privacy: RawPrivacy,
+    #[serde(default)]
+    access: RawAccess,
+    #[serde(default)]
+    platform: Vec<RawPlatform>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +68,55 @@ struct RawConfig {
 struct RawPrivacy {
     #[serde(default)]
     remote_peers: bool,
+    #[serde(default)]
+    consent: ConsentPolicy,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    #[serde(default)]
+    public_platforms: bool,
+    #[serde(default)]
+    trusted_domains: Vec<String>,
+}
+
+/// A `[[platform]]` entry: a registry entry the bridge adds at start if it is missing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    jid: String,
+    name: Option<String>,
+    #[serde(default = "yes")]
+    authorized: bool,
+    rights: Option<Vec<String>>,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether users are visible to platforms before they say so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ConsentPolicy {
+    /// Invisible to a platform until they agree (the default).
+    #[default]
+    #[serde(rename = "opt-in")]
+    OptIn,
+    /// Visible until they say no.
+    #[serde(rename = "opt-out")]
+    OptOut,
+}
+
+/// Who besides registered platforms may use the bridge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// Whether anyone may use the platform commands, as an unauthorized platform.
+    pub public_platforms: bool,
+    /// Domains whose JIDs (other components of the server) are authorized platforms.
+    pub trusted_domains: Vec<BareJid>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -363,8 +416,11 @@ pub struct Config {
     pub secret: Secret,
     pub secret_source: SecretSource,
     pub admins: Vec<BareJid>,
-    /// Game platforms allowed to ask about users (bare JIDs).
-    pub platforms: Vec<BareJid>,
+    /// Platforms to register at start if they are not: the `platforms` list
+    /// (authorized, default rights) and the `[[platform]]` entries.
+    pub platforms: Vec<crate::admin::NewPlatform>,
+    pub access: AccessConfig,
+    pub consent: ConsentPolicy,
     pub link: LinkConfig,
     pub directory: DirectoryConfig,
     pub storage_path: PathBuf,
@@ -451,15 +507,54 @@ impl Config {
             )));
         }
         let admins = parse_account_jids(&raw.admins, "admins")?;
-        let platforms = raw
+        let mut platforms = raw
             .platforms
             .iter()
             .map(|p| {
-                BareJid::from_str(p).map_err(|e| {
-                    ConfigError::Invalid(format!("platforms: {p:?} is not a valid JID ({e})"))
-                })
+                BareJid::from_str(p)
+                    .map_err(|e| {
+                        ConfigError::Invalid(format!("platforms: {p:?} is not a valid JID ({e})"))
+                    })
+                    .map(|jid| crate::admin::NewPlatform::authorized(jid.as_str()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        for p in &raw.platform {
+            let jid = BareJid::from_str(&p.jid).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "[[platform]] jid: {:?} is not a valid JID ({e})",
+                    p.jid
+                ))
+            })?;
+            let rights = match &p.rights {
+                Some(list) => Some(
+                    crate::rights::Rights::parse(&list.join(","))
+                        .map_err(|e| ConfigError::Invalid(format!("[[platform]] {jid}: {e}")))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            for d in &p.domains {
+                parse_domain_jid(d, "[[platform]] domains")?;
+            }
+            platforms.push(crate::admin::NewPlatform {
+                jid: jid.to_string(),
+                name: p.name.clone(),
+                authorized: p.authorized,
+                rights,
+                domains: p.domains.clone(),
+            });
+        }
+        let trusted_domains = raw
+            .access
+            .trusted_domains
+            .iter()
+            .map(|d| parse_domain_jid(d, "access.trusted_domains"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(d) = trusted_domains.iter().find(|d| domains.contains(d)) {
+            return Err(ConfigError::Invalid(format!(
+                "access.trusted_domains lists {d}, a virtual host whose users are served: list other components of the server (games.example.org), never a host of users"
+            )));
+        }
         if raw.server.host.trim().is_empty() {
             return Err(ConfigError::Invalid("server.host is empty".to_owned()));
         }
@@ -593,6 +688,11 @@ impl Config {
             secret_source,
             admins,
             platforms,
+            access: AccessConfig {
+                public_platforms: raw.access.public_platforms,
+                trusted_domains,
+            },
+            consent: raw.privacy.consent,
             directory: DirectoryConfig {
                 roster_max_age: Duration::from_secs(directory.roster_max_age_secs),
                 roster_cache_bytes: usize::try_from(

@@ -19,6 +19,7 @@
 //! - [`config`]: the operator's TOML configuration.
 //! - [`logging`]: tracing setup (human or JSON lines).
 
+pub mod admin;
 pub mod commands;
 pub mod config;
 pub mod core;

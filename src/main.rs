@@ -36,11 +36,104 @@ enum Cmd {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Manage the registry of game platforms (works while the bridge runs).
+    Platform {
+        /// The TOML configuration file (its storage.path is the database).
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: PlatformCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformCmd {
+    /// Register a platform by its bare JID.
+    Add {
+        jid: String,
+        /// The name users read (default: the JID's local part).
+        #[arg(long)]
+        name: Option<String>,
+        /// Register it as unauthorized (by default platforms you add are authorized).
+        #[arg(long)]
+        unauthorized: bool,
+        /// Its rights, comma-separated (default: the defaults of its kind).
+        #[arg(long)]
+        rights: Option<String>,
+        /// Served domains it may ask about, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        domains: Vec<String>,
+    },
+    /// List the registered platforms.
+    List,
+    /// Show one platform and its tokens' ids.
+    Show { jid: String },
+    /// Remove a platform and its tokens.
+    Remove { jid: String },
+    /// Set a platform's rights: a comma-separated list, "none" or "default".
+    SetRights { jid: String, rights: String },
+    /// Make a token for a platform; it is shown once.
+    NewToken { jid: String },
+    /// Revoke a token by its id (or the whole token).
+    RevokeToken { id: String },
+}
+
+fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
+    use xmpp_game_bridge::admin;
+    let config = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xmpp-game-bridge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match xmpp_game_bridge::store::Store::open(&config.storage_path) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("xmpp-game-bridge: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        PlatformCmd::Add {
+            jid,
+            name,
+            unauthorized,
+            rights,
+            domains,
+        } => admin::add(
+            &store,
+            &admin::NewPlatform {
+                jid,
+                name,
+                authorized: !unauthorized,
+                rights,
+                domains,
+            },
+        ),
+        PlatformCmd::List => admin::list(&store),
+        PlatformCmd::Show { jid } => admin::show(&store, &jid),
+        PlatformCmd::Remove { jid } => admin::remove(&store, &jid),
+        PlatformCmd::SetRights { jid, rights } => admin::set_rights(&store, &jid, &rights),
+        PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
+        PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
+    };
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(text) => {
+            eprintln!("xmpp-game-bridge: {text}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::Platform { config, action } => platform(&config, action),
         Cmd::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 println!(

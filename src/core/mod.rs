@@ -26,13 +26,15 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use crate::config::Config;
+use crate::admin::NewPlatform;
+use crate::config::{AccessConfig, Config, ConsentPolicy};
 use crate::directory::activity::ReportKey;
 use crate::directory::ingest::Ingested;
 use crate::directory::{unix_secs, Directory, DirectoryConfig};
 use crate::failure::{self, Failure};
 pub use crate::health::{Health, Link, Stats};
 use crate::logging::Throttle;
+use crate::rights::platforms::Registry;
 use crate::store::Store;
 use classify::Request;
 use iq_tracker::{Ended, IqTracker, Purpose};
@@ -92,7 +94,10 @@ pub struct CoreConfig {
     pub name: String,
     pub domains: Vec<BareJid>,
     pub admins: Vec<BareJid>,
-    pub platforms: Vec<BareJid>,
+    /// Platforms registered at start if they are not yet.
+    pub platforms: Vec<NewPlatform>,
+    pub access: AccessConfig,
+    pub consent: ConsentPolicy,
     pub iq_timeout: Duration,
     pub command_session: Duration,
     pub directory: DirectoryConfig,
@@ -115,6 +120,8 @@ impl From<&Config> for CoreConfig {
             domains: config.domains.clone(),
             admins: config.admins.clone(),
             platforms: config.platforms.clone(),
+            access: config.access.clone(),
+            consent: config.consent,
             iq_timeout: config.link.iq_timeout,
             command_session: config.link.command_session,
             directory: config.directory.clone(),
@@ -181,13 +188,31 @@ pub struct Core {
     last_prune: SystemTime,
     /// Domains whose sessions were asked of the server's API, on which link, and when.
     sessions_asked: Vec<(String, u32, SystemTime)>,
+    /// The registry of platforms, the database's `data_version` it was read at, and when
+    /// that was last compared.
+    registry: Registry,
+    registry_version: i64,
+    registry_checked: SystemTime,
 }
+
+/// How often the database is asked whether the registry changed (by the CLI).
+const REGISTRY_CHECK: Duration = Duration::from_millis(100);
 
 impl Core {
     /// `salt` seeds unguessable command session ids; pass something random.
     pub fn new(config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
         let directory = Directory::new(config.directory.clone(), &config.domains);
+        for seed in &config.platforms {
+            // An entry already there (perhaps changed with the CLI) is left as it is.
+            if let Ok(added) = crate::admin::add(&store, seed) {
+                info!("platform from the configuration {added}");
+            }
+        }
+        let (registry, registry_version) = load_registry(&store);
         Core {
+            registry,
+            registry_version,
+            registry_checked: now,
             component_jid: Jid::from(config.component.clone()),
             sessions: Sessions::new(config.command_session, salt),
             iq: IqTracker::new(config.iq_timeout),
@@ -511,8 +536,9 @@ impl Core {
                     }
                     return;
                 }
+                self.refresh_registry(now);
                 let requester = header.from.to_bare();
-                let trusted = self.config.platforms.contains(&requester)
+                let trusted = self.registry.get(requester.as_str()).is_some()
                     || self.config.admins.contains(&requester);
                 if !self.rates.allow(requester.as_str(), trusted, now) {
                     self.state.health.stats.requests_refused_busy += 1;
@@ -552,6 +578,27 @@ impl Core {
                     out.push(Output::Send(stanza::error_reply(header, &failure)));
                 }
             }
+        }
+    }
+
+    /// Reads the registry again if another process changed the database since.
+    fn refresh_registry(&mut self, now: SystemTime) {
+        if now < self.registry_checked + REGISTRY_CHECK && now >= self.registry_checked {
+            return;
+        }
+        self.registry_checked = now;
+        match self.state.store.data_version() {
+            Ok(version) if version != self.registry_version => {
+                let (registry, version) = load_registry(&self.state.store);
+                info!(
+                    platforms = registry.len(),
+                    "registry of platforms read again"
+                );
+                self.registry = registry;
+                self.registry_version = version;
+            }
+            Ok(_) => {}
+            Err(e) => debug!(error = %e, "cannot read the database's data version"),
         }
     }
 
@@ -595,7 +642,9 @@ impl Core {
             Ok(Request::DiscoInfo { node: None }) => Some(disco::info(&self.config)),
             Ok(Request::DiscoItems { node: None }) => Some(disco::items()),
             Ok(Request::DiscoInfo { node: Some(node) }) => {
-                match crate::commands::disco::info(node, |def| self.may_run(&header.from, def)) {
+                match crate::commands::disco::info(node, |def| {
+                    self.may_run(&header.from, def, None)
+                }) {
                     Ok(el) => Some(el),
                     Err(failure) => return self.refuse(header, &failure, out),
                 }
@@ -603,7 +652,7 @@ impl Core {
             Ok(Request::DiscoItems { node: Some(node) }) => {
                 let component = self.component_jid.clone();
                 match crate::commands::disco::items(&component, node, |def| {
-                    self.may_run(&header.from, def)
+                    self.may_run(&header.from, def, None)
                 }) {
                     Ok(el) => Some(el),
                     Err(failure) => return self.refuse(header, &failure, out),
@@ -620,6 +669,19 @@ impl Core {
     fn refuse(&self, header: &Header, failure: &Failure, out: &mut Vec<Output>) {
         debug!(condition = ?failure.condition, text = %failure.text, "refused");
         out.push(Output::Send(stanza::error_reply(header, failure)));
+    }
+}
+
+/// The registry as stored, and the `data_version` it was read at; empty (with a log
+/// line) if the database cannot be read.
+fn load_registry(store: &Store) -> (Registry, i64) {
+    let version = store.data_version().unwrap_or(0);
+    match store.platforms() {
+        Ok(records) => (Registry::from_records(records), version),
+        Err(e) => {
+            error!(error = %e, "cannot read the registry of platforms");
+            (Registry::default(), version)
+        }
     }
 }
 

@@ -4,18 +4,21 @@
 //! rendered and sent, then the handler's effects. A handler that awaits the server is
 //! suspended with its continuation and resumed exactly once.
 
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use minidom::Element;
 use tracing::{debug, error};
-use xmpp_parsers::jid::Jid;
+use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, Output, State};
 use crate::commands::{disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
 use crate::failure::{quote, Failure};
-use crate::rights::{self, Access, Actor, Via};
+use crate::rights::platforms::Profile;
+use crate::rights::{self, token, Access, Actor, Via};
 use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
 use crate::xep::forms::{DataForm, FormType};
 
@@ -84,40 +87,90 @@ fn ctx<'a>(
 }
 
 impl Core {
-    /// Who sends a request from `from` to a node that requires `access`. An operator
-    /// who is also a platform is whichever the node asks for.
-    pub(super) fn actor(&self, from: &Jid, access: Access) -> Actor {
+    /// Who sends a request from `from` to a node that requires `access`, with the
+    /// `token` its form carries, if any. Decided once, before anything else of the
+    /// request is read. An operator who is also a platform is whichever the node asks
+    /// for.
+    pub(super) fn actor(&self, from: &Jid, access: Access, token: Option<&str>) -> Actor {
         let bare = from.to_bare();
         let admin = self.config.admins.contains(&bare);
-        let platform = self.config.platforms.contains(&bare);
         let jid = from.clone();
-        let as_platform = |jid| Actor::Platform {
-            jid,
-            id: bare.clone(),
-            via: Via::Registry,
-            authorized: true,
-        };
-        match access {
-            Access::Operator if admin => Actor::Operator { jid },
-            Access::Platform if platform => as_platform(jid),
-            _ if admin => Actor::Operator { jid },
-            _ if platform => as_platform(jid),
-            _ if from.node().is_some()
-                && self
-                    .state
-                    .directory
-                    .domain_of(from.domain().as_str())
-                    .is_some() =>
-            {
-                Actor::User { jid }
-            }
-            _ => Actor::Stranger { jid },
+        if access == Access::Operator && admin {
+            return Actor::Operator { jid };
+        }
+        if let Some(platform) = self.platform(from, &bare, token) {
+            return platform;
+        }
+        if admin {
+            return Actor::Operator { jid };
+        }
+        let user = from.node().is_some()
+            && self
+                .state
+                .directory
+                .domain_of(from.domain().as_str())
+                .is_some();
+        if access == Access::Platform && self.config.access.public_platforms {
+            // Anyone may use the platform commands, as an unauthorized platform.
+            return Actor::Platform {
+                profile: Arc::new(Profile::unregistered(bare.as_str(), false)),
+                jid,
+                id: bare,
+                via: Via::Public,
+                authorized: false,
+            };
+        }
+        if user {
+            Actor::User { jid }
+        } else {
+            Actor::Stranger { jid }
         }
     }
 
+    /// The platform `from` is: by a valid token, by the registry, or by a trusted
+    /// domain.
+    fn platform(&self, from: &Jid, bare: &BareJid, token: Option<&str>) -> Option<Actor> {
+        let jid = from.clone();
+        if let Some((id, entry)) = token.and_then(|t| self.registry.by_token(t)) {
+            return Some(Actor::Platform {
+                jid,
+                id: BareJid::from_str(id).ok()?,
+                via: Via::Token,
+                authorized: true,
+                profile: entry.profile.clone(),
+            });
+        }
+        if let Some(entry) = self.registry.get(bare.as_str()) {
+            return Some(Actor::Platform {
+                jid,
+                id: bare.clone(),
+                via: Via::Registry,
+                authorized: entry.authorized,
+                profile: entry.profile.clone(),
+            });
+        }
+        let domain = from.domain();
+        if self
+            .config
+            .access
+            .trusted_domains
+            .iter()
+            .any(|d| d.domain() == domain)
+        {
+            return Some(Actor::Platform {
+                jid,
+                id: bare.clone(),
+                via: Via::TrustedDomain,
+                authorized: true,
+                profile: Arc::new(Profile::unregistered(bare.as_str(), true)),
+            });
+        }
+        None
+    }
+
     /// Whether the sender at `from` may run `def`.
-    pub(super) fn may_run(&self, from: &Jid, def: &NodeDef) -> bool {
-        rights::admits(def.access, &self.actor(from, def.access))
+    pub(super) fn may_run(&self, from: &Jid, def: &NodeDef, token: Option<&str>) -> bool {
+        rights::admits(def.access, &self.actor(from, def.access, token))
     }
 
     /// An IQ set carrying a `<command/>` for `node`.
@@ -131,11 +184,12 @@ impl Core {
     ) {
         // Who may run the node is decided before the form is read: a stranger's form,
         // however large or odd, is never parsed.
-        let def = match disco::admit(node, |def| self.may_run(&header.from, def)) {
+        let token = token_field(payload);
+        let def = match disco::admit(node, |def| self.may_run(&header.from, def, token)) {
             Ok(def) => def,
             Err(failure) => return refuse(header, &failure, out),
         };
-        let actor = self.actor(&header.from, def.access);
+        let actor = self.actor(&header.from, def.access, token);
         let step = Command::try_from(payload)
             .map_err(command_parse_failure)
             .and_then(|request| self.step(def, &actor, request, now));
@@ -316,6 +370,24 @@ impl Core {
         };
         self.settle(request, result, now, out);
     }
+}
+
+/// The hidden `token` field of a command's form, read before anything else of the
+/// request: a bounded look at the form's direct fields, one text node of at most
+/// [`token::MAX_TOKEN_BYTES`] bytes.
+fn token_field(payload: &Element) -> Option<&str> {
+    let form = payload
+        .children()
+        .take(8)
+        .find(|c| c.is("x", crate::xep::forms::NS))?;
+    let field = form
+        .children()
+        .take(64)
+        .find(|f| f.name() == "field" && f.attr("var") == Some("token"))?;
+    let value = field.children().find(|v| v.name() == "value")?;
+    let mut texts = value.texts();
+    let text = texts.next()?;
+    (texts.next().is_none() && text.len() <= token::MAX_TOKEN_BYTES).then_some(text)
 }
 
 fn refuse(header: &Header, failure: &Failure, out: &mut Vec<Output>) {

@@ -16,7 +16,10 @@ pub(super) fn core() -> Core {
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![BareJid::from_str("admin@example.test").unwrap()],
-        platforms: vec![BareJid::from_str("game@example.test").unwrap()],
+        platforms: vec![NewPlatform::authorized("game@example.test")],
+        access: AccessConfig::default(),
+        // Written before consent existed: every user is visible unless they say no.
+        consent: ConsentPolicy::OptOut,
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),

@@ -8,12 +8,14 @@
 //! block the async runtime that carries the link to the server.
 
 pub mod migrations;
+mod platforms;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
+pub use platforms::{PlatformRecord, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,0 +1,244 @@
+//! The operator's command line on the database: the registry of platforms. It works
+//! while the bridge runs (SQLite in WAL mode); the bridge sees a change at its next
+//! request from a platform.
+
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+use xmpp_parsers::jid::BareJid;
+
+use crate::directory::unix_secs;
+use crate::rights::{token, Rights};
+use crate::store::{PlatformRecord, Store};
+
+/// A platform to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPlatform {
+    pub jid: String,
+    pub name: Option<String>,
+    pub authorized: bool,
+    pub rights: Option<String>,
+    pub domains: Vec<String>,
+}
+
+impl NewPlatform {
+    /// An authorized platform with the default rights, named after its JID.
+    pub fn authorized(jid: &str) -> NewPlatform {
+        NewPlatform {
+            jid: jid.to_owned(),
+            name: None,
+            authorized: true,
+            rights: None,
+            domains: Vec::new(),
+        }
+    }
+}
+
+fn now() -> u32 {
+    unix_secs(std::time::SystemTime::now())
+}
+
+fn bare_jid(jid: &str) -> Result<BareJid, String> {
+    BareJid::from_str(jid.trim()).map_err(|e| format!("{jid:?} is not a valid JID ({e})"))
+}
+
+/// The rights as stored: `None` for "default", else the canonical list.
+fn rights_setting(rights: Option<&str>) -> Result<Option<String>, String> {
+    match rights.map(str::trim) {
+        None | Some("default") => Ok(None),
+        Some(list) => Rights::parse(list).map(|r| Some(r.to_string())),
+    }
+}
+
+fn store_error(e: impl std::fmt::Display) -> String {
+    format!("database error: {e}")
+}
+
+/// `platform add`: registers a platform (or says it exists). Also used to seed the
+/// registry from the configuration, where an existing entry is left as it is.
+pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
+    let jid = bare_jid(&new.jid)?;
+    let rights = rights_setting(new.rights.as_deref())?;
+    let domains = new
+        .domains
+        .iter()
+        .map(|d| bare_jid(d).map(|d| d.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = new
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| jid.node().map_or(jid.to_string(), |n| n.to_string()));
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err("the name must be at most 64 characters, without control characters".into());
+    }
+    let at = now();
+    let record = PlatformRecord {
+        jid: jid.to_string(),
+        name,
+        authorized: new.authorized,
+        rights,
+        domains: (!domains.is_empty()).then(|| domains.join(",")),
+        created_at: at,
+        updated_at: at,
+        tokens: Vec::new(),
+    };
+    if store.add_platform(&record).map_err(store_error)? {
+        Ok(format!("added {}", describe(&record)))
+    } else {
+        Err(format!(
+            "{jid} is already registered; remove it first, or change its rights with set-rights"
+        ))
+    }
+}
+
+/// One line about a platform.
+fn describe(p: &PlatformRecord) -> String {
+    let authorized = if p.authorized {
+        "authorized"
+    } else {
+        "unauthorized"
+    };
+    let rights = match &p.rights {
+        Some(r) if r.is_empty() => "no rights".to_owned(),
+        Some(r) => format!("rights {r}"),
+        None => format!("rights {} (default)", Rights::default_for(p.authorized)),
+    };
+    let domains = p.domains.as_deref().unwrap_or("all served domains");
+    format!(
+        "{} \"{}\": {authorized}, {rights}, asks about {domains}, {} token(s)",
+        p.jid,
+        p.name,
+        p.tokens.len()
+    )
+}
+
+/// `platform list`.
+pub fn list(store: &Store) -> Result<String, String> {
+    let platforms = store.platforms().map_err(store_error)?;
+    if platforms.is_empty() {
+        return Ok("no platforms registered".to_owned());
+    }
+    Ok(platforms
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// `platform show`.
+pub fn show(store: &Store, jid: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let p = store
+        .platform(jid.as_str())
+        .map_err(store_error)?
+        .ok_or_else(|| format!("{jid} is not registered"))?;
+    let mut out = describe(&p);
+    let _ = write!(
+        out,
+        "\ncreated {}, updated {}",
+        crate::xep::datetime::format(u64::from(p.created_at)),
+        crate::xep::datetime::format(u64::from(p.updated_at))
+    );
+    for t in &p.tokens {
+        let _ = write!(
+            out,
+            "\ntoken {} made {}",
+            t.id,
+            crate::xep::datetime::format(u64::from(t.created_at))
+        );
+    }
+    Ok(out)
+}
+
+/// `platform remove`.
+pub fn remove(store: &Store, jid: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    if store.remove_platform(jid.as_str()).map_err(store_error)? {
+        Ok(format!("removed {jid} and its tokens"))
+    } else {
+        Err(format!("{jid} is not registered"))
+    }
+}
+
+/// `platform set-rights`: a list of rights, `none`, or `default`.
+pub fn set_rights(store: &Store, jid: &str, rights: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let rights = match rights.trim() {
+        "none" => Some(String::new()),
+        other => rights_setting(Some(other))?,
+    };
+    if !store
+        .set_platform_rights(jid.as_str(), rights.as_deref(), now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    show(store, jid.as_str()).map(|p| format!("updated {p}"))
+}
+
+/// `platform new-token`: the token, shown this once.
+pub fn new_token(store: &Store, jid: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let made = token::generate().map_err(|e| format!("cannot read random bytes: {e}"))?;
+    if !store
+        .add_token(jid.as_str(), &made.id, &made.hash, now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    Ok(format!(
+        "token {} for {jid} (shown only now; keep it secret, pass it in the hidden \"token\" field of command forms):\n{}",
+        made.id, made.token
+    ))
+}
+
+/// `platform revoke-token`: by the token's id (or the whole token).
+pub fn revoke_token(store: &Store, id: &str) -> Result<String, String> {
+    let id = token::split(id).map_or(id.trim(), |(id, _)| id);
+    match store.revoke_token(id).map_err(store_error)? {
+        Some(platform) => Ok(format!("revoked token {id} of {platform}")),
+        None => Err(format!("there is no token {id:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(jid: &str) -> NewPlatform {
+        NewPlatform::authorized(jid)
+    }
+
+    #[test]
+    fn a_session_of_the_cli() {
+        let store = Store::open_in_memory().unwrap();
+        let added = add(&store, &new("arcade@example.test")).unwrap();
+        assert!(
+            added.contains("\"arcade\": authorized, rights open-url,invite"),
+            "{added}"
+        );
+        assert!(add(&store, &new("arcade@example.test")).is_err());
+        let token = new_token(&store, "arcade@example.test").unwrap();
+        let line = token.lines().nth(1).unwrap();
+        assert!(token::split(line).is_some(), "{token}");
+        let shown = show(&store, "arcade@example.test").unwrap();
+        assert!(
+            shown.contains("1 token(s)") && !shown.contains(line),
+            "{shown}"
+        );
+        let updated = set_rights(&store, "arcade@example.test", "open-url, launch").unwrap();
+        assert!(updated.contains("rights open-url,launch"), "{updated}");
+        assert!(set_rights(&store, "arcade@example.test", "fly").is_err());
+        assert!(set_rights(&store, "arcade@example.test", "none")
+            .unwrap()
+            .contains("no rights"));
+        assert!(revoke_token(&store, line)
+            .unwrap()
+            .starts_with("revoked token"));
+        assert!(revoke_token(&store, line).is_err());
+        assert!(remove(&store, "arcade@example.test").is_ok());
+        assert_eq!(list(&store).unwrap(), "no platforms registered");
+        assert!(add(&store, &new("not a jid@@")).is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! The registry of platforms, as the core holds it: read from the database at start and
+//! again whenever another process (the `platform` CLI) changed it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{token, Rights};
+use crate::store::PlatformRecord;
+
+/// What a request's platform may do, shared by every request it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The name users read ("Arcade").
+    pub name: String,
+    pub rights: Rights,
+    /// The served domains it may ask about; `None`: all of them.
+    pub domains: Option<Vec<String>>,
+}
+
+impl Profile {
+    /// The profile of a platform with no registry entry (public, or from a trusted
+    /// domain): the default rights of its kind.
+    pub fn unregistered(name: &str, authorized: bool) -> Profile {
+        Profile {
+            name: name.to_owned(),
+            rights: Rights::default_for(authorized),
+            domains: None,
+        }
+    }
+
+    /// Whether the platform may ask about users of `domain`.
+    pub fn serves(&self, domain: &str) -> bool {
+        self.domains
+            .as_ref()
+            .is_none_or(|domains| domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+    }
+}
+
+/// A registered platform.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub authorized: bool,
+    pub profile: Arc<Profile>,
+}
+
+/// Every registered platform and token.
+#[derive(Debug, Default)]
+pub struct Registry {
+    by_jid: HashMap<String, Entry>,
+    /// Token id → (platform JID, SHA-256 of the secret).
+    tokens: HashMap<String, (String, Vec<u8>)>,
+}
+
+impl Registry {
+    pub fn from_records(records: Vec<PlatformRecord>) -> Registry {
+        let mut registry = Registry::default();
+        for record in records {
+            for t in &record.tokens {
+                registry
+                    .tokens
+                    .insert(t.id.clone(), (record.jid.clone(), t.hash.clone()));
+            }
+            let rights = record
+                .rights
+                .as_deref()
+                .and_then(|r| Rights::parse(r).ok())
+                .unwrap_or(Rights::default_for(record.authorized));
+            let domains = record.domains.as_deref().map(|d| {
+                d.split([',', ' '])
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            });
+            registry.by_jid.insert(
+                record.jid,
+                Entry {
+                    authorized: record.authorized,
+                    profile: Arc::new(Profile {
+                        name: record.name,
+                        rights,
+                        domains,
+                    }),
+                },
+            );
+        }
+        registry
+    }
+
+    /// The registered platform with this bare JID.
+    pub fn get(&self, jid: &str) -> Option<&Entry> {
+        self.by_jid.get(jid)
+    }
+
+    /// The platform a token was issued to, if the token is valid.
+    pub fn by_token(&self, token: &str) -> Option<(&str, &Entry)> {
+        let (id, secret) = token::split(token)?;
+        let (jid, hash) = self.tokens.get(id)?;
+        if !token::matches(secret, hash) {
+            return None;
+        }
+        let entry = self.by_jid.get(jid)?;
+        Some((jid.as_str(), entry))
+    }
+
+    /// The platform a user means by `word`: its bare JID, its JID's local part, or its
+    /// name, ignoring case.
+    pub fn find(&self, word: &str) -> Option<(&str, &Entry)> {
+        let word = word.trim();
+        self.by_jid
+            .iter()
+            .find(|(jid, entry)| {
+                jid.eq_ignore_ascii_case(word)
+                    || jid
+                        .split_once('@')
+                        .is_some_and(|(local, _)| local.eq_ignore_ascii_case(word))
+                    || entry.profile.name.eq_ignore_ascii_case(word)
+            })
+            .map(|(jid, entry)| (jid.as_str(), entry))
+    }
+
+    /// Every registered platform, by JID.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry)> {
+        self.by_jid.iter().map(|(jid, e)| (jid.as_str(), e))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_jid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_jid.is_empty()
+    }
+}
