@@ -42,3 +42,33 @@ CREATE TABLE platform_token (
     created_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX platform_token_by_platform ON platform_token (platform);
+
+-- migration 4: consent, self-defined status and the disclosure record
+-- What each user lets platforms see. platform is a platform's bare JID, or '*' for a
+-- choice about every platform; a choice for one platform wins over '*'.
+CREATE TABLE consent (
+    user     TEXT NOT NULL,              -- bare JID
+    platform TEXT NOT NULL,
+    share    INTEGER NOT NULL CHECK (share IN (0, 1)),
+    at       INTEGER NOT NULL,           -- seconds since the Unix epoch
+    PRIMARY KEY (user, platform)
+) STRICT, WITHOUT ROWID;
+
+-- A status a user (or an authorized platform) set, kept after logout.
+CREATE TABLE self_status (
+    user   TEXT PRIMARY KEY NOT NULL,    -- bare JID
+    text   TEXT NOT NULL,
+    set_by TEXT NOT NULL,                -- the user's bare JID, or the platform's
+    set_at INTEGER NOT NULL
+) STRICT;
+
+-- Every disclosure to a platform and every right it executed: which platform, about
+-- which user, when, through which command. Pruned by age (privacy.audit_days).
+CREATE TABLE audit (
+    at       INTEGER NOT NULL,
+    platform TEXT NOT NULL,
+    user     TEXT NOT NULL,
+    command  TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_by_user ON audit (user, at);
+CREATE INDEX audit_by_at ON audit (at);

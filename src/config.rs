@@ -63,13 +63,29 @@ struct RawConfig {
     platform: Vec<RawPlatform>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPrivacy {
     #[serde(default)]
     remote_peers: bool,
     #[serde(default)]
     consent: ConsentPolicy,
+    #[serde(default = "default_audit_days")]
+    audit_days: u64,
+}
+
+fn default_audit_days() -> u64 {
+    90
+}
+
+impl Default for RawPrivacy {
+    fn default() -> Self {
+        RawPrivacy {
+            remote_peers: false,
+            consent: ConsentPolicy::default(),
+            audit_days: default_audit_days(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,17 +114,7 @@ fn yes() -> bool {
     true
 }
 
-/// Whether users are visible to platforms before they say so.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum ConsentPolicy {
-    /// Invisible to a platform until they agree (the default).
-    #[default]
-    #[serde(rename = "opt-in")]
-    OptIn,
-    /// Visible until they say no.
-    #[serde(rename = "opt-out")]
-    OptOut,
-}
+pub use crate::rights::consent::ConsentPolicy;
 
 /// Who besides registered platforms may use the bridge.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -421,6 +427,8 @@ pub struct Config {
     pub platforms: Vec<crate::admin::NewPlatform>,
     pub access: AccessConfig,
     pub consent: ConsentPolicy,
+    /// Disclosure records are pruned after this many days.
+    pub audit_days: u32,
     pub link: LinkConfig,
     pub directory: DirectoryConfig,
     pub storage_path: PathBuf,
@@ -664,6 +672,7 @@ impl Config {
                 1,
                 86_400,
             ),
+            ("privacy.audit_days", raw.privacy.audit_days, 1, 3_650),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
@@ -693,6 +702,7 @@ impl Config {
                 trusted_domains,
             },
             consent: raw.privacy.consent,
+            audit_days: small32(raw.privacy.audit_days),
             directory: DirectoryConfig {
                 roster_max_age: Duration::from_secs(directory.roster_max_age_secs),
                 roster_cache_bytes: usize::try_from(

@@ -103,6 +103,14 @@ impl Failure {
         )
     }
 
+    /// A disclosure the bridge cannot record: it is not made.
+    pub fn unrecordable() -> Failure {
+        Failure::new(
+            DefinedCondition::InternalServerError,
+            "the bridge cannot write its record of what platforms learn about users right now, so it tells nothing about them; try again in a minute",
+        )
+    }
+
     pub fn with_specific(mut self, specific: SpecificCondition) -> Failure {
         self.specific = Some(specific);
         self

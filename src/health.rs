@@ -45,6 +45,8 @@ pub struct Stats {
     pub iqs_pending: usize,
     pub requesters_tracked: usize,
     pub commands_served: u64,
+    /// Answers refused because their disclosures could not be recorded.
+    pub disclosures_refused: u64,
     /// Successful handshakes; all but the first are reconnections.
     pub links_up: u64,
 }

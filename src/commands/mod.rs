@@ -26,10 +26,14 @@ use std::time::SystemTime;
 
 use minidom::Element;
 
+use crate::directory::self_status::SelfStatuses;
 use crate::directory::{Directory, UserId};
 use crate::failure::Failure;
 use crate::health::Health;
-use crate::rights::{Access, Actor};
+use crate::rights::consent::Consent;
+use crate::rights::platforms::Registry;
+use crate::rights::policy::{self, Subject};
+use crate::rights::{Access, Actor, Rights};
 use crate::store::Store;
 pub use crate::store::Write;
 use crate::xep::forms::DataForm;
@@ -235,6 +239,9 @@ impl Tx {
 pub enum Effect {
     /// Send this stanza.
     Send(Element),
+    /// The answer tells the platform about this user (bare JID): it is recorded, and if
+    /// it cannot be, the answer is not sent.
+    Disclose(String),
 }
 
 /// What a handler may see and do.
@@ -245,6 +252,9 @@ pub struct Ctx<'a> {
     /// For reads; writes go through [`Ctx::tx`].
     pub store: &'a Store,
     pub health: &'a Health,
+    pub registry: &'a Registry,
+    pub consent: &'a Consent,
+    pub self_status: &'a SelfStatuses,
     pub tx: &'a mut Tx,
     pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.
@@ -252,6 +262,37 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether the asking platform may see `user` (a bare JID of a served domain): the
+    /// user's consent, and the domains the platform may ask about.
+    pub fn visible(&self, user: &str) -> bool {
+        match self.actor {
+            Actor::Platform { id, profile, .. } => {
+                let domain = user.rsplit_once('@').map_or(user, |(_, d)| d);
+                profile.serves(domain) && self.consent.allows(user, id.as_str())
+            }
+            _ => false,
+        }
+    }
+
+    /// The rights the asking platform holds for `user`: for a user it may not see,
+    /// what it would hold for a user it has never heard of.
+    pub fn rights_for(&self, user: &str, remote: bool) -> Rights {
+        let consenting = if remote {
+            // Users of other servers are listed only where the operator allows it.
+            true
+        } else if self.visible(user) {
+            true
+        } else {
+            self.consent.by_default()
+        };
+        policy::rights_for(self.actor, Subject { consenting, remote })
+    }
+
+    /// Records that the answer tells the platform about `user`.
+    pub fn disclose(&mut self, user: &str) {
+        self.effects.push(Effect::Disclose(user.to_owned()));
+    }
+
     /// When `bare` was last seen going offline, from the database: for users the
     /// directory has not seen leave since the component started.
     pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {

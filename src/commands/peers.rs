@@ -10,14 +10,14 @@
 
 use xmpp_parsers::jid::BareJid;
 
-use super::render::{cell, Answer, ResultWriter};
+use super::render::{cell, cells, Answer, ResultWriter};
 use super::status::{availability_label, served_user};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants;
 use crate::directory::peers::{active_peers, tier_for, Tier};
 use crate::directory::{unix_secs, Seen};
 use crate::failure::{quote, Failure};
-use crate::rights::Access;
+use crate::rights::{Access, Rights};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
@@ -58,6 +58,17 @@ impl Node for Peers {
 
     fn run(query: PeersQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
         let jid = served_user(&query.jid, ctx, &grants::NEEDED)?;
+        if !ctx.visible(jid.as_str()) {
+            // Exactly what a user the bridge never heard of gets: nothing fetched,
+            // nothing disclosed.
+            return Flow::done(PeersAnswer {
+                availability: availability_label(&ctx.directory.never_seen(jid.as_str())),
+                tier: tier_for(ctx.directory, jid.as_str()),
+                rights: ctx.rights_for(jid.as_str(), false),
+                jid,
+                peers: Vec::new(),
+            });
+        }
         answer(jid, Waited::default(), ctx)
     }
 }
@@ -69,13 +80,21 @@ struct Row {
     status: Option<String>,
     last_activity: u32,
     remote: bool,
+    rights: Rights,
 }
 
 struct PeersAnswer {
     jid: BareJid,
     availability: &'static str,
     tier: Tier,
+    /// What the asking platform may do for the user.
+    rights: Rights,
     peers: Vec<Row>,
+}
+
+/// Rights as field values: one right each.
+pub fn right_values(rights: Rights) -> Vec<String> {
+    rights.iter().map(|r| r.as_str().to_owned()).collect()
 }
 
 impl Answer for PeersAnswer {
@@ -94,6 +113,12 @@ impl Answer for PeersAnswer {
             FieldType::TextSingle,
             self.tier.as_str(),
         );
+        out.fields(
+            "rights",
+            "What this platform may do for the user",
+            FieldType::TextMulti,
+            right_values(self.rights),
+        );
         out.columns(&[
             ("jid", "Peer", FieldType::JidSingle),
             ("availability", "Availability", FieldType::TextSingle),
@@ -101,6 +126,11 @@ impl Answer for PeersAnswer {
             ("last-activity", "Last activity", FieldType::TextSingle),
             ("tier", "Tier", FieldType::TextSingle),
             ("remote", "On another server", FieldType::Boolean),
+            (
+                "rights",
+                "What this platform may do for the peer",
+                FieldType::TextMulti,
+            ),
         ]);
         for peer in &self.peers {
             out.row(vec![
@@ -113,6 +143,7 @@ impl Answer for PeersAnswer {
                 ),
                 cell("tier", self.tier.as_str()),
                 cell("remote", if peer.remote { "1" } else { "0" }),
+                cells("rights", right_values(peer.rights)),
             ]);
         }
     }
@@ -174,6 +205,7 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
             let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
             needs.checks.extend(mutual.iter().copied().filter(|&peer| {
                 peer != user
+                    && listable(ctx, directory.name(peer))
                     && directory.might_be_active(peer)
                     && !directory.unconfirmed(peer, now).is_empty()
             }));
@@ -194,23 +226,38 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
             active_peers(directory, user, mutual, tier, now)
         }
     };
-    let peers = peers
+    let peers: Vec<Row> = peers
         .into_iter()
+        .filter(|peer| listable(ctx, directory.name(peer.id)))
         .map(|peer| {
             let name = directory.name(peer.id);
+            let remote = directory.is_remote(name);
             Row {
                 jid: name.to_owned(),
                 availability: peer.availability.as_str(),
                 status: peer.status,
                 last_activity: peer.last_activity,
-                remote: directory.is_remote(name),
+                remote,
+                rights: ctx.rights_for(name, remote),
             }
         })
         .collect();
+    ctx.disclose(jid.as_str());
+    for peer in &peers {
+        ctx.disclose(&peer.jid);
+    }
     Flow::done(PeersAnswer {
         availability: availability_label(&directory.seen_by_name(jid.as_str(), now)),
+        rights: ctx.rights_for(jid.as_str(), false),
         jid,
         tier,
         peers,
     })
+}
+
+/// Whether a peer may be listed to the asking platform: a user of a served domain who
+/// lets it see them, or a contact on another server (listed only where the operator
+/// allows it, which the directory already applied).
+fn listable(ctx: &Ctx<'_>, peer: &str) -> bool {
+    ctx.directory.is_remote(peer) || ctx.visible(peer)
 }

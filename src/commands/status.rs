@@ -5,19 +5,25 @@
 //! FORM_TYPE [`FORM_TYPE`], with a `<reported/>` table: `jid`, `availability` (`chat`,
 //! `available`, `away`, `xa`, `dnd`, `offline` or `unknown`), `status` (every status text,
 //! those with a language as `[lang] text`), `last-seen` (XEP-0082: when an offline or
-//! unknown user was last seen online, if the component saw it). Users of hosts this
-//! bridge does not serve are `unknown`, with a warning note saying so.
+//! unknown user was last seen online, if the component saw it), `self-status` (the
+//! user's self-defined status, kept after logout) with `self-status-by` (who set it: the
+//! user or a platform) and `self-status-at`, and `rights` (what the asking platform may
+//! do for the user, one per value). Users of hosts this bridge does not serve are
+//! `unknown`, with a warning note saying so. A user who does not let the platform see
+//! them is reported exactly as a user the bridge never heard of.
 
 use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
+use super::peers::right_values;
 use super::render::{cell, cells, Answer, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants::{self, Grant};
 use crate::directory::{unix_secs, Seen};
 use crate::failure::{quote, Failure};
-use crate::rights::Access;
+use crate::rights::{Access, Rights};
+use crate::store::SelfStatusRecord;
 use crate::xep::commands::NoteType;
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -144,6 +150,8 @@ enum Row {
         availability: &'static str,
         texts: Vec<String>,
         last_seen: Option<u32>,
+        self_status: Option<SelfStatusRecord>,
+        rights: Rights,
     },
     /// Not a user of a served domain: reported `unknown`, with the reason as a note.
     NotOurs { jid: String, why: String },
@@ -161,6 +169,22 @@ impl Answer for StatusAnswer {
             ("availability", "Availability", FieldType::TextSingle),
             ("status", "Status", FieldType::TextMulti),
             ("last-seen", "Last seen", FieldType::TextSingle),
+            ("self-status", "Self-defined status", FieldType::TextSingle),
+            (
+                "self-status-by",
+                "Self-defined status set by",
+                FieldType::JidSingle,
+            ),
+            (
+                "self-status-at",
+                "Self-defined status set at",
+                FieldType::TextSingle,
+            ),
+            (
+                "rights",
+                "What this platform may do for the user",
+                FieldType::TextMulti,
+            ),
         ]);
         for row in &self.rows {
             match row {
@@ -169,6 +193,8 @@ impl Answer for StatusAnswer {
                     availability,
                     texts,
                     last_seen,
+                    self_status,
+                    rights,
                 } => out.row(vec![
                     cell("jid", jid.as_str()),
                     cell("availability", availability),
@@ -177,6 +203,21 @@ impl Answer for StatusAnswer {
                         "last-seen",
                         &last_seen.map_or_else(String::new, |at| datetime::format(u64::from(at))),
                     ),
+                    cell(
+                        "self-status",
+                        self_status.as_ref().map_or("", |s| s.text.as_str()),
+                    ),
+                    cell(
+                        "self-status-by",
+                        self_status.as_ref().map_or("", |s| s.set_by.as_str()),
+                    ),
+                    cell(
+                        "self-status-at",
+                        &self_status
+                            .as_ref()
+                            .map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
+                    ),
+                    cells("rights", right_values(*rights)),
                 ]),
                 Row::NotOurs { jid, why } => {
                     out.note(NoteType::Warn, why.as_str());
@@ -185,6 +226,10 @@ impl Answer for StatusAnswer {
                         cell("availability", "unknown"),
                         cell("status", ""),
                         cell("last-seen", ""),
+                        cell("self-status", ""),
+                        cell("self-status-by", ""),
+                        cell("self-status-at", ""),
+                        cell("rights", ""),
                     ]);
                 }
             }
@@ -201,10 +246,15 @@ impl Answer for StatusAnswer {
                     availability,
                     texts,
                     last_seen,
+                    self_status,
+                    ..
                 } => {
                     let mut line = format!("{jid} is {availability}");
                     if let Some(text) = texts.first() {
                         line.push_str(&format!(" (\"{text}\")"));
+                    }
+                    if let Some(s) = self_status {
+                        line.push_str(&format!(", says \"{}\"", s.text));
                     }
                     if let Some(at) = last_seen {
                         line.push_str(&format!(", last seen {}", datetime::format(u64::from(*at))));
@@ -224,10 +274,12 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
     // On a server that does not tell every departure, users whose resources were not
     // confirmed lately are confirmed first (XEP-0199 pings), at most once per interval.
     if waited.may_check() {
-        // Only users the answer will report: of served hosts whose grants allow it.
+        // Only users the answer will report: of served hosts whose grants allow it, who
+        // let the platform see them.
         let checks: Vec<_> = jids
             .iter()
             .filter_map(|jid| served_user(jid, ctx, &[Grant::Presence]).ok())
+            .filter(|jid| ctx.visible(jid.as_str()))
             .filter_map(|jid| directory.id(jid.as_str()))
             .filter(|&id| !directory.unconfirmed(id, now).is_empty())
             .collect();
@@ -257,6 +309,19 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
             }
             Err(failure) => return Err(failure),
         };
+        if !ctx.visible(user.as_str()) {
+            // Exactly what a user the bridge never heard of gets.
+            rows.push(Row::Known {
+                availability: availability_label(&directory.never_seen(user.as_str())),
+                texts: Vec::new(),
+                last_seen: None,
+                self_status: None,
+                rights: ctx.rights_for(user.as_str(), false),
+                jid: user,
+            });
+            continue;
+        }
+        ctx.disclose(user.as_str());
         let seen = directory.seen_by_name(user.as_str(), now);
         let texts: Vec<String> = match &seen {
             Seen::Online { status, .. } => status
@@ -285,6 +350,8 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
         };
         rows.push(Row::Known {
             availability: availability_label(&seen),
+            self_status: ctx.self_status.get(user.as_str()).cloned(),
+            rights: ctx.rights_for(user.as_str(), false),
             jid: user,
             texts,
             last_seen,

@@ -30,10 +30,13 @@ use crate::admin::NewPlatform;
 use crate::config::{AccessConfig, Config, ConsentPolicy};
 use crate::directory::activity::ReportKey;
 use crate::directory::ingest::Ingested;
+use crate::directory::self_status::SelfStatuses;
 use crate::directory::{unix_secs, Directory, DirectoryConfig};
 use crate::failure::{self, Failure};
 pub use crate::health::{Health, Link, Stats};
 use crate::logging::Throttle;
+use crate::rights::audit::AuditLog;
+use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::store::Store;
 use classify::Request;
@@ -98,6 +101,8 @@ pub struct CoreConfig {
     pub platforms: Vec<NewPlatform>,
     pub access: AccessConfig,
     pub consent: ConsentPolicy,
+    /// Disclosure records are kept this many days.
+    pub audit_days: u32,
     pub iq_timeout: Duration,
     pub command_session: Duration,
     pub directory: DirectoryConfig,
@@ -122,6 +127,7 @@ impl From<&Config> for CoreConfig {
             platforms: config.platforms.clone(),
             access: config.access.clone(),
             consent: config.consent,
+            audit_days: config.audit_days,
             iq_timeout: config.link.iq_timeout,
             command_session: config.link.command_session,
             directory: config.directory.clone(),
@@ -140,20 +146,17 @@ pub struct State {
     pub health: Health,
     pub directory: Directory,
     pub store: Store,
+    /// The registry of platforms.
+    pub registry: Registry,
+    /// What users let platforms see.
+    pub consent: Consent,
+    pub self_status: SelfStatuses,
+    /// Disclosures waiting to be written.
+    pub audit: AuditLog,
 }
 
-impl State {
-    pub fn new(store: Store, directory: Directory, now: SystemTime) -> State {
-        State {
-            health: Health::new(now),
-            directory,
-            store,
-        }
-    }
-}
-
-/// How long a last-seen time waits to share a write with others: a logout is durable
-/// (a `kill -9` does not lose it) this long after it is heard.
+/// How long a last-seen time or a disclosure record waits to share a write with others:
+/// it is durable (a `kill -9` does not lose it) this long after it happens.
 const LAST_SEEN_FLUSH: Duration = Duration::from_millis(250);
 /// After a failed write, the first retry comes this much later, doubling up to
 /// [`STORAGE_RETRY_MAX`].
@@ -188,9 +191,8 @@ pub struct Core {
     last_prune: SystemTime,
     /// Domains whose sessions were asked of the server's API, on which link, and when.
     sessions_asked: Vec<(String, u32, SystemTime)>,
-    /// The registry of platforms, the database's `data_version` it was read at, and when
-    /// that was last compared.
-    registry: Registry,
+    /// The database's `data_version` the registry was read at, and when that was last
+    /// compared.
     registry_version: i64,
     registry_checked: SystemTime,
 }
@@ -209,14 +211,38 @@ impl Core {
             }
         }
         let (registry, registry_version) = load_registry(&store);
-        Core {
+        let mut consent = Consent::new(config.consent);
+        let mut self_status = SelfStatuses::default();
+        match (store.consents(), store.self_statuses()) {
+            (Ok(consents), Ok(statuses)) => {
+                for (user, platform, share) in consents {
+                    consent.load(user, platform, share);
+                }
+                for status in statuses {
+                    self_status.apply(&status.user.clone(), Some(status));
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                error!(error = %e, "cannot read users' consent and statuses; every user is treated as not consenting until the bridge restarts");
+                consent = Consent::new(crate::rights::consent::ConsentPolicy::OptIn);
+            }
+        }
+        let state = State {
+            health: Health::new(now),
+            directory,
+            store,
             registry,
+            consent,
+            self_status,
+            audit: AuditLog::default(),
+        };
+        Core {
             registry_version,
             registry_checked: now,
             component_jid: Jid::from(config.component.clone()),
             sessions: Sessions::new(config.command_session, salt),
             iq: IqTracker::new(config.iq_timeout),
-            state: State::new(store, directory, now),
+            state,
             parked: Parked::default(),
             rates: RateLimits::new(config.platform_rate, config.other_rate),
             noisy: Throttle::new(NOISY_INTERVAL),
@@ -240,23 +266,34 @@ impl Core {
             .health
             .storage_failing_since
             .unwrap_or(self.state.health.started_at);
-        self.flush_last_seen(now);
+        self.flush_writes(now);
         self.state.store
     }
 
-    /// Writes the batched last-seen times in one transaction. A failure keeps them and
-    /// schedules a retry with backoff, so a locked or full disk never costs the core
-    /// more than one short wait per retry.
-    fn flush_last_seen(&mut self, now: SystemTime) {
+    /// Writes the batched last-seen times and disclosure records, each batch in one
+    /// transaction. A failure keeps them and schedules a retry with backoff, so a locked
+    /// or full disk never costs the core more than one short wait per retry.
+    fn flush_writes(&mut self, now: SystemTime) {
         self.pending_since = None;
-        let batch = self.state.directory.take_last_seen();
-        if batch.is_empty() {
+        let last_seen = self.state.directory.take_last_seen();
+        let audit = self.state.audit.take();
+        if last_seen.is_empty() && audit.is_empty() {
             return;
         }
-        match self.state.store.save_last_seen(&batch) {
+        let result = self
+            .state
+            .store
+            .save_last_seen(&last_seen)
+            .and_then(|()| self.state.store.append_audit(&audit));
+        match result {
             Ok(()) => {
                 self.state.health.stats.storage_writes += 1;
-                debug!(count = batch.len(), "last-seen times written");
+                self.state.audit.written += audit.len() as u64;
+                debug!(
+                    last_seen = last_seen.len(),
+                    disclosures = audit.len(),
+                    "batched writes done"
+                );
                 if self.state.health.storage_failing_since.take().is_some() {
                     info!("the database is writable again");
                 }
@@ -271,11 +308,15 @@ impl Core {
                 self.state.health.storage_failing_since.get_or_insert(now);
                 error!(
                     error = %e,
-                    count = batch.len(),
+                    last_seen = last_seen.len(),
+                    disclosures = audit.len(),
                     retry_in_secs = wait.as_secs(),
-                    "cannot write last-seen times; the bridge answers from memory and retries"
+                    "cannot write to the database; the bridge answers from memory, tells platforms nothing about users until it can record it, and retries"
                 );
-                self.state.directory.requeue_last_seen(batch);
+                // Last-seen times are written idempotently: a batch written before the
+                // failure may be written again.
+                self.state.directory.requeue_last_seen(last_seen);
+                self.state.audit.requeue(audit);
                 // Woken for the retry, not only by the next input.
                 self.pending_since = Some(now);
             }
@@ -349,7 +390,7 @@ impl Core {
                 self.on_iq_lost(purpose, now, out);
             }
         }
-        let pending = self.state.directory.pending_last_seen();
+        let pending = self.state.directory.pending_last_seen() + self.state.audit.pending().len();
         if pending > 0 && self.pending_since.is_none() {
             self.pending_since = Some(now);
         }
@@ -358,15 +399,26 @@ impl Core {
             .is_some_and(|since| now >= since + LAST_SEEN_FLUSH);
         let may_write = self.storage_retry.is_none_or(|(retry, _)| now >= retry);
         if may_write && (pending >= LAST_SEEN_BATCH || due) {
-            self.flush_last_seen(now);
+            self.flush_writes(now);
         }
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;
+            self.prune_audit(now);
             let window = self.state.directory.config.conversation_window;
             self.state
                 .directory
                 .activity
                 .prune(unix_secs(now).saturating_sub(window.as_secs() as u32));
+        }
+    }
+
+    /// Forgets disclosure records older than `privacy.audit_days`.
+    fn prune_audit(&mut self, now: SystemTime) {
+        let before = unix_secs(now).saturating_sub(self.config.audit_days.saturating_mul(86_400));
+        match self.state.store.prune_audit(before) {
+            Ok(0) => {}
+            Ok(pruned) => debug!(pruned, "old disclosure records pruned"),
+            Err(e) => debug!(error = %e, "cannot prune the disclosure record; tried again later"),
         }
     }
 
@@ -538,7 +590,7 @@ impl Core {
                 }
                 self.refresh_registry(now);
                 let requester = header.from.to_bare();
-                let trusted = self.registry.get(requester.as_str()).is_some()
+                let trusted = self.state.registry.get(requester.as_str()).is_some()
                     || self.config.admins.contains(&requester);
                 if !self.rates.allow(requester.as_str(), trusted, now) {
                     self.state.health.stats.requests_refused_busy += 1;
@@ -594,7 +646,7 @@ impl Core {
                     platforms = registry.len(),
                     "registry of platforms read again"
                 );
-                self.registry = registry;
+                self.state.registry = registry;
                 self.registry_version = version;
             }
             Ok(_) => {}
@@ -685,6 +737,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
     }
 }
 
+#[cfg(test)]
+mod privacy_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

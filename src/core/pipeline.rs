@@ -80,6 +80,9 @@ fn ctx<'a>(
         directory: &state.directory,
         store: &state.store,
         health: &state.health,
+        registry: &state.registry,
+        consent: &state.consent,
+        self_status: &state.self_status,
         tx,
         effects,
         max_reply_bytes,
@@ -131,7 +134,7 @@ impl Core {
     /// domain.
     fn platform(&self, from: &Jid, bare: &BareJid, token: Option<&str>) -> Option<Actor> {
         let jid = from.clone();
-        if let Some((id, entry)) = token.and_then(|t| self.registry.by_token(t)) {
+        if let Some((id, entry)) = token.and_then(|t| self.state.registry.by_token(t)) {
             return Some(Actor::Platform {
                 jid,
                 id: BareJid::from_str(id).ok()?,
@@ -140,7 +143,7 @@ impl Core {
                 profile: entry.profile.clone(),
             });
         }
-        if let Some(entry) = self.registry.get(bare.as_str()) {
+        if let Some(entry) = self.state.registry.get(bare.as_str()) {
             return Some(Actor::Platform {
                 jid,
                 id: bare.clone(),
@@ -326,6 +329,19 @@ impl Core {
                 self.wait(needs, Waiter { request, then }, now, out);
             }
             Ok(Flow::Done(answer)) => {
+                let disclosed = request
+                    .effects
+                    .iter()
+                    .filter(|e| matches!(e, Effect::Disclose(_)))
+                    .count();
+                if disclosed > 0
+                    && (self.state.health.storage_failing_since.is_some()
+                        || !self.state.audit.has_room(disclosed))
+                {
+                    // Fail closed: no disclosure goes unrecorded.
+                    self.state.health.stats.disclosures_refused += 1;
+                    return refuse(&request.header, &Failure::unrecordable(), out);
+                }
                 let writes = request.tx.take();
                 if let Err(e) = self.state.store.commit(&writes) {
                     self.state.health.stats.storage_failures += 1;
@@ -334,6 +350,7 @@ impl Core {
                 }
                 if !writes.is_empty() {
                     self.state.health.stats.storage_writes += 1;
+                    self.applied(writes);
                 }
                 self.state.health.stats.commands_served += 1;
                 // Responses always carry a session id, single-step ones included (§3.4).
@@ -344,10 +361,35 @@ impl Core {
                     &request.header,
                     Some(response.into()),
                 )));
+                let platform = match &request.actor {
+                    Actor::Platform { id, .. } => Some(id.as_str()),
+                    _ => None,
+                };
+                let at = crate::directory::unix_secs(now);
                 for effect in request.effects {
                     match effect {
                         Effect::Send(el) => out.push(Output::Send(el)),
+                        Effect::Disclose(user) => {
+                            if let Some(platform) = platform {
+                                self.state
+                                    .audit
+                                    .record(platform, &user, request.def.node, at);
+                            }
+                        }
                     }
+                }
+            }
+        }
+    }
+
+    /// Brings what the core holds in memory in line with writes just committed.
+    fn applied(&mut self, writes: Vec<crate::store::Write>) {
+        for write in writes {
+            match write {
+                crate::store::Write::Meta { .. } => {}
+                crate::store::Write::Consent(choice, _) => self.state.consent.apply(&choice),
+                crate::store::Write::SelfStatus { user, status } => {
+                    self.state.self_status.apply(&user, status)
                 }
             }
         }

@@ -11,7 +11,12 @@ pub(super) fn t(secs: u64) -> SystemTime {
 }
 
 pub(super) fn core() -> Core {
-    let config = CoreConfig {
+    core_with(Store::open_in_memory().unwrap(), |_| {})
+}
+
+/// A core on `store`, its test configuration changed by `change`.
+pub(super) fn core_with(store: Store, change: impl FnOnce(&mut CoreConfig)) -> Core {
+    let mut config = CoreConfig {
         component: BareJid::from_str("game.example.test").unwrap(),
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
@@ -20,6 +25,7 @@ pub(super) fn core() -> Core {
         access: AccessConfig::default(),
         // Written before consent existed: every user is visible unless they say no.
         consent: ConsentPolicy::OptOut,
+        audit_days: 90,
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),
@@ -29,7 +35,8 @@ pub(super) fn core() -> Core {
         other_rate: Rate::per_sec(10),
         sessions_api: false,
     };
-    Core::new(config, Store::open_in_memory().unwrap(), t(0), 42)
+    change(&mut config);
+    Core::new(config, store, t(0), 42)
 }
 
 pub(super) fn xml(s: &str) -> Element {
@@ -390,12 +397,17 @@ pub(super) fn presence(core: &mut Core, user: &str, show: Option<&str>, now: Sys
 /// A linked core with grants and alice, bob (chat), carol (away) online.
 pub(super) fn linked_core() -> Core {
     let mut core = core();
-    core.handle(Input::Connected, t(1));
-    advertise(&mut core);
-    presence(&mut core, "alice", None, t(2));
-    presence(&mut core, "bob", Some("chat"), t(3));
-    presence(&mut core, "carol", Some("away"), t(4));
+    link_up(&mut core);
     core
+}
+
+/// Brings the link up with grants, and alice, bob (chat), carol (away) online.
+pub(super) fn link_up(core: &mut Core) {
+    core.handle(Input::Connected, t(1));
+    advertise(core);
+    presence(core, "alice", None, t(2));
+    presence(core, "bob", Some("chat"), t(3));
+    presence(core, "carol", Some("away"), t(4));
 }
 
 pub(super) fn command(node: &str, fields: &[(&str, &[&str])]) -> String {
@@ -431,7 +443,7 @@ pub(super) fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> 
 }
 
 /// The reported table of a command result: one map per item.
-fn items(reply: &Element) -> Vec<std::collections::BTreeMap<String, Vec<String>>> {
+pub(super) fn items(reply: &Element) -> Vec<std::collections::BTreeMap<String, Vec<String>>> {
     let form = reply
         .get_child("command", crate::xep::commands::NS)
         .and_then(|c| c.get_child("x", "jabber:x:data"))

@@ -21,6 +21,7 @@ pub mod interner;
 pub mod peers;
 pub mod presence;
 pub mod roster;
+pub mod self_status;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -752,16 +753,21 @@ impl Directory {
     pub fn seen_by_name(&self, bare: &str, now: u32) -> Seen<'_> {
         match self.interner.get(bare) {
             Some(id) => self.seen(id, now),
-            None => {
-                let replay_done = self
-                    .domain_of(bare)
-                    .is_some_and(|d| d.replay_done_epoch == self.epoch && self.epoch > 0);
-                if replay_done {
-                    Seen::Offline { last_seen: None }
-                } else {
-                    Seen::Unknown
-                }
-            }
+            None => self.never_seen(bare),
+        }
+    }
+
+    /// What the directory says of a user of `bare`'s domain it has never heard of:
+    /// `offline` once the server's replay said who is online, else `unknown`. A user who
+    /// does not let a platform see them is shown to it exactly so.
+    pub fn never_seen(&self, bare: &str) -> Seen<'static> {
+        let replay_done = self
+            .domain_of(bare)
+            .is_some_and(|d| d.replay_done_epoch == self.epoch && self.epoch > 0);
+        if replay_done {
+            Seen::Offline { last_seen: None }
+        } else {
+            Seen::Unknown
         }
     }
 

@@ -6,7 +6,10 @@
 //!
 //! Security-sensitive: keep it pure and table-tested.
 
+pub mod audit;
+pub mod consent;
 pub mod platforms;
+pub mod policy;
 pub mod token;
 
 use std::fmt;

@@ -9,6 +9,7 @@
 
 pub mod migrations;
 mod platforms;
+mod privacy;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
 pub use platforms::{PlatformRecord, TokenRecord};
+pub use privacy::{AuditFilter, AuditRecord, SelfStatusRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -134,6 +136,13 @@ impl Store {
 pub enum Write {
     /// A value in the `meta` table.
     Meta { key: String, value: String },
+    /// A user's consent choice.
+    Consent(crate::rights::consent::Choice, u32),
+    /// A user's self-defined status set (`Some`) or cleared.
+    SelfStatus {
+        user: String,
+        status: Option<SelfStatusRecord>,
+    },
 }
 
 impl Store {
@@ -152,6 +161,42 @@ impl Store {
                     )?
                     .execute([key, value])?;
                 }
+                Write::Consent(choice, at) => {
+                    let platform = choice
+                        .platform
+                        .as_deref()
+                        .unwrap_or(crate::rights::consent::ALL);
+                    if choice.platform.is_none() {
+                        tx.prepare_cached("DELETE FROM consent WHERE user = ?1")?
+                            .execute([&choice.user])?;
+                    }
+                    tx.prepare_cached(
+                        "INSERT INTO consent (user, platform, share, at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (user, platform) DO UPDATE
+                         SET share = excluded.share, at = excluded.at",
+                    )?
+                    .execute(rusqlite::params![
+                        choice.user,
+                        platform,
+                        choice.share,
+                        at
+                    ])?;
+                }
+                Write::SelfStatus { user, status } => match status {
+                    Some(s) => {
+                        tx.prepare_cached(
+                            "INSERT INTO self_status (user, text, set_by, set_at)
+                             VALUES (?1, ?2, ?3, ?4)
+                             ON CONFLICT (user) DO UPDATE SET text = excluded.text,
+                             set_by = excluded.set_by, set_at = excluded.set_at",
+                        )?
+                        .execute(rusqlite::params![user, s.text, s.set_by, s.set_at])?;
+                    }
+                    None => {
+                        tx.prepare_cached("DELETE FROM self_status WHERE user = ?1")?
+                            .execute([user])?;
+                    }
+                },
             }
         }
         tx.commit()?;

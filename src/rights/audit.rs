@@ -1,0 +1,106 @@
+//! The disclosure record as the core keeps it before it is written: every disclosure of
+//! a user to a platform, and every right a platform executed, in batches (written at
+//! most [`crate::core`]'s flush delay after they happen). Security-sensitive: a
+//! disclosure that cannot be recorded is not made.
+//!
+//! The same platform learning about the same user through the same command again
+//! within [`COALESCE_SECS`] is one record: a platform polling `status` every second
+//! would otherwise write a row a second per user without telling the user anything
+//! more.
+
+use std::collections::HashMap;
+
+use crate::store::AuditRecord;
+
+/// Repeats within this many seconds are one record.
+pub const COALESCE_SECS: u32 = 60;
+/// Records waiting to be written at most; past that (the database has not been writable
+/// for a while), disclosures are refused.
+pub const MAX_PENDING: usize = 65_536;
+/// Recent (platform, user, command) triples remembered for coalescing; past that the
+/// memory is cleared, which writes more records, never fewer.
+pub const MAX_RECENT: usize = 100_000;
+
+#[derive(Debug, Default)]
+pub struct AuditLog {
+    pending: Vec<AuditRecord>,
+    recent: HashMap<(Box<str>, Box<str>, &'static str), u32>,
+    /// Records written since start.
+    pub written: u64,
+}
+
+impl AuditLog {
+    /// Whether a disclosure may be made now: there is room to record it.
+    pub fn has_room(&self, records: usize) -> bool {
+        self.pending.len() + records <= MAX_PENDING
+    }
+
+    /// Records that `platform` learnt about `user` through `command` at `at`.
+    pub fn record(&mut self, platform: &str, user: &str, command: &'static str, at: u32) {
+        let key = (Box::<str>::from(platform), Box::<str>::from(user), command);
+        if let Some(last) = self.recent.get(&key) {
+            if at.saturating_sub(*last) < COALESCE_SECS {
+                return;
+            }
+        }
+        if self.recent.len() >= MAX_RECENT {
+            self.recent.clear();
+        }
+        self.recent.insert(key, at);
+        self.pending.push(AuditRecord {
+            at,
+            platform: platform.to_owned(),
+            user: user.to_owned(),
+            command: command.to_owned(),
+        });
+    }
+
+    /// The records waiting to be written.
+    pub fn pending(&self) -> &[AuditRecord] {
+        &self.pending
+    }
+
+    pub fn take(&mut self) -> Vec<AuditRecord> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Puts back a batch whose write failed, ahead of newer records.
+    pub fn requeue(&mut self, mut batch: Vec<AuditRecord>) {
+        batch.append(&mut self.pending);
+        self.pending = batch;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_within_the_window_are_one_record() {
+        let mut log = AuditLog::default();
+        log.record("arcade@x", "alice@x", "status", 100);
+        log.record("arcade@x", "alice@x", "status", 130);
+        log.record("arcade@x", "alice@x", "peers", 130);
+        log.record("puzzle@x", "alice@x", "status", 130);
+        log.record("arcade@x", "alice@x", "status", 100 + COALESCE_SECS);
+        let at: Vec<(u32, &str, &str)> = log
+            .pending()
+            .iter()
+            .map(|r| (r.at, r.platform.as_str(), r.command.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            vec![
+                (100, "arcade@x", "status"),
+                (130, "arcade@x", "peers"),
+                (130, "puzzle@x", "status"),
+                (160, "arcade@x", "status"),
+            ]
+        );
+        let batch = log.take();
+        log.record("bob@x", "alice@x", "status", 200);
+        log.requeue(batch);
+        assert_eq!(log.pending().len(), 5);
+        assert_eq!(log.pending()[4].platform, "bob@x");
+    }
+}

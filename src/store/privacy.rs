@@ -1,0 +1,165 @@
+//! Consent, self-defined status and the disclosure record in SQLite.
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+/// A self-defined status as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfStatusRecord {
+    pub user: String,
+    pub text: String,
+    pub set_by: String,
+    pub set_at: u32,
+}
+
+/// One disclosure or executed right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: u32,
+    pub platform: String,
+    pub user: String,
+    pub command: String,
+}
+
+/// Which records `audit` lists.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub platform: Option<String>,
+    pub since: Option<u32>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Every stored consent row: (user, platform or `*`, share).
+    pub fn consents(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user, platform, share FROM consent ORDER BY user, platform")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every stored self-defined status.
+    pub fn self_statuses(&self) -> Result<Vec<SelfStatusRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user, text, set_by, set_at FROM self_status")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SelfStatusRecord {
+                user: r.get(0)?,
+                text: r.get(1)?,
+                set_by: r.get(2)?,
+                set_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends disclosure records in one transaction.
+    pub fn append_audit(&mut self, records: &[AuditRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO audit (at, platform, user, command) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in records {
+                stmt.execute(params![r.at, r.platform, r.user, r.command])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Disclosure records, newest first.
+    pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at, platform, user, command FROM audit
+             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR platform = ?2) AND at >= ?3
+             ORDER BY at DESC, rowid DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                filter.user,
+                filter.platform,
+                filter.since.unwrap_or(0),
+                filter.limit
+            ],
+            |r| {
+                Ok(AuditRecord {
+                    at: r.get(0)?,
+                    platform: r.get(1)?,
+                    user: r.get(2)?,
+                    command: r.get(3)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes records older than `before`; how many went.
+    pub fn prune_audit(&self, before: u32) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM audit WHERE at < ?1")?
+            .execute([before])?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(at: u32, platform: &str, user: &str) -> AuditRecord {
+        AuditRecord {
+            at,
+            platform: platform.to_owned(),
+            user: user.to_owned(),
+            command: "status".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_record_is_filtered_newest_first_and_pruned_by_age() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .append_audit(&[
+                record(100, "arcade@x", "alice@x"),
+                record(200, "puzzle@x", "alice@x"),
+                record(300, "arcade@x", "bob@x"),
+            ])
+            .unwrap();
+        let all = store
+            .audit(&AuditFilter {
+                limit: 10,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|r| r.at).collect::<Vec<_>>(),
+            vec![300, 200, 100]
+        );
+        let alice_arcade = store
+            .audit(&AuditFilter {
+                user: Some("alice@x".into()),
+                platform: Some("arcade@x".into()),
+                since: None,
+                limit: 10,
+            })
+            .unwrap();
+        assert_eq!(alice_arcade, vec![record(100, "arcade@x", "alice@x")]);
+        let since = store
+            .audit(&AuditFilter {
+                since: Some(150),
+                limit: 1,
+                ..AuditFilter::default()
+            })
+            .unwrap();
+        assert_eq!(since, vec![record(300, "arcade@x", "bob@x")]);
+        assert_eq!(store.prune_audit(250).unwrap(), 2);
+    }
+}
