@@ -2153,7 +2153,12 @@ fn config_toml(port: u16, secret: &Path, database: &Path) -> String {
          \n\
          [logging]\n\
          level = \"warn\"\n\
-         format = \"human\"\n",
+         format = \"human\"\n\
+         \n\
+         # Every simulated user is visible, as if each had agreed: what is measured\n\
+         # is an answer that discloses, and records it.\n\
+         [privacy]\n\
+         consent = \"opt-out\"\n",
         toml_string(&secret.display().to_string()),
         toml_string(&database.display().to_string()),
     )

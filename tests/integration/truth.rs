@@ -448,9 +448,8 @@ async fn a_contact_on_another_server_is_a_remote_peer_where_the_policy_allows() 
     let start_bridge = |remote_peers: bool| {
         let config = BridgeConfig {
             platforms: vec!["arcade@example.test".to_owned()],
-            extra_toml: format!(
-                "\n[directory]\npresence_check_secs = 2\n\n[privacy]\nremote_peers = {remote_peers}\n"
-            ),
+            extra_toml: "\n[directory]\npresence_check_secs = 2\n".to_owned(),
+            remote_peers,
             ..BridgeConfig::default()
         };
         let home = &home;

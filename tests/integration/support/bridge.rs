@@ -53,6 +53,11 @@ pub struct BridgeConfig {
     pub component: Option<String>,
     /// `server.ejabberd_api`.
     pub ejabberd_api: Option<String>,
+    /// `privacy.consent`: tests of the directory, written before consent existed, see
+    /// every user (`opt-out`); tests of consent set `opt-in`, the default of the binary.
+    pub consent: &'static str,
+    /// `privacy.remote_peers`.
+    pub remote_peers: bool,
 }
 
 impl Default for BridgeConfig {
@@ -67,6 +72,8 @@ impl Default for BridgeConfig {
             secret: None,
             component: None,
             ejabberd_api: None,
+            consent: "opt-out",
+            remote_peers: false,
         }
     }
 }
@@ -308,7 +315,13 @@ path = {db}
 [logging]
 level = {level}
 format = "human"
+
+[privacy]
+consent = {consent}
+remote_peers = {remote_peers}
 {extra}"#,
+        consent = toml_str(config.consent),
+        remote_peers = config.remote_peers,
         admins = admins.join(", "),
         platforms = platforms.join(", "),
         jid = toml_str(
