@@ -15,7 +15,9 @@
 //! exactly once.
 
 pub mod disco;
+pub mod my_status;
 pub mod peers;
+pub mod privacy;
 pub mod render;
 pub mod stats;
 pub mod status;
@@ -30,6 +32,7 @@ use crate::directory::self_status::SelfStatuses;
 use crate::directory::{Directory, UserId};
 use crate::failure::Failure;
 use crate::health::Health;
+use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
@@ -51,14 +54,35 @@ pub trait Node: 'static {
     /// The typed input, read from the submitted form.
     type Query: for<'f> TryFrom<&'f DataForm, Error = Failure> + Send + 'static;
 
+    /// Chat words that run the node from a chat message (`share`, `status`), each with
+    /// what it does, for `help`.
+    const WORDS: &'static [Word] = &[];
+
     /// The form to fill, sent when the node is executed without a submitted form;
     /// `None` when the node needs no input.
-    fn form() -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let _ = ctx;
         None
+    }
+
+    /// The query a chat message means: `word` is one of [`Node::WORDS`] (lowercased),
+    /// `rest` what follows it, trimmed.
+    fn words(word: &str, rest: &str) -> Result<Self::Query, Failure> {
+        let _ = rest;
+        Err(Failure::bad_request(format!(
+            "\"{word}\" does not work in a chat message here"
+        )))
     }
 
     /// Answers the query.
     fn run(query: Self::Query, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>;
+}
+
+/// A chat word: the word and, for `help`, how to use it.
+#[derive(Debug, Clone, Copy)]
+pub struct Word {
+    pub word: &'static str,
+    pub usage: &'static str,
 }
 
 /// A node as the registry holds it.
@@ -66,9 +90,12 @@ pub struct NodeDef {
     pub node: &'static str,
     pub name: &'static str,
     pub access: Access,
-    pub form: fn() -> Option<DataForm>,
+    pub words: &'static [Word],
+    pub form: fn(&Ctx<'_>) -> Option<DataForm>,
     /// Parses the submitted form into the node's query and runs the handler.
     pub start: fn(&DataForm, &mut Ctx<'_>) -> Result<Flow, Failure>,
+    /// Parses a chat message into the node's query and runs the handler.
+    pub say: fn(&str, &str, &mut Ctx<'_>) -> Result<Flow, Failure>,
 }
 
 impl std::fmt::Debug for NodeDef {
@@ -83,8 +110,10 @@ pub const fn def<N: Node>() -> NodeDef {
         node: N::NODE,
         name: N::NAME,
         access: N::ACCESS,
+        words: N::WORDS,
         form: N::form,
         start: start::<N>,
+        say: say::<N>,
     }
 }
 
@@ -93,11 +122,18 @@ fn start<N: Node>(form: &DataForm, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     N::run(query, ctx)
 }
 
+fn say<N: Node>(word: &str, rest: &str, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let query = N::words(word, rest)?;
+    N::run(query, ctx)
+}
+
 /// Every command node the component offers, in the order command lists show them.
 pub static NODES: &[NodeDef] = &[
     def::<peers::Peers>(),
     def::<status::Status>(),
     def::<stats::Stats>(),
+    def::<privacy::Privacy>(),
+    def::<my_status::MyStatus>(),
     #[cfg(test)]
     def::<test_nodes::Echo>(),
     #[cfg(test)]
@@ -107,6 +143,23 @@ pub static NODES: &[NodeDef] = &[
 /// The node named `name`.
 pub fn find(name: &str) -> Option<&'static NodeDef> {
     NODES.iter().find(|n| n.node == name)
+}
+
+/// The node a chat word (lowercased) runs.
+pub fn find_word(word: &str) -> Option<&'static NodeDef> {
+    NODES
+        .iter()
+        .find(|n| n.words.iter().any(|w| w.word == word))
+}
+
+/// Longest chat message read, in bytes; a longer one is answered with a short refusal.
+pub const MAX_WORDS_BYTES: usize = 1024;
+
+/// A chat message split into its first word (lowercased) and the rest (trimmed).
+pub fn split_words(body: &str) -> (String, &str) {
+    let body = body.trim();
+    let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+    (word.to_lowercase(), rest.trim())
 }
 
 /// The input of a node that needs none: any submitted form is accepted and ignored.
@@ -255,6 +308,8 @@ pub struct Ctx<'a> {
     pub registry: &'a Registry,
     pub consent: &'a Consent,
     pub self_status: &'a SelfStatuses,
+    /// Disclosures not written yet.
+    pub audit: &'a AuditLog,
     pub tx: &'a mut Tx,
     pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.
@@ -286,6 +341,16 @@ impl Ctx<'_> {
             self.consent.by_default()
         };
         policy::rights_for(self.actor, Subject { consenting, remote })
+    }
+
+    /// The bare JID of the user running a user's command.
+    pub fn user(&self) -> Result<String, Failure> {
+        match self.actor {
+            Actor::User { jid } => Ok(jid.to_bare().to_string()),
+            _ => Err(Failure::forbidden(
+                "only users of this chat server run this",
+            )),
+        }
     }
 
     /// Records that the answer tells the platform about `user`.

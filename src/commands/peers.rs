@@ -48,7 +48,7 @@ impl Node for Peers {
     const ACCESS: Access = Access::Platform;
     type Query = PeersQuery;
 
-    fn form() -> Option<DataForm> {
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Active chat peers")
             .with_instructions("The user whose active chat peers you want.");

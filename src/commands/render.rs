@@ -3,8 +3,9 @@
 //! show no tables and for answers in a chat.
 //!
 //! Every top-level field carries a `label` and a `type` (clients without table
-//! support, Profanity among them, show only those), and the summary is the first
-//! `<note type='info'/>`. The whole answer is kept within the chat server's stanza
+//! support, Profanity among them, show only those; Profanity prints `(null)` for a field
+//! without a label, and no value for one without a type), and the summary is the first
+//! `<note type='info'/>` (Profanity shows only the first note). The whole answer is kept within the chat server's stanza
 //! limit: table rows are added while they fit and a note counts the rest.
 
 use crate::failure::cut;
@@ -155,6 +156,11 @@ pub fn summary(answer: &dyn Answer) -> String {
     cut(&text, MAX_SUMMARY_CHARS).unwrap_or(text)
 }
 
+/// The answer as a chat message's text, for answers to chat words.
+pub fn text(answer: &dyn Answer) -> String {
+    answer.summary()
+}
+
 /// The completed `<command/>` carrying `answer`: the summary first, then the answer's
 /// own notes, and the form.
 pub fn completed(
@@ -164,7 +170,9 @@ pub fn completed(
     max_reply_bytes: usize,
 ) -> Command {
     let mut writer = ResultWriter::new(max_reply_bytes);
-    writer.note(NoteType::Info, summary(answer));
+    // Profanity 0.13 prints the first note as a printf format: a `%` there would be
+    // garbled, or worse. The fullwidth sign reads the same.
+    writer.note(NoteType::Info, summary(answer).replace('%', "\u{FF05}"));
     answer.write(&mut writer);
     let (form, notes) = writer.finish();
     let mut response = Command::response(node, sessionid, Status::Completed);

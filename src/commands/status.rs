@@ -67,7 +67,7 @@ impl Node for Status {
     const ACCESS: Access = Access::Platform;
     type Query = StatusQuery;
 
-    fn form() -> Option<DataForm> {
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Status of users")
             .with_instructions("The users whose status you want, one JID per line.");

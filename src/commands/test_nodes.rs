@@ -44,7 +44,7 @@ impl Node for Echo {
     const ACCESS: Access = Access::Anyone;
     type Query = Word;
 
-    fn form() -> Option<DataForm> {
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some("urn:test:echo"));
         form.push_field(Field::text_single("word", "Word", None));
         Some(form)

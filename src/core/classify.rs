@@ -71,6 +71,26 @@ pub fn classify<'a>(
     }
 }
 
+/// The body of a chat message a user sends the component (chat words), if `el` is one:
+/// to the component itself, from an account (a JID with a local part), of type `chat` or
+/// `normal`, with a body. Messages from the server (its domain JID) are not.
+pub fn words<'a>(header: &Header, el: &'a Element, component: &BareJid) -> Option<&'a str> {
+    if header.from.node().is_none()
+        || header.to.node().is_some()
+        || header.to.domain() != component.domain()
+        || !matches!(
+            header.type_.as_deref(),
+            None | Some("chat") | Some("normal")
+        )
+    {
+        return None;
+    }
+    let body = el
+        .children()
+        .find(|c| c.name() == "body" && (c.ns() == el.ns()))?;
+    body.texts().next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

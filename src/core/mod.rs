@@ -496,10 +496,7 @@ impl Core {
     fn refuse_parked(&mut self, failure: &Failure, out: &mut Vec<Output>) -> usize {
         let waiting = self.parked.drain();
         for waiter in &waiting {
-            out.push(Output::Send(stanza::error_reply(
-                waiter.request.header(),
-                failure,
-            )));
+            waiter.request.fail(failure, out);
         }
         waiting.len()
     }
@@ -544,6 +541,26 @@ impl Core {
             Kind::Message => {
                 if header.type_.as_deref() == Some("error") {
                     return;
+                }
+                if let Some(body) = classify::words(&header, &el, &self.config.component) {
+                    if self
+                        .state
+                        .directory
+                        .domain_of(header.from.domain().as_str())
+                        .is_none()
+                    {
+                        // Only the served users talk to the bridge; others are not answered.
+                        self.state.health.stats.stanzas_dropped += 1;
+                        debug!("chat message from someone who is not a user of the served domains; dropped");
+                        return;
+                    }
+                    if !self.rates.allow(header.from.to_bare().as_str(), false, now) {
+                        self.state.health.stats.requests_rate_limited += 1;
+                        self.state.health.stats.stanzas_dropped += 1;
+                        return;
+                    }
+                    let body = body.to_owned();
+                    return self.on_words(&header, &body, now, out);
                 }
                 let ingested = self.state.directory.ingest_message(
                     &header.from,

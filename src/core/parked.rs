@@ -81,17 +81,20 @@ impl<T> Default for Parked<T> {
 }
 
 impl<T> Parked<T> {
-    /// Puts a request aside; it waits for nothing yet.
-    pub fn admit(&mut self, requester: &str, item: T) -> Result<Ticket, Failure> {
+    /// Puts a request aside; refused (and given back) when there is no room.
+    pub fn admit(&mut self, requester: &str, item: T) -> Result<Ticket, (Failure, T)> {
         let mine = self.by_requester.get(requester).copied().unwrap_or(0);
         if mine >= MAX_PER_REQUESTER {
-            return Err(Failure::resource_constraint(
+            return Err((Failure::resource_constraint(
                 "too many of your requests are already waiting for the chat server; wait for their answers",
-            ));
+            ), item));
         }
         if self.waiting.len() >= MAX_WAITING {
-            return Err(Failure::resource_constraint(
-                "too many requests are waiting for the chat server; try again shortly",
+            return Err((
+                Failure::resource_constraint(
+                    "too many requests are waiting for the chat server; try again shortly",
+                ),
+                item,
             ));
         }
         self.next += 1;

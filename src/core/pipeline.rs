@@ -15,7 +15,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, Output, State};
-use crate::commands::{disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
+use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Profile;
 use crate::rights::{self, token, Access, Actor, Via};
@@ -27,10 +27,8 @@ pub(super) struct Suspended {
     header: Header,
     def: &'static NodeDef,
     actor: Actor,
-    sessionid: Option<String>,
-    /// The session the request continued, put back if the handler refuses at once
-    /// (the requester may correct the form and submit again).
-    restore: Option<Session>,
+    /// Where the answer goes: a command response, or a chat message.
+    channel: Channel,
     tx: Tx,
     effects: Vec<Effect>,
 }
@@ -39,6 +37,24 @@ impl Suspended {
     pub(super) fn header(&self) -> &Header {
         &self.header
     }
+
+    /// Answers the request with `failure`.
+    pub(super) fn fail(&self, failure: &Failure, out: &mut Vec<Output>) {
+        fail(self, failure, out);
+    }
+}
+
+/// How a request came, and so how it is answered.
+enum Channel {
+    /// An ad-hoc command (XEP-0050).
+    Command {
+        sessionid: Option<String>,
+        /// The session the request continued, put back if the handler refuses at once
+        /// (the requester may correct the form and submit again).
+        restore: Option<Session>,
+    },
+    /// Chat words: the answer is a chat message with its text.
+    Chat,
 }
 
 /// A suspended request and its continuation, as kept while it waits for the server.
@@ -83,6 +99,7 @@ fn ctx<'a>(
         registry: &state.registry,
         consent: &state.consent,
         self_status: &state.self_status,
+        audit: &state.audit,
         tx,
         effects,
         max_reply_bytes,
@@ -216,14 +233,80 @@ impl Core {
             header: header.clone(),
             def,
             actor,
-            sessionid,
-            restore,
+            channel: Channel::Command { sessionid, restore },
             tx: Tx::default(),
             effects: Vec::new(),
         };
         // The handler's first run is a continuation like any other.
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
         self.resume(Waiter { request, then }, now, out);
+    }
+
+    /// A chat message from a user to the component: its first word says which node it
+    /// runs.
+    pub(super) fn on_words(
+        &mut self,
+        header: &Header,
+        body: &str,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        let reply = |text: &str, out: &mut Vec<Output>| {
+            out.push(Output::Send(stanza::chat_reply(header, text)));
+        };
+        if body.len() > commands::MAX_WORDS_BYTES {
+            return reply(
+                "That message is too long for me: I understand short words. Say \"help\" to see them.",
+                out,
+            );
+        }
+        let (word, rest) = commands::split_words(body);
+        if word.is_empty() {
+            return;
+        }
+        if word == "help" {
+            return reply(&self.help(&header.from), out);
+        }
+        let Some(def) = commands::find_word(&word) else {
+            return reply(
+                &format!(
+                    "I do not know \"{}\". Say \"help\" to see what I understand.",
+                    crate::failure::cut(&word, 40).unwrap_or_else(|| word.clone())
+                ),
+                out,
+            );
+        };
+        let actor = self.actor(&header.from, def.access, None);
+        if !rights::admits(def.access, &actor) {
+            return reply(&rights::refusal(def.access, def.node), out);
+        }
+        let request = Suspended {
+            header: header.clone(),
+            def,
+            actor,
+            channel: Channel::Chat,
+            tx: Tx::default(),
+            effects: Vec::new(),
+        };
+        let rest = rest.to_owned();
+        let then = Continuation::new(move |ctx| (def.say)(&word, &rest, ctx));
+        self.resume(Waiter { request, then }, now, out);
+    }
+
+    /// The words `from` may use, one per line.
+    fn help(&self, from: &Jid) -> String {
+        let mut text = String::from("I am the game bridge. You can say:");
+        for def in commands::NODES {
+            if !self.may_run(from, def, None) {
+                continue;
+            }
+            for word in def.words {
+                text.push('\n');
+                text.push_str(word.usage);
+            }
+        }
+        text.push_str("\nhelp: this list");
+        text
     }
 
     /// XEP-0050 §3: sessions and actions.
@@ -245,7 +328,19 @@ impl Core {
                     .with_specific(SpecificCondition::BadSessionid))
                 }
             }
-            return Ok(match (request.form, (def.form)()) {
+            let blank = {
+                let (mut tx, mut effects) = (Tx::default(), Vec::new());
+                let ctx = ctx(
+                    &self.state,
+                    actor,
+                    &mut tx,
+                    &mut effects,
+                    now,
+                    self.config.max_stanza_bytes,
+                );
+                (def.form)(&ctx)
+            };
+            return Ok(match (request.form, blank) {
                 // One step: a submitted form must hold the answer's input.
                 (Some(form), _) if form.type_ == FormType::Submit => Step::Run {
                     form,
@@ -317,15 +412,26 @@ impl Core {
         out: &mut Vec<Output>,
     ) {
         match result {
-            Err(failure) => {
-                if let (Some(id), Some(session)) = (request.sessionid, request.restore) {
-                    self.sessions.restore(id, session, now);
+            Err(failure) => match request.channel {
+                Channel::Command { sessionid, restore } => {
+                    if let (Some(id), Some(session)) = (sessionid, restore) {
+                        self.sessions.restore(id, session, now);
+                    }
+                    refuse(&request.header, &failure, out);
                 }
-                refuse(&request.header, &failure, out);
-            }
+                Channel::Chat => {
+                    debug!(condition = ?failure.condition, text = %failure.text, "refused");
+                    out.push(Output::Send(stanza::chat_reply(
+                        &request.header,
+                        &failure.text,
+                    )));
+                }
+            },
             Ok(Flow::Await(needs, then)) => {
                 // Once it waited, the session is the request's own: no second submission.
-                request.restore = None;
+                if let Channel::Command { restore, .. } = &mut request.channel {
+                    *restore = None;
+                }
                 self.wait(needs, Waiter { request, then }, now, out);
             }
             Ok(Flow::Done(answer)) => {
@@ -340,27 +446,40 @@ impl Core {
                 {
                     // Fail closed: no disclosure goes unrecorded.
                     self.state.health.stats.disclosures_refused += 1;
-                    return refuse(&request.header, &Failure::unrecordable(), out);
+                    return fail(&request, &Failure::unrecordable(), out);
                 }
                 let writes = request.tx.take();
                 if let Err(e) = self.state.store.commit(&writes) {
                     self.state.health.stats.storage_failures += 1;
                     error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
-                    return refuse(&request.header, &Failure::internal(), out);
+                    return fail(&request, &Failure::internal(), out);
                 }
                 if !writes.is_empty() {
                     self.state.health.stats.storage_writes += 1;
                     self.applied(writes);
                 }
                 self.state.health.stats.commands_served += 1;
-                // Responses always carry a session id, single-step ones included (§3.4).
-                let id = request.sessionid.unwrap_or_else(|| self.sessions.new_id());
-                let response =
-                    render::completed(request.def.node, id, &*answer, self.config.max_stanza_bytes);
-                out.push(Output::Send(stanza::iq_result(
-                    &request.header,
-                    Some(response.into()),
-                )));
+                match request.channel {
+                    Channel::Command { sessionid, .. } => {
+                        // Responses always carry a session id, single-step ones included
+                        // (§3.4).
+                        let id = sessionid.unwrap_or_else(|| self.sessions.new_id());
+                        let response = render::completed(
+                            request.def.node,
+                            id,
+                            &*answer,
+                            self.config.max_stanza_bytes,
+                        );
+                        out.push(Output::Send(stanza::iq_result(
+                            &request.header,
+                            Some(response.into()),
+                        )));
+                    }
+                    Channel::Chat => out.push(Output::Send(stanza::chat_reply(
+                        &request.header,
+                        &render::text(&*answer),
+                    ))),
+                }
                 let platform = match &request.actor {
                     Actor::Platform { id, .. } => Some(id.as_str()),
                     _ => None,
@@ -430,6 +549,21 @@ fn token_field(payload: &Element) -> Option<&str> {
     let mut texts = value.texts();
     let text = texts.next()?;
     (texts.next().is_none() && text.len() <= token::MAX_TOKEN_BYTES).then_some(text)
+}
+
+/// Answers `request` with `failure`: an error reply to a command, a chat message to
+/// chat words.
+fn fail(request: &Suspended, failure: &Failure, out: &mut Vec<Output>) {
+    match request.channel {
+        Channel::Command { .. } => refuse(&request.header, failure, out),
+        Channel::Chat => {
+            debug!(condition = ?failure.condition, text = %failure.text, "refused");
+            out.push(Output::Send(stanza::chat_reply(
+                &request.header,
+                &failure.text,
+            )));
+        }
+    }
 }
 
 fn refuse(header: &Header, failure: &Failure, out: &mut Vec<Output>) {

@@ -292,3 +292,158 @@ fn trusted_domains_are_authorized_and_public_platforms_only_where_the_operator_a
     let refused = peers_from(&mut closed, "stranger@else.test/x", "", t(10));
     assert_eq!(error_condition(&refused).0, "forbidden");
 }
+
+/// alice says `text` to the component; the one chat reply's body.
+fn say(core: &mut Core, text: &str, now: std::time::SystemTime) -> String {
+    let message = format!(
+        "<message xmlns='jabber:component:accept' type='chat' from='alice@example.test/pc' to='game.example.test'><body>{text}</body></message>"
+    );
+    let reply = ask(core, &message, now);
+    assert_eq!(reply.name(), "message");
+    assert_eq!(reply.attr("type"), Some("chat"));
+    assert_eq!(reply.attr("to"), Some("alice@example.test/pc"));
+    reply
+        .get_child("body", "jabber:component:accept")
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+fn availability_of(core: &mut Core, user: &str, now: std::time::SystemTime) -> String {
+    let reply = ask(core, &status_request(PLATFORM, &[user]), now);
+    items(&reply)[0]["availability"][0].clone()
+}
+
+#[test]
+fn a_user_shares_and_stops_sharing_with_chat_words() {
+    let mut core = opt_in(Store::open_in_memory().unwrap());
+    assert_eq!(
+        availability_of(&mut core, "alice@example.test", t(10)),
+        "unknown"
+    );
+    let reply = say(&mut core, "share game", t(11));
+    assert!(reply.starts_with("game may now see you."), "{reply}");
+    assert_eq!(
+        availability_of(&mut core, "alice@example.test", t(12)),
+        "available"
+    );
+    let reply = say(&mut core, "STOP Game", t(13));
+    assert!(reply.starts_with("game no longer sees you."), "{reply}");
+    assert_eq!(
+        availability_of(&mut core, "alice@example.test", t(14)),
+        "unknown"
+    );
+    let reply = say(&mut core, "share all", t(15));
+    assert!(
+        reply.starts_with("Every platform may now see you."),
+        "{reply}"
+    );
+    // The choice is stored: a restart keeps it.
+    assert_eq!(
+        core.state().store.consents().unwrap(),
+        vec![("alice@example.test".to_owned(), "*".to_owned(), true)]
+    );
+    let reply = say(&mut core, "share nobody-here", t(16));
+    assert!(
+        reply.contains("there is no platform called nobody-here here"),
+        "{reply}"
+    );
+    core.handle(Input::Tick, t(17));
+    let history = say(&mut core, "history", t(18));
+    assert!(
+        history.contains("game@example.test (status)"),
+        "the platform's look is in the history: {history}"
+    );
+}
+
+#[test]
+fn a_self_defined_status_outlives_presence_and_says_who_set_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    consent(&mut store, "alice@example.test", None, true);
+    let mut core = opt_in(store);
+    let reply = say(&mut core, "status On a trip in Nanjing", t(10));
+    assert!(
+        reply.starts_with("Your status is now \"On a trip in Nanjing\""),
+        "{reply}"
+    );
+    let row = &items(&ask(
+        &mut core,
+        &status_request(PLATFORM, &["alice@example.test"]),
+        t(11),
+    ))[0];
+    assert_eq!(row["self-status"], vec!["On a trip in Nanjing"]);
+    assert_eq!(row["self-status-by"], vec!["alice@example.test"]);
+    assert_eq!(
+        row["status"],
+        Vec::<String>::new(),
+        "kept apart from presence texts"
+    );
+    let long = "x".repeat(201);
+    let refused = say(&mut core, &format!("status {long}"), t(12));
+    assert!(
+        refused.contains("\"status\" is 201 characters"),
+        "{refused}"
+    );
+    assert!(say(&mut core, "status clear", t(13)).starts_with("Your status is cleared"));
+    let row = &items(&ask(
+        &mut core,
+        &status_request(PLATFORM, &["alice@example.test"]),
+        t(14),
+    ))[0];
+    assert!(row["self-status"].is_empty());
+}
+
+#[test]
+fn help_lists_the_words_and_an_unknown_word_is_answered_kindly() {
+    let mut core = opt_in(Store::open_in_memory().unwrap());
+    let help = say(&mut core, "help", t(10));
+    for word in ["share all", "stop <platform>", "status <text>", "history"] {
+        assert!(help.contains(word), "{word} missing from {help}");
+    }
+    let unknown = say(&mut core, "frobnicate now", t(10));
+    assert!(
+        unknown.starts_with("I do not know \"frobnicate\""),
+        "{unknown}"
+    );
+    // Someone of another server gets no answer at all.
+    let stranger = "<message xmlns='jabber:component:accept' type='chat' from='eve@else.test/x' to='game.example.test'><body>help</body></message>";
+    assert!(sent(&core.handle(Input::Stanza(xml(stranger)), t(11))).is_empty());
+}
+
+#[test]
+fn the_privacy_form_does_what_the_words_do() {
+    let mut core = opt_in(Store::open_in_memory().unwrap());
+    let blank = ask(
+        &mut core,
+        &iq(
+            "set",
+            "alice@example.test/pc",
+            "<command xmlns='http://jabber.org/protocol/commands' node='privacy' action='execute'/>",
+        ),
+        t(10),
+    );
+    let command = blank
+        .get_child("command", crate::xep::commands::NS)
+        .unwrap();
+    let session = command.attr("sessionid").unwrap().to_owned();
+    let form = String::from(command.get_child("x", "jabber:x:data").unwrap());
+    assert!(form.contains("<value>game@example.test</value>"), "{form}");
+    let submit = iq(
+        "set",
+        "alice@example.test/pc",
+        &format!(
+            "<command xmlns='http://jabber.org/protocol/commands' node='privacy' sessionid='{session}'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='share'><value>game@example.test</value></field></x></command>"
+        ),
+    );
+    let done = ask(&mut core, &submit, t(11));
+    let note = done
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.get_child("note", crate::xep::commands::NS))
+        .unwrap()
+        .text();
+    assert!(note.starts_with("game may now see you."), "{note}");
+    assert_eq!(
+        availability_of(&mut core, "alice@example.test", t(12)),
+        "available"
+    );
+}

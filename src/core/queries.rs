@@ -14,7 +14,7 @@ use xmpp_parsers::version::VersionResult;
 use super::iq_tracker::Purpose;
 use super::parked::{Joined, Operation};
 use super::pipeline::Waiter;
-use super::stanza::{self, IqType};
+use super::stanza::IqType;
 use super::{Core, Output};
 use crate::commands::Needs;
 use crate::directory::grants::{self, ServerFamily};
@@ -343,15 +343,14 @@ impl Core {
             self.resume(waiter, now, out);
             return;
         }
-        let header = waiter.request.header().clone();
-        let refuse = |core: &mut Core, failure: Failure, out: &mut Vec<Output>| {
+        let refuse = |core: &mut Core, waiter: &Waiter, failure: Failure, out: &mut Vec<Output>| {
             core.state.health.stats.requests_refused_busy += 1;
-            out.push(Output::Send(stanza::error_reply(&header, &failure)));
+            waiter.request.fail(&failure, out);
         };
-        let requester = header.from.to_bare().to_string();
+        let requester = waiter.request.header().from.to_bare().to_string();
         let ticket = match self.parked.admit(&requester, waiter) {
             Ok(ticket) => ticket,
-            Err(failure) => return refuse(self, failure, out),
+            Err((failure, waiter)) => return refuse(self, &waiter, failure, out),
         };
         let mut fetch = None;
         if let Some(user) = needs.roster {
@@ -359,11 +358,13 @@ impl Core {
                 Joined::Send => fetch = Some(user),
                 Joined::UnderWay => {}
                 Joined::Full => {
-                    self.parked.take(ticket);
                     let failure = Failure::resource_constraint(
                         "the bridge is waiting for too many rosters at once; try again shortly",
                     );
-                    return refuse(self, failure, out);
+                    if let Some(waiting) = self.parked.take(ticket) {
+                        refuse(self, &waiting.item, failure, out);
+                    }
+                    return;
                 }
             }
         }

@@ -133,6 +133,16 @@ pub fn error_reply(request: &Header, failure: &Failure) -> Element {
     builder.append(failure.to_element()).build()
 }
 
+/// A chat message answering `request` (a message from a user) with `text`.
+pub fn chat_reply(request: &Header, text: &str) -> Element {
+    Element::builder("message", NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), "chat")
+        .attr(xml_ncname!("from").into(), request.to.as_str())
+        .attr(xml_ncname!("to").into(), request.from.as_str())
+        .append(Element::builder("body", NS_COMPONENT).append(text).build())
+        .build()
+}
+
 /// An IQ request from `from` to `to` carrying `payload`; the id is set by the caller.
 pub fn iq_request(type_: IqType, from: &Jid, to: &Jid, id: &str, payload: Element) -> Element {
     let type_ = match type_ {

@@ -79,8 +79,12 @@ fn a_node_declared_in_one_file_is_listed_described_and_run() {
         .children()
         .filter_map(|i| i.attr("node"))
         .collect();
-    // Anyone may run the test nodes; alice is no platform and no operator.
-    assert_eq!(listed, vec!["test-echo", "test-remember"]);
+    // alice, a user, sees the users' nodes and the test nodes anyone may run; no
+    // platform's and no operator's.
+    assert_eq!(
+        listed,
+        vec!["privacy", "my-status", "test-echo", "test-remember"]
+    );
     let info = ask(
         &mut core,
         &iq(

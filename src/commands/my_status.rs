@@ -1,0 +1,176 @@
+//! `my-status`: a user sets, clears or reads their self-defined status, a line kept
+//! after they log out that platforms they share with read in `status` (with who set it
+//! and when). Also the chat words `status <text>`, `status clear` and `status`.
+
+use super::render::{Answer, ResultWriter};
+use super::{Ctx, Flow, Node, Word};
+use crate::directory::self_status::{self, MAX_CHARS};
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::rights::Access;
+use crate::store::{SelfStatusRecord, Write};
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:my-status:1";
+
+pub struct MyStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MyStatusQuery {
+    Show,
+    Set(String),
+    Clear,
+}
+
+impl TryFrom<&DataForm> for MyStatusQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<MyStatusQuery, Failure> {
+        match form.field("status") {
+            None => Ok(MyStatusQuery::Show),
+            Some(field) => {
+                let text = field.values.join(" ");
+                if text.trim().is_empty() {
+                    Ok(MyStatusQuery::Clear)
+                } else {
+                    Ok(MyStatusQuery::Set(checked(&text, "status")?))
+                }
+            }
+        }
+    }
+}
+
+/// `text` trimmed, if it is a status: at most [`MAX_CHARS`] characters, no control
+/// characters; else a refusal naming `field`.
+pub fn checked(text: &str, field: &str) -> Result<String, Failure> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars > MAX_CHARS {
+        return Err(Failure::bad_request(format!(
+            "the field \"{field}\" is {chars} characters long; a status is at most {MAX_CHARS}"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(Failure::bad_request(format!(
+            "the field \"{field}\" holds control characters; a status is one line of text"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+impl Node for MyStatus {
+    const NODE: &'static str = "my-status";
+    const NAME: &'static str = "Your status for games";
+    const ACCESS: Access = Access::User;
+    const WORDS: &'static [Word] = &[Word {
+        word: "status",
+        usage: "status <text> / status clear: a status platforms you share with see, even when you are offline",
+    }];
+    type Query = MyStatusQuery;
+
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let current = ctx
+            .user()
+            .ok()
+            .and_then(|user| ctx.self_status.get(&user).map(|s| s.text.clone()));
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Your status for games")
+            .with_instructions(
+                "A line the platforms you share with read, kept when you log out. Leave it empty to clear it.",
+            );
+        form.push_field(Field::text_single("status", "Status", current.as_deref()));
+        Some(form)
+    }
+
+    fn words(_: &str, rest: &str) -> Result<MyStatusQuery, Failure> {
+        match rest.to_lowercase().as_str() {
+            "" => Ok(MyStatusQuery::Show),
+            "clear" => Ok(MyStatusQuery::Clear),
+            _ => Ok(MyStatusQuery::Set(checked(rest, "status")?)),
+        }
+    }
+
+    fn run(query: MyStatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let user = ctx.user()?;
+        let status = match query {
+            MyStatusQuery::Show => {
+                return Flow::done(MyStatusAnswer {
+                    status: ctx.self_status.get(&user).cloned(),
+                    changed: false,
+                })
+            }
+            MyStatusQuery::Clear => None,
+            MyStatusQuery::Set(text) => {
+                if !ctx.self_status.has_room_for(&user) {
+                    return Err(Failure::resource_constraint(format!(
+                        "the bridge holds as many statuses as it can ({}); try again later",
+                        self_status::MAX_USERS
+                    )));
+                }
+                Some(SelfStatusRecord {
+                    user: user.clone(),
+                    text,
+                    set_by: user.clone(),
+                    set_at: unix_secs(ctx.now),
+                })
+            }
+        };
+        ctx.tx.push(Write::SelfStatus {
+            user,
+            status: status.clone(),
+        });
+        Flow::done(MyStatusAnswer {
+            status,
+            changed: true,
+        })
+    }
+}
+
+struct MyStatusAnswer {
+    status: Option<SelfStatusRecord>,
+    changed: bool,
+}
+
+impl Answer for MyStatusAnswer {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Your status for games");
+        let s = self.status.as_ref();
+        out.field(
+            "status",
+            "Status",
+            FieldType::TextSingle,
+            s.map_or("", |s| s.text.as_str()),
+        );
+        out.field(
+            "set-by",
+            "Set by",
+            FieldType::JidSingle,
+            s.map_or("", |s| s.set_by.as_str()),
+        );
+        out.field(
+            "set-at",
+            "Set at",
+            FieldType::TextSingle,
+            &s.map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
+        );
+    }
+
+    fn summary(&self) -> String {
+        match (&self.status, self.changed) {
+            (Some(s), true) => format!(
+                "Your status is now \"{}\". Platforms you share with see it, even when you are offline; say \"status clear\" to remove it.",
+                s.text
+            ),
+            (None, true) => "Your status is cleared.".to_owned(),
+            (Some(s), false) => format!(
+                "Your status is \"{}\" (set by {} at {}).",
+                s.text,
+                s.set_by,
+                datetime::format(u64::from(s.set_at))
+            ),
+            (None, false) => {
+                "You have no status. Say \"status\" and a line of text to set one.".to_owned()
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! `privacy`: a user sees and chooses which platforms may see them, and who looked.
+//!
+//! For users, from their own chat client: the `privacy` command, or the chat words
+//! `privacy`, `history`, `share all`, `share none`, `share <platform>`,
+//! `stop <platform>`. The answer says what changed, which platforms see the user, and
+//! the last [`HISTORY`] disclosures about them.
+
+use super::render::{Answer, ResultWriter};
+use super::{Ctx, Flow, Node, Word};
+use crate::directory::unix_secs;
+use crate::failure::{quote, Failure};
+use crate::rights::consent::Choice;
+use crate::rights::Access;
+use crate::store::{AuditFilter, AuditRecord, Write};
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:privacy:1";
+
+/// Disclosures shown.
+pub const HISTORY: u32 = 20;
+
+pub struct Privacy;
+
+/// What the user asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivacyQuery {
+    Show,
+    /// Only who looked.
+    History,
+    /// `platform` as the user named it (`None`: every platform).
+    Share {
+        platform: Option<String>,
+        share: bool,
+    },
+}
+
+impl TryFrom<&DataForm> for PrivacyQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<PrivacyQuery, Failure> {
+        let value = |var| form.value(var).map(str::trim).filter(|v| !v.is_empty());
+        Ok(match (value("share"), value("stop")) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::bad_request(
+                    "fill in \"share\" or \"stop\", not both",
+                ))
+            }
+            (Some(share), None) => share_words(share, true)?,
+            (None, Some(stop)) => share_words(stop, false)?,
+            (None, None) => PrivacyQuery::Show,
+        })
+    }
+}
+
+fn share_words(rest: &str, share: bool) -> Result<PrivacyQuery, Failure> {
+    match rest.to_lowercase().as_str() {
+        "" => Err(Failure::bad_request(if share {
+            "say \"share all\", \"share none\" or \"share\" and a platform's name"
+        } else {
+            "say \"stop\" and a platform's name, or \"share none\""
+        })),
+        "all" => Ok(PrivacyQuery::Share {
+            platform: None,
+            share,
+        }),
+        "none" => Ok(PrivacyQuery::Share {
+            platform: None,
+            share: false,
+        }),
+        _ => Ok(PrivacyQuery::Share {
+            platform: Some(rest.to_owned()),
+            share,
+        }),
+    }
+}
+
+impl Node for Privacy {
+    const NODE: &'static str = "privacy";
+    const NAME: &'static str = "Your privacy: which platforms see you";
+    const ACCESS: Access = Access::User;
+    const WORDS: &'static [Word] = &[
+        Word {
+            word: "privacy",
+            usage: "privacy: which platforms see you, and who looked",
+        },
+        Word {
+            word: "share",
+            usage: "share all / share none / share <platform>: let platforms see you or not",
+        },
+        Word {
+            word: "stop",
+            usage: "stop <platform>: that platform no longer sees you",
+        },
+        Word {
+            word: "history",
+            usage: "history: which platforms looked at you lately",
+        },
+    ];
+    type Query = PrivacyQuery;
+
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let mut options = vec![
+            FieldOption::labelled("Every platform", "all"),
+            FieldOption::labelled("No platform", "none"),
+        ];
+        let mut platforms: Vec<(&str, &str)> = ctx
+            .registry
+            .iter()
+            .map(|(jid, entry)| (entry.profile.name.as_str(), jid))
+            .collect();
+        platforms.sort_unstable();
+        options.extend(
+            platforms
+                .iter()
+                .map(|(name, jid)| FieldOption::labelled(*name, *jid)),
+        );
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Your privacy")
+            .with_instructions(
+                "Choose who may see when you are available and whom you are chatting with. Leave both empty to see what you share now and who looked.",
+            );
+        form.push_field(Field::list_single(
+            "share",
+            "Share with",
+            options.clone(),
+            None,
+        ));
+        form.push_field(Field::list_single(
+            "stop",
+            "Stop sharing with",
+            options
+                .into_iter()
+                .filter(|o| o.value != "all" && o.value != "none")
+                .collect(),
+            None,
+        ));
+        Some(form)
+    }
+
+    fn words(word: &str, rest: &str) -> Result<PrivacyQuery, Failure> {
+        match word {
+            "share" => share_words(rest, true),
+            "stop" => share_words(rest, false),
+            "history" => Ok(PrivacyQuery::History),
+            _ => Ok(PrivacyQuery::Show),
+        }
+    }
+
+    fn run(query: PrivacyQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let user = ctx.user()?;
+        let change = match &query {
+            PrivacyQuery::Share { platform, share } => {
+                let platform = match platform {
+                    None => None,
+                    Some(word) => Some(find_platform(ctx, word)?),
+                };
+                if !ctx.consent.has_room_for(&user) {
+                    return Err(Failure::resource_constraint(
+                        "the bridge keeps as many privacy choices as it can hold; your platforms follow the operator's rule until there is room",
+                    ));
+                }
+                let choice = Choice {
+                    user: user.clone(),
+                    platform,
+                    share: *share,
+                };
+                ctx.tx
+                    .push(Write::Consent(choice.clone(), unix_secs(ctx.now)));
+                Some(choice)
+            }
+            _ => None,
+        };
+        let sees = |jid: &str| match &change {
+            Some(Choice {
+                platform: Some(p),
+                share,
+                ..
+            }) if p == jid => *share,
+            Some(Choice {
+                platform: None,
+                share,
+                ..
+            }) => *share,
+            _ => ctx.consent.allows(&user, jid),
+        };
+        let mut sharing = Vec::new();
+        let mut not_sharing = Vec::new();
+        let mut names: Vec<(&str, &str)> = ctx
+            .registry
+            .iter()
+            .map(|(jid, e)| (e.profile.name.as_str(), jid))
+            .collect();
+        names.sort_unstable();
+        for (name, jid) in names {
+            if sees(jid) {
+                sharing.push(name.to_owned());
+            } else {
+                not_sharing.push(name.to_owned());
+            }
+        }
+        let others = match change
+            .as_ref()
+            .and_then(|c| c.platform.is_none().then_some(c.share))
+        {
+            Some(true) => "see you too (you share with every platform)",
+            Some(false) => "do not see you (you share with no platform)",
+            None => match ctx.consent.choices(&user).and_then(|c| c.all) {
+                Some(true) => "see you too (you share with every platform)",
+                Some(false) => "do not see you (you share with no platform)",
+                None if ctx.consent.by_default() => {
+                    "see you unless you say \"stop\" (the operator's rule)"
+                }
+                None => "do not see you unless you say \"share\" (the operator's rule)",
+            },
+        };
+        let history = history(ctx, &user)?;
+        Flow::done(PrivacyAnswer {
+            only_history: query == PrivacyQuery::History,
+            changed: change.map(|c| describe(ctx, &c)),
+            sharing,
+            not_sharing,
+            others,
+            history,
+        })
+    }
+}
+
+/// The registered platform a user means by `word`.
+fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
+    match ctx.registry.find(word) {
+        Some((jid, _)) => Ok(jid.to_owned()),
+        None => {
+            let mut names: Vec<&str> = ctx
+                .registry
+                .iter()
+                .map(|(_, e)| e.profile.name.as_str())
+                .collect();
+            names.sort_unstable();
+            Err(Failure::item_not_found(format!(
+                "there is no platform called {} here; the platforms are: {}",
+                quote(word),
+                if names.is_empty() {
+                    "none yet".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            )))
+        }
+    }
+}
+
+fn describe(ctx: &Ctx<'_>, choice: &Choice) -> String {
+    let name = |jid: &str| {
+        ctx.registry
+            .get(jid)
+            .map_or(jid.to_owned(), |e| e.profile.name.clone())
+    };
+    match (&choice.platform, choice.share) {
+        (None, true) => "Every platform may now see you.".to_owned(),
+        (None, false) => "No platform sees you now.".to_owned(),
+        (Some(p), true) => format!("{} may now see you.", name(p)),
+        (Some(p), false) => format!("{} no longer sees you.", name(p)),
+    }
+}
+
+/// The last disclosures about `user`, newest first, those not written yet included.
+fn history(ctx: &Ctx<'_>, user: &str) -> Result<Vec<AuditRecord>, Failure> {
+    let mut records: Vec<AuditRecord> = ctx
+        .audit
+        .pending()
+        .iter()
+        .rev()
+        .filter(|r| r.user == user)
+        .take(HISTORY as usize)
+        .cloned()
+        .collect();
+    let stored = ctx
+        .store
+        .audit(&AuditFilter {
+            user: Some(user.to_owned()),
+            limit: HISTORY,
+            ..AuditFilter::default()
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read the disclosure record");
+            Failure::internal()
+        })?;
+    records.extend(stored);
+    records.truncate(HISTORY as usize);
+    Ok(records)
+}
+
+struct PrivacyAnswer {
+    only_history: bool,
+    changed: Option<String>,
+    sharing: Vec<String>,
+    not_sharing: Vec<String>,
+    others: &'static str,
+    history: Vec<AuditRecord>,
+}
+
+impl PrivacyAnswer {
+    fn history_lines(&self) -> Vec<String> {
+        self.history
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} ({})",
+                    datetime::format(u64::from(r.at)),
+                    r.platform,
+                    r.command
+                )
+            })
+            .collect()
+    }
+}
+
+impl Answer for PrivacyAnswer {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Your privacy");
+        if let Some(changed) = &self.changed {
+            out.field("changed", "What changed", FieldType::TextSingle, changed);
+        }
+        out.fields(
+            "sharing",
+            "Platforms that see you",
+            FieldType::TextMulti,
+            self.sharing.clone(),
+        );
+        out.fields(
+            "not-sharing",
+            "Platforms that do not",
+            FieldType::TextMulti,
+            self.not_sharing.clone(),
+        );
+        out.field(
+            "others",
+            "Other platforms",
+            FieldType::TextSingle,
+            self.others,
+        );
+        out.fields(
+            "history",
+            "Who looked at you lately",
+            FieldType::TextMulti,
+            self.history_lines(),
+        );
+    }
+
+    fn summary(&self) -> String {
+        let lines = self.history_lines();
+        let history = if lines.is_empty() {
+            "No platform looked at you lately.".to_owned()
+        } else {
+            format!("Lately: {}.", lines.join("; "))
+        };
+        if self.only_history {
+            return history;
+        }
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        let mut text = self.changed.clone().map(|c| c + " ").unwrap_or_default();
+        text.push_str(&format!(
+            "Platforms that see you: {}. Platforms that do not: {}. Others {}. {history}",
+            list(&self.sharing),
+            list(&self.not_sharing),
+            self.others,
+        ));
+        text
+    }
+}
