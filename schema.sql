@@ -30,6 +30,7 @@ CREATE TABLE platform (
     authorized INTEGER NOT NULL CHECK (authorized IN (0, 1)),
     rights     TEXT,                       -- comma-separated; NULL: the defaults of its kind
     domains    TEXT,                       -- served domains it may ask about; NULL: all
+    launch_schemes TEXT,                   -- URI schemes its "launch" may use; NULL: none
     created_at INTEGER NOT NULL,           -- seconds since the Unix epoch
     updated_at INTEGER NOT NULL
 ) STRICT;

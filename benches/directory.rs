@@ -134,6 +134,7 @@ fn linked_core() -> Core {
         // Written before consent existed: every user is visible unless they say no.
         consent: ConsentPolicy::OptOut,
         audit_days: 90,
+        rights: Default::default(),
         iq_timeout: Duration::from_secs(30),
         command_session: Duration::from_secs(600),
         directory: DirectoryConfig::default(),

@@ -19,6 +19,8 @@ pub struct NewPlatform {
     pub authorized: bool,
     pub rights: Option<String>,
     pub domains: Vec<String>,
+    /// URI schemes its `launch` may use.
+    pub launch_schemes: Vec<String>,
 }
 
 impl NewPlatform {
@@ -30,6 +32,7 @@ impl NewPlatform {
             authorized: true,
             rights: None,
             domains: Vec::new(),
+            launch_schemes: Vec::new(),
         }
     }
 }
@@ -72,6 +75,7 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
     if name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err("the name must be at most 64 characters, without control characters".into());
     }
+    let launch_schemes = schemes(&new.launch_schemes)?;
     let at = now();
     let record = PlatformRecord {
         jid: jid.to_string(),
@@ -79,6 +83,7 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
         authorized: new.authorized,
         rights,
         domains: (!domains.is_empty()).then(|| domains.join(",")),
+        launch_schemes,
         created_at: at,
         updated_at: at,
         tokens: Vec::new(),
@@ -90,6 +95,48 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
             "{jid} is already registered; remove it first, or change its rights with set-rights"
         ))
     }
+}
+
+/// URI schemes as stored: lowercase, checked (RFC 3986 §3.1), comma-separated.
+fn schemes(list: &[String]) -> Result<Option<String>, String> {
+    let mut out = Vec::new();
+    for scheme in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
+        if scheme.is_empty() {
+            continue;
+        }
+        let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid || scheme.len() > 32 {
+            return Err(format!("{scheme:?} is not a URI scheme"));
+        }
+        if matches!(
+            scheme.to_ascii_lowercase().as_str(),
+            "javascript" | "data" | "file"
+        ) {
+            return Err(format!("{scheme:?} URIs are never sent to users"));
+        }
+        out.push(scheme.to_ascii_lowercase());
+    }
+    Ok((!out.is_empty()).then(|| out.join(",")))
+}
+
+/// `platform set-launch-schemes`: the URI schemes its `launch` may use (`none`: none).
+pub fn set_launch_schemes(store: &Store, jid: &str, list: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let list = if list.trim() == "none" {
+        None
+    } else {
+        schemes(&[list.to_owned()])?
+    };
+    if !store
+        .set_launch_schemes(jid.as_str(), list.as_deref(), now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    show(store, jid.as_str()).map(|p| format!("updated {p}"))
 }
 
 /// One line about a platform.
@@ -105,8 +152,9 @@ fn describe(p: &PlatformRecord) -> String {
         None => format!("rights {} (default)", Rights::default_for(p.authorized)),
     };
     let domains = p.domains.as_deref().unwrap_or("all served domains");
+    let launch = p.launch_schemes.as_deref().unwrap_or("none");
     format!(
-        "{} \"{}\": {authorized}, {rights}, asks about {domains}, {} token(s)",
+        "{} \"{}\": {authorized}, {rights}, asks about {domains}, launches {launch}, {} token(s)",
         p.jid,
         p.name,
         p.tokens.len()

@@ -61,6 +61,34 @@ struct RawConfig {
     access: RawAccess,
     #[serde(default)]
     platform: Vec<RawPlatform>,
+    #[serde(default)]
+    rights: RawRights,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRights {
+    #[serde(default = "default_url_schemes")]
+    url_schemes: Vec<String>,
+    #[serde(default = "default_attention_interval_secs")]
+    attention_interval_secs: u64,
+}
+
+fn default_url_schemes() -> Vec<String> {
+    vec!["https".to_owned()]
+}
+
+fn default_attention_interval_secs() -> u64 {
+    60
+}
+
+impl Default for RawRights {
+    fn default() -> Self {
+        RawRights {
+            url_schemes: default_url_schemes(),
+            attention_interval_secs: default_attention_interval_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +136,8 @@ struct RawPlatform {
     rights: Option<Vec<String>>,
     #[serde(default)]
     domains: Vec<String>,
+    #[serde(default)]
+    launch_schemes: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -429,6 +459,7 @@ pub struct Config {
     pub consent: ConsentPolicy,
     /// Disclosure records are pruned after this many days.
     pub audit_days: u32,
+    pub rights: crate::rights::RightsConfig,
     pub link: LinkConfig,
     pub directory: DirectoryConfig,
     pub storage_path: PathBuf,
@@ -550,6 +581,7 @@ impl Config {
                 authorized: p.authorized,
                 rights,
                 domains: p.domains.clone(),
+                launch_schemes: p.launch_schemes.clone(),
             });
         }
         let trusted_domains = raw
@@ -673,12 +705,32 @@ impl Config {
                 86_400,
             ),
             ("privacy.audit_days", raw.privacy.audit_days, 1, 3_650),
+            (
+                "rights.attention_interval_secs",
+                raw.rights.attention_interval_secs,
+                0,
+                86_400,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
                     "{key} is {value}; it must be between {min} and {max}"
                 )));
             }
+        }
+        let url_schemes: Vec<String> = raw
+            .rights
+            .url_schemes
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect();
+        if let Some(bad) = url_schemes
+            .iter()
+            .find(|s| !matches!(s.as_str(), "https" | "http" | "xmpp" | "mailto" | "geo"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "rights.url_schemes lists {bad:?}; open-url sends web pages and the like: https, http, xmpp, mailto or geo (launch URIs are set per platform with the platform CLI)"
+            )));
         }
         if raw.storage.path.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("storage.path is empty".to_owned()));
@@ -703,6 +755,10 @@ impl Config {
             },
             consent: raw.privacy.consent,
             audit_days: small32(raw.privacy.audit_days),
+            rights: crate::rights::RightsConfig {
+                url_schemes,
+                attention_interval_secs: small32(raw.rights.attention_interval_secs),
+            },
             directory: DirectoryConfig {
                 roster_max_age: Duration::from_secs(directory.roster_max_age_secs),
                 roster_cache_bytes: usize::try_from(

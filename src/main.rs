@@ -63,6 +63,9 @@ enum PlatformCmd {
         /// Served domains it may ask about, comma-separated (default: all).
         #[arg(long, value_delimiter = ',')]
         domains: Vec<String>,
+        /// URI schemes its "launch" may use, comma-separated (default: none).
+        #[arg(long, value_delimiter = ',')]
+        launch_schemes: Vec<String>,
     },
     /// List the registered platforms.
     List,
@@ -72,6 +75,8 @@ enum PlatformCmd {
     Remove { jid: String },
     /// Set a platform's rights: a comma-separated list, "none" or "default".
     SetRights { jid: String, rights: String },
+    /// Set the URI schemes a platform's "launch" may use: a comma-separated list, or "none".
+    SetLaunchSchemes { jid: String, schemes: String },
     /// Make a token for a platform; it is shown once.
     NewToken { jid: String },
     /// Revoke a token by its id (or the whole token).
@@ -101,6 +106,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
             unauthorized,
             rights,
             domains,
+            launch_schemes,
         } => admin::add(
             &store,
             &admin::NewPlatform {
@@ -109,12 +115,16 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
                 authorized: !unauthorized,
                 rights,
                 domains,
+                launch_schemes,
             },
         ),
         PlatformCmd::List => admin::list(&store),
         PlatformCmd::Show { jid } => admin::show(&store, &jid),
         PlatformCmd::Remove { jid } => admin::remove(&store, &jid),
         PlatformCmd::SetRights { jid, rights } => admin::set_rights(&store, &jid, &rights),
+        PlatformCmd::SetLaunchSchemes { jid, schemes } => {
+            admin::set_launch_schemes(&store, &jid, &schemes)
+        }
         PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
         PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
     };

@@ -14,11 +14,17 @@
 //! continuation, which the core keeps with the operations it waits for and resumes
 //! exactly once.
 
+pub mod attention;
 pub mod disco;
+pub mod execute;
+pub mod launch;
 pub mod my_status;
+pub mod open_url;
 pub mod peers;
 pub mod privacy;
 pub mod render;
+pub mod send_message;
+pub mod set_status;
 pub mod stats;
 pub mod status;
 #[cfg(test)]
@@ -27,6 +33,7 @@ pub(crate) mod test_nodes;
 use std::time::SystemTime;
 
 use minidom::Element;
+use xmpp_parsers::jid::BareJid;
 
 use crate::directory::self_status::SelfStatuses;
 use crate::directory::{Directory, UserId};
@@ -36,7 +43,7 @@ use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
-use crate::rights::{Access, Actor, Rights};
+use crate::rights::{Access, Actor, Rights, RightsConfig};
 use crate::store::Store;
 pub use crate::store::Write;
 use crate::xep::forms::DataForm;
@@ -134,6 +141,11 @@ pub static NODES: &[NodeDef] = &[
     def::<stats::Stats>(),
     def::<privacy::Privacy>(),
     def::<my_status::MyStatus>(),
+    def::<open_url::OpenUrl>(),
+    def::<send_message::SendMessage>(),
+    def::<set_status::SetStatus>(),
+    def::<attention::Attention>(),
+    def::<launch::Launch>(),
     #[cfg(test)]
     def::<test_nodes::Echo>(),
     #[cfg(test)]
@@ -300,6 +312,8 @@ pub enum Effect {
 /// What a handler may see and do.
 pub struct Ctx<'a> {
     pub now: SystemTime,
+    /// The component's own JID, which what it sends comes from.
+    pub component: &'a BareJid,
     pub actor: &'a Actor,
     pub directory: &'a Directory,
     /// For reads; writes go through [`Ctx::tx`].
@@ -310,6 +324,7 @@ pub struct Ctx<'a> {
     pub self_status: &'a SelfStatuses,
     /// Disclosures not written yet.
     pub audit: &'a AuditLog,
+    pub settings: &'a RightsConfig,
     pub tx: &'a mut Tx,
     pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.

@@ -103,6 +103,7 @@ pub struct CoreConfig {
     pub consent: ConsentPolicy,
     /// Disclosure records are kept this many days.
     pub audit_days: u32,
+    pub rights: crate::rights::RightsConfig,
     pub iq_timeout: Duration,
     pub command_session: Duration,
     pub directory: DirectoryConfig,
@@ -128,6 +129,7 @@ impl From<&Config> for CoreConfig {
             access: config.access.clone(),
             consent: config.consent,
             audit_days: config.audit_days,
+            rights: config.rights.clone(),
             iq_timeout: config.link.iq_timeout,
             command_session: config.link.command_session,
             directory: config.directory.clone(),
@@ -758,5 +760,7 @@ fn load_registry(store: &Store) -> (Registry, i64) {
 mod privacy_tests;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod rights_tests;
 #[cfg(test)]
 mod tests;

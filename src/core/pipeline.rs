@@ -84,6 +84,8 @@ enum Step {
 /// The handler's context, over the core's state.
 fn ctx<'a>(
     state: &'a State,
+    component: &'a BareJid,
+    settings: &'a crate::rights::RightsConfig,
     actor: &'a Actor,
     tx: &'a mut Tx,
     effects: &'a mut Vec<Effect>,
@@ -92,6 +94,7 @@ fn ctx<'a>(
 ) -> Ctx<'a> {
     Ctx {
         now,
+        component,
         actor,
         directory: &state.directory,
         store: &state.store,
@@ -100,6 +103,7 @@ fn ctx<'a>(
         consent: &state.consent,
         self_status: &state.self_status,
         audit: &state.audit,
+        settings,
         tx,
         effects,
         max_reply_bytes,
@@ -332,6 +336,8 @@ impl Core {
                 let (mut tx, mut effects) = (Tx::default(), Vec::new());
                 let ctx = ctx(
                     &self.state,
+                    &self.config.component,
+                    &self.config.rights,
                     actor,
                     &mut tx,
                     &mut effects,
@@ -521,6 +527,8 @@ impl Core {
         let result = {
             let mut ctx = ctx(
                 &self.state,
+                &self.config.component,
+                &self.config.rights,
                 &request.actor,
                 &mut request.tx,
                 &mut request.effects,

@@ -16,6 +16,24 @@ use std::fmt;
 
 use xmpp_parsers::jid::{BareJid, Jid};
 
+/// The operator's settings for executable rights (`[rights]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RightsConfig {
+    /// URL schemes `open-url` may send (lowercase).
+    pub url_schemes: Vec<String>,
+    /// At most one `attention` per user per this many seconds, whichever platform asks.
+    pub attention_interval_secs: u32,
+}
+
+impl Default for RightsConfig {
+    fn default() -> Self {
+        RightsConfig {
+            url_schemes: vec!["https".to_owned()],
+            attention_interval_secs: 60,
+        }
+    }
+}
+
 /// Something a platform may make happen for a user (DESIGN.md, Rights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Right {

@@ -15,6 +15,8 @@ pub struct Profile {
     pub rights: Rights,
     /// The served domains it may ask about; `None`: all of them.
     pub domains: Option<Vec<String>>,
+    /// URI schemes its `launch` may use (lowercase).
+    pub launch_schemes: Vec<String>,
 }
 
 impl Profile {
@@ -25,6 +27,7 @@ impl Profile {
             name: name.to_owned(),
             rights: Rights::default_for(authorized),
             domains: None,
+            launch_schemes: Vec::new(),
         }
     }
 
@@ -65,12 +68,18 @@ impl Registry {
                 .as_deref()
                 .and_then(|r| Rights::parse(r).ok())
                 .unwrap_or(Rights::default_for(record.authorized));
-            let domains = record.domains.as_deref().map(|d| {
+            let list = |d: &str| -> Vec<String> {
                 d.split([',', ' '])
                     .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
+                    .map(str::to_lowercase)
                     .collect()
-            });
+            };
+            let domains = record.domains.as_deref().map(list);
+            let launch_schemes = record
+                .launch_schemes
+                .as_deref()
+                .map(list)
+                .unwrap_or_default();
             registry.by_jid.insert(
                 record.jid,
                 Entry {
@@ -79,6 +88,7 @@ impl Registry {
                         name: record.name,
                         rights,
                         domains,
+                        launch_schemes,
                     }),
                 },
             );

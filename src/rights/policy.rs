@@ -25,8 +25,9 @@ pub enum Denial {
     /// The user has not agreed to this platform seeing them: to the platform this looks
     /// exactly like a user who does not exist.
     NoConsent,
-    /// The right acts on the user's account on this server (their stored status, their
-    /// PEP), which a user of another server does not have.
+    /// The user is on another server: they never agreed to anything here, so the only
+    /// thing a platform may do for them is invite them where the operator lists remote
+    /// peers.
     RemoteUser,
 }
 
@@ -47,7 +48,7 @@ pub fn decide(actor: &Actor, right: Right, subject: Subject) -> Decision {
     if !subject.consenting {
         return Decision::Deny(Denial::NoConsent);
     }
-    if subject.remote && matches!(right, Right::SetStatus | Right::PublishGaming) {
+    if subject.remote && right != Right::Invite {
         return Decision::Deny(Denial::RemoteUser);
     }
     Decision::Allow
@@ -137,8 +138,10 @@ mod tests {
             (&unauthorized, Right::OpenUrl, HIDDEN, Deny(NoConsent)),
             // Ungranted is said before unconsented: it tells nothing about the user.
             (&unauthorized, Right::Launch, HIDDEN, Deny(NotGranted)),
-            // Users of other servers have no account here to change.
-            (&authorized, Right::SendMessage, REMOTE, Allow),
+            // Users of other servers agreed to nothing here: invites only.
+            (&authorized, Right::Invite, REMOTE, Allow),
+            (&authorized, Right::SendMessage, REMOTE, Deny(RemoteUser)),
+            (&authorized, Right::OpenUrl, REMOTE, Deny(RemoteUser)),
             (&authorized, Right::SetStatus, REMOTE, Deny(RemoteUser)),
             (&authorized, Right::PublishGaming, REMOTE, Deny(RemoteUser)),
             // Only platforms.
@@ -153,9 +156,6 @@ mod tests {
         }
         assert_eq!(rights_for(&unauthorized, LOCAL).to_string(), "open-url");
         assert_eq!(rights_for(&authorized, HIDDEN), Rights::NONE);
-        assert_eq!(
-            rights_for(&authorized, REMOTE).to_string(),
-            "open-url,invite,send-message,attention,launch"
-        );
+        assert_eq!(rights_for(&authorized, REMOTE).to_string(), "invite");
     }
 }

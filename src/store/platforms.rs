@@ -12,6 +12,8 @@ pub struct PlatformRecord {
     pub authorized: bool,
     pub rights: Option<String>,
     pub domains: Option<String>,
+    /// URI schemes its `launch` may use, comma-separated.
+    pub launch_schemes: Option<String>,
     pub created_at: u32,
     pub updated_at: u32,
     pub tokens: Vec<TokenRecord>,
@@ -30,8 +32,8 @@ impl Store {
         let mut platforms: Vec<PlatformRecord> = self
             .conn
             .prepare_cached(
-                "SELECT jid, name, authorized, rights, domains, created_at, updated_at
-                 FROM platform ORDER BY jid",
+                "SELECT jid, name, authorized, rights, domains, launch_schemes, created_at,
+                 updated_at FROM platform ORDER BY jid",
             )?
             .query_map([], |row| {
                 Ok(PlatformRecord {
@@ -40,8 +42,9 @@ impl Store {
                     authorized: row.get(2)?,
                     rights: row.get(3)?,
                     domains: row.get(4)?,
-                    created_at: row.get(5)?,
-                    updated_at: row.get(6)?,
+                    launch_schemes: row.get(5)?,
+                    created_at: row.get(6)?,
+                    updated_at: row.get(7)?,
                     tokens: Vec::new(),
                 })
             })?
@@ -75,14 +78,16 @@ impl Store {
     /// Adds a platform; `false` if one with this JID exists (nothing changed).
     pub fn add_platform(&self, record: &PlatformRecord) -> Result<bool, StoreError> {
         let added = self.conn.execute(
-            "INSERT INTO platform (jid, name, authorized, rights, domains, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (jid) DO NOTHING",
+            "INSERT INTO platform
+             (jid, name, authorized, rights, domains, launch_schemes, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (jid) DO NOTHING",
             params![
                 record.jid,
                 record.name,
                 record.authorized,
                 record.rights,
                 record.domains,
+                record.launch_schemes,
                 record.created_at
             ],
         )?;
@@ -108,6 +113,20 @@ impl Store {
         Ok(self.conn.execute(
             "UPDATE platform SET rights = ?2, updated_at = ?3 WHERE jid = ?1",
             params![jid, rights, now],
+        )? == 1)
+    }
+
+    /// Sets the URI schemes a platform's `launch` may use (`None`: none); `false` if
+    /// there is no such platform.
+    pub fn set_launch_schemes(
+        &self,
+        jid: &str,
+        schemes: Option<&str>,
+        now: u32,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE platform SET launch_schemes = ?2, updated_at = ?3 WHERE jid = ?1",
+            params![jid, schemes, now],
         )? == 1)
     }
 
@@ -171,6 +190,7 @@ mod tests {
             authorized: true,
             rights: None,
             domains: None,
+            launch_schemes: None,
             created_at: 100,
             updated_at: 100,
             tokens: Vec::new(),

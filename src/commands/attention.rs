@@ -1,0 +1,98 @@
+//! `attention`: asks the user's chat client to get their attention (XEP-0224: Gajim and
+//! Psi flash or raise the window), with a readable line saying which platform asks and
+//! why. At most one per user per `rights.attention_interval_secs`, whichever platform
+//! asks; a refusal says when to try again. Inputs: `jid`, `reason` (optional).
+
+use super::execute::{self, deliver, platform_name, target, Input, Target};
+use super::{Ctx, Flow, Node};
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::rights::{Access, Right};
+use crate::store::AuditFilter;
+use crate::xep::forms::DataForm;
+use minidom::Element;
+
+pub const NS: &str = "urn:xmpp:attention:0";
+
+pub struct Attention;
+
+pub struct AttentionQuery {
+    input: Input,
+    reason: Option<String>,
+}
+
+impl TryFrom<&DataForm> for AttentionQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<AttentionQuery, Failure> {
+        Ok(AttentionQuery {
+            input: Input::read(form)?,
+            reason: execute::text(form, "reason", 200, false)?,
+        })
+    }
+}
+
+impl Node for Attention {
+    const NODE: &'static str = "attention";
+    const NAME: &'static str = "Ask a user's chat client for their attention";
+    const ACCESS: Access = Access::Platform;
+    type Query = AttentionQuery;
+
+    fn run(query: AttentionQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let target = target(ctx, &query.input, Right::Attention)?;
+        if let Target::User { jid, online: true } = &target {
+            let wait = wait_secs(ctx, jid.as_str())?;
+            if wait > 0 {
+                return Err(Failure::resource_constraint(format!(
+                    "{} was asked for attention a moment ago; try again in {wait} s",
+                    jid
+                )));
+            }
+        }
+        deliver(ctx, target, Right::Attention, |ctx, to| {
+            let name = platform_name(ctx);
+            let body = match &query.reason {
+                Some(reason) => format!("{name} asks for your attention: {reason}"),
+                None => format!("{name} asks for your attention."),
+            };
+            execute::message(
+                ctx,
+                to,
+                "chat",
+                &body,
+                vec![Element::builder("attention", NS).build()],
+            )
+        })
+    }
+}
+
+/// Seconds until `user` may be asked for attention again: the record of disclosures
+/// says when the last `attention` was.
+fn wait_secs(ctx: &Ctx<'_>, user: &str) -> Result<u32, Failure> {
+    let interval = ctx.settings.attention_interval_secs;
+    let now = unix_secs(ctx.now);
+    let pending = ctx
+        .audit
+        .pending()
+        .iter()
+        .filter(|r| r.user == user && r.command == Attention::NODE)
+        .map(|r| r.at)
+        .max();
+    let stored = ctx
+        .store
+        .audit(&AuditFilter {
+            user: Some(user.to_owned()),
+            since: Some(now.saturating_sub(interval)),
+            limit: 64,
+            ..AuditFilter::default()
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot read the disclosure record");
+            Failure::internal()
+        })?
+        .into_iter()
+        .filter(|r| r.command == Attention::NODE)
+        .map(|r| r.at)
+        .max();
+    let last = pending.max(stored);
+    Ok(last.map_or(0, |at| (at + interval).saturating_sub(now)))
+}

@@ -1,0 +1,280 @@
+//! What the executable rights (`open-url`, `send-message`, `set-status`, `attention`,
+//! `launch`) share: finding the user and asking the policy, checking inputs, building
+//! the message, and the answer that says what happened.
+//!
+//! A user the platform may not see is treated exactly as a user the bridge never heard
+//! of: under `opt-in` both are refused with the same text; under `opt-out` both get
+//! the answer an offline user gets, and nothing is done.
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use xmpp_parsers::jid::BareJid;
+
+use super::render::{Answer, ResultWriter};
+use super::status::served_user;
+use super::Ctx;
+use crate::directory::Seen;
+use crate::failure::{quote, Failure};
+use crate::rights::policy::{self, Decision, Denial, Subject};
+use crate::rights::{Actor, Right};
+use crate::xep::forms::{DataForm, FieldType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:right:1";
+
+/// Who an executed right reaches.
+pub enum Target {
+    /// A user the platform may reach; `online` if the directory has them online.
+    User { jid: BareJid, online: bool },
+    /// A user the platform may not see, under `opt-out`: answered as an offline user the
+    /// bridge never heard of would be, and nothing is done.
+    Unseen(BareJid),
+}
+
+/// The text refusing a user a platform may not reach, the same whether or not they exist.
+fn unreachable(jid: &BareJid) -> Failure {
+    Failure::item_not_found(format!(
+        "{} cannot be reached by this platform: there is no such user, or they do not share with it",
+        quote(jid.as_str())
+    ))
+}
+
+/// The user of the `jid` field, if the asking platform may make `right` happen for them.
+pub fn target(ctx: &Ctx<'_>, form: &Input, right: Right) -> Result<Target, Failure> {
+    let jid = served_user(&form.jid, ctx, &[])?;
+    let visible = ctx.visible(jid.as_str());
+    let subject = Subject {
+        consenting: visible,
+        remote: false,
+    };
+    match policy::decide(ctx.actor, right, subject) {
+        Decision::Allow => {
+            let online = matches!(
+                ctx.directory
+                    .seen_by_name(jid.as_str(), crate::directory::unix_secs(ctx.now)),
+                Seen::Online { .. }
+            );
+            Ok(Target::User { jid, online })
+        }
+        Decision::Deny(Denial::NotGranted) => Err(Failure::forbidden(format!(
+            "this platform does not hold the right \"{}\" here; the operator grants rights with \"xmpp-game-bridge platform set-rights\"",
+            right.as_str()
+        ))),
+        Decision::Deny(Denial::NoConsent) if ctx.consent.by_default() => Ok(Target::Unseen(jid)),
+        Decision::Deny(Denial::NoConsent | Denial::RemoteUser) => Err(unreachable(&jid)),
+        Decision::Deny(Denial::NotAPlatform) => Err(Failure::forbidden(
+            "only game platforms execute rights",
+        )),
+    }
+}
+
+/// The user field every right's form has.
+pub struct Input {
+    pub jid: String,
+}
+
+impl Input {
+    pub fn read(form: &DataForm) -> Result<Input, Failure> {
+        let jid = form.value("jid").ok_or_else(|| {
+            Failure::bad_request("the form needs the field \"jid\": the user it is for")
+        })?;
+        Ok(Input {
+            jid: jid.to_owned(),
+        })
+    }
+}
+
+/// The text of field `var`: trimmed, at most `max` characters, without control
+/// characters (line breaks allowed where `lines`); `None` if absent or empty.
+pub fn text(
+    form: &DataForm,
+    var: &str,
+    max: usize,
+    lines: bool,
+) -> Result<Option<String>, Failure> {
+    let Some(field) = form.field(var) else {
+        return Ok(None);
+    };
+    let text = field.values.join("\n");
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" is {chars} characters long; at most {max} are allowed"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(lines && c == '\n'))
+    {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" holds control characters"
+        )));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// Like [`text`], for a field that must be there.
+pub fn required(form: &DataForm, var: &str, max: usize, lines: bool) -> Result<String, Failure> {
+    text(form, var, max, lines)?
+        .ok_or_else(|| Failure::bad_request(format!("the form needs the field \"{var}\"")))
+}
+
+/// Longest URI accepted.
+pub const MAX_URI: usize = 2048;
+
+/// Checks that `uri`, from field `var`, is one URI whose scheme is one of `schemes`.
+pub fn check_uri(uri: &str, var: &str, schemes: &[String]) -> Result<(), Failure> {
+    if uri.chars().any(char::is_whitespace) {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" holds spaces; give one URI"
+        )));
+    }
+    let scheme = uri
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Failure::bad_request(format!("the field \"{var}\" is not a URI (no scheme)"))
+        })?;
+    if !schemes.iter().any(|s| *s == scheme) {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" is a {} URI; allowed here: {}",
+            quote(&scheme),
+            if schemes.is_empty() {
+                "none (the operator sets them)".to_owned()
+            } else {
+                schemes.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// The name of the asking platform, as users read it.
+pub fn platform_name<'a>(ctx: &Ctx<'a>) -> &'a str {
+    match ctx.actor {
+        Actor::Platform { profile, .. } => &profile.name,
+        _ => "A platform",
+    }
+}
+
+/// A chat message from the component to `to` with `body` and `extra` payloads.
+pub fn message(
+    ctx: &Ctx<'_>,
+    to: &BareJid,
+    type_: &str,
+    body: &str,
+    extra: Vec<Element>,
+) -> Element {
+    let ns = crate::core::stanza::NS_COMPONENT;
+    let mut message = Element::builder("message", ns)
+        .attr(xml_ncname!("type").into(), type_)
+        .attr(xml_ncname!("from").into(), ctx.component.as_str())
+        .attr(xml_ncname!("to").into(), to.as_str())
+        .append(Element::builder("body", ns).append(body).build());
+    for payload in extra {
+        message = message.append(payload);
+    }
+    message.build()
+}
+
+/// XEP-0066 out-of-band data: the page, and what it is.
+pub fn oob(url: &str, desc: Option<&str>) -> Element {
+    let mut x = Element::builder("x", "jabber:x:oob")
+        .append(Element::builder("url", "jabber:x:oob").append(url).build());
+    if let Some(desc) = desc {
+        x = x.append(
+            Element::builder("desc", "jabber:x:oob")
+                .append(desc)
+                .build(),
+        );
+    }
+    x.build()
+}
+
+/// What became of an executed right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed to the chat server for a user who is online.
+    Delivered,
+    /// The user is offline: nothing was sent.
+    Offline,
+    /// Stored (a status).
+    Set,
+    Cleared,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Offline => "offline",
+            Outcome::Set => "set",
+            Outcome::Cleared => "cleared",
+        }
+    }
+}
+
+/// The answer of an executed right.
+pub struct Executed {
+    pub right: Right,
+    pub jid: BareJid,
+    pub outcome: Outcome,
+}
+
+impl Answer for Executed {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Right executed");
+        out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
+        out.field("right", "Right", FieldType::TextSingle, self.right.as_str());
+        out.field(
+            "result",
+            "Result",
+            FieldType::TextSingle,
+            self.outcome.as_str(),
+        );
+    }
+
+    fn summary(&self) -> String {
+        match self.outcome {
+            Outcome::Offline => format!(
+                "{} is offline: {} was not sent",
+                self.jid,
+                self.right.as_str()
+            ),
+            outcome => format!(
+                "{} {} for {}",
+                self.right.as_str(),
+                outcome.as_str(),
+                self.jid
+            ),
+        }
+    }
+}
+
+/// Sends `message` to an online target (recorded as a disclosure) and answers
+/// `delivered`, or answers `offline` and sends nothing.
+pub fn deliver(
+    ctx: &mut Ctx<'_>,
+    target: Target,
+    right: Right,
+    message: impl FnOnce(&Ctx<'_>, &BareJid) -> Element,
+) -> Result<super::Flow, Failure> {
+    let (jid, outcome) = match target {
+        Target::User { jid, online: true } => {
+            let message = message(ctx, &jid);
+            ctx.effects.push(super::Effect::Send(message));
+            ctx.disclose(jid.as_str());
+            (jid, Outcome::Delivered)
+        }
+        Target::User { jid, online: false } | Target::Unseen(jid) => (jid, Outcome::Offline),
+    };
+    super::Flow::done(Executed {
+        right,
+        jid,
+        outcome,
+    })
+}

@@ -1,0 +1,57 @@
+//! `launch`: a chat message carrying a URI that starts a designated program (a game
+//! client), with readable text. The URI's scheme must be one the platform's registry
+//! entry allows (`platform add --launch-schemes`, `platform set-launch-schemes`).
+//! Inputs: `jid`, `uri`, `text` (what it starts, optional).
+
+use super::execute::{self, check_uri, deliver, platform_name, required, target, Input};
+use super::{Ctx, Flow, Node};
+use crate::failure::Failure;
+use crate::rights::{Access, Actor, Right};
+use crate::xep::forms::DataForm;
+
+pub struct Launch;
+
+pub struct LaunchQuery {
+    input: Input,
+    uri: String,
+    text: Option<String>,
+}
+
+impl TryFrom<&DataForm> for LaunchQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<LaunchQuery, Failure> {
+        Ok(LaunchQuery {
+            input: Input::read(form)?,
+            uri: required(form, "uri", execute::MAX_URI, false)?,
+            text: execute::text(form, "text", 300, false)?,
+        })
+    }
+}
+
+impl Node for Launch {
+    const NODE: &'static str = "launch";
+    const NAME: &'static str = "Start a game on a user's device";
+    const ACCESS: Access = Access::Platform;
+    type Query = LaunchQuery;
+
+    fn run(query: LaunchQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let schemes = match ctx.actor {
+            Actor::Platform { profile, .. } => profile.launch_schemes.as_slice(),
+            _ => &[],
+        };
+        check_uri(&query.uri, "uri", schemes)?;
+        let target = target(ctx, &query.input, Right::Launch)?;
+        deliver(ctx, target, Right::Launch, |ctx, to| {
+            let name = platform_name(ctx);
+            let what = query.text.as_deref().unwrap_or("the game");
+            let body = format!("{name} asks to start {what} on this device:\n{}", query.uri);
+            execute::message(
+                ctx,
+                to,
+                "chat",
+                &body,
+                vec![execute::oob(&query.uri, query.text.as_deref())],
+            )
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! `open-url`: a chat message offering the user a web page, as XEP-0066 out-of-band data
+//! with a readable line of text (never a body that is only the URL: Conversations and
+//! Gajim would show it as an attachment). Schemes: `rights.url_schemes` (https only by
+//! default). Inputs: `jid`, `url`, and `text` (what the page is, optional).
+
+use super::execute::{self, check_uri, deliver, platform_name, required, target, Input};
+use super::{Ctx, Flow, Node};
+use crate::failure::Failure;
+use crate::rights::{Access, Right};
+use crate::xep::forms::DataForm;
+
+pub struct OpenUrl;
+
+pub struct OpenUrlQuery {
+    input: Input,
+    url: String,
+    text: Option<String>,
+}
+
+impl TryFrom<&DataForm> for OpenUrlQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<OpenUrlQuery, Failure> {
+        Ok(OpenUrlQuery {
+            input: Input::read(form)?,
+            url: required(form, "url", execute::MAX_URI, false)?,
+            text: execute::text(form, "text", 300, false)?,
+        })
+    }
+}
+
+impl Node for OpenUrl {
+    const NODE: &'static str = "open-url";
+    const NAME: &'static str = "Offer a user a web page";
+    const ACCESS: Access = Access::Platform;
+    type Query = OpenUrlQuery;
+
+    fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        check_uri(&query.url, "url", &ctx.settings.url_schemes)?;
+        let target = target(ctx, &query.input, Right::OpenUrl)?;
+        deliver(ctx, target, Right::OpenUrl, |ctx, to| {
+            let name = platform_name(ctx);
+            let body = match &query.text {
+                Some(text) => format!("{name} suggests a page: {text}\n{}", query.url),
+                None => format!("{name} suggests a page:\n{}", query.url),
+            };
+            execute::message(
+                ctx,
+                to,
+                "chat",
+                &body,
+                vec![execute::oob(&query.url, query.text.as_deref())],
+            )
+        })
+    }
+}

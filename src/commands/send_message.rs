@@ -1,0 +1,41 @@
+//! `send-message`: a chat message to a user who is online, from the component, with the
+//! platform's name in the text. Inputs: `jid`, `text` (at most 1,000 characters; line
+//! breaks allowed).
+
+use super::execute::{self, deliver, platform_name, required, target, Input};
+use super::{Ctx, Flow, Node};
+use crate::failure::Failure;
+use crate::rights::{Access, Right};
+use crate::xep::forms::DataForm;
+
+pub struct SendMessage;
+
+pub struct SendMessageQuery {
+    input: Input,
+    text: String,
+}
+
+impl TryFrom<&DataForm> for SendMessageQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<SendMessageQuery, Failure> {
+        Ok(SendMessageQuery {
+            input: Input::read(form)?,
+            text: required(form, "text", 1000, true)?,
+        })
+    }
+}
+
+impl Node for SendMessage {
+    const NODE: &'static str = "send-message";
+    const NAME: &'static str = "Send a user a chat message";
+    const ACCESS: Access = Access::Platform;
+    type Query = SendMessageQuery;
+
+    fn run(query: SendMessageQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let target = target(ctx, &query.input, Right::SendMessage)?;
+        deliver(ctx, target, Right::SendMessage, |ctx, to| {
+            let body = format!("{}: {}", platform_name(ctx), query.text);
+            execute::message(ctx, to, "chat", &body, Vec::new())
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! `set-status`: a platform sets (or, with an empty `status`, clears) a user's
+//! self-defined status, the line `status` returns with who set it and when. It is kept
+//! after the user logs out, so the user need not be online. Inputs: `jid`, `status`.
+
+use super::execute::{self, target, Executed, Input, Outcome, Target};
+use super::{Ctx, Flow, Node};
+use crate::directory::self_status::MAX_CHARS;
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::rights::{Access, Actor, Right};
+use crate::store::{SelfStatusRecord, Write};
+use crate::xep::forms::DataForm;
+
+pub struct SetStatus;
+
+pub struct SetStatusQuery {
+    input: Input,
+    status: Option<String>,
+}
+
+impl TryFrom<&DataForm> for SetStatusQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<SetStatusQuery, Failure> {
+        Ok(SetStatusQuery {
+            input: Input::read(form)?,
+            status: execute::text(form, "status", MAX_CHARS, false)?,
+        })
+    }
+}
+
+impl Node for SetStatus {
+    const NODE: &'static str = "set-status";
+    const NAME: &'static str = "Set a user's status for games";
+    const ACCESS: Access = Access::Platform;
+    type Query = SetStatusQuery;
+
+    fn run(query: SetStatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let outcome = if query.status.is_some() {
+            Outcome::Set
+        } else {
+            Outcome::Cleared
+        };
+        let jid = match target(ctx, &query.input, Right::SetStatus)? {
+            // Answered as for a user never heard of, and nothing is stored.
+            Target::Unseen(jid) => {
+                return Flow::done(Executed {
+                    right: Right::SetStatus,
+                    jid,
+                    outcome,
+                })
+            }
+            Target::User { jid, .. } => jid,
+        };
+        let Actor::Platform { id, .. } = ctx.actor else {
+            return Err(Failure::forbidden("only game platforms execute rights"));
+        };
+        if query.status.is_some() && !ctx.self_status.has_room_for(jid.as_str()) {
+            return Err(Failure::resource_constraint(
+                "the bridge holds as many statuses as it can; try again later",
+            ));
+        }
+        let status = query.status.map(|text| SelfStatusRecord {
+            user: jid.to_string(),
+            text,
+            set_by: id.to_string(),
+            set_at: unix_secs(ctx.now),
+        });
+        ctx.tx.push(Write::SelfStatus {
+            user: jid.to_string(),
+            status,
+        });
+        ctx.disclose(jid.as_str());
+        Flow::done(Executed {
+            right: Right::SetStatus,
+            jid,
+            outcome,
+        })
+    }
+}

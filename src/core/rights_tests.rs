@@ -1,0 +1,313 @@
+//! The executable rights, driven through the core: what the user receives, what the
+//! platform is told, and what is refused.
+
+use super::tests::{ask, core_with, error_condition, iq, items, link_up, sent, t, xml, PLATFORM};
+use super::{Core, Input};
+use crate::config::ConsentPolicy;
+use crate::rights::consent::Choice;
+use crate::store::{AuditFilter, Store, Write};
+use minidom::Element;
+
+/// A core (opt-in) where bob (online, chat), carol (online, away) and dave (offline)
+/// share with every platform and alice (online) with none; the platform `game` may
+/// launch `steam` URIs, and `puzzle` is an unauthorized platform.
+fn bed() -> Core {
+    let mut store = Store::open_in_memory().unwrap();
+    for user in [
+        "bob@example.test",
+        "carol@example.test",
+        "dave@example.test",
+    ] {
+        store
+            .commit(&[Write::Consent(
+                Choice {
+                    user: user.to_owned(),
+                    platform: None,
+                    share: true,
+                },
+                1,
+            )])
+            .unwrap();
+    }
+    let mut core = core_with(store, |c| {
+        c.consent = ConsentPolicy::OptIn;
+        c.platforms[0].launch_schemes = vec!["steam".to_owned()];
+        c.platforms.push(crate::admin::NewPlatform {
+            authorized: false,
+            ..crate::admin::NewPlatform::authorized("puzzle@example.test")
+        });
+    });
+    link_up(&mut core);
+    core
+}
+
+fn run(
+    core: &mut Core,
+    from: &str,
+    node: &str,
+    fields: &[(&str, &str)],
+    now: std::time::SystemTime,
+) -> Vec<Element> {
+    let fields: String = fields
+        .iter()
+        .map(|(var, value)| format!("<field var='{var}'><value>{value}</value></field>"))
+        .collect();
+    let request = iq(
+        "set",
+        from,
+        &format!(
+            "<command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'>{fields}</x></command>"
+        ),
+    );
+    sent(&core.handle(Input::Stanza(xml(&request)), now))
+}
+
+fn result_of(reply: &Element) -> String {
+    let form = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.get_child("x", "jabber:x:data"))
+        .unwrap_or_else(|| panic!("no form in {}", String::from(reply)));
+    form.children()
+        .find(|f| f.attr("var") == Some("result"))
+        .map(|f| f.children().map(|v| v.text()).collect())
+        .unwrap_or_default()
+}
+
+fn body(message: &Element) -> String {
+    message
+        .get_child("body", "jabber:component:accept")
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+#[test]
+fn open_url_sends_text_and_out_of_band_data_and_is_recorded() {
+    let mut core = bed();
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "open-url",
+        &[
+            ("jid", "bob@example.test"),
+            ("url", "https://play.example.test/j/abc"),
+            ("text", "your match"),
+        ],
+        t(10),
+    );
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(result_of(&out[0]), "delivered");
+    let message = &out[1];
+    assert_eq!(message.attr("to"), Some("bob@example.test"));
+    assert_eq!(message.attr("from"), Some("game.example.test"));
+    assert_eq!(
+        body(message),
+        "game suggests a page: your match\nhttps://play.example.test/j/abc"
+    );
+    let oob = message.get_child("x", "jabber:x:oob").unwrap();
+    assert_eq!(
+        oob.get_child("url", "jabber:x:oob").unwrap().text(),
+        "https://play.example.test/j/abc"
+    );
+    core.handle(Input::Tick, t(11));
+    let record = core
+        .state()
+        .store
+        .audit(&AuditFilter {
+            user: Some("bob@example.test".into()),
+            limit: 5,
+            ..AuditFilter::default()
+        })
+        .unwrap();
+    assert_eq!(record[0].command, "open-url");
+}
+
+#[test]
+fn inputs_are_checked_and_refusals_name_the_field() {
+    let mut core = bed();
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        (
+            "open-url",
+            &[("jid", "bob@example.test"), ("url", "http://x.test/")],
+            "\"url\"",
+        ),
+        (
+            "open-url",
+            &[("jid", "bob@example.test"), ("url", "javascript:alert(1)")],
+            "\"url\"",
+        ),
+        ("open-url", &[("jid", "bob@example.test")], "\"url\""),
+        (
+            "send-message",
+            &[("jid", "bob@example.test"), ("text", "a\ttab")],
+            "\"text\"",
+        ),
+        (
+            "launch",
+            &[("jid", "bob@example.test"), ("uri", "minecraft://x")],
+            "\"uri\"",
+        ),
+        (
+            "set-status",
+            &[("jid", "bob@example.test"), ("status", &"y".repeat(201))],
+            "\"status\"",
+        ),
+        ("send-message", &[("text", "hi")], "\"jid\""),
+    ];
+    for (node, fields, named) in cases {
+        let out = run(&mut core, PLATFORM, node, fields, t(10));
+        let (condition, text) = error_condition(&out[0]);
+        assert_eq!(condition, "bad-request", "{node} {fields:?}");
+        assert!(text.contains(named), "{node}: {text}");
+        assert_eq!(out.len(), 1, "nothing sent for a refused request");
+    }
+}
+
+#[test]
+fn an_unauthorized_platform_may_open_urls_and_nothing_else() {
+    let mut core = bed();
+    let puzzle = "puzzle@example.test/bot";
+    let out = run(
+        &mut core,
+        puzzle,
+        "open-url",
+        &[("jid", "bob@example.test"), ("url", "https://p.test/")],
+        t(10),
+    );
+    assert_eq!(result_of(&out[0]), "delivered");
+    assert!(body(&out[1]).starts_with("puzzle suggests a page"));
+    for (node, extra) in [
+        ("send-message", ("text", "hi")),
+        ("attention", ("reason", "x")),
+    ] {
+        let out = run(
+            &mut core,
+            puzzle,
+            node,
+            &[("jid", "bob@example.test"), extra],
+            t(10),
+        );
+        let (condition, text) = error_condition(&out[0]);
+        assert_eq!(condition, "forbidden", "{node}");
+        assert!(text.contains(&format!("right \"{node}\"")), "{text}");
+    }
+}
+
+#[test]
+fn a_user_who_does_not_share_is_refused_exactly_like_nobody() {
+    let mut core = bed();
+    let alice = run(
+        &mut core,
+        PLATFORM,
+        "send-message",
+        &[("jid", "alice@example.test"), ("text", "hi")],
+        t(10),
+    );
+    let nobody = run(
+        &mut core,
+        PLATFORM,
+        "send-message",
+        &[("jid", "zed@example.test"), ("text", "hi")],
+        t(10),
+    );
+    assert_eq!(alice.len(), 1);
+    assert_eq!(
+        String::from(&alice[0]).replace("alice", "zed"),
+        String::from(&nobody[0])
+    );
+    assert_eq!(error_condition(&alice[0]).0, "item-not-found");
+}
+
+#[test]
+fn nothing_is_sent_to_an_offline_user_and_the_platform_is_told() {
+    let mut core = bed();
+    // dave shares but is not online.
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "send-message",
+        &[("jid", "dave@example.test"), ("text", "hi")],
+        t(10),
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(result_of(&out[0]), "offline");
+}
+
+#[test]
+fn attention_carries_xep_0224_and_is_limited_per_user() {
+    let mut core = bed();
+    let first = run(
+        &mut core,
+        PLATFORM,
+        "attention",
+        &[("jid", "bob@example.test"), ("reason", "your turn")],
+        t(10),
+    );
+    assert_eq!(result_of(&first[0]), "delivered");
+    assert!(first[1].has_child("attention", "urn:xmpp:attention:0"));
+    assert_eq!(body(&first[1]), "game asks for your attention: your turn");
+    let second = run(
+        &mut core,
+        PLATFORM,
+        "attention",
+        &[("jid", "bob@example.test")],
+        t(30),
+    );
+    let (condition, text) = error_condition(&second[0]);
+    assert_eq!(condition, "resource-constraint");
+    assert!(text.contains("try again in 40 s"), "{text}");
+    // Another user is not affected, and bob may be asked again after the interval.
+    let carol = run(
+        &mut core,
+        PLATFORM,
+        "attention",
+        &[("jid", "carol@example.test")],
+        t(30),
+    );
+    assert_eq!(result_of(&carol[0]), "delivered");
+    let later = run(
+        &mut core,
+        PLATFORM,
+        "attention",
+        &[("jid", "bob@example.test")],
+        t(71),
+    );
+    assert_eq!(result_of(&later[0]), "delivered");
+}
+
+#[test]
+fn launch_uses_the_platforms_schemes_and_set_status_says_who_set_it() {
+    let mut core = bed();
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "launch",
+        &[
+            ("jid", "bob@example.test"),
+            ("uri", "steam://run/123"),
+            ("text", "Chess"),
+        ],
+        t(10),
+    );
+    assert_eq!(result_of(&out[0]), "delivered");
+    assert_eq!(
+        body(&out[1]),
+        "game asks to start Chess on this device:\nsteam://run/123"
+    );
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "set-status",
+        &[("jid", "dave@example.test"), ("status", "Playing chess")],
+        t(11),
+    );
+    assert_eq!(result_of(&out[0]), "set");
+    let status = iq(
+        "set",
+        PLATFORM,
+        &super::tests::command("status", &[("jids", &["dave@example.test"])]),
+    );
+    let row = &items(&ask(&mut core, &status, t(12)))[0];
+    assert_eq!(row["self-status"], vec!["Playing chess"]);
+    assert_eq!(row["self-status-by"], vec!["game@example.test"]);
+}
