@@ -139,7 +139,7 @@ pub fn check_uri(uri: &str, var: &str, schemes: &[String]) -> Result<(), Failure
         .ok_or_else(|| {
             Failure::bad_request(format!("the field \"{var}\" is not a URI (no scheme)"))
         })?;
-    if !schemes.iter().any(|s| *s == scheme) {
+    if !schemes.contains(&scheme) {
         return Err(Failure::bad_request(format!(
             "the field \"{var}\" is a {} URI; allowed here: {}",
             quote(&scheme),

@@ -14,7 +14,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::session::Session;
 use super::stanza::{self, Header};
-use super::{Core, Output, State};
+use super::{Core, CoreConfig, Output, State};
 use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Profile;
@@ -84,17 +84,15 @@ enum Step {
 /// The handler's context, over the core's state.
 fn ctx<'a>(
     state: &'a State,
-    component: &'a BareJid,
-    settings: &'a crate::rights::RightsConfig,
+    config: &'a CoreConfig,
     actor: &'a Actor,
     tx: &'a mut Tx,
     effects: &'a mut Vec<Effect>,
     now: SystemTime,
-    max_reply_bytes: usize,
 ) -> Ctx<'a> {
     Ctx {
         now,
-        component,
+        component: &config.component,
         actor,
         directory: &state.directory,
         store: &state.store,
@@ -103,10 +101,10 @@ fn ctx<'a>(
         consent: &state.consent,
         self_status: &state.self_status,
         audit: &state.audit,
-        settings,
+        settings: &config.rights,
         tx,
         effects,
-        max_reply_bytes,
+        max_reply_bytes: config.max_stanza_bytes,
     }
 }
 
@@ -334,16 +332,7 @@ impl Core {
             }
             let blank = {
                 let (mut tx, mut effects) = (Tx::default(), Vec::new());
-                let ctx = ctx(
-                    &self.state,
-                    &self.config.component,
-                    &self.config.rights,
-                    actor,
-                    &mut tx,
-                    &mut effects,
-                    now,
-                    self.config.max_stanza_bytes,
-                );
+                let ctx = ctx(&self.state, &self.config, actor, &mut tx, &mut effects, now);
                 (def.form)(&ctx)
             };
             return Ok(match (request.form, blank) {
@@ -527,13 +516,11 @@ impl Core {
         let result = {
             let mut ctx = ctx(
                 &self.state,
-                &self.config.component,
-                &self.config.rights,
+                &self.config,
                 &request.actor,
                 &mut request.tx,
                 &mut request.effects,
                 now,
-                self.config.max_stanza_bytes,
             );
             then.resume(&mut ctx)
         };

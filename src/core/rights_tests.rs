@@ -125,7 +125,8 @@ fn open_url_sends_text_and_out_of_band_data_and_is_recorded() {
 #[test]
 fn inputs_are_checked_and_refusals_name_the_field() {
     let mut core = bed();
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (
             "open-url",
             &[("jid", "bob@example.test"), ("url", "http://x.test/")],
