@@ -9,7 +9,7 @@ use xmpp_parsers::jid::BareJid;
 
 use crate::directory::unix_secs;
 use crate::rights::{token, Rights};
-use crate::store::{PlatformRecord, Store};
+use crate::store::{AuditFilter, PlatformRecord, Store};
 
 /// A platform to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +250,66 @@ pub fn revoke_token(store: &Store, id: &str) -> Result<String, String> {
     }
 }
 
+/// `audit`: the disclosure record, newest first, filtered by user, platform and time
+/// (`since`: an XEP-0082 date-time, a date, or seconds since the Unix epoch).
+pub fn audit(
+    store: &Store,
+    user: Option<&str>,
+    platform: Option<&str>,
+    since: Option<&str>,
+    limit: u32,
+) -> Result<String, String> {
+    let since = since.map(parse_since).transpose()?;
+    let user = user
+        .map(|u| bare_jid(u).map(|j| j.to_string()))
+        .transpose()?;
+    let platform = platform
+        .map(|p| bare_jid(p).map(|j| j.to_string()))
+        .transpose()?;
+    let records = store
+        .audit(&AuditFilter {
+            user,
+            platform,
+            since,
+            limit,
+        })
+        .map_err(store_error)?;
+    if records.is_empty() {
+        return Ok("no records".to_owned());
+    }
+    Ok(records
+        .iter()
+        .map(|r| {
+            format!(
+                "{}  {}  {}  {}",
+                crate::xep::datetime::format(u64::from(r.at)),
+                r.platform,
+                r.user,
+                r.command
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// A time given on the command line.
+fn parse_since(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u32>() {
+        return Ok(secs);
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    crate::xep::datetime::parse(&full)
+        .and_then(|secs| u32::try_from(secs).ok())
+        .ok_or_else(|| {
+            format!("{text:?} is not a time: give 2026-11-28, 2026-11-28T12:00:00Z or seconds since 1970")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +348,39 @@ mod tests {
         assert!(remove(&store, "arcade@example.test").is_ok());
         assert_eq!(list(&store).unwrap(), "no platforms registered");
         assert!(add(&store, &new("not a jid@@")).is_err());
+    }
+
+    #[test]
+    fn the_audit_lists_filtered_records() {
+        let mut store = Store::open_in_memory().unwrap();
+        let record = |at, user: &str| crate::store::AuditRecord {
+            at,
+            platform: "arcade@example.test".into(),
+            user: user.into(),
+            command: "status".into(),
+        };
+        store
+            .append_audit(&[
+                record(1_764_288_000, "alice@example.test"),
+                record(1_764_374_400, "bob@example.test"),
+            ])
+            .unwrap();
+        let all = audit(&store, None, None, None, 100).unwrap();
+        assert_eq!(all.lines().count(), 2);
+        assert!(all.lines().next().unwrap().contains("bob@example.test"));
+        let since = audit(
+            &store,
+            None,
+            Some("arcade@example.test"),
+            Some("2025-11-29"),
+            100,
+        )
+        .unwrap();
+        assert_eq!(since.lines().count(), 1, "{since}");
+        assert_eq!(
+            audit(&store, Some("carol@example.test"), None, None, 100).unwrap(),
+            "no records"
+        );
+        assert!(audit(&store, None, None, Some("yesterday"), 100).is_err());
     }
 }

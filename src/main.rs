@@ -36,6 +36,23 @@ enum Cmd {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// List the record of what platforms learnt about users and did for them, newest first.
+    Audit {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only about this user (bare JID).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only by this platform (bare JID).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Only since this time: 2026-11-28, 2026-11-28T12:00:00Z, or Unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
     /// Manage the registry of game platforms (works while the bridge runs).
     Platform {
         /// The TOML configuration file (its storage.path is the database).
@@ -83,21 +100,37 @@ enum PlatformCmd {
     RevokeToken { id: String },
 }
 
+/// The database the configuration at `config` names, or the exit code saying why not.
+fn open_store(config: &std::path::Path) -> Result<xmpp_game_bridge::store::Store, ExitCode> {
+    let config = Config::load(config).map_err(|e| {
+        eprintln!("xmpp-game-bridge: {e}");
+        ExitCode::from(2)
+    })?;
+    xmpp_game_bridge::store::Store::open(&config.storage_path).map_err(|e| {
+        eprintln!("xmpp-game-bridge: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+/// Prints an admin command's outcome.
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(text) => {
+            eprintln!("xmpp-game-bridge: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
     use xmpp_game_bridge::admin;
-    let config = match Config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("xmpp-game-bridge: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let store = match xmpp_game_bridge::store::Store::open(&config.storage_path) {
+    let store = match open_store(config) {
         Ok(store) => store,
-        Err(e) => {
-            eprintln!("xmpp-game-bridge: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = match action {
         PlatformCmd::Add {
@@ -128,22 +161,29 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
         PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
         PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
     };
-    match result {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(text) => {
-            eprintln!("xmpp-game-bridge: {text}");
-            ExitCode::FAILURE
-        }
-    }
+    report(result)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Platform { config, action } => platform(&config, action),
+        Cmd::Audit {
+            config,
+            user,
+            platform,
+            since,
+            limit,
+        } => match open_store(&config) {
+            Ok(store) => report(xmpp_game_bridge::admin::audit(
+                &store,
+                user.as_deref(),
+                platform.as_deref(),
+                since.as_deref(),
+                limit,
+            )),
+            Err(code) => code,
+        },
         Cmd::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 println!(

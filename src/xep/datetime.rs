@@ -34,6 +34,50 @@ pub fn format(secs: u64) -> String {
     out
 }
 
+/// Parses a UTC XEP-0082 DateTime (`2026-11-21T05:14:00Z`, fractions of a second
+/// ignored) into seconds since the Unix epoch; `None` if it is not one.
+pub fn parse(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    if !text.ends_with('Z') {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = text.get(range)?;
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from civil (H. Hinnant), the inverse of `format`.
+    let y = year - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
+    u64::try_from(secs).ok()
+}
+
 fn push_digits(out: &mut String, value: u64, width: u32) {
     for position in (0..width).rev() {
         let digit = (value / 10u64.pow(position)) % 10;
@@ -44,6 +88,25 @@ fn push_digits(out: &mut String, value: u64, width: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_inverts_format() {
+        for secs in [0, 951_782_400, 1_700_000_000, 1_764_374_399, 4_102_444_800] {
+            assert_eq!(parse(&format(secs)), Some(secs), "{}", format(secs));
+        }
+        assert_eq!(
+            parse("2026-11-28T12:00:00.123Z"),
+            parse("2026-11-28T12:00:00Z")
+        );
+        for bad in [
+            "",
+            "2026-11-28",
+            "2026-13-01T00:00:00Z",
+            "2026-11-28T12:00:00+01:00",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn known_instants() {
