@@ -611,12 +611,14 @@ impl Core {
                 let requester = header.from.to_bare();
                 let trusted = self.state.registry.get(requester.as_str()).is_some()
                     || self.config.admins.contains(&requester);
-                if !self.rates.allow(requester.as_str(), trusted, now) {
+                if let Err(wait) = self.rates.check(requester.as_str(), trusted, now) {
                     self.state.health.stats.requests_refused_busy += 1;
                     self.state.health.stats.requests_rate_limited += 1;
-                    let failure = Failure::resource_constraint(
-                        "too many requests from you; slow down and try again in a moment",
-                    );
+                    let failure = Failure::resource_constraint(format!(
+                        "too many requests from you: at most {} a second are answered; try again in {:.1} s",
+                        self.rates.per_sec(trusted),
+                        wait.as_secs_f64().max(0.1)
+                    ));
                     out.push(Output::Send(stanza::error_reply(header, &failure)));
                     return;
                 }

@@ -9,7 +9,7 @@
 //! it did not have and keeps memory and time per request bounded.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Requesters whose buckets are kept at once.
 pub const MAX_TRACKED: usize = 10_000;
@@ -59,6 +59,17 @@ impl RateLimits {
 
     /// Whether `requester` (a bare JID) may have one more request answered now.
     pub fn allow(&mut self, requester: &str, is_platform: bool, now: SystemTime) -> bool {
+        self.check(requester, is_platform, now).is_ok()
+    }
+
+    /// Takes a token for one more request of `requester` (a bare JID), or says how long
+    /// until it may send one.
+    pub fn check(
+        &mut self,
+        requester: &str,
+        is_platform: bool,
+        now: SystemTime,
+    ) -> Result<(), Duration> {
         let rate = if is_platform {
             self.platform
         } else {
@@ -78,9 +89,20 @@ impl RateLimits {
         bucket.at = bucket.at.max(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            true
+            Ok(())
         } else {
-            false
+            Err(Duration::from_secs_f64(
+                (1.0 - bucket.tokens) / rate.per_sec,
+            ))
+        }
+    }
+
+    /// The sustained rate of a requester of this kind, per second.
+    pub fn per_sec(&self, is_platform: bool) -> f64 {
+        if is_platform {
+            self.platform.per_sec
+        } else {
+            self.other.per_sec
         }
     }
 
@@ -131,6 +153,11 @@ mod tests {
             limits.allow("flood@x", true, t(0));
         }
         assert!(!limits.allow("flood@x", true, t(0)));
+        let wait = limits.check("flood@x", true, t(0)).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
         assert!(limits.allow("arcade@x", true, t(0)));
         assert!(limits.allow("alice@x", false, t(0)));
     }
