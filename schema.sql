@@ -73,3 +73,19 @@ CREATE TABLE audit (
 ) STRICT;
 CREATE INDEX audit_by_user ON audit (user, at);
 CREATE INDEX audit_by_at ON audit (at);
+
+-- Questions put to users in their chat client (a platform's consent request), each
+-- answered once: by a reply word, a command, or the form in the message.
+CREATE TABLE prompt (
+    id          TEXT PRIMARY KEY NOT NULL,  -- short, unique
+    kind        TEXT NOT NULL,              -- 'consent'
+    user        TEXT NOT NULL,              -- bare JID of who is asked
+    platform    TEXT NOT NULL,              -- bare JID of the platform asking
+    notify      TEXT NOT NULL,              -- JID told of the answer
+    reason      TEXT,                       -- the platform's words, if any
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    answer      TEXT,                       -- NULL while pending; 'yes', 'no' or 'expired'
+    answered_at INTEGER
+) STRICT;
+CREATE INDEX prompt_by_user ON prompt (user, platform, created_at);

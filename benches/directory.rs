@@ -145,6 +145,7 @@ fn linked_core() -> Core {
         platform_rate: Rate::per_sec(u32::MAX),
         other_rate: Rate::per_sec(u32::MAX),
         sessions_api: false,
+        salt: 0,
     };
     let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
     core.handle(Input::Connected, now());

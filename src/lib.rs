@@ -28,6 +28,7 @@ pub mod directory;
 pub mod failure;
 pub mod health;
 pub mod logging;
+pub mod prompts;
 pub mod rights;
 pub mod store;
 #[cfg(test)]

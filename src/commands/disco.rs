@@ -7,14 +7,14 @@ use minidom::Element;
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity, Item};
 use xmpp_parsers::jid::Jid;
 
-use super::{find, NodeDef, NODES};
+use super::{NodeDef, NODES};
 use crate::failure::{quote, Failure};
 use crate::rights;
 use crate::xep;
 
 /// The node named `name`, if `may_run` says the requester may run it.
 pub fn admit(name: &str, may_run: impl Fn(&NodeDef) -> bool) -> Result<&'static NodeDef, Failure> {
-    let def = find(name).ok_or_else(|| {
+    let (def, _) = super::resolve(name).ok_or_else(|| {
         Failure::item_not_found(format!("there is no command named {}", quote(name)))
     })?;
     if !may_run(def) {

@@ -14,6 +14,7 @@
 //! continuation, which the core keeps with the operations it waits for and resumes
 //! exactly once.
 
+pub mod answer;
 pub mod attention;
 pub mod disco;
 pub mod execute;
@@ -23,6 +24,7 @@ pub mod open_url;
 pub mod peers;
 pub mod privacy;
 pub mod render;
+pub mod request_consent;
 pub mod send_message;
 pub mod set_status;
 pub mod stats;
@@ -39,6 +41,7 @@ use crate::directory::self_status::SelfStatuses;
 use crate::directory::{Directory, UserId};
 use crate::failure::Failure;
 use crate::health::Health;
+use crate::prompts::Prompts;
 use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
@@ -146,6 +149,8 @@ pub static NODES: &[NodeDef] = &[
     def::<set_status::SetStatus>(),
     def::<attention::Attention>(),
     def::<launch::Launch>(),
+    def::<request_consent::RequestConsent>(),
+    def::<answer::AnswerPrompt>(),
     #[cfg(test)]
     def::<test_nodes::Echo>(),
     #[cfg(test)]
@@ -155,6 +160,24 @@ pub static NODES: &[NodeDef] = &[
 /// The node named `name`.
 pub fn find(name: &str) -> Option<&'static NodeDef> {
     NODES.iter().find(|n| n.node == name)
+}
+
+/// The node named `name` and, for a prompt's answer node (`prompt/<id>/yes`), the form
+/// it stands for.
+pub fn resolve(name: &str) -> Option<(&'static NodeDef, Option<DataForm>)> {
+    if let Some(def) = find(name) {
+        return Some((def, None));
+    }
+    let rest = name.strip_prefix(crate::prompts::NODE_PREFIX)?;
+    let (id, reply) = rest.split_once('/')?;
+    let reply = crate::prompts::Reply::parse(reply)?;
+    let mut form = DataForm::new(
+        crate::xep::forms::FormType::Submit,
+        Some(crate::prompts::FORM_TYPE),
+    );
+    form.push_field(crate::xep::forms::Field::value("prompt", id));
+    form.push_field(crate::xep::forms::Field::value("answer", reply.as_str()));
+    Some((find(<answer::AnswerPrompt as Node>::NODE)?, Some(form)))
 }
 
 /// The node a chat word (lowercased) runs.
@@ -325,6 +348,10 @@ pub struct Ctx<'a> {
     /// Disclosures not written yet.
     pub audit: &'a AuditLog,
     pub settings: &'a RightsConfig,
+    /// Questions waiting for users' answers.
+    pub prompts: &'a Prompts,
+    /// Different for every request: seeds ids.
+    pub seed: u64,
     pub tx: &'a mut Tx,
     pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.

@@ -7,6 +7,7 @@ use xmpp_parsers::ns;
 use super::stanza::{Header, IqType};
 use crate::failure::{quote, Failure};
 use crate::xep;
+use crate::xep::forms::DataForm;
 
 /// An IQ get or set, typed.
 #[derive(Debug, PartialEq)]
@@ -89,6 +90,35 @@ pub fn words<'a>(header: &Header, el: &'a Element, component: &BareJid) -> Optio
         .children()
         .find(|c| c.name() == "body" && (c.ns() == el.ns()))?;
     body.texts().next()
+}
+
+/// The submitted prompt form a user's message carries (and the message's thread), if
+/// it is one: a `jabber:x:data` form of type `submit` whose FORM_TYPE is a prompt's.
+pub fn prompt_form<'a>(
+    header: &Header,
+    el: &'a Element,
+    component: &BareJid,
+) -> Option<(DataForm, Option<&'a str>)> {
+    if header.from.node().is_none()
+        || header.to.node().is_some()
+        || header.to.domain() != component.domain()
+        || header.type_.as_deref() == Some("groupchat")
+    {
+        return None;
+    }
+    let x = el
+        .children()
+        .take(16)
+        .find(|c| c.is("x", crate::xep::forms::NS) && c.attr("type") == Some("submit"))?;
+    let form = DataForm::try_from(x).ok()?;
+    if form.form_type() != Some(crate::prompts::FORM_TYPE) {
+        return None;
+    }
+    let thread = el
+        .children()
+        .find(|c| c.name() == "thread" && c.ns() == el.ns())
+        .and_then(|t| t.texts().next());
+    Some((form, thread))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ use crate::directory::{unix_secs, Directory, DirectoryConfig};
 use crate::failure::{self, Failure};
 pub use crate::health::{Health, Link, Stats};
 use crate::logging::Throttle;
+use crate::prompts::Prompts;
 use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
@@ -116,6 +117,9 @@ pub struct CoreConfig {
     pub other_rate: Rate,
     /// Whether ejabberd's HTTP API is configured to say who is online.
     pub sessions_api: bool,
+    /// Seeds ids others must not guess (command sessions, prompts); set from
+    /// [`Core::new`]'s `salt`.
+    pub salt: u64,
 }
 
 impl From<&Config> for CoreConfig {
@@ -138,6 +142,7 @@ impl From<&Config> for CoreConfig {
             platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
             other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
             sessions_api: config.ejabberd_api.is_some(),
+            salt: 0,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct State {
     pub self_status: SelfStatuses,
     /// Disclosures waiting to be written.
     pub audit: AuditLog,
+    /// Questions waiting for users' answers.
+    pub prompts: Prompts,
 }
 
 /// How long a last-seen time or a disclosure record waits to share a write with others:
@@ -204,7 +211,8 @@ const REGISTRY_CHECK: Duration = Duration::from_millis(100);
 
 impl Core {
     /// `salt` seeds unguessable command session ids; pass something random.
-    pub fn new(config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
+    pub fn new(mut config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
+        config.salt = salt;
         let directory = Directory::new(config.directory.clone(), &config.domains);
         for seed in &config.platforms {
             // An entry already there (perhaps changed with the CLI) is left as it is.
@@ -215,16 +223,24 @@ impl Core {
         let (registry, registry_version) = load_registry(&store);
         let mut consent = Consent::new(config.consent);
         let mut self_status = SelfStatuses::default();
-        match (store.consents(), store.self_statuses()) {
-            (Ok(consents), Ok(statuses)) => {
+        let mut prompts = Prompts::default();
+        match (
+            store.consents(),
+            store.self_statuses(),
+            store.pending_prompts(),
+        ) {
+            (Ok(consents), Ok(statuses), Ok(pending)) => {
                 for (user, platform, share) in consents {
                     consent.load(user, platform, share);
                 }
                 for status in statuses {
                     self_status.apply(&status.user.clone(), Some(status));
                 }
+                for prompt in pending {
+                    prompts.insert(prompt);
+                }
             }
-            (Err(e), _) | (_, Err(e)) => {
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 error!(error = %e, "cannot read users' consent and statuses; every user is treated as not consenting until the bridge restarts");
                 consent = Consent::new(crate::rights::consent::ConsentPolicy::OptIn);
             }
@@ -237,6 +253,7 @@ impl Core {
             consent,
             self_status,
             audit: AuditLog::default(),
+            prompts,
         };
         Core {
             registry_version,
@@ -368,10 +385,16 @@ impl Core {
             let due = since + LAST_SEEN_FLUSH;
             self.storage_retry.map_or(due, |(retry, _)| due.max(retry))
         });
+        let prompt = self
+            .state
+            .prompts
+            .next_expiry()
+            .map(crate::directory::from_unix_secs);
         [
             self.iq.next_deadline(),
             self.sessions.next_deadline(),
             flush,
+            prompt,
         ]
         .into_iter()
         .flatten()
@@ -403,6 +426,7 @@ impl Core {
         if may_write && (pending >= LAST_SEEN_BATCH || due) {
             self.flush_writes(now);
         }
+        self.expire_prompts(now, out);
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;
             self.prune_audit(now);
@@ -543,6 +567,17 @@ impl Core {
             Kind::Message => {
                 if header.type_.as_deref() == Some("error") {
                     return;
+                }
+                if let Some((form, thread)) =
+                    classify::prompt_form(&header, &el, &self.config.component)
+                {
+                    if !self.rates.allow(header.from.to_bare().as_str(), false, now) {
+                        self.state.health.stats.requests_rate_limited += 1;
+                        self.state.health.stats.stanzas_dropped += 1;
+                        return;
+                    }
+                    let thread = thread.map(str::to_owned);
+                    return self.on_prompt_form(&header, form, thread.as_deref(), now, out);
                 }
                 if let Some(body) = classify::words(&header, &el, &self.config.component) {
                     if self
@@ -760,6 +795,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
 
 #[cfg(test)]
 mod privacy_tests;
+#[cfg(test)]
+mod prompt_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]

@@ -101,6 +101,8 @@ fn ctx<'a>(
         consent: &state.consent,
         self_status: &state.self_status,
         audit: &state.audit,
+        prompts: &state.prompts,
+        seed: state.health.stats.commands_served ^ config.salt,
         settings: &config.rights,
         tx,
         effects,
@@ -212,8 +214,16 @@ impl Core {
             Err(failure) => return refuse(header, &failure, out),
         };
         let actor = self.actor(&header.from, def.access, token);
+        // A prompt's answer node (`prompt/<id>/yes`) stands for its form.
+        let implied = commands::resolve(node).and_then(|(_, form)| form);
         let step = Command::try_from(payload)
             .map_err(command_parse_failure)
+            .map(|mut request| {
+                if request.form.is_none() && request.sessionid.is_none() {
+                    request.form = implied;
+                }
+                request
+            })
             .and_then(|request| self.step(def, &actor, request, now));
         let (form, sessionid, restore) = match step {
             Ok(Step::Reply(command)) => {
@@ -295,6 +305,70 @@ impl Core {
         self.resume(Waiter { request, then }, now, out);
     }
 
+    /// A message from a user submitting a prompt's form (clients that show the form in
+    /// the message send it back so): the prompt is found by the form's hidden field, or
+    /// else by the message's thread.
+    pub(super) fn on_prompt_form(
+        &mut self,
+        header: &Header,
+        mut form: DataForm,
+        thread: Option<&str>,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        if form.value("prompt").is_none() {
+            if let Some(id) = thread.and_then(|t| t.strip_prefix("prompt-")) {
+                form.push_field(crate::xep::forms::Field::value("prompt", id));
+            }
+        }
+        let Some(def) = commands::find(<commands::answer::AnswerPrompt as commands::Node>::NODE)
+        else {
+            return;
+        };
+        let actor = self.actor(&header.from, def.access, None);
+        if !rights::admits(def.access, &actor) {
+            return;
+        }
+        let request = Suspended {
+            header: header.clone(),
+            def,
+            actor,
+            channel: Channel::Chat,
+            tx: Tx::default(),
+            effects: Vec::new(),
+        };
+        let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
+        self.resume(Waiter { request, then }, now, out);
+    }
+
+    /// Prompts whose time ran out: recorded as expired, and their platforms told.
+    pub(super) fn expire_prompts(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+        let secs = crate::directory::unix_secs(now);
+        for id in self.state.prompts.expired(secs) {
+            let write = crate::store::Write::PromptAnswer {
+                id: id.clone(),
+                answer: "expired",
+                at: secs,
+            };
+            match self.state.store.commit(std::slice::from_ref(&write)) {
+                Ok(()) => {
+                    if let Some(prompt) = self.state.prompts.remove(&id) {
+                        out.push(Output::Send(commands::answer::answer_message(
+                            self.config.component.as_str(),
+                            &prompt,
+                            "expired",
+                        )));
+                    }
+                }
+                // Tried again at the next input; the prompt stays waiting meanwhile.
+                Err(e) => {
+                    debug!(error = %e, "cannot record an expired prompt");
+                    return;
+                }
+            }
+        }
+    }
+
     /// The words `from` may use, one per line.
     fn help(&self, from: &Jid) -> String {
         let mut text = String::from("I am the game bridge. You can say:");
@@ -302,7 +376,7 @@ impl Core {
             if !self.may_run(from, def, None) {
                 continue;
             }
-            for word in def.words {
+            for word in def.words.iter().filter(|w| !w.usage.is_empty()) {
                 text.push('\n');
                 text.push_str(word.usage);
             }
@@ -504,6 +578,10 @@ impl Core {
                 crate::store::Write::Consent(choice, _) => self.state.consent.apply(&choice),
                 crate::store::Write::SelfStatus { user, status } => {
                     self.state.self_status.apply(&user, status)
+                }
+                crate::store::Write::Prompt(prompt) => self.state.prompts.insert(prompt),
+                crate::store::Write::PromptAnswer { id, .. } => {
+                    self.state.prompts.remove(&id);
                 }
             }
         }

@@ -35,6 +35,7 @@ pub(super) fn core_with(store: Store, change: impl FnOnce(&mut CoreConfig)) -> C
         platform_rate: Rate::per_sec(20_000),
         other_rate: Rate::per_sec(10),
         sessions_api: false,
+        salt: 0,
     };
     change(&mut config);
     Core::new(config, store, t(0), 42)

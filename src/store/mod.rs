@@ -17,7 +17,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
 pub use platforms::{PlatformRecord, TokenRecord};
-pub use privacy::{AuditFilter, AuditRecord, SelfStatusRecord};
+pub use privacy::{AuditFilter, AuditRecord, PromptRecord, SelfStatusRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,6 +34,9 @@ pub enum StoreError {
     Schema(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A change that no longer applies (a prompt answered meanwhile).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// How long a statement waits for a lock held by another process.
@@ -143,6 +146,14 @@ pub enum Write {
         user: String,
         status: Option<SelfStatusRecord>,
     },
+    /// A prompt put to a user.
+    Prompt(PromptRecord),
+    /// A prompt's answer (`yes`, `no` or `expired`), given at `at`.
+    PromptAnswer {
+        id: String,
+        answer: &'static str,
+        at: u32,
+    },
 }
 
 impl Store {
@@ -181,6 +192,36 @@ impl Store {
                         choice.share,
                         at
                     ])?;
+                }
+                Write::Prompt(p) => {
+                    tx.prepare_cached(
+                        "INSERT INTO prompt (id, kind, user, platform, notify, reason,
+                         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(rusqlite::params![
+                        p.id,
+                        p.kind,
+                        p.user,
+                        p.platform,
+                        p.notify,
+                        p.reason,
+                        p.created_at,
+                        p.expires_at
+                    ])?;
+                }
+                Write::PromptAnswer { id, answer, at } => {
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE prompt SET answer = ?2, answered_at = ?3
+                             WHERE id = ?1 AND answer IS NULL",
+                        )?
+                        .execute(rusqlite::params![id, answer, at])?;
+                    if changed != 1 {
+                        // Answered meanwhile: this answer must not count twice.
+                        return Err(StoreError::Conflict(format!(
+                            "prompt {id} is not waiting for an answer"
+                        )));
+                    }
                 }
                 Write::SelfStatus { user, status } => match status {
                     Some(s) => {

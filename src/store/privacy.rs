@@ -22,6 +22,21 @@ pub struct AuditRecord {
     pub command: String,
 }
 
+/// A prompt as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptRecord {
+    pub id: String,
+    pub kind: String,
+    pub user: String,
+    pub platform: String,
+    pub notify: String,
+    pub reason: Option<String>,
+    pub created_at: u32,
+    pub expires_at: u32,
+    pub answer: Option<String>,
+    pub answered_at: Option<u32>,
+}
+
 /// Which records `audit` lists.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -52,6 +67,63 @@ impl Store {
                 text: r.get(1)?,
                 set_by: r.get(2)?,
                 set_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Prompts still waiting for an answer.
+    pub fn pending_prompts(&self) -> Result<Vec<PromptRecord>, StoreError> {
+        self.prompts_where("answer IS NULL", params![])
+    }
+
+    /// One prompt, answered or not.
+    pub fn prompt(&self, id: &str) -> Result<Option<PromptRecord>, StoreError> {
+        Ok(self
+            .prompts_where("id = ?1", params![id])?
+            .into_iter()
+            .next())
+    }
+
+    /// When `user` last answered no to a `kind` prompt of `platform`, if since `since`.
+    pub fn refused_since(
+        &self,
+        user: &str,
+        platform: &str,
+        kind: &str,
+        since: u32,
+    ) -> Result<Option<u32>, StoreError> {
+        Ok(self
+            .prompts_where(
+                "user = ?1 AND platform = ?2 AND kind = ?3 AND answer = 'no' AND answered_at >= ?4",
+                params![user, platform, kind, since],
+            )?
+            .into_iter()
+            .filter_map(|p| p.answered_at)
+            .max())
+    }
+
+    fn prompts_where(
+        &self,
+        condition: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<PromptRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT id, kind, user, platform, notify, reason, created_at, expires_at, answer,
+             answered_at FROM prompt WHERE {condition} ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map(params, |r| {
+            Ok(PromptRecord {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                user: r.get(2)?,
+                platform: r.get(3)?,
+                notify: r.get(4)?,
+                reason: r.get(5)?,
+                created_at: r.get(6)?,
+                expires_at: r.get(7)?,
+                answer: r.get(8)?,
+                answered_at: r.get(9)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -83,7 +83,13 @@ fn a_node_declared_in_one_file_is_listed_described_and_run() {
     // platform's and no operator's.
     assert_eq!(
         listed,
-        vec!["privacy", "my-status", "test-echo", "test-remember"]
+        vec![
+            "privacy",
+            "my-status",
+            "answer",
+            "test-echo",
+            "test-remember"
+        ]
     );
     let info = ask(
         &mut core,

@@ -1,0 +1,173 @@
+//! `request-consent`: a platform asks a user to let it see them (account linking). The
+//! user receives a prompt naming the platform and what it will see and do; their answer
+//! is the consent record, and it proves to the platform that the player owns the JID.
+//! The platform is told the answer by a message carrying a form
+//! (FORM_TYPE [`ANSWER_FORM_TYPE`]).
+//!
+//! Inputs: `jid` (the user) and `reason` (optional, shown to the user). Output: `prompt`
+//! (its id) and `result`: `sent`, `pending` (one is already waiting: its id is given),
+//! `already-sharing`, or `declined-recently` (the user said no less than
+//! [`COOLDOWN_SECS`] ago). To the platform, a user who does not exist is asked like any
+//! other: nothing tells them apart. At most one request waits per user and platform.
+
+use super::execute::{self, platform_name, Input};
+use super::render::{Answer, ResultWriter};
+use super::status::served_user;
+use super::{Ctx, Effect, Flow, Node};
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::prompts::{self, Question};
+use crate::rights::{Access, Actor};
+use crate::store::{PromptRecord, Write};
+use crate::xep::forms::{DataForm, FieldType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:request-consent:1";
+/// FORM_TYPE of the message that tells the platform the answer.
+pub const ANSWER_FORM_TYPE: &str = "urn:xmpp-game-bridge:consent:1";
+/// The kind of prompt in the database.
+pub const KIND: &str = "consent";
+/// How long a request waits for the user's answer.
+pub const EXPIRY_SECS: u32 = 7 * 86_400;
+/// After a user says no, the same platform may not ask again for this long.
+pub const COOLDOWN_SECS: u32 = 7 * 86_400;
+
+pub struct RequestConsent;
+
+pub struct RequestConsentQuery {
+    input: Input,
+    reason: Option<String>,
+}
+
+impl TryFrom<&DataForm> for RequestConsentQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<RequestConsentQuery, Failure> {
+        Ok(RequestConsentQuery {
+            input: Input::read(form)?,
+            reason: execute::text(form, "reason", 300, false)?,
+        })
+    }
+}
+
+impl Node for RequestConsent {
+    const NODE: &'static str = "request-consent";
+    const NAME: &'static str = "Ask a user to share with this platform";
+    const ACCESS: Access = Access::Platform;
+    type Query = RequestConsentQuery;
+
+    fn run(query: RequestConsentQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let user = served_user(&query.input.jid, ctx, &[])?;
+        let Actor::Platform {
+            id, jid, profile, ..
+        } = ctx.actor
+        else {
+            return Err(Failure::forbidden("only game platforms ask for consent"));
+        };
+        let domain = user.domain().as_str();
+        if !profile.serves(domain) {
+            return Err(Failure::forbidden(format!(
+                "this platform may not ask about users of {domain}"
+            )));
+        }
+        let answer = |prompt: Option<String>, result: &'static str| {
+            Flow::done(Requested {
+                user: user.to_string(),
+                prompt,
+                result,
+            })
+        };
+        if ctx.visible(user.as_str()) {
+            return answer(None, "already-sharing");
+        }
+        if let Some(waiting) = ctx.prompts.between(user.as_str(), id.as_str(), KIND) {
+            return answer(Some(waiting.id.clone()), "pending");
+        }
+        let now = unix_secs(ctx.now);
+        let refused = ctx
+            .store
+            .refused_since(
+                user.as_str(),
+                id.as_str(),
+                KIND,
+                now.saturating_sub(COOLDOWN_SECS),
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read prompts");
+                Failure::internal()
+            })?;
+        if refused.is_some() {
+            return answer(None, "declined-recently");
+        }
+        if !ctx.prompts.has_room_for(user.as_str()) {
+            return Err(Failure::resource_constraint(
+                "too many questions are waiting for answers; try again later",
+            ));
+        }
+        let prompt_id = prompts::new_id(ctx.prompts, ctx.seed);
+        let name = platform_name(ctx).to_owned();
+        let reason = query
+            .reason
+            .as_deref()
+            .map(|r| format!(" They say: \"{r}\"."))
+            .unwrap_or_default();
+        let body = format!(
+            "{name} would like to see when you are available, what you say in your status and whom you are chatting with, and to send you game invitations.{reason} Reply \"yes {prompt_id}\" to agree or \"no {prompt_id}\" to refuse. You can change your mind any time: say \"privacy\"."
+        );
+        let title = format!("{name} asks to see you");
+        let yes = format!("Share with {name}");
+        let message = prompts::message(&Question {
+            id: &prompt_id,
+            to: user.as_str(),
+            from: ctx.component.as_str(),
+            title: &title,
+            body: &body,
+            yes: &yes,
+            no: "Do not share",
+        });
+        ctx.tx.push(Write::Prompt(PromptRecord {
+            id: prompt_id.clone(),
+            kind: KIND.to_owned(),
+            user: user.to_string(),
+            platform: id.to_string(),
+            notify: jid.to_string(),
+            reason: query.reason,
+            created_at: now,
+            expires_at: now.saturating_add(EXPIRY_SECS),
+            answer: None,
+            answered_at: None,
+        }));
+        ctx.effects.push(Effect::Send(message));
+        answer(Some(prompt_id), "sent")
+    }
+}
+
+struct Requested {
+    user: String,
+    prompt: Option<String>,
+    result: &'static str,
+}
+
+impl Answer for Requested {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Consent request");
+        out.field("jid", "User", FieldType::JidSingle, &self.user);
+        out.field(
+            "prompt",
+            "Request id",
+            FieldType::TextSingle,
+            self.prompt.as_deref().unwrap_or(""),
+        );
+        out.field("result", "Result", FieldType::TextSingle, self.result);
+    }
+
+    fn summary(&self) -> String {
+        match (self.result, &self.prompt) {
+            ("sent", Some(id)) => format!(
+                "asked {} to share (request {id}); you are told the answer by message",
+                self.user
+            ),
+            ("pending", Some(id)) => format!("{} has not answered the request {id} yet", self.user),
+            ("already-sharing", _) => format!("{} already shares with you", self.user),
+            _ => format!("{} said no to you lately; ask again later", self.user),
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! Prompts: a question put to a user in their chat client, stored with an id, answered
+//! exactly once through any of four ways (a reply word, a listed ad-hoc node, the form
+//! in the message, or the user's own command). A platform's consent request is one;
+//! game invites are built on the same machinery.
+//!
+//! The message reads well as plain text and carries, for richer clients, a `<thread>`,
+//! the answers as an ad-hoc command list (Cheogram shows buttons), a data form (Psi,
+//! Profanity), XEP-0439 quick responses and a stable XEP-0359 `origin-id`.
+//!
+//! Bounded: at most [`MAX_PENDING`] prompts wait for answers, [`MAX_PER_USER`] per user;
+//! past that a new prompt is refused with `resource-constraint`.
+
+use std::collections::HashMap;
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+
+use crate::core::stanza::NS_COMPONENT;
+use crate::store::PromptRecord;
+use crate::xep::forms::{DataForm, Field, FieldOption, FormType};
+
+/// FORM_TYPE of the form a prompt message carries, and of its submission.
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:prompt:1";
+/// Prompts waiting for an answer, in all.
+pub const MAX_PENDING: usize = 100_000;
+/// Prompts waiting for one user's answer.
+pub const MAX_PER_USER: usize = 16;
+/// The node prefix of a prompt's answers in the command list: `prompt/<id>/yes`.
+pub const NODE_PREFIX: &str = "prompt/";
+
+/// A user's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Yes,
+    No,
+}
+
+impl Reply {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reply::Yes => "yes",
+            Reply::No => "no",
+        }
+    }
+
+    /// The reply a word means: `yes`, `y`, `accept`, `ok`, `no`, `n`, `decline`, `refuse`.
+    pub fn parse(word: &str) -> Option<Reply> {
+        match word.to_lowercase().as_str() {
+            "yes" | "y" | "accept" | "ok" => Some(Reply::Yes),
+            "no" | "n" | "decline" | "refuse" => Some(Reply::No),
+            _ => None,
+        }
+    }
+}
+
+/// The prompts waiting for answers.
+#[derive(Debug, Default)]
+pub struct Prompts {
+    pending: HashMap<String, PromptRecord>,
+    by_user: HashMap<Box<str>, Vec<String>>,
+}
+
+impl Prompts {
+    pub fn get(&self, id: &str) -> Option<&PromptRecord> {
+        self.pending.get(id)
+    }
+
+    /// The prompts waiting for `user`'s answer, oldest first.
+    pub fn pending_for(&self, user: &str) -> Vec<&PromptRecord> {
+        let mut prompts: Vec<&PromptRecord> = self
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.pending.get(id))
+            .collect();
+        prompts.sort_by_key(|p| (p.created_at, p.id.clone()));
+        prompts
+    }
+
+    /// The prompt of `kind` from `platform` waiting for `user`, if any.
+    pub fn between(&self, user: &str, platform: &str, kind: &str) -> Option<&PromptRecord> {
+        self.pending_for(user)
+            .into_iter()
+            .find(|p| p.platform == platform && p.kind == kind)
+    }
+
+    /// Whether one more prompt for `user` may wait.
+    pub fn has_room_for(&self, user: &str) -> bool {
+        self.pending.len() < MAX_PENDING
+            && self.by_user.get(user).map_or(0, Vec::len) < MAX_PER_USER
+    }
+
+    /// Whether `id` is taken by a waiting prompt.
+    pub fn contains(&self, id: &str) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    pub fn insert(&mut self, prompt: PromptRecord) {
+        self.by_user
+            .entry(prompt.user.as_str().into())
+            .or_default()
+            .push(prompt.id.clone());
+        self.pending.insert(prompt.id.clone(), prompt);
+    }
+
+    /// Takes a prompt out once it is answered (or expired).
+    pub fn remove(&mut self, id: &str) -> Option<PromptRecord> {
+        let prompt = self.pending.remove(id)?;
+        if let Some(ids) = self.by_user.get_mut(prompt.user.as_str()) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.by_user.remove(prompt.user.as_str());
+            }
+        }
+        Some(prompt)
+    }
+
+    /// The ids of prompts whose time is up at `now` (seconds since the Unix epoch).
+    pub fn expired(&self, now: u32) -> Vec<String> {
+        let mut ids: Vec<&PromptRecord> = self
+            .pending
+            .values()
+            .filter(|p| p.expires_at <= now)
+            .collect();
+        ids.sort_by_key(|p| p.expires_at);
+        ids.into_iter().map(|p| p.id.clone()).collect()
+    }
+
+    /// When the next prompt expires.
+    pub fn next_expiry(&self) -> Option<u32> {
+        self.pending.values().map(|p| p.expires_at).min()
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// What a prompt message says, in plain words.
+pub struct Question<'a> {
+    pub id: &'a str,
+    /// Who is asked (a bare JID).
+    pub to: &'a str,
+    /// The component's JID.
+    pub from: &'a str,
+    pub title: &'a str,
+    /// The whole text, ending with how to answer.
+    pub body: &'a str,
+    pub yes: &'a str,
+    pub no: &'a str,
+}
+
+/// The thread a prompt's message and its answers share.
+pub fn thread(id: &str) -> String {
+    format!("prompt-{id}")
+}
+
+/// The message putting a question to a user.
+pub fn message(q: &Question<'_>) -> Element {
+    let ns = NS_COMPONENT;
+    let text = |name: &str, value: &str| Element::builder(name, ns).append(value).build();
+    let item = |reply: Reply, label: &str| {
+        Element::builder("item", "http://jabber.org/protocol/disco#items")
+            .attr(xml_ncname!("jid").into(), q.from)
+            .attr(
+                xml_ncname!("node").into(),
+                format!("{NODE_PREFIX}{}/{}", q.id, reply.as_str()),
+            )
+            .attr(xml_ncname!("name").into(), label)
+            .build()
+    };
+    let commands = Element::builder("query", "http://jabber.org/protocol/disco#items")
+        .attr(xml_ncname!("node").into(), crate::xep::commands::NODE)
+        .append(item(Reply::Yes, q.yes))
+        .append(item(Reply::No, q.no))
+        .build();
+    let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(q.title);
+    form.push_field(Field::hidden("prompt", q.id));
+    form.push_field(
+        Field::list_single(
+            "answer",
+            "Your answer",
+            vec![
+                FieldOption::labelled(q.yes, Reply::Yes.as_str()),
+                FieldOption::labelled(q.no, Reply::No.as_str()),
+            ],
+            None,
+        )
+        .required(),
+    );
+    let response = |reply: Reply, label: &str| {
+        Element::builder("response", "urn:xmpp:tmp:quick-response")
+            .attr(
+                xml_ncname!("value").into(),
+                format!("{} {}", reply.as_str(), q.id),
+            )
+            .attr(xml_ncname!("label").into(), label)
+            .build()
+    };
+    Element::builder("message", ns)
+        .attr(xml_ncname!("type").into(), "chat")
+        .attr(xml_ncname!("from").into(), q.from)
+        .attr(xml_ncname!("to").into(), q.to)
+        .attr(xml_ncname!("id").into(), thread(q.id))
+        .append(text("body", q.body))
+        .append(text("thread", &thread(q.id)))
+        .append(commands)
+        .append(Element::from(form))
+        .append(response(Reply::Yes, q.yes))
+        .append(response(Reply::No, q.no))
+        .append(
+            Element::builder("origin-id", "urn:xmpp:sid:0")
+                .attr(xml_ncname!("id").into(), thread(q.id))
+                .build(),
+        )
+        .build()
+}
+
+/// A new prompt id: six hex digits from `seed`, not taken by a waiting prompt.
+pub fn new_id(prompts: &Prompts, seed: u64) -> String {
+    let mut x = seed;
+    loop {
+        // SplitMix64: consecutive seeds give ids that look unrelated.
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let id = format!("{:06x}", z & 0xff_ffff);
+        if !prompts.contains(&id) {
+            return id;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(id: &str, user: &str, at: u32) -> PromptRecord {
+        PromptRecord {
+            id: id.to_owned(),
+            kind: "consent".to_owned(),
+            user: user.to_owned(),
+            platform: "arcade@example.test".to_owned(),
+            notify: "arcade@example.test/bot".to_owned(),
+            reason: None,
+            created_at: at,
+            expires_at: at + 100,
+            answer: None,
+            answered_at: None,
+        }
+    }
+
+    #[test]
+    fn waiting_prompts_by_user_and_by_expiry() {
+        let mut prompts = Prompts::default();
+        prompts.insert(prompt("b", "alice@x", 20));
+        prompts.insert(prompt("a", "alice@x", 10));
+        prompts.insert(prompt("c", "bob@x", 5));
+        let ids: Vec<&str> = prompts
+            .pending_for("alice@x")
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["a", "b"]);
+        assert_eq!(prompts.expired(110), vec!["c", "a"]);
+        assert!(prompts.remove("a").is_some());
+        assert!(prompts.remove("a").is_none());
+        assert_eq!(prompts.pending_for("alice@x").len(), 1);
+        assert_eq!(prompts.next_expiry(), Some(105));
+        for i in 0..MAX_PER_USER {
+            prompts.insert(prompt(&format!("z{i}"), "carol@x", 1));
+        }
+        assert!(!prompts.has_room_for("carol@x"));
+        assert!(prompts.has_room_for("dave@x"));
+    }
+
+    #[test]
+    fn ids_are_six_hex_digits_and_never_taken() {
+        let mut prompts = Prompts::default();
+        let first = new_id(&prompts, 1);
+        assert_eq!(first.len(), 6);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+        prompts.insert(prompt(&first, "alice@x", 1));
+        assert_ne!(new_id(&prompts, 1), first);
+    }
+
+    #[test]
+    fn the_message_carries_every_way_to_answer() {
+        let message = message(&Question {
+            id: "7f3a01",
+            to: "alice@example.test",
+            from: "game.example.test",
+            title: "Arcade asks to see you",
+            body: "Arcade would like to see ... Reply \"yes 7f3a01\" or \"no 7f3a01\".",
+            yes: "Share",
+            no: "Do not share",
+        });
+        let xml = String::from(&message);
+        for piece in [
+            "<thread>prompt-7f3a01</thread>",
+            "node='prompt/7f3a01/yes'",
+            "node='prompt/7f3a01/no'",
+            "<field type='hidden' var='prompt'><value>7f3a01</value></field>",
+            "value='yes 7f3a01'",
+            "xmlns='urn:xmpp:sid:0' id='prompt-7f3a01'",
+        ] {
+            assert!(xml.contains(piece), "{piece} missing from {xml}");
+        }
+    }
+}
