@@ -31,10 +31,14 @@ VirtualHost "example.org"
     -- Optional:
     --   presence = "roster" instead: also the presence of their contacts on other
     --       servers, for remote peers (only listed where the bridge's config allows it)
+    --   iq = { ["http://jabber.org/protocol/pubsub"] = "set" }: publish what a user
+    --       plays to their PEP (XEP-0196), for platforms holding "publish-gaming".
+    --       Without it, publish-gaming answers feature-not-implemented.
     privileged_entities = {
         ["game.example.org"] = {
             roster = "get";
             presence = "managed_entity";
+            iq = { ["http://jabber.org/protocol/pubsub"] = "set" };
         };
     }
     -- Optional: the conversation tier, where "active peers" means "chatting now" rather

@@ -205,6 +205,8 @@ pub enum Outcome {
     /// Stored (a status).
     Set,
     Cleared,
+    /// Published to the user's PEP.
+    Published,
 }
 
 impl Outcome {
@@ -214,6 +216,7 @@ impl Outcome {
             Outcome::Offline => "offline",
             Outcome::Set => "set",
             Outcome::Cleared => "cleared",
+            Outcome::Published => "published",
         }
     }
 }

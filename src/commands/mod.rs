@@ -23,6 +23,7 @@ pub mod my_status;
 pub mod open_url;
 pub mod peers;
 pub mod privacy;
+pub mod publish_gaming;
 pub mod render;
 pub mod request_consent;
 pub mod send_message;
@@ -149,6 +150,7 @@ pub static NODES: &[NodeDef] = &[
     def::<set_status::SetStatus>(),
     def::<attention::Attention>(),
     def::<launch::Launch>(),
+    def::<publish_gaming::PublishGaming>(),
     def::<request_consent::RequestConsent>(),
     def::<answer::AnswerPrompt>(),
     #[cfg(test)]
@@ -259,19 +261,35 @@ impl Continuation {
 }
 
 /// What a request waits for from the server before it can go on.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Needs {
     /// This user's roster.
     pub roster: Option<UserId>,
     /// Pings confirming these users' resources that were not confirmed lately.
     pub checks: Vec<UserId>,
+    /// A privileged IQ (XEP-0356 `iq` permission) on a user's behalf; its answer is in
+    /// [`Ctx::reply`] when the continuation resumes.
+    pub iq: Option<PrivilegedIq>,
 }
 
 impl Needs {
     pub fn is_empty(&self) -> bool {
-        self.roster.is_none() && self.checks.is_empty()
+        self.roster.is_none() && self.checks.is_empty() && self.iq.is_none()
     }
 }
+
+/// An IQ sent as a user, through the server's privilege.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivilegedIq {
+    /// The user (bare JID) it is sent as, and to.
+    pub user: BareJid,
+    /// `get` or `set`.
+    pub set: bool,
+    pub payload: Element,
+}
+
+/// The answer to a [`PrivilegedIq`]: the user's IQ result, or why there is none.
+pub type IqReply = Result<Element, Failure>;
 
 /// What a handler has already waited for, which it carries into its continuation so
 /// that it never waits for the same kind of thing without end.
@@ -352,6 +370,8 @@ pub struct Ctx<'a> {
     pub prompts: &'a Prompts,
     /// Different for every request: seeds ids.
     pub seed: u64,
+    /// When a continuation resumes after a [`PrivilegedIq`]: its answer.
+    pub reply: Option<&'a IqReply>,
     pub tx: &'a mut Tx,
     pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.

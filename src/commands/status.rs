@@ -285,8 +285,8 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
             .collect();
         if !checks.is_empty() {
             let needs = Needs {
-                roster: None,
                 checks,
+                ..Needs::default()
             };
             let waited = waited.after(&needs);
             return Flow::wait(needs, move |ctx| answer(jids, waited, ctx));

@@ -86,7 +86,7 @@ impl Node for Remember {
         Flow::wait(
             Needs {
                 roster: Some(user),
-                checks: Vec::new(),
+                ..Needs::default()
             },
             move |ctx| {
                 ctx.tx.push(Write::Meta {

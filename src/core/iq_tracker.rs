@@ -24,6 +24,8 @@ pub enum Purpose {
         resource: Box<str>,
         sent: u32,
     },
+    /// A privileged IQ (XEP-0356 `iq` permission) a request waits for: operation `op`.
+    Privileged { op: u64 },
 }
 
 #[derive(Debug)]

@@ -200,6 +200,8 @@ pub struct Core {
     last_prune: SystemTime,
     /// Domains whose sessions were asked of the server's API, on which link, and when.
     sessions_asked: Vec<(String, u32, SystemTime)>,
+    /// Numbers the privileged IQs requests wait for.
+    next_op: u64,
     /// The database's `data_version` the registry was read at, and when that was last
     /// compared.
     registry_version: i64,
@@ -256,6 +258,7 @@ impl Core {
             prompts,
         };
         Core {
+            next_op: 0,
             registry_version,
             registry_checked: now,
             component_jid: Jid::from(config.component.clone()),

@@ -20,7 +20,7 @@ use crate::failure::Failure;
 pub const MAX_WAITING: usize = 4096;
 /// Requests of one requester (bare JID) waiting.
 pub const MAX_PER_REQUESTER: u32 = 64;
-/// Rosters being fetched at once.
+/// Rosters being fetched (and privileged IQs out) at once.
 pub const MAX_ROSTERS: usize = 1024;
 /// Pings out at once.
 pub const MAX_PINGS: usize = 8192;
@@ -33,6 +33,8 @@ pub enum Operation {
     Roster(UserId),
     /// A ping to one resource of a user.
     Ping(UserId, Box<str>),
+    /// A privileged IQ on a user's behalf, numbered by the core.
+    Iq(u64),
 }
 
 /// A request put aside: what resumes it (its continuation), and who asked.
@@ -120,9 +122,11 @@ impl<T> Parked<T> {
         let joined = match (under_way, &operation) {
             (Some(n), _) if n >= MAX_PER_OPERATION => return Joined::Full,
             (Some(_), _) => Joined::UnderWay,
-            (None, Operation::Roster(_)) if self.rosters >= MAX_ROSTERS => return Joined::Full,
+            (None, Operation::Roster(_) | Operation::Iq(_)) if self.rosters >= MAX_ROSTERS => {
+                return Joined::Full
+            }
             (None, Operation::Ping(..)) if self.pings >= MAX_PINGS => return Joined::Full,
-            (None, Operation::Roster(_)) => {
+            (None, Operation::Roster(_) | Operation::Iq(_)) => {
                 self.rosters += 1;
                 Joined::Send
             }
@@ -143,6 +147,18 @@ impl<T> Parked<T> {
         waiting.remaining += 1;
         self.operations.entry(operation).or_default().push(ticket);
         joined
+    }
+
+    /// The requests waiting for `operation`, to hand them its answer.
+    pub fn waiting_for_mut(&mut self, operation: &Operation) -> Vec<&mut T> {
+        let Some(tickets) = self.operations.get(operation) else {
+            return Vec::new();
+        };
+        self.waiting
+            .iter_mut()
+            .filter(|(ticket, _)| tickets.contains(ticket))
+            .map(|(_, w)| &mut w.item)
+            .collect()
     }
 
     /// Whether `operation` is under way.
@@ -171,7 +187,9 @@ impl<T> Parked<T> {
             return Vec::new();
         };
         match operation {
-            Operation::Roster(_) => self.rosters = self.rosters.saturating_sub(1),
+            Operation::Roster(_) | Operation::Iq(_) => {
+                self.rosters = self.rosters.saturating_sub(1)
+            }
             Operation::Ping(..) => self.pings = self.pings.saturating_sub(1),
         }
         let mut ready = Vec::new();

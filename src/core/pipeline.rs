@@ -15,7 +15,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, CoreConfig, Output, State};
-use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, NodeDef, Tx};
+use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, IqReply, NodeDef, Tx};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Profile;
 use crate::rights::{self, token, Access, Actor, Via};
@@ -61,6 +61,8 @@ enum Channel {
 pub(super) struct Waiter {
     pub(super) request: Suspended,
     pub(super) then: Continuation,
+    /// The answer to the privileged IQ it waited for, if any.
+    pub(super) reply: Option<IqReply>,
 }
 
 impl std::fmt::Debug for Waiter {
@@ -85,9 +87,8 @@ enum Step {
 fn ctx<'a>(
     state: &'a State,
     config: &'a CoreConfig,
-    actor: &'a Actor,
-    tx: &'a mut Tx,
-    effects: &'a mut Vec<Effect>,
+    (actor, tx, effects): (&'a Actor, &'a mut Tx, &'a mut Vec<Effect>),
+    reply: Option<&'a IqReply>,
     now: SystemTime,
 ) -> Ctx<'a> {
     Ctx {
@@ -103,6 +104,7 @@ fn ctx<'a>(
         audit: &state.audit,
         prompts: &state.prompts,
         seed: state.health.stats.commands_served ^ config.salt,
+        reply,
         settings: &config.rights,
         tx,
         effects,
@@ -251,7 +253,15 @@ impl Core {
         };
         // The handler's first run is a continuation like any other.
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
-        self.resume(Waiter { request, then }, now, out);
+        self.resume(
+            Waiter {
+                request,
+                then,
+                reply: None,
+            },
+            now,
+            out,
+        );
     }
 
     /// A chat message from a user to the component: its first word says which node it
@@ -302,7 +312,15 @@ impl Core {
         };
         let rest = rest.to_owned();
         let then = Continuation::new(move |ctx| (def.say)(&word, &rest, ctx));
-        self.resume(Waiter { request, then }, now, out);
+        self.resume(
+            Waiter {
+                request,
+                then,
+                reply: None,
+            },
+            now,
+            out,
+        );
     }
 
     /// A message from a user submitting a prompt's form (clients that show the form in
@@ -338,7 +356,15 @@ impl Core {
             effects: Vec::new(),
         };
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
-        self.resume(Waiter { request, then }, now, out);
+        self.resume(
+            Waiter {
+                request,
+                then,
+                reply: None,
+            },
+            now,
+            out,
+        );
     }
 
     /// Prompts whose time ran out: recorded as expired, and their platforms told.
@@ -406,7 +432,13 @@ impl Core {
             }
             let blank = {
                 let (mut tx, mut effects) = (Tx::default(), Vec::new());
-                let ctx = ctx(&self.state, &self.config, actor, &mut tx, &mut effects, now);
+                let ctx = ctx(
+                    &self.state,
+                    &self.config,
+                    (actor, &mut tx, &mut effects),
+                    None,
+                    now,
+                );
                 (def.form)(&ctx)
             };
             return Ok(match (request.form, blank) {
@@ -501,7 +533,16 @@ impl Core {
                 if let Channel::Command { restore, .. } = &mut request.channel {
                     *restore = None;
                 }
-                self.wait(needs, Waiter { request, then }, now, out);
+                self.wait(
+                    needs,
+                    Waiter {
+                        request,
+                        then,
+                        reply: None,
+                    },
+                    now,
+                    out,
+                );
             }
             Ok(Flow::Done(answer)) => {
                 let disclosed = request
@@ -590,14 +631,17 @@ impl Core {
     /// Runs a request's continuation: its first run, or its resumption once its wait is
     /// over.
     pub(super) fn resume(&mut self, waiter: Waiter, now: SystemTime, out: &mut Vec<Output>) {
-        let Waiter { mut request, then } = waiter;
+        let Waiter {
+            mut request,
+            then,
+            reply,
+        } = waiter;
         let result = {
             let mut ctx = ctx(
                 &self.state,
                 &self.config,
-                &request.actor,
-                &mut request.tx,
-                &mut request.effects,
+                (&request.actor, &mut request.tx, &mut request.effects),
+                reply.as_ref(),
                 now,
             );
             then.resume(&mut ctx)

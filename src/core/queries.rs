@@ -16,10 +16,12 @@ use super::parked::{Joined, Operation};
 use super::pipeline::Waiter;
 use super::stanza::IqType;
 use super::{Core, Output};
-use crate::commands::Needs;
+use crate::commands::{IqReply, Needs, PrivilegedIq};
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, roster, unix_secs, UserId};
 use crate::failure::Failure;
+use crate::xep::privilege;
+use minidom::rxml::xml_ncname;
 
 /// How long a ping that confirms a resource may take: a client answers within a round
 /// trip; one that does not is left out of the answer that waits for it.
@@ -122,6 +124,13 @@ impl Core {
                 }
                 self.ended(Operation::Roster(user), now, out);
             }
+            Purpose::Privileged { op } => {
+                let reply = privileged_reply(el, is_error);
+                for waiter in self.parked.waiting_for_mut(&Operation::Iq(op)) {
+                    waiter.reply = Some(reply.clone());
+                }
+                self.ended(Operation::Iq(op), now, out);
+            }
             Purpose::Ping {
                 user,
                 resource,
@@ -163,6 +172,15 @@ impl Core {
                 self.on_server_version(&domain.to_string(), None, now, out)
             }
             Purpose::ActivityProbe { .. } => {}
+            Purpose::Privileged { op } => {
+                let lost = Err(Failure::remote_timeout(
+                    "the chat server did not answer in time; try again",
+                ));
+                for waiter in self.parked.waiting_for_mut(&Operation::Iq(op)) {
+                    waiter.reply = Some(lost.clone());
+                }
+                self.ended(Operation::Iq(op), now, out);
+            }
         }
     }
 
@@ -338,7 +356,7 @@ impl Core {
                 }
             }
         }
-        if needs.roster.is_none() && pings.is_empty() {
+        if needs.roster.is_none() && pings.is_empty() && needs.iq.is_none() {
             // Nothing to wait for: it goes on at once.
             self.resume(waiter, now, out);
             return;
@@ -368,6 +386,26 @@ impl Core {
                 }
             }
         }
+        let mut privileged = None;
+        if let Some(iq) = needs.iq {
+            self.next_op += 1;
+            let op = self.next_op;
+            match self.parked.wait_for(ticket, Operation::Iq(op)) {
+                Joined::Send | Joined::UnderWay => privileged = Some((op, iq)),
+                Joined::Full => {
+                    let failure = Failure::resource_constraint(
+                        "the bridge is waiting for too many answers from the chat server; try again shortly",
+                    );
+                    if let Some(waiting) = self.parked.take(ticket) {
+                        refuse(self, &waiting.item, failure, out);
+                    }
+                    return;
+                }
+            }
+        }
+        if let Some((op, iq)) = privileged {
+            self.send_privileged(op, iq, now, out);
+        }
         for (user, resource, to) in pings {
             let operation = Operation::Ping(user, resource.clone());
             if self.parked.wait_for(ticket, operation) == Joined::Send {
@@ -389,6 +427,40 @@ impl Core {
         if let Some(ready) = self.parked.take_if_ready(ticket) {
             self.resume(ready.item, now, out);
         }
+    }
+
+    /// Sends `iq` as its user, wrapped in a XEP-0356 (0.4) `<privileged_iq/>`.
+    fn send_privileged(
+        &mut self,
+        op: u64,
+        iq: PrivilegedIq,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        let (type_, name) = if iq.set {
+            (IqType::Set, "set")
+        } else {
+            (IqType::Get, "get")
+        };
+        let user = iq.user.as_str();
+        let inner = Element::builder("iq", ns::JABBER_CLIENT)
+            .attr(xml_ncname!("type").into(), name)
+            .attr(xml_ncname!("id").into(), format!("priv-{op}"))
+            .attr(xml_ncname!("from").into(), user)
+            .attr(xml_ncname!("to").into(), user)
+            .append(iq.payload)
+            .build();
+        let wrapper = Element::builder("privileged_iq", privilege::NS_V2)
+            .append(inner)
+            .build();
+        self.send_iq(
+            type_,
+            Jid::from(iq.user),
+            wrapper,
+            Purpose::Privileged { op },
+            now,
+            out,
+        );
     }
 
     fn full_jid(&self, user: UserId, resource: &str) -> Option<Jid> {
@@ -413,5 +485,49 @@ impl Core {
         for ready in self.parked.ended(&operation) {
             self.resume(ready.item, now, out);
         }
+    }
+}
+
+/// The user's answer inside a privileged IQ's result (Prosody wraps it in
+/// `<privilege><forwarded>`, and answers an inner error inside a `result`), or why
+/// there is none.
+fn privileged_reply(el: &Element, is_error: bool) -> IqReply {
+    if is_error {
+        return Err(server_refusal(el));
+    }
+    let inner = el
+        .get_child("privilege", privilege::NS_V2)
+        .and_then(|p| p.get_child("forwarded", "urn:xmpp:forward:0"))
+        .and_then(|f| f.children().find(|c| c.name() == "iq"));
+    match inner {
+        Some(iq) if iq.attr("type") == Some("error") => Err(server_refusal(iq)),
+        Some(iq) => Ok(iq.clone()),
+        None => Ok(el.clone()),
+    }
+}
+
+/// The server's error answer as a failure: its condition and its words.
+fn server_refusal(el: &Element) -> Failure {
+    let error = el.children().find(|c| c.name() == "error");
+    let condition = error
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns() == ns::XMPP_STANZAS && c.name() != "text")
+        })
+        .map_or("undefined-condition", |c| c.name());
+    let text = error
+        .and_then(|e| e.get_child("text", ns::XMPP_STANZAS))
+        .map(|t| t.text())
+        .unwrap_or_default();
+    let said = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", crate::failure::quote(&text))
+    };
+    match condition {
+        "forbidden" | "not-allowed" | "item-not-found" | "service-unavailable" => {
+            Failure::forbidden(format!("the chat server refused ({condition}{said})"))
+        }
+        _ => Failure::service_unavailable(format!("the chat server answered {condition}{said}")),
     }
 }

@@ -312,3 +312,82 @@ fn launch_uses_the_platforms_schemes_and_set_status_says_who_set_it() {
     assert_eq!(row["self-status"], vec!["Playing chess"]);
     assert_eq!(row["self-status-by"], vec!["game@example.test"]);
 }
+
+fn grant_pubsub(core: &mut Core) {
+    let advert = "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\
+        <privilege xmlns='urn:xmpp:privilege:2'><perm access='roster' type='get'/>\
+        <perm access='presence' type='managed_entity'/>\
+        <perm access='iq'><namespace ns='http://jabber.org/protocol/pubsub' type='set'/></perm></privilege></message>";
+    assert!(sent(&core.handle(Input::Stanza(xml(advert)), t(5))).is_empty());
+}
+
+#[test]
+fn publish_gaming_publishes_as_the_user_where_the_server_grants_it() {
+    let mut core = bed();
+    // The test server granted no iq permission: the platform is told which grant is missing.
+    let refused = run(
+        &mut core,
+        PLATFORM,
+        "publish-gaming",
+        &[("jid", "bob@example.test"), ("name", "Chess")],
+        t(10),
+    );
+    let (condition, text) = error_condition(&refused[0]);
+    assert_eq!(condition, "feature-not-implemented");
+    assert!(
+        text.contains("iq privilege for http://jabber.org/protocol/pubsub"),
+        "{text}"
+    );
+    grant_pubsub(&mut core);
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "publish-gaming",
+        &[
+            ("jid", "bob@example.test"),
+            ("name", "Chess"),
+            ("level", "3"),
+        ],
+        t(11),
+    );
+    assert_eq!(out.len(), 1, "only the privileged IQ: {out:?}");
+    let iq = &out[0];
+    assert_eq!(iq.attr("to"), Some("bob@example.test"));
+    let inner = iq
+        .get_child("privileged_iq", "urn:xmpp:privilege:2")
+        .and_then(|p| p.get_child("iq", "jabber:client"))
+        .unwrap();
+    assert_eq!(inner.attr("from"), Some("bob@example.test"));
+    assert!(String::from(inner).contains(
+        "<publish node='urn:xmpp:gaming:0'><item id='current'><game xmlns='urn:xmpp:gaming:0'><level>3</level><name>Chess</name></game></item></publish>"
+    ), "{}", String::from(inner));
+    // Prosody answers with the user's result inside <privilege><forwarded>.
+    let answer = format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='bob@example.test' to='game.example.test'>\
+         <privilege xmlns='urn:xmpp:privilege:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+         <iq xmlns='jabber:client' type='result' id='{}' to='bob@example.test'/></forwarded></privilege></iq>",
+        iq.attr("id").unwrap(),
+        inner.attr("id").unwrap()
+    );
+    let done = sent(&core.handle(Input::Stanza(xml(&answer)), t(12)));
+    assert_eq!(result_of(&done[0]), "published");
+    // An error inside a result (as Prosody sends it) is an error.
+    let out = run(
+        &mut core,
+        PLATFORM,
+        "publish-gaming",
+        &[("jid", "bob@example.test")],
+        t(13),
+    );
+    let iq = &out[0];
+    let answer = format!(
+        "<iq xmlns='jabber:component:accept' type='result' id='{}' from='bob@example.test' to='game.example.test'>\
+         <privilege xmlns='urn:xmpp:privilege:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+         <iq xmlns='jabber:client' type='error' id='x' to='bob@example.test'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq></forwarded></privilege></iq>",
+        iq.attr("id").unwrap(),
+    );
+    let done = sent(&core.handle(Input::Stanza(xml(&answer)), t(14)));
+    let (condition, text) = error_condition(&done[0]);
+    assert_eq!(condition, "service-unavailable");
+    assert!(text.contains("not-acceptable"), "{text}");
+}

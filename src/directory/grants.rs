@@ -16,6 +16,9 @@ pub enum Grant {
     Presence,
     /// Also receive the presence of their contacts on other servers (`roster`).
     ContactsPresence,
+    /// Send pubsub IQs as a user (`iq` permission for the pubsub namespace, `set`):
+    /// publishing what they play to their PEP.
+    PubsubSet,
 }
 
 /// The grants without which `peers` and `status` cannot answer at all.
@@ -28,6 +31,7 @@ impl Grant {
             Grant::RosterGet => "roster=get",
             Grant::Presence => "presence=managed_entity",
             Grant::ContactsPresence => "presence=roster",
+            Grant::PubsubSet => "iq=http://jabber.org/protocol/pubsub:set",
         }
     }
 
@@ -37,6 +41,7 @@ impl Grant {
             Grant::RosterGet => "users' mutual contacts",
             Grant::Presence => "local users' presence",
             Grant::ContactsPresence => "remote contacts' presence",
+            Grant::PubsubSet => "publishing to users' PEP",
         }
     }
 
@@ -46,6 +51,7 @@ impl Grant {
             Grant::RosterGet => "peers",
             Grant::Presence => "peers and status",
             Grant::ContactsPresence => "remote peers",
+            Grant::PubsubSet => "publish-gaming",
         }
     }
 
@@ -54,6 +60,10 @@ impl Grant {
             Grant::RosterGet => p.roster.can_get(),
             Grant::Presence => p.presence.includes_managed_entities(),
             Grant::ContactsPresence => p.presence == PresenceAccess::Roster,
+            Grant::PubsubSet => p.iq_allows(
+                "http://jabber.org/protocol/pubsub",
+                crate::xep::privilege::IqType::Set,
+            ),
         })
     }
 }
@@ -82,7 +92,12 @@ pub fn summary(privilege: &Privilege) -> String {
 /// What the grants enable, and what a larger grant would add, in one line.
 pub fn report(privilege: Option<&Privilege>) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for grant in [Grant::RosterGet, Grant::Presence, Grant::ContactsPresence] {
+    for grant in [
+        Grant::RosterGet,
+        Grant::Presence,
+        Grant::ContactsPresence,
+        Grant::PubsubSet,
+    ] {
         if grant.is_granted(privilege) {
             parts.push(format!(
                 "{} gives {} (for {})",

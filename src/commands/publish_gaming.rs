@@ -1,0 +1,149 @@
+//! `publish-gaming`: publishes what a user is playing (XEP-0196, `urn:xmpp:gaming:0`) to
+//! their PEP, as the user, through a privileged IQ (XEP-0356 `iq` permission for
+//! `http://jabber.org/protocol/pubsub`, type `set`). Prosody grants it with
+//! mod_privilege; ejabberd 23.01 cannot, and the answer then is `feature-not-implemented`
+//! naming the missing grant. An empty `name` publishes an empty `<game/>`, which clears
+//! it (XEP-0196 §2). Inputs: `jid`, `name`, and optionally `level`, `server_name`,
+//! `server_address`, `character_name`, `uri`.
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use xmpp_parsers::jid::BareJid;
+
+use super::execute::{self, target, Executed, Input, Outcome, Target};
+use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
+use crate::failure::{quote, Failure};
+use crate::rights::{Access, Right};
+use crate::xep::forms::DataForm;
+use crate::xep::privilege::IqType;
+
+pub const NS_GAMING: &str = "urn:xmpp:gaming:0";
+pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+
+pub struct PublishGaming;
+
+/// XEP-0196's elements, in its order, with the longest value accepted.
+const FIELDS: &[(&str, usize)] = &[
+    ("character_name", 100),
+    ("level", 20),
+    ("name", 100),
+    ("server_address", 200),
+    ("server_name", 100),
+    ("uri", execute::MAX_URI),
+];
+
+pub struct PublishGamingQuery {
+    input: Input,
+    /// `(element, value)` for each given field; empty: clear.
+    game: Vec<(&'static str, String)>,
+}
+
+impl TryFrom<&DataForm> for PublishGamingQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<PublishGamingQuery, Failure> {
+        let input = Input::read(form)?;
+        let mut game = Vec::new();
+        for (var, max) in FIELDS {
+            if let Some(value) = execute::text(form, var, *max, false)? {
+                game.push((*var, value));
+            }
+        }
+        if !game.is_empty() && !game.iter().any(|(var, _)| *var == "name") {
+            return Err(Failure::bad_request(
+                "the form needs the field \"name\" (the game), or no field at all to clear it",
+            ));
+        }
+        Ok(PublishGamingQuery { input, game })
+    }
+}
+
+impl Node for PublishGaming {
+    const NODE: &'static str = "publish-gaming";
+    const NAME: &'static str = "Publish what a user is playing";
+    const ACCESS: Access = Access::Platform;
+    type Query = PublishGamingQuery;
+
+    fn run(query: PublishGamingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let jid = match target(ctx, &query.input, Right::PublishGaming)? {
+            Target::Unseen(jid) => return Err(unreachable(&jid)),
+            Target::User { jid, .. } => jid,
+        };
+        let granted = ctx
+            .directory
+            .domain_of(jid.as_str())
+            .and_then(|d| d.privilege.as_ref())
+            .is_some_and(|p| p.iq_allows(NS_PUBSUB, IqType::Set));
+        if !granted {
+            return Err(Failure::feature_not_implemented(format!(
+                "the chat server of {} has not granted this bridge the iq privilege for {NS_PUBSUB} (XEP-0356), so it cannot publish what users play; Prosody grants it in privileged_entities with iq = {{ [\"{NS_PUBSUB}\"] = \"set\" }}; ejabberd 23.01 cannot",
+                jid.domain()
+            )));
+        }
+        let clear = query.game.is_empty();
+        let payload = publish(&query.game);
+        let needs = Needs {
+            iq: Some(PrivilegedIq {
+                user: jid.clone(),
+                set: true,
+                payload,
+            }),
+            ..Needs::default()
+        };
+        Flow::wait(needs, move |ctx| {
+            match ctx.reply {
+                Some(Ok(_)) => {}
+                Some(Err(failure))
+                    if failure.condition
+                        == xmpp_parsers::stanza_error::DefinedCondition::Forbidden =>
+                {
+                    return Err(unreachable(&jid));
+                }
+                Some(Err(failure)) => return Err(failure.clone()),
+                None => return Err(Failure::internal()),
+            }
+            ctx.disclose(jid.as_str());
+            Flow::done(Executed {
+                right: Right::PublishGaming,
+                jid,
+                outcome: if clear {
+                    Outcome::Cleared
+                } else {
+                    Outcome::Published
+                },
+            })
+        })
+    }
+}
+
+/// The text for a user the platform may not reach, or whom the server refused to act
+/// for (which is what it says of a user who does not exist).
+fn unreachable(jid: &BareJid) -> Failure {
+    Failure::item_not_found(format!(
+        "{} cannot be reached by this platform: there is no such user, or they do not share with it",
+        quote(jid.as_str())
+    ))
+}
+
+/// The PEP publish of `<game/>` with `fields`, as item `current`.
+fn publish(fields: &[(&'static str, String)]) -> Element {
+    let mut game = Element::builder("game", NS_GAMING);
+    for (name, value) in fields {
+        game = game.append(
+            Element::builder(*name, NS_GAMING)
+                .append(value.as_str())
+                .build(),
+        );
+    }
+    let item = Element::builder("item", NS_PUBSUB)
+        .attr(xml_ncname!("id").into(), "current")
+        .append(game.build())
+        .build();
+    Element::builder("pubsub", NS_PUBSUB)
+        .append(
+            Element::builder("publish", NS_PUBSUB)
+                .attr(xml_ncname!("node").into(), NS_GAMING)
+                .append(item)
+                .build(),
+        )
+        .build()
+}
