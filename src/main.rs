@@ -55,9 +55,10 @@ enum Cmd {
     },
     /// Manage the registry of game platforms (works while the bridge runs).
     Platform {
-        /// The TOML configuration file (its storage.path is the database).
-        #[arg(long, short)]
-        config: PathBuf,
+        /// The TOML configuration file (its storage.path is the database); before or
+        /// after the action.
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
         #[command(subcommand)]
         action: PlatformCmd,
     },
@@ -167,7 +168,14 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Platform { config, action } => platform(&config, action),
+        Cmd::Platform {
+            config: Some(config),
+            action,
+        } => platform(&config, action),
+        Cmd::Platform { config: None, .. } => {
+            eprintln!("xmpp-game-bridge: give the configuration file with --config");
+            ExitCode::from(2)
+        }
         Cmd::Audit {
             config,
             user,
@@ -242,6 +250,24 @@ fn main() -> ExitCode {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        for args in [
+            &["x", "platform", "add", "a@b.c", "--config", "f.toml"][..],
+            &["x", "platform", "--config", "f.toml", "list"][..],
+            &["x", "audit", "--config", "f.toml", "--user", "a@b.c"][..],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }
     }
 }

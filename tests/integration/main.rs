@@ -13,6 +13,7 @@ mod support;
 mod baseline;
 mod directory;
 mod hardening;
+mod rights;
 mod soak;
 mod testbed_smoke;
 mod truth;

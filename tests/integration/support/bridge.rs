@@ -137,6 +137,29 @@ impl Bridge {
         Ok(())
     }
 
+    /// Runs the binary's command line on this bridge's configuration (and so its
+    /// database) while it runs: `args` then `--config <file>`. Its output, or why it
+    /// failed.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(binary())
+            .args(args)
+            .arg("--config")
+            .arg(self.config_path())
+            .env("NO_COLOR", "1")
+            .output()
+            .map_err(|e| format!("cannot run the CLI: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{args:?} failed ({}): {stdout}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("bridge.toml")
     }

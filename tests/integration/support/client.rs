@@ -197,7 +197,15 @@ impl Client {
         jid: &str,
         secret: &str,
     ) -> Result<Client, String> {
-        let addr = server.component_addr();
+        Self::connect_component_at(server.component_addr(), jid, secret).await
+    }
+
+    /// [`Client::connect_component`] to the component port at `addr`.
+    pub async fn connect_component_at(
+        addr: SocketAddr,
+        jid: &str,
+        secret: &str,
+    ) -> Result<Client, String> {
         tokio::time::timeout(LOGIN_TIMEOUT, Self::component_login(addr, jid, secret))
             .await
             .map_err(|_| format!("component login of {jid} at {addr} timed out"))?

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::client::Client;
-use super::server::{Ports, ServerOptions, COMPONENT_JID, DOMAIN};
+use super::server::{Ports, ServerOptions, COMPONENT_JID, DOMAIN, LOBBY_JID};
 
 const EJABBERDCTL: &str = "/usr/sbin/ejabberdctl";
 
@@ -116,6 +116,10 @@ listen:
     ip: "127.0.0.1"
     module: ejabberd_service
     hosts: {{"{COMPONENT_JID}": {{password: "{secret}"}}}}
+  - port: {lobby}
+    ip: "127.0.0.1"
+    module: ejabberd_service
+    hosts: {{"{LOBBY_JID}": {{password: "{secret}-lobby"}}}}
 {api_listener}acl:
   game_component: {{server: "{COMPONENT_JID}"}}
 access_rules:
@@ -133,6 +137,7 @@ modules:
 {privilege}{api_modules}"#,
             c2s = ports.c2s,
             component = ports.component,
+            lobby = ports.lobby,
             api_listener = if options.sessions_api {
                 format!(
                     "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_http\n    \

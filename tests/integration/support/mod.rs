@@ -22,7 +22,7 @@ mod server;
 
 pub use bridge::{Bridge, BridgeConfig, LINK_UP};
 pub use client::{befriend, parse_in, show, xml, Client, NS_CLIENT, NS_COMPONENT};
-pub use server::{Server, ServerKind, ServerOptions, COMPONENT_JID, DOMAIN};
+pub use server::{Server, ServerKind, ServerOptions, COMPONENT_JID, DOMAIN, LOBBY_JID};
 
 /// Defines one test per server kind, named `<name>::prosody` and `<name>::ejabberd` (so
 /// `cargo nextest run -E 'test(/::ejabberd$/)'` selects one server):

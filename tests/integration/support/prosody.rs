@@ -223,6 +223,10 @@ VirtualHost "{domain}"
 Component "{component_jid}"
     component_secret = "{secret}"
     modules_enabled = {{ "privilege" }}
+
+-- Another service of the server (a platform's own component).
+Component "lobby.{domain}"
+    component_secret = "{secret}-lobby"
 "#,
         modules = modules.display(),
         // Granting the privileges to a JID that never connects leaves the component without.

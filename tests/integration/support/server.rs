@@ -16,6 +16,9 @@ use super::{ejabberd, prosody};
 pub const DOMAIN: &str = "example.test";
 /// The component's JID, as the servers are configured to accept it.
 pub const COMPONENT_JID: &str = "game.example.test";
+/// A second component on the test servers (see [`Server::lobby`]): another service of
+/// the same server, such as a platform's component, for the bridge's trusted domains.
+pub const LOBBY_JID: &str = "lobby.example.test";
 
 /// How long a server may take from spawn to accepting on both ports.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,6 +60,9 @@ pub struct Ports {
     pub dist: u16,
     /// ejabberd's HTTP API, where [`ServerOptions::sessions_api`] opens it.
     pub api: u16,
+    /// ejabberd: the second component's own listener (ejabberd gives a component every
+    /// host of its listener). Prosody serves both components on `component`.
+    pub lobby: u16,
 }
 
 pub struct Server {
@@ -176,12 +182,13 @@ impl Server {
                 .prefix(&format!("xgb-{kind}-"))
                 .tempdir()
                 .map_err(|e| format!("cannot create a temp dir for {kind}: {e}"))?;
-            let found = super::ports::free_ports(4)?;
+            let found = super::ports::free_ports(5)?;
             let ports = Ports {
                 c2s: found[0],
                 component: found[1],
                 dist: found[2],
                 api: found[3],
+                lobby: found[4],
             };
             let mut server = Server {
                 kind,
@@ -396,6 +403,18 @@ impl Server {
 
     pub fn component_addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.ports.component))
+    }
+
+    /// Where the second component, [`LOBBY_JID`], connects, and its secret.
+    pub fn lobby(&self) -> (SocketAddr, String) {
+        let port = match self.kind {
+            ServerKind::Prosody => self.ports.component,
+            ServerKind::Ejabberd => self.ports.lobby,
+        };
+        (
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            format!("{}-lobby", self.secret),
+        )
     }
 
     /// The component's shared secret (XEP-0114), random per instance.
