@@ -35,6 +35,7 @@ impl Node for Attention {
     const NODE: &'static str = "attention";
     const NAME: &'static str = "Ask a user's chat client for their attention";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Attention);
     type Query = AttentionQuery;
 
     fn run(query: AttentionQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

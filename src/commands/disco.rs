@@ -18,7 +18,14 @@ pub fn admit(name: &str, may_run: impl Fn(&NodeDef) -> bool) -> Result<&'static 
         Failure::item_not_found(format!("there is no command named {}", quote(name)))
     })?;
     if !may_run(def) {
-        return Err(Failure::forbidden(rights::refusal(def.access, def.node)));
+        return Err(Failure::forbidden(match def.right {
+            Some(right) => format!(
+                "\"{}\" needs the right \"{}\", which only platforms it is granted to hold; the operator grants rights with \"xmpp-game-bridge platform set-rights\"",
+                def.node,
+                right.as_str()
+            ),
+            None => rights::refusal(def.access, def.node),
+        }));
     }
     Ok(def)
 }

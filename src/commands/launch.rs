@@ -32,6 +32,7 @@ impl Node for Launch {
     const NODE: &'static str = "launch";
     const NAME: &'static str = "Start a game on a user's device";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Launch);
     type Query = LaunchQuery;
 
     fn run(query: LaunchQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

@@ -47,7 +47,7 @@ use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
-use crate::rights::{Access, Actor, Rights, RightsConfig};
+use crate::rights::{Access, Actor, Right, Rights, RightsConfig};
 use crate::store::Store;
 pub use crate::store::Write;
 use crate::xep::forms::DataForm;
@@ -62,6 +62,8 @@ pub trait Node: 'static {
     const NAME: &'static str;
     /// Who may run it (checked before the form is read).
     const ACCESS: Access;
+    /// The right a platform must hold to run it (executable rights), if any.
+    const RIGHT: Option<Right> = None;
     /// The typed input, read from the submitted form.
     type Query: for<'f> TryFrom<&'f DataForm, Error = Failure> + Send + 'static;
 
@@ -101,6 +103,7 @@ pub struct NodeDef {
     pub node: &'static str,
     pub name: &'static str,
     pub access: Access,
+    pub right: Option<Right>,
     pub words: &'static [Word],
     pub form: fn(&Ctx<'_>) -> Option<DataForm>,
     /// Parses the submitted form into the node's query and runs the handler.
@@ -121,6 +124,7 @@ pub const fn def<N: Node>() -> NodeDef {
         node: N::NODE,
         name: N::NAME,
         access: N::ACCESS,
+        right: N::RIGHT,
         words: N::WORDS,
         form: N::form,
         start: start::<N>,

@@ -32,6 +32,7 @@ impl Node for OpenUrl {
     const NODE: &'static str = "open-url";
     const NAME: &'static str = "Offer a user a web page";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::OpenUrl);
     type Query = OpenUrlQuery;
 
     fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

@@ -61,6 +61,7 @@ impl Node for PublishGaming {
     const NODE: &'static str = "publish-gaming";
     const NAME: &'static str = "Publish what a user is playing";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::PublishGaming);
     type Query = PublishGamingQuery;
 
     fn run(query: PublishGamingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

@@ -29,6 +29,7 @@ impl Node for SendMessage {
     const NODE: &'static str = "send-message";
     const NAME: &'static str = "Send a user a chat message";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::SendMessage);
     type Query = SendMessageQuery;
 
     fn run(query: SendMessageQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

@@ -32,6 +32,7 @@ impl Node for SetStatus {
     const NODE: &'static str = "set-status";
     const NAME: &'static str = "Set a user's status for games";
     const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::SetStatus);
     type Query = SetStatusQuery;
 
     fn run(query: SetStatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {

@@ -80,7 +80,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 32] = [
+    let counters: [(&str, &str, String); 40] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -232,6 +232,46 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "roster-cache-bytes",
             "Roster cache size (bytes)",
             directory.rosters.used_bytes().to_string(),
+        ),
+        (
+            "platforms-registered",
+            "Platforms in the registry",
+            ctx.registry.len().to_string(),
+        ),
+        (
+            "consent-records",
+            "Users with privacy choices (at most 1,000,000)",
+            ctx.consent.len().to_string(),
+        ),
+        (
+            "self-statuses",
+            "Self-defined statuses (at most 1,000,000)",
+            ctx.self_status.len().to_string(),
+        ),
+        (
+            "prompts-waiting",
+            "Questions waiting for users' answers (at most 100,000)",
+            ctx.prompts.len().to_string(),
+        ),
+        (
+            "disclosures-pending",
+            "Disclosure records waiting to be written (at most 65,536)",
+            ctx.audit.pending().len().to_string(),
+        ),
+        (
+            "disclosures-written",
+            "Disclosure records written since start",
+            ctx.audit.written.to_string(),
+        ),
+        (
+            "disclosures-refused",
+            "Answers refused: their disclosure could not be recorded",
+            stats.disclosures_refused.to_string(),
+        ),
+        (
+            "consent-policy",
+            "Consent policy",
+            ctx.consent.policy().as_str().to_owned(),
         ),
     ];
     let servers: Vec<String> = directory

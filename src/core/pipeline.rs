@@ -194,9 +194,15 @@ impl Core {
         None
     }
 
-    /// Whether the sender at `from` may run `def`.
+    /// Whether the sender at `from` may run `def`: the node admits it, and a platform
+    /// holds the node's right.
     pub(super) fn may_run(&self, from: &Jid, def: &NodeDef, token: Option<&str>) -> bool {
-        rights::admits(def.access, &self.actor(from, def.access, token))
+        let actor = self.actor(from, def.access, token);
+        rights::admits(def.access, &actor)
+            && def.right.is_none_or(|right| match &actor {
+                Actor::Platform { profile, .. } => profile.rights.contains(right),
+                _ => false,
+            })
     }
 
     /// An IQ set carrying a `<command/>` for `node`.

@@ -391,3 +391,55 @@ fn publish_gaming_publishes_as_the_user_where_the_server_grants_it() {
     assert_eq!(condition, "service-unavailable");
     assert!(text.contains("not-acceptable"), "{text}");
 }
+
+#[test]
+fn the_command_list_shows_a_platform_only_the_rights_it_holds() {
+    let mut core = bed();
+    let list = |core: &mut Core, from: &str| -> Vec<String> {
+        let reply = ask(
+            core,
+            &iq(
+                "get",
+                from,
+                "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>",
+            ),
+            t(10),
+        );
+        reply
+            .get_child("query", "http://jabber.org/protocol/disco#items")
+            .unwrap()
+            .children()
+            .filter_map(|i| i.attr("node").map(str::to_owned))
+            .collect()
+    };
+    let authorized = list(&mut core, PLATFORM);
+    for node in [
+        "peers",
+        "status",
+        "open-url",
+        "send-message",
+        "attention",
+        "launch",
+        "publish-gaming",
+        "request-consent",
+    ] {
+        assert!(
+            authorized.iter().any(|n| n == node),
+            "{node} missing from {authorized:?}"
+        );
+    }
+    let unauthorized = list(&mut core, "puzzle@example.test/bot");
+    assert!(unauthorized.iter().any(|n| n == "open-url"));
+    for node in [
+        "send-message",
+        "attention",
+        "launch",
+        "set-status",
+        "publish-gaming",
+    ] {
+        assert!(
+            !unauthorized.iter().any(|n| n == node),
+            "{node} listed to an unauthorized platform"
+        );
+    }
+}
