@@ -11,6 +11,7 @@
 mod support;
 
 mod baseline;
+mod clients;
 mod directory;
 mod hardening;
 mod rights;
