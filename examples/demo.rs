@@ -67,6 +67,8 @@ async fn run(keep: bool) -> Result<(), String> {
     let config = BridgeConfig {
         admins: vec!["admin@example.test".to_owned()],
         platforms: vec!["arcade@example.test".to_owned()],
+        // What the binary does by default: a user is invisible to platforms until they agree.
+        consent: "opt-in",
         ..BridgeConfig::default()
     };
     let mut bridge = Bridge::start_with(&server, &config).await?;
@@ -107,7 +109,7 @@ async fn run(keep: bool) -> Result<(), String> {
     )
     .await?;
 
-    step("alice lists the commands she may run (XEP-0050): none yet for a plain user");
+    step("alice lists the commands she may run (XEP-0050): a user's own (privacy, status for games, answers)");
     exchange(
         &mut alice,
         "<iq type='get' to='game.example.test'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>",
@@ -140,7 +142,40 @@ async fn run(keep: bool) -> Result<(), String> {
     }
     say("alice: available \"around\"; bob: chat \"up for a game\"; carol: available \"working\"");
 
+    step("alice and bob tell the component, in a chat, that the platform may see them");
+    chat(&mut alice, "share arcade").await?;
+    chat(&mut bob, "share all").await?;
+
     let mut arcade = Client::connect(&server, "arcade", "arcade-pw", "engine").await?;
+    step("the platform asks carol for consent; she answers in her chat client");
+    let asked = exchange(
+        &mut arcade,
+        &format!(
+            "<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='request-consent' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>carol@example.test</value></field>\
+             <field var='reason'><value>to find your friends for a game</value></field></x></command></iq>"
+        ),
+    )
+    .await?;
+    print_form(&asked);
+    let question = carol
+        .recv_matching(T, |e| {
+            e.name() == "message" && e.get_child("thread", support::NS_CLIENT).is_some()
+        })
+        .await?;
+    println!("  {} ← {}", carol.bare_jid(), String::from(&question));
+    let id = question
+        .get_child("thread", support::NS_CLIENT)
+        .map(|t| t.text().trim_start_matches("prompt-").to_owned())
+        .unwrap_or_default();
+    chat(&mut carol, &format!("yes {id}")).await?;
+    let told = arcade
+        .recv_matching(T, |e| {
+            e.name() == "message" && e.attr("from") == Some("game.example.test")
+        })
+        .await?;
+    println!("  {} ← {}", arcade.bare_jid(), String::from(&told));
+
     step("the platform asks who alice is chatting with: nobody yet (conversation tier)");
     wait_for_presence(&mut arcade, "carol@example.test").await?;
     let peers = exchange(&mut arcade, &peers_request("alice@example.test")).await?;
@@ -256,6 +291,25 @@ async fn wait_for_peer(platform: &mut Client, user: &str, peer: &str) -> Result<
 
 fn stats_request() -> String {
     format!("<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='stats' action='execute'/></iq>")
+}
+
+/// `user` says `text` to the component; prints both directions.
+async fn chat(user: &mut Client, text: &str) -> Result<(), String> {
+    println!("  {} → game.example.test: {text}", user.bare_jid());
+    user.send_message("game.example.test", text).await?;
+    let reply = user
+        .recv_matching(T, |e| {
+            e.name() == "message"
+                && e.attr("from") == Some("game.example.test")
+                && e.attr("type") == Some("chat")
+        })
+        .await?;
+    let body = reply
+        .get_child("body", support::NS_CLIENT)
+        .map(|b| b.text())
+        .unwrap_or_default();
+    println!("  {} ← game.example.test: {body}", user.bare_jid());
+    Ok(())
 }
 
 /// Sends one IQ, prints both directions, returns the reply.

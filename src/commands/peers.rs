@@ -10,7 +10,7 @@
 
 use xmpp_parsers::jid::BareJid;
 
-use super::render::{cell, cells, Answer, ResultWriter};
+use super::render::{cell, Answer, ResultWriter};
 use super::status::{availability_label, served_user};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants;
@@ -92,9 +92,11 @@ struct PeersAnswer {
     peers: Vec<Row>,
 }
 
-/// Rights as field values: one right each.
-pub fn right_values(rights: Rights) -> Vec<String> {
-    rights.iter().map(|r| r.as_str().to_owned()).collect()
+/// Rights as one field value: their names, comma-separated (`open-url,invite`), in the
+/// order of the rights table; empty for none. One value rather than one per right keeps
+/// a row at one element per column.
+pub fn rights_value(rights: Rights) -> String {
+    rights.to_string()
 }
 
 impl Answer for PeersAnswer {
@@ -113,11 +115,11 @@ impl Answer for PeersAnswer {
             FieldType::TextSingle,
             self.tier.as_str(),
         );
-        out.fields(
+        out.field(
             "rights",
             "What this platform may do for the user",
-            FieldType::TextMulti,
-            right_values(self.rights),
+            FieldType::TextSingle,
+            &rights_value(self.rights),
         );
         out.columns(&[
             ("jid", "Peer", FieldType::JidSingle),
@@ -129,7 +131,7 @@ impl Answer for PeersAnswer {
             (
                 "rights",
                 "What this platform may do for the peer",
-                FieldType::TextMulti,
+                FieldType::TextSingle,
             ),
         ]);
         for peer in &self.peers {
@@ -143,7 +145,7 @@ impl Answer for PeersAnswer {
                 ),
                 cell("tier", self.tier.as_str()),
                 cell("remote", if peer.remote { "1" } else { "0" }),
-                cells("rights", right_values(peer.rights)),
+                cell("rights", &rights_value(peer.rights)),
             ]);
         }
     }

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
-use super::peers::right_values;
+use super::peers::rights_value;
 use super::render::{cell, cells, Answer, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants::{self, Grant};
@@ -183,7 +183,7 @@ impl Answer for StatusAnswer {
             (
                 "rights",
                 "What this platform may do for the user",
-                FieldType::TextMulti,
+                FieldType::TextSingle,
             ),
         ]);
         for row in &self.rows {
@@ -217,7 +217,7 @@ impl Answer for StatusAnswer {
                             .as_ref()
                             .map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
                     ),
-                    cells("rights", right_values(*rights)),
+                    cell("rights", &rights_value(*rights)),
                 ]),
                 Row::NotOurs { jid, why } => {
                     out.note(NoteType::Warn, why.as_str());
@@ -249,12 +249,12 @@ impl Answer for StatusAnswer {
                     self_status,
                     ..
                 } => {
-                    let mut line = format!("{jid} is {availability}");
+                    let mut line = format!("{jid} is {}", in_words(availability));
                     if let Some(text) = texts.first() {
                         line.push_str(&format!(" (\"{text}\")"));
                     }
                     if let Some(s) = self_status {
-                        line.push_str(&format!(", says \"{}\"", s.text));
+                        line.push_str(&format!(", status for games \"{}\"", s.text));
                     }
                     if let Some(at) = last_seen {
                         line.push_str(&format!(", last seen {}", datetime::format(u64::from(*at))));
@@ -265,6 +265,17 @@ impl Answer for StatusAnswer {
             })
             .collect();
         lines.join("; ")
+    }
+}
+
+/// An availability as a person reads it.
+fn in_words(availability: &str) -> &str {
+    match availability {
+        "chat" => "free to chat",
+        "xa" => "away for a while",
+        "dnd" => "busy",
+        "unknown" => "of unknown availability",
+        other => other,
     }
 }
 

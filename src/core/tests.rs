@@ -642,7 +642,7 @@ fn status_reports_each_user_and_warns_about_other_servers() {
     assert!(
         notes[0]
             .1
-            .starts_with("bob@example.test is chat; carol@example.test is away")
+            .starts_with("bob@example.test is free to chat; carol@example.test is away")
             && notes[0]
                 .1
                 .contains("zoe@elsewhere.example is not a user of this chat server"),

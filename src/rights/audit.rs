@@ -21,10 +21,16 @@ pub const MAX_PENDING: usize = 65_536;
 /// memory is cleared, which writes more records, never fewer.
 pub const MAX_RECENT: usize = 100_000;
 
+/// Per user: each command and when it was last recorded.
+type RecentByUser = HashMap<Box<str>, Vec<(&'static str, u32)>>;
+
 #[derive(Debug, Default)]
 pub struct AuditLog {
     pending: Vec<AuditRecord>,
-    recent: HashMap<(Box<str>, Box<str>, &'static str), u32>,
+    /// When each (platform, user, command) was last recorded: looked up without
+    /// allocating, since most disclosures repeat one made a moment ago.
+    recent: HashMap<Box<str>, RecentByUser>,
+    recent_len: usize,
     /// Records written since start.
     pub written: u64,
 }
@@ -37,16 +43,28 @@ impl AuditLog {
 
     /// Records that `platform` learnt about `user` through `command` at `at`.
     pub fn record(&mut self, platform: &str, user: &str, command: &'static str, at: u32) {
-        let key = (Box::<str>::from(platform), Box::<str>::from(user), command);
-        if let Some(last) = self.recent.get(&key) {
-            if at.saturating_sub(*last) < COALESCE_SECS {
-                return;
+        let last = self
+            .recent
+            .get_mut(platform)
+            .and_then(|users| users.get_mut(user))
+            .and_then(|commands| commands.iter_mut().find(|(c, _)| *c == command));
+        match last {
+            Some((_, last)) if at.saturating_sub(*last) < COALESCE_SECS => return,
+            Some((_, last)) => *last = at,
+            None => {
+                if self.recent_len >= MAX_RECENT {
+                    self.recent.clear();
+                    self.recent_len = 0;
+                }
+                self.recent_len += 1;
+                self.recent
+                    .entry(platform.into())
+                    .or_default()
+                    .entry(user.into())
+                    .or_default()
+                    .push((command, at));
             }
         }
-        if self.recent.len() >= MAX_RECENT {
-            self.recent.clear();
-        }
-        self.recent.insert(key, at);
         self.pending.push(AuditRecord {
             at,
             platform: platform.to_owned(),

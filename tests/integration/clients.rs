@@ -143,8 +143,7 @@ async fn profanity_shows_labelled_fields_and_the_summary() {
         "User: alice@example.test",
         "User's availability: chat",
         "Activity tier: presence",
-        "What this platform may do for the user:",
-        "[val1] open-url",
+        "What this platform may do for the user: open-url,invite,send-message,attention,set-status,launch,publish-gaming",
     ] {
         assert!(result.contains(shown), "{shown:?} not shown:\n{result}");
     }

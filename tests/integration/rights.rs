@@ -207,7 +207,7 @@ on_both_servers!(
             .await
             .expect("the lobby component connects");
         let stranger = login(&server, "stranger").await;
-        let authorized: Vec<String> = ALL_RIGHTS.iter().map(|r| r.to_string()).collect();
+        let authorized = vec![ALL_RIGHTS.join(",")];
         let mut actors = [
             ("registry", arcade, None, authorized.clone()),
             ("token", tokenbot, Some(token.as_str()), authorized.clone()),
