@@ -64,7 +64,8 @@ CREATE TABLE self_status (
 ) STRICT;
 
 -- Every disclosure to a platform and every right it executed: which platform, about
--- which user, when, through which command. Pruned by age (privacy.audit_days).
+-- which user, when, through which command. Rows are appended in time order, so pruning
+-- by age (privacy.audit_days) deletes a prefix by rowid, without an index on time.
 CREATE TABLE audit (
     at       INTEGER NOT NULL,
     platform TEXT NOT NULL,
@@ -72,7 +73,6 @@ CREATE TABLE audit (
     command  TEXT NOT NULL
 ) STRICT;
 CREATE INDEX audit_by_user ON audit (user, at);
-CREATE INDEX audit_by_at ON audit (at);
 
 -- Questions put to users in their chat client (a platform's consent request), each
 -- answered once: by a reply word, a command, or the form in the message.

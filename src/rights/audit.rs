@@ -8,7 +8,7 @@
 //! would otherwise write a row a second per user without telling the user anything
 //! more.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::store::AuditRecord;
 

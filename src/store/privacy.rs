@@ -173,11 +173,17 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes records older than `before`; how many went.
+    /// Deletes records older than `before`; how many went. Records are appended in time
+    /// order, so the old ones are the rows before the first that is not old: found by
+    /// reading from the start, and deleted by rowid.
     pub fn prune_audit(&self, before: u32) -> Result<usize, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM audit WHERE at < ?1")?
+            .prepare_cached(
+                "DELETE FROM audit WHERE rowid < coalesce(
+                   (SELECT rowid FROM audit WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+                   (SELECT max(rowid) + 1 FROM audit))",
+            )?
             .execute([before])?)
     }
 }
@@ -233,5 +239,7 @@ mod tests {
             .unwrap();
         assert_eq!(since, vec![record(300, "arcade@x", "bob@x")]);
         assert_eq!(store.prune_audit(250).unwrap(), 2);
+        assert_eq!(store.prune_audit(1_000).unwrap(), 1);
+        assert_eq!(store.prune_audit(1_000).unwrap(), 0);
     }
 }
