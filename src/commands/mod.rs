@@ -406,7 +406,12 @@ impl Ctx<'_> {
         } else {
             self.consent.by_default()
         };
-        policy::rights_for(self.actor, Subject { consenting, remote })
+        self.rights_of(Subject { consenting, remote })
+    }
+
+    /// The rights the asking platform holds for a user who is `subject`.
+    pub fn rights_of(&self, subject: Subject) -> Rights {
+        policy::rights_for(self.actor, subject)
     }
 
     /// The bare JID of the user running a user's command.

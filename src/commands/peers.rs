@@ -17,6 +17,7 @@ use crate::directory::grants;
 use crate::directory::peers::{active_peers, tier_for, Tier};
 use crate::directory::{unix_secs, Seen};
 use crate::failure::{quote, Failure};
+use crate::rights::policy::Subject;
 use crate::rights::{Access, Rights};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -95,8 +96,8 @@ struct PeersAnswer {
 /// Rights as one field value: their names, comma-separated (`open-url,invite`), in the
 /// order of the rights table; empty for none. One value rather than one per right keeps
 /// a row at one element per column.
-pub fn rights_value(rights: Rights) -> String {
-    rights.to_string()
+pub fn rights_value(rights: Rights) -> &'static str {
+    rights.as_list()
 }
 
 impl Answer for PeersAnswer {
@@ -119,7 +120,7 @@ impl Answer for PeersAnswer {
             "rights",
             "What this platform may do for the user",
             FieldType::TextSingle,
-            &rights_value(self.rights),
+            rights_value(self.rights),
         );
         out.columns(&[
             ("jid", "Peer", FieldType::JidSingle),
@@ -145,7 +146,7 @@ impl Answer for PeersAnswer {
                 ),
                 cell("tier", self.tier.as_str()),
                 cell("remote", if peer.remote { "1" } else { "0" }),
-                cell("rights", &rights_value(peer.rights)),
+                cell("rights", rights_value(peer.rights)),
             ]);
         }
     }
@@ -207,9 +208,9 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
             let mutual = directory.rosters.peek(user).map_or(&[][..], |r| &r.mutual);
             needs.checks.extend(mutual.iter().copied().filter(|&peer| {
                 peer != user
-                    && listable(ctx, directory.name(peer))
                     && directory.might_be_active(peer)
                     && !directory.unconfirmed(peer, now).is_empty()
+                    && listable(ctx, directory.name(peer))
             }));
         }
     }
@@ -228,6 +229,17 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
             active_peers(directory, user, mutual, tier, now)
         }
     };
+    // Every peer listed shares with the platform (or is remote): two possible sets.
+    let (local_rights, remote_rights) = (
+        ctx.rights_of(Subject {
+            consenting: true,
+            remote: false,
+        }),
+        ctx.rights_of(Subject {
+            consenting: true,
+            remote: true,
+        }),
+    );
     let peers: Vec<Row> = peers
         .into_iter()
         .filter(|peer| listable(ctx, directory.name(peer.id)))
@@ -240,7 +252,7 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
                 status: peer.status,
                 last_activity: peer.last_activity,
                 remote,
-                rights: ctx.rights_for(name, remote),
+                rights: if remote { remote_rights } else { local_rights },
             }
         })
         .collect();

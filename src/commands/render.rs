@@ -172,7 +172,11 @@ pub fn completed(
     let mut writer = ResultWriter::new(max_reply_bytes);
     // Profanity 0.13 prints the first note as a printf format: a `%` there would be
     // garbled, or worse. The fullwidth sign reads the same.
-    writer.note(NoteType::Info, summary(answer).replace('%', "\u{FF05}"));
+    let mut text = summary(answer);
+    if text.contains('%') {
+        text = text.replace('%', "\u{FF05}");
+    }
+    writer.note(NoteType::Info, text);
     answer.write(&mut writer);
     let (form, notes) = writer.finish();
     let mut response = Command::response(node, sessionid, Status::Completed);

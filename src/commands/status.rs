@@ -217,7 +217,7 @@ impl Answer for StatusAnswer {
                             .as_ref()
                             .map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
                     ),
-                    cell("rights", &rights_value(*rights)),
+                    cell("rights", rights_value(*rights)),
                 ]),
                 Row::NotOurs { jid, why } => {
                     out.note(NoteType::Warn, why.as_str());

@@ -5,7 +5,7 @@
 //! wins over the operator's policy (`privacy.consent`: `opt-in`, the default, or
 //! `opt-out`).
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use serde::Deserialize;
 

@@ -116,6 +116,14 @@ impl Rights {
         self.0 == 0
     }
 
+    /// The names, comma-separated (as `Display` writes them), without allocating.
+    pub fn as_list(self) -> &'static str {
+        static LISTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let lists =
+            LISTS.get_or_init(|| (0..=u8::MAX).map(|bits| Rights(bits).to_string()).collect());
+        lists.get(usize::from(self.0)).map_or("", String::as_str)
+    }
+
     pub fn iter(self) -> impl Iterator<Item = Right> {
         Right::ALL.into_iter().filter(move |r| self.contains(*r))
     }
@@ -260,6 +268,7 @@ mod tests {
             .unwrap_err()
             .contains("\"fly\" is not a right"));
         assert_eq!(Rights::unauthorized_default().to_string(), "open-url");
+        assert_eq!(rights.as_list(), "open-url,attention,launch");
         assert_eq!(
             Rights::authorized_default().to_string(),
             "open-url,invite,send-message,attention,set-status,launch,publish-gaming"
