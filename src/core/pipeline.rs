@@ -249,22 +249,14 @@ impl Core {
             }) => (form, sessionid, restore),
             Err(failure) => return refuse(header, &failure, out),
         };
-        let request = Suspended {
-            header: header.clone(),
-            def,
-            actor,
-            channel: Channel::Command { sessionid, restore },
-            tx: Tx::default(),
-            effects: Vec::new(),
-        };
         // The handler's first run is a continuation like any other.
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
-        self.resume(
-            Waiter {
-                request,
-                then,
-                reply: None,
-            },
+        self.begin(
+            header,
+            def,
+            actor,
+            Channel::Command { sessionid, restore },
+            then,
             now,
             out,
         );
@@ -308,25 +300,9 @@ impl Core {
         if !rights::admits(def.access, &actor) {
             return reply(&rights::refusal(def.access, def.node), out);
         }
-        let request = Suspended {
-            header: header.clone(),
-            def,
-            actor,
-            channel: Channel::Chat,
-            tx: Tx::default(),
-            effects: Vec::new(),
-        };
         let rest = rest.to_owned();
         let then = Continuation::new(move |ctx| (def.say)(&word, &rest, ctx));
-        self.resume(
-            Waiter {
-                request,
-                then,
-                reply: None,
-            },
-            now,
-            out,
-        );
+        self.begin(header, def, actor, Channel::Chat, then, now, out);
     }
 
     /// A message from a user submitting a prompt's form (clients that show the form in
@@ -353,24 +329,8 @@ impl Core {
         if !rights::admits(def.access, &actor) {
             return;
         }
-        let request = Suspended {
-            header: header.clone(),
-            def,
-            actor,
-            channel: Channel::Chat,
-            tx: Tx::default(),
-            effects: Vec::new(),
-        };
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
-        self.resume(
-            Waiter {
-                request,
-                then,
-                reply: None,
-            },
-            now,
-            out,
-        );
+        self.begin(header, def, actor, Channel::Chat, then, now, out);
     }
 
     /// Prompts whose time ran out: recorded as expired, and their platforms told.
@@ -415,6 +375,38 @@ impl Core {
         }
         text.push_str("\nhelp: this list");
         text
+    }
+
+    /// Sets a request on its way: its handler's first run is a continuation like any
+    /// other.
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        &mut self,
+        header: &Header,
+        def: &'static NodeDef,
+        actor: Actor,
+        channel: Channel,
+        then: Continuation,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) {
+        let request = Suspended {
+            header: header.clone(),
+            def,
+            actor,
+            channel,
+            tx: Tx::default(),
+            effects: Vec::new(),
+        };
+        self.resume(
+            Waiter {
+                request,
+                then,
+                reply: None,
+            },
+            now,
+            out,
+        );
     }
 
     /// XEP-0050 §3: sessions and actions.
