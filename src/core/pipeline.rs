@@ -352,10 +352,10 @@ impl Core {
                         )));
                     }
                 }
-                // Tried again at the next input; the prompt stays waiting meanwhile.
+                // Tried again a second later; the prompt stays waiting meanwhile.
                 Err(e) => {
                     debug!(error = %e, "cannot record an expired prompt");
-                    return;
+                    self.state.prompts.retry_expiry(&id, secs + 1);
                 }
             }
         }

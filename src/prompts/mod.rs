@@ -10,7 +10,8 @@
 //! Bounded: at most [`MAX_PENDING`] prompts wait for answers, [`MAX_PER_USER`] per user;
 //! past that a new prompt is refused with `resource-constraint`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
@@ -58,6 +59,10 @@ impl Reply {
 pub struct Prompts {
     pending: HashMap<String, PromptRecord>,
     by_user: HashMap<Box<str>, Vec<String>>,
+    /// When each prompt expires, soonest first: no sweep over every prompt per input.
+    /// Entries of prompts answered meanwhile are skipped when they come up, and dropped
+    /// when they outnumber the waiting prompts.
+    expiries: BinaryHeap<Reverse<(u32, String)>>,
 }
 
 impl Prompts {
@@ -97,6 +102,13 @@ impl Prompts {
     }
 
     pub fn insert(&mut self, prompt: PromptRecord) {
+        self.expiries
+            .push(Reverse((prompt.expires_at, prompt.id.clone())));
+        if self.expiries.len() > 2 * self.pending.len() + 1024 {
+            let pending = &self.pending;
+            self.expiries
+                .retain(|Reverse((_, id))| pending.contains_key(id) || *id == prompt.id);
+        }
         self.by_user
             .entry(prompt.user.as_str().into())
             .or_default()
@@ -116,20 +128,32 @@ impl Prompts {
         Some(prompt)
     }
 
-    /// The ids of prompts whose time is up at `now` (seconds since the Unix epoch).
-    pub fn expired(&self, now: u32) -> Vec<String> {
-        let mut ids: Vec<&PromptRecord> = self
-            .pending
-            .values()
-            .filter(|p| p.expires_at <= now)
-            .collect();
-        ids.sort_by_key(|p| p.expires_at);
-        ids.into_iter().map(|p| p.id.clone()).collect()
+    /// The ids of prompts whose time is up at `now` (seconds since the Unix epoch),
+    /// soonest first. They stay waiting until [`Prompts::remove`]d.
+    pub fn expired(&mut self, now: u32) -> Vec<String> {
+        let mut ids = Vec::new();
+        while let Some(Reverse((at, _))) = self.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            if let Some(Reverse((at, id))) = self.expiries.pop() {
+                if self.pending.get(&id).is_some_and(|p| p.expires_at <= at) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
     }
 
-    /// When the next prompt expires.
+    /// Puts back the expiry of a prompt whose expiry could not be recorded yet.
+    pub fn retry_expiry(&mut self, id: &str, at: u32) {
+        self.expiries.push(Reverse((at, id.to_owned())));
+    }
+
+    /// When the next prompt expires (perhaps one answered meanwhile: waking for it costs
+    /// one empty check).
     pub fn next_expiry(&self) -> Option<u32> {
-        self.pending.values().map(|p| p.expires_at).min()
+        self.expiries.peek().map(|Reverse((at, _))| *at)
     }
 
     pub fn len(&self) -> usize {
@@ -270,10 +294,12 @@ mod tests {
             .collect();
         assert_eq!(ids, vec!["a", "b"]);
         assert_eq!(prompts.expired(110), vec!["c", "a"]);
+        // Taken from the queue: asked again, nothing new is due.
+        assert!(prompts.expired(110).is_empty());
         assert!(prompts.remove("a").is_some());
         assert!(prompts.remove("a").is_none());
         assert_eq!(prompts.pending_for("alice@x").len(), 1);
-        assert_eq!(prompts.next_expiry(), Some(105));
+        assert_eq!(prompts.next_expiry(), Some(120));
         for i in 0..MAX_PER_USER {
             prompts.insert(prompt(&format!("z{i}"), "carol@x", 1));
         }
