@@ -147,10 +147,8 @@ impl Node for AnswerPrompt {
     }
 }
 
-fn platform_name(ctx: &Ctx<'_>, jid: &str) -> String {
-    ctx.registry
-        .get(jid)
-        .map_or_else(|| jid.to_owned(), |e| e.profile.name.clone())
+fn platform_name<'a>(ctx: &Ctx<'a>, jid: &'a str) -> &'a str {
+    ctx.registry.name(jid)
 }
 
 /// What a waiting prompt asks, in a few words.

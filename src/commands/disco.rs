@@ -11,10 +11,15 @@ use super::{NodeDef, NODES};
 use crate::failure::{quote, Failure};
 use crate::rights;
 use crate::xep;
+use crate::xep::forms::DataForm;
 
-/// The node named `name`, if `may_run` says the requester may run it.
-pub fn admit(name: &str, may_run: impl Fn(&NodeDef) -> bool) -> Result<&'static NodeDef, Failure> {
-    let (def, _) = super::resolve(name).ok_or_else(|| {
+/// The node named `name`, if `may_run` says the requester may run it, and the form a
+/// prompt's answer node stands for (see [`super::resolve`]).
+pub fn admit(
+    name: &str,
+    may_run: impl FnOnce(&NodeDef) -> bool,
+) -> Result<(&'static NodeDef, Option<DataForm>), Failure> {
+    let (def, implied) = super::resolve(name).ok_or_else(|| {
         Failure::item_not_found(format!("there is no command named {}", quote(name)))
     })?;
     if !may_run(def) {
@@ -27,7 +32,7 @@ pub fn admit(name: &str, may_run: impl Fn(&NodeDef) -> bool) -> Result<&'static 
             None => rights::refusal(def.access, def.node),
         }));
     }
-    Ok(def)
+    Ok((def, implied))
 }
 
 /// disco#info on the commands node, or on one command node.
@@ -43,7 +48,7 @@ pub fn info(node: &str, may_run: impl Fn(&NodeDef) -> bool) -> Result<Element, F
             extensions: vec![],
         }
     } else {
-        let def = admit(node, may_run)?;
+        let (def, _) = admit(node, may_run)?;
         DiscoInfoResult {
             node: Some(def.node.to_owned()),
             identities: vec![Identity::new("automation", "command-node", "en", def.name)],
@@ -78,7 +83,7 @@ pub fn items(
             rsm: None,
         }
     } else {
-        let def = admit(node, may_run)?;
+        let (def, _) = admit(node, may_run)?;
         DiscoItemsResult {
             node: Some(def.node.to_owned()),
             items: vec![],

@@ -31,7 +31,7 @@ pub enum Target {
 }
 
 /// The text refusing a user a platform may not reach, the same whether or not they exist.
-fn unreachable(jid: &BareJid) -> Failure {
+pub fn unreachable(jid: &BareJid) -> Failure {
     Failure::item_not_found(format!(
         "{} cannot be reached by this platform: there is no such user, or they do not share with it",
         quote(jid.as_str())
@@ -95,10 +95,16 @@ pub fn text(
         return Ok(None);
     };
     let text = field.values.join("\n");
-    let text = text.trim();
-    if text.is_empty() {
+    if text.trim().is_empty() {
         return Ok(None);
     }
+    check_text(&text, var, max, lines).map(Some)
+}
+
+/// `text` trimmed, if it is at most `max` characters without control characters (line
+/// breaks allowed where `lines`); else a refusal naming the field `var`.
+pub fn check_text(text: &str, var: &str, max: usize, lines: bool) -> Result<String, Failure> {
+    let text = text.trim();
     let chars = text.chars().count();
     if chars > max {
         return Err(Failure::bad_request(format!(
@@ -113,7 +119,7 @@ pub fn text(
             "the field \"{var}\" holds control characters"
         )));
     }
-    Ok(Some(text.to_owned()))
+    Ok(text.to_owned())
 }
 
 /// Like [`text`], for a field that must be there.

@@ -40,22 +40,10 @@ impl TryFrom<&DataForm> for MyStatusQuery {
     }
 }
 
-/// `text` trimmed, if it is a status: at most [`MAX_CHARS`] characters, no control
-/// characters; else a refusal naming `field`.
+/// `text` trimmed, if it is a status: at most [`MAX_CHARS`] characters on one line;
+/// else a refusal naming `field`.
 pub fn checked(text: &str, field: &str) -> Result<String, Failure> {
-    let text = text.trim();
-    let chars = text.chars().count();
-    if chars > MAX_CHARS {
-        return Err(Failure::bad_request(format!(
-            "the field \"{field}\" is {chars} characters long; a status is at most {MAX_CHARS}"
-        )));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(Failure::bad_request(format!(
-            "the field \"{field}\" holds control characters; a status is one line of text"
-        )));
-    }
-    Ok(text.to_owned())
+    super::execute::check_text(text, field, MAX_CHARS, false)
 }
 
 impl Node for MyStatus {

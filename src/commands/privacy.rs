@@ -250,11 +250,7 @@ fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
 }
 
 fn describe(ctx: &Ctx<'_>, choice: &Choice) -> String {
-    let name = |jid: &str| {
-        ctx.registry
-            .get(jid)
-            .map_or(jid.to_owned(), |e| e.profile.name.clone())
-    };
+    let name = |jid| ctx.registry.name(jid);
     match (&choice.platform, choice.share) {
         (None, true) => "Every platform may now see you.".to_owned(),
         (None, false) => "No platform sees you now.".to_owned(),

@@ -8,11 +8,10 @@
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
-use xmpp_parsers::jid::BareJid;
 
-use super::execute::{self, target, Executed, Input, Outcome, Target};
+use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
-use crate::failure::{quote, Failure};
+use crate::failure::Failure;
 use crate::rights::{Access, Right};
 use crate::xep::forms::DataForm;
 use crate::xep::privilege::IqType;
@@ -114,15 +113,6 @@ impl Node for PublishGaming {
             })
         })
     }
-}
-
-/// The text for a user the platform may not reach, or whom the server refused to act
-/// for (which is what it says of a user who does not exist).
-fn unreachable(jid: &BareJid) -> Failure {
-    Failure::item_not_found(format!(
-        "{} cannot be reached by this platform: there is no such user, or they do not share with it",
-        quote(jid.as_str())
-    ))
 }
 
 /// The PEP publish of `<game/>` with `fields`, as item `current`.

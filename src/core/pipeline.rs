@@ -194,15 +194,9 @@ impl Core {
         None
     }
 
-    /// Whether the sender at `from` may run `def`: the node admits it, and a platform
-    /// holds the node's right.
+    /// Whether the sender at `from` may run `def`.
     pub(super) fn may_run(&self, from: &Jid, def: &NodeDef, token: Option<&str>) -> bool {
-        let actor = self.actor(from, def.access, token);
-        rights::admits(def.access, &actor)
-            && def.right.is_none_or(|right| match &actor {
-                Actor::Platform { profile, .. } => profile.rights.contains(right),
-                _ => false,
-            })
+        may_run(def, &self.actor(from, def.access, token))
     }
 
     /// An IQ set carrying a `<command/>` for `node`.
@@ -217,13 +211,20 @@ impl Core {
         // Who may run the node is decided before the form is read: a stranger's form,
         // however large or odd, is never parsed.
         let token = token_field(payload);
-        let def = match disco::admit(node, |def| self.may_run(&header.from, def, token)) {
-            Ok(def) => def,
+        let mut actor = None;
+        // A prompt's answer node (`prompt/<id>/yes`) stands for its form.
+        let (def, implied) = match disco::admit(node, |def| {
+            let decided = self.actor(&header.from, def.access, token);
+            let admitted = may_run(def, &decided);
+            actor = Some(decided);
+            admitted
+        }) {
+            Ok(admitted) => admitted,
             Err(failure) => return refuse(header, &failure, out),
         };
-        let actor = self.actor(&header.from, def.access, token);
-        // A prompt's answer node (`prompt/<id>/yes`) stands for its form.
-        let implied = commands::resolve(node).and_then(|(_, form)| form);
+        let Some(actor) = actor else {
+            return refuse(header, &Failure::internal(), out);
+        };
         let step = Command::try_from(payload)
             .map_err(command_parse_failure)
             .map(|mut request| {
@@ -646,6 +647,16 @@ impl Core {
         };
         self.settle(request, result, now, out);
     }
+}
+
+/// Whether `actor` may run `def`: the node admits it, and a platform holds the node's
+/// right.
+fn may_run(def: &NodeDef, actor: &Actor) -> bool {
+    rights::admits(def.access, actor)
+        && def.right.is_none_or(|right| match actor {
+            Actor::Platform { profile, .. } => profile.rights.contains(right),
+            _ => false,
+        })
 }
 
 /// The hidden `token` field of a command's form, read before anything else of the

@@ -101,6 +101,13 @@ impl Registry {
         self.by_jid.get(jid)
     }
 
+    /// The name users read for the platform `jid`: its registered name, else the JID.
+    pub fn name<'a>(&'a self, jid: &'a str) -> &'a str {
+        self.by_jid
+            .get(jid)
+            .map_or(jid, |e| e.profile.name.as_str())
+    }
+
     /// The platform a token was issued to, if the token is valid.
     pub fn by_token(&self, token: &str) -> Option<(&str, &Entry)> {
         let (id, secret) = token::split(token)?;

@@ -130,6 +130,20 @@ async fn receive(user: &mut Client, needle: &str) -> Element {
     .unwrap_or_else(|e| panic!("no message with {needle:?}: {e}"))
 }
 
+/// The form of the message telling the platform a user's answer.
+async fn answer_told(platform: &mut Client) -> Element {
+    let message = platform
+        .recv_matching(T, |e| {
+            e.name() == "message" && e.attr("from") == Some(COMPONENT_JID)
+        })
+        .await
+        .expect("the platform is told");
+    message
+        .get_child("x", "jabber:x:data")
+        .expect("a form")
+        .clone()
+}
+
 /// Polls `status` until `user` is reported with `availability`.
 async fn status_row(
     client: &mut Client,
@@ -383,14 +397,10 @@ on_both_servers!(
         }
         // bob answers with the reply word.
         assert!(say(&mut bob, &format!("yes {id}")).await.starts_with("Thank you: arcade may now see you"));
-        let told = arcade
-            .recv_matching(T, |e| e.name() == "message" && e.attr("from") == Some(COMPONENT_JID))
-            .await
-            .expect("the platform is told");
-        let answer = told.get_child("x", "jabber:x:data").expect("a form");
-        assert_eq!(field(answer, "answer"), vec!["yes"]);
-        assert_eq!(field(answer, "jid"), vec!["bob@example.test"]);
-        assert_eq!(field(answer, "prompt"), vec![id.clone()]);
+        let told = answer_told(&mut arcade).await;
+        assert_eq!(field(&told, "answer"), vec!["yes"]);
+        assert_eq!(field(&told, "jid"), vec!["bob@example.test"]);
+        assert_eq!(field(&told, "prompt"), vec![id.clone()]);
         status_row(&mut arcade, None, "bob@example.test", "available").await;
 
         // carol answers with the form, without the thread, as Profanity does.
@@ -406,11 +416,8 @@ on_both_servers!(
             .await
             .unwrap();
         assert!(body(&receive(&mut carol, "will not see you").await).starts_with("arcade will not see you"));
-        let told = arcade
-            .recv_matching(T, |e| e.name() == "message" && e.attr("from") == Some(COMPONENT_JID))
-            .await
-            .expect("the platform is told");
-        assert_eq!(field(told.get_child("x", "jabber:x:data").unwrap(), "answer"), vec!["no"]);
+        let told = answer_told(&mut arcade).await;
+        assert_eq!(field(&told, "answer"), vec!["no"]);
         let row = rows(&form(&command(&mut arcade, "status", &[("jids", "carol@example.test")], None).await)).remove(0);
         // carol said no: she is shown as a user the bridge never heard of.
         let never_seen = match kind {
