@@ -89,3 +89,42 @@ CREATE TABLE prompt (
     answered_at INTEGER
 ) STRICT;
 CREATE INDEX prompt_by_user ON prompt (user, platform, created_at);
+
+-- migration 5: game invites
+-- An invite: a host asks invitees (each one a row of prompt, kind 'invite') to join a
+-- session on a platform. Its outcome follows from its state and its invitees' answers.
+CREATE TABLE invite (
+    id          TEXT PRIMARY KEY NOT NULL,  -- short, unique; shared with no prompt
+    platform    TEXT NOT NULL,              -- bare JID of the platform
+    notify      TEXT NOT NULL,              -- JID told of answers and outcomes
+    host        TEXT NOT NULL,              -- bare JID of the inviting user
+    game        TEXT NOT NULL,
+    session     TEXT NOT NULL,              -- the platform's own session id
+    join_uri    TEXT,
+    max_players INTEGER,                    -- the host included; NULL: no limit
+    sent        INTEGER NOT NULL,           -- invitation messages it sent (per-host rate)
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    state       TEXT NOT NULL,              -- 'open', 'started', 'ended' or 'cancelled'
+    changed_at  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX invite_by_host ON invite (host, created_at);
+
+-- An invitee's prompt names its invite, the language its message was written in, when
+-- the message was known to have left (NULL: perhaps not; sent again at start), and how
+-- the answer came: 'chat' (the invitee's client), 'platform' (in the game) or 'merge'
+-- (the invitee invited the host at the same time). Invite answers are 'yes', 'no',
+-- 'expired', 'cancelled' or 'closed' (the session started or ended first).
+ALTER TABLE prompt ADD COLUMN invite TEXT REFERENCES invite (id);
+ALTER TABLE prompt ADD COLUMN lang TEXT;
+ALTER TABLE prompt ADD COLUMN sent_at INTEGER;
+ALTER TABLE prompt ADD COLUMN how TEXT;
+CREATE INDEX prompt_by_invite ON prompt (invite) WHERE invite IS NOT NULL;
+
+-- Users who do not want invites: from one host, or from anyone ('*').
+CREATE TABLE mute (
+    user TEXT NOT NULL,                     -- bare JID
+    host TEXT NOT NULL,                     -- bare JID, or '*'
+    at   INTEGER NOT NULL,
+    PRIMARY KEY (user, host)
+) STRICT, WITHOUT ROWID;

@@ -11,6 +11,8 @@
 //!   send), baseline protocol (disco, ping, version), IQ tracking.
 //! - [`commands`]: XEP-0050 command nodes, one file per node, and their registry.
 //! - [`directory`]: presence, rosters, activity and active peers, in memory.
+//! - [`prompts`]: questions put to users in their chat client, answered four ways.
+//! - [`invites`]: game invites: the book of open invites, and what each change does.
 //! - [`rights`]: who is asking ([`rights::Actor`]) and what each may run.
 //! - [`failure`]: the one mapping of refusals to stanza errors.
 //! - [`health`]: the link, counters and gauges the operator sees.
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod directory;
 pub mod failure;
 pub mod health;
+pub mod invites;
 pub mod logging;
 pub mod prompts;
 pub mod rights;

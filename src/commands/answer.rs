@@ -119,6 +119,7 @@ impl Node for AnswerPrompt {
             id: prompt.id.clone(),
             answer: query.reply.as_str(),
             at: now,
+            how: Some("chat"),
         });
         let name = platform_name(ctx, &prompt.platform);
         if prompt.kind == KIND {

@@ -124,16 +124,16 @@ impl Node for RequestConsent {
             no: "Do not share",
         });
         ctx.tx.push(Write::Prompt(PromptRecord {
-            id: prompt_id.clone(),
-            kind: KIND.to_owned(),
-            user: user.to_string(),
-            platform: id.to_string(),
-            notify: jid.to_string(),
             reason: query.reason,
-            created_at: now,
-            expires_at: now.saturating_add(EXPIRY_SECS),
-            answer: None,
-            answered_at: None,
+            ..PromptRecord::new(
+                prompt_id.clone(),
+                KIND,
+                user.to_string(),
+                id.to_string(),
+                jid.to_string(),
+                now,
+                now.saturating_add(EXPIRY_SECS),
+            )
         }));
         ctx.effects.push(Effect::Send(message));
         answer(Some(prompt_id), "sent")

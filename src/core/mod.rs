@@ -162,6 +162,10 @@ pub struct State {
     pub audit: AuditLog,
     /// Questions waiting for users' answers.
     pub prompts: Prompts,
+    /// Invites that may still change.
+    pub invites: crate::invites::Book,
+    /// Who muted invitations from whom.
+    pub mutes: crate::invites::mutes::Mutes,
 }
 
 /// How long a last-seen time or a disclosure record waits to share a write with others:
@@ -256,6 +260,8 @@ impl Core {
             self_status,
             audit: AuditLog::default(),
             prompts,
+            invites: crate::invites::Book::default(),
+            mutes: crate::invites::mutes::Mutes::default(),
         };
         Core {
             next_op: 0,

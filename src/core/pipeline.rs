@@ -342,6 +342,7 @@ impl Core {
                 id: id.clone(),
                 answer: "expired",
                 at: secs,
+                how: None,
             };
             match self.state.store.commit(std::slice::from_ref(&write)) {
                 Ok(()) => {
@@ -612,15 +613,19 @@ impl Core {
 
     /// Brings what the core holds in memory in line with writes just committed.
     fn applied(&mut self, writes: Vec<crate::store::Write>) {
+        use crate::store::Write;
         for write in writes {
+            self.state.invites.apply(&write);
+            self.state.mutes.apply(&write);
             match write {
-                crate::store::Write::Meta { .. } => {}
-                crate::store::Write::Consent(choice, _) => self.state.consent.apply(&choice),
-                crate::store::Write::SelfStatus { user, status } => {
-                    self.state.self_status.apply(&user, status)
-                }
-                crate::store::Write::Prompt(prompt) => self.state.prompts.insert(prompt),
-                crate::store::Write::PromptAnswer { id, .. } => {
+                Write::Meta { .. }
+                | Write::Invite(_)
+                | Write::InviteState { .. }
+                | Write::Mute { .. } => {}
+                Write::Consent(choice, _) => self.state.consent.apply(&choice),
+                Write::SelfStatus { user, status } => self.state.self_status.apply(&user, status),
+                Write::Prompt(prompt) => self.state.prompts.insert(prompt),
+                Write::PromptAnswer { id, .. } => {
                     self.state.prompts.remove(&id);
                 }
             }

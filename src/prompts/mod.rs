@@ -267,18 +267,15 @@ mod tests {
     use super::*;
 
     fn prompt(id: &str, user: &str, at: u32) -> PromptRecord {
-        PromptRecord {
-            id: id.to_owned(),
-            kind: "consent".to_owned(),
-            user: user.to_owned(),
-            platform: "arcade@example.test".to_owned(),
-            notify: "arcade@example.test/bot".to_owned(),
-            reason: None,
-            created_at: at,
-            expires_at: at + 100,
-            answer: None,
-            answered_at: None,
-        }
+        PromptRecord::new(
+            id.to_owned(),
+            "consent",
+            user.to_owned(),
+            "arcade@example.test".to_owned(),
+            "arcade@example.test/bot".to_owned(),
+            at,
+            at + 100,
+        )
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! block the async runtime that carries the link to the server.
 
 pub mod migrations;
+mod invites;
 mod platforms;
 mod privacy;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use migrations::SCHEMA_VERSION;
+pub use invites::InviteRecord;
 pub use platforms::{PlatformRecord, TokenRecord};
 pub use privacy::{AuditFilter, AuditRecord, PromptRecord, SelfStatusRecord};
 
@@ -148,10 +150,27 @@ pub enum Write {
     },
     /// A prompt put to a user.
     Prompt(PromptRecord),
-    /// A prompt's answer (`yes`, `no` or `expired`), given at `at`.
+    /// A prompt's answer (`yes`, `no`, `expired`; for invitations also `cancelled` and
+    /// `closed`), given at `at`, and how it came (`chat`, `platform`, `merge`), if said.
     PromptAnswer {
         id: String,
         answer: &'static str,
+        at: u32,
+        how: Option<&'static str>,
+    },
+    /// A new invite (its invitees are [`Write::Prompt`]s naming it).
+    Invite(InviteRecord),
+    /// An invite's new state: `started`, `ended` or `cancelled`.
+    InviteState {
+        id: String,
+        state: &'static str,
+        at: u32,
+    },
+    /// A user mutes (or unmutes) invitations from `host` (`*`: from anyone).
+    Mute {
+        user: String,
+        host: String,
+        mute: bool,
         at: u32,
     },
 }
@@ -196,7 +215,8 @@ impl Store {
                 Write::Prompt(p) => {
                     tx.prepare_cached(
                         "INSERT INTO prompt (id, kind, user, platform, notify, reason,
-                         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                         created_at, expires_at, invite, lang)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                     )?
                     .execute(rusqlite::params![
                         p.id,
@@ -206,21 +226,84 @@ impl Store {
                         p.notify,
                         p.reason,
                         p.created_at,
-                        p.expires_at
+                        p.expires_at,
+                        p.invite,
+                        p.lang
                     ])?;
                 }
-                Write::PromptAnswer { id, answer, at } => {
+                Write::PromptAnswer {
+                    id,
+                    answer,
+                    at,
+                    how,
+                } => {
                     let changed = tx
                         .prepare_cached(
-                            "UPDATE prompt SET answer = ?2, answered_at = ?3
+                            "UPDATE prompt SET answer = ?2, answered_at = ?3, how = ?4
                              WHERE id = ?1 AND answer IS NULL",
                         )?
-                        .execute(rusqlite::params![id, answer, at])?;
+                        .execute(rusqlite::params![id, answer, at, how])?;
                     if changed != 1 {
                         // Answered meanwhile: this answer must not count twice.
                         return Err(StoreError::Conflict(format!(
                             "prompt {id} is not waiting for an answer"
                         )));
+                    }
+                }
+                Write::Invite(i) => {
+                    tx.prepare_cached(
+                        "INSERT INTO invite (id, platform, notify, host, game, session, join_uri,
+                         max_players, sent, created_at, expires_at, state, changed_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    )?
+                    .execute(rusqlite::params![
+                        i.id,
+                        i.platform,
+                        i.notify,
+                        i.host,
+                        i.game,
+                        i.session,
+                        i.join_uri,
+                        i.max_players,
+                        i.sent,
+                        i.created_at,
+                        i.expires_at,
+                        i.state,
+                        i.changed_at
+                    ])?;
+                }
+                Write::InviteState { id, state, at } => {
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE invite SET state = ?2, changed_at = ?3
+                             WHERE id = ?1 AND state IN ('open', 'started')",
+                        )?
+                        .execute(rusqlite::params![id, state, at])?;
+                    if changed != 1 {
+                        return Err(StoreError::Conflict(format!(
+                            "invite {id} is closed already"
+                        )));
+                    }
+                }
+                Write::Mute {
+                    user,
+                    host,
+                    mute,
+                    at,
+                } => {
+                    if *mute {
+                        tx.prepare_cached(
+                            "INSERT INTO mute (user, host, at) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (user, host) DO UPDATE SET at = excluded.at",
+                        )?
+                        .execute(rusqlite::params![user, host, at])?;
+                    } else if host == crate::rights::consent::ALL {
+                        // Unmuting everyone takes back every mute of the user.
+                        tx.prepare_cached("DELETE FROM mute WHERE user = ?1")?
+                            .execute([user])?;
+                    } else {
+                        tx.prepare_cached("DELETE FROM mute WHERE user = ?1 AND host = ?2")?
+                            .execute([user, host])?;
                     }
                 }
                 Write::SelfStatus { user, status } => match status {

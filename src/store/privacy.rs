@@ -35,6 +35,42 @@ pub struct PromptRecord {
     pub expires_at: u32,
     pub answer: Option<String>,
     pub answered_at: Option<u32>,
+    /// For an invitation: the invite it belongs to.
+    pub invite: Option<String>,
+    /// The language its message is written in (`None`: English).
+    pub lang: Option<String>,
+    /// How the answer came: `chat`, `platform` or `merge`.
+    pub how: Option<String>,
+}
+
+impl PromptRecord {
+    /// A new prompt waiting for its answer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: String,
+        kind: &str,
+        user: String,
+        platform: String,
+        notify: String,
+        created_at: u32,
+        expires_at: u32,
+    ) -> PromptRecord {
+        PromptRecord {
+            id,
+            kind: kind.to_owned(),
+            user,
+            platform,
+            notify,
+            reason: None,
+            created_at,
+            expires_at,
+            answer: None,
+            answered_at: None,
+            invite: None,
+            lang: None,
+            how: None,
+        }
+    }
 }
 
 /// Which records `audit` lists.
@@ -103,6 +139,38 @@ impl Store {
             .max())
     }
 
+    /// The prompts of invite `id`, in the order they were created.
+    pub fn invite_prompts(&self, id: &str) -> Result<Vec<PromptRecord>, StoreError> {
+        self.prompts_where("invite = ?1", params![id])
+    }
+
+    /// Invitations waiting for an answer whose message may not have left (written before
+    /// a crash, or never confirmed): sent again, with the same ids, at start.
+    pub fn unsent_invitations(&self) -> Result<Vec<PromptRecord>, StoreError> {
+        self.prompts_where(
+            "answer IS NULL AND invite IS NOT NULL AND sent_at IS NULL",
+            params![],
+        )
+    }
+
+    /// Records that these prompts' messages left.
+    pub fn mark_sent(&mut self, ids: &[String], at: u32) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE prompt SET sent_at = ?2 WHERE id = ?1 AND sent_at IS NULL",
+            )?;
+            for id in ids {
+                stmt.execute(params![id, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn prompts_where(
         &self,
         condition: &str,
@@ -110,7 +178,8 @@ impl Store {
     ) -> Result<Vec<PromptRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, kind, user, platform, notify, reason, created_at, expires_at, answer,
-             answered_at FROM prompt WHERE {condition} ORDER BY created_at, id"
+             answered_at, invite, lang, how FROM prompt WHERE {condition}
+             ORDER BY created_at, id"
         ))?;
         let rows = stmt.query_map(params, |r| {
             Ok(PromptRecord {
@@ -124,6 +193,9 @@ impl Store {
                 expires_at: r.get(7)?,
                 answer: r.get(8)?,
                 answered_at: r.get(9)?,
+                invite: r.get(10)?,
+                lang: r.get(11)?,
+                how: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -1,0 +1,491 @@
+//! Game invites: a host asks invitees to join a session on a platform; each invitee
+//! answers (or the invite expires, is cancelled, or its session starts first), and the
+//! invite's outcome tells the platform what to start.
+//!
+//! Each invitee is a prompt (kind [`KIND`]), so an invitation is answered the four
+//! ways every prompt is. The [`Book`] holds the invites that may still change and
+//! indexes who is linked to whom; [`plan`] decides, without changing anything, what a
+//! creation, an answer or a closing writes and whom it tells. The core commits the
+//! writes and then brings the book in line ([`Book::apply`]), so nothing is told that
+//! was not stored, and a restart rebuilds the book from the database.
+//!
+//! **Links.** A host and an invitee who has not declined (or otherwise left) an open
+//! invite are *linked* on that platform. At most one invite links any two users on a
+//! platform: when A asks to invite B while B's invite to A is waiting, A joins B's
+//! invite instead (see [`plan::create`]).
+//!
+//! Bounded: at most [`MAX_LIVE`] invites are held (past it a creation is refused with
+//! `resource-constraint`), each with at most [`MAX_INVITEES`] invitees.
+
+pub mod mutes;
+pub mod plan;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use hashbrown::HashMap;
+
+use crate::store::{InviteRecord, PromptRecord, Write};
+
+/// The kind of an invitee's prompt.
+pub const KIND: &str = "invite";
+/// Invites held at once (open ones, and ready ones until their expiry).
+pub const MAX_LIVE: usize = 100_000;
+/// Invitees of one invite.
+pub const MAX_INVITEES: usize = 20;
+
+/// An invitee's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    Accepted,
+    Declined,
+    /// No answer before the invite's expiry.
+    Expired,
+    /// The platform cancelled the invite first.
+    Cancelled,
+    /// The session started (or ended) first.
+    Closed,
+    /// Accepted once the session had all its players.
+    Full,
+}
+
+impl Answer {
+    /// As the platform reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Answer::Accepted => "accepted",
+            Answer::Declined => "declined",
+            Answer::Expired => "expired",
+            Answer::Cancelled => "cancelled",
+            Answer::Closed => "closed",
+            Answer::Full => "full",
+        }
+    }
+
+    /// As the prompt table stores it.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Answer::Accepted => "yes",
+            Answer::Declined => "no",
+            other => other.as_str(),
+        }
+    }
+
+    pub fn from_stored(stored: &str) -> Option<Answer> {
+        Some(match stored {
+            "yes" => Answer::Accepted,
+            "no" => Answer::Declined,
+            "expired" => Answer::Expired,
+            "cancelled" => Answer::Cancelled,
+            "closed" => Answer::Closed,
+            "full" => Answer::Full,
+            _ => return None,
+        })
+    }
+}
+
+/// How an answer came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum How {
+    /// From the invitee's chat client (a word, a command, the form, `invitations`).
+    Chat,
+    /// From the platform, which asked the player in the game (`answer`).
+    Platform,
+    /// The invitee asked to invite the host at the same moment.
+    Merge,
+}
+
+impl How {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Chat => "chat",
+            How::Platform => "platform",
+            How::Merge => "merge",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<How> {
+        Some(match stored {
+            "chat" => How::Chat,
+            "platform" => How::Platform,
+            "merge" => How::Merge,
+            _ => return None,
+        })
+    }
+}
+
+/// Where an invite's session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Open,
+    Started,
+    Ended,
+    Cancelled,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Started => "started",
+            State::Ended => "ended",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<State> {
+        Some(match stored {
+            "open" => State::Open,
+            "started" => State::Started,
+            "ended" => State::Ended,
+            "cancelled" => State::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether answers may still change it.
+    pub fn is_open(self) -> bool {
+        matches!(self, State::Open | State::Started)
+    }
+}
+
+/// What the platform should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Answers are pending and nobody accepted yet.
+    Waiting,
+    /// At least one invitee accepted: start (or keep) a multiplayer session.
+    Ready,
+    /// Nobody will join: start a single-player session.
+    Solo,
+    /// The platform cancelled it.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Waiting => "waiting",
+            Outcome::Ready => "ready",
+            Outcome::Solo => "solo",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// The outcome of an invite in `state` whose invitees answered `answers` (`None`:
+    /// still waiting).
+    pub fn of(state: State, answers: impl IntoIterator<Item = Option<Answer>>) -> Outcome {
+        if state == State::Cancelled {
+            return Outcome::Cancelled;
+        }
+        let mut waiting = false;
+        for answer in answers {
+            match answer {
+                Some(Answer::Accepted) => return Outcome::Ready,
+                None => waiting = true,
+                Some(_) => {}
+            }
+        }
+        if waiting {
+            Outcome::Waiting
+        } else {
+            Outcome::Solo
+        }
+    }
+}
+
+/// One invitee of an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitee {
+    /// Bare JID.
+    pub jid: String,
+    /// The id of the invitee's prompt: what they answer.
+    pub prompt: String,
+    pub answer: Option<Answer>,
+    pub how: Option<How>,
+}
+
+/// An invite as the book holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub record: InviteRecord,
+    pub state: State,
+    pub invitees: Vec<Invitee>,
+}
+
+impl Invite {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    pub fn outcome(&self) -> Outcome {
+        Outcome::of(self.state, self.invitees.iter().map(|i| i.answer))
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.invitees
+            .iter()
+            .filter(|i| i.answer == Some(Answer::Accepted))
+            .count()
+    }
+
+    pub fn invitee(&self, jid: &str) -> Option<&Invitee> {
+        self.invitees.iter().find(|i| i.jid == jid)
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &Invitee> {
+        self.invitees.iter().filter(|i| i.answer.is_none())
+    }
+
+    /// Whether `invitee` is linked to the host by this invite.
+    fn links(&self, invitee: &Invitee) -> bool {
+        links(self.state, invitee.answer)
+    }
+}
+
+/// Whether an invitee who answered `answer` to an invite in `state` is linked to its host.
+fn links(state: State, answer: Option<Answer>) -> bool {
+    state.is_open() && matches!(answer, None | Some(Answer::Accepted))
+}
+
+/// Two users on one platform, in a fixed order.
+type Pair = (Box<str>, Box<str>, Box<str>);
+
+fn pair(platform: &str, a: &str, b: &str) -> Pair {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    (platform.into(), lo.into(), hi.into())
+}
+
+/// The invites that may still change.
+#[derive(Debug, Default)]
+pub struct Book {
+    invites: HashMap<String, Invite>,
+    /// Prompt id → invite id, for every invitee held.
+    by_prompt: HashMap<String, String>,
+    /// The one invite linking two users on a platform.
+    links: HashMap<Pair, String>,
+    /// When each invite may leave the book (its expiry), soonest first.
+    expiries: BinaryHeap<Reverse<(u32, String)>>,
+}
+
+impl Book {
+    pub fn get(&self, id: &str) -> Option<&Invite> {
+        self.invites.get(id)
+    }
+
+    /// The invite `prompt` (an invitee's prompt id) belongs to.
+    pub fn of_prompt(&self, prompt: &str) -> Option<&Invite> {
+        self.invites.get(self.by_prompt.get(prompt)?)
+    }
+
+    /// The invite linking `a` and `b` on `platform`, if any.
+    pub fn link(&self, platform: &str, a: &str, b: &str) -> Option<&Invite> {
+        self.invites.get(self.links.get(&pair(platform, a, b))?)
+    }
+
+    pub fn len(&self) -> usize {
+        self.invites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.invites.is_empty()
+    }
+
+    pub fn has_room(&self) -> bool {
+        self.invites.len() < MAX_LIVE
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Invite> {
+        self.invites.values()
+    }
+
+    /// Whether `id` is taken by an invite held.
+    pub fn contains(&self, id: &str) -> bool {
+        self.invites.contains_key(id)
+    }
+
+    /// An invite read from the database, with its invitees' prompts.
+    pub fn load(&mut self, record: InviteRecord, prompts: Vec<PromptRecord>) {
+        let id = record.id.clone();
+        self.open(record);
+        for prompt in prompts {
+            self.add(&prompt);
+        }
+        if let Some(invite) = self.invites.get(&id) {
+            if !invite.state.is_open() {
+                self.forget(&id);
+            }
+        }
+    }
+
+    /// Brings the book in line with a write just committed.
+    pub fn apply(&mut self, write: &Write) {
+        match write {
+            Write::Invite(record) => self.open(record.clone()),
+            Write::Prompt(prompt) => self.add(prompt),
+            Write::PromptAnswer { id, answer, how, .. } => {
+                if let Some(answer) = Answer::from_stored(answer) {
+                    self.answered(id, answer, how.and_then(How::parse));
+                }
+            }
+            Write::InviteState { id, state, .. } => {
+                if let Some(state) = State::parse(state) {
+                    self.set_state(id, state);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn open(&mut self, record: InviteRecord) {
+        let state = State::parse(&record.state).unwrap_or(State::Open);
+        self.expiries
+            .push(Reverse((record.expires_at, record.id.clone())));
+        self.invites.insert(
+            record.id.clone(),
+            Invite {
+                record,
+                state,
+                invitees: Vec::new(),
+            },
+        );
+    }
+
+    fn add(&mut self, prompt: &PromptRecord) {
+        let Some(invite_id) = &prompt.invite else {
+            return;
+        };
+        let Some(invite) = self.invites.get_mut(invite_id) else {
+            return;
+        };
+        let invitee = Invitee {
+            jid: prompt.user.clone(),
+            prompt: prompt.id.clone(),
+            answer: prompt.answer.as_deref().and_then(Answer::from_stored),
+            how: prompt.how.as_deref().and_then(How::parse),
+        };
+        if invite.links(&invitee) {
+            self.links.insert(
+                pair(&invite.record.platform, &invite.record.host, &invitee.jid),
+                invite_id.clone(),
+            );
+        }
+        self.by_prompt.insert(prompt.id.clone(), invite_id.clone());
+        invite.invitees.push(invitee);
+    }
+
+    fn answered(&mut self, prompt: &str, answer: Answer, how: Option<How>) {
+        let Some(invite_id) = self.by_prompt.get(prompt) else {
+            return;
+        };
+        let Some(invite) = self.invites.get_mut(invite_id) else {
+            return;
+        };
+        let Some(invitee) = invite.invitees.iter_mut().find(|i| i.prompt == prompt) else {
+            return;
+        };
+        invitee.answer = Some(answer);
+        invitee.how = how;
+        if !links(invite.state, invitee.answer) {
+            let key = pair(&invite.record.platform, &invite.record.host, &invitee.jid);
+            if self.links.get(&key) == Some(invite_id) {
+                self.links.remove(&key);
+            }
+        }
+    }
+
+    fn set_state(&mut self, id: &str, state: State) {
+        let Some(invite) = self.invites.get_mut(id) else {
+            return;
+        };
+        invite.state = state;
+        if !state.is_open() {
+            self.forget(id);
+        }
+    }
+
+    /// Takes an invite out of the book, with its links.
+    fn forget(&mut self, id: &str) {
+        let Some(invite) = self.invites.remove(id) else {
+            return;
+        };
+        for invitee in &invite.invitees {
+            self.by_prompt.remove(&invitee.prompt);
+            let key = pair(&invite.record.platform, &invite.record.host, &invitee.jid);
+            if self.links.get(&key).map(String::as_str) == Some(id) {
+                self.links.remove(&key);
+            }
+        }
+    }
+
+    /// Lets go of the invites past their expiry at `now` whose invitees all answered:
+    /// their outcome can no longer change (the database keeps them for
+    /// `invite-status`). Their ids, soonest first.
+    pub fn retire(&mut self, now: u32) -> Vec<String> {
+        let mut retired = Vec::new();
+        let mut later = Vec::new();
+        while let Some(Reverse((at, _))) = self.expiries.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, id))) = self.expiries.pop() else {
+                break;
+            };
+            match self.invites.get(&id) {
+                Some(invite) if invite.record.expires_at == at => {
+                    if invite.pending().next().is_none() {
+                        self.forget(&id);
+                        retired.push(id);
+                    } else {
+                        // Its invitees' expiries are being recorded: looked at again.
+                        later.push(Reverse((now.saturating_add(1), id)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.expiries.extend(later);
+        if self.expiries.len() > 2 * self.invites.len() + 1024 {
+            let invites = &self.invites;
+            self.expiries.retain(|Reverse((_, id))| invites.contains_key(id));
+        }
+        retired
+    }
+
+    /// When the next invite may leave the book.
+    pub fn next_expiry(&self) -> Option<u32> {
+        self.expiries.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Checks the book's own indexes against its invites (tests).
+    #[cfg(test)]
+    pub fn check(&self) -> Result<(), String> {
+        let mut links: HashMap<Pair, String> = HashMap::new();
+        for invite in self.invites.values() {
+            for invitee in &invite.invitees {
+                if self.by_prompt.get(&invitee.prompt) != Some(&invite.record.id) {
+                    return Err(format!("prompt {} not indexed", invitee.prompt));
+                }
+                if invite.links(invitee) {
+                    let key = pair(&invite.record.platform, &invite.record.host, &invitee.jid);
+                    if let Some(other) = links.insert(key, invite.record.id.clone()) {
+                        return Err(format!(
+                            "{} and {} both link {} and {}",
+                            other, invite.record.id, invite.record.host, invitee.jid
+                        ));
+                    }
+                }
+            }
+        }
+        if links != self.links {
+            return Err(format!(
+                "link index differs: {:?} vs {:?}",
+                self.links, links
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Game invites and mutes in SQLite. An invite's invitees are prompts (kind `invite`):
+//! see [`super::PromptRecord`].
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{Store, StoreError};
+
+/// An invite as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub id: String,
+    /// The platform's bare JID.
+    pub platform: String,
+    /// Who is told of answers and outcomes (the requesting platform's full JID).
+    pub notify: String,
+    /// The inviting user's bare JID.
+    pub host: String,
+    pub game: String,
+    /// The platform's own session id.
+    pub session: String,
+    pub join_uri: Option<String>,
+    /// Players at most, the host included.
+    pub max_players: Option<u32>,
+    /// Invitation messages it sent.
+    pub sent: u32,
+    pub created_at: u32,
+    pub expires_at: u32,
+    /// `open`, `started`, `ended` or `cancelled`.
+    pub state: String,
+    pub changed_at: u32,
+}
+
+const COLUMNS: &str = "id, platform, notify, host, game, session, join_uri, max_players, sent,
+    created_at, expires_at, state, changed_at";
+
+fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<InviteRecord> {
+    Ok(InviteRecord {
+        id: r.get(0)?,
+        platform: r.get(1)?,
+        notify: r.get(2)?,
+        host: r.get(3)?,
+        game: r.get(4)?,
+        session: r.get(5)?,
+        join_uri: r.get(6)?,
+        max_players: r.get(7)?,
+        sent: r.get(8)?,
+        created_at: r.get(9)?,
+        expires_at: r.get(10)?,
+        state: r.get(11)?,
+        changed_at: r.get(12)?,
+    })
+}
+
+impl Store {
+    /// One invite, whatever its state.
+    pub fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM invite WHERE id = ?1"))?
+            .query_row([id], read)
+            .optional()?)
+    }
+
+    /// Invites that may still change: open or started, and not past their expiry at
+    /// `now`, or with an invitee still waiting (whose expiry is applied at start).
+    pub fn live_invites(&self, now: u32) -> Result<Vec<InviteRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM invite WHERE state IN ('open', 'started') AND (expires_at > ?1
+               OR EXISTS (SELECT 1 FROM prompt WHERE prompt.invite = invite.id
+                          AND prompt.answer IS NULL))
+             ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([now], read)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Invitation messages `host` sent since `since`.
+    pub fn invitations_sent(&self, host: &str, since: u32) -> Result<u32, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(sum(sent), 0) FROM invite WHERE host = ?1 AND created_at >= ?2",
+            )?
+            .query_row(params![host, since], |r| r.get(0))?)
+    }
+
+    /// The last `n` answers `user` gave to `host`'s invitations since `since`, newest
+    /// first, with when each was given.
+    pub fn answers_to(
+        &self,
+        user: &str,
+        host: &str,
+        since: u32,
+        n: u32,
+    ) -> Result<Vec<(String, u32)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.answer, p.answered_at FROM prompt p JOIN invite i ON i.id = p.invite
+             WHERE p.user = ?1 AND i.host = ?2 AND p.answered_at >= ?3
+               AND p.answer IN ('yes', 'no')
+             ORDER BY p.answered_at DESC LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(params![user, host, since, n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every mute: (user, host or `*`).
+    pub fn mutes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user, host FROM mute ORDER BY user, host")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
