@@ -63,6 +63,33 @@ struct RawConfig {
     platform: Vec<RawPlatform>,
     #[serde(default)]
     rights: RawRights,
+    #[serde(default)]
+    invites: RawInvites,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawInvites {
+    default_expiry_secs: u64,
+    max_expiry_secs: u64,
+    max_invitees: u64,
+    per_host_per_hour: u64,
+    declines_before_cooldown: u64,
+    cooldown_hours: u64,
+}
+
+impl Default for RawInvites {
+    fn default() -> Self {
+        let d = crate::invites::InvitesConfig::default();
+        RawInvites {
+            default_expiry_secs: d.default_expiry_secs.into(),
+            max_expiry_secs: d.max_expiry_secs.into(),
+            max_invitees: d.max_invitees as u64,
+            per_host_per_hour: d.per_host_per_hour.into(),
+            declines_before_cooldown: d.declines_before_cooldown.into(),
+            cooldown_hours: (d.cooldown_secs / 3600).into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -711,6 +738,42 @@ impl Config {
                 0,
                 86_400,
             ),
+            (
+                "invites.default_expiry_secs",
+                raw.invites.default_expiry_secs,
+                30,
+                raw.invites.max_expiry_secs,
+            ),
+            (
+                "invites.max_expiry_secs",
+                raw.invites.max_expiry_secs,
+                30,
+                7 * 86_400,
+            ),
+            (
+                "invites.max_invitees",
+                raw.invites.max_invitees,
+                1,
+                crate::invites::MAX_INVITEES as u64,
+            ),
+            (
+                "invites.per_host_per_hour",
+                raw.invites.per_host_per_hour,
+                1,
+                100_000,
+            ),
+            (
+                "invites.declines_before_cooldown",
+                raw.invites.declines_before_cooldown,
+                1,
+                100,
+            ),
+            (
+                "invites.cooldown_hours",
+                raw.invites.cooldown_hours,
+                0,
+                24 * 365,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
@@ -758,6 +821,14 @@ impl Config {
             rights: crate::rights::RightsConfig {
                 url_schemes,
                 attention_interval_secs: small32(raw.rights.attention_interval_secs),
+                invites: crate::invites::InvitesConfig {
+                    default_expiry_secs: small32(raw.invites.default_expiry_secs),
+                    max_expiry_secs: small32(raw.invites.max_expiry_secs),
+                    max_invitees: small(raw.invites.max_invitees),
+                    per_host_per_hour: small32(raw.invites.per_host_per_hour),
+                    declines_before_cooldown: small32(raw.invites.declines_before_cooldown),
+                    cooldown_secs: small32(raw.invites.cooldown_hours.saturating_mul(3600)),
+                },
             },
             directory: DirectoryConfig {
                 roster_max_age: Duration::from_secs(directory.roster_max_age_secs),

@@ -68,6 +68,11 @@ impl Failure {
         Failure::new(DefinedCondition::ItemNotFound, text)
     }
 
+    /// The request is well formed, but what it asks cannot be done now.
+    pub fn not_acceptable(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::NotAcceptable, text)
+    }
+
     pub fn not_allowed(text: impl Into<String>) -> Failure {
         Failure::new(DefinedCondition::NotAllowed, text)
     }

@@ -34,6 +34,7 @@ pub mod logging;
 pub mod prompts;
 pub mod rights;
 pub mod store;
+pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transport;

@@ -1,23 +1,30 @@
-//! `answer`: a user answers a prompt (a platform's consent request). Reached four ways,
-//! all ending here: the reply words `yes`/`no` (also `accept`, `decline`; with the
-//! prompt's id, or alone when exactly one prompt waits), the command list in the
-//! prompt's message (`prompt/<id>/yes`), the form in that message, and this command.
-//! A prompt is resolved once; an answer to one that is answered, expired or unknown gets
-//! a friendly explanation.
+//! `answer`: a user answers a prompt (a platform's consent request, or a game
+//! invitation). Reached four ways, all ending here: the reply words `yes`/`no` (also
+//! `accept`, `decline`; with the prompt's id, or alone when exactly one prompt of any
+//! kind waits), the command list in the prompt's message (`prompt/<id>/accept`), the form
+//! in that message, and this command. A prompt is resolved once; an answer to one that
+//! is answered, expired, cancelled or unknown gets a friendly explanation.
+//!
+//! A platform records here an answer a player gave in the game to an invitation
+//! (inputs `invite`, `jid`, `answer`); it is told like any other answer.
 
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
+use super::invite::carry;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
+use super::status::parse_user;
 use super::{Ctx, Effect, Flow, Node, Word};
 use crate::directory::unix_secs;
-use crate::failure::Failure;
+use crate::failure::{quote, Failure};
+use crate::invites::{self, How};
 use crate::prompts::{self, Reply};
 use crate::rights::consent::Choice;
-use crate::rights::Access;
+use crate::rights::{Access, Actor};
 use crate::store::{PromptRecord, Write};
-use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+use crate::strings::{self, Closed, Lang};
+use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
 pub struct AnswerPrompt;
 
@@ -26,125 +33,300 @@ pub struct AnswerQuery {
     /// The prompt's id; `None`: the one waiting, if only one is.
     pub id: Option<String>,
     pub reply: Reply,
+    /// A platform's answer: the invite, and the invitee it answers for.
+    pub invite: Option<String>,
+    pub jid: Option<String>,
 }
 
 impl TryFrom<&DataForm> for AnswerQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<AnswerQuery, Failure> {
         let reply = form.value("answer").and_then(Reply::parse).ok_or_else(|| {
-            Failure::bad_request("the form needs the field \"answer\": yes or no")
+            Failure::bad_request(
+                "the form needs the field \"answer\": yes or no (accept or decline)",
+            )
         })?;
-        let id = form
-            .value("prompt")
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(str::to_lowercase);
-        Ok(AnswerQuery { id, reply })
+        let short = |var: &str| {
+            form.value(var)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| crate::failure::cut(v, 64).unwrap_or_else(|| v.to_owned()))
+        };
+        Ok(AnswerQuery {
+            id: short("prompt").map(|id| id.to_lowercase()),
+            reply,
+            invite: short("invite").map(|id| id.to_lowercase()),
+            jid: form.value("jid").map(str::to_owned),
+        })
     }
 }
 
 impl Node for AnswerPrompt {
     const NODE: &'static str = "answer";
-    const NAME: &'static str = "Answer a question from a platform";
-    const ACCESS: Access = Access::User;
+    const NAME: &'static str = "Answer an invitation or a question";
+    const ACCESS: Access = Access::UserOrPlatform;
     const WORDS: &'static [Word] = &[
+        Word {
+            word: "accept",
+            usage: "accept <id> / decline <id>: answer a game invitation (the id can be left out when only one waits)",
+        },
+        Word { word: "decline", usage: "" },
         Word {
             word: "yes",
             usage: "yes <id> / no <id>: answer a platform's question (the id can be left out when only one waits)",
         },
         Word { word: "no", usage: "" },
-        Word { word: "accept", usage: "" },
-        Word { word: "decline", usage: "" },
         Word { word: "y", usage: "" },
         Word { word: "n", usage: "" },
     ];
     type Query = AnswerQuery;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let answer = Field::list_single(
+            "answer",
+            "Your answer",
+            vec![
+                FieldOption::labelled("Yes (accept)", "yes"),
+                FieldOption::labelled("No (decline)", "no"),
+            ],
+            None,
+        )
+        .required();
+        if ctx.actor.is_platform() {
+            let mut form = DataForm::new(FormType::Form, Some(invites::messages::FORM_TYPE))
+                .with_title("Record a player's answer")
+                .with_instructions("The answer a player gave in the game to an invitation.");
+            form.push_field(Field::text_single("invite", "Invite id", None).required());
+            form.push_field(Field::jid_single("jid", "Invitee").required());
+            form.push_field(answer);
+            return Some(form);
+        }
         let mut form = DataForm::new(FormType::Form, Some(prompts::FORM_TYPE))
-            .with_title("Answer a question")
-            .with_instructions("The question's id, from its message, and your answer.");
-        form.push_field(Field::text_single("prompt", "Question id", None));
-        form.push_field(
-            Field::list_single(
-                "answer",
-                "Your answer",
-                vec![
-                    crate::xep::forms::FieldOption::labelled("Yes", "yes"),
-                    crate::xep::forms::FieldOption::labelled("No", "no"),
-                ],
-                None,
-            )
-            .required(),
-        );
+            .with_title("Answer")
+            .with_instructions(
+                "The id of the invitation or question, from its message, and your answer.",
+            );
+        form.push_field(Field::text_single("prompt", "Id", None));
+        form.push_field(answer);
         Some(form)
     }
 
     fn words(word: &str, rest: &str) -> Result<AnswerQuery, Failure> {
         let reply = Reply::parse(word).ok_or_else(|| Failure::bad_request("say yes or no"))?;
-        let id = rest.split_whitespace().next().map(str::to_lowercase);
-        Ok(AnswerQuery { id, reply })
+        let id = rest.split_whitespace().next().map(|id| {
+            let id = id.to_lowercase();
+            crate::failure::cut(&id, 64).unwrap_or(id)
+        });
+        Ok(AnswerQuery {
+            id,
+            reply,
+            invite: None,
+            jid: None,
+        })
     }
 
     fn run(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        let user = ctx.user()?;
-        let said = |text: String| Flow::done(Said { text });
-        let prompt: PromptRecord = match &query.id {
-            Some(id) => match ctx.prompts.get(id) {
-                Some(p) if p.user == user => p.clone(),
-                _ => return said(explain(ctx, &user, id)?),
-            },
-            None => {
-                let waiting = ctx.prompts.pending_for(&user);
-                match waiting.as_slice() {
-                    [] => return said("Nothing is waiting for your answer.".to_owned()),
-                    [one] => (*one).clone(),
-                    several => {
-                        let list: Vec<String> = several
-                            .iter()
-                            .map(|p| {
-                                format!("\"{} {}\": {}", query.reply.as_str(), p.id, what(ctx, p))
-                            })
-                            .collect();
-                        return said(format!(
-                            "Several questions wait for your answer; say which: {}.",
-                            list.join("; ")
-                        ));
-                    }
+        match ctx.actor {
+            Actor::Platform { .. } => in_game(query, ctx),
+            _ => from_user(query, ctx),
+        }
+    }
+}
+
+fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let user = ctx.user()?;
+    let lang = ctx.directory.lang(&user);
+    let said = |text: String| Flow::done(Said { text });
+    let prompt: PromptRecord = match &query.id {
+        Some(id) => match ctx.prompts.get(id) {
+            Some(p) if p.user == user => p.clone(),
+            _ => return said(explain(ctx, &user, id, lang)?),
+        },
+        None => {
+            let waiting = ctx.prompts.pending_for(&user);
+            match waiting.as_slice() {
+                [] => return said(strings::waiting(lang, &[])),
+                [one] => (*one).clone(),
+                several => {
+                    let lines: Vec<String> = several
+                        .iter()
+                        .map(|p| what(ctx, p, query.reply, lang))
+                        .collect();
+                    return said(strings::waiting(lang, &lines));
                 }
             }
-        };
-        let now = unix_secs(ctx.now);
-        ctx.tx.push(Write::PromptAnswer {
-            id: prompt.id.clone(),
-            answer: query.reply.as_str(),
-            at: now,
-            how: Some("chat"),
-        });
-        let name = platform_name(ctx, &prompt.platform);
-        if prompt.kind == KIND {
-            ctx.tx.push(Write::Consent(
-                Choice {
-                    user: user.clone(),
-                    platform: Some(prompt.platform.clone()),
-                    share: query.reply == Reply::Yes,
-                },
-                now,
-            ));
         }
-        ctx.effects.push(Effect::Send(tell_platform(
-            ctx,
-            &prompt,
-            query.reply.as_str(),
-        )));
-        said(match query.reply {
-            Reply::Yes => format!(
-                "Thank you: {name} may now see you. Say \"privacy\" to change it any time."
-            ),
-            Reply::No => format!(
-                "{name} will not see you, and will not ask again for a week. Say \"share {name}\" if you change your mind."
-            ),
+    };
+    let now = unix_secs(ctx.now);
+    if prompt.invite.is_some() {
+        let answer = match query.reply {
+            Reply::Yes => invites::Answer::Accepted,
+            Reply::No => invites::Answer::Declined,
+        };
+        let Some(invite) = ctx.invites.of_prompt(&prompt.id).map(|i| i.record.clone()) else {
+            return said(explain(ctx, &user, &prompt.id, lang)?);
+        };
+        let Some(plan) =
+            invites::plan::answer(ctx.invites, &prompt.id, answer, Some(How::Chat), now)
+        else {
+            return said(explain(ctx, &user, &prompt.id, lang)?);
+        };
+        let full = plan.writes.iter().any(|w| {
+            matches!(w, Write::PromptAnswer { answer, .. } if *answer == invites::Answer::Full.stored())
+        });
+        carry(ctx, plan);
+        return said(if full {
+            strings::closed(lang, Closed::Full, &invite.host, &invite.game, &prompt.id)
+        } else {
+            strings::answered(
+                lang,
+                answer == invites::Answer::Accepted,
+                &invite.host,
+                &invite.game,
+                invite.join_uri.as_deref(),
+            )
+        });
+    }
+    ctx.tx.push(Write::PromptAnswer {
+        id: prompt.id.clone(),
+        answer: query.reply.as_str(),
+        at: now,
+        how: Some(How::Chat.as_str()),
+    });
+    let name = platform_name(ctx, &prompt.platform);
+    if prompt.kind == KIND {
+        ctx.tx.push(Write::Consent(
+            Choice {
+                user: user.clone(),
+                platform: Some(prompt.platform.clone()),
+                share: query.reply == Reply::Yes,
+            },
+            now,
+        ));
+    }
+    ctx.effects.push(Effect::Send(tell_platform(
+        ctx,
+        &prompt,
+        query.reply.as_str(),
+    )));
+    said(match query.reply {
+        Reply::Yes => {
+            format!("Thank you: {name} may now see you. Say \"privacy\" to change it any time.")
+        }
+        Reply::No => format!(
+            "{name} will not see you, and will not ask again for a week. Say \"share {name}\" if you change your mind."
+        ),
+    })
+}
+
+/// A platform records the answer a player gave in the game.
+fn in_game(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let Actor::Platform { id: platform, .. } = ctx.actor else {
+        return Err(Failure::forbidden("only game platforms answer for players"));
+    };
+    let invite_id = query.invite.ok_or_else(|| {
+        Failure::bad_request("the form needs the field \"invite\": the invite answered")
+    })?;
+    let jid = parse_user(query.jid.as_deref().ok_or_else(|| {
+        Failure::bad_request("the form needs the field \"jid\": the invitee who answered")
+    })?)?;
+    let not_found = || {
+        Failure::item_not_found(format!(
+            "no open invite {} of this platform invites {}",
+            quote(&invite_id),
+            jid
+        ))
+    };
+    let invite = ctx
+        .invites
+        .get(&invite_id)
+        .filter(|i| i.record.platform == platform.as_str())
+        .ok_or_else(not_found)?;
+    let invitee = invite.invitee(jid.as_str()).ok_or_else(not_found)?;
+    let record = invite.record.clone();
+    if let Some(answer) = invitee.answer {
+        return Flow::done(Recorded {
+            invite: record.id,
+            jid: jid.to_string(),
+            answer,
+            outcome: invite.outcome(),
+            already: true,
+        });
+    }
+    let answer = match query.reply {
+        Reply::Yes => invites::Answer::Accepted,
+        Reply::No => invites::Answer::Declined,
+    };
+    let prompt = invitee.prompt.clone();
+    let now = unix_secs(ctx.now);
+    let plan = invites::plan::answer(ctx.invites, &prompt, answer, Some(How::Platform), now)
+        .ok_or_else(not_found)?;
+    let (answer, outcome) = plan
+        .notices
+        .iter()
+        .find_map(|n| match n {
+            invites::plan::Notice::Answer {
+                answer, outcome, ..
+            } => Some((*answer, *outcome)),
+            _ => None,
         })
+        .ok_or_else(Failure::internal)?;
+    carry(ctx, plan);
+    Flow::done(Recorded {
+        invite: record.id,
+        jid: jid.to_string(),
+        answer,
+        outcome,
+        already: false,
+    })
+}
+
+/// The platform's answer to its in-game answer.
+struct Recorded {
+    invite: String,
+    jid: String,
+    answer: invites::Answer,
+    outcome: invites::Outcome,
+    /// Answered before: nothing changed.
+    already: bool,
+}
+
+impl Answer for Recorded {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(invites::messages::FORM_TYPE, "Answer recorded");
+        out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
+        out.field("invitee", "Invitee", FieldType::JidSingle, &self.jid);
+        out.field(
+            "answer",
+            "Answer",
+            FieldType::TextSingle,
+            self.answer.as_str(),
+        );
+        out.field(
+            "outcome",
+            "Outcome",
+            FieldType::TextSingle,
+            self.outcome.as_str(),
+        );
+    }
+
+    fn summary(&self) -> String {
+        if self.already {
+            format!(
+                "{} had already {} invite {}; nothing changed",
+                self.jid,
+                self.answer.as_str(),
+                self.invite
+            )
+        } else {
+            format!(
+                "{} {} invite {}: {}",
+                self.jid,
+                self.answer.as_str(),
+                self.invite,
+                self.outcome.as_str()
+            )
+        }
     }
 }
 
@@ -152,32 +334,60 @@ fn platform_name<'a>(ctx: &Ctx<'a>, jid: &'a str) -> &'a str {
     ctx.registry.name(jid)
 }
 
-/// What a waiting prompt asks, in a few words.
-fn what(ctx: &Ctx<'_>, prompt: &PromptRecord) -> String {
-    format!("{} asks to see you", platform_name(ctx, &prompt.platform))
+/// A waiting prompt in a list: the words that answer it, and what it asks.
+fn what(ctx: &Ctx<'_>, prompt: &PromptRecord, reply: Reply, lang: Lang) -> String {
+    if let Some(invite) = ctx.invites.of_prompt(&prompt.id) {
+        return strings::waiting_line(lang, &invite.record.host, &invite.record.game, &prompt.id);
+    }
+    format!(
+        "\"{} {}\": {} asks to see you",
+        reply.as_str(),
+        prompt.id,
+        platform_name(ctx, &prompt.platform)
+    )
 }
 
 /// Why `id` cannot be answered now.
-fn explain(ctx: &Ctx<'_>, user: &str, id: &str) -> Result<String, Failure> {
-    let stored = ctx.store.prompt(id).map_err(|e| {
+fn explain(ctx: &Ctx<'_>, user: &str, id: &str, lang: Lang) -> Result<String, Failure> {
+    let failed = |e| {
         tracing::error!(error = %e, "cannot read prompts");
         Failure::internal()
-    })?;
-    Ok(match stored {
-        Some(p) if p.user == user => match p.answer.as_deref() {
-            Some("expired") => format!(
-                "The question {id} expired before you answered; {} can ask again.",
-                platform_name(ctx, &p.platform)
-            ),
-            Some(answer) => format!(
-                "You already answered {answer} to {id}. Say \"privacy\" to change your mind."
-            ),
-            None => format!("The question {id} is being answered."),
-        },
-        _ => format!(
-            "There is no question {} for you. Say \"privacy\" to see what you share.",
+    };
+    let stored = ctx.store.prompt(id).map_err(failed)?;
+    let Some(p) = stored.filter(|p| p.user == user) else {
+        return Ok(format!(
+            "There is no invitation or question {} for you. Say \"invitations\" to see yours, or \"privacy\" to see what you share.",
             crate::failure::cut(id, 12).unwrap_or_else(|| id.to_owned())
+        ));
+    };
+    if let Some(invite) = &p.invite {
+        let record = match ctx.invites.get(invite) {
+            Some(i) => Some(i.record.clone()),
+            None => ctx.store.invite(invite).map_err(failed)?,
+        };
+        let (host, game) = record
+            .as_ref()
+            .map_or(("?", "?"), |r| (r.host.as_str(), r.game.as_str()));
+        let why = match p.answer.as_deref().and_then(invites::Answer::from_stored) {
+            Some(invites::Answer::Expired) => Closed::Expired,
+            Some(invites::Answer::Cancelled) => Closed::Cancelled,
+            Some(invites::Answer::Closed) => Closed::Started,
+            Some(invites::Answer::Full) => Closed::Full,
+            Some(invites::Answer::Accepted) => Closed::Answered(true),
+            Some(invites::Answer::Declined) => Closed::Answered(false),
+            None => return Ok(format!("The invitation {id} is being answered.")),
+        };
+        return Ok(strings::closed(lang, why, host, game, id));
+    }
+    Ok(match p.answer.as_deref() {
+        Some("expired") => format!(
+            "The question {id} expired before you answered; {} can ask again.",
+            platform_name(ctx, &p.platform)
         ),
+        Some(answer) => {
+            format!("You already answered {answer} to {id}. Say \"privacy\" to change your mind.")
+        }
+        None => format!("The question {id} is being answered."),
     })
 }
 

@@ -18,6 +18,7 @@ pub mod answer;
 pub mod attention;
 pub mod disco;
 pub mod execute;
+pub mod invite;
 pub mod launch;
 pub mod my_status;
 pub mod open_url;
@@ -157,6 +158,7 @@ pub static NODES: &[NodeDef] = &[
     def::<publish_gaming::PublishGaming>(),
     def::<request_consent::RequestConsent>(),
     def::<answer::AnswerPrompt>(),
+    def::<invite::Invite>(),
     #[cfg(test)]
     def::<test_nodes::Echo>(),
     #[cfg(test)]
@@ -328,6 +330,8 @@ impl Waited {
 #[derive(Debug, Default)]
 pub struct Tx {
     writes: Vec<Write>,
+    /// Ids drawn from the sequence by this request ([`Ctx::new_id`]).
+    pub ids_drawn: u64,
 }
 
 impl Tx {
@@ -372,6 +376,12 @@ pub struct Ctx<'a> {
     pub settings: &'a RightsConfig,
     /// Questions waiting for users' answers.
     pub prompts: &'a Prompts,
+    /// Invites that may still change.
+    pub invites: &'a crate::invites::Book,
+    /// Who muted invitations from whom.
+    pub mutes: &'a crate::invites::mutes::Mutes,
+    /// The next number of the id sequence when the request (re)started.
+    pub id_base: u64,
     /// Different for every request: seeds ids.
     pub seed: u64,
     /// When a continuation resumes after a [`PrivilegedIq`]: its answer.
@@ -422,6 +432,13 @@ impl Ctx<'_> {
                 "only users of this chat server run this",
             )),
         }
+    }
+
+    /// A fresh id for a prompt or an invite, never given before.
+    pub fn new_id(&mut self) -> String {
+        let n = self.id_base + self.tx.ids_drawn;
+        self.tx.ids_drawn += 1;
+        crate::prompts::id(n)
     }
 
     /// Records that the answer tells the platform about `user`.

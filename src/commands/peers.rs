@@ -14,8 +14,8 @@ use super::render::{cell, Answer, ResultWriter};
 use super::status::{availability_label, served_user};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants;
-use crate::directory::peers::{active_peers, tier_for, Tier};
-use crate::directory::{unix_secs, Seen};
+use crate::directory::peers::{active_peers, tier_for, ActivePeer, Tier};
+use crate::directory::{unix_secs, Seen, UserId};
 use crate::failure::{quote, Failure};
 use crate::rights::policy::Subject;
 use crate::rights::{Access, Rights};
@@ -171,7 +171,22 @@ impl Answer for PeersAnswer {
     }
 }
 
-fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+/// What is known of a user once their roster and the presence checks are in.
+pub struct Gathered {
+    pub jid: BareJid,
+    /// The user, when they are available (`chat` or `available`).
+    pub active: Option<UserId>,
+    pub tier: Tier,
+    /// Their active peers, whoever they share with.
+    pub peers: Vec<ActivePeer>,
+}
+
+/// Fetches what `jid`'s active peers need (the roster, presence checks) and then runs
+/// `then` with them, once.
+pub fn gather<K>(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>, then: K) -> Result<Flow, Failure>
+where
+    K: FnOnce(Gathered, &mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
+{
     let now = unix_secs(ctx.now);
     let directory = ctx.directory;
     // Only a user who may be available has active peers. For anyone else nothing is
@@ -216,62 +231,81 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
     }
     if !needs.is_empty() {
         let waited = waited.after(&needs);
-        return Flow::wait(needs, move |ctx| answer(jid, waited, ctx));
+        return Flow::wait(needs, move |ctx| gather(jid, waited, ctx, then));
     }
-    let active_user = candidate.filter(|&id| {
+    let active = candidate.filter(|&id| {
         matches!(directory.seen(id, now), Seen::Online { availability, .. } if availability.is_active())
     });
     let tier = tier_for(directory, jid.as_str());
-    let peers = match active_user {
+    let peers = match active {
         None => Vec::new(),
         Some(user) => {
             let mutual = directory.rosters.get(user).map_or(&[][..], |r| &r.mutual);
             active_peers(directory, user, mutual, tier, now)
         }
     };
-    // Every peer listed shares with the platform (or is remote): two possible sets.
-    let (local_rights, remote_rights) = (
-        ctx.rights_of(Subject {
-            consenting: true,
-            remote: false,
-        }),
-        ctx.rights_of(Subject {
-            consenting: true,
-            remote: true,
-        }),
-    );
-    let peers: Vec<Row> = peers
-        .into_iter()
-        .filter(|peer| listable(ctx, directory.name(peer.id)))
-        .map(|peer| {
-            let name = directory.name(peer.id);
-            let remote = directory.is_remote(name);
-            Row {
-                jid: name.to_owned(),
-                availability: peer.availability.as_str(),
-                status: peer.status,
-                last_activity: peer.last_activity,
-                remote,
-                rights: if remote { remote_rights } else { local_rights },
-            }
+    then(
+        Gathered {
+            jid,
+            active,
+            tier,
+            peers,
+        },
+        ctx,
+    )
+}
+
+fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    gather(jid, waited, ctx, |gathered, ctx| {
+        let Gathered {
+            jid, tier, peers, ..
+        } = gathered;
+        let directory = ctx.directory;
+        let now = unix_secs(ctx.now);
+        // Every peer listed shares with the platform (or is remote): two possible sets.
+        let (local_rights, remote_rights) = (
+            ctx.rights_of(Subject {
+                consenting: true,
+                remote: false,
+            }),
+            ctx.rights_of(Subject {
+                consenting: true,
+                remote: true,
+            }),
+        );
+        let peers: Vec<Row> = peers
+            .into_iter()
+            .filter(|peer| listable(ctx, directory.name(peer.id)))
+            .map(|peer| {
+                let name = directory.name(peer.id);
+                let remote = directory.is_remote(name);
+                Row {
+                    jid: name.to_owned(),
+                    availability: peer.availability.as_str(),
+                    status: peer.status,
+                    last_activity: peer.last_activity,
+                    remote,
+                    rights: if remote { remote_rights } else { local_rights },
+                }
+            })
+            .collect();
+        ctx.disclose(jid.as_str());
+        for peer in &peers {
+            ctx.disclose(&peer.jid);
+        }
+        Flow::done(PeersAnswer {
+            availability: availability_label(&directory.seen_by_name(jid.as_str(), now)),
+            rights: ctx.rights_for(jid.as_str(), false),
+            jid,
+            tier,
+            peers,
         })
-        .collect();
-    ctx.disclose(jid.as_str());
-    for peer in &peers {
-        ctx.disclose(&peer.jid);
-    }
-    Flow::done(PeersAnswer {
-        availability: availability_label(&directory.seen_by_name(jid.as_str(), now)),
-        rights: ctx.rights_for(jid.as_str(), false),
-        jid,
-        tier,
-        peers,
     })
 }
 
 /// Whether a peer may be listed to the asking platform: a user of a served domain who
 /// lets it see them, or a contact on another server (listed only where the operator
 /// allows it, which the directory already applied).
-fn listable(ctx: &Ctx<'_>, peer: &str) -> bool {
+pub fn listable(ctx: &Ctx<'_>, peer: &str) -> bool {
     ctx.directory.is_remote(peer) || ctx.visible(peer)
 }

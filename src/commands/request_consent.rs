@@ -102,7 +102,7 @@ impl Node for RequestConsent {
                 "too many questions are waiting for answers; try again later",
             ));
         }
-        let prompt_id = prompts::new_id(ctx.prompts, ctx.seed);
+        let prompt_id = ctx.new_id();
         let name = platform_name(ctx).to_owned();
         let reason = query
             .reason
@@ -122,6 +122,8 @@ impl Node for RequestConsent {
             body: &body,
             yes: &yes,
             no: "Do not share",
+            words: ("yes", "no"),
+            lang: None,
         });
         ctx.tx.push(Write::Prompt(PromptRecord {
             reason: query.reason,

@@ -122,7 +122,7 @@ pub fn served_user(jid: &str, ctx: &Ctx<'_>, needs: &[Grant]) -> Result<BareJid,
     Ok(jid)
 }
 
-fn parse_user(jid: &str) -> Result<BareJid, Failure> {
+pub fn parse_user(jid: &str) -> Result<BareJid, Failure> {
     let parsed = BareJid::from_str(jid.trim())
         .map_err(|e| Failure::bad_request(format!("{:?} is not a valid JID ({e})", quote(jid))))?;
     if parsed.node().is_none() {

@@ -166,6 +166,8 @@ pub struct State {
     pub invites: crate::invites::Book,
     /// Who muted invitations from whom.
     pub mutes: crate::invites::mutes::Mutes,
+    /// The next number of the id sequence of prompts and invites.
+    pub next_id: u64,
 }
 
 /// How long a last-seen time or a disclosure record waits to share a write with others:
@@ -210,7 +212,15 @@ pub struct Core {
     /// compared.
     registry_version: i64,
     registry_checked: SystemTime,
+    /// Invitations whose message left, to be recorded with the next batched write.
+    sent: Vec<String>,
+    /// Whether invitations not known to be sent were sent again (once, at the first
+    /// connection).
+    resent: bool,
 }
+
+/// The `meta` key of the next number of the id sequence (prompts and invites).
+pub const NEXT_ID: &str = "next_id";
 
 /// How often the database is asked whether the registry changed (by the CLI).
 const REGISTRY_CHECK: Duration = Duration::from_millis(100);
@@ -230,6 +240,8 @@ impl Core {
         let mut consent = Consent::new(config.consent);
         let mut self_status = SelfStatuses::default();
         let mut prompts = Prompts::default();
+        let mut invites = crate::invites::Book::default();
+        let mut mutes = crate::invites::mutes::Mutes::default();
         match (
             store.consents(),
             store.self_statuses(),
@@ -251,6 +263,19 @@ impl Core {
                 consent = Consent::new(crate::rights::consent::ConsentPolicy::OptIn);
             }
         }
+        match load_invites(&store, unix_secs(now), &mut invites, &mut mutes) {
+            Ok(()) => {
+                if !invites.is_empty() {
+                    info!(
+                        invites = invites.len(),
+                        "open invites read from the database"
+                    );
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "cannot read open invites and mutes; they are read again at the next start")
+            }
+        }
         let state = State {
             health: Health::new(now),
             directory,
@@ -260,13 +285,24 @@ impl Core {
             self_status,
             audit: AuditLog::default(),
             prompts,
-            invites: crate::invites::Book::default(),
-            mutes: crate::invites::mutes::Mutes::default(),
+            invites,
+            mutes,
+            next_id: 0,
         };
+        let mut state = state;
+        state.next_id = state
+            .store
+            .meta(NEXT_ID)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         Core {
             next_op: 0,
             registry_version,
             registry_checked: now,
+            sent: Vec::new(),
+            resent: false,
             component_jid: Jid::from(config.component.clone()),
             sessions: Sessions::new(config.command_session, salt),
             iq: IqTracker::new(config.iq_timeout),
@@ -305,14 +341,16 @@ impl Core {
         self.pending_since = None;
         let last_seen = self.state.directory.take_last_seen();
         let audit = self.state.audit.take();
-        if last_seen.is_empty() && audit.is_empty() {
+        let sent = std::mem::take(&mut self.sent);
+        if last_seen.is_empty() && audit.is_empty() && sent.is_empty() {
             return;
         }
         let result = self
             .state
             .store
             .save_last_seen(&last_seen)
-            .and_then(|()| self.state.store.append_audit(&audit));
+            .and_then(|()| self.state.store.append_audit(&audit))
+            .and_then(|()| self.state.store.mark_sent(&sent, unix_secs(now)));
         match result {
             Ok(()) => {
                 self.state.health.stats.storage_writes += 1;
@@ -345,6 +383,7 @@ impl Core {
                 // failure may be written again.
                 self.state.directory.requeue_last_seen(last_seen);
                 self.state.audit.requeue(audit);
+                self.sent.extend(sent);
                 // Woken for the retry, not only by the next input.
                 self.pending_since = Some(now);
             }
@@ -398,6 +437,9 @@ impl Core {
             .state
             .prompts
             .next_expiry()
+            .into_iter()
+            .chain(self.state.invites.next_expiry())
+            .min()
             .map(crate::directory::from_unix_secs);
         [
             self.iq.next_deadline(),
@@ -424,7 +466,9 @@ impl Core {
                 self.on_iq_lost(purpose, now, out);
             }
         }
-        let pending = self.state.directory.pending_last_seen() + self.state.audit.pending().len();
+        let pending = self.state.directory.pending_last_seen()
+            + self.state.audit.pending().len()
+            + self.sent.len();
         if pending > 0 && self.pending_since.is_none() {
             self.pending_since = Some(now);
         }
@@ -459,6 +503,7 @@ impl Core {
 
     fn on_connected(&mut self, now: SystemTime, out: &mut Vec<Output>) {
         self.state.health.link = Link::Up { since: now };
+        self.resend_invitations(now, out);
         self.state.health.stats.links_up += 1;
         self.state.directory.link_up();
         for domain in self.config.domains.clone() {
@@ -787,6 +832,28 @@ impl Core {
         debug!(condition = ?failure.condition, text = %failure.text, "refused");
         out.push(Output::Send(stanza::error_reply(header, failure)));
     }
+}
+
+/// The invites that may still change, with their invitees, and every mute.
+fn load_invites(
+    store: &Store,
+    now: u32,
+    invites: &mut crate::invites::Book,
+    mutes: &mut crate::invites::mutes::Mutes,
+) -> Result<(), crate::store::StoreError> {
+    for record in store.live_invites(now)? {
+        let prompts = store.invite_prompts(&record.id)?;
+        invites.load(record, prompts);
+    }
+    for (user, host) in store.mutes()? {
+        mutes.apply(&crate::store::Write::Mute {
+            user,
+            host,
+            mute: true,
+            at: 0,
+        });
+    }
+    Ok(())
 }
 
 /// The registry as stored, and the `data_version` it was read at; empty (with a log

@@ -103,6 +103,9 @@ fn ctx<'a>(
         self_status: &state.self_status,
         audit: &state.audit,
         prompts: &state.prompts,
+        invites: &state.invites,
+        mutes: &state.mutes,
+        id_base: state.next_id,
         seed: state.health.stats.commands_served ^ config.salt,
         reply,
         settings: &config.rights,
@@ -334,33 +337,119 @@ impl Core {
         self.begin(header, def, actor, Channel::Chat, then, now, out);
     }
 
-    /// Prompts whose time ran out: recorded as expired, and their platforms told.
+    /// Prompts whose time ran out: recorded as expired, and their platforms (and an
+    /// invite's host) told. Only while the link is up: what falls due while it is down
+    /// (or the bridge is stopped) is applied, and told, once it is back.
     pub(super) fn expire_prompts(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+        if !matches!(self.state.health.link, super::Link::Up { .. }) {
+            return;
+        }
         let secs = crate::directory::unix_secs(now);
         for id in self.state.prompts.expired(secs) {
-            let write = crate::store::Write::PromptAnswer {
-                id: id.clone(),
-                answer: "expired",
-                at: secs,
-                how: None,
-            };
-            match self.state.store.commit(std::slice::from_ref(&write)) {
-                Ok(()) => {
-                    if let Some(prompt) = self.state.prompts.remove(&id) {
-                        out.push(Output::Send(commands::answer::answer_message(
-                            self.config.component.as_str(),
-                            &prompt,
-                            "expired",
-                        )));
+            let plan = match crate::invites::plan::answer(
+                &self.state.invites,
+                &id,
+                crate::invites::Answer::Expired,
+                None,
+                secs,
+            ) {
+                Some(plan) => plan,
+                None => {
+                    let Some(prompt) = self.state.prompts.get(&id) else {
+                        continue;
+                    };
+                    crate::invites::plan::Plan {
+                        writes: vec![crate::store::Write::PromptAnswer {
+                            id: id.clone(),
+                            answer: "expired",
+                            at: secs,
+                            how: None,
+                        }],
+                        ..Default::default()
                     }
+                    .with_message(commands::answer::answer_message(
+                        self.config.component.as_str(),
+                        prompt,
+                        "expired",
+                    ))
                 }
+            };
+            if let Err(e) = self.carry_out(plan, now, out) {
                 // Tried again a second later; the prompt stays waiting meanwhile.
-                Err(e) => {
-                    debug!(error = %e, "cannot record an expired prompt");
-                    self.state.prompts.retry_expiry(&id, secs + 1);
-                }
+                debug!(error = %e, "cannot record an expired prompt");
+                self.state.prompts.retry_expiry(&id, secs + 1);
             }
         }
+        for id in self.state.invites.retire(secs) {
+            debug!(invite = %id, "invite past its expiry, with every answer in: no longer held");
+        }
+    }
+
+    /// Commits a plan of the core's own (an expiry), brings memory in line, then sends
+    /// what it tells.
+    pub(super) fn carry_out(
+        &mut self,
+        plan: crate::invites::plan::Plan,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut messages = crate::invites::messages::Tell {
+            component: self.config.component.as_str(),
+            book: &self.state.invites,
+            directory: &self.state.directory,
+            registry: &self.state.registry,
+            now: crate::directory::unix_secs(now),
+        }
+        .messages(&plan.notices);
+        messages.extend(plan.extra);
+        self.state.store.commit(&plan.writes)?;
+        self.state.health.stats.storage_writes += 1;
+        self.applied(plan.writes);
+        out.extend(messages.into_iter().map(Output::Send));
+        Ok(())
+    }
+
+    /// Invitations stored but perhaps never sent (the bridge stopped between the two):
+    /// sent again at the first connection, with the same ids and `origin-id`, so that
+    /// clients that saw the first copy can tell.
+    pub(super) fn resend_invitations(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+        if self.resent {
+            return;
+        }
+        self.resent = true;
+        let unsent = match self.state.store.unsent_invitations() {
+            Ok(unsent) => unsent,
+            Err(e) => {
+                error!(error = %e, "cannot read invitations not known to be sent; they are not sent again");
+                return;
+            }
+        };
+        let tell = crate::invites::messages::Tell {
+            component: self.config.component.as_str(),
+            book: &self.state.invites,
+            directory: &self.state.directory,
+            registry: &self.state.registry,
+            now: crate::directory::unix_secs(now),
+        };
+        let mut sent = Vec::new();
+        for prompt in unsent {
+            if prompt.expires_at <= tell.now {
+                // Expired meanwhile: its expiry is told instead.
+                continue;
+            }
+            let Some(invite) = prompt.invite.as_deref().and_then(|i| tell.book.get(i)) else {
+                continue;
+            };
+            out.push(Output::Send(tell.invitation(&invite.record, &prompt)));
+            sent.push(prompt.id);
+        }
+        if !sent.is_empty() {
+            tracing::info!(
+                invitations = sent.len(),
+                "invitations the bridge may not have sent before it stopped were sent again"
+            );
+        }
+        self.sent.extend(sent);
     }
 
     /// The words `from` may use, one per line.
@@ -512,6 +601,17 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
+        // Ids drawn are never given again, whatever becomes of the request.
+        let drawn = std::mem::take(&mut request.tx.ids_drawn);
+        if drawn > 0 {
+            self.state.next_id += drawn;
+            if matches!(result, Ok(Flow::Done(_))) {
+                request.tx.push(crate::store::Write::Meta {
+                    key: super::NEXT_ID.to_owned(),
+                    value: self.state.next_id.to_string(),
+                });
+            }
+        }
         match result {
             Err(failure) => match request.channel {
                 Channel::Command { sessionid, restore } => {
@@ -624,7 +724,13 @@ impl Core {
                 | Write::Mute { .. } => {}
                 Write::Consent(choice, _) => self.state.consent.apply(&choice),
                 Write::SelfStatus { user, status } => self.state.self_status.apply(&user, status),
-                Write::Prompt(prompt) => self.state.prompts.insert(prompt),
+                Write::Prompt(prompt) => {
+                    if prompt.invite.is_some() {
+                        // Its message leaves right after this commit.
+                        self.sent.push(prompt.id.clone());
+                    }
+                    self.state.prompts.insert(prompt)
+                }
                 Write::PromptAnswer { id, .. } => {
                     self.state.prompts.remove(&id);
                 }

@@ -168,7 +168,7 @@ fn a_consent_request_answered_by_the_command_in_its_message() {
     );
     let out = sent(&core.handle(Input::Stanza(xml(&bob)), t(14)));
     assert_eq!(out.len(), 1, "nothing but bob's answer");
-    assert!(String::from(&out[0]).contains("There is no question"));
+    assert!(String::from(&out[0]).contains("There is no invitation or question"));
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn a_bare_yes_needs_exactly_one_waiting_question() {
     let out = say(&mut core, "yes", t(11));
     assert_eq!(out.len(), 1);
     assert!(
-        body(&out[0]).starts_with("Several questions wait for your answer"),
+        body(&out[0]).starts_with("Several wait for your answer; say which:"),
         "{}",
         body(&out[0])
     );

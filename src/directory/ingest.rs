@@ -47,7 +47,11 @@ impl Directory {
                 at = at.min(stamp);
             }
         }
-        if self.apply(bare.as_str(), resource.as_str(), update, at) == Applied::LoggedIn {
+        let applied = self.apply(bare.as_str(), resource.as_str(), update, at);
+        if let Some(tag) = el.attr_ns(minidom::rxml::Namespace::xml(), "lang") {
+            self.note_lang(bare.as_str(), tag);
+        }
+        if applied == Applied::LoggedIn {
             // The user may have changed contacts on another client while offline.
             if let Some(id) = self.id(bare.as_str()) {
                 self.rosters.mark_stale(id);

@@ -198,6 +198,10 @@ struct User {
     /// or for users first heard after it. Without that, a user whose last *known*
     /// resource leaves may still be online elsewhere, so they become unknown, not offline.
     complete: bool,
+    /// The language the user's client says it speaks (`xml:lang`), as a
+    /// [`crate::strings::Lang`] index; 0 (English) until one says otherwise. Fits in the
+    /// struct's padding.
+    lang: u8,
 }
 
 impl User {
@@ -324,6 +328,26 @@ impl Directory {
 
     pub fn name(&self, id: UserId) -> &str {
         self.interner.name(id)
+    }
+
+    /// The language `bare` reads (English until their client says otherwise).
+    pub fn lang(&self, bare: &str) -> crate::strings::Lang {
+        self.id(bare)
+            .and_then(|id| self.users.get(id.0 as usize))
+            .map_or(crate::strings::Lang::En, |u| {
+                crate::strings::Lang::from_index(u.lang)
+            })
+    }
+
+    /// Notes the language of a known user's client (from a stanza's `xml:lang`).
+    pub fn note_lang(&mut self, bare: &str, tag: &str) {
+        let lang = crate::strings::Lang::from_tag(tag);
+        if let Some(user) = self
+            .id(bare)
+            .and_then(|id| self.users.get_mut(id.0 as usize))
+        {
+            user.lang = lang as u8;
+        }
     }
 
     /// The served domain a bare JID belongs to.

@@ -17,6 +17,7 @@
 //! Bounded: at most [`MAX_LIVE`] invites are held (past it a creation is refused with
 //! `resource-constraint`), each with at most [`MAX_INVITEES`] invitees.
 
+pub mod messages;
 pub mod mutes;
 pub mod plan;
 
@@ -33,6 +34,36 @@ pub const KIND: &str = "invite";
 pub const MAX_LIVE: usize = 100_000;
 /// Invitees of one invite.
 pub const MAX_INVITEES: usize = 20;
+
+/// The operator's settings (`[invites]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitesConfig {
+    /// How long an invite waits for answers when the platform does not say.
+    pub default_expiry_secs: u32,
+    /// The longest a platform may ask for.
+    pub max_expiry_secs: u32,
+    /// Invitees one invite may name.
+    pub max_invitees: usize,
+    /// Invitation messages one host may send per hour, on all platforms together.
+    pub per_host_per_hour: u32,
+    /// After this many declines in a row of one host's invitations, an invitee gets
+    /// none from that host for [`InvitesConfig::cooldown_secs`].
+    pub declines_before_cooldown: u32,
+    pub cooldown_secs: u32,
+}
+
+impl Default for InvitesConfig {
+    fn default() -> Self {
+        InvitesConfig {
+            default_expiry_secs: 300,
+            max_expiry_secs: 3_600,
+            max_invitees: 10,
+            per_host_per_hour: 60,
+            declines_before_cooldown: 3,
+            cooldown_secs: 86_400,
+        }
+    }
+}
 
 /// An invitee's final answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -323,7 +354,9 @@ impl Book {
         match write {
             Write::Invite(record) => self.open(record.clone()),
             Write::Prompt(prompt) => self.add(prompt),
-            Write::PromptAnswer { id, answer, how, .. } => {
+            Write::PromptAnswer {
+                id, answer, how, ..
+            } => {
                 if let Some(answer) = Answer::from_stored(answer) {
                     self.answered(id, answer, how.and_then(How::parse));
                 }
@@ -447,7 +480,8 @@ impl Book {
         self.expiries.extend(later);
         if self.expiries.len() > 2 * self.invites.len() + 1024 {
             let invites = &self.invites;
-            self.expiries.retain(|Reverse((_, id))| invites.contains_key(id));
+            self.expiries
+                .retain(|Reverse((_, id))| invites.contains_key(id));
         }
         retired
     }

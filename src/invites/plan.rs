@@ -48,16 +48,24 @@ pub struct PromptRef {
 }
 
 /// Writes to commit and notices to send after.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Plan {
     pub writes: Vec<Write>,
     pub notices: Vec<Notice>,
+    /// Stanzas sent after the notices (a consent request's expiry).
+    pub extra: Vec<minidom::Element>,
 }
 
 impl Plan {
+    pub fn with_message(mut self, message: minidom::Element) -> Plan {
+        self.extra.push(message);
+        self
+    }
+
     fn extend(&mut self, other: Plan) {
         self.writes.extend(other.writes);
         self.notices.extend(other.notices);
+        self.extra.extend(other.extra);
     }
 }
 
@@ -96,13 +104,21 @@ impl Refusal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Row {
     /// Sent an invitation of the new invite.
-    Sent { invite: String },
+    Sent {
+        invite: String,
+    },
     /// The invitee had invited the host: the host joined that invite.
-    Joined { invite: String },
+    Joined {
+        invite: String,
+    },
     /// The host's invite to this invitee is still open.
-    AlreadyInvited { invite: String },
+    AlreadyInvited {
+        invite: String,
+    },
     /// The invitee's invite to the host is full.
-    Full { invite: String },
+    Full {
+        invite: String,
+    },
     Refused(Refusal),
 }
 
@@ -157,7 +173,7 @@ pub struct Create {
 }
 
 /// What a creation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Created {
     /// The new invite, if any invitation was sent.
     pub invite: Option<String>,
@@ -171,7 +187,9 @@ pub struct Created {
 impl Created {
     /// The invite the host's session is in: the new one, or else the first joined.
     pub fn surviving(&self) -> Option<&str> {
-        self.invite.as_deref().or(self.joined.first().map(String::as_str))
+        self.invite
+            .as_deref()
+            .or(self.joined.first().map(String::as_str))
     }
 }
 
@@ -321,7 +339,13 @@ fn join(book: &Book, other: &Invite, host: &str, now: u32, created: &mut Created
 
 /// Plans an invitee's answer to the invitation `prompt`; `None` when it is not waiting
 /// for one. An acceptance once the session has all its players is recorded as `full`.
-pub fn answer(book: &Book, prompt: &str, answer: Answer, how: Option<How>, at: u32) -> Option<Plan> {
+pub fn answer(
+    book: &Book,
+    prompt: &str,
+    answer: Answer,
+    how: Option<How>,
+    at: u32,
+) -> Option<Plan> {
     let invite = book.of_prompt(prompt)?;
     let invitee = invite.invitees.iter().find(|i| i.prompt == prompt)?;
     if invitee.answer.is_some() {
@@ -405,7 +429,10 @@ pub fn close(book: &Book, id: &str, state: State, at: u32) -> Result<Plan, Close
     };
     let after = Outcome::of(
         state,
-        invite.invitees.iter().map(|i| Some(i.answer.unwrap_or(answer))),
+        invite
+            .invitees
+            .iter()
+            .map(|i| Some(i.answer.unwrap_or(answer))),
     );
     let mut answered = false;
     for invitee in invite.pending() {

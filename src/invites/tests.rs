@@ -178,10 +178,7 @@ impl World {
                 return Err(format!("invitation {key:?} sent {n} times"));
             }
             if count.get(key) != Some(&1) {
-                return Err(format!(
-                    "answer of {key:?} told {:?} times",
-                    count.get(key)
-                ));
+                return Err(format!("answer of {key:?} told {:?} times", count.get(key)));
             }
         }
         if count.len() != sent.len() {
@@ -263,7 +260,10 @@ fn nobody_answering_ends_solo_and_the_host_is_told_once() {
     let told = w.answers_told();
     assert_eq!(told.len(), 2);
     assert_eq!(told[0].3, Outcome::Waiting);
-    assert_eq!(told[1], (id, "carol".into(), Answer::Expired, Outcome::Solo));
+    assert_eq!(
+        told[1],
+        (id, "carol".into(), Answer::Expired, Outcome::Solo)
+    );
     let host: Vec<_> = w
         .told
         .iter()
@@ -298,7 +298,12 @@ fn a_cancel_answers_for_the_waiting_and_tells_them() {
     assert_eq!(withdrawn, 1);
     assert_eq!(
         w.answers_told().last().unwrap(),
-        &(id.clone(), "carol".into(), Answer::Cancelled, Outcome::Cancelled)
+        &(
+            id.clone(),
+            "carol".into(),
+            Answer::Cancelled,
+            Outcome::Cancelled
+        )
     );
     // Closed: nothing more to close, nothing to answer.
     assert!(!w.close(0, State::Cancelled));
@@ -535,8 +540,7 @@ fn run(w: &mut World, op: &Op) -> Result<(), String> {
                 match row(&created, &b) {
                     Row::Joined { invite: joined } if *joined == invite => {
                         let survivor = w.book.get(&invite).ok_or("joined invite gone")?;
-                        if survivor.invitee(host).and_then(|i| i.answer) != Some(Answer::Accepted)
-                        {
+                        if survivor.invitee(host).and_then(|i| i.answer) != Some(Answer::Accepted) {
                             return Err(format!("{host} joined {invite} but is not accepted"));
                         }
                     }
@@ -544,7 +548,10 @@ fn run(w: &mut World, op: &Op) -> Result<(), String> {
                 }
             }
             if created.surviving().is_none()
-                && created.rows.iter().any(|(_, r)| matches!(r, Row::Sent { .. }))
+                && created
+                    .rows
+                    .iter()
+                    .any(|(_, r)| matches!(r, Row::Sent { .. }))
             {
                 return Err("sent without an invite".into());
             }

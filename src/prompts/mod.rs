@@ -177,6 +177,11 @@ pub struct Question<'a> {
     pub body: &'a str,
     pub yes: &'a str,
     pub no: &'a str,
+    /// The reply words (`yes`/`no`, `accept`/`decline`): the answer nodes and quick
+    /// responses use them.
+    pub words: (&'a str, &'a str),
+    /// The message's language (`xml:lang`), where it is not English.
+    pub lang: Option<&'a str>,
 }
 
 /// The thread a prompt's message and its answers share.
@@ -188,12 +193,16 @@ pub fn thread(id: &str) -> String {
 pub fn message(q: &Question<'_>) -> Element {
     let ns = NS_COMPONENT;
     let text = |name: &str, value: &str| Element::builder(name, ns).append(value).build();
+    let word = |reply: Reply| match reply {
+        Reply::Yes => q.words.0,
+        Reply::No => q.words.1,
+    };
     let item = |reply: Reply, label: &str| {
         Element::builder("item", "http://jabber.org/protocol/disco#items")
             .attr(xml_ncname!("jid").into(), q.from)
             .attr(
                 xml_ncname!("node").into(),
-                format!("{NODE_PREFIX}{}/{}", q.id, reply.as_str()),
+                format!("{NODE_PREFIX}{}/{}", q.id, word(reply)),
             )
             .attr(xml_ncname!("name").into(), label)
             .build()
@@ -221,13 +230,20 @@ pub fn message(q: &Question<'_>) -> Element {
         Element::builder("response", "urn:xmpp:tmp:quick-response")
             .attr(
                 xml_ncname!("value").into(),
-                format!("{} {}", reply.as_str(), q.id),
+                format!("{} {}", word(reply), q.id),
             )
             .attr(xml_ncname!("label").into(), label)
             .build()
     };
-    Element::builder("message", ns)
-        .attr(xml_ncname!("type").into(), "chat")
+    let mut message = Element::builder("message", ns).attr(xml_ncname!("type").into(), "chat");
+    if let Some(lang) = q.lang {
+        message = message.attr_ns(
+            minidom::rxml::Namespace::XML,
+            xml_ncname!("lang").into(),
+            lang,
+        );
+    }
+    message
         .attr(xml_ncname!("from").into(), q.from)
         .attr(xml_ncname!("to").into(), q.to)
         .attr(xml_ncname!("id").into(), thread(q.id))
@@ -245,21 +261,31 @@ pub fn message(q: &Question<'_>) -> Element {
         .build()
 }
 
-/// A new prompt id: six hex digits from `seed`, not taken by a waiting prompt.
-pub fn new_id(prompts: &Prompts, seed: u64) -> String {
-    let mut x = seed;
-    loop {
-        // SplitMix64: consecutive seeds give ids that look unrelated.
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        let id = format!("{:06x}", z & 0xff_ffff);
-        if !prompts.contains(&id) {
-            return id;
-        }
+/// The id numbered `n` (prompts and invites share the sequence, kept in the database):
+/// six hex digits for the first 16,777,216, eight after. The numbers are scrambled by a
+/// fixed bijection, so ids in one message do not look consecutive, and never repeat.
+pub fn id(n: u64) -> String {
+    if n < 1 << 24 {
+        format!("{:06x}", scramble(n as u32, 24))
+    } else {
+        format!("{:08x}", scramble(n as u32, 32))
     }
+}
+
+/// A bijection on the numbers below `2^bits`: odd multiplications and xor-shifts, each
+/// invertible modulo `2^bits`.
+fn scramble(mut x: u32, bits: u32) -> u32 {
+    let mask = if bits == 32 {
+        u32::MAX
+    } else {
+        (1 << bits) - 1
+    };
+    let half = bits / 2;
+    for k in [0x9E37_79B1u32, 0x85EB_CA77] {
+        x = x.wrapping_mul(k | 1) & mask;
+        x ^= x >> half;
+    }
+    x & mask
 }
 
 #[cfg(test)]
@@ -305,13 +331,22 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_six_hex_digits_and_never_taken() {
-        let mut prompts = Prompts::default();
-        let first = new_id(&prompts, 1);
-        assert_eq!(first.len(), 6);
-        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
-        prompts.insert(prompt(&first, "alice@x", 1));
-        assert_ne!(new_id(&prompts, 1), first);
+    fn ids_are_short_hex_and_never_repeat() {
+        let ids: std::collections::HashSet<String> = (0..1 << 16).map(id).collect();
+        assert_eq!(ids.len(), 1 << 16);
+        assert!(ids
+            .iter()
+            .all(|i| i.len() == 6 && i.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert_ne!(id(1), "000001", "scrambled");
+        assert_eq!(id(1 << 24).len(), 8);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_scramble_is_a_bijection(a in 0u32..1 << 24, b in 0u32..1 << 24) {
+            proptest::prop_assert_eq!(scramble(a, 24) == scramble(b, 24), a == b);
+            proptest::prop_assert!(scramble(a, 24) < 1 << 24);
+        }
     }
 
     #[test]
@@ -324,6 +359,8 @@ mod tests {
             body: "Arcade would like to see ... Reply \"yes 7f3a01\" or \"no 7f3a01\".",
             yes: "Share",
             no: "Do not share",
+            words: ("yes", "no"),
+            lang: None,
         });
         let xml = String::from(&message);
         for piece in [

@@ -23,6 +23,8 @@ pub struct RightsConfig {
     pub url_schemes: Vec<String>,
     /// At most one `attention` per user per this many seconds, whichever platform asks.
     pub attention_interval_secs: u32,
+    /// Game invites: expiry, size and abuse limits.
+    pub invites: crate::invites::InvitesConfig,
 }
 
 impl Default for RightsConfig {
@@ -30,6 +32,7 @@ impl Default for RightsConfig {
         RightsConfig {
             url_schemes: vec!["https".to_owned()],
             attention_interval_secs: 60,
+            invites: crate::invites::InvitesConfig::default(),
         }
     }
 }
@@ -220,6 +223,9 @@ pub enum Access {
     Platform,
     /// Users of the served domains, about themselves.
     User,
+    /// Users about themselves, and platforms on their behalf (an answer given in a
+    /// game).
+    UserOrPlatform,
     /// Anyone (test nodes).
     Anyone,
 }
@@ -230,6 +236,7 @@ pub fn admits(access: Access, actor: &Actor) -> bool {
         Access::Operator => matches!(actor, Actor::Operator { .. }),
         Access::Platform => actor.is_platform(),
         Access::User => matches!(actor, Actor::User { .. }),
+        Access::UserOrPlatform => matches!(actor, Actor::User { .. }) || actor.is_platform(),
         Access::Anyone => true,
     }
 }
@@ -246,6 +253,9 @@ pub fn refusal(access: Access, node: &str) -> String {
         Access::User => {
             format!("only users of the chat server this bridge serves may run \"{node}\"")
         }
+        Access::UserOrPlatform => format!(
+            "only users of the chat server this bridge serves, and game platforms, may run \"{node}\""
+        ),
         Access::Anyone => String::new(),
     }
 }
@@ -300,6 +310,10 @@ mod tests {
             (Access::User, &platform, false),
             (Access::User, &user, true),
             (Access::User, &stranger, false),
+            (Access::UserOrPlatform, &operator, false),
+            (Access::UserOrPlatform, &platform, true),
+            (Access::UserOrPlatform, &user, true),
+            (Access::UserOrPlatform, &stranger, false),
             (Access::Anyone, &stranger, true),
         ];
         for (access, actor, allowed) in table {

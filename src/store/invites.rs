@@ -99,7 +99,9 @@ impl Store {
                AND p.answer IN ('yes', 'no')
              ORDER BY p.answered_at DESC LIMIT ?4",
         )?;
-        let rows = stmt.query_map(params![user, host, since, n], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![user, host, since, n], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -7,8 +7,8 @@
 //! The store is owned by the core, which runs on its own thread, so SQLite calls never
 //! block the async runtime that carries the link to the server.
 
-pub mod migrations;
 mod invites;
+pub mod migrations;
 mod platforms;
 mod privacy;
 
@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use migrations::SCHEMA_VERSION;
 pub use invites::InviteRecord;
+pub use migrations::SCHEMA_VERSION;
 pub use platforms::{PlatformRecord, TokenRecord};
 pub use privacy::{AuditFilter, AuditRecord, PromptRecord, SelfStatusRecord};
 

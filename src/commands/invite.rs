@@ -1,0 +1,479 @@
+//! `invite`: a platform invites a host's chat peers into one game session.
+//!
+//! Inputs: `host` (the inviting user), `invitees` (JIDs; left out: the host's active
+//! peers right now), `game`, `session` (the platform's own id), and optionally `join`
+//! (a URI the invitation carries), `expiry` (seconds; `invites.default_expiry_secs`
+//! when left out, at most `invites.max_expiry_secs`) and `max-players` (the host
+//! included).
+//!
+//! The host must be available (`chat` or `available`) and share with the platform;
+//! otherwise the answer is `not-acceptable`, the same for a host who does not exist. Each
+//! invitee must share with the platform, be a mutual contact of the host, not have muted
+//! the host's invitations, be online and not busy, and not have declined the host
+//! `invites.declines_before_cooldown` times in a row lately; the host may send
+//! `invites.per_host_per_hour` invitations an hour. Contacts on other servers are invited
+//! where `privacy.remote_peers` allows them. When the host's active peers are used,
+//! those who do not share with the platform are left out without a word.
+//!
+//! When an invitee had invited the host on this platform and waits for the host's
+//! answer, no second invite is made: the host joins that invite (counted as accepted;
+//! the platform is told) and its id is reported (`joined`).
+//!
+//! Output (FORM_TYPE [`FORM_TYPE`]): `invite` (the id of the host's session: the new
+//! invite, or the one joined), `joined` (ids joined instead), `outcome`, `expires`, and a
+//! table of the invitees with `result` (`sent`, `joined`, `already-invited`, `full`,
+//! `not-available`, `not-consenting`, `muted`, `rate-limited`, `not-a-contact`,
+//! `cooldown`) and the invite each belongs to.
+
+use xmpp_parsers::jid::BareJid;
+
+use super::execute::{self, check_uri};
+use super::peers::{gather, Gathered};
+use super::render::{cell, Answer, ResultWriter};
+use super::status::served_user;
+use super::{Ctx, Effect, Flow, Node, Waited};
+use crate::directory::presence::Availability;
+use crate::directory::{grants, unix_secs, Seen};
+use crate::failure::{quote, Failure};
+use crate::invites::messages::Tell;
+use crate::invites::plan::{self, Candidate, Create, Plan, Refusal, Row};
+use crate::invites::Outcome;
+use crate::rights::policy::Subject;
+use crate::rights::{Access, Actor, Right};
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-created:1";
+/// The shortest expiry a platform may ask for.
+pub const MIN_EXPIRY_SECS: u32 = 30;
+/// Invitee JIDs read from a form, at most (more is refused before any is looked at).
+const MAX_LISTED: usize = 100;
+
+pub struct Invite;
+
+pub struct InviteQuery {
+    host: String,
+    invitees: Option<Vec<String>>,
+    game: String,
+    session: String,
+    join: Option<String>,
+    expiry: Option<u32>,
+    max_players: Option<u32>,
+}
+
+fn number(form: &DataForm, var: &str, min: u32, max: u32) -> Result<Option<u32>, Failure> {
+    let Some(value) = form.value(var).map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(Failure::bad_request(format!(
+            "the field \"{var}\" is {}; give a whole number from {min} to {max}",
+            quote(value)
+        ))),
+    }
+}
+
+impl TryFrom<&DataForm> for InviteQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<InviteQuery, Failure> {
+        let host = form
+            .value("host")
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| {
+                Failure::bad_request("the form needs the field \"host\": the inviting user")
+            })?
+            .to_owned();
+        let invitees = match form.field("invitees") {
+            Some(field) if field.values.len() > MAX_LISTED => {
+                return Err(Failure::bad_request(format!(
+                    "the field \"invitees\" lists {} JIDs; an invite has at most {}",
+                    field.values.len(),
+                    crate::invites::MAX_INVITEES
+                )))
+            }
+            Some(field) => {
+                let list: Vec<String> = field
+                    .values
+                    .iter()
+                    .flat_map(|v| v.split(|c: char| c == ',' || c.is_whitespace()))
+                    .filter(|v| !v.is_empty())
+                    .take(MAX_LISTED + 1)
+                    .map(str::to_owned)
+                    .collect();
+                (!list.is_empty()).then_some(list)
+            }
+            None => None,
+        };
+        Ok(InviteQuery {
+            host,
+            invitees,
+            game: execute::required(form, "game", 100, false)?,
+            session: execute::required(form, "session", 200, false)?,
+            join: execute::text(form, "join", execute::MAX_URI, false)?,
+            expiry: number(form, "expiry", 1, u32::MAX)?,
+            max_players: number(form, "max-players", 2, 1_000)?,
+        })
+    }
+}
+
+impl Node for Invite {
+    const NODE: &'static str = "invite";
+    const NAME: &'static str = "Invite a player's chat peers to a game";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = InviteQuery;
+
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let settings = &ctx.settings.invites;
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Invite to a game")
+            .with_instructions("Who invites, whom (left empty: whoever the host is chatting with now), to what, and for how long.");
+        form.push_field(Field::jid_single("host", "Host").required());
+        form.push_field(Field {
+            var: Some("invitees".to_owned()),
+            label: Some("Invitees (empty: the host's active peers)".to_owned()),
+            type_: Some(FieldType::JidMulti),
+            ..Field::default()
+        });
+        form.push_field(Field::text_single("game", "Game", None).required());
+        form.push_field(Field::text_single("session", "Your session id", None).required());
+        form.push_field(Field::text_single("join", "Join link", None));
+        form.push_field(Field::text_single(
+            "expiry",
+            "Seconds to answer",
+            Some(&settings.default_expiry_secs.to_string()),
+        ));
+        form.push_field(Field::text_single("max-players", "Players at most", None));
+        Some(form)
+    }
+
+    fn run(query: InviteQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let settings = &ctx.settings.invites;
+        let host = served_user(&query.host, ctx, &grants::NEEDED)?;
+        let Actor::Platform { profile, .. } = ctx.actor else {
+            return Err(Failure::forbidden("only game platforms invite"));
+        };
+        if !profile.serves(host.domain().as_str()) {
+            return Err(Failure::forbidden(format!(
+                "this platform may not invite for users of {}",
+                host.domain()
+            )));
+        }
+        if let Some(join) = &query.join {
+            check_uri(join, "join", &ctx.settings.url_schemes)?;
+        }
+        let expiry = query.expiry.unwrap_or(settings.default_expiry_secs);
+        if !(MIN_EXPIRY_SECS..=settings.max_expiry_secs).contains(&expiry) {
+            return Err(Failure::bad_request(format!(
+                "the field \"expiry\" is {expiry}; give {MIN_EXPIRY_SECS} to {} seconds",
+                settings.max_expiry_secs
+            )));
+        }
+        if let Some(list) = &query.invitees {
+            if list.len() > settings.max_invitees {
+                return Err(Failure::bad_request(format!(
+                    "the field \"invitees\" lists {} JIDs; an invite has at most {}",
+                    list.len(),
+                    settings.max_invitees
+                )));
+            }
+        }
+        if !ctx.visible(host.as_str()) {
+            // Exactly what a host who is offline, or does not exist, gets.
+            return Err(host_unavailable(&host));
+        }
+        gather(host, Waited::default(), ctx, move |gathered, ctx| {
+            create(query, expiry, gathered, ctx)
+        })
+    }
+}
+
+fn host_unavailable(host: &BareJid) -> Failure {
+    Failure::not_acceptable(format!(
+        "{} cannot host an invite now: a host must be online and available, and share with this platform",
+        quote(host.as_str())
+    ))
+}
+
+fn create(
+    query: InviteQuery,
+    expiry: u32,
+    gathered: Gathered,
+    ctx: &mut Ctx<'_>,
+) -> Result<Flow, Failure> {
+    let Gathered {
+        jid: host,
+        active,
+        peers,
+        ..
+    } = gathered;
+    let Some(host_id) = active else {
+        return Err(host_unavailable(&host));
+    };
+    let Actor::Platform { id, jid, .. } = ctx.actor else {
+        return Err(Failure::forbidden("only game platforms invite"));
+    };
+    let (platform, notify) = (id.to_string(), jid.to_string());
+    let now = unix_secs(ctx.now);
+    let settings = ctx.settings.invites.clone();
+    let directory = ctx.directory;
+    let mutual = directory
+        .rosters
+        .get(host_id)
+        .map_or(&[][..], |r| &r.mutual);
+    // The wanted invitees: as listed, or the host's active peers who share.
+    let wanted: Vec<String> = match &query.invitees {
+        Some(list) => list
+            .iter()
+            .map(|j| super::status::parse_user(j).map(|b| b.to_string()))
+            .collect::<Result<_, _>>()?,
+        None => peers
+            .iter()
+            .map(|p| directory.name(p.id).to_owned())
+            .filter(|name| may_invite(ctx, name))
+            .take(settings.max_invitees)
+            .collect(),
+    };
+    let store_failure = |e| {
+        tracing::error!(error = %e, "cannot read invitation history");
+        Failure::internal()
+    };
+    let sent_lately = ctx
+        .store
+        .invitations_sent(host.as_str(), now.saturating_sub(3600))
+        .map_err(store_failure)?;
+    let room = settings.per_host_per_hour.saturating_sub(sent_lately) as usize;
+    let mut candidates = Vec::with_capacity(wanted.len());
+    for invitee in wanted {
+        let refusal = refusal(ctx, host.as_str(), mutual, &invitee, now, &settings)?;
+        candidates.push(Candidate {
+            lang: Some(directory.lang(&invitee))
+                .filter(|l| *l != crate::strings::Lang::En)
+                .map(|l| l.tag().to_owned()),
+            jid: invitee,
+            refusal,
+        });
+    }
+    let mut ids = Vec::new();
+    for _ in 0..=candidates.len() {
+        ids.push(ctx.new_id());
+    }
+    let mut ids = ids.into_iter();
+    let created = plan::create(
+        ctx.invites,
+        Create {
+            platform,
+            notify,
+            host: host.to_string(),
+            game: query.game,
+            session: query.session,
+            join_uri: query.join,
+            max_players: query.max_players,
+            now,
+            expires_at: now.saturating_add(expiry),
+            candidates,
+            room,
+        },
+        || ids.next().unwrap_or_default(),
+    )
+    .map_err(|refused| match refused {
+        plan::Refused::Full => Failure::resource_constraint(
+            "too many invites are open on this bridge; try again later",
+        ),
+        plan::Refused::TooMany => Failure::bad_request(format!(
+            "an invite has at most {} invitees",
+            crate::invites::MAX_INVITEES
+        )),
+    })?;
+    ctx.disclose(host.as_str());
+    for (jid, row) in &created.rows {
+        if !matches!(row, Row::Refused(Refusal::NotConsenting)) {
+            ctx.disclose(jid);
+        }
+    }
+    let surviving = created.surviving().map(str::to_owned);
+    let outcome = surviving.as_deref().and_then(|id| {
+        ctx.invites
+            .get(id)
+            .map(|i| (i.outcome(), i.record.expires_at))
+    });
+    let answer = Created {
+        invite: surviving,
+        joined: created.joined.clone(),
+        // A new invite waits for answers; a joined one is ready, the host counting.
+        outcome: match (&created.invite, outcome) {
+            (Some(_), _) => Outcome::Waiting,
+            (None, Some(_)) => Outcome::Ready,
+            (None, None) => Outcome::Solo,
+        },
+        expires: match (&created.invite, outcome) {
+            (Some(_), _) | (None, None) => now.saturating_add(expiry),
+            (None, Some((_, at))) => at,
+        },
+        rows: created.rows.clone(),
+    };
+    carry(ctx, created.plan);
+    Flow::done(answer)
+}
+
+/// Whether the asking platform may invite `user` (a bare JID): they share with it, or
+/// are a contact on another server where the operator allows those.
+fn may_invite(ctx: &Ctx<'_>, user: &str) -> bool {
+    if ctx.directory.is_remote(user) {
+        return ctx.directory.config.remote_peers
+            && ctx
+                .rights_of(Subject {
+                    consenting: true,
+                    remote: true,
+                })
+                .contains(Right::Invite);
+    }
+    ctx.visible(user) && ctx.rights_for(user, false).contains(Right::Invite)
+}
+
+/// Why `invitee` may not be sent `host`'s invitation, if so. Whether they share comes
+/// first: of someone who does not, nothing else is told.
+fn refusal(
+    ctx: &Ctx<'_>,
+    host: &str,
+    mutual: &[crate::directory::UserId],
+    invitee: &str,
+    now: u32,
+    settings: &crate::invites::InvitesConfig,
+) -> Result<Option<Refusal>, Failure> {
+    let directory = ctx.directory;
+    if !may_invite(ctx, invitee) {
+        return Ok(Some(Refusal::NotConsenting));
+    }
+    let contact = directory.id(invitee).is_some_and(|id| mutual.contains(&id));
+    if !contact {
+        return Ok(Some(Refusal::NotAContact));
+    }
+    if ctx.mutes.muted(invitee, host) {
+        return Ok(Some(Refusal::Muted));
+    }
+    let available = directory.id(invitee).is_some_and(|id| {
+        matches!(
+            directory.seen(id, now),
+            Seen::Online { availability, .. }
+                if !matches!(availability, Availability::Dnd | Availability::Xa)
+        )
+    });
+    if !available {
+        return Ok(Some(Refusal::NotAvailable));
+    }
+    if settings.cooldown_secs > 0 {
+        let n = settings.declines_before_cooldown;
+        let answers = ctx
+            .store
+            .answers_to(invitee, host, now.saturating_sub(settings.cooldown_secs), n)
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read invitation history");
+                Failure::internal()
+            })?;
+        if answers.len() as u32 >= n && answers.iter().all(|(a, _)| a == "no") {
+            return Ok(Some(Refusal::Cooldown));
+        }
+    }
+    if !ctx.prompts.has_room_for(invitee) {
+        return Ok(Some(Refusal::RateLimited));
+    }
+    Ok(None)
+}
+
+/// Takes a plan on: its writes into the request's transaction, its notices, rendered
+/// now from the book as it is, into the effects sent once they are stored.
+pub fn carry(ctx: &mut Ctx<'_>, plan: Plan) {
+    let messages = Tell {
+        component: ctx.component.as_str(),
+        book: ctx.invites,
+        directory: ctx.directory,
+        registry: ctx.registry,
+        now: unix_secs(ctx.now),
+    }
+    .messages(&plan.notices);
+    for write in plan.writes {
+        ctx.tx.push(write);
+    }
+    ctx.effects.extend(messages.into_iter().map(Effect::Send));
+}
+
+struct Created {
+    invite: Option<String>,
+    joined: Vec<String>,
+    outcome: Outcome,
+    expires: u32,
+    rows: Vec<(String, Row)>,
+}
+
+impl Answer for Created {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Invite");
+        out.field(
+            "invite",
+            "Invite",
+            FieldType::TextSingle,
+            self.invite.as_deref().unwrap_or(""),
+        );
+        out.field(
+            "joined",
+            "Joined the invitee's own invite",
+            FieldType::TextSingle,
+            &self.joined.join(","),
+        );
+        out.field(
+            "outcome",
+            "Outcome",
+            FieldType::TextSingle,
+            self.outcome.as_str(),
+        );
+        out.field(
+            "expires",
+            "Answers until",
+            FieldType::TextSingle,
+            &datetime::format(u64::from(self.expires)),
+        );
+        out.columns(&[
+            ("jid", "Invitee", FieldType::JidSingle),
+            ("result", "Result", FieldType::TextSingle),
+            ("invite", "Invite", FieldType::TextSingle),
+        ]);
+        for (jid, row) in &self.rows {
+            out.row(vec![
+                cell("jid", jid),
+                cell("result", row.as_str()),
+                cell("invite", row.invite().unwrap_or("")),
+            ]);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let sent = self
+            .rows
+            .iter()
+            .filter(|(_, r)| matches!(r, Row::Sent { .. }))
+            .count();
+        let others: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| !matches!(r, Row::Sent { .. }))
+            .map(|(j, r)| format!("{j}: {}", r.as_str()))
+            .collect();
+        let mut text = match &self.invite {
+            Some(id) => format!(
+                "invite {id}: {sent} invitation(s) sent, {}",
+                self.outcome.as_str()
+            ),
+            None => "no invitation sent".to_owned(),
+        };
+        if !self.joined.is_empty() {
+            text.push_str(&format!("; joined {}", self.joined.join(", ")));
+        }
+        if !others.is_empty() {
+            text.push_str(&format!(" ({})", others.join(", ")));
+        }
+        text
+    }
+}

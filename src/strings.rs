@@ -1,0 +1,352 @@
+//! Every sentence of a game invite a person reads, in each language the bridge speaks,
+//! in one place. A user's language is what their client says (`xml:lang` on what it
+//! sends); English is the fallback. Words users type back (`accept`, `decline`) stay
+//! English in every language, and each sentence says them.
+//!
+//! To add a language: a variant of [`Lang`], its tag in [`Lang::from_tag`] and
+//! [`Lang::tag`], and its arm in each function below (the compiler lists them).
+
+/// A language the bridge writes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Lang {
+    #[default]
+    En = 0,
+    Fr = 1,
+    De = 2,
+    Es = 3,
+}
+
+impl Lang {
+    /// The language of an `xml:lang` tag (`fr`, `fr-CA`, `de-AT`...); English for one
+    /// the bridge does not speak.
+    pub fn from_tag(tag: &str) -> Lang {
+        let primary = tag.split(['-', '_']).next().unwrap_or("");
+        match primary.to_ascii_lowercase().as_str() {
+            "fr" => Lang::Fr,
+            "de" => Lang::De,
+            "es" => Lang::Es,
+            _ => Lang::En,
+        }
+    }
+
+    pub fn from_index(index: u8) -> Lang {
+        match index {
+            1 => Lang::Fr,
+            2 => Lang::De,
+            3 => Lang::Es,
+            _ => Lang::En,
+        }
+    }
+
+    /// The `xml:lang` of what is written in it.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::De => "de",
+            Lang::Es => "es",
+        }
+    }
+}
+
+/// What an invitation says.
+pub struct Invitation<'a> {
+    pub host: &'a str,
+    pub game: &'a str,
+    pub platform: &'a str,
+    pub id: &'a str,
+    /// Minutes left to answer (at least 1).
+    pub minutes: u32,
+    /// When it expires, `HH:MM` UTC.
+    pub until: &'a str,
+    pub join_uri: Option<&'a str>,
+}
+
+/// The invitation's text: who invites, to what, until when, how to answer, and the link.
+pub fn invitation(lang: Lang, i: &Invitation<'_>) -> String {
+    let (host, game, platform, id, minutes, until) =
+        (i.host, i.game, i.platform, i.id, i.minutes, i.until);
+    let mut text = match lang {
+        Lang::En => format!(
+            "{host} invites you to play {game} on {platform} (for {minutes} min, until {until} UTC). Reply \"accept {id}\" or \"decline {id}\"."
+        ),
+        Lang::Fr => format!(
+            "{host} vous invite à jouer à {game} sur {platform} (pendant {minutes} min, jusqu'à {until} UTC). Répondez « accept {id} » ou « decline {id} »."
+        ),
+        Lang::De => format!(
+            "{host} lädt dich zu {game} auf {platform} ein ({minutes} Min., bis {until} UTC). Antworte „accept {id}“ oder „decline {id}“."
+        ),
+        Lang::Es => format!(
+            "{host} te invita a jugar a {game} en {platform} (durante {minutes} min, hasta las {until} UTC). Responde «accept {id}» o «decline {id}»."
+        ),
+    };
+    if let Some(uri) = i.join_uri {
+        text.push('\n');
+        text.push_str(join(lang));
+        text.push_str(": ");
+        text.push_str(uri);
+    }
+    text
+}
+
+fn join(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "Join",
+        Lang::Fr => "Rejoindre",
+        Lang::De => "Beitreten",
+        Lang::Es => "Unirse",
+    }
+}
+
+/// The invitation form's title.
+pub fn invitation_title(lang: Lang, host: &str, game: &str) -> String {
+    match lang {
+        Lang::En => format!("{host} invites you to {game}"),
+        Lang::Fr => format!("{host} vous invite à {game}"),
+        Lang::De => format!("{host} lädt dich zu {game} ein"),
+        Lang::Es => format!("{host} te invita a {game}"),
+    }
+}
+
+/// The two buttons: accept, decline.
+pub fn accept_decline(lang: Lang) -> (&'static str, &'static str) {
+    match lang {
+        Lang::En => ("Accept", "Decline"),
+        Lang::Fr => ("Accepter", "Refuser"),
+        Lang::De => ("Annehmen", "Ablehnen"),
+        Lang::Es => ("Aceptar", "Rechazar"),
+    }
+}
+
+/// The confirmation of an invitee's answer.
+pub fn answered(
+    lang: Lang,
+    accepted: bool,
+    host: &str,
+    game: &str,
+    join_uri: Option<&str>,
+) -> String {
+    let mut text = match (lang, accepted) {
+        (Lang::En, true) => format!("You accepted {host}'s invitation to {game}. Have fun!"),
+        (Lang::En, false) => format!("You declined {host}'s invitation to {game}."),
+        (Lang::Fr, true) => format!("Vous avez accepté l'invitation de {host} à {game}. Bon jeu !"),
+        (Lang::Fr, false) => format!("Vous avez refusé l'invitation de {host} à {game}."),
+        (Lang::De, true) => {
+            format!("Du hast die Einladung von {host} zu {game} angenommen. Viel Spaß!")
+        }
+        (Lang::De, false) => format!("Du hast die Einladung von {host} zu {game} abgelehnt."),
+        (Lang::Es, true) => {
+            format!("Aceptaste la invitación de {host} a {game}. ¡Que te diviertas!")
+        }
+        (Lang::Es, false) => format!("Rechazaste la invitación de {host} a {game}."),
+    };
+    if let (true, Some(uri)) = (accepted, join_uri) {
+        text.push(' ');
+        text.push_str(join(lang));
+        text.push_str(": ");
+        text.push_str(uri);
+    }
+    text
+}
+
+/// Why an invitation can no longer be answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    Expired,
+    Cancelled,
+    /// The session started or ended first.
+    Started,
+    /// It has all its players.
+    Full,
+    /// Answered already (accepted when `true`).
+    Answered(bool),
+}
+
+/// The friendly explanation for an answer to an invitation that is closed.
+pub fn closed(lang: Lang, why: Closed, host: &str, game: &str, id: &str) -> String {
+    match (lang, why) {
+        (Lang::En, Closed::Expired) => format!("The invitation {id} from {host} to {game} expired before you answered."),
+        (Lang::En, Closed::Cancelled) => format!("{host}'s invitation {id} to {game} was cancelled."),
+        (Lang::En, Closed::Started) => format!("The game of {game} with {host} started without waiting; the invitation {id} is closed."),
+        (Lang::En, Closed::Full) => format!("Sorry, the game of {game} with {host} is full."),
+        (Lang::En, Closed::Answered(yes)) => format!("You already {} the invitation {id} from {host}.", if yes { "accepted" } else { "declined" }),
+        (Lang::Fr, Closed::Expired) => format!("L'invitation {id} de {host} à {game} a expiré avant votre réponse."),
+        (Lang::Fr, Closed::Cancelled) => format!("L'invitation {id} de {host} à {game} a été annulée."),
+        (Lang::Fr, Closed::Started) => format!("La partie de {game} avec {host} a commencé ; l'invitation {id} est close."),
+        (Lang::Fr, Closed::Full) => format!("Désolé, la partie de {game} avec {host} est complète."),
+        (Lang::Fr, Closed::Answered(yes)) => format!("Vous avez déjà {} l'invitation {id} de {host}.", if yes { "accepté" } else { "refusé" }),
+        (Lang::De, Closed::Expired) => format!("Die Einladung {id} von {host} zu {game} ist abgelaufen, bevor du geantwortet hast."),
+        (Lang::De, Closed::Cancelled) => format!("Die Einladung {id} von {host} zu {game} wurde abgesagt."),
+        (Lang::De, Closed::Started) => format!("Das Spiel {game} mit {host} hat schon begonnen; die Einladung {id} ist geschlossen."),
+        (Lang::De, Closed::Full) => format!("Leider ist das Spiel {game} mit {host} voll."),
+        (Lang::De, Closed::Answered(yes)) => format!("Du hast die Einladung {id} von {host} schon {}.", if yes { "angenommen" } else { "abgelehnt" }),
+        (Lang::Es, Closed::Expired) => format!("La invitación {id} de {host} a {game} caducó antes de tu respuesta."),
+        (Lang::Es, Closed::Cancelled) => format!("La invitación {id} de {host} a {game} fue cancelada."),
+        (Lang::Es, Closed::Started) => format!("La partida de {game} con {host} ya empezó; la invitación {id} está cerrada."),
+        (Lang::Es, Closed::Full) => format!("Lo siento, la partida de {game} con {host} está completa."),
+        (Lang::Es, Closed::Answered(yes)) => format!("Ya {} la invitación {id} de {host}.", if yes { "aceptaste" } else { "rechazaste" }),
+    }
+}
+
+/// What the host reads when an invitee answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostNews {
+    Accepted,
+    Declined,
+    /// Wanted to join, but the session is full.
+    Full,
+    /// Nobody joined before the expiry.
+    Alone,
+}
+
+pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String {
+    match (lang, news) {
+        (Lang::En, HostNews::Accepted) => format!("{invitee} accepted your invitation to {game}."),
+        (Lang::En, HostNews::Declined) => format!("{invitee} declined your invitation to {game}."),
+        (Lang::En, HostNews::Full) => format!("{invitee} wanted to join {game}, but it is full."),
+        (Lang::En, HostNews::Alone) => {
+            format!("Nobody joined {game} in time: this one is a solo game.")
+        }
+        (Lang::Fr, HostNews::Accepted) => format!("{invitee} a accepté votre invitation à {game}."),
+        (Lang::Fr, HostNews::Declined) => format!("{invitee} a refusé votre invitation à {game}."),
+        (Lang::Fr, HostNews::Full) => {
+            format!("{invitee} voulait rejoindre {game}, mais la partie est complète.")
+        }
+        (Lang::Fr, HostNews::Alone) => {
+            format!("Personne n'a rejoint {game} à temps : vous jouerez seul.")
+        }
+        (Lang::De, HostNews::Accepted) => {
+            format!("{invitee} hat deine Einladung zu {game} angenommen.")
+        }
+        (Lang::De, HostNews::Declined) => {
+            format!("{invitee} hat deine Einladung zu {game} abgelehnt.")
+        }
+        (Lang::De, HostNews::Full) => {
+            format!("{invitee} wollte {game} beitreten, aber das Spiel ist voll.")
+        }
+        (Lang::De, HostNews::Alone) => {
+            format!("Niemand ist {game} rechtzeitig beigetreten: du spielst allein.")
+        }
+        (Lang::Es, HostNews::Accepted) => format!("{invitee} aceptó tu invitación a {game}."),
+        (Lang::Es, HostNews::Declined) => format!("{invitee} rechazó tu invitación a {game}."),
+        (Lang::Es, HostNews::Full) => {
+            format!("{invitee} quería unirse a {game}, pero está completa.")
+        }
+        (Lang::Es, HostNews::Alone) => {
+            format!("Nadie se unió a {game} a tiempo: esta vez juegas solo.")
+        }
+    }
+}
+
+/// A short line naming a waiting invitation, in a list.
+pub fn waiting_line(lang: Lang, host: &str, game: &str, id: &str) -> String {
+    match lang {
+        Lang::En => format!("\"accept {id}\": {host} invites you to {game}"),
+        Lang::Fr => format!("« accept {id} » : {host} vous invite à {game}"),
+        Lang::De => format!("„accept {id}“: {host} lädt dich zu {game} ein"),
+        Lang::Es => format!("«accept {id}»: {host} te invita a {game}"),
+    }
+}
+
+/// The list of what waits for a user's answer (`lines` from [`waiting_line`]).
+pub fn waiting(lang: Lang, lines: &[String]) -> String {
+    if lines.is_empty() {
+        return match lang {
+            Lang::En => "Nothing is waiting for your answer.",
+            Lang::Fr => "Rien n'attend votre réponse.",
+            Lang::De => "Nichts wartet auf deine Antwort.",
+            Lang::Es => "Nada espera tu respuesta.",
+        }
+        .to_owned();
+    }
+    let head = match lang {
+        Lang::En => "Several wait for your answer; say which:",
+        Lang::Fr => "Plusieurs attendent votre réponse ; dites laquelle :",
+        Lang::De => "Mehreres wartet auf deine Antwort; sag, worauf:",
+        Lang::Es => "Varias esperan tu respuesta; di cuál:",
+    };
+    let mut text = head.to_owned();
+    for line in lines {
+        text.push_str("\n- ");
+        text.push_str(line);
+    }
+    text
+}
+
+/// What a user reads after muting or unmuting invitations (`host`: `None` for everyone).
+pub fn muted(lang: Lang, mute: bool, host: Option<&str>) -> String {
+    match (lang, mute, host) {
+        (Lang::En, true, Some(h)) => format!("You will get no more invitations from {h}. Say \"unmute {h}\" to undo."),
+        (Lang::En, true, None) => "You will get no more game invitations. Say \"unmute\" to undo.".to_owned(),
+        (Lang::En, false, Some(h)) => format!("Invitations from {h} reach you again."),
+        (Lang::En, false, None) => "Game invitations reach you again.".to_owned(),
+        (Lang::Fr, true, Some(h)) => format!("Vous ne recevrez plus d'invitations de {h}. Dites « unmute {h} » pour annuler."),
+        (Lang::Fr, true, None) => "Vous ne recevrez plus d'invitations à jouer. Dites « unmute » pour annuler.".to_owned(),
+        (Lang::Fr, false, Some(h)) => format!("Les invitations de {h} vous parviennent à nouveau."),
+        (Lang::Fr, false, None) => "Les invitations à jouer vous parviennent à nouveau.".to_owned(),
+        (Lang::De, true, Some(h)) => format!("Du bekommst keine Einladungen mehr von {h}. Sag „unmute {h}“, um das rückgängig zu machen."),
+        (Lang::De, true, None) => "Du bekommst keine Spieleinladungen mehr. Sag „unmute“, um das rückgängig zu machen.".to_owned(),
+        (Lang::De, false, Some(h)) => format!("Einladungen von {h} erreichen dich wieder."),
+        (Lang::De, false, None) => "Spieleinladungen erreichen dich wieder.".to_owned(),
+        (Lang::Es, true, Some(h)) => format!("Ya no recibirás invitaciones de {h}. Di «unmute {h}» para deshacerlo."),
+        (Lang::Es, true, None) => "Ya no recibirás invitaciones a jugar. Di «unmute» para deshacerlo.".to_owned(),
+        (Lang::Es, false, Some(h)) => format!("Las invitaciones de {h} vuelven a llegarte."),
+        (Lang::Es, false, None) => "Las invitaciones a jugar vuelven a llegarte.".to_owned(),
+    }
+}
+
+/// `HH:MM` (UTC) of a time in seconds since the Unix epoch.
+pub fn clock(secs: u32) -> String {
+    let day = secs % 86_400;
+    format!("{:02}:{:02}", day / 3600, day % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_choose_a_language_and_fall_back_to_english() {
+        assert_eq!(Lang::from_tag("fr"), Lang::Fr);
+        assert_eq!(Lang::from_tag("de-AT"), Lang::De);
+        assert_eq!(Lang::from_tag("ES_mx"), Lang::Es);
+        assert_eq!(Lang::from_tag("ja"), Lang::En);
+        assert_eq!(Lang::from_tag(""), Lang::En);
+        for lang in [Lang::En, Lang::Fr, Lang::De, Lang::Es] {
+            assert_eq!(Lang::from_index(lang as u8), lang);
+            assert_eq!(Lang::from_tag(lang.tag()), lang);
+        }
+    }
+
+    #[test]
+    fn every_invitation_says_how_to_answer_and_never_is_only_a_link() {
+        for lang in [Lang::En, Lang::Fr, Lang::De, Lang::Es] {
+            let text = invitation(
+                lang,
+                &Invitation {
+                    host: "alice@example.test",
+                    game: "Chess",
+                    platform: "Arcade",
+                    id: "7f3a01",
+                    minutes: 10,
+                    until: &clock(66_600),
+                    join_uri: Some("https://play.example.test/j/1"),
+                },
+            );
+            for piece in [
+                "alice@example.test",
+                "Chess",
+                "accept 7f3a01",
+                "decline 7f3a01",
+                "18:30",
+                "https://play.example.test/j/1",
+            ] {
+                assert!(
+                    text.contains(piece),
+                    "{lang:?}: {piece} missing from {text}"
+                );
+            }
+        }
+    }
+}
