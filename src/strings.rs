@@ -274,6 +274,26 @@ pub fn waiting(lang: Lang, lines: &[String]) -> String {
     text
 }
 
+/// A user's waiting invitations (`lines` from [`waiting_line`]).
+pub fn waiting_list(lang: Lang, lines: &[String]) -> String {
+    let head = match (lang, lines.is_empty()) {
+        (Lang::En, true) => return "No game invitation is waiting for you.".to_owned(),
+        (Lang::Fr, true) => return "Aucune invitation à jouer ne vous attend.".to_owned(),
+        (Lang::De, true) => return "Keine Spieleinladung wartet auf dich.".to_owned(),
+        (Lang::Es, true) => return "No tienes invitaciones a jugar pendientes.".to_owned(),
+        (Lang::En, false) => "Game invitations waiting for your answer:",
+        (Lang::Fr, false) => "Invitations à jouer en attente de votre réponse :",
+        (Lang::De, false) => "Spieleinladungen, die auf deine Antwort warten:",
+        (Lang::Es, false) => "Invitaciones a jugar que esperan tu respuesta:",
+    };
+    let mut text = head.to_owned();
+    for line in lines {
+        text.push_str("\n- ");
+        text.push_str(line);
+    }
+    text
+}
+
 /// What a user reads after muting or unmuting invitations (`host`: `None` for everyone).
 pub fn muted(lang: Lang, mute: bool, host: Option<&str>) -> String {
     match (lang, mute, host) {

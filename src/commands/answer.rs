@@ -133,7 +133,7 @@ impl Node for AnswerPrompt {
     }
 }
 
-fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     let user = ctx.user()?;
     let lang = ctx.directory.lang(&user);
     let said = |text: String| Flow::done(Said { text });

@@ -18,11 +18,16 @@ pub mod answer;
 pub mod attention;
 pub mod disco;
 pub mod execute;
+pub mod invitations;
 pub mod invite;
+pub mod invite_close;
+pub mod invite_status;
 pub mod launch;
+pub mod mute;
 pub mod my_status;
 pub mod open_url;
 pub mod peers;
+pub mod pending;
 pub mod privacy;
 pub mod publish_gaming;
 pub mod render;
@@ -159,6 +164,13 @@ pub static NODES: &[NodeDef] = &[
     def::<request_consent::RequestConsent>(),
     def::<answer::AnswerPrompt>(),
     def::<invite::Invite>(),
+    def::<invite_status::InviteStatus>(),
+    def::<invite_close::InviteCancel>(),
+    def::<invite_close::SessionStarted>(),
+    def::<invite_close::SessionEnded>(),
+    def::<pending::Pending>(),
+    def::<invitations::Invitations>(),
+    def::<mute::Mute>(),
     #[cfg(test)]
     def::<test_nodes::Echo>(),
     #[cfg(test)]

@@ -214,7 +214,9 @@ impl Node for Privacy {
             },
         };
         let history = history(ctx, &user)?;
+        let muted = ctx.mutes.of(&user).into_iter().map(str::to_owned).collect();
         Flow::done(PrivacyAnswer {
+            muted,
             only_history: query == PrivacyQuery::History,
             changed: change.map(|c| describe(ctx, &c)),
             sharing,
@@ -293,6 +295,8 @@ struct PrivacyAnswer {
     not_sharing: Vec<String>,
     others: &'static str,
     history: Vec<AuditRecord>,
+    /// Hosts whose invitations the user muted (`*`: everyone).
+    muted: Vec<String>,
 }
 
 impl PrivacyAnswer {
@@ -336,6 +340,12 @@ impl Answer for PrivacyAnswer {
             self.others,
         );
         out.fields(
+            "muted",
+            "Game invitations muted from (* for everyone)",
+            FieldType::TextMulti,
+            self.muted.clone(),
+        );
+        out.fields(
             "history",
             "Who looked at you lately",
             FieldType::TextMulti,
@@ -362,11 +372,20 @@ impl Answer for PrivacyAnswer {
         };
         let mut text = self.changed.clone().map(|c| c + " ").unwrap_or_default();
         text.push_str(&format!(
-            "Platforms that see you: {}. Platforms that do not: {}. Others {}. {history}",
+            "Platforms that see you: {}. Platforms that do not: {}. Others {}. ",
             list(&self.sharing),
             list(&self.not_sharing),
             self.others,
         ));
+        if self.muted.iter().any(|m| m == crate::rights::consent::ALL) {
+            text.push_str("Game invitations: muted (say \"unmute\" to undo). ");
+        } else if !self.muted.is_empty() {
+            text.push_str(&format!(
+                "Game invitations muted from: {} (say \"unmute\" to undo). ",
+                self.muted.join(", ")
+            ));
+        }
+        text.push_str(&history);
         text
     }
 }

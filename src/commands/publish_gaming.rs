@@ -116,7 +116,7 @@ impl Node for PublishGaming {
 }
 
 /// The PEP publish of `<game/>` with `fields`, as item `current`.
-fn publish(fields: &[(&'static str, String)]) -> Element {
+pub fn publish(fields: &[(&'static str, String)]) -> Element {
     let mut game = Element::builder("game", NS_GAMING);
     for (name, value) in fields {
         game = game.append(

@@ -80,7 +80,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 40] = [
+    let counters: [(&str, &str, String); 42] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -252,6 +252,16 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "prompts-waiting",
             "Questions waiting for users' answers (at most 100,000)",
             ctx.prompts.len().to_string(),
+        ),
+        (
+            "invites-open",
+            "Invites that may still change (at most 100,000)",
+            ctx.invites.len().to_string(),
+        ),
+        (
+            "mutes",
+            "Invitation mutes (at most 1,000,000)",
+            ctx.mutes.len().to_string(),
         ),
         (
             "disclosures-pending",

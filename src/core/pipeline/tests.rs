@@ -87,6 +87,8 @@ fn a_node_declared_in_one_file_is_listed_described_and_run() {
             "privacy",
             "my-status",
             "answer",
+            "invitations",
+            "mute",
             "test-echo",
             "test-remember"
         ]

@@ -1,0 +1,134 @@
+//! `invitations`: a user's game invitations waiting for an answer, listed and answered
+//! from their own client. The chat word `invitations` lists them; the command's form
+//! offers them to pick one and answer it, which is the same as any other answer.
+
+use super::answer::{from_user, AnswerQuery};
+use super::render::{Answer, ResultWriter};
+use super::{Ctx, Flow, Node, Word};
+use crate::failure::Failure;
+use crate::prompts::{self, Reply};
+use crate::rights::Access;
+use crate::strings;
+use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
+
+pub struct Invitations;
+
+pub struct InvitationsQuery {
+    prompt: Option<String>,
+    reply: Option<Reply>,
+}
+
+impl TryFrom<&DataForm> for InvitationsQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<InvitationsQuery, Failure> {
+        Ok(InvitationsQuery {
+            prompt: form
+                .value("prompt")
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| crate::failure::cut(p, 64).unwrap_or_else(|| p.to_owned())),
+            reply: form.value("answer").and_then(Reply::parse),
+        })
+    }
+}
+
+/// A user's waiting invitations: (prompt id, one line about it).
+fn waiting(ctx: &Ctx<'_>, user: &str, lang: strings::Lang) -> Vec<(String, String)> {
+    ctx.prompts
+        .pending_for(user)
+        .into_iter()
+        .filter_map(|p| {
+            let invite = ctx.invites.of_prompt(&p.id)?;
+            Some((
+                p.id.clone(),
+                strings::waiting_line(lang, &invite.record.host, &invite.record.game, &p.id),
+            ))
+        })
+        .collect()
+}
+
+impl Node for Invitations {
+    const NODE: &'static str = "invitations";
+    const NAME: &'static str = "My game invitations";
+    const ACCESS: Access = Access::User;
+    const WORDS: &'static [Word] = &[Word {
+        word: "invitations",
+        usage: "invitations: the game invitations waiting for your answer",
+    }];
+    type Query = InvitationsQuery;
+
+    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+        let user = ctx.user().ok()?;
+        let lang = ctx.directory.lang(&user);
+        let options: Vec<FieldOption> = waiting(ctx, &user, lang)
+            .into_iter()
+            .map(|(id, line)| FieldOption::labelled(line, id))
+            .collect();
+        let (accept, decline) = strings::accept_decline(lang);
+        let form =
+            DataForm::new(FormType::Form, Some(prompts::FORM_TYPE)).with_title("Game invitations");
+        if options.is_empty() {
+            return Some(form.with_instructions(strings::waiting_list(lang, &[])));
+        }
+        let mut form = form.with_instructions("Pick an invitation and answer it.");
+        form.push_field(Field::list_single("prompt", "Invitation", options, None).required());
+        form.push_field(
+            Field::list_single(
+                "answer",
+                "Your answer",
+                vec![
+                    FieldOption::labelled(accept, "accept"),
+                    FieldOption::labelled(decline, "decline"),
+                ],
+                None,
+            )
+            .required(),
+        );
+        Some(form)
+    }
+
+    fn words(_: &str, _: &str) -> Result<InvitationsQuery, Failure> {
+        Ok(InvitationsQuery {
+            prompt: None,
+            reply: None,
+        })
+    }
+
+    fn run(query: InvitationsQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        if let Some(reply) = query.reply {
+            return from_user(
+                AnswerQuery {
+                    id: query.prompt,
+                    reply,
+                    invite: None,
+                    jid: None,
+                },
+                ctx,
+            );
+        }
+        let user = ctx.user()?;
+        let lang = ctx.directory.lang(&user);
+        let lines: Vec<String> = waiting(ctx, &user, lang)
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect();
+        Flow::done(Listed {
+            text: strings::waiting_list(lang, &lines),
+        })
+    }
+}
+
+struct Listed {
+    text: String,
+}
+
+impl Answer for Listed {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(prompts::FORM_TYPE, "Game invitations");
+        out.field("result", "Invitations", FieldType::TextMulti, &self.text);
+    }
+
+    fn summary(&self) -> String {
+        self.text.clone()
+    }
+}

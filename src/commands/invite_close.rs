@@ -1,0 +1,260 @@
+//! Closing an invite, three nodes sharing one path, each taking `invite` (its id):
+//! - `invite-cancel`: the platform calls it off. Invitees still waiting are answered
+//!   `cancelled` and told in their chat; the outcome is `cancelled`.
+//! - `session-started`: the game began. Invitees still waiting are answered `closed`
+//!   (an answer later gets an explanation). Where the platform holds `publish-gaming`
+//!   and the server grants the bridge the `iq` privilege, the host and every invitee who
+//!   accepted are shown playing the game (XEP-0196).
+//! - `session-ended`: the game is over; what `session-started` published is cleared.
+//!
+//! Output (FORM_TYPE [`FORM_TYPE`]): `invite`, `state`, `outcome`, and `published` (how
+//! many players' "now playing" was published or cleared; empty where it is not done,
+//! with the reason in the summary).
+
+use super::invite::carry;
+use super::invite_status::{find, invite_form, InviteId};
+use super::publish_gaming::{publish, NS_PUBSUB};
+use super::render::{Answer, ResultWriter};
+use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::invites::plan::{self, CloseError};
+use crate::invites::{self, Outcome, State};
+use crate::rights::{Access, Actor, Right};
+use crate::store::Write;
+use crate::xep::forms::{DataForm, FieldType};
+use crate::xep::privilege::IqType;
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-closed:1";
+
+pub struct InviteCancel;
+pub struct SessionStarted;
+pub struct SessionEnded;
+
+impl Node for InviteCancel {
+    const NODE: &'static str = "invite-cancel";
+    const NAME: &'static str = "Cancel an invite";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = InviteId;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        Some(invite_form("Cancel an invite"))
+    }
+
+    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        close(query, State::Cancelled, ctx)
+    }
+}
+
+impl Node for SessionStarted {
+    const NODE: &'static str = "session-started";
+    const NAME: &'static str = "The invite's game session started";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = InviteId;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        Some(invite_form("Session started"))
+    }
+
+    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        close(query, State::Started, ctx)
+    }
+}
+
+impl Node for SessionEnded {
+    const NODE: &'static str = "session-ended";
+    const NAME: &'static str = "The invite's game session ended";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = InviteId;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        Some(invite_form("Session ended"))
+    }
+
+    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        close(query, State::Ended, ctx)
+    }
+}
+
+fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    let (record, current, invitees) = find(ctx, &query.0)?;
+    let now = unix_secs(ctx.now);
+    let refused = |text: String| Err(Failure::not_acceptable(text));
+    let id = record.id.clone();
+    match plan::close(ctx.invites, &id, state, now) {
+        Ok(plan) => carry(ctx, plan),
+        Err(CloseError::Started) => {
+            return refused(format!(
+                "invite {id}'s session has started; it can only end now (session-ended)"
+            ))
+        }
+        // Past its expiry an invite is no longer held, but a started session still ends.
+        Err(CloseError::NotOpen) if current == State::Started && state == State::Ended => {
+            ctx.tx.push(Write::InviteState {
+                id: id.clone(),
+                state: state.as_str(),
+                at: now,
+            });
+        }
+        Err(CloseError::NotOpen) => {
+            return refused(format!(
+                "invite {id} is {} already",
+                if current.is_open() {
+                    "past its expiry"
+                } else {
+                    current.as_str()
+                }
+            ))
+        }
+    }
+    // The players: the host and whoever accepted.
+    let mut players = vec![record.host.clone()];
+    players.extend(
+        invitees
+            .iter()
+            .filter(|i| i.answer == Some(invites::Answer::Accepted))
+            .map(|i| i.jid.clone()),
+    );
+    let outcome = match state {
+        State::Cancelled => Outcome::Cancelled,
+        _ => Outcome::of(
+            state,
+            invitees
+                .iter()
+                .map(|i| Some(i.answer.unwrap_or(invites::Answer::Closed))),
+        ),
+    };
+    let closed = Closed {
+        invite: id,
+        state,
+        outcome,
+        published: None,
+        note: None,
+    };
+    if state == State::Cancelled {
+        return Flow::done(closed);
+    }
+    let game = (state == State::Started).then(|| {
+        let mut fields = vec![("name", record.game.clone())];
+        if let Some(uri) = &record.join_uri {
+            fields.push(("uri", uri.clone()));
+        }
+        fields
+    });
+    match publishable(ctx, &players) {
+        Ok(players) => publish_each(players, game.unwrap_or_default(), 0, closed, ctx),
+        Err(note) => Flow::done(Closed {
+            note: Some(note),
+            ..closed
+        }),
+    }
+}
+
+/// The players whose "now playing" may be published, or why none.
+fn publishable(ctx: &Ctx<'_>, players: &[String]) -> Result<Vec<String>, &'static str> {
+    let Actor::Platform { profile, .. } = ctx.actor else {
+        return Err("not a platform");
+    };
+    if !profile.rights.contains(Right::PublishGaming) {
+        return Err("this platform does not hold publish-gaming");
+    }
+    let granted: Vec<String> = players
+        .iter()
+        .filter(|p| {
+            ctx.visible(p)
+                && ctx
+                    .directory
+                    .domain_of(p)
+                    .and_then(|d| d.privilege.as_ref())
+                    .is_some_and(|priv_| priv_.iq_allows(NS_PUBSUB, IqType::Set))
+        })
+        .cloned()
+        .collect();
+    if granted.is_empty() {
+        return Err("the chat server has not granted the bridge the iq privilege for pubsub");
+    }
+    Ok(granted)
+}
+
+/// Publishes (or clears, with no fields) the game for each player in turn.
+fn publish_each(
+    mut players: Vec<String>,
+    game: Vec<(&'static str, String)>,
+    done: u32,
+    closed: Closed,
+    ctx: &mut Ctx<'_>,
+) -> Result<Flow, Failure> {
+    let Some(player) = players.pop() else {
+        return Flow::done(Closed {
+            published: Some(done),
+            ..closed
+        });
+    };
+    let Ok(user) = player.parse::<xmpp_parsers::jid::BareJid>() else {
+        return publish_each(players, game, done, closed, ctx);
+    };
+    ctx.disclose(&player);
+    let needs = Needs {
+        iq: Some(PrivilegedIq {
+            user,
+            set: true,
+            payload: publish(&game),
+        }),
+        ..Needs::default()
+    };
+    Flow::wait(needs, move |ctx| {
+        let ok = matches!(ctx.reply, Some(Ok(_)));
+        publish_each(players, game, done + u32::from(ok), closed, ctx)
+    })
+}
+
+struct Closed {
+    invite: String,
+    state: State,
+    outcome: Outcome,
+    published: Option<u32>,
+    note: Option<&'static str>,
+}
+
+impl Answer for Closed {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Invite closed");
+        out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
+        out.field("state", "State", FieldType::TextSingle, self.state.as_str());
+        out.field(
+            "outcome",
+            "Outcome",
+            FieldType::TextSingle,
+            self.outcome.as_str(),
+        );
+        out.field(
+            "published",
+            "Players shown playing (or cleared)",
+            FieldType::TextSingle,
+            &self.published.map(|n| n.to_string()).unwrap_or_default(),
+        );
+    }
+
+    fn summary(&self) -> String {
+        let mut text = format!(
+            "invite {} is {} ({})",
+            self.invite,
+            self.state.as_str(),
+            self.outcome.as_str()
+        );
+        match (self.published, self.note) {
+            (Some(n), _) if self.state == State::Started => {
+                text.push_str(&format!("; {n} player(s) shown playing"))
+            }
+            (Some(n), _) => text.push_str(&format!("; \"now playing\" cleared for {n}")),
+            (None, Some(note)) if self.state != State::Cancelled => {
+                text.push_str(&format!("; nothing published: {note}"))
+            }
+            _ => {}
+        }
+        text
+    }
+}

@@ -1,0 +1,201 @@
+//! `invite-status`: where one of the platform's invites stands.
+//!
+//! Input: `invite`. Output (FORM_TYPE [`FORM_TYPE`]): `invite`, `session`, `game`,
+//! `host`, `state` (`open`, `started`, `ended`, `cancelled`), `outcome` (`waiting`,
+//! `ready`, `solo`, `cancelled`), `created`, `expires`, and a table of the invitees with
+//! their `answer` (`waiting`, `accepted`, `declined`, `expired`, `cancelled`, `closed`,
+//! `full`) and `how` it came (`chat`, `platform`, `merge`). Another platform's invite
+//! is answered as an unknown one.
+
+use super::render::{cell, Answer, ResultWriter};
+use super::{Ctx, Flow, Node};
+use crate::failure::{quote, Failure};
+use crate::invites::{self, How, Outcome, State};
+use crate::rights::{Access, Actor, Right};
+use crate::store::InviteRecord;
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-status:1";
+
+pub struct InviteStatus;
+
+/// An invite named in a form: the `invite` field.
+pub struct InviteId(pub String);
+
+impl TryFrom<&DataForm> for InviteId {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<InviteId, Failure> {
+        let id = form
+            .value("invite")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                Failure::bad_request("the form needs the field \"invite\": the invite's id")
+            })?;
+        Ok(InviteId(
+            crate::failure::cut(id, 64)
+                .unwrap_or_else(|| id.to_owned())
+                .to_lowercase(),
+        ))
+    }
+}
+
+/// The blank form asking for an invite's id.
+pub fn invite_form(title: &str) -> DataForm {
+    let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(title);
+    form.push_field(Field::text_single("invite", "Invite id", None).required());
+    form
+}
+
+/// One of the asking platform's invites: its record, state and invitees' answers
+/// (`None`: waiting), from memory or, once it is over, from the database.
+pub fn find(ctx: &Ctx<'_>, id: &str) -> Result<(InviteRecord, State, Vec<Listed>), Failure> {
+    let Actor::Platform { id: platform, .. } = ctx.actor else {
+        return Err(Failure::forbidden("only game platforms see invites"));
+    };
+    let not_found =
+        || Failure::item_not_found(format!("this platform has no invite {}", quote(id)));
+    if let Some(invite) = ctx.invites.get(id) {
+        if invite.record.platform != platform.as_str() {
+            return Err(not_found());
+        }
+        let listed = invite
+            .invitees
+            .iter()
+            .map(|i| Listed {
+                jid: i.jid.clone(),
+                answer: i.answer,
+                how: i.how,
+            })
+            .collect();
+        return Ok((invite.record.clone(), invite.state, listed));
+    }
+    let failed = |e| {
+        tracing::error!(error = %e, "cannot read invites");
+        Failure::internal()
+    };
+    let record = ctx
+        .store
+        .invite(id)
+        .map_err(failed)?
+        .filter(|r| r.platform == platform.as_str())
+        .ok_or_else(not_found)?;
+    let listed = ctx
+        .store
+        .invite_prompts(id)
+        .map_err(failed)?
+        .into_iter()
+        .map(|p| Listed {
+            answer: p.answer.as_deref().and_then(invites::Answer::from_stored),
+            how: p.how.as_deref().and_then(How::parse),
+            jid: p.user,
+        })
+        .collect();
+    let state = State::parse(&record.state).unwrap_or(State::Open);
+    Ok((record, state, listed))
+}
+
+/// An invitee as listed.
+pub struct Listed {
+    pub jid: String,
+    pub answer: Option<invites::Answer>,
+    pub how: Option<How>,
+}
+
+impl Node for InviteStatus {
+    const NODE: &'static str = "invite-status";
+    const NAME: &'static str = "Where an invite stands";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = InviteId;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        Some(invite_form("Invite status"))
+    }
+
+    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let (record, state, invitees) = find(ctx, &query.0)?;
+        Flow::done(Status {
+            outcome: Outcome::of(state, invitees.iter().map(|i| i.answer)),
+            record,
+            state,
+            invitees,
+        })
+    }
+}
+
+struct Status {
+    record: InviteRecord,
+    state: State,
+    outcome: Outcome,
+    invitees: Vec<Listed>,
+}
+
+impl Answer for Status {
+    fn write(&self, out: &mut ResultWriter) {
+        let r = &self.record;
+        out.begin(FORM_TYPE, "Invite status");
+        out.field("invite", "Invite", FieldType::TextSingle, &r.id);
+        out.field("session", "Session", FieldType::TextSingle, &r.session);
+        out.field("game", "Game", FieldType::TextSingle, &r.game);
+        out.field("host", "Host", FieldType::JidSingle, &r.host);
+        out.field("state", "State", FieldType::TextSingle, self.state.as_str());
+        out.field(
+            "outcome",
+            "Outcome",
+            FieldType::TextSingle,
+            self.outcome.as_str(),
+        );
+        out.field(
+            "created",
+            "Created",
+            FieldType::TextSingle,
+            &datetime::format(u64::from(r.created_at)),
+        );
+        out.field(
+            "expires",
+            "Answers until",
+            FieldType::TextSingle,
+            &datetime::format(u64::from(r.expires_at)),
+        );
+        out.columns(&[
+            ("jid", "Invitee", FieldType::JidSingle),
+            ("answer", "Answer", FieldType::TextSingle),
+            ("how", "Answered through", FieldType::TextSingle),
+        ]);
+        for i in &self.invitees {
+            out.row(vec![
+                cell("jid", &i.jid),
+                cell(
+                    "answer",
+                    i.answer.map_or("waiting", invites::Answer::as_str),
+                ),
+                cell("how", i.how.map_or("", How::as_str)),
+            ]);
+        }
+    }
+
+    fn summary(&self) -> String {
+        let answers: Vec<String> = self
+            .invitees
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    i.jid,
+                    i.answer.map_or("waiting", invites::Answer::as_str)
+                )
+            })
+            .collect();
+        format!(
+            "invite {} ({}, {}): {}, {}; {}",
+            self.record.id,
+            self.record.game,
+            self.record.host,
+            self.state.as_str(),
+            self.outcome.as_str(),
+            answers.join(", ")
+        )
+    }
+}

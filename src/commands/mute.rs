@@ -1,0 +1,120 @@
+//! `mute`: a user stops game invitations, from one host or from anyone; `unmute` takes
+//! it back. Chat words `mute [host]` and `unmute [host]`; the command's form has `host`
+//! (left empty: everyone) and `mute` (true or false). A platform inviting a muted user
+//! is told `muted`. `privacy` lists the mutes.
+
+use super::render::{Answer, ResultWriter};
+use super::status::parse_user;
+use super::{Ctx, Flow, Node, Word};
+use crate::directory::unix_secs;
+use crate::failure::Failure;
+use crate::rights::consent::ALL;
+use crate::rights::Access;
+use crate::store::Write;
+use crate::strings;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:mute:1";
+
+pub struct Mute;
+
+pub struct MuteQuery {
+    /// `None`: everyone.
+    host: Option<String>,
+    mute: bool,
+}
+
+fn host(value: Option<&str>) -> Result<Option<String>, Failure> {
+    match value.map(str::trim).filter(|h| !h.is_empty() && *h != ALL) {
+        None => Ok(None),
+        Some(h) => Ok(Some(parse_user(h)?.to_string())),
+    }
+}
+
+impl TryFrom<&DataForm> for MuteQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<MuteQuery, Failure> {
+        let mute = match form.value("mute").map(str::trim) {
+            None | Some("1") | Some("true") => true,
+            Some("0") | Some("false") => false,
+            Some(_) => return Err(Failure::bad_request("the field \"mute\" is true or false")),
+        };
+        Ok(MuteQuery {
+            host: host(form.value("host"))?,
+            mute,
+        })
+    }
+}
+
+impl Node for Mute {
+    const NODE: &'static str = "mute";
+    const NAME: &'static str = "Mute game invitations";
+    const ACCESS: Access = Access::User;
+    const WORDS: &'static [Word] = &[
+        Word {
+            word: "mute",
+            usage: "mute [someone]: no more game invitations (from them, or from anyone); unmute [someone] to undo",
+        },
+        Word {
+            word: "unmute",
+            usage: "",
+        },
+    ];
+    type Query = MuteQuery;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Mute game invitations")
+            .with_instructions("From whom (left empty: from anyone).");
+        form.push_field(Field::jid_single("host", "From"));
+        form.push_field(Field {
+            var: Some("mute".to_owned()),
+            label: Some("Mute (untick to unmute)".to_owned()),
+            type_: Some(FieldType::Boolean),
+            values: vec!["1".to_owned()],
+            ..Field::default()
+        });
+        Some(form)
+    }
+
+    fn words(word: &str, rest: &str) -> Result<MuteQuery, Failure> {
+        Ok(MuteQuery {
+            host: host(rest.split_whitespace().next())?,
+            mute: word == "mute",
+        })
+    }
+
+    fn run(query: MuteQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let user = ctx.user()?;
+        if query.mute && !ctx.mutes.has_room() {
+            return Err(Failure::resource_constraint(
+                "the bridge holds too many mutes to take one more; try again later",
+            ));
+        }
+        let lang = ctx.directory.lang(&user);
+        ctx.tx.push(Write::Mute {
+            user,
+            host: query.host.clone().unwrap_or_else(|| ALL.to_owned()),
+            mute: query.mute,
+            at: unix_secs(ctx.now),
+        });
+        Flow::done(Muted {
+            text: strings::muted(lang, query.mute, query.host.as_deref()),
+        })
+    }
+}
+
+struct Muted {
+    text: String,
+}
+
+impl Answer for Muted {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Mute");
+        out.field("result", "Result", FieldType::TextSingle, &self.text);
+    }
+
+    fn summary(&self) -> String {
+        self.text.clone()
+    }
+}

@@ -1,0 +1,123 @@
+//! `pending`: the invitations of this platform waiting for a user, for a platform the
+//! user just connected to (so it can ask the player in the game, and record the answer
+//! with `answer`).
+//!
+//! Input: `jid` (the user). Output (FORM_TYPE [`FORM_TYPE`]): `jid`, and a table of the
+//! invitations with `invite`, `host`, `game`, `session`, `join` and `expires`. A user who
+//! does not share with the platform has none, as one who does not exist.
+
+use super::render::{cell, Answer, ResultWriter};
+use super::status::parse_user;
+use super::{Ctx, Flow, Node};
+use crate::failure::Failure;
+use crate::rights::{Access, Actor, Right};
+use crate::store::InviteRecord;
+use crate::xep::datetime;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:pending:1";
+
+pub struct Pending;
+
+pub struct PendingQuery {
+    jid: String,
+}
+
+impl TryFrom<&DataForm> for PendingQuery {
+    type Error = Failure;
+    fn try_from(form: &DataForm) -> Result<PendingQuery, Failure> {
+        let jid = form.value("jid").ok_or_else(|| {
+            Failure::bad_request(
+                "the form needs the field \"jid\": the user whose invitations you want",
+            )
+        })?;
+        Ok(PendingQuery {
+            jid: jid.to_owned(),
+        })
+    }
+}
+
+impl Node for Pending {
+    const NODE: &'static str = "pending";
+    const NAME: &'static str = "Invitations waiting for a user";
+    const ACCESS: Access = Access::Platform;
+    const RIGHT: Option<Right> = Some(Right::Invite);
+    type Query = PendingQuery;
+
+    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+            .with_title("Waiting invitations")
+            .with_instructions("The user who just connected to your platform.");
+        form.push_field(Field::jid_single("jid", "User").required());
+        Some(form)
+    }
+
+    fn run(query: PendingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        let jid = parse_user(&query.jid)?;
+        let Actor::Platform { id: platform, .. } = ctx.actor else {
+            return Err(Failure::forbidden("only game platforms ask"));
+        };
+        let mut waiting = Vec::new();
+        if ctx.visible(jid.as_str()) {
+            for prompt in ctx.prompts.pending_for(jid.as_str()) {
+                if let Some(invite) = ctx.invites.of_prompt(&prompt.id) {
+                    if invite.record.platform == platform.as_str() {
+                        waiting.push(invite.record.clone());
+                    }
+                }
+            }
+            ctx.disclose(jid.as_str());
+        }
+        Flow::done(Waiting {
+            jid: jid.to_string(),
+            invites: waiting,
+        })
+    }
+}
+
+struct Waiting {
+    jid: String,
+    invites: Vec<InviteRecord>,
+}
+
+impl Answer for Waiting {
+    fn write(&self, out: &mut ResultWriter) {
+        out.begin(FORM_TYPE, "Waiting invitations");
+        out.field("jid", "User", FieldType::JidSingle, &self.jid);
+        out.columns(&[
+            ("invite", "Invite", FieldType::TextSingle),
+            ("host", "Host", FieldType::JidSingle),
+            ("game", "Game", FieldType::TextSingle),
+            ("session", "Session", FieldType::TextSingle),
+            ("join", "Join link", FieldType::TextSingle),
+            ("expires", "Answers until", FieldType::TextSingle),
+        ]);
+        for i in &self.invites {
+            out.row(vec![
+                cell("invite", &i.id),
+                cell("host", &i.host),
+                cell("game", &i.game),
+                cell("session", &i.session),
+                cell("join", i.join_uri.as_deref().unwrap_or("")),
+                cell("expires", &datetime::format(u64::from(i.expires_at))),
+            ]);
+        }
+    }
+
+    fn summary(&self) -> String {
+        if self.invites.is_empty() {
+            return format!("no invitation of yours waits for {}", self.jid);
+        }
+        let list: Vec<String> = self
+            .invites
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} from {} to {} (session {})",
+                    i.id, i.host, i.game, i.session
+                )
+            })
+            .collect();
+        format!("{} is invited: {}", self.jid, list.join("; "))
+    }
+}
