@@ -8,7 +8,9 @@
 //!
 //! The host must be available (`chat` or `available`) and share with the platform;
 //! otherwise the answer is `not-acceptable`, the same for a host who does not exist. Each
-//! invitee must share with the platform, be a mutual contact of the host, not have muted
+//! invitee must share with the platform (one who does not is reported as a JID never
+//! heard of would be: `not-consenting` where users opt in, `not-a-contact` where they
+//! opt out), be a mutual contact of the host, not have muted
 //! the host's invitations, be online and not busy, and not have declined the host
 //! `invites.declines_before_cooldown` times in a row lately; the host may send
 //! `invites.per_host_per_hour` invitations an hour. Contacts on other servers are invited
@@ -334,7 +336,9 @@ fn may_invite(ctx: &Ctx<'_>, user: &str) -> bool {
 }
 
 /// Why `invitee` may not be sent `host`'s invitation, if so. Whether they share comes
-/// first: of someone who does not, nothing else is told.
+/// first: of someone who does not, nothing else is told, and what is told is what a JID
+/// the bridge never heard of gets (`not-consenting` where users opt in; where they opt
+/// out, a stranger would share by default and is no contact: `not-a-contact`).
 fn refusal(
     ctx: &Ctx<'_>,
     host: &str,
@@ -345,7 +349,11 @@ fn refusal(
 ) -> Result<Option<Refusal>, Failure> {
     let directory = ctx.directory;
     if !may_invite(ctx, invitee) {
-        return Ok(Some(Refusal::NotConsenting));
+        return Ok(Some(if ctx.consent.by_default() {
+            Refusal::NotAContact
+        } else {
+            Refusal::NotConsenting
+        }));
     }
     let contact = directory.id(invitee).is_some_and(|id| mutual.contains(&id));
     if !contact {

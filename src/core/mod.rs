@@ -870,6 +870,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
 }
 
 #[cfg(test)]
+mod invite_tests;
+#[cfg(test)]
 mod privacy_tests;
 #[cfg(test)]
 mod prompt_tests;

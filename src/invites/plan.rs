@@ -11,8 +11,8 @@ use crate::store::{InviteRecord, PromptRecord, Write};
 pub enum Notice {
     /// The invitation message to an invitee of a new invite.
     Invitation {
-        invite: InviteRecord,
-        prompt: PromptRecord,
+        invite: Box<InviteRecord>,
+        prompt: Box<PromptRecord>,
     },
     /// To the platform: an invitee's final answer, and the outcome after it.
     Answer {
@@ -301,8 +301,8 @@ pub fn create(
         };
         created.plan.writes.push(Write::Prompt(prompt.clone()));
         created.plan.notices.push(Notice::Invitation {
-            invite: record.clone(),
-            prompt,
+            invite: Box::new(record.clone()),
+            prompt: Box::new(prompt),
         });
         created
             .rows

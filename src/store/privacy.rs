@@ -179,7 +179,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT id, kind, user, platform, notify, reason, created_at, expires_at, answer,
              answered_at, invite, lang, how FROM prompt WHERE {condition}
-             ORDER BY created_at, id"
+             ORDER BY created_at, rowid"
         ))?;
         let rows = stmt.query_map(params, |r| {
             Ok(PromptRecord {
