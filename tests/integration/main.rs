@@ -14,6 +14,7 @@ mod baseline;
 mod clients;
 mod directory;
 mod hardening;
+mod invites;
 mod rights;
 mod soak;
 mod testbed_smoke;

@@ -20,7 +20,7 @@ const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 
 /// Runs `node` in one step as `client`, with `fields` (and a hidden `token` field when
 /// given); a component says who it is with `from`.
-async fn command(
+pub(crate) async fn command(
     client: &mut Client,
     node: &str,
     fields: &[(&str, &str)],
@@ -52,7 +52,7 @@ async fn command(
     client.iq_xml(&xml, T).await.expect("command answered")
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('\'', "&apos;")
@@ -77,7 +77,7 @@ fn normalised(reply: &Element, user: &str, as_user: &str) -> String {
     text.replace(user, as_user)
 }
 
-fn condition(reply: &Element) -> (String, String) {
+pub(crate) fn condition(reply: &Element) -> (String, String) {
     let error = reply
         .children()
         .find(|c| c.name() == "error")
@@ -95,12 +95,12 @@ fn condition(reply: &Element) -> (String, String) {
     (condition, text)
 }
 
-fn result_field(reply: &Element, var: &str) -> String {
+pub(crate) fn result_field(reply: &Element, var: &str) -> String {
     field(&form(reply), var).join("\n")
 }
 
 /// `user` says `text` to the bridge; the body of its answer.
-async fn say(user: &mut Client, text: &str) -> String {
+pub(crate) async fn say(user: &mut Client, text: &str) -> String {
     user.send_message(COMPONENT_JID, text).await.unwrap();
     let reply = user
         .recv_matching(T, |e| {
@@ -113,7 +113,7 @@ async fn say(user: &mut Client, text: &str) -> String {
     body(&reply)
 }
 
-fn body(message: &Element) -> String {
+pub(crate) fn body(message: &Element) -> String {
     message
         .children()
         .find(|c| c.name() == "body")
@@ -122,7 +122,7 @@ fn body(message: &Element) -> String {
 }
 
 /// A message from the bridge to `user` whose body contains `needle`.
-async fn receive(user: &mut Client, needle: &str) -> Element {
+pub(crate) async fn receive(user: &mut Client, needle: &str) -> Element {
     user.recv_matching(T, |e| {
         e.name() == "message" && e.attr("from") == Some(COMPONENT_JID) && body(e).contains(needle)
     })

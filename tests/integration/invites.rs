@@ -1,0 +1,392 @@
+//! Game invites on real servers, with real clients: an invite answered each of the four
+//! ways (reply word, the form in the message, the listed command, the `invitations`
+//! command) and by the platform for a player in the game, in the invitee's language;
+//! crossed invites merged; expiry
+//! and cancel; a bridge killed (`kill -9`) or stopped in the middle of a pending invite;
+//! the abuse limits and consent refusals.
+
+use std::time::Duration;
+
+use minidom::Element;
+
+use crate::directory::{field, form, login, rows, Row};
+use crate::rights::{body, command, condition, receive, result_field, say};
+use crate::support::{
+    befriend, on_both_servers, Bridge, BridgeConfig, Client, Server, ServerOptions, COMPONENT_JID,
+};
+
+const T: Duration = Duration::from_secs(10);
+const ARCADE: &str = "arcade@example.test";
+
+/// A server with the platform `arcade` and `users` online, each sharing with every
+/// platform, `host` a mutual contact of every other user; and the bridge.
+async fn world(
+    kind: crate::support::ServerKind,
+    host: &str,
+    users: &[&str],
+    extra_toml: &str,
+) -> (Server, Bridge, Client, Vec<Client>) {
+    let server = Server::start_with(kind, &ServerOptions::default())
+        .await
+        .expect("server starts");
+    let mut names = vec!["arcade", host];
+    names.extend(users);
+    server.register_users(&names).await.unwrap();
+    let config = BridgeConfig {
+        platforms: vec![ARCADE.to_owned()],
+        consent: "opt-in",
+        // ejabberd does not replay presences to a component that connects again: the
+        // operator configures its HTTP API, which the bridge asks who is online.
+        ejabberd_api: (kind == crate::support::ServerKind::Ejabberd).then(|| server.api_url()),
+        extra_toml: extra_toml.to_owned(),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.unwrap();
+    let arcade = login(&server, "arcade").await;
+    let mut clients = vec![login(&server, host).await];
+    for user in users {
+        clients.push(login(&server, user).await);
+    }
+    for client in &mut clients {
+        client.send_presence(None, None).await.unwrap();
+    }
+    let (first, rest) = clients.split_at_mut(1);
+    for other in rest.iter_mut() {
+        befriend(&mut first[0], other, T)
+            .await
+            .expect("mutual contacts");
+    }
+    for client in &mut clients {
+        client.send_presence(None, None).await.unwrap();
+        let shared = say(client, "share all").await;
+        assert!(
+            shared.starts_with("Every platform may now see you."),
+            "{shared}"
+        );
+    }
+    (server, bridge, arcade, clients)
+}
+
+fn jid(user: &str) -> String {
+    format!("{user}@example.test")
+}
+
+/// The platform invites `invitees` of `host` (all of them comma-separated; empty: the
+/// host's active peers).
+async fn invite(arcade: &mut Client, host: &str, invitees: &[&str], expiry: &str) -> Element {
+    let list: Vec<String> = invitees.iter().map(|i| jid(i)).collect();
+    let mut fields = vec![
+        ("host", jid(host)),
+        ("game", "Chess".to_owned()),
+        ("session", "table-7".to_owned()),
+        ("join", "https://play.example.test/j/7".to_owned()),
+        ("expiry", expiry.to_owned()),
+    ];
+    if !list.is_empty() {
+        fields.push(("invitees", list.join(",")));
+    }
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    command(arcade, "invite", &fields, None).await
+}
+
+fn row_of(reply: &Element, user: &str) -> Row {
+    rows(&form(reply))
+        .into_iter()
+        .find(|r| r["jid"] == vec![jid(user)])
+        .unwrap_or_else(|| panic!("no row for {user} in {}", String::from(reply)))
+}
+
+/// The next invite news the platform receives, as its form.
+async fn news(arcade: &mut Client) -> Element {
+    let message = arcade
+        .recv_matching(T, |e| {
+            e.name() == "message"
+                && e.attr("from") == Some(COMPONENT_JID)
+                && e.get_child("x", "jabber:x:data").is_some()
+        })
+        .await
+        .expect("the platform is told");
+    message.get_child("x", "jabber:x:data").unwrap().clone()
+}
+
+fn one(form: &Element, var: &str) -> String {
+    field(form, var).join(",")
+}
+
+/// The prompt id of the invitation `user` received.
+async fn invitation(user: &mut Client) -> (String, Element) {
+    let message = receive(user, "invites you to play Chess").await;
+    let id = one(message.get_child("x", "jabber:x:data").unwrap(), "prompt");
+    (id, message)
+}
+
+on_both_servers!(
+    /// One invite, five invitees, each answering another way; the host and the platform
+    /// hear of every answer, and the invite turns ready at the first acceptance.
+    async fn an_invite_answered_every_way(kind) {
+        let (server, bridge, mut arcade, mut c) =
+            world(kind, "alice", &["bob", "carol", "dave", "erin", "fay"], "").await;
+        // fay's client speaks French, and says so on what it sends.
+        c[5].send_xml("<presence xml:lang='fr'/>").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let reply = invite(&mut arcade, "alice", &["bob", "carol", "dave", "erin", "fay"], "600").await;
+        assert_eq!(reply.attr("type"), Some("result"), "{}", String::from(&reply));
+        let id = result_field(&reply, "invite");
+        assert_eq!(result_field(&reply, "outcome"), "waiting");
+        for user in ["bob", "carol", "dave", "erin", "fay"] {
+            assert_eq!(row_of(&reply, user)["result"], vec!["sent"], "{user}");
+        }
+        let mut ids = Vec::new();
+        for client in c.iter_mut().skip(1).take(4) {
+            ids.push(invitation(client).await);
+        }
+        let french = receive(&mut c[5], "vous invite à jouer à Chess").await;
+        assert!(String::from(&french).contains("xml:lang='fr'"), "{}", String::from(&french));
+        assert!(body(&french).contains("Rejoindre: https://play.example.test/j/7"), "{}", body(&french));
+        let (bob_id, bob_message) = &ids[0];
+        let raw = String::from(bob_message);
+        eprintln!("invitation as bob's client received it:\n{raw}");
+        for piece in [
+            format!("<thread>prompt-{bob_id}</thread>"),
+            format!("node='prompt/{bob_id}/accept'"),
+            format!("value='decline {bob_id}'"),
+            format!("id='prompt-{bob_id}'"),
+            "Join: https://play.example.test/j/7".to_owned(),
+        ] {
+            assert!(raw.contains(&piece), "{piece} missing from {raw}");
+        }
+        let (alice, rest) = c.split_at_mut(1);
+        let alice = &mut alice[0];
+        // 1. bob: the reply word.
+        let said = say(&mut rest[0], &format!("accept {bob_id}")).await;
+        assert!(said.starts_with("You accepted alice@example.test's invitation to Chess."), "{said}");
+        let told = news(&mut arcade).await;
+        assert_eq!(
+            (one(&told, "invite"), one(&told, "invitee"), one(&told, "answer"), one(&told, "outcome")),
+            (id.clone(), jid("bob"), "accepted".to_owned(), "ready".to_owned())
+        );
+        assert_eq!(one(&told, "session"), "table-7");
+        receive(alice, "bob@example.test accepted your invitation to Chess.").await;
+        // 2. carol: the form in the message, sent back without a thread (Profanity).
+        let carol_id = &ids[1].0;
+        rest[1]
+            .send_xml(&format!(
+                "<message to='{COMPONENT_JID}'><x xmlns='jabber:x:data' type='submit'>\
+                 <field var='FORM_TYPE' type='hidden'><value>urn:xmpp-game-bridge:prompt:1</value></field>\
+                 <field var='prompt'><value>{carol_id}</value></field><field var='answer'><value>decline</value></field></x></message>"
+            ))
+            .await
+            .unwrap();
+        receive(&mut rest[1], "You declined alice@example.test's invitation").await;
+        assert_eq!(one(&news(&mut arcade).await, "answer"), "declined");
+        receive(alice, "carol@example.test declined your invitation to Chess.").await;
+        // 3. dave: the command listed in the message (Cheogram's button).
+        let dave_id = &ids[2].0;
+        let ran = rest[2]
+            .iq_xml(
+                &format!(
+                    "<iq type='set' to='{COMPONENT_JID}'><command xmlns='http://jabber.org/protocol/commands' node='prompt/{dave_id}/accept' action='execute'/></iq>"
+                ),
+                T,
+            )
+            .await
+            .unwrap();
+        assert!(String::from(&ran).contains("You accepted alice@example.test"), "{}", String::from(&ran));
+        assert_eq!(one(&news(&mut arcade).await, "invitee"), jid("dave"));
+        // 4. erin: her own invitations command.
+        let listed = say(&mut rest[3], "invitations").await;
+        let erin_id = &ids[3].0;
+        assert!(listed.contains(&format!("\"accept {erin_id}\": alice@example.test invites you to Chess")), "{listed}");
+        let answered = command(&mut rest[3], "invitations", &[("prompt", erin_id), ("answer", "decline")], None).await;
+        assert!(String::from(&answered).contains("You declined"), "{}", String::from(&answered));
+        assert_eq!(one(&news(&mut arcade).await, "answer"), "declined");
+        // 5. fay answers in the game: the platform finds her invitation and records it.
+        let pending = command(&mut arcade, "pending", &[("jid", "fay@example.test")], None).await;
+        let waiting = rows(&form(&pending));
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0]["invite"], vec![id.clone()]);
+        assert_eq!(waiting[0]["host"], vec![jid("alice")]);
+        let recorded = command(&mut arcade, "answer", &[("invite", &id), ("jid", "fay@example.test"), ("answer", "accept")], None).await;
+        assert_eq!(result_field(&recorded, "outcome"), "ready");
+        let told = news(&mut arcade).await;
+        assert_eq!((one(&told, "answer"), one(&told, "how")), ("accepted".to_owned(), "platform".to_owned()));
+        // Answered once: bob's second answer is explained.
+        let again = say(&mut rest[0], &format!("decline {bob_id}")).await;
+        assert_eq!(again, format!("You already accepted the invitation {bob_id} from alice@example.test."));
+        let status = command(&mut arcade, "invite-status", &[("invite", &id)], None).await;
+        let mut answers: Vec<(String, String)> = rows(&form(&status))
+            .into_iter()
+            .map(|r| (r["jid"].join(""), r["answer"].join("")))
+            .collect();
+        answers.sort();
+        assert_eq!(
+            answers,
+            ["accepted", "declined", "accepted", "declined", "accepted"]
+                .iter()
+                .zip(["bob", "carol", "dave", "erin", "fay"])
+                .map(|(a, u)| (jid(u), (*a).to_owned()))
+                .collect::<Vec<_>>()
+        );
+        // The session starts and ends; nothing else waits.
+        let started = command(&mut arcade, "session-started", &[("invite", &id)], None).await;
+        assert_eq!(result_field(&started, "state"), "started");
+        let ended = command(&mut arcade, "session-ended", &[("invite", &id)], None).await;
+        assert_eq!(result_field(&ended, "state"), "ended");
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// bob invites alice; before she answers, alice invites bob and dave: one invite
+    /// links alice and bob, alice counts as accepted there, dave gets alice's own.
+    async fn crossed_invites_merge(kind) {
+        let (server, bridge, mut arcade, mut c) =
+            world(kind, "alice", &["bob", "dave"], "").await;
+        let first = invite(&mut arcade, "bob", &["alice"], "600").await;
+        let bobs = result_field(&first, "invite");
+        assert_eq!(row_of(&first, "alice")["result"], vec!["sent"]);
+        invitation(&mut c[0]).await;
+        let second = invite(&mut arcade, "alice", &["bob", "dave"], "600").await;
+        assert_eq!(row_of(&second, "bob")["result"], vec!["joined"]);
+        assert_eq!(row_of(&second, "bob")["invite"], vec![bobs.clone()]);
+        assert_eq!(row_of(&second, "dave")["result"], vec!["sent"]);
+        assert_eq!(result_field(&second, "joined"), bobs);
+        let told = news(&mut arcade).await;
+        assert_eq!(
+            (one(&told, "invite"), one(&told, "invitee"), one(&told, "how"), one(&told, "outcome")),
+            (bobs.clone(), jid("alice"), "merge".to_owned(), "ready".to_owned())
+        );
+        invitation(&mut c[2]).await;
+        // bob received no second invitation.
+        c[1].expect_none_matching(Duration::from_millis(300), |e| {
+            e.name() == "message" && body(e).contains("invites you")
+        })
+        .await
+        .unwrap();
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// An invite nobody answers ends solo while the bridge is down (killed with -9):
+    /// at restart the platform is told. A second one is cancelled and its invitees told.
+    /// A third survives a clean restart and is answered after it.
+    async fn expiry_cancel_and_restarts_in_the_middle(kind) {
+        let (server, mut bridge, mut arcade, mut c) =
+            world(kind, "alice", &["bob", "dave"], "").await;
+        let short = invite(&mut arcade, "alice", &["bob"], "30").await;
+        let short_id = result_field(&short, "invite");
+        invitation(&mut c[1]).await;
+        let cancelled = invite(&mut arcade, "alice", &["dave"], "600").await;
+        let cancelled_id = result_field(&cancelled, "invite");
+        let (dave_id, _) = invitation(&mut c[2]).await;
+        let reply = command(&mut arcade, "invite-cancel", &[("invite", &cancelled_id)], None).await;
+        assert_eq!(result_field(&reply, "outcome"), "cancelled");
+        receive(&mut c[2], &format!("invitation {dave_id} to Chess was cancelled")).await;
+        assert_eq!(one(&news(&mut arcade).await, "answer"), "cancelled");
+        let said = say(&mut c[2], &format!("accept {dave_id}")).await;
+        assert!(said.ends_with("was cancelled."), "{said}");
+
+        // Killed while the short invite waits, and kept down past its expiry.
+        bridge.kill();
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        bridge.start_again().unwrap();
+        let told = news(&mut arcade).await;
+        assert_eq!(
+            (one(&told, "invite"), one(&told, "answer"), one(&told, "outcome")),
+            (short_id.clone(), "expired".to_owned(), "solo".to_owned())
+        );
+        receive(&mut c[0], "Nobody joined Chess in time").await;
+        if kind == crate::support::ServerKind::Ejabberd {
+            // ejabberd tells a component that connects again who is online, not how:
+            // the users' next presence does.
+            for client in c.iter_mut() {
+                client.send_presence(None, None).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        // A pending invite across a clean stop: answered after the restart.
+        let kept = invite(&mut arcade, "alice", &["dave"], "600").await;
+        let kept_id = result_field(&kept, "invite");
+        assert_eq!(row_of(&kept, "dave")["result"], vec!["sent"]);
+        let (dave_id, _) = invitation(&mut c[2]).await;
+        bridge.terminate().await.unwrap();
+        bridge.start_again().unwrap();
+        bridge.wait_for_count(crate::support::LINK_UP, 3, T).await.unwrap();
+        let mut said = String::new();
+        for _ in 0..50 {
+            said = say(&mut c[2], &format!("accept {dave_id}")).await;
+            if !said.contains("being answered") && !said.contains("There is no") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
+        let told = news(&mut arcade).await;
+        assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// A muted host, a host declined too often, a host over its hourly rate, and users
+    /// who do not share: their invitations are not sent, and the platform is told why.
+    async fn the_abuse_limits_and_consent(kind) {
+        let (server, bridge, mut arcade, mut c) = world(
+            kind,
+            "alice",
+            &["bob", "carol", "dave"],
+            "\n[invites]\ndeclines_before_cooldown = 1\nper_host_per_hour = 4\n",
+        )
+        .await;
+        let said = say(&mut c[2], "mute alice@example.test").await;
+        assert!(said.starts_with("You will get no more invitations from alice@example.test"), "{said}");
+        let said = say(&mut c[3], "share none").await;
+        assert!(said.starts_with("No platform sees you now."), "{said}");
+        let reply = invite(&mut arcade, "alice", &["bob", "carol", "dave", "nobody"], "600").await;
+        assert_eq!(row_of(&reply, "bob")["result"], vec!["sent"]);
+        assert_eq!(row_of(&reply, "carol")["result"], vec!["muted"]);
+        // Who does not share is told as who does not exist.
+        assert_eq!(row_of(&reply, "dave")["result"], vec!["not-consenting"]);
+        assert_eq!(row_of(&reply, "nobody")["result"], vec!["not-consenting"]);
+        let (bob_id, _) = invitation(&mut c[1]).await;
+        say(&mut c[1], &format!("decline {bob_id}")).await;
+        // One decline is enough here: alice's next invitation to bob is held back.
+        let reply = invite(&mut arcade, "alice", &["bob"], "600").await;
+        assert_eq!(row_of(&reply, "bob")["result"], vec!["cooldown"]);
+        let said = say(&mut c[2], "unmute").await;
+        assert!(said.starts_with("Game invitations reach you again."), "{said}");
+        // Four invitations an hour: bob's counted, carol's is the second...
+        let reply = invite(&mut arcade, "alice", &["carol"], "600").await;
+        assert_eq!(row_of(&reply, "carol")["result"], vec!["sent"]);
+        let carol = result_field(&reply, "invite");
+        command(&mut arcade, "invite-cancel", &[("invite", &carol)], None).await;
+        let reply = invite(&mut arcade, "alice", &["carol"], "600").await;
+        let carol = result_field(&reply, "invite");
+        command(&mut arcade, "invite-cancel", &[("invite", &carol)], None).await;
+        invite(&mut arcade, "alice", &["carol"], "600").await;
+        // ...and the fifth is over the rate.
+        let cancel_last = rows(&form(&command(&mut arcade, "pending", &[("jid", "carol@example.test")], None).await));
+        command(&mut arcade, "invite-cancel", &[("invite", &cancel_last[0]["invite"][0])], None).await;
+        let reply = invite(&mut arcade, "alice", &["carol"], "600").await;
+        assert_eq!(row_of(&reply, "carol")["result"], vec!["rate-limited"]);
+        // A host who is not available hosts nothing.
+        c[0].send_presence(Some("dnd"), None).await.unwrap();
+        let mut refused = (String::new(), String::new());
+        for _ in 0..50 {
+            let reply = invite(&mut arcade, "alice", &["carol"], "600").await;
+            if reply.attr("type") == Some("error") {
+                refused = condition(&reply);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(refused.0, "not-acceptable");
+        assert!(refused.1.contains("cannot host an invite now"), "{}", refused.1);
+        drop((server, bridge));
+    }
+);
