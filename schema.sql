@@ -120,6 +120,11 @@ ALTER TABLE prompt ADD COLUMN lang TEXT;
 ALTER TABLE prompt ADD COLUMN sent_at INTEGER;
 ALTER TABLE prompt ADD COLUMN how TEXT;
 CREATE INDEX prompt_by_invite ON prompt (invite) WHERE invite IS NOT NULL;
+-- Recent yes and no: a platform's consent request waits a week after a no, and a run of
+-- declines of one host's invitations is read back at start (the cooldown). Replaces
+-- prompt_by_user, which every new prompt paid for.
+CREATE INDEX prompt_answered ON prompt (user, answered_at) WHERE answer IN ('yes', 'no');
+DROP INDEX prompt_by_user;
 
 -- Users who do not want invites: from one host, or from anyone ('*').
 CREATE TABLE mute (

@@ -43,6 +43,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(config: Config) -> Result<(), RunError> {
     let store = Store::open(&config.storage_path)?;
+    let checkpointer = crate::store::Checkpointer::start(&config.storage_path)?;
     info!(
         path = %config.storage_path.display(),
         schema_version = store.schema_version()?,
@@ -107,6 +108,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             return link_result;
         }
     };
+    drop(checkpointer);
     store.close()?;
     info!("database closed");
     link_result

@@ -249,7 +249,7 @@ fn create(
     let room = settings.per_host_per_hour.saturating_sub(sent_lately) as usize;
     let mut candidates = Vec::with_capacity(wanted.len());
     for invitee in wanted {
-        let refusal = refusal(ctx, host.as_str(), mutual, &invitee, now, &settings)?;
+        let refusal = refusal(ctx, host.as_str(), mutual, &invitee, now, &settings);
         candidates.push(Candidate {
             lang: Some(directory.lang(&invitee))
                 .filter(|l| *l != crate::strings::Lang::En)
@@ -346,21 +346,21 @@ fn refusal(
     invitee: &str,
     now: u32,
     settings: &crate::invites::InvitesConfig,
-) -> Result<Option<Refusal>, Failure> {
+) -> Option<Refusal> {
     let directory = ctx.directory;
     if !may_invite(ctx, invitee) {
-        return Ok(Some(if ctx.consent.by_default() {
+        return Some(if ctx.consent.by_default() {
             Refusal::NotAContact
         } else {
             Refusal::NotConsenting
-        }));
+        });
     }
     let contact = directory.id(invitee).is_some_and(|id| mutual.contains(&id));
     if !contact {
-        return Ok(Some(Refusal::NotAContact));
+        return Some(Refusal::NotAContact);
     }
     if ctx.mutes.muted(invitee, host) {
-        return Ok(Some(Refusal::Muted));
+        return Some(Refusal::Muted);
     }
     let available = directory.id(invitee).is_some_and(|id| {
         matches!(
@@ -370,25 +370,22 @@ fn refusal(
         )
     });
     if !available {
-        return Ok(Some(Refusal::NotAvailable));
+        return Some(Refusal::NotAvailable);
     }
-    if settings.cooldown_secs > 0 {
-        let n = settings.declines_before_cooldown;
-        let answers = ctx
-            .store
-            .answers_to(invitee, host, now.saturating_sub(settings.cooldown_secs), n)
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read invitation history");
-                Failure::internal()
-            })?;
-        if answers.len() as u32 >= n && answers.iter().all(|(a, _)| a == "no") {
-            return Ok(Some(Refusal::Cooldown));
-        }
+    if settings.cooldown_secs > 0
+        && ctx.invites.declined(
+            invitee,
+            host,
+            settings.declines_before_cooldown,
+            now.saturating_sub(settings.cooldown_secs),
+        )
+    {
+        return Some(Refusal::Cooldown);
     }
     if !ctx.prompts.has_room_for(invitee) {
-        return Ok(Some(Refusal::RateLimited));
+        return Some(Refusal::RateLimited);
     }
-    Ok(None)
+    None
 }
 
 /// Takes a plan on: its writes into the request's transaction, its notices, rendered

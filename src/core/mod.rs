@@ -168,6 +168,8 @@ pub struct State {
     pub mutes: crate::invites::mutes::Mutes,
     /// The next number of the id sequence of prompts and invites.
     pub next_id: u64,
+    /// Ids below this are reserved in the database: a restart starts there.
+    pub ids_reserved: u64,
 }
 
 /// How long a last-seen time or a disclosure record waits to share a write with others:
@@ -219,8 +221,11 @@ pub struct Core {
     resent: bool,
 }
 
-/// The `meta` key of the next number of the id sequence (prompts and invites).
+/// The `meta` key of where the id sequence (prompts and invites) starts after a restart:
+/// the end of the block of ids reserved last.
 pub const NEXT_ID: &str = "next_id";
+/// Ids reserved at a time.
+pub const ID_BLOCK: u64 = 1_000;
 
 /// How often the database is asked whether the registry changed (by the CLI).
 const REGISTRY_CHECK: Duration = Duration::from_millis(100);
@@ -263,7 +268,8 @@ impl Core {
                 consent = Consent::new(crate::rights::consent::ConsentPolicy::OptIn);
             }
         }
-        match load_invites(&store, unix_secs(now), &mut invites, &mut mutes) {
+        let cooldown = config.rights.invites.cooldown_secs;
+        match load_invites(&store, unix_secs(now), cooldown, &mut invites, &mut mutes) {
             Ok(()) => {
                 if !invites.is_empty() {
                     info!(
@@ -288,15 +294,19 @@ impl Core {
             invites,
             mutes,
             next_id: 0,
+            ids_reserved: 0,
         };
         let mut state = state;
+        // A new database starts its sequence at a random point, so that ids tell nothing
+        // of how many came before.
         state.next_id = state
             .store
             .meta(NEXT_ID)
             .ok()
             .flatten()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .unwrap_or(crate::prompts::FIRST_ID + salt % crate::prompts::FIRST_ID_SPREAD);
+        state.ids_reserved = state.next_id;
         Core {
             next_op: 0,
             registry_version,
@@ -838,12 +848,19 @@ impl Core {
 fn load_invites(
     store: &Store,
     now: u32,
+    cooldown: u32,
     invites: &mut crate::invites::Book,
     mutes: &mut crate::invites::mutes::Mutes,
 ) -> Result<(), crate::store::StoreError> {
     for record in store.live_invites(now)? {
         let prompts = store.invite_prompts(&record.id)?;
         invites.load(record, prompts);
+    }
+    // The runs of declines that may still hold an invitee's cooldown.
+    for (user, host, answer, at) in store.invitation_answers(now.saturating_sub(cooldown))? {
+        if let Some(answer) = crate::invites::Answer::from_stored(&answer) {
+            invites.note_answer(&user, &host, answer, at);
+        }
     }
     for (user, host) in store.mutes()? {
         mutes.apply(&crate::store::Write::Mute {

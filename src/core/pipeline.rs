@@ -601,16 +601,19 @@ impl Core {
         now: SystemTime,
         out: &mut Vec<Output>,
     ) {
-        // Ids drawn are never given again, whatever becomes of the request.
+        // Ids drawn are never given again, whatever becomes of the request. The database
+        // keeps how far ids are reserved, a block at a time, so that most requests do
+        // not write it.
         let drawn = std::mem::take(&mut request.tx.ids_drawn);
-        if drawn > 0 {
-            self.state.next_id += drawn;
-            if matches!(result, Ok(Flow::Done(_))) {
-                request.tx.push(crate::store::Write::Meta {
-                    key: super::NEXT_ID.to_owned(),
-                    value: self.state.next_id.to_string(),
-                });
-            }
+        self.state.next_id += drawn;
+        let reserve = (self.state.next_id > self.state.ids_reserved
+            && matches!(result, Ok(Flow::Done(_))))
+        .then(|| self.state.next_id + super::ID_BLOCK);
+        if let Some(reserve) = reserve {
+            request.tx.push(crate::store::Write::Meta {
+                key: super::NEXT_ID.to_owned(),
+                value: reserve.to_string(),
+            });
         }
         match result {
             Err(failure) => match request.channel {
@@ -663,6 +666,9 @@ impl Core {
                     self.state.health.stats.storage_failures += 1;
                     error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
                     return fail(&request, &Failure::internal(), out);
+                }
+                if let Some(reserve) = reserve {
+                    self.state.ids_reserved = reserve;
                 }
                 if !writes.is_empty() {
                     self.state.health.stats.storage_writes += 1;

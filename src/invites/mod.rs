@@ -32,6 +32,10 @@ use crate::store::{InviteRecord, PromptRecord, Write};
 pub const KIND: &str = "invite";
 /// Invites held at once (open ones, and ready ones until their expiry).
 pub const MAX_LIVE: usize = 100_000;
+/// Pairs (invitee, host) whose run of declines is tracked; at the cap, runs older than
+/// the cooldown are forgotten, and if that frees nothing a new run is not tracked
+/// (counted in `declines-untracked`).
+pub const MAX_DECLINE_RUNS: usize = 1_000_000;
 /// Invitees of one invite.
 pub const MAX_INVITEES: usize = 20;
 
@@ -297,6 +301,11 @@ pub struct Book {
     links: HashMap<Pair, String>,
     /// When each invite may leave the book (its expiry), soonest first.
     expiries: BinaryHeap<Reverse<(u32, String)>>,
+    /// (invitee, host) → declines in a row of the host's invitations, and when the last
+    /// was given. An acceptance ends the run.
+    declines: HashMap<(Box<str>, Box<str>), (u32, u32)>,
+    /// Runs not tracked at [`MAX_DECLINE_RUNS`].
+    pub declines_untracked: u64,
 }
 
 impl Book {
@@ -355,10 +364,13 @@ impl Book {
             Write::Invite(record) => self.open(record.clone()),
             Write::Prompt(prompt) => self.add(prompt),
             Write::PromptAnswer {
-                id, answer, how, ..
+                id,
+                answer,
+                how,
+                at,
             } => {
                 if let Some(answer) = Answer::from_stored(answer) {
-                    self.answered(id, answer, how.and_then(How::parse));
+                    self.answered(id, answer, how.and_then(How::parse), *at);
                 }
             }
             Write::InviteState { id, state, .. } => {
@@ -407,7 +419,7 @@ impl Book {
         invite.invitees.push(invitee);
     }
 
-    fn answered(&mut self, prompt: &str, answer: Answer, how: Option<How>) {
+    fn answered(&mut self, prompt: &str, answer: Answer, how: Option<How>, at: u32) {
         let Some(invite_id) = self.by_prompt.get(prompt) else {
             return;
         };
@@ -425,6 +437,47 @@ impl Book {
                 self.links.remove(&key);
             }
         }
+        let (user, host) = (invitee.jid.clone(), invite.record.host.clone());
+        self.note_answer(&user, &host, answer, at);
+    }
+
+    /// Counts a decline of `host`'s invitation by `user` (an acceptance ends the run).
+    pub fn note_answer(&mut self, user: &str, host: &str, answer: Answer, at: u32) {
+        let key = (Box::<str>::from(user), Box::<str>::from(host));
+        match answer {
+            Answer::Accepted => {
+                self.declines.remove(&key);
+            }
+            Answer::Declined => {
+                if let Some(run) = self.declines.get_mut(&key) {
+                    run.0 = run.0.saturating_add(1);
+                    run.1 = run.1.max(at);
+                } else if self.declines.len() < MAX_DECLINE_RUNS {
+                    self.declines.insert(key, (1, at));
+                } else {
+                    self.declines_untracked += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `user` declined `host`'s invitations at least `n` times in a row, the
+    /// last one since `since`.
+    pub fn declined(&self, user: &str, host: &str, n: u32, since: u32) -> bool {
+        self.declines
+            .get(&(Box::<str>::from(user), Box::<str>::from(host)))
+            .is_some_and(|&(count, last)| count >= n && last >= since)
+    }
+
+    /// Forgets runs of declines whose last is before `before` (past any cooldown).
+    pub fn forget_declines(&mut self, before: u32) {
+        self.declines.retain(|_, &mut (_, last)| last >= before);
+    }
+
+    /// Runs of declines tracked.
+    pub fn decline_runs(&self) -> usize {
+        self.declines.len()
     }
 
     fn set_state(&mut self, id: &str, state: State) {

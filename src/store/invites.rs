@@ -84,23 +84,20 @@ impl Store {
             .query_row(params![host, since], |r| r.get(0))?)
     }
 
-    /// The last `n` answers `user` gave to `host`'s invitations since `since`, newest
-    /// first, with when each was given.
-    pub fn answers_to(
+    /// Every yes and no given to an invitation since `since`, oldest first: (invitee,
+    /// host, answer, when).
+    pub fn invitation_answers(
         &self,
-        user: &str,
-        host: &str,
         since: u32,
-        n: u32,
-    ) -> Result<Vec<(String, u32)>, StoreError> {
+    ) -> Result<Vec<(String, String, String, u32)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT p.answer, p.answered_at FROM prompt p JOIN invite i ON i.id = p.invite
-             WHERE p.user = ?1 AND i.host = ?2 AND p.answered_at >= ?3
-               AND p.answer IN ('yes', 'no')
-             ORDER BY p.answered_at DESC LIMIT ?4",
+            "SELECT p.user, i.host, p.answer, p.answered_at FROM prompt p
+             JOIN invite i ON i.id = p.invite
+             WHERE p.answer IN ('yes', 'no') AND p.answered_at >= ?1
+             ORDER BY p.answered_at, p.rowid",
         )?;
-        let rows = stmt.query_map(params![user, host, since, n], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        let rows = stmt.query_map([since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -43,6 +43,9 @@ pub enum StoreError {
 
 /// How long a statement waits for a lock held by another process.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
+/// WAL pages after which a commit checkpoints by itself: the fallback, should the
+/// [`Checkpointer`] fall behind (SQLite's default is 1,000).
+const AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 pub struct Store {
     conn: Connection,
@@ -71,6 +74,7 @@ impl Store {
         })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)?;
         Store::prepare(conn)
     }
 
@@ -132,6 +136,62 @@ impl Store {
             [key, value],
         )?;
         Ok(())
+    }
+}
+
+/// Copies the WAL back into the database file from a thread of its own, so that the
+/// core's commits do not pay for it (with SQLite's default, every thousandth page
+/// committed stops a commit for a checkpoint and its fsyncs). Runs a passive checkpoint
+/// every [`Checkpointer::EVERY`], which never blocks the core's writes; the core's own
+/// connection still checkpoints past [`AUTOCHECKPOINT_PAGES`] should this one stop.
+pub struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+    /// Starts checkpointing the database at `path` (already opened by [`Store::open`]).
+    pub fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("checkpoint".to_owned())
+            .spawn(move || loop {
+                match stopped.recv_timeout(Checkpointer::EVERY) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            tracing::debug!(error = %e, "checkpoint skipped; tried again shortly");
+                        }
+                    }
+                    _ => return,
+                }
+            })
+            .map_err(|e| StoreError::Schema(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
