@@ -29,6 +29,9 @@
 //!    user makes the bridge fetch that user's roster). Reports answers/s, CPU µs per
 //!    answer, errors, latency p50/p99.
 //! 6. The same for `status`, 100 users per request.
+//! 6b. Invites: I one-step `invite` requests, P in flight, each from an available host
+//!    to five of its mutual contacts (every one online): reports invites/s, invitation
+//!    messages/s, the CPU per invite and the latency.
 //! 7. With `--hostile`, during the `peers` flood: hostile stanzas from another JID (huge
 //!    attribute values and names, a 9,000-character element name, 5,000 children, 1,000
 //!    levels of nesting, a 200 KiB text node, characters of every Unicode plane, entity
@@ -75,6 +78,11 @@ const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 const MUTUAL: usize = 20;
 /// Users per `status` request.
 const STATUS_BATCH: usize = 100;
+/// Invitees per `invite` request: the host's next contacts, all mutual.
+const INVITEES: usize = 5;
+/// Users between two hosts of the invite phase: a host (`chat`) and its invitees, none
+/// of them in another invite.
+const INVITE_STRIDE: usize = 8;
 /// A flood phase fails when no reply at all arrives for this long (the bridge gives up
 /// on a roster after `link.iq_timeout_secs`, 30 s by default).
 const STALL: Duration = Duration::from_secs(45);
@@ -88,6 +96,7 @@ usage: load [options]
   --contacts K           contacts per roster, the first 20 mutual (default 50)
   --requests R           one-step `peers` requests of the platform flood (default 20000)
   --status-requests S    `status` requests, 100 users each (default 2000)
+  --invites I            `invite` requests, 5 invitees each (default 5000; at most users/8)
   --pipeline P           requests in flight (default 64)
   --hostile              also send hostile stanzas during the `peers` flood
   --cpu C                core to pin the bridge to with taskset (default 1)
@@ -107,6 +116,7 @@ struct Opts {
     contacts: usize,
     requests: usize,
     status_requests: usize,
+    invites: usize,
     pipeline: usize,
     hostile: bool,
     cpu: usize,
@@ -122,6 +132,7 @@ impl Default for Opts {
             contacts: 50,
             requests: 20_000,
             status_requests: 2_000,
+            invites: 5_000,
             pipeline: 64,
             hostile: false,
             cpu: 1,
@@ -156,6 +167,7 @@ fn parse_args() -> Res<Option<Opts>> {
             "--contacts" => o.contacts = number(&mut args, &arg)?,
             "--requests" => o.requests = number(&mut args, &arg)?,
             "--status-requests" => o.status_requests = number(&mut args, &arg)?,
+            "--invites" => o.invites = number(&mut args, &arg)?,
             "--pipeline" => o.pipeline = number(&mut args, &arg)?,
             "--cpu" => o.cpu = number(&mut args, &arg)?,
             "--timeout" => o.timeout = Duration::from_secs(number(&mut args, &arg)? as u64),
@@ -170,6 +182,13 @@ fn parse_args() -> Res<Option<Opts>> {
     }
     if o.pipeline == 0 {
         return Err("--pipeline must be at least 1".into());
+    }
+    if o.invites * INVITE_STRIDE > o.users || o.contacts < INVITEES {
+        return Err(format!(
+            "--invites must be at most --users / {INVITE_STRIDE} (each host and its invitees are \
+             users of their own), and --contacts at least {INVITEES}"
+        )
+        .into());
     }
     Ok(Some(o))
 }
@@ -385,6 +404,7 @@ async fn phases(
     burst(opts, bridge, &mut link, report, base_rss).await?;
     peers_flood(opts, bridge, &mut link, report, hostile).await?;
     status_flood(opts, bridge, &mut link, report).await?;
+    invite_flood(opts, bridge, &mut link, report).await?;
 
     // The link must still be the very same TCP connection.
     link.ping(bridge, "final-ping", Duration::from_secs(15))
@@ -768,6 +788,89 @@ async fn status_flood(
             flood.errors
         )
         .into());
+    }
+    Ok(())
+}
+
+async fn invite_flood(
+    opts: &Opts,
+    bridge: &mut Bridge,
+    link: &mut Link,
+    report: &mut Report,
+) -> Res<()> {
+    let total = opts.invites;
+    if total == 0 {
+        return Ok(());
+    }
+    let mut flood = Flood::new("invite", total);
+    let mut no_hostile = HostileLog::default();
+    let messages0 = link.counters.messages.load(Ordering::Relaxed);
+    let cpu0 = bridge.cpu_ticks()?;
+    let t0 = Instant::now();
+    let mut result = Ok(());
+    while flood.answered < total {
+        let mut out = String::new();
+        while flood.in_flight.len() < opts.pipeline && flood.sent < total {
+            let i = flood.sent;
+            let id = format!("i-{i}");
+            // user{8i} is `chat`; its next contacts are mutual and online.
+            let host = i * INVITE_STRIDE;
+            let _ = write!(
+                out,
+                "<iq type='set' id='{id}' from='{PLATFORM}' to='{COMPONENT}'>\
+                 <command xmlns='{NS_COMMANDS}' node='invite' action='execute'>\
+                 <x xmlns='jabber:x:data' type='submit'><field var='host'><value>user{host}@{DOMAIN}</value></field>\
+                 <field var='invitees'>"
+            );
+            for k in 1..=INVITEES {
+                let _ = write!(out, "<value>user{}@{DOMAIN}</value>", host + k);
+            }
+            let _ = write!(
+                out,
+                "</field><field var='game'><value>Chess</value></field>\
+                 <field var='session'><value>table-{i}</value></field>\
+                 <field var='join'><value>https://play.example.test/j/{i}</value></field></x></command></iq>"
+            );
+            flood.in_flight.insert(id, Instant::now());
+            flood.sent += 1;
+        }
+        if !out.is_empty() {
+            link.send(out);
+        }
+        if let Err(e) = flood.wait(link, bridge, &mut no_hostile).await {
+            result = Err(e);
+            break;
+        }
+    }
+    // The invitations follow each reply closely; a ping after the last proves they left.
+    link.ping(bridge, "invites-ping", Duration::from_secs(15))
+        .await?;
+    let elapsed = t0.elapsed();
+    let cpu = bridge
+        .cpu_ticks()
+        .ok()
+        .map(|cpu1| bridge.secs(cpu1.saturating_sub(cpu0)));
+    flood.report(report, elapsed, cpu);
+    let messages = link.counters.messages.load(Ordering::Relaxed) - messages0;
+    report.add(
+        "invite: invitation messages",
+        format!(
+            "{messages} ({:.0}/s; expected {})",
+            messages as f64 / elapsed.as_secs_f64(),
+            (flood.answered - flood.errors) * INVITEES
+        ),
+    );
+    result?;
+    if flood.errors > 0 {
+        return Err(format!(
+            "{} invite requests were answered with an error",
+            flood.errors
+        )
+        .into());
+    }
+    let expected = (total * INVITEES) as u64;
+    if messages != expected {
+        return Err(format!("{messages} invitations were sent, not {expected}").into());
     }
     Ok(())
 }
@@ -1252,6 +1355,8 @@ struct Counters {
     unexpected: AtomicU64,
     largest: AtomicUsize,
     largest_what: Mutex<String>,
+    /// Messages from the bridge (invitations).
+    messages: AtomicU64,
 }
 
 struct Link {
@@ -1628,8 +1733,13 @@ fn on_stanza(
             );
         }
     }
+    if tag.name == "message" {
+        // Invitations, in the invite phase.
+        counters.messages.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     if tag.name != "iq" {
-        // The bridge has no reason to send messages or presences in this run.
+        // The bridge has no reason to send presences in this run.
         counters.unexpected.fetch_add(1, Ordering::Relaxed);
         return;
     }
