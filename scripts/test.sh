@@ -10,9 +10,13 @@ scripts/ensure-packages.sh prosody prosody-modules ejabberd
 
 echo "== cargo fmt"
 cargo fmt --all -- --check
+cargo fmt --manifest-path examples/platform/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 # Benchmarks are compiled by clippy above and run with `cargo bench`; they are not tests.
+echo "== the example platform (its own package: a tokio-xmpp client)"
+cargo build --locked --quiet --manifest-path examples/platform/Cargo.toml --target-dir target/platform
+export GAME_PLATFORM_BIN="$PWD/target/platform/debug/game-platform-example"
 echo "== tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --lib --bins --tests --no-fail-fast

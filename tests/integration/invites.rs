@@ -390,3 +390,41 @@ on_both_servers!(
         drop((server, bridge));
     }
 );
+
+on_both_servers!(
+    /// The example platform a game developer copies (`examples/platform`, a tokio-xmpp
+    /// client) invites alice's peers twice: bob accepts the first (it prints `ready` and
+    /// starts the game), both decline the second (it prints `solo`).
+    async fn the_example_platform_reacts_to_ready_and_solo(kind) {
+        let (server, bridge, _arcade, mut c) = world(kind, "alice", &["bob", "carol"], "").await;
+        let mut platform = crate::support::Platform::start(&server, "arcade", None).expect("the platform starts");
+        platform.wait_for("logged in as arcade@example.test", T).await.unwrap();
+        platform.say("invite alice@example.test Chess").unwrap();
+        let peers = platform.wait_for("peers of alice@example.test:", T).await.unwrap();
+        assert!(peers.contains("bob@example.test") && peers.contains("carol@example.test"), "{peers}");
+        platform.wait_for("waiting for answers", T).await.unwrap();
+        let (bob_id, _) = invitation(&mut c[1]).await;
+        let (carol_id, _) = invitation(&mut c[2]).await;
+        say(&mut c[1], &format!("accept {bob_id}")).await;
+        let ready = platform.wait_for("ready:", T).await.unwrap();
+        assert_eq!(ready, "ready: starting a multiplayer game of Chess for alice@example.test and bob@example.test");
+        // The game started: carol's invitation is closed, and her late answer explained.
+        platform.wait_for("news: carol@example.test closed invite", T).await.unwrap();
+        let late = say(&mut c[2], &format!("decline {carol_id}")).await;
+        assert!(late.contains("started without waiting"), "{late}");
+        platform.say("over").unwrap();
+        platform.wait_for("game over", T).await.unwrap();
+
+        platform.say("invite alice@example.test Go").unwrap();
+        platform.wait_for("waiting for answers", T).await.unwrap();
+        let go = |e: &Element| e.name() == "message" && body(e).contains("to play Go");
+        for user in [1, 2] {
+            let message = c[user].recv_matching(T, go).await.expect("invited to Go");
+            let id = one(message.get_child("x", "jabber:x:data").unwrap(), "prompt");
+            say(&mut c[user], &format!("decline {id}")).await;
+        }
+        let solo = platform.wait_for("solo:", T).await.unwrap();
+        assert_eq!(solo, "solo: nobody joined, starting a single-player game of Go for alice@example.test");
+        drop((server, bridge));
+    }
+);

@@ -6,6 +6,7 @@
 //! - [`Client`] (`client.rs`): a user's c2s session (or a bare component session) speaking
 //!   `minidom::Element`s; [`befriend`] makes two users mutual contacts.
 //! - [`Bridge`] (`bridge.rs`): runs `xmpp-game-bridge run --config …` against a server.
+//! - [`Platform`] (`platform.rs`): the example game platform (`examples/platform`).
 //! - `ports.rs`, `process.rs`: free ports, child processes and their logs.
 //!
 //! Tests run one per process (cargo-nextest), so nothing here is shared between tests.
@@ -15,6 +16,7 @@
 mod bridge;
 mod client;
 mod ejabberd;
+mod platform;
 mod ports;
 mod process;
 mod prosody;
@@ -22,6 +24,7 @@ mod server;
 
 pub use bridge::{Bridge, BridgeConfig, LINK_UP};
 pub use client::{befriend, parse_in, show, xml, Client, NS_CLIENT, NS_COMPONENT};
+pub use platform::Platform;
 pub use server::{Server, ServerKind, ServerOptions, COMPONENT_JID, DOMAIN, LOBBY_JID};
 
 /// Defines one test per server kind, named `<name>::prosody` and `<name>::ejabberd` (so

@@ -1,0 +1,341 @@
+//! A small game platform, as a game developer would write one: it logs in to the chat
+//! server as its bot account, asks xmpp-game-bridge who a player is chatting with,
+//! invites them to a game, prints every piece of news the bridge sends, and starts a
+//! multiplayer session when someone joins (`ready`) or a single-player one when nobody
+//! does (`solo`).
+//!
+//! ```sh
+//! game-platform-example --server 127.0.0.1:5222 --jid arcade@example.test \
+//!     --password arcade-pw --bridge game.example.test
+//! ```
+//!
+//! Then, one per line on standard input:
+//!
+//! - `peers <player>`: who the player is chatting with right now;
+//! - `invite <host> <game>`: invites the host's active peers, and waits for the outcome;
+//! - `over`: the games being played end (the bridge clears what it published);
+//! - `quit`.
+//!
+//! Everything the bridge says is a data form: a field's value is read by its `var`.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_xmpp::connect::DnsConfig;
+use tokio_xmpp::jid::{BareJid, Jid};
+use tokio_xmpp::minidom::rxml::xml_ncname;
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::xmlstream::Timeouts;
+use tokio_xmpp::{Client, Event, IqRequest, IqResponse, Stanza};
+
+const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+const NS_DATA: &str = "jabber:x:data";
+/// The bridge's news about an invite: an answer, or a change of outcome.
+const INVITE_NEWS: &str = "urn:xmpp-game-bridge:invite:1";
+
+struct Options {
+    server: String,
+    jid: String,
+    password: String,
+    bridge: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("{e}\nusage: game-platform-example --server HOST:PORT --jid JID --password PASSWORD --bridge COMPONENT-JID");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("platform: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn options() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut found: HashMap<String, String> = HashMap::new();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        found.insert(flag.trim_start_matches('-').to_owned(), value);
+    }
+    let mut take = |name: &str| found.remove(name).ok_or(format!("--{name} is missing"));
+    Ok(Options {
+        server: take("server")?,
+        jid: take("jid")?,
+        password: take("password")?,
+        bridge: take("bridge")?,
+    })
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let jid = BareJid::from_str(&options.jid).map_err(|e| e.to_string())?;
+    let bridge = Jid::from_str(&options.bridge).map_err(|e| e.to_string())?;
+    let mut client = Client::new_plaintext(
+        jid,
+        options.password,
+        DnsConfig::Addr {
+            addr: options.server,
+        },
+        Timeouts::tight(),
+    );
+    // Wait until logged in.
+    loop {
+        match client.next().await {
+            Some(Event::Online { bound_jid, .. }) => {
+                println!("logged in as {bound_jid}");
+                break;
+            }
+            Some(Event::Disconnected(e)) => return Err(format!("cannot log in: {e}")),
+            Some(_) => {}
+            None => return Err("the connection closed".to_owned()),
+        }
+    }
+    // The bridge only sends news to a platform that is online.
+    client
+        .send_stanza(Stanza::Presence(
+            tokio_xmpp::parsers::presence::Presence::available(),
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    // Invites waiting for their outcome: invite id → (host, game).
+    let mut waiting: HashMap<String, (String, String)> = HashMap::new();
+    // Invites whose game is being played.
+    let mut playing: Vec<String> = Vec::new();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Ok(Some(line)) = line else { break };
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    ["peers", player] => {
+                        peers(&mut client, &bridge, player).await?;
+                    }
+                    ["invite", host, game] => {
+                        let peers = peers(&mut client, &bridge, host).await?;
+                        if peers.is_empty() {
+                            println!("{host} is chatting with nobody: starting a single-player game of {game}");
+                            continue;
+                        }
+                        if let Some(id) = invite(&mut client, &bridge, host, game).await? {
+                            waiting.insert(id, (host.to_string(), game.to_string()));
+                        }
+                    }
+                    ["over"] => {
+                        for id in playing.drain(..) {
+                            command(&mut client, &bridge, "session-ended", &[("invite", &id)]).await?;
+                            println!("game over: the session of invite {id} ended");
+                        }
+                    }
+                    ["quit"] => break,
+                    [] => {}
+                    _ => println!("commands: peers <player> | invite <host> <game> | over | quit"),
+                }
+            }
+            event = client.next() => {
+                match event {
+                    Some(Event::Stanza(Stanza::Message(message))) => {
+                        let message: Element = message.into();
+                        if let Some(news) = form_of_type(&message, INVITE_NEWS) {
+                            if let Some(started) = on_news(&mut client, &bridge, &news, &mut waiting).await? {
+                                playing.push(started);
+                            }
+                        }
+                    }
+                    Some(Event::Disconnected(e)) => return Err(format!("disconnected: {e}")),
+                    None => return Err("the connection closed".to_owned()),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    client.send_end().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Asks the bridge who `player` is chatting with; prints and returns them.
+async fn peers(client: &mut Client, bridge: &Jid, player: &str) -> Result<Vec<String>, String> {
+    let result = command(client, bridge, "peers", &[("jid", player)]).await?;
+    let peers: Vec<String> = items(&result)
+        .into_iter()
+        .filter_map(|mut row| row.remove("jid"))
+        .collect();
+    println!(
+        "peers of {player}: {}",
+        if peers.is_empty() {
+            "nobody right now".to_owned()
+        } else {
+            peers.join(", ")
+        }
+    );
+    Ok(peers)
+}
+
+/// Invites the host's active peers to `game`; returns the invite's id.
+async fn invite(
+    client: &mut Client,
+    bridge: &Jid,
+    host: &str,
+    game: &str,
+) -> Result<Option<String>, String> {
+    let session = format!("{game}-{}", std::process::id());
+    let result = command(
+        client,
+        bridge,
+        "invite",
+        &[
+            ("host", host),
+            ("game", game),
+            ("session", &session),
+            ("expiry", "120"),
+        ],
+    )
+    .await?;
+    let id = value(&result, "invite");
+    for row in items(&result) {
+        println!(
+            "  {}: {}",
+            row.get("jid").map_or("?", String::as_str),
+            row.get("result").map_or("?", String::as_str)
+        );
+    }
+    match &id {
+        Some(id) => println!("invite {id} sent for {host}'s game of {game}; waiting for answers"),
+        None => println!("nobody could be invited"),
+    }
+    Ok(id)
+}
+
+/// One piece of news about an invite: print it, and act on `ready` and `solo`. Returns
+/// the invite whose game started, if one did.
+async fn on_news(
+    client: &mut Client,
+    bridge: &Jid,
+    news: &Element,
+    waiting: &mut HashMap<String, (String, String)>,
+) -> Result<Option<String>, String> {
+    let get = |var| value(news, var).unwrap_or_default();
+    let (id, outcome) = (get("invite"), get("outcome"));
+    let how = match get("how").as_str() {
+        "" => String::new(),
+        how => format!(" (through {how})"),
+    };
+    println!(
+        "news: {} {} invite {id}{how} → {outcome}",
+        get("invitee"),
+        get("answer")
+    );
+    let Some((host, game)) = waiting.get(&id).cloned() else {
+        return Ok(None);
+    };
+    match outcome.as_str() {
+        "ready" => {
+            waiting.remove(&id);
+            command(client, bridge, "session-started", &[("invite", &id)]).await?;
+            println!(
+                "ready: starting a multiplayer game of {game} for {host} and {}",
+                get("invitee")
+            );
+            Ok(Some(id))
+        }
+        "solo" => {
+            waiting.remove(&id);
+            println!("solo: nobody joined, starting a single-player game of {game} for {host}");
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Runs an ad-hoc command in one step with a submitted form; returns the result form.
+async fn command(
+    client: &mut Client,
+    bridge: &Jid,
+    node: &str,
+    fields: &[(&str, &str)],
+) -> Result<Element, String> {
+    let mut form = Element::builder("x", NS_DATA).attr(xml_ncname!("type").into(), "submit");
+    for (var, value) in fields {
+        form = form.append(
+            Element::builder("field", NS_DATA)
+                .attr(xml_ncname!("var").into(), *var)
+                .append(Element::builder("value", NS_DATA).append(*value).build())
+                .build(),
+        );
+    }
+    let request = Element::builder("command", NS_COMMANDS)
+        .attr(xml_ncname!("node").into(), node)
+        .attr(xml_ncname!("action").into(), "execute")
+        .append(form.build())
+        .build();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(30),
+        client
+            .send_iq(Some(bridge.clone()), IqRequest::Set(request))
+            .await,
+    )
+    .await
+    .map_err(|_| format!("{node}: no answer within 30 s"))?
+    .map_err(|e| format!("{node}: {e}"))?;
+    match answer {
+        IqResponse::Result(Some(payload)) => payload
+            .get_child("x", NS_DATA)
+            .cloned()
+            .ok_or_else(|| format!("{node}: no result form")),
+        IqResponse::Result(None) => Err(format!("{node}: empty answer")),
+        IqResponse::Error(error) => Err(format!(
+            "{node} refused: {}",
+            error
+                .texts
+                .values()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| format!("{:?}", error.defined_condition))
+        )),
+    }
+}
+
+/// The data form of `form_type` in a message, if it carries one.
+fn form_of_type(message: &Element, form_type: &str) -> Option<Element> {
+    message
+        .children()
+        .find(|c| c.is("x", NS_DATA) && value(c, "FORM_TYPE").as_deref() == Some(form_type))
+        .cloned()
+}
+
+/// A top-level field's value.
+fn value(form: &Element, var: &str) -> Option<String> {
+    form.children()
+        .find(|f| f.name() == "field" && f.attr("var") == Some(var))
+        .and_then(|f| f.get_child("value", NS_DATA))
+        .map(Element::text)
+}
+
+/// The rows of a result table (`<item/>`s), each as var → value.
+fn items(form: &Element) -> Vec<HashMap<String, String>> {
+    form.children()
+        .filter(|c| c.name() == "item")
+        .map(|item| {
+            item.children()
+                .filter_map(|f| {
+                    Some((
+                        f.attr("var")?.to_owned(),
+                        f.get_child("value", NS_DATA)?.text(),
+                    ))
+                })
+                .collect()
+        })
+        .collect()
+}
