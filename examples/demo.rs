@@ -206,6 +206,83 @@ async fn run(keep: bool) -> Result<(), String> {
     .await?;
     print_form(&status);
 
+    step("The game platform logs in: examples/platform, a small tokio-xmpp client a game developer can copy");
+    let mut platform = support::Platform::start(&server, "arcade", Some("platform"))?;
+    platform.wait_for("logged in as", T).await?;
+
+    step("alice opens a lobby for Chess: the platform asks who she is chatting with and invites them");
+    platform.say("invite alice@example.test Chess")?;
+    platform.wait_for("waiting for answers", T).await?;
+    let to_bob = invitation(&mut bob, "Chess").await?;
+    let bob_id = field(&to_bob, "prompt");
+    say("bob's client receives one chat message; as XML:");
+    println!("  {} ← {}", bob.bare_jid(), String::from(&to_bob));
+    say("it reads well as text, and carries a <thread>, the answers as a command list (buttons in");
+    say("Cheogram), a form (Psi, Profanity), quick responses and an origin-id for deduplication");
+
+    step(
+        "bob accepts with a reply word; alice hears of it; the platform starts a multiplayer game",
+    );
+    chat(&mut bob, &format!("accept {bob_id}")).await?;
+    let news = alice
+        .recv_matching(T, |e| {
+            e.name() == "message" && text_of(e).contains("accepted your invitation")
+        })
+        .await?;
+    println!(
+        "  {} ← game.example.test: {}",
+        alice.bare_jid(),
+        text_of(&news)
+    );
+    platform.wait_for("ready:", T).await?;
+
+    step("the game ends; alice and carol chat too; alice opens a second lobby, for Go");
+    platform.say("over")?;
+    platform.wait_for("game over", T).await?;
+    alice
+        .send_message("carol@example.test", "Go after lunch?")
+        .await?;
+    carol.send_message("alice@example.test", "maybe").await?;
+    say("alice → carol: Go after lunch?");
+    say("carol → alice: maybe");
+    wait_for_peer_quietly(&mut arcade, "alice@example.test", "carol@example.test").await?;
+    platform.say("invite alice@example.test Go")?;
+    platform.wait_for("waiting for answers", T).await?;
+    let for_bob = invitation(&mut bob, "Go").await?;
+    let for_carol = invitation(&mut carol, "Go").await?;
+
+    step("bob declines with the form in the message, as Psi or Profanity send it back");
+    let submit = format!(
+        "<message to='game.example.test'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>urn:xmpp-game-bridge:prompt:1</value></field>\
+         <field var='prompt'><value>{}</value></field><field var='answer'><value>decline</value></field></x></message>",
+        field(&for_bob, "prompt")
+    );
+    println!("  {} → {submit}", bob.bare_jid());
+    bob.send_xml(&submit).await?;
+    let confirmed = bob
+        .recv_matching(T, |e| {
+            e.name() == "message" && text_of(e).starts_with("You declined")
+        })
+        .await?;
+    println!(
+        "  {} ← game.example.test: {}",
+        bob.bare_jid(),
+        text_of(&confirmed)
+    );
+
+    step("carol declines with the command listed in the message, as a Cheogram button runs it");
+    exchange(
+        &mut carol,
+        &format!(
+            "<iq type='set' to='game.example.test'><command xmlns='{NS_COMMANDS}' node='prompt/{}/decline' action='execute'/></iq>",
+            field(&for_carol, "prompt")
+        ),
+    )
+    .await?;
+    platform.wait_for("solo:", T).await?;
+    drop(platform);
+
     step("carol, who is not a platform, may not ask");
     exchange(&mut carol, &peers_request("alice@example.test")).await?;
 
@@ -283,6 +360,46 @@ async fn wait_for_peer(platform: &mut Client, user: &str, peer: &str) -> Result<
             println!("  {} → {}", platform.bare_jid(), peers_request(user));
             println!("  {} ← {}", platform.bare_jid(), String::from(&reply));
             return Ok(reply);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("{peer} never became an active peer of {user}"))
+}
+
+/// The next invitation to `game` `user` receives.
+async fn invitation(user: &mut Client, game: &str) -> Result<Element, String> {
+    let needle = format!("to play {game}");
+    user.recv_matching(T, |e| e.name() == "message" && text_of(e).contains(&needle))
+        .await
+}
+
+/// A message's body.
+fn text_of(message: &Element) -> String {
+    message
+        .get_child("body", support::NS_CLIENT)
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+/// A top-level field's value in the data form a message carries.
+fn field(message: &Element, var: &str) -> String {
+    message
+        .get_child("x", "jabber:x:data")
+        .and_then(|x| x.children().find(|f| f.attr("var") == Some(var)))
+        .map(|f| f.children().map(|v| v.text()).collect())
+        .unwrap_or_default()
+}
+
+/// Like [`wait_for_peer`], without printing.
+async fn wait_for_peer_quietly(
+    platform: &mut Client,
+    user: &str,
+    peer: &str,
+) -> Result<(), String> {
+    for _ in 0..100 {
+        let reply = platform.iq_xml(&peers_request(user), T).await?;
+        if String::from(&reply).contains(&format!("<value>{peer}</value>")) {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

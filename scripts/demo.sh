@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 
 scripts/ensure-packages.sh prosody prosody-modules
 
-echo "== building xmpp-game-bridge and the demo"
+echo "== building xmpp-game-bridge, the demo and the example game platform"
 cargo build --locked --quiet --bin xmpp-game-bridge --example demo
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+cargo build --locked --quiet --manifest-path examples/platform/Cargo.toml --target-dir "$target_dir/platform"
+export GAME_PLATFORM_BIN="$target_dir/platform/debug/game-platform-example"
 XMPP_GAME_BRIDGE_BIN="$target_dir/debug/xmpp-game-bridge" exec "$target_dir/debug/examples/demo" "$@"

@@ -80,7 +80,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 42] = [
+    let counters: [(&str, &str, String); 44] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -262,6 +262,16 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "mutes",
             "Invitation mutes (at most 1,000,000)",
             ctx.mutes.len().to_string(),
+        ),
+        (
+            "decline-runs",
+            "Invitees' runs of declines of one host, for the cooldown (at most 1,000,000)",
+            ctx.invites.decline_runs().to_string(),
+        ),
+        (
+            "decline-runs-untracked",
+            "Runs of declines not tracked at the cap",
+            ctx.invites.declines_untracked.to_string(),
         ),
         (
             "disclosures-pending",

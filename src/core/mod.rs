@@ -493,6 +493,10 @@ impl Core {
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;
             self.prune_audit(now);
+            let cooldown = self.config.rights.invites.cooldown_secs;
+            self.state
+                .invites
+                .forget_declines(unix_secs(now).saturating_sub(cooldown));
             let window = self.state.directory.config.conversation_window;
             self.state
                 .directory
