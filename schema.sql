@@ -108,7 +108,9 @@ CREATE TABLE invite (
     state       TEXT NOT NULL,              -- 'open', 'started', 'ended' or 'cancelled'
     changed_at  INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX invite_by_host ON invite (host, created_at);
+-- By age: the last hour's invitations per host are counted at start (the per-host
+-- rate), and old invites are pruned. Appends, as invites are made in time order.
+CREATE INDEX invite_by_time ON invite (created_at);
 
 -- An invitee's prompt names its invite, the language its message was written in, when
 -- the message was known to have left (NULL: perhaps not; sent again at start), and how
@@ -120,10 +122,14 @@ ALTER TABLE prompt ADD COLUMN lang TEXT;
 ALTER TABLE prompt ADD COLUMN sent_at INTEGER;
 ALTER TABLE prompt ADD COLUMN how TEXT;
 CREATE INDEX prompt_by_invite ON prompt (invite) WHERE invite IS NOT NULL;
--- Recent yes and no: a platform's consent request waits a week after a no, and a run of
--- declines of one host's invitations is read back at start (the cooldown). Replaces
--- prompt_by_user, which every new prompt paid for.
-CREATE INDEX prompt_answered ON prompt (user, answered_at) WHERE answer IN ('yes', 'no');
+-- A user's no to a platform's consent request (it waits a week before asking again), and
+-- the yes and no given to invitations, in time order (runs of declines are read back at
+-- start, for the cooldown). Both only grow when such an answer is given, the second at
+-- its end. They replace prompt_by_user, which every new prompt paid for.
+CREATE INDEX prompt_consent_answers ON prompt (user, answered_at)
+    WHERE kind = 'consent' AND answer IN ('yes', 'no');
+CREATE INDEX prompt_invitation_answers ON prompt (answered_at)
+    WHERE invite IS NOT NULL AND answer IN ('yes', 'no');
 DROP INDEX prompt_by_user;
 
 -- Users who do not want invites: from one host, or from anyone ('*').

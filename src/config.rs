@@ -969,12 +969,32 @@ mod tests {
         assert_eq!(config.secret.expose(), "s3cret");
         assert!(!config.directory.remote_peers);
         assert_eq!(config.ejabberd_api, None);
+        // The values the example writes out are the defaults it says they are.
+        assert_eq!(
+            config.rights.invites,
+            crate::invites::InvitesConfig::default()
+        );
         let with_api = text.replace("# ejabberd_api = ", "ejabberd_api = ");
         let api = parse(&with_api).unwrap().ejabberd_api.unwrap();
         assert_eq!(
             (api.host.as_str(), api.port, api.path.as_str()),
             ("127.0.0.1", 5281, "/api")
         );
+    }
+
+    #[test]
+    fn invite_settings_are_bounded() {
+        std::env::set_var("XGB_TEST_SECRET_INV", "x");
+        let text = with_secret_env("INV").replace(
+            "[storage]",
+            "[invites]\ndefault_expiry_secs = 7200\nmax_expiry_secs = 3600\n[storage]",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("invites.default_expiry_secs is 7200"), "{err}");
+        let text =
+            with_secret_env("INV").replace("[storage]", "[invites]\nmax_invitees = 21\n[storage]");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(err.contains("between 1 and 20"), "{err}");
     }
 
     #[test]

@@ -238,15 +238,9 @@ fn create(
             .take(settings.max_invitees)
             .collect(),
     };
-    let store_failure = |e| {
-        tracing::error!(error = %e, "cannot read invitation history");
-        Failure::internal()
-    };
-    let sent_lately = ctx
-        .store
-        .invitations_sent(host.as_str(), now.saturating_sub(3600))
-        .map_err(store_failure)?;
-    let room = settings.per_host_per_hour.saturating_sub(sent_lately) as usize;
+    let room = ctx
+        .invites
+        .invitations_left(host.as_str(), now, settings.per_host_per_hour) as usize;
     let mut candidates = Vec::with_capacity(wanted.len());
     for invitee in wanted {
         let refusal = refusal(ctx, host.as_str(), mutual, &invitee, now, &settings);

@@ -80,7 +80,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 44] = [
+    let counters: [(&str, &str, String); 46] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -267,6 +267,16 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "decline-runs",
             "Invitees' runs of declines of one host, for the cooldown (at most 1,000,000)",
             ctx.invites.decline_runs().to_string(),
+        ),
+        (
+            "invite-hosts",
+            "Hosts whose invitations of the last hour are counted (at most 1,000,000)",
+            ctx.invites.hosts_counted().to_string(),
+        ),
+        (
+            "invite-hosts-untracked",
+            "Invites refused because no more hosts could be counted",
+            ctx.invites.hosts_untracked.get().to_string(),
         ),
         (
             "decline-runs-untracked",

@@ -685,3 +685,31 @@ fn the_expiry_a_platform_asks_for_is_bounded() {
         );
     }
 }
+
+#[test]
+fn the_hosts_rate_and_a_run_of_declines_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = |c: &mut super::CoreConfig| {
+        c.rights.invites.per_host_per_hour = 2;
+        c.rights.invites.declines_before_cooldown = 1;
+    };
+    let mut core = bed_on(file_store(&dir), limits);
+    let (_, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
+    say(
+        &mut core,
+        "bob",
+        &format!("decline {}", prompt_of(&out, "bob")),
+        t(11),
+    );
+    core.handle(Input::Tick, t(12));
+    drop(core);
+    let mut core = bed_on(file_store(&dir), limits);
+    let (reply, _) = invite(&mut core, "alice", &["carol"], t(20));
+    assert_eq!(result_of(&reply, "carol"), "rate-limited");
+    let (reply, _) = invite(&mut core, "dave", &["bob"], t(21));
+    assert_eq!(result_of(&reply, "bob"), "sent");
+    // An hour later alice may invite again, but bob's decline still holds for a day.
+    let (reply, _) = invite(&mut core, "alice", &["carol", "bob"], t(3_611));
+    assert_eq!(result_of(&reply, "carol"), "sent");
+    assert_eq!(result_of(&reply, "bob"), "cooldown");
+}

@@ -497,6 +497,9 @@ impl Core {
             self.state
                 .invites
                 .forget_declines(unix_secs(now).saturating_sub(cooldown));
+            self.state
+                .invites
+                .forget_sent(unix_secs(now).saturating_sub(crate::invites::RATE_WINDOW_SECS));
             let window = self.state.directory.config.conversation_window;
             self.state
                 .directory
@@ -859,6 +862,11 @@ fn load_invites(
     for record in store.live_invites(now)? {
         let prompts = store.invite_prompts(&record.id)?;
         invites.load(record, prompts);
+    }
+    // The last hour's invitations per host (the per-host rate).
+    let window = crate::invites::RATE_WINDOW_SECS;
+    for (host, at, sent) in store.invites_since(now.saturating_sub(window))? {
+        invites.note_sent(&host, at, sent);
     }
     // The runs of declines that may still hold an invitee's cooldown.
     for (user, host, answer, at) in store.invitation_answers(now.saturating_sub(cooldown))? {

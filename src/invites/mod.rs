@@ -32,6 +32,12 @@ use crate::store::{InviteRecord, PromptRecord, Write};
 pub const KIND: &str = "invite";
 /// Invites held at once (open ones, and ready ones until their expiry).
 pub const MAX_LIVE: usize = 100_000;
+/// Hosts whose invitations of the last hour are counted (the per-host rate); at the cap,
+/// a host not counted yet may send none until an hour-old count is forgotten (counted in
+/// `invite-hosts-untracked`).
+pub const MAX_HOSTS_COUNTED: usize = 1_000_000;
+/// The window of the per-host rate.
+pub const RATE_WINDOW_SECS: u32 = 3_600;
 /// Pairs (invitee, host) whose run of declines is tracked; at the cap, runs older than
 /// the cooldown are forgotten, and if that frees nothing a new run is not tracked
 /// (counted in `declines-untracked`).
@@ -306,6 +312,11 @@ pub struct Book {
     declines: HashMap<(Box<str>, Box<str>), (u32, u32)>,
     /// Runs not tracked at [`MAX_DECLINE_RUNS`].
     pub declines_untracked: u64,
+    /// Host → the invitations it sent within the last [`RATE_WINDOW_SECS`]: (when, how
+    /// many), oldest first.
+    sent: HashMap<Box<str>, std::collections::VecDeque<(u32, u32)>>,
+    /// Requests refused at [`MAX_HOSTS_COUNTED`] (counted while reading).
+    pub hosts_untracked: std::cell::Cell<u64>,
 }
 
 impl Book {
@@ -361,7 +372,10 @@ impl Book {
     /// Brings the book in line with a write just committed.
     pub fn apply(&mut self, write: &Write) {
         match write {
-            Write::Invite(record) => self.open(record.clone()),
+            Write::Invite(record) => {
+                self.note_sent(&record.host, record.created_at, record.sent);
+                self.open(record.clone())
+            }
             Write::Prompt(prompt) => self.add(prompt),
             Write::PromptAnswer {
                 id,
@@ -468,6 +482,52 @@ impl Book {
         self.declines
             .get(&(Box::<str>::from(user), Box::<str>::from(host)))
             .is_some_and(|&(count, last)| count >= n && last >= since)
+    }
+
+    /// Counts invitations `host` sent at `at`.
+    pub fn note_sent(&mut self, host: &str, at: u32, n: u32) {
+        if let Some(times) = self.sent.get_mut(host) {
+            times.push_back((at, n));
+        } else if self.sent.len() < MAX_HOSTS_COUNTED {
+            self.sent
+                .insert(host.into(), std::collections::VecDeque::from([(at, n)]));
+        }
+    }
+
+    /// How many more invitations `host` may send at `now`, of `per_hour`. At
+    /// [`MAX_HOSTS_COUNTED`], a host not counted yet may send none.
+    pub fn invitations_left(&self, host: &str, now: u32, per_hour: u32) -> u32 {
+        let since = now.saturating_sub(RATE_WINDOW_SECS);
+        match self.sent.get(host) {
+            Some(times) => {
+                let sent: u32 = times
+                    .iter()
+                    .filter(|(at, _)| *at >= since)
+                    .map(|(_, n)| *n)
+                    .sum();
+                per_hour.saturating_sub(sent)
+            }
+            None if self.sent.len() >= MAX_HOSTS_COUNTED => {
+                self.hosts_untracked.set(self.hosts_untracked.get() + 1);
+                0
+            }
+            None => per_hour,
+        }
+    }
+
+    /// Forgets counts of invitations sent before `before`.
+    pub fn forget_sent(&mut self, before: u32) {
+        self.sent.retain(|_, times| {
+            while times.front().is_some_and(|(at, _)| *at < before) {
+                times.pop_front();
+            }
+            !times.is_empty()
+        });
+    }
+
+    /// Hosts whose invitations are counted.
+    pub fn hosts_counted(&self) -> usize {
+        self.sent.len()
     }
 
     /// Forgets runs of declines whose last is before `before` (past any cooldown).

@@ -1,7 +1,7 @@
 //! Game invites and mutes in SQLite. An invite's invitees are prompts (kind `invite`):
 //! see [`super::PromptRecord`].
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::OptionalExtension;
 
 use super::{Store, StoreError};
 
@@ -74,14 +74,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Invitation messages `host` sent since `since`.
-    pub fn invitations_sent(&self, host: &str, since: u32) -> Result<u32, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(sum(sent), 0) FROM invite WHERE host = ?1 AND created_at >= ?2",
-            )?
-            .query_row(params![host, since], |r| r.get(0))?)
+    /// Every invite made since `since`, oldest first: (host, when, invitations sent).
+    pub fn invites_since(&self, since: u32) -> Result<Vec<(String, u32, u32)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT host, created_at, sent FROM invite WHERE created_at >= ?1
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every yes and no given to an invitation since `since`, oldest first: (invitee,
@@ -93,7 +93,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT p.user, i.host, p.answer, p.answered_at FROM prompt p
              JOIN invite i ON i.id = p.invite
-             WHERE p.answer IN ('yes', 'no') AND p.answered_at >= ?1
+             WHERE p.invite IS NOT NULL AND p.answer IN ('yes', 'no') AND p.answered_at >= ?1
              ORDER BY p.answered_at, p.rowid",
         )?;
         let rows = stmt.query_map([since], |r| {

@@ -131,8 +131,8 @@ impl Store {
     ) -> Result<Option<u32>, StoreError> {
         Ok(self
             .prompts_where(
-                "answer IN ('yes', 'no') AND answered_at >= ?4 AND user = ?1 AND platform = ?2
-                 AND kind = ?3 AND answer = 'no'",
+                "kind = 'consent' AND answer IN ('yes', 'no') AND user = ?1 AND answered_at >= ?4
+                 AND platform = ?2 AND kind = ?3 AND answer = 'no'",
                 params![user, platform, kind, since],
             )?
             .into_iter()
