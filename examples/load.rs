@@ -28,10 +28,10 @@
 //! 5. Platform flood: R one-step `peers` requests, P in flight (the first request for a
 //!    user makes the bridge fetch that user's roster). Reports answers/s, CPU µs per
 //!    answer, errors, latency p50/p99.
-//! 6. The same for `status`, 100 users per request.
-//! 6b. Invites: I one-step `invite` requests, P in flight, each from an available host
-//!    to five of its mutual contacts (every one online): reports invites/s, invitation
-//!    messages/s, the CPU per invite and the latency.
+//! 6. The same for `status`, 100 users per request; then invites: I one-step `invite`
+//!    requests, P in flight, each from an available host to five of its mutual contacts
+//!    (every one online), reporting invites/s, invitation messages/s, the CPU per invite
+//!    and the latency.
 //! 7. With `--hostile`, during the `peers` flood: hostile stanzas from another JID (huge
 //!    attribute values and names, a 9,000-character element name, 5,000 children, 1,000
 //!    levels of nesting, a 200 KiB text node, characters of every Unicode plane, entity
