@@ -36,14 +36,28 @@ fn answer_rosters(core: &mut Core, out: Vec<Element>, now: SystemTime) -> Vec<El
             let roster = el.name() == "iq"
                 && el.attr("type") == Some("get")
                 && el.has_child("query", "jabber:iq:roster");
-            if roster {
+            let ping = el.name() == "iq"
+                && el.attr("type") == Some("get")
+                && el.has_child("ping", "urn:xmpp:ping");
+            if ping {
+                let reply = format!(
+                    "<iq xmlns='{NS}' type='result' id='{}' from='{}' to='game.example.test'/>",
+                    el.attr("id").unwrap(),
+                    el.attr("to").unwrap()
+                );
+                next.extend(sent(&core.handle(Input::Stanza(xml(&reply)), now)));
+            } else if roster {
                 let user = el.attr("to").unwrap().split('@').next().unwrap().to_owned();
                 let contacts: Vec<(&str, &str)> = ["alice", "bob", "carol", "dave"]
                     .into_iter()
                     .filter(|c| *c != user)
                     .map(|c| (c, "both"))
                     .collect();
-                let reply = roster_result(el.attr("id").unwrap(), &user, &contacts);
+                // Everyone also has rob, of another server, as a mutual contact.
+                let reply = roster_result(el.attr("id").unwrap(), &user, &contacts).replace(
+                    "</query>",
+                    "<item jid='rob@other.example' subscription='both'/></query>",
+                );
                 next.extend(sent(&core.handle(Input::Stanza(xml(&reply)), now)));
             } else {
                 done.push(el);
@@ -712,4 +726,43 @@ fn the_hosts_rate_and_a_run_of_declines_survive_a_restart() {
     let (reply, _) = invite(&mut core, "alice", &["carol", "bob"], t(3_611));
     assert_eq!(result_of(&reply, "carol"), "sent");
     assert_eq!(result_of(&reply, "bob"), "cooldown");
+}
+
+#[test]
+fn a_contact_on_another_server_is_invited_where_the_policy_allows() {
+    for allowed in [true, false] {
+        let mut core = bed_on(Store::open_in_memory().unwrap(), |c| {
+            c.directory.remote_peers = allowed;
+        });
+        let rob = "<presence xmlns='jabber:component:accept' from='rob@other.example/pc' to='game.example.test'><show>chat</show></presence>";
+        sent(&core.handle(Input::Stanza(xml(rob)), t(6)));
+        let request = command(
+            "invite",
+            &[
+                ("host", &[HOST]),
+                ("invitees", &["rob@other.example", "bob@example.test"]),
+                ("game", &["Chess"]),
+                ("session", &["s"]),
+            ],
+        );
+        let (reply, out) = {
+            let out = sent(&core.handle(Input::Stanza(xml(&iq("set", PLATFORM, &request))), t(10)));
+            let mut out = answer_rosters(&mut core, out, t(10));
+            let reply = out.remove(out.iter().position(|e| e.attr("id") == Some("q1")).unwrap());
+            (reply, out)
+        };
+        let rob_row = items(&reply)
+            .into_iter()
+            .find(|r| r["jid"] == vec!["rob@other.example".to_owned()])
+            .map(|r| r["result"].join(""))
+            .unwrap();
+        if allowed {
+            assert_eq!(rob_row, "sent");
+            assert_eq!(to(&out, "rob@other.example").len(), 1);
+        } else {
+            // As a JID never heard of where users opt out: no contact.
+            assert_eq!(rob_row, "not-a-contact");
+            assert!(to(&out, "rob@other.example").is_empty());
+        }
+    }
 }

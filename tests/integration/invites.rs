@@ -230,11 +230,34 @@ on_both_servers!(
                 .map(|(a, u)| (jid(u), (*a).to_owned()))
                 .collect::<Vec<_>>()
         );
-        // The session starts and ends; nothing else waits.
+        // The session starts: the host and the three who accepted are shown playing
+        // (XEP-0196) where the server lets the bridge publish as them; then it ends.
         let started = command(&mut arcade, "session-started", &[("invite", &id)], None).await;
         assert_eq!(result_field(&started, "state"), "started");
+        let playing = |who: &str| {
+            format!(
+                "<iq type='get' to='{who}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:gaming:0'/></pubsub></iq>"
+            )
+        };
+        match kind {
+            crate::support::ServerKind::Prosody => {
+                assert_eq!(result_field(&started, "published"), "4");
+                let items = alice.iq_xml(&playing("alice@example.test"), T).await.unwrap();
+                assert!(String::from(&items).contains("<name>Chess</name>"), "{}", String::from(&items));
+            }
+            crate::support::ServerKind::Ejabberd => {
+                // ejabberd 23.01 grants no iq privilege: nothing published, and the summary says why.
+                assert_eq!(result_field(&started, "published"), "");
+                assert!(String::from(&started).contains("nothing published"), "{}", String::from(&started));
+            }
+        }
         let ended = command(&mut arcade, "session-ended", &[("invite", &id)], None).await;
         assert_eq!(result_field(&ended, "state"), "ended");
+        if kind == crate::support::ServerKind::Prosody {
+            assert_eq!(result_field(&ended, "published"), "4");
+            let items = alice.iq_xml(&playing("alice@example.test"), T).await.unwrap();
+            assert!(!String::from(&items).contains("<name>Chess</name>"), "{}", String::from(&items));
+        }
         drop((server, bridge));
     }
 );
