@@ -729,21 +729,13 @@ async fn status_flood(
     if total == 0 {
         return Ok(());
     }
-    let mut flood = Flood::new("status", total);
-    let mut no_hostile = HostileLog::default();
-    let cpu0 = bridge.cpu_ticks()?;
-    let t0 = Instant::now();
-    let mut result = Ok(());
-    while flood.answered < total {
-        let mut out = String::new();
-        while flood.in_flight.len() < opts.pipeline && flood.sent < total {
-            let i = flood.sent;
-            let id = format!("s-{i}");
+    let (flood, elapsed, result) =
+        pipelined(opts, bridge, link, report, "status", total, |i, out| {
             let _ = write!(
                 out,
-                "<iq type='set' id='{id}' from='{PLATFORM}' to='{COMPONENT}'>\
-                 <command xmlns='{NS_COMMANDS}' node='status' action='execute'>\
-                 <x xmlns='jabber:x:data' type='submit'><field var='jids'>"
+                "<iq type='set' id='s-{i}' from='{PLATFORM}' to='{COMPONENT}'>\
+             <command xmlns='{NS_COMMANDS}' node='status' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='jids'>"
             );
             for k in 0..STATUS_BATCH {
                 let _ = write!(
@@ -753,23 +745,9 @@ async fn status_flood(
                 );
             }
             out.push_str("</field></x></command></iq>");
-            flood.in_flight.insert(id, Instant::now());
-            flood.sent += 1;
-        }
-        if !out.is_empty() {
-            link.send(out);
-        }
-        if let Err(e) = flood.wait(link, bridge, &mut no_hostile).await {
-            result = Err(e);
-            break;
-        }
-    }
-    let elapsed = t0.elapsed();
-    let cpu = bridge
-        .cpu_ticks()
-        .ok()
-        .map(|cpu1| bridge.secs(cpu1.saturating_sub(cpu0)));
-    flood.report(report, elapsed, cpu);
+            format!("s-{i}")
+        })
+        .await?;
     report.add(
         "status: users reported/s",
         format!("{:.0}", flood.items as f64 / elapsed.as_secs_f64()),
@@ -781,15 +759,7 @@ async fn status_flood(
             format!("{} (expected {expected_rows})", flood.items),
         );
     }
-    result?;
-    if flood.errors > 0 {
-        return Err(format!(
-            "{} status requests were answered with an error",
-            flood.errors
-        )
-        .into());
-    }
-    Ok(())
+    result
 }
 
 async fn invite_flood(
@@ -802,35 +772,68 @@ async fn invite_flood(
     if total == 0 {
         return Ok(());
     }
-    let mut flood = Flood::new("invite", total);
-    let mut no_hostile = HostileLog::default();
     let messages0 = link.counters.messages.load(Ordering::Relaxed);
+    let (flood, elapsed, result) = pipelined(opts, bridge, link, report, "invite", total, |i, out| {
+        // user{8i} is `chat`; its next contacts are mutual and online.
+        let host = i * INVITE_STRIDE;
+        let _ = write!(
+            out,
+            "<iq type='set' id='i-{i}' from='{PLATFORM}' to='{COMPONENT}'>\
+             <command xmlns='{NS_COMMANDS}' node='invite' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='host'><value>user{host}@{DOMAIN}</value></field>\
+             <field var='invitees'>"
+        );
+        for k in 1..=INVITEES {
+            let _ = write!(out, "<value>user{}@{DOMAIN}</value>", host + k);
+        }
+        let _ = write!(
+            out,
+            "</field><field var='game'><value>Chess</value></field>\
+             <field var='session'><value>table-{i}</value></field>\
+             <field var='join'><value>https://play.example.test/j/{i}</value></field></x></command></iq>"
+        );
+        format!("i-{i}")
+    })
+    .await?;
+    let messages = link.counters.messages.load(Ordering::Relaxed) - messages0;
+    report.add(
+        "invite: invitation messages",
+        format!(
+            "{messages} ({:.0}/s; expected {})",
+            messages as f64 / elapsed.as_secs_f64(),
+            (flood.answered - flood.errors) * INVITEES
+        ),
+    );
+    result?;
+    let expected = (total * INVITEES) as u64;
+    if messages != expected {
+        return Err(format!("{messages} invitations were sent, not {expected}").into());
+    }
+    Ok(())
+}
+
+/// Sends `total` requests of one kind, `opts.pipeline` in flight, each written by
+/// `request(i, out)` (which returns its id), and reports the flood. For the invite phase
+/// a ping after the last reply proves that what followed the replies (invitations) left
+/// too. Returns the flood, its duration, and whether it went through without errors.
+async fn pipelined(
+    opts: &Opts,
+    bridge: &mut Bridge,
+    link: &mut Link,
+    report: &mut Report,
+    name: &'static str,
+    total: usize,
+    mut request: impl FnMut(usize, &mut String) -> String,
+) -> Res<(Flood, Duration, Res<()>)> {
+    let mut flood = Flood::new(name, total);
+    let mut no_hostile = HostileLog::default();
     let cpu0 = bridge.cpu_ticks()?;
     let t0 = Instant::now();
     let mut result = Ok(());
     while flood.answered < total {
         let mut out = String::new();
         while flood.in_flight.len() < opts.pipeline && flood.sent < total {
-            let i = flood.sent;
-            let id = format!("i-{i}");
-            // user{8i} is `chat`; its next contacts are mutual and online.
-            let host = i * INVITE_STRIDE;
-            let _ = write!(
-                out,
-                "<iq type='set' id='{id}' from='{PLATFORM}' to='{COMPONENT}'>\
-                 <command xmlns='{NS_COMMANDS}' node='invite' action='execute'>\
-                 <x xmlns='jabber:x:data' type='submit'><field var='host'><value>user{host}@{DOMAIN}</value></field>\
-                 <field var='invitees'>"
-            );
-            for k in 1..=INVITEES {
-                let _ = write!(out, "<value>user{}@{DOMAIN}</value>", host + k);
-            }
-            let _ = write!(
-                out,
-                "</field><field var='game'><value>Chess</value></field>\
-                 <field var='session'><value>table-{i}</value></field>\
-                 <field var='join'><value>https://play.example.test/j/{i}</value></field></x></command></iq>"
-            );
+            let id = request(flood.sent, &mut out);
             flood.in_flight.insert(id, Instant::now());
             flood.sent += 1;
         }
@@ -842,37 +845,24 @@ async fn invite_flood(
             break;
         }
     }
-    // The invitations follow each reply closely; a ping after the last proves they left.
-    link.ping(bridge, "invites-ping", Duration::from_secs(15))
-        .await?;
+    if result.is_ok() {
+        link.ping(bridge, &format!("{name}-ping"), Duration::from_secs(15))
+            .await?;
+    }
     let elapsed = t0.elapsed();
     let cpu = bridge
         .cpu_ticks()
         .ok()
         .map(|cpu1| bridge.secs(cpu1.saturating_sub(cpu0)));
     flood.report(report, elapsed, cpu);
-    let messages = link.counters.messages.load(Ordering::Relaxed) - messages0;
-    report.add(
-        "invite: invitation messages",
-        format!(
-            "{messages} ({:.0}/s; expected {})",
-            messages as f64 / elapsed.as_secs_f64(),
-            (flood.answered - flood.errors) * INVITEES
-        ),
-    );
-    result?;
-    if flood.errors > 0 {
-        return Err(format!(
-            "{} invite requests were answered with an error",
+    if result.is_ok() && flood.errors > 0 {
+        result = Err(format!(
+            "{} {name} requests were answered with an error",
             flood.errors
         )
         .into());
     }
-    let expected = (total * INVITEES) as u64;
-    if messages != expected {
-        return Err(format!("{messages} invitations were sent, not {expected}").into());
-    }
-    Ok(())
+    Ok((flood, elapsed, result))
 }
 
 /// Pipelined requests of one kind, matched to their replies by id.
