@@ -766,3 +766,16 @@ fn a_contact_on_another_server_is_invited_where_the_policy_allows() {
         }
     }
 }
+
+#[test]
+fn invites_are_forgotten_with_the_disclosure_record() {
+    let mut core = bed();
+    let (reply, _) = invite(&mut core, "alice", &["bob"], t(10));
+    let id = field(&reply, "invite");
+    core.handle(Input::Tick, t(700));
+    assert!(core.state().store.invite(&id).unwrap().is_some());
+    // privacy.audit_days (90) later, at the next pruning.
+    core.handle(Input::Tick, t(10 + 90 * 86_400 + 120));
+    assert!(core.state().store.invite(&id).unwrap().is_none());
+    assert!(core.state().store.invite_prompts(&id).unwrap().is_empty());
+}

@@ -508,13 +508,19 @@ impl Core {
         }
     }
 
-    /// Forgets disclosure records older than `privacy.audit_days`.
+    /// Forgets disclosure records, invites and answered questions older than
+    /// `privacy.audit_days`.
     fn prune_audit(&mut self, now: SystemTime) {
         let before = unix_secs(now).saturating_sub(self.config.audit_days.saturating_mul(86_400));
         match self.state.store.prune_audit(before) {
             Ok(0) => {}
             Ok(pruned) => debug!(pruned, "old disclosure records pruned"),
             Err(e) => debug!(error = %e, "cannot prune the disclosure record; tried again later"),
+        }
+        match self.state.store.prune_invites(before) {
+            Ok(0) => {}
+            Ok(pruned) => debug!(pruned, "old invites pruned"),
+            Err(e) => debug!(error = %e, "cannot prune old invites; tried again later"),
         }
     }
 

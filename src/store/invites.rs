@@ -102,6 +102,26 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Deletes invites made before `before`, with their invitations, and answered
+    /// consent requests answered before it; how many invites went. Run with the
+    /// disclosure record's age (`privacy.audit_days`), far past any expiry.
+    pub fn prune_invites(&mut self, before: u32) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.prepare_cached(
+            "DELETE FROM prompt WHERE invite IN (SELECT id FROM invite WHERE created_at < ?1)",
+        )?
+        .execute([before])?;
+        let invites = tx
+            .prepare_cached("DELETE FROM invite WHERE created_at < ?1")?
+            .execute([before])?;
+        tx.prepare_cached(
+            "DELETE FROM prompt WHERE invite IS NULL AND answer IS NOT NULL AND answered_at < ?1",
+        )?
+        .execute([before])?;
+        tx.commit()?;
+        Ok(invites)
+    }
+
     /// Every mute: (user, host or `*`).
     pub fn mutes(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self
