@@ -24,11 +24,12 @@ pub struct MuteQuery {
     mute: bool,
 }
 
-fn host(value: Option<&str>) -> Result<Option<String>, Failure> {
-    match value.map(str::trim).filter(|h| !h.is_empty() && *h != ALL) {
-        None => Ok(None),
-        Some(h) => Ok(Some(parse_user(h)?.to_string())),
-    }
+/// The host named, as given (`None`: everyone); checked once the user is known.
+fn host(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && *h != ALL)
+        .map(|h| crate::failure::cut(h, 100).unwrap_or_else(|| h.to_owned()))
 }
 
 impl TryFrom<&DataForm> for MuteQuery {
@@ -40,7 +41,7 @@ impl TryFrom<&DataForm> for MuteQuery {
             Some(_) => return Err(Failure::bad_request("the field \"mute\" is true or false")),
         };
         Ok(MuteQuery {
-            host: host(form.value("host"))?,
+            host: host(form.value("host")),
             mute,
         })
     }
@@ -53,7 +54,7 @@ impl Node for Mute {
     const WORDS: &'static [Word] = &[
         Word {
             word: "mute",
-            usage: "mute [someone]: no more game invitations (from them, or from anyone); unmute [someone] to undo",
+            usage: "mute [someone]: no more game invitations (from them, or from anyone; \"mute alice\" is alice of your server); unmute [someone] to undo",
         },
         Word {
             word: "unmute",
@@ -79,13 +80,22 @@ impl Node for Mute {
 
     fn words(word: &str, rest: &str) -> Result<MuteQuery, Failure> {
         Ok(MuteQuery {
-            host: host(rest.split_whitespace().next())?,
+            host: host(rest.split_whitespace().next()),
             mute: word == "mute",
         })
     }
 
     fn run(query: MuteQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
         let user = ctx.user()?;
+        // "mute alice" means alice of the user's own server.
+        let host = match query.host {
+            None => None,
+            Some(h) if h.contains('@') => Some(parse_user(&h)?.to_string()),
+            Some(h) => {
+                let domain = user.rsplit_once('@').map_or("", |(_, d)| d);
+                Some(parse_user(&format!("{h}@{domain}"))?.to_string())
+            }
+        };
         if query.mute && !ctx.mutes.has_room() {
             return Err(Failure::resource_constraint(
                 "the bridge holds too many mutes to take one more; try again later",
@@ -94,12 +104,12 @@ impl Node for Mute {
         let lang = ctx.directory.lang(&user);
         ctx.tx.push(Write::Mute {
             user,
-            host: query.host.clone().unwrap_or_else(|| ALL.to_owned()),
+            host: host.clone().unwrap_or_else(|| ALL.to_owned()),
             mute: query.mute,
             at: unix_secs(ctx.now),
         });
         Flow::done(Muted {
-            text: strings::muted(lang, query.mute, query.host.as_deref()),
+            text: strings::muted(lang, query.mute, host.as_deref()),
         })
     }
 }

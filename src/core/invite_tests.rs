@@ -551,7 +551,7 @@ fn invitees_who_do_not_share_muted_or_declined_too_often_are_not_asked() {
     let (reply, _) = invite(&mut core, "alice", &["carol"], t(31 + 3600));
     assert_eq!(result_of(&reply, "carol"), "sent");
     // dave mutes alice; carol stops sharing with the platform (here: says stop).
-    let out = say(&mut core, "dave", "mute alice@example.test", t(40));
+    let out = say(&mut core, "dave", "mute alice", t(40));
     assert_eq!(
         body(&out[0]),
         "You will get no more invitations from alice@example.test. Say \"unmute alice@example.test\" to undo."

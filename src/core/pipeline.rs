@@ -358,20 +358,35 @@ impl Core {
                     let Some(prompt) = self.state.prompts.get(&id) else {
                         continue;
                     };
-                    crate::invites::plan::Plan {
-                        writes: vec![crate::store::Write::PromptAnswer {
-                            id: id.clone(),
-                            answer: "expired",
-                            at: secs,
-                            how: None,
-                        }],
-                        ..Default::default()
+                    let expired = crate::store::Write::PromptAnswer {
+                        id: id.clone(),
+                        answer: "expired",
+                        at: secs,
+                        how: None,
+                    };
+                    if prompt.invite.is_some() {
+                        // An invitation whose invite is not held (it could not be read
+                        // at start): recorded, with nobody to tell.
+                        crate::invites::plan::Plan {
+                            writes: vec![expired],
+                            ..Default::default()
+                        }
+                    } else {
+                        crate::invites::plan::Plan {
+                            writes: vec![crate::store::Write::PromptAnswer {
+                                id: id.clone(),
+                                answer: "expired",
+                                at: secs,
+                                how: None,
+                            }],
+                            ..Default::default()
+                        }
+                        .with_message(commands::answer::answer_message(
+                            self.config.component.as_str(),
+                            prompt,
+                            "expired",
+                        ))
                     }
-                    .with_message(commands::answer::answer_message(
-                        self.config.component.as_str(),
-                        prompt,
-                        "expired",
-                    ))
                 }
             };
             if let Err(e) = self.carry_out(plan, now, out) {
