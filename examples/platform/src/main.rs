@@ -17,6 +17,7 @@
 //! - `quit`.
 //!
 //! Everything the bridge says is a data form: a field's value is read by its `var`.
+//! With `PLATFORM_DEBUG` set, every incoming event is printed to standard error.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -37,6 +38,15 @@ const NS_DATA: &str = "jabber:x:data";
 /// The bridge's news about an invite: an answer, or a change of outcome.
 const INVITE_NEWS: &str = "urn:xmpp-game-bridge:invite:1";
 
+/// The platform's connection: the XMPP client, the bridge's address, and the news that
+/// came while a command waited for its answer (a platform never stops reading: a
+/// client that does not take its incoming stanzas stalls its own IQ answers behind them).
+struct Link {
+    client: Client,
+    bridge: Jid,
+    news: std::collections::VecDeque<Element>,
+}
+
 struct Options {
     server: String,
     jid: String,
@@ -44,7 +54,9 @@ struct Options {
     bridge: String,
 }
 
-#[tokio::main]
+// One thread is all a platform's bot needs. (On tokio's multi-thread runtime we saw
+// tokio-xmpp 6's client stop handing over incoming stanzas now and then, under load.)
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let options = match options() {
         Ok(options) => options,
@@ -109,33 +121,44 @@ async fn run(options: Options) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
 
+    let mut link = Link {
+        client,
+        bridge,
+        news: Default::default(),
+    };
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     // Invites waiting for their outcome: invite id → (host, game).
     let mut waiting: HashMap<String, (String, String)> = HashMap::new();
     // Invites whose game is being played.
     let mut playing: Vec<String> = Vec::new();
     loop {
+        // News that came while a command waited.
+        while let Some(news) = link.news.pop_front() {
+            if let Some(started) = on_news(&mut link, &news, &mut waiting).await? {
+                playing.push(started);
+            }
+        }
         tokio::select! {
             line = lines.next_line() => {
                 let Ok(Some(line)) = line else { break };
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words.as_slice() {
                     ["peers", player] => {
-                        peers(&mut client, &bridge, player).await?;
+                        peers(&mut link, player).await?;
                     }
                     ["invite", host, game] => {
-                        let peers = peers(&mut client, &bridge, host).await?;
+                        let peers = peers(&mut link, host).await?;
                         if peers.is_empty() {
                             println!("{host} is chatting with nobody: starting a single-player game of {game}");
                             continue;
                         }
-                        if let Some(id) = invite(&mut client, &bridge, host, game).await? {
+                        if let Some(id) = invite(&mut link, host, game).await? {
                             waiting.insert(id, (host.to_string(), game.to_string()));
                         }
                     }
                     ["over"] => {
                         for id in playing.drain(..) {
-                            command(&mut client, &bridge, "session-ended", &[("invite", &id)]).await?;
+                            link.command("session-ended", &[("invite", &id)]).await?;
                             println!("game over: the session of invite {id} ended");
                         }
                     }
@@ -144,30 +167,88 @@ async fn run(options: Options) -> Result<(), String> {
                     _ => println!("commands: peers <player> | invite <host> <game> | over | quit"),
                 }
             }
-            event = client.next() => {
-                match event {
-                    Some(Event::Stanza(Stanza::Message(message))) => {
-                        let message: Element = message.into();
-                        if let Some(news) = form_of_type(&message, INVITE_NEWS) {
-                            if let Some(started) = on_news(&mut client, &bridge, &news, &mut waiting).await? {
-                                playing.push(started);
-                            }
-                        }
-                    }
-                    Some(Event::Disconnected(e)) => return Err(format!("disconnected: {e}")),
-                    None => return Err("the connection closed".to_owned()),
-                    Some(_) => {}
-                }
-            }
+            event = link.client.next() => link.take(event)?,
         }
     }
-    client.send_end().await.map_err(|e| e.to_string())?;
+    link.client.send_end().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
+impl Link {
+    /// Keeps the bridge's news from an incoming event.
+    fn take(&mut self, event: Option<Event>) -> Result<(), String> {
+        if std::env::var_os("PLATFORM_DEBUG").is_some() {
+            eprintln!("platform event: {event:?}");
+        }
+        match event {
+            Some(Event::Stanza(Stanza::Message(message))) => {
+                let message: Element = message.into();
+                if let Some(news) = form_of_type(&message, INVITE_NEWS) {
+                    self.news.push_back(news);
+                }
+                Ok(())
+            }
+            Some(Event::Disconnected(e)) => Err(format!("disconnected: {e}")),
+            None => Err("the connection closed".to_owned()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Runs an ad-hoc command in one step with a submitted form; returns the result
+    /// form. Keeps reading meanwhile.
+    async fn command(&mut self, node: &str, fields: &[(&str, &str)]) -> Result<Element, String> {
+        let mut form = Element::builder("x", NS_DATA).attr(xml_ncname!("type").into(), "submit");
+        for (var, value) in fields {
+            form = form.append(
+                Element::builder("field", NS_DATA)
+                    .attr(xml_ncname!("var").into(), *var)
+                    .append(Element::builder("value", NS_DATA).append(*value).build())
+                    .build(),
+            );
+        }
+        let request = Element::builder("command", NS_COMMANDS)
+            .attr(xml_ncname!("node").into(), node)
+            .attr(xml_ncname!("action").into(), "execute")
+            .append(form.build())
+            .build();
+        let answer = self
+            .client
+            .send_iq(Some(self.bridge.clone()), IqRequest::Set(request))
+            .await;
+        let deadline = tokio::time::sleep(Duration::from_secs(30));
+        tokio::pin!(answer, deadline);
+        if std::env::var_os("PLATFORM_DEBUG").is_some() {
+            eprintln!("platform: {node} sent, waiting");
+        }
+        let answer = loop {
+            tokio::select! {
+                answer = &mut answer => break answer.map_err(|e| format!("{node}: {e}"))?,
+                event = self.client.next() => self.take(event)?,
+                _ = &mut deadline => return Err(format!("{node}: no answer within 30 s")),
+            }
+        };
+        match answer {
+            IqResponse::Result(Some(payload)) => payload
+                .get_child("x", NS_DATA)
+                .cloned()
+                .ok_or_else(|| format!("{node}: no result form")),
+            IqResponse::Result(None) => Err(format!("{node}: empty answer")),
+            IqResponse::Error(error) => Err(format!(
+                "{node} refused: {}",
+                error
+                    .texts
+                    .values()
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{:?}", error.defined_condition))
+            )),
+        }
+    }
+}
+
 /// Asks the bridge who `player` is chatting with; prints and returns them.
-async fn peers(client: &mut Client, bridge: &Jid, player: &str) -> Result<Vec<String>, String> {
-    let result = command(client, bridge, "peers", &[("jid", player)]).await?;
+async fn peers(link: &mut Link, player: &str) -> Result<Vec<String>, String> {
+    let result = link.command("peers", &[("jid", player)]).await?;
     let peers: Vec<String> = items(&result)
         .into_iter()
         .filter_map(|mut row| row.remove("jid"))
@@ -184,25 +265,19 @@ async fn peers(client: &mut Client, bridge: &Jid, player: &str) -> Result<Vec<St
 }
 
 /// Invites the host's active peers to `game`; returns the invite's id.
-async fn invite(
-    client: &mut Client,
-    bridge: &Jid,
-    host: &str,
-    game: &str,
-) -> Result<Option<String>, String> {
+async fn invite(link: &mut Link, host: &str, game: &str) -> Result<Option<String>, String> {
     let session = format!("{game}-{}", std::process::id());
-    let result = command(
-        client,
-        bridge,
-        "invite",
-        &[
-            ("host", host),
-            ("game", game),
-            ("session", &session),
-            ("expiry", "120"),
-        ],
-    )
-    .await?;
+    let result = link
+        .command(
+            "invite",
+            &[
+                ("host", host),
+                ("game", game),
+                ("session", &session),
+                ("expiry", "120"),
+            ],
+        )
+        .await?;
     let id = value(&result, "invite");
     for row in items(&result) {
         println!(
@@ -221,8 +296,7 @@ async fn invite(
 /// One piece of news about an invite: print it, and act on `ready` and `solo`. Returns
 /// the invite whose game started, if one did.
 async fn on_news(
-    client: &mut Client,
-    bridge: &Jid,
+    link: &mut Link,
     news: &Element,
     waiting: &mut HashMap<String, (String, String)>,
 ) -> Result<Option<String>, String> {
@@ -243,7 +317,7 @@ async fn on_news(
     match outcome.as_str() {
         "ready" => {
             waiting.remove(&id);
-            command(client, bridge, "session-started", &[("invite", &id)]).await?;
+            link.command("session-started", &[("invite", &id)]).await?;
             println!(
                 "ready: starting a multiplayer game of {game} for {host} and {}",
                 get("invitee")
@@ -256,54 +330,6 @@ async fn on_news(
             Ok(None)
         }
         _ => Ok(None),
-    }
-}
-
-/// Runs an ad-hoc command in one step with a submitted form; returns the result form.
-async fn command(
-    client: &mut Client,
-    bridge: &Jid,
-    node: &str,
-    fields: &[(&str, &str)],
-) -> Result<Element, String> {
-    let mut form = Element::builder("x", NS_DATA).attr(xml_ncname!("type").into(), "submit");
-    for (var, value) in fields {
-        form = form.append(
-            Element::builder("field", NS_DATA)
-                .attr(xml_ncname!("var").into(), *var)
-                .append(Element::builder("value", NS_DATA).append(*value).build())
-                .build(),
-        );
-    }
-    let request = Element::builder("command", NS_COMMANDS)
-        .attr(xml_ncname!("node").into(), node)
-        .attr(xml_ncname!("action").into(), "execute")
-        .append(form.build())
-        .build();
-    let answer = tokio::time::timeout(
-        Duration::from_secs(30),
-        client
-            .send_iq(Some(bridge.clone()), IqRequest::Set(request))
-            .await,
-    )
-    .await
-    .map_err(|_| format!("{node}: no answer within 30 s"))?
-    .map_err(|e| format!("{node}: {e}"))?;
-    match answer {
-        IqResponse::Result(Some(payload)) => payload
-            .get_child("x", NS_DATA)
-            .cloned()
-            .ok_or_else(|| format!("{node}: no result form")),
-        IqResponse::Result(None) => Err(format!("{node}: empty answer")),
-        IqResponse::Error(error) => Err(format!(
-            "{node} refused: {}",
-            error
-                .texts
-                .values()
-                .next()
-                .cloned()
-                .unwrap_or_else(|| format!("{:?}", error.defined_condition))
-        )),
     }
 }
 
