@@ -20,7 +20,8 @@ use crate::directory::unix_secs;
 use crate::failure::Failure;
 use crate::invites::plan::{self, CloseError};
 use crate::invites::{self, Outcome, State};
-use crate::rights::{Access, Actor, Right};
+use crate::rights::policy::Subject;
+use crate::rights::{Access, Right};
 use crate::store::Write;
 use crate::xep::forms::{DataForm, FieldType};
 use crate::xep::privilege::IqType;
@@ -155,10 +156,13 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
 
 /// The players whose "now playing" may be published, or why none.
 fn publishable(ctx: &Ctx<'_>, players: &[String]) -> Result<Vec<String>, &'static str> {
-    let Actor::Platform { profile, .. } = ctx.actor else {
-        return Err("not a platform");
+    // The policy's word for a local user who shares with the platform; players who do
+    // not share are left out below.
+    let sharing = Subject {
+        consenting: true,
+        remote: false,
     };
-    if !profile.rights.contains(Right::PublishGaming) {
+    if !ctx.rights_of(sharing).contains(Right::PublishGaming) {
         return Err("this platform does not hold publish-gaming");
     }
     let granted: Vec<String> = players

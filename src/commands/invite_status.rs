@@ -69,7 +69,7 @@ pub fn find(ctx: &Ctx<'_>, id: &str) -> Result<(InviteRecord, State, Vec<Listed>
                 how: i.how,
             })
             .collect();
-        return Ok((invite.record.clone(), invite.state, listed));
+        return Ok((invite.record.clone(), invite.state(), listed));
     }
     let failed = |e| {
         tracing::error!(error = %e, "cannot read invites");
@@ -92,7 +92,7 @@ pub fn find(ctx: &Ctx<'_>, id: &str) -> Result<(InviteRecord, State, Vec<Listed>
             jid: p.user,
         })
         .collect();
-    let state = State::parse(&record.state).unwrap_or(State::Open);
+    let state = record.state;
     Ok((record, state, listed))
 }
 

@@ -865,8 +865,13 @@ fn load_invites(
     invites: &mut crate::invites::Book,
     mutes: &mut crate::invites::mutes::Mutes,
 ) -> Result<(), crate::store::StoreError> {
+    let mut invitations: std::collections::HashMap<String, Vec<_>> = Default::default();
+    for prompt in store.live_invitations(now)? {
+        let invite = prompt.invite.clone().unwrap_or_default();
+        invitations.entry(invite).or_default().push(prompt);
+    }
     for record in store.live_invites(now)? {
-        let prompts = store.invite_prompts(&record.id)?;
+        let prompts = invitations.remove(&record.id).unwrap_or_default();
         invites.load(record, prompts);
     }
     // The last hour's invitations per host (the per-host rate).

@@ -346,50 +346,36 @@ impl Core {
         }
         let secs = crate::directory::unix_secs(now);
         for id in self.state.prompts.expired(secs) {
-            let plan = match crate::invites::plan::answer(
-                &self.state.invites,
-                &id,
-                crate::invites::Answer::Expired,
-                None,
-                secs,
-            ) {
-                Some(plan) => plan,
-                None => {
-                    let Some(prompt) = self.state.prompts.get(&id) else {
-                        continue;
-                    };
-                    let expired = crate::store::Write::PromptAnswer {
-                        id: id.clone(),
-                        answer: "expired",
-                        at: secs,
-                        how: None,
-                    };
-                    if prompt.invite.is_some() {
-                        // An invitation whose invite is not held (it could not be read
-                        // at start): recorded, with nobody to tell.
-                        crate::invites::plan::Plan {
-                            writes: vec![expired],
-                            ..Default::default()
-                        }
-                    } else {
-                        crate::invites::plan::Plan {
+            let answer = crate::invites::Answer::Expired;
+            let (plan, told) =
+                match crate::invites::plan::answer(&self.state.invites, &id, answer, None, secs) {
+                    Some(plan) => (plan, None),
+                    None => {
+                        let Some(prompt) = self.state.prompts.get(&id) else {
+                            continue;
+                        };
+                        // A consent request tells its platform; an invitation whose invite
+                        // is not held (it could not be read at start) has nobody to tell.
+                        let told = prompt.invite.is_none().then(|| {
+                            commands::answer::answer_message(
+                                self.config.component.as_str(),
+                                prompt,
+                                "expired",
+                            )
+                        });
+                        let plan = crate::invites::plan::Plan {
                             writes: vec![crate::store::Write::PromptAnswer {
                                 id: id.clone(),
-                                answer: "expired",
+                                answer: answer.stored(),
                                 at: secs,
                                 how: None,
                             }],
-                            ..Default::default()
-                        }
-                        .with_message(commands::answer::answer_message(
-                            self.config.component.as_str(),
-                            prompt,
-                            "expired",
-                        ))
+                            notices: Vec::new(),
+                        };
+                        (plan, told)
                     }
-                }
-            };
-            if let Err(e) = self.carry_out(plan, now, out) {
+                };
+            if let Err(e) = self.carry_out(plan, told, now, out) {
                 // Tried again a second later; the prompt stays waiting meanwhile.
                 debug!(error = %e, "cannot record an expired prompt");
                 self.state.prompts.retry_expiry(&id, secs + 1);
@@ -400,23 +386,28 @@ impl Core {
         }
     }
 
-    /// Commits a plan of the core's own (an expiry), brings memory in line, then sends
-    /// what it tells.
-    pub(super) fn carry_out(
-        &mut self,
-        plan: crate::invites::plan::Plan,
-        now: SystemTime,
-        out: &mut Vec<Output>,
-    ) -> Result<(), crate::store::StoreError> {
-        let mut messages = crate::invites::messages::Tell {
+    /// What renders the invites' notices, over the core's state.
+    fn tell(&self, now: SystemTime) -> crate::invites::messages::Tell<'_> {
+        crate::invites::messages::Tell {
             component: self.config.component.as_str(),
             book: &self.state.invites,
             directory: &self.state.directory,
             registry: &self.state.registry,
             now: crate::directory::unix_secs(now),
         }
-        .messages(&plan.notices);
-        messages.extend(plan.extra);
+    }
+
+    /// Commits a plan of the core's own (an expiry), brings memory in line, then sends
+    /// what it tells, and `also`.
+    pub(super) fn carry_out(
+        &mut self,
+        plan: crate::invites::plan::Plan,
+        also: Option<Element>,
+        now: SystemTime,
+        out: &mut Vec<Output>,
+    ) -> Result<(), crate::store::StoreError> {
+        let mut messages = self.tell(now).messages(&plan.notices);
+        messages.extend(also);
         self.state.store.commit(&plan.writes)?;
         self.state.health.stats.storage_writes += 1;
         self.applied(plan.writes);
@@ -439,13 +430,7 @@ impl Core {
                 return;
             }
         };
-        let tell = crate::invites::messages::Tell {
-            component: self.config.component.as_str(),
-            book: &self.state.invites,
-            directory: &self.state.directory,
-            registry: &self.state.registry,
-            now: crate::directory::unix_secs(now),
-        };
+        let tell = self.tell(now);
         let mut sent = Vec::new();
         for prompt in unsent {
             if prompt.expires_at <= tell.now {

@@ -250,17 +250,16 @@ pub struct Invitee {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invite {
     pub record: InviteRecord,
-    pub state: State,
     pub invitees: Vec<Invitee>,
 }
 
 impl Invite {
-    pub fn id(&self) -> &str {
-        &self.record.id
+    pub fn state(&self) -> State {
+        self.record.state
     }
 
     pub fn outcome(&self) -> Outcome {
-        Outcome::of(self.state, self.invitees.iter().map(|i| i.answer))
+        Outcome::of(self.state(), self.invitees.iter().map(|i| i.answer))
     }
 
     pub fn accepted(&self) -> usize {
@@ -280,7 +279,7 @@ impl Invite {
 
     /// Whether `invitee` is linked to the host by this invite.
     fn links(&self, invitee: &Invitee) -> bool {
-        links(self.state, invitee.answer)
+        links(self.state(), invitee.answer)
     }
 }
 
@@ -350,11 +349,6 @@ impl Book {
         self.invites.values()
     }
 
-    /// Whether `id` is taken by an invite held.
-    pub fn contains(&self, id: &str) -> bool {
-        self.invites.contains_key(id)
-    }
-
     /// An invite read from the database, with its invitees' prompts.
     pub fn load(&mut self, record: InviteRecord, prompts: Vec<PromptRecord>) {
         let id = record.id.clone();
@@ -363,7 +357,7 @@ impl Book {
             self.add(&prompt);
         }
         if let Some(invite) = self.invites.get(&id) {
-            if !invite.state.is_open() {
+            if !invite.state().is_open() {
                 self.forget(&id);
             }
         }
@@ -397,14 +391,12 @@ impl Book {
     }
 
     fn open(&mut self, record: InviteRecord) {
-        let state = State::parse(&record.state).unwrap_or(State::Open);
         self.expiries
             .push(Reverse((record.expires_at, record.id.clone())));
         self.invites.insert(
             record.id.clone(),
             Invite {
                 record,
-                state,
                 invitees: Vec::new(),
             },
         );
@@ -445,7 +437,7 @@ impl Book {
         };
         invitee.answer = Some(answer);
         invitee.how = how;
-        if !links(invite.state, invitee.answer) {
+        if !links(invite.record.state, invitee.answer) {
             let key = pair(&invite.record.platform, &invite.record.host, &invitee.jid);
             if self.links.get(&key) == Some(invite_id) {
                 self.links.remove(&key);
@@ -544,7 +536,7 @@ impl Book {
         let Some(invite) = self.invites.get_mut(id) else {
             return;
         };
-        invite.state = state;
+        invite.record.state = state;
         if !state.is_open() {
             self.forget(id);
         }

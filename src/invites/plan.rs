@@ -48,24 +48,16 @@ pub struct PromptRef {
 }
 
 /// Writes to commit and notices to send after.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub writes: Vec<Write>,
     pub notices: Vec<Notice>,
-    /// Stanzas sent after the notices (a consent request's expiry).
-    pub extra: Vec<minidom::Element>,
 }
 
 impl Plan {
-    pub fn with_message(mut self, message: minidom::Element) -> Plan {
-        self.extra.push(message);
-        self
-    }
-
     fn extend(&mut self, other: Plan) {
         self.writes.extend(other.writes);
         self.notices.extend(other.notices);
-        self.extra.extend(other.extra);
     }
 }
 
@@ -173,7 +165,7 @@ pub struct Create {
 }
 
 /// What a creation did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     /// The new invite, if any invitation was sent.
     pub invite: Option<String>,
@@ -281,7 +273,7 @@ pub fn create(
         sent: sendable.len() as u32,
         created_at: request.now,
         expires_at: request.expires_at,
-        state: State::Open.as_str().to_owned(),
+        state: State::Open,
         changed_at: request.now,
     };
     created.plan.writes.push(Write::Invite(record.clone()));
@@ -362,7 +354,7 @@ pub fn answer(
     };
     let before = invite.outcome();
     let after = Outcome::of(
-        invite.state,
+        invite.state(),
         invite.invitees.iter().map(|i| {
             if i.prompt == prompt {
                 Some(answer)
@@ -411,7 +403,7 @@ pub enum CloseError {
 /// still waiting are answered for: `cancelled` (and told so) or `closed`.
 pub fn close(book: &Book, id: &str, state: State, at: u32) -> Result<Plan, CloseError> {
     let invite = book.get(id).ok_or(CloseError::NotOpen)?;
-    match (invite.state, state) {
+    match (invite.state(), state) {
         (State::Open, _) | (State::Started, State::Ended) => {}
         (State::Started, _) => return Err(CloseError::Started),
         _ => return Err(CloseError::NotOpen),

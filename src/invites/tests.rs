@@ -153,8 +153,8 @@ impl World {
         // against a recount, which fails on a second link).
         self.book.check()?;
         for invite in self.book.iter() {
-            if !invite.state.is_open() {
-                return Err(format!("closed invite {} still held", invite.id()));
+            if !invite.state().is_open() {
+                return Err(format!("closed invite {} still held", invite.record.id));
             }
         }
         Ok(())
@@ -329,7 +329,7 @@ fn a_started_session_closes_the_waiting_and_then_ends() {
     let id = w.create("alice", &["bob", "carol"]).invite.unwrap();
     w.answer("bob", 0, Answer::Accepted);
     assert!(w.close(0, State::Started));
-    assert_eq!(w.book.get(&id).unwrap().state, State::Started);
+    assert_eq!(w.book.get(&id).unwrap().state(), State::Started);
     assert_eq!(
         w.answers_told().last().unwrap(),
         &(id.clone(), "carol".into(), Answer::Closed, Outcome::Ready)

@@ -96,11 +96,6 @@ impl Prompts {
             && self.by_user.get(user).map_or(0, Vec::len) < MAX_PER_USER
     }
 
-    /// Whether `id` is taken by a waiting prompt.
-    pub fn contains(&self, id: &str) -> bool {
-        self.pending.contains_key(id)
-    }
-
     pub fn insert(&mut self, prompt: PromptRecord) {
         self.expiries
             .push(Reverse((prompt.expires_at, prompt.id.clone())));

@@ -3,7 +3,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{Store, StoreError};
+use super::{PromptRecord, Store, StoreError};
 
 /// An invite as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +25,15 @@ pub struct InviteRecord {
     pub sent: u32,
     pub created_at: u32,
     pub expires_at: u32,
-    /// `open`, `started`, `ended` or `cancelled`.
-    pub state: String,
+    /// Where its session is.
+    pub state: crate::invites::State,
     pub changed_at: u32,
 }
+
+/// Which invites may still change at `?1`: open or started, and not past their expiry,
+/// or with an invitee still waiting (whose expiry is applied at start).
+const LIVE: &str = "state IN ('open', 'started') AND (expires_at > ?1
+    OR EXISTS (SELECT 1 FROM prompt WHERE prompt.invite = invite.id AND prompt.answer IS NULL))";
 
 const COLUMNS: &str = "id, platform, notify, host, game, session, join_uri, max_players, sent,
     created_at, expires_at, state, changed_at";
@@ -46,7 +51,16 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<InviteRecord> {
         sent: r.get(8)?,
         created_at: r.get(9)?,
         expires_at: r.get(10)?,
-        state: r.get(11)?,
+        state: {
+            let state: String = r.get(11)?;
+            crate::invites::State::parse(&state).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    11,
+                    rusqlite::types::Type::Text,
+                    format!("unknown invite state {state:?}").into(),
+                )
+            })?
+        },
         changed_at: r.get(12)?,
     })
 }
@@ -61,17 +75,21 @@ impl Store {
             .optional()?)
     }
 
-    /// Invites that may still change: open or started, and not past their expiry at
-    /// `now`, or with an invitee still waiting (whose expiry is applied at start).
+    /// Invites that may still change at `now` (see [`LIVE`]).
     pub fn live_invites(&self, now: u32) -> Result<Vec<InviteRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM invite WHERE state IN ('open', 'started') AND (expires_at > ?1
-               OR EXISTS (SELECT 1 FROM prompt WHERE prompt.invite = invite.id
-                          AND prompt.answer IS NULL))
-             ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM invite WHERE {LIVE} ORDER BY created_at, id"
         ))?;
         let rows = stmt.query_map([now], read)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The invitations of every invite [`Store::live_invites`] gives, in one read.
+    pub fn live_invitations(&self, now: u32) -> Result<Vec<PromptRecord>, StoreError> {
+        self.prompts_where(
+            &format!("invite IN (SELECT id FROM invite WHERE {LIVE})"),
+            rusqlite::params![now],
+        )
     }
 
     /// Every invite made since `since`, oldest first: (host, when, invitations sent).

@@ -328,7 +328,7 @@ impl Store {
                         i.sent,
                         i.created_at,
                         i.expires_at,
-                        i.state,
+                        i.state.as_str(),
                         i.changed_at
                     ])?;
                 }

@@ -172,7 +172,7 @@ impl Store {
         Ok(())
     }
 
-    fn prompts_where(
+    pub(super) fn prompts_where(
         &self,
         condition: &str,
         params: &[&dyn rusqlite::ToSql],
