@@ -3,8 +3,9 @@
 //! carry game invites to the peers' chat clients.
 //!
 //! Map of the modules, from the socket inwards:
-//! - [`transport`]: the link to the server (tokio-xmpp's XML stream, handshake,
+//! - [`transport`]: the link to the server (its own XML stream reader, handshake,
 //!   keepalive, reconnect with backoff). The only module that knows about sockets.
+//! - [`wire`]: stanzas as bytes: the core's output, serialised once, written in batches.
 //! - [`daemon`]: wires transport, core and store together; signals and shutdown.
 //! - [`core`]: the sans-IO core, `handle(input, now) -> outputs`: classifies requests,
 //!   decides who asks, runs the command pipeline (sessions, continuations, commit then
@@ -38,4 +39,5 @@ pub mod strings;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transport;
+pub mod wire;
 pub mod xep;

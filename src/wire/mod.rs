@@ -1,0 +1,157 @@
+//! Stanzas as bytes: everything the core sends is serialised once, straight into the
+//! buffer the link writes, with no second copy and, for the answers platforms ask for
+//! most (`peers`, `status`), no element tree at all (see [`crate::commands::render`]).
+//!
+//! A [`Wire`] collects the stanzas of one batch of inputs; the link writes the whole
+//! batch with one `write`. It is also the last guard of the server's stanza limit
+//! (Prosody: `component_stanza_size_limit`, 512 KiB; a larger stanza makes the server
+//! close the stream): a stanza larger than [`Wire::max_stanza_bytes`] is taken back. An
+//! IQ result is replaced by a `resource-constraint` error to its requester, so they still
+//! get one answer; anything else is dropped and counted.
+
+pub mod xml;
+
+use minidom::rxml::xml_ncname;
+use minidom::Element;
+use xmpp_parsers::ns;
+
+use crate::failure::Failure;
+pub use xml::Xml;
+
+/// The default namespace of a XEP-0114 stream: stanzas in it need no `xmlns`.
+pub const STREAM_NS: &str = ns::COMPONENT_ACCEPT;
+
+/// Default for the largest stanza sent: half of Prosody's default limit for components.
+pub const DEFAULT_MAX_STANZA_BYTES: usize = 256 * 1024;
+
+/// Serialised stanzas, one after the other, ready to be written.
+#[derive(Debug)]
+pub struct Wire {
+    buf: Vec<u8>,
+    /// Where each stanza ends in `buf`.
+    ends: Vec<usize>,
+    max_stanza_bytes: usize,
+    /// Stanzas taken back for their size since the wire was made.
+    oversized: u64,
+}
+
+/// A stanza that did not fit: its size in bytes, taken back from the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge(pub usize);
+
+impl Wire {
+    pub fn new(max_stanza_bytes: usize) -> Wire {
+        Wire {
+            buf: Vec::new(),
+            ends: Vec::new(),
+            max_stanza_bytes,
+            oversized: 0,
+        }
+    }
+
+    pub fn max_stanza_bytes(&self) -> usize {
+        self.max_stanza_bytes
+    }
+
+    /// Writes one stanza with `write`. One larger than the limit is taken back.
+    pub fn stanza(&mut self, write: impl FnOnce(&mut Xml<'_>)) -> Result<(), TooLarge> {
+        let start = self.buf.len();
+        write(&mut Xml::new(&mut self.buf));
+        let size = self.buf.len() - start;
+        if size > self.max_stanza_bytes {
+            self.buf.truncate(start);
+            return Err(TooLarge(size));
+        }
+        if size > 0 {
+            self.ends.push(self.buf.len());
+        }
+        Ok(())
+    }
+
+    /// Serialises `el` as a stanza. An oversized IQ result becomes a
+    /// `resource-constraint` error to its requester; anything else oversized is dropped.
+    /// Both are counted in [`Wire::oversized`].
+    pub fn send(&mut self, el: &Element) {
+        let Err(TooLarge(size)) = self.stanza(|xml| xml.element(el, STREAM_NS)) else {
+            return;
+        };
+        self.oversized += 1;
+        if el.name() == "iq" && el.attr("type") == Some("result") {
+            self.too_large_answer(el.attr("id"), el.attr("from"), el.attr("to"), size);
+        }
+    }
+
+    /// In place of an IQ result of `size` bytes that was too large: the error its
+    /// requester gets.
+    pub fn too_large_answer(
+        &mut self,
+        id: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+        size: usize,
+    ) {
+        let failure = Failure::resource_constraint(format!(
+            "the answer ({} KiB) is larger than the bridge may send through the chat server; ask for less",
+            size / 1024
+        ));
+        let mut reply = Element::builder("iq", STREAM_NS)
+            .attr(xml_ncname!("type").into(), "error")
+            .append(failure.to_element());
+        for (name, value) in [
+            (xml_ncname!("id"), id),
+            (xml_ncname!("from"), from),
+            (xml_ncname!("to"), to),
+        ] {
+            if let Some(value) = value {
+                reply = reply.attr(name.into(), value);
+            }
+        }
+        let reply = reply.build();
+        // An id too long for even the error is dropped: the request had no valid answer.
+        let _ = self.stanza(|xml| xml.element(&reply, STREAM_NS));
+    }
+
+    /// Counts a stanza taken back by a caller of [`Wire::stanza`].
+    pub fn count_oversized(&mut self) {
+        self.oversized += 1;
+    }
+
+    /// Stanzas taken back for their size.
+    pub fn oversized(&self) -> u64 {
+        self.oversized
+    }
+
+    /// Stanzas waiting.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The bytes of every stanza waiting.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Each stanza waiting, in order.
+    pub fn stanzas(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let stanza = &self.buf[start..end];
+            start = end;
+            stanza
+        })
+    }
+
+    /// Takes the bytes of every stanza waiting, with their count, leaving the wire empty.
+    pub fn take(&mut self) -> (Vec<u8>, usize) {
+        let count = self.ends.len();
+        self.ends.clear();
+        (std::mem::take(&mut self.buf), count)
+    }
+}
+
+#[cfg(test)]
+mod tests;
