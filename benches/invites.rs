@@ -55,10 +55,11 @@ fn invitee(host: usize, k: usize) -> usize {
     HOSTS + host * INVITEES + k
 }
 
-fn sends(out: &[Output]) -> Vec<&Element> {
+/// The stanzas sent, read back.
+fn sends(out: &[Output]) -> Vec<Element> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Send(el) => Some(el),
+            Output::Send(stanza) => Some(xmpp_game_bridge::wire::parse_stanza(stanza).unwrap()),
             _ => None,
         })
         .collect()
@@ -233,7 +234,7 @@ fn invites(c: &mut Criterion) {
                     for request in &requests {
                         let out = core.handle(Input::Stanza(request.clone()), now());
                         let messages = sends(&out);
-                        assert_eq!(messages.len(), 1 + INVITEES, "{}", String::from(messages[0]));
+                        assert_eq!(messages.len(), 1 + INVITEES, "{}", String::from(&messages[0]));
                         round.push(messages[0].clone());
                         for invitation in &messages[1..] {
                             let to = invitation.attr("to").unwrap();

@@ -557,6 +557,16 @@ async fn burst(
             (rss as f64 - base_rss as f64) * 1024.0 / opts.users as f64
         ),
     );
+    // What stays once the buffers of the burst itself are given back: the directory.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = bridge.rss_kib()?;
+    report.add(
+        "burst: RSS per online user, settled (2 s later)",
+        format!(
+            "{:.0} bytes",
+            (settled as f64 - base_rss as f64) * 1024.0 / opts.users as f64
+        ),
+    );
     let stats = link.stats(bridge, "stats-burst").await?;
     let online = stats
         .get("online-resources")

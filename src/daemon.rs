@@ -6,13 +6,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use minidom::Element;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 use xmpp_parsers::jid::BareJid;
 
 use crate::config::Config;
-use crate::core::{Core, CoreConfig, Input, Output};
+use crate::core::{Core, CoreConfig, Input, Outbox};
+use crate::wire::Stanzas;
 use crate::store::{Store, StoreError};
 use crate::transport::sessions_api::{self, ApiUrl};
 use crate::transport::{self, backoff::random_u64, FatalLinkError, LinkSettings};
@@ -31,12 +31,17 @@ pub enum RunError {
 /// by a future change could fire.
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
-/// Inputs (stanzas read from the server) waiting for the core, at most. When full, the
-/// link stops reading and the server's TCP window slows the server down.
-const INPUT_QUEUE: usize = 64;
+/// Batches of inputs (what one read from the server parsed, at most 64 KiB of it, or one
+/// large stanza) waiting for the core, at most. When full, the link stops reading and the
+/// server's TCP window slows the server down.
+const INPUT_QUEUE: usize = 4;
 
-/// Stanzas waiting to be written, at most. When full, the core waits for the link.
-const OUTPUT_QUEUE: usize = 1024;
+/// Batches of stanzas waiting to be written (what the core answered to one batch of
+/// inputs), at most. When full, the core waits for the link.
+const OUTPUT_QUEUE: usize = 64;
+
+/// Batches of inputs handled at once when more wait: their stanzas leave together.
+const BATCHES_AT_ONCE: usize = 8;
 
 /// How long shutdown waits for in-flight work and the stream's close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -49,10 +54,11 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         schema_version = store.schema_version()?,
         "database ready"
     );
-    let (events_tx, events_rx) = mpsc::channel::<Input>(INPUT_QUEUE);
-    let (out_tx, out_rx) = mpsc::channel::<Element>(OUTPUT_QUEUE);
+    let (events_tx, events_rx) = mpsc::channel::<Vec<Input>>(INPUT_QUEUE);
+    let (out_tx, out_rx) = mpsc::channel::<Stanzas>(OUTPUT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
+    let max_stanza_bytes = config.link.max_outgoing_stanza_bytes;
     let core = Core::new(
         CoreConfig::from(&config),
         store,
@@ -68,7 +74,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let core_thread = std::thread::Builder::new()
         .name("core".to_owned())
-        .spawn(move || drive_core(core, events_rx, out_tx, api))
+        .spawn(move || drive_core(core, events_rx, out_tx, api, max_stanza_bytes))
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
@@ -123,16 +129,19 @@ fn link_outcome(
     }
 }
 
-/// The core's thread: inputs in, outputs out, ticks when timers are due.
+/// The core's thread: batches of inputs in, batches of serialised stanzas out, ticks
+/// when timers are due.
 ///
 /// Both channels are bounded. The core blocks when the link has not written its earlier
 /// answers yet (back-pressure reaches the reading side, which stops reading); the link
-/// never blocks on the core, so the two cannot wait for each other.
+/// never blocks on the core, so the two cannot wait for each other. Every batch ready
+/// when the core wakes is handled before it sends what it answered, in one batch.
 fn drive_core(
     mut core: Core,
-    mut events: mpsc::Receiver<Input>,
-    out: mpsc::Sender<Element>,
+    mut events: mpsc::Receiver<Vec<Input>>,
+    out: mpsc::Sender<Stanzas>,
     api: SessionsApi,
+    max_stanza_bytes: usize,
 ) -> Store {
     // A timer for the wait with a timeout; nothing else runs on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
@@ -145,8 +154,9 @@ fn drive_core(
             return core.into_store();
         }
     };
+    let mut outbox = Outbox::new(max_stanza_bytes);
     let mut wake: Option<SystemTime> = None;
-    loop {
+    'run: loop {
         let timeout = wake
             .map(|at| {
                 at.duration_since(SystemTime::now())
@@ -154,34 +164,44 @@ fn drive_core(
             })
             .unwrap_or(MAX_IDLE)
             .min(MAX_IDLE);
-        let input = match events.try_recv() {
-            Ok(input) => input,
+        let first = match events.try_recv() {
+            Ok(batch) => batch,
             Err(mpsc::error::TryRecvError::Disconnected) => break,
             Err(mpsc::error::TryRecvError::Empty) => {
                 match clock.block_on(async { tokio::time::timeout(timeout, events.recv()).await }) {
-                    Ok(Some(input)) => input,
+                    Ok(Some(batch)) => batch,
                     Ok(None) => break,
-                    Err(_) => Input::Tick,
+                    Err(_) => vec![Input::Tick],
                 }
             }
         };
-        wake = None;
-        for output in core.handle(input, SystemTime::now()) {
-            match output {
-                Output::Send(el) => {
-                    if out.blocking_send(el).is_err() {
-                        warn!("the link is gone; a stanza was not sent");
-                    }
+        let now = SystemTime::now();
+        core.handle_batch(first, now, &mut outbox);
+        let mut closed = false;
+        for _ in 1..BATCHES_AT_ONCE {
+            match events.try_recv() {
+                Ok(batch) => core.handle_batch(batch, now, &mut outbox),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break;
                 }
-                Output::WakeAt(at) => wake = Some(wake.map_or(at, |w| w.min(at))),
-                Output::ListSessions { domain, link } => api.list(domain, link),
             }
         }
-    }
-    for output in core.shutdown() {
-        if let Output::Send(el) = output {
-            let _ = out.blocking_send(el);
+        wake = outbox.wake_at.take();
+        for (domain, link) in outbox.list_sessions.drain(..) {
+            api.list(domain, link);
         }
+        if !outbox.wire.is_empty() && out.blocking_send(outbox.wire.take()).is_err() {
+            warn!("the link is gone; stanzas were not sent");
+        }
+        if closed {
+            break 'run;
+        }
+    }
+    core.shutdown(&mut outbox);
+    if !outbox.wire.is_empty() {
+        let _ = out.blocking_send(outbox.wire.take());
     }
     info!("core stopped");
     core.into_store()
@@ -194,7 +214,7 @@ const SESSIONS_API_TIMEOUT: Duration = Duration::from_secs(15);
 struct SessionsApi {
     url: Option<ApiUrl>,
     runtime: tokio::runtime::Handle,
-    events: mpsc::WeakSender<Input>,
+    events: mpsc::WeakSender<Vec<Input>>,
 }
 
 impl SessionsApi {
@@ -208,11 +228,11 @@ impl SessionsApi {
                 sessions_api::connected_users(&url, domain.as_str(), SESSIONS_API_TIMEOUT).await;
             if let Some(events) = events.upgrade() {
                 let _ = events
-                    .send(Input::Sessions {
+                    .send(vec![Input::Sessions {
                         domain,
                         link,
                         sessions,
-                    })
+                    }])
                     .await;
             }
         });

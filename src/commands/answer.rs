@@ -292,7 +292,7 @@ struct Recorded {
 }
 
 impl Answer for Recorded {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(invites::messages::FORM_TYPE, "Answer recorded");
         out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
         out.field("invitee", "Invitee", FieldType::JidSingle, &self.jid);
@@ -450,7 +450,7 @@ struct Said {
 }
 
 impl Answer for Said {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(prompts::FORM_TYPE, "Your answer");
         out.field("result", "Result", FieldType::TextSingle, &self.text);
     }

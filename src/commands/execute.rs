@@ -235,7 +235,7 @@ pub struct Executed {
 }
 
 impl Answer for Executed {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Right executed");
         out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
         out.field("right", "Right", FieldType::TextSingle, self.right.as_str());

@@ -123,7 +123,7 @@ struct Listed {
 }
 
 impl Answer for Listed {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(prompts::FORM_TYPE, "Game invitations");
         out.field("result", "Invitations", FieldType::TextMulti, &self.text);
     }

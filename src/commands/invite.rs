@@ -408,7 +408,7 @@ struct Created {
 }
 
 impl Answer for Created {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Invite");
         out.field(
             "invite",
@@ -440,7 +440,7 @@ impl Answer for Created {
             ("invite", "Invite", FieldType::TextSingle),
         ]);
         for (jid, row) in &self.rows {
-            out.row(vec![
+            out.row(&[
                 cell("jid", jid),
                 cell("result", row.as_str()),
                 cell("invite", row.invite().unwrap_or("")),

@@ -224,7 +224,7 @@ struct Closed {
 }
 
 impl Answer for Closed {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Invite closed");
         out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
         out.field("state", "State", FieldType::TextSingle, self.state.as_str());

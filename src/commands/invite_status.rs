@@ -133,7 +133,7 @@ struct Status {
 }
 
 impl Answer for Status {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         let r = &self.record;
         out.begin(FORM_TYPE, "Invite status");
         out.field("invite", "Invite", FieldType::TextSingle, &r.id);
@@ -165,7 +165,7 @@ impl Answer for Status {
             ("how", "Answered through", FieldType::TextSingle),
         ]);
         for i in &self.invitees {
-            out.row(vec![
+            out.row(&[
                 cell("jid", &i.jid),
                 cell(
                     "answer",

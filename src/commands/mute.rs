@@ -119,7 +119,7 @@ struct Muted {
 }
 
 impl Answer for Muted {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Mute");
         out.field("result", "Result", FieldType::TextSingle, &self.text);
     }

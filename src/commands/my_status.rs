@@ -120,7 +120,7 @@ struct MyStatusAnswer {
 }
 
 impl Answer for MyStatusAnswer {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Your status for games");
         let s = self.status.as_ref();
         out.field(

@@ -1,16 +1,19 @@
 //! `peers`: the active chat peers of a user, for game platforms.
 //!
-//! Input: `jid` (the user). Output: a result form, FORM_TYPE [`FORM_TYPE`], with the
-//! user's `jid`, their own `availability` and the `tier` used, and a `<reported/>`
-//! table of peers (`jid`, `availability`, `status`, `last-activity`, `tier`, `remote`:
-//! `1` for a contact on another server, listed only where `privacy.remote_peers`
-//! allows), most recent activity first. `last-activity` is the last exchange of
+//! Input: `jid` (the user), and optionally `format` (`form` or `compact`). Output: a
+//! result form, FORM_TYPE [`FORM_TYPE`], with the user's `jid`, their own
+//! `availability`, the `tier` used and the platform's `rights` for the user, and a
+//! `<reported/>` table of peers (`jid`, `availability`, `status`, `last-activity`,
+//! `remote`: `1` for a contact on another server, listed only where
+//! `privacy.remote_peers` allows, and `rights`), most recent activity first. Compact:
+//! `<peers/>` with the same attributes and one `<peer/>` per row, its status as text
+//! (README, "Compact answers"). `last-activity` is the last exchange of
 //! messages in the conversation tier and the last presence change in the presence tier.
 //! It can be run in one step by sending the submitted form with `execute`.
 
 use xmpp_parsers::jid::BareJid;
 
-use super::render::{cell, Answer, ResultWriter};
+use super::render::{cell, compact_item, Answer, CompactWriter, ResultWriter};
 use super::status::{availability_label, served_user};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants;
@@ -101,7 +104,7 @@ pub fn rights_value(rights: Rights) -> &'static str {
 }
 
 impl Answer for PeersAnswer {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Active chat peers");
         out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
         out.field(
@@ -122,12 +125,13 @@ impl Answer for PeersAnswer {
             FieldType::TextSingle,
             rights_value(self.rights),
         );
+        // Answer-wide values (the tier) are top-level fields, not a column repeated in
+        // every row; rights stay per row, since they depend on the peer.
         out.columns(&[
             ("jid", "Peer", FieldType::JidSingle),
             ("availability", "Availability", FieldType::TextSingle),
             ("status", "Status", FieldType::TextSingle),
             ("last-activity", "Last activity", FieldType::TextSingle),
-            ("tier", "Tier", FieldType::TextSingle),
             ("remote", "On another server", FieldType::Boolean),
             (
                 "rights",
@@ -136,7 +140,7 @@ impl Answer for PeersAnswer {
             ),
         ]);
         for peer in &self.peers {
-            out.row(vec![
+            out.row(&[
                 cell("jid", &peer.jid),
                 cell("availability", peer.availability),
                 cell("status", peer.status.as_deref().unwrap_or("")),
@@ -144,11 +148,42 @@ impl Answer for PeersAnswer {
                     "last-activity",
                     &datetime::format(u64::from(peer.last_activity)),
                 ),
-                cell("tier", self.tier.as_str()),
                 cell("remote", if peer.remote { "1" } else { "0" }),
                 cell("rights", rights_value(peer.rights)),
             ]);
         }
+    }
+
+    fn compact(&self, out: &mut CompactWriter<'_, '_>) -> bool {
+        out.root(
+            "peers",
+            &[
+                ("jid", self.jid.as_str()),
+                ("availability", self.availability),
+                ("tier", self.tier.as_str()),
+                ("rights", rights_value(self.rights)),
+            ],
+        );
+        for peer in &self.peers {
+            out.item(|xml| {
+                compact_item(
+                    xml,
+                    "peer",
+                    &[
+                        ("jid", &peer.jid),
+                        ("availability", peer.availability),
+                        (
+                            "last-activity",
+                            &datetime::format(u64::from(peer.last_activity)),
+                        ),
+                        ("remote", if peer.remote { "1" } else { "" }),
+                        ("rights", rights_value(peer.rights)),
+                    ],
+                    peer.status.as_deref().unwrap_or(""),
+                )
+            });
+        }
+        true
     }
 
     fn summary(&self) -> String {

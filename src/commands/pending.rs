@@ -81,7 +81,7 @@ struct Waiting {
 }
 
 impl Answer for Waiting {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Waiting invitations");
         out.field("jid", "User", FieldType::JidSingle, &self.jid);
         out.columns(&[
@@ -93,7 +93,7 @@ impl Answer for Waiting {
             ("expires", "Answers until", FieldType::TextSingle),
         ]);
         for i in &self.invites {
-            out.row(vec![
+            out.row(&[
                 cell("invite", &i.id),
                 cell("host", &i.host),
                 cell("game", &i.game),

@@ -316,7 +316,7 @@ impl PrivacyAnswer {
 }
 
 impl Answer for PrivacyAnswer {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Your privacy");
         if let Some(changed) = &self.changed {
             out.field("changed", "What changed", FieldType::TextSingle, changed);

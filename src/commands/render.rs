@@ -1,152 +1,313 @@
-//! The one place where a node's typed result becomes what is sent: a XEP-0004 result
-//! form inside the XEP-0050 `<command/>`, and a plain-text summary for clients that
-//! show no tables and for answers in a chat.
+//! The one place where a node's typed result becomes what is sent, written as bytes
+//! straight into the outgoing buffer (no element tree): a XEP-0004 result form inside
+//! the XEP-0050 `<command/>`, or, for platforms that ask for it, the compact payload
+//! ([`COMPACT_NS`]); and a plain-text summary for clients that show no tables and for
+//! answers in a chat.
 //!
-//! Every top-level field carries a `label` and a `type` (clients without table
-//! support, Profanity among them, show only those; Profanity prints `(null)` for a field
-//! without a label, and no value for one without a type), and the summary is the first
-//! `<note type='info'/>` (Profanity shows only the first note). The whole answer is kept within the chat server's stanza
-//! limit: table rows are added while they fit and a note counts the rest.
+//! In the form, every top-level field carries a `label` and a `type` (clients without
+//! table support, Profanity among them, show only those; Profanity prints `(null)` for a
+//! field without a label, and no value for one without a type), and the summary is the
+//! first `<note type='info'/>`, ahead of the form (Profanity shows only the first note).
+//! A node's other notes follow the form. The compact payload carries no summary: it is
+//! for programs.
+//!
+//! The whole answer is kept within the chat server's stanza limit: table rows (or
+//! compact items) are added while they fit, and a note (or `<left-out/>`) counts the rest.
 
 use crate::failure::cut;
-use crate::xep::commands::{Command, Note, NoteType, Status};
-use crate::xep::forms::{escaped_len, DataForm, Field, FieldType, FormType};
+use crate::wire::xml::{escaped_len, Xml};
+use crate::xep::commands::{NoteType, NS as COMMANDS_NS};
+use crate::xep::forms::{FieldType, FORM_TYPE, NS as DATA_NS};
+
+/// The namespace of compact answers, versioned: a change that could break a reader
+/// gets a new version.
+pub const COMPACT_NS: &str = "urn:xmpp-game-bridge:compact:1";
 
 /// A node's result.
 pub trait Answer: Send {
     /// Writes the result form.
-    fn write(&self, out: &mut ResultWriter);
+    fn write(&self, out: &mut ResultWriter<'_, '_>);
     /// The answer in a sentence or two of plain text.
     fn summary(&self) -> String;
+    /// Writes the compact payload and returns `true`, for nodes that have one; the
+    /// default has none, and such nodes answer with their form whatever was asked.
+    fn compact(&self, _out: &mut CompactWriter<'_, '_>) -> bool {
+        false
+    }
 }
 
-/// Room kept in a reply for what surrounds a table: the IQ, the command, the form's
-/// own fields and notes.
+/// The field of a submitted form that asks for a shape of answer (`form`, `compact`).
+pub const FORMAT_FIELD: &str = "format";
+
+/// What shape of answer a platform asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// The XEP-0004 result form: readable by people and by any client.
+    #[default]
+    Form,
+    /// One element per peer or user (see [`COMPACT_NS`]), for programs.
+    Compact,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Form => "form",
+            Shape::Compact => "compact",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Shape> {
+        match word.trim() {
+            "form" => Some(Shape::Form),
+            "compact" => Some(Shape::Compact),
+            _ => None,
+        }
+    }
+}
+
+/// Room kept in a reply for what follows a table: notes, the closing tags.
 const REPLY_OVERHEAD: usize = 8 * 1024;
+
+/// Room always kept for the closing tags and the note counting left-out rows.
+const CLOSING: usize = 512;
 
 /// Longest summary sent, in characters; a longer one is cut with `…`.
 pub const MAX_SUMMARY_CHARS: usize = 1000;
 
-/// Builds a result form within a byte budget.
-pub struct ResultWriter {
-    form: DataForm,
-    notes: Vec<Note>,
-    budget: usize,
-    used: usize,
+/// Where the answer goes: the IQ it answers, seen from the requester.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    pub id: &'a str,
+    /// The component's address the request was sent to.
+    pub from: &'a str,
+    /// The requester.
+    pub to: &'a str,
+}
+
+/// Writes a result form's fields and table rows, within a byte budget.
+pub struct ResultWriter<'a, 'b> {
+    xml: &'a mut Xml<'b>,
+    /// Where this stanza began in the buffer.
+    start: usize,
+    max_bytes: usize,
+    /// Whether `<x>` is open, and whether the table's `<reported/>` was written.
+    begun: bool,
+    table: bool,
+    /// Notes to write after the form.
+    notes: Vec<(NoteType, String)>,
+    notes_len: usize,
     left_out: usize,
 }
 
-impl ResultWriter {
-    pub fn new(max_reply_bytes: usize) -> ResultWriter {
-        ResultWriter {
-            form: DataForm::new(FormType::Result, None),
-            notes: Vec::new(),
-            budget: max_reply_bytes.saturating_sub(REPLY_OVERHEAD),
-            used: 0,
-            left_out: 0,
-        }
+impl ResultWriter<'_, '_> {
+    fn used(&self) -> usize {
+        self.xml.len() - self.start
     }
 
     /// Starts the form: its FORM_TYPE, for programs, and its title, for people.
     pub fn begin(&mut self, form_type: &str, title: &str) {
-        self.form = DataForm::new(FormType::Result, Some(form_type)).with_title(title);
+        if self.begun {
+            return;
+        }
+        self.begun = true;
+        self.xml
+            .open("x")
+            .attr("xmlns", DATA_NS)
+            .attr_plain("type", b"result")
+            .head_end()
+            .leaf("title", title);
+        self.xml
+            .open("field")
+            .attr_plain("var", FORM_TYPE.as_bytes())
+            .attr_plain("type", b"hidden")
+            .head_end()
+            .leaf("value", form_type)
+            .close("field");
     }
 
     /// A top-level field with one value (none when `value` is empty).
     pub fn field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
-        let values = if value.is_empty() {
-            Vec::new()
-        } else {
-            vec![value.to_owned()]
-        };
-        self.fields(var, label, type_, values);
+        let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
+        self.top_field(var, label, type_, values);
     }
 
     /// A top-level field with any number of values.
     pub fn fields(&mut self, var: &str, label: &str, type_: FieldType, values: Vec<String>) {
-        let field = Field {
-            var: Some(var.to_owned()),
-            type_: Some(type_),
-            label: Some(label.to_owned()),
-            values,
-            ..Field::default()
-        };
-        self.used += field.wire_len();
-        self.form.push_field(field);
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        self.top_field(var, label, type_, &values);
+    }
+
+    fn top_field(&mut self, var: &str, label: &str, type_: FieldType, values: &[&str]) {
+        self.xml
+            .open("field")
+            .attr("var", var)
+            .attr_plain("type", type_.as_str().as_bytes())
+            .attr("label", label);
+        if values.is_empty() {
+            self.xml.empty_end();
+            return;
+        }
+        self.xml.head_end();
+        for value in values {
+            self.xml.leaf("value", value);
+        }
+        self.xml.close("field");
     }
 
     /// The table's columns: `(var, label, type)`.
     pub fn columns(&mut self, columns: &[(&str, &str, FieldType)]) {
-        self.form.set_reported(
-            columns
-                .iter()
-                .map(|(var, label, type_)| Field {
-                    var: Some((*var).to_owned()),
-                    type_: Some(*type_),
-                    label: Some((*label).to_owned()),
-                    ..Field::default()
-                })
-                .collect(),
-        );
+        if self.table {
+            return;
+        }
+        self.table = true;
+        self.xml.open("reported").head_end();
+        for (var, label, type_) in columns {
+            self.xml
+                .open("field")
+                .attr("var", var)
+                .attr_plain("type", type_.as_str().as_bytes())
+                .attr("label", label)
+                .empty_end();
+        }
+        self.xml.close("reported");
     }
 
     /// Adds a row if it fits (and every row before it did). XEP-0004 §3.4 wants every
     /// column in every row: give [`cell`]s for all of them.
-    pub fn row(&mut self, row: Vec<Field>) {
-        let len = 32 + row.iter().map(Field::wire_len).sum::<usize>();
-        if self.left_out > 0 || self.used + len > self.budget {
+    pub fn row(&mut self, cells: &[(&str, Cell<'_>)]) {
+        if self.left_out > 0 {
             self.left_out += 1;
-        } else {
-            self.used += len;
-            self.form.push_item(row);
+            return;
+        }
+        let mark = self.xml.len();
+        self.xml.open("item").head_end();
+        for (var, cell) in cells {
+            self.xml.open("field").attr("var", var);
+            match cell {
+                Cell::One("") | Cell::Many([]) => {
+                    self.xml.empty_end();
+                    continue;
+                }
+                Cell::One(value) => {
+                    self.xml.head_end().leaf("value", value);
+                }
+                Cell::Many(values) => {
+                    self.xml.head_end();
+                    for value in *values {
+                        self.xml.leaf("value", value);
+                    }
+                }
+            }
+            self.xml.close("field");
+        }
+        self.xml.close("item");
+        if self.used() > self.max_bytes.saturating_sub(REPLY_OVERHEAD) {
+            self.xml.truncate(mark);
+            self.left_out = 1;
         }
     }
 
-    /// Adds a note if it fits; `false` (and nothing added) if it does not.
+    /// Adds a note (written after the form) if it fits; `false` (and nothing added) if
+    /// it does not.
     pub fn note(&mut self, type_: NoteType, text: impl Into<String>) -> bool {
         let text = text.into();
-        let len = 64 + escaped_len(&text);
-        if self.used + len > self.budget {
+        let len = 32 + escaped_len(&text, false);
+        if self.used() + self.notes_len + len > self.max_bytes.saturating_sub(CLOSING) {
             return false;
         }
-        self.used += len;
-        self.notes.push(Note { type_, text });
+        self.notes_len += len;
+        self.notes.push((type_, text));
         true
-    }
-
-    fn finish(mut self) -> (DataForm, Vec<Note>) {
-        if self.left_out > 0 {
-            self.notes.push(Note {
-                type_: NoteType::Warn,
-                text: format!(
-                    "{} rows left out: the whole answer would be larger than the chat server lets the bridge send; ask about fewer users",
-                    self.left_out
-                ),
-            });
-        }
-        (self.form, self.notes)
     }
 }
 
-/// A table cell: `var` with `value`, or with no value when `value` is empty.
-pub fn cell(var: &str, value: &str) -> Field {
-    Field {
-        var: Some(var.to_owned()),
-        values: if value.is_empty() {
-            Vec::new()
-        } else {
-            vec![value.to_owned()]
-        },
-        ..Field::default()
-    }
+/// A table cell's values.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// One value; for an empty one the field is written without a value.
+    One(&'a str),
+    /// Any number of values, none included.
+    Many(&'a [String]),
+}
+
+/// A table cell: `var` with `value` (no value for an empty string).
+pub fn cell<'a>(var: &'a str, value: &'a str) -> (&'a str, Cell<'a>) {
+    (var, Cell::One(value))
 }
 
 /// A table cell with several values.
-pub fn cells(var: &str, values: Vec<String>) -> Field {
-    Field {
-        var: Some(var.to_owned()),
-        values,
-        ..Field::default()
+pub fn cells<'a>(var: &'a str, values: &'a [String]) -> (&'a str, Cell<'a>) {
+    (var, Cell::Many(values))
+}
+
+/// Writes a compact payload: one root element, then one item per peer or user, within
+/// the byte budget.
+pub struct CompactWriter<'a, 'b> {
+    xml: &'a mut Xml<'b>,
+    start: usize,
+    max_bytes: usize,
+    /// The root element's name, once opened.
+    root: Option<&'static str>,
+    left_out: usize,
+}
+
+impl<'b> CompactWriter<'_, 'b> {
+    /// Opens the root element `name` (in [`COMPACT_NS`]) with `attrs`; empty values are
+    /// left out.
+    pub fn root(&mut self, name: &'static str, attrs: &[(&str, &str)]) {
+        if self.root.is_some() {
+            return;
+        }
+        self.root = Some(name);
+        self.xml.open(name).attr("xmlns", COMPACT_NS);
+        for (attr, value) in attrs {
+            if !value.is_empty() {
+                self.xml.attr(attr, value);
+            }
+        }
+        self.xml.head_end();
+    }
+
+    /// Adds one item, written by `write`, if it fits (and every item before it did).
+    pub fn item(&mut self, write: impl FnOnce(&mut Xml<'b>)) {
+        if self.left_out > 0 {
+            self.left_out += 1;
+            return;
+        }
+        let mark = self.xml.len();
+        write(self.xml);
+        if self.xml.len() - self.start > self.max_bytes.saturating_sub(CLOSING) {
+            self.xml.truncate(mark);
+            self.left_out = 1;
+        }
+    }
+
+    fn finish(self) {
+        let Some(root) = self.root else { return };
+        if self.left_out > 0 {
+            self.xml
+                .open("left-out")
+                .attr_plain("count", self.left_out.to_string().as_bytes())
+                .empty_end();
+        }
+        self.xml.close(root);
+    }
+}
+
+/// `<name attr='…' …>text</name>`, or `<name …/>` without text: a compact item.
+/// Attributes with empty values are left out.
+pub fn compact_item(xml: &mut Xml<'_>, name: &str, attrs: &[(&str, &str)], text: &str) {
+    xml.open(name);
+    for (attr, value) in attrs {
+        if !value.is_empty() {
+            xml.attr(attr, value);
+        }
+    }
+    if text.is_empty() {
+        xml.empty_end();
+    } else {
+        xml.head_end().text(text).close(name);
     }
 }
 
@@ -161,76 +322,113 @@ pub fn text(answer: &dyn Answer) -> String {
     answer.summary()
 }
 
-/// The completed `<command/>` carrying `answer`: the summary first, then the answer's
-/// own notes, and the form.
+/// The IQ result carrying the completed `<command/>` with `answer`, in `shape` where
+/// the node has it: for the form, the summary first, then the form, then the answer's
+/// own notes. Returns the shape written. The caller checks the stanza's size as a whole
+/// (see [`crate::wire::Wire::stanza`]); rows are kept within `max_bytes` here.
 pub fn completed(
+    xml: &mut Xml<'_>,
+    reply: Reply<'_>,
     node: &str,
-    sessionid: String,
+    sessionid: &str,
     answer: &dyn Answer,
-    max_reply_bytes: usize,
-) -> Command {
-    let mut writer = ResultWriter::new(max_reply_bytes);
+    shape: Shape,
+    max_bytes: usize,
+) -> Shape {
+    let start = xml.len();
+    xml.open("iq")
+        .attr_plain("type", b"result")
+        .attr("id", reply.id)
+        .attr("from", reply.from)
+        .attr("to", reply.to)
+        .head_end();
+    xml.open("command")
+        .attr("xmlns", COMMANDS_NS)
+        .attr("node", node)
+        .attr("sessionid", sessionid)
+        .attr_plain("status", b"completed")
+        .head_end();
+    let mut written = Shape::Form;
+    if shape == Shape::Compact {
+        let mark = xml.len();
+        let mut compact = CompactWriter {
+            xml,
+            start,
+            max_bytes,
+            root: None,
+            left_out: 0,
+        };
+        if answer.compact(&mut compact) {
+            compact.finish();
+            written = Shape::Compact;
+        } else {
+            xml.truncate(mark);
+        }
+    }
+    if written == Shape::Form {
+        form(xml, start, answer, max_bytes);
+    }
+    xml.close("command").close("iq");
+    written
+}
+
+fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) {
     // Profanity 0.13 prints the first note as a printf format: a `%` there would be
     // garbled, or worse. The fullwidth sign reads the same.
     let mut text = summary(answer);
     if text.contains('%') {
         text = text.replace('%', "\u{FF05}");
     }
-    writer.note(NoteType::Info, text);
+    note(xml, NoteType::Info, &text);
+    let mut writer = ResultWriter {
+        xml,
+        start,
+        max_bytes,
+        begun: false,
+        table: false,
+        notes: Vec::new(),
+        notes_len: 0,
+        left_out: 0,
+    };
     answer.write(&mut writer);
-    let (form, notes) = writer.finish();
-    let mut response = Command::response(node, sessionid, Status::Completed);
-    response.form = Some(form);
-    response.notes = notes;
-    response
+    let ResultWriter {
+        xml,
+        begun,
+        notes,
+        left_out,
+        ..
+    } = writer;
+    if !begun {
+        xml.open("x")
+            .attr("xmlns", DATA_NS)
+            .attr_plain("type", b"result")
+            .empty_end();
+    } else {
+        xml.close("x");
+    }
+    for (type_, text) in &notes {
+        note(xml, *type_, text);
+    }
+    if left_out > 0 {
+        note(
+            xml,
+            NoteType::Warn,
+            &format!(
+                "{left_out} rows left out: the whole answer would be larger than the chat server lets the bridge send; ask about fewer users"
+            ),
+        );
+    }
+}
+
+fn note(xml: &mut Xml<'_>, type_: NoteType, text: &str) {
+    xml.open("note")
+        .attr_plain("type", type_.as_str().as_bytes());
+    if text.is_empty() {
+        xml.empty_end();
+    } else {
+        xml.head_end().text(text).close("note");
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Rows(usize);
-
-    impl Answer for Rows {
-        fn write(&self, out: &mut ResultWriter) {
-            out.begin("urn:test:rows", "Rows");
-            out.field("count", "Rows", FieldType::TextSingle, &self.0.to_string());
-            out.columns(&[("n", "Number", FieldType::TextSingle)]);
-            for n in 0..self.0 {
-                out.row(vec![cell("n", &"x".repeat(n % 50 + 1))]);
-            }
-        }
-
-        fn summary(&self) -> String {
-            format!("{} rows", self.0)
-        }
-    }
-
-    #[test]
-    fn every_top_level_field_has_a_label_and_a_type_and_the_summary_comes_first() {
-        let response = completed("rows", "s1".to_owned(), &Rows(3), 64 * 1024);
-        let form = response.form.unwrap();
-        for field in form
-            .fields
-            .iter()
-            .filter(|f| f.var.as_deref() != Some("FORM_TYPE"))
-        {
-            assert!(field.label.is_some() && field.type_.is_some(), "{field:?}");
-        }
-        assert_eq!(response.notes[0].text, "3 rows");
-        assert_eq!(response.notes[0].type_, NoteType::Info);
-        assert_eq!(form.items.len(), 3);
-    }
-
-    #[test]
-    fn rows_that_do_not_fit_are_counted_in_a_note() {
-        let response = completed("rows", "s1".to_owned(), &Rows(5000), 16 * 1024);
-        let form = response.form.unwrap();
-        assert!(form.items.len() < 5000);
-        let last = response.notes.last().unwrap();
-        assert_eq!(last.type_, NoteType::Warn);
-        assert!(last
-            .text
-            .starts_with(&format!("{} rows left out", 5000 - form.items.len())));
-    }
-}
+mod tests;

@@ -149,7 +149,7 @@ struct Requested {
 }
 
 impl Answer for Requested {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Consent request");
         out.field("jid", "User", FieldType::JidSingle, &self.user);
         out.field(

@@ -31,7 +31,7 @@ struct StatsAnswer {
 }
 
 impl Answer for StatsAnswer {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Game bridge statistics");
         for (var, label, value) in &self.counters {
             out.field(var, label, FieldType::TextSingle, value);

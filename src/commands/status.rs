@@ -17,7 +17,7 @@ use std::str::FromStr;
 use xmpp_parsers::jid::BareJid;
 
 use super::peers::rights_value;
-use super::render::{cell, cells, Answer, ResultWriter};
+use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants::{self, Grant};
 use crate::directory::{unix_secs, Seen};
@@ -148,7 +148,8 @@ enum Row {
     Known {
         jid: BareJid,
         availability: &'static str,
-        texts: Vec<String>,
+        /// Every status text with its language (empty for none).
+        texts: Vec<(String, String)>,
         last_seen: Option<u32>,
         self_status: Option<SelfStatusRecord>,
         rights: Rights,
@@ -162,7 +163,7 @@ struct StatusAnswer {
 }
 
 impl Answer for StatusAnswer {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Status of users");
         out.columns(&[
             ("jid", "User", FieldType::JidSingle),
@@ -195,10 +196,10 @@ impl Answer for StatusAnswer {
                     last_seen,
                     self_status,
                     rights,
-                } => out.row(vec![
+                } => out.row(&[
                     cell("jid", jid.as_str()),
                     cell("availability", availability),
-                    cells("status", texts.clone()),
+                    cells("status", &labelled(texts)),
                     cell(
                         "last-seen",
                         &last_seen.map_or_else(String::new, |at| datetime::format(u64::from(at))),
@@ -221,7 +222,7 @@ impl Answer for StatusAnswer {
                 ]),
                 Row::NotOurs { jid, why } => {
                     out.note(NoteType::Warn, why.as_str());
-                    out.row(vec![
+                    out.row(&[
                         cell("jid", jid),
                         cell("availability", "unknown"),
                         cell("status", ""),
@@ -234,6 +235,58 @@ impl Answer for StatusAnswer {
                 }
             }
         }
+    }
+
+    fn compact(&self, out: &mut CompactWriter<'_, '_>) -> bool {
+        out.root("users", &[]);
+        for row in &self.rows {
+            match row {
+                Row::Known {
+                    jid,
+                    availability,
+                    texts,
+                    last_seen,
+                    self_status,
+                    rights,
+                } => {
+                    let last_seen = last_seen.map(|at| datetime::format(u64::from(at)));
+                    let set_at = self_status
+                        .as_ref()
+                        .map(|s| datetime::format(u64::from(s.set_at)));
+                    out.item(|xml| {
+                        compact_item(
+                            xml,
+                            "user",
+                            &[
+                                ("jid", jid.as_str()),
+                                ("availability", availability),
+                                ("last-seen", last_seen.as_deref().unwrap_or("")),
+                                (
+                                    "self-status",
+                                    self_status.as_ref().map_or("", |s| s.text.as_str()),
+                                ),
+                                (
+                                    "self-status-by",
+                                    self_status.as_ref().map_or("", |s| s.set_by.as_str()),
+                                ),
+                                ("self-status-at", set_at.as_deref().unwrap_or("")),
+                                ("rights", rights_value(*rights)),
+                            ],
+                            preferred(texts),
+                        )
+                    });
+                }
+                Row::NotOurs { jid, .. } => out.item(|xml| {
+                    compact_item(
+                        xml,
+                        "user",
+                        &[("jid", jid), ("availability", "unknown"), ("served", "0")],
+                        "",
+                    )
+                }),
+            }
+        }
+        true
     }
 
     fn summary(&self) -> String {
@@ -250,7 +303,7 @@ impl Answer for StatusAnswer {
                     ..
                 } => {
                     let mut line = format!("{jid} is {}", in_words(availability));
-                    if let Some(text) = texts.first() {
+                    if let Some(text) = labelled(texts).first() {
                         line.push_str(&format!(" (\"{text}\")"));
                     }
                     if let Some(s) = self_status {
@@ -266,6 +319,31 @@ impl Answer for StatusAnswer {
             .collect();
         lines.join("; ")
     }
+}
+
+/// Status texts as the form shows them: those with a language as `[lang] text`.
+fn labelled(texts: &[(String, String)]) -> Vec<String> {
+    texts
+        .iter()
+        .map(|(lang, text)| {
+            if lang.is_empty() {
+                text.clone()
+            } else {
+                format!("[{lang}] {text}")
+            }
+        })
+        .collect()
+}
+
+/// The one status text shown where only one can be: the one without a language, else
+/// English, else the first (as the directory prefers).
+fn preferred(texts: &[(String, String)]) -> &str {
+    texts
+        .iter()
+        .find(|(lang, _)| lang.is_empty())
+        .or_else(|| texts.iter().find(|(lang, _)| lang == "en"))
+        .or_else(|| texts.first())
+        .map_or("", |(_, text)| text.as_str())
 }
 
 /// An availability as a person reads it.
@@ -334,17 +412,11 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
         }
         ctx.disclose(user.as_str());
         let seen = directory.seen_by_name(user.as_str(), now);
-        let texts: Vec<String> = match &seen {
+        let texts: Vec<(String, String)> = match &seen {
             Seen::Online { status, .. } => status
                 .all()
                 .into_iter()
-                .map(|(lang, text)| {
-                    if lang.is_empty() {
-                        text.to_owned()
-                    } else {
-                        format!("[{lang}] {text}")
-                    }
-                })
+                .map(|(lang, text)| (lang.to_owned(), text.to_owned()))
                 .collect(),
             _ => Vec::new(),
         };

@@ -26,11 +26,11 @@ impl TryFrom<&DataForm> for Word {
 struct Echoed(String);
 
 impl Answer for Echoed {
-    fn write(&self, out: &mut ResultWriter) {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin("urn:test:echo", "Echo");
         out.field("echo", "Echo", FieldType::TextSingle, &self.0);
         out.columns(&[("n", "N", FieldType::TextSingle)]);
-        out.row(vec![cell("n", "1")]);
+        out.row(&[cell("n", "1")]);
     }
 
     fn summary(&self) -> String {

@@ -1,7 +1,9 @@
 //! The sans-IO core: every decision of the component, and no I/O of its own.
 //!
-//! [`Core::handle`] takes one [`Input`] (a stanza, a tick, the link going up or down) and
-//! the current time, and returns [`Output`]s (stanzas to send, when to be woken next).
+//! [`Core::handle_batch`] takes [`Input`]s (stanzas, a tick, the link going up or down)
+//! and the current time, and fills an [`Outbox`]: the stanzas to send, serialised, and
+//! when to be woken next. [`Core::handle`] does the same for one input and returns
+//! [`Output`]s, for tests.
 //! It never reads the clock and never touches a socket, so every flow can be driven in a
 //! unit test with XML fixtures and a fake clock. The only durable resource it owns is the
 //! [`Store`]; the driver runs the core on its own thread so SQLite never blocks the async
@@ -40,6 +42,7 @@ use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::store::Store;
+use crate::wire::Wire;
 use classify::Request;
 use iq_tracker::{Ended, IqTracker, Purpose};
 use parked::Parked;
@@ -63,9 +66,6 @@ pub enum Input {
     /// `link.max_incoming_stanza_kib`, too many elements, or too deep; logged there,
     /// rate-limited): its top element, so that an IQ request still gets its answer.
     Skipped { head: Element, reason: &'static str },
-    /// The transport did not send a stanza of the core's, larger than
-    /// `link.max_outgoing_stanza_kib` (an IQ result went out as `resource-constraint`).
-    NotSent,
     /// The answer to [`Output::ListSessions`]: every session's full JID, or why not.
     Sessions {
         domain: BareJid,
@@ -75,11 +75,12 @@ pub enum Input {
     },
 }
 
-/// What the core wants done.
+/// What the core wants done, one by one (see [`Core::handle`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Send this stanza to the server.
-    Send(Element),
+    /// Send this stanza to the server: its bytes, as serialised for the stream (see
+    /// [`crate::wire::parse_stanza`]).
+    Send(String),
     /// Deliver a [`Input::Tick`] no later than this.
     WakeAt(SystemTime),
     /// Ask the server's HTTP API (ejabberd) for every session of `domain`; the answer
@@ -89,6 +90,50 @@ pub enum Output {
         /// Which link (epoch) asks: an answer for another is ignored.
         link: u32,
     },
+}
+
+/// What handling a batch of inputs produced: the stanzas to send, already serialised in
+/// order, and what the driver is asked to do.
+#[derive(Debug)]
+pub struct Outbox {
+    pub wire: Wire,
+    /// Deliver a [`Input::Tick`] no later than this.
+    pub wake_at: Option<SystemTime>,
+    /// Ask the server's HTTP API (ejabberd) for every session of these domains, each for
+    /// its link (epoch); the answers come back as [`Input::Sessions`].
+    pub list_sessions: Vec<(BareJid, u32)>,
+}
+
+impl Outbox {
+    /// Stanzas larger than `max_stanza_bytes` are not sent (see [`Wire`]).
+    pub fn new(max_stanza_bytes: usize) -> Outbox {
+        Outbox {
+            wire: Wire::new(max_stanza_bytes),
+            wake_at: None,
+            list_sessions: Vec::new(),
+        }
+    }
+
+    /// Serialises `el` as the next stanza to send.
+    pub fn send(&mut self, el: Element) {
+        self.wire.send(&el);
+    }
+
+    /// Everything in the outbox, one output each: stanzas, then requests, then the wake.
+    pub fn into_outputs(self) -> Vec<Output> {
+        let mut outputs: Vec<Output> = self
+            .wire
+            .stanzas()
+            .map(|stanza| Output::Send(String::from_utf8_lossy(stanza).into_owned()))
+            .collect();
+        outputs.extend(
+            self.list_sessions
+                .into_iter()
+                .map(|(domain, link)| Output::ListSessions { domain, link }),
+        );
+        outputs.extend(self.wake_at.map(Output::WakeAt));
+        outputs
+    }
 }
 
 /// The part of the configuration the core decides with.
@@ -400,21 +445,64 @@ impl Core {
         }
     }
 
+    /// Handles `inputs`, in order, at `now`: their stanzas are added to `out.wire` and
+    /// `out.wake_at` is set to the next deadline. The driver hands over every input ready
+    /// at once, so timers, counters and deadlines are looked at once per batch.
+    pub fn handle_batch(
+        &mut self,
+        inputs: impl IntoIterator<Item = Input>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let (sent_before, oversized_before) = (out.wire.len(), out.wire.oversized());
+        for input in inputs {
+            self.on_input(input, now, out);
+        }
+        self.expire(now, out);
+        let oversized = out.wire.oversized() - oversized_before;
+        if oversized > 0 {
+            if let Some(suppressed) = self.noisy.allow(now) {
+                warn!(
+                    oversized,
+                    suppressed,
+                    limit = self.config.max_stanza_bytes,
+                    "a stanza of the bridge's is larger than the limit; not sent (an IQ result was answered with resource-constraint)"
+                );
+            }
+        }
+        let stats = &mut self.state.health.stats;
+        stats.stanzas_out += out.wire.len().saturating_sub(sent_before) as u64;
+        stats.stanzas_oversized += oversized;
+        stats.rosters_fetching = self.parked.rosters();
+        stats.presence_checks_pending = self.parked.pings();
+        stats.requests_waiting = self.parked.len();
+        stats.sessions_live = self.sessions.len();
+        stats.iqs_pending = self.iq.len();
+        stats.requesters_tracked = self.rates.tracked();
+        out.wake_at = self.next_deadline();
+    }
+
+    /// Handles one input and returns what it produced, stanza by stanza: for tests and
+    /// benchmarks, which look at each. The daemon uses [`Core::handle_batch`].
     pub fn handle(&mut self, input: Input, now: SystemTime) -> Vec<Output> {
-        let mut out = Vec::new();
+        let mut out = Outbox::new(self.config.max_stanza_bytes);
+        self.handle_batch([input], now, &mut out);
+        out.into_outputs()
+    }
+
+    fn on_input(&mut self, input: Input, now: SystemTime, out: &mut Outbox) {
         match input {
-            Input::Connected => self.on_connected(now, &mut out),
-            Input::Disconnected { reason } => self.on_disconnected(&reason, now, &mut out),
+            Input::Connected => self.on_connected(now, out),
+            Input::Disconnected { reason } => self.on_disconnected(&reason, now, out),
             Input::Stanza(el) => {
                 self.state.health.stats.stanzas_in += 1;
-                self.on_stanza(el, now, &mut out);
+                self.on_stanza(el, now, out);
             }
             Input::Tick => {}
-            Input::NotSent => self.state.health.stats.stanzas_oversized += 1,
             Input::Skipped { head, reason } => {
                 self.state.health.stats.stanzas_in += 1;
                 self.state.health.stats.stanzas_skipped += 1;
-                self.on_skipped(&head, reason, &mut out);
+                self.on_skipped(&head, reason, out);
             }
             Input::Sessions {
                 domain,
@@ -422,20 +510,6 @@ impl Core {
                 sessions,
             } => self.on_sessions(&domain, link, sessions),
         }
-        self.expire(now, &mut out);
-        self.state.health.stats.stanzas_out +=
-            out.iter().filter(|o| matches!(o, Output::Send(_))).count() as u64;
-        let stats = &mut self.state.health.stats;
-        stats.rosters_fetching = self.parked.rosters();
-        stats.presence_checks_pending = self.parked.pings();
-        stats.requests_waiting = self.parked.len();
-        stats.sessions_live = self.sessions.len();
-        stats.iqs_pending = self.iq.len();
-        stats.requesters_tracked = self.rates.tracked();
-        if let Some(at) = self.next_deadline() {
-            out.push(Output::WakeAt(at));
-        }
-        out
     }
 
     fn next_deadline(&self) -> Option<SystemTime> {
@@ -462,7 +536,7 @@ impl Core {
         .min()
     }
 
-    fn expire(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+    fn expire(&mut self, now: SystemTime, out: &mut Outbox) {
         self.sessions.expire(now);
         for ended in self.iq.expire(now) {
             self.state.health.iq_timeouts += 1;
@@ -524,7 +598,7 @@ impl Core {
         }
     }
 
-    fn on_connected(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+    fn on_connected(&mut self, now: SystemTime, out: &mut Outbox) {
         self.state.health.link = Link::Up { since: now };
         self.resend_invitations(now, out);
         self.state.health.stats.links_up += 1;
@@ -550,7 +624,7 @@ impl Core {
         payload: Element,
         purpose: Purpose,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         let timeout = self.config.iq_timeout;
         self.send_iq_within(type_, to, payload, purpose, now, timeout, out);
@@ -566,19 +640,19 @@ impl Core {
         purpose: Purpose,
         now: SystemTime,
         timeout: Duration,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         let id = self.iq.track_within(to.clone(), purpose, now, timeout);
-        out.push(Output::Send(stanza::iq_request(
+        out.send(stanza::iq_request(
             type_,
             &self.component_jid,
             &to,
             &id,
             payload,
-        )));
+        ));
     }
 
-    fn on_disconnected(&mut self, reason: &str, now: SystemTime, out: &mut Vec<Output>) {
+    fn on_disconnected(&mut self, reason: &str, now: SystemTime, out: &mut Outbox) {
         self.state.health.link = Link::Down { since: now };
         self.state.directory.link_down(unix_secs(now));
         // Sessions listed now would be of a link that is gone.
@@ -596,7 +670,7 @@ impl Core {
     }
 
     /// Answers every request still waiting for a roster with `failure`.
-    fn refuse_parked(&mut self, failure: &Failure, out: &mut Vec<Output>) -> usize {
+    fn refuse_parked(&mut self, failure: &Failure, out: &mut Outbox) -> usize {
         let waiting = self.parked.drain();
         for waiter in &waiting {
             waiter.request.fail(failure, out);
@@ -605,16 +679,14 @@ impl Core {
     }
 
     /// The bridge is stopping: what is still waiting gets its answer now.
-    pub fn shutdown(&mut self) -> Vec<Output> {
-        let mut out = Vec::new();
+    pub fn shutdown(&mut self, out: &mut Outbox) {
         self.refuse_parked(
             &Failure::service_unavailable("the game bridge is restarting; try again shortly"),
-            &mut out,
+            out,
         );
-        out
     }
 
-    fn on_stanza(&mut self, el: Element, now: SystemTime, out: &mut Vec<Output>) {
+    fn on_stanza(&mut self, el: Element, now: SystemTime, out: &mut Outbox) {
         let header = match Header::read(&el) {
             Ok(header) => header,
             Err(e) => {
@@ -688,7 +760,7 @@ impl Core {
     }
 
     /// A stanza the transport skipped unread: an IQ request still gets its one answer.
-    fn on_skipped(&mut self, head: &Element, reason: &str, out: &mut Vec<Output>) {
+    fn on_skipped(&mut self, head: &Element, reason: &str, out: &mut Outbox) {
         let Ok(header) = Header::read(head) else {
             return;
         };
@@ -702,11 +774,11 @@ impl Core {
             let failure = Failure::policy_violation(format!(
                 "this request is {reason}, so the bridge did not read it"
             ));
-            out.push(Output::Send(stanza::error_reply(&header, &failure)));
+            out.send(stanza::error_reply(&header, &failure));
         }
     }
 
-    fn on_iq(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Vec<Output>) {
+    fn on_iq(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Outbox) {
         match header.iq_type() {
             Some(IqType::Get) | Some(IqType::Set) => {
                 if header.id.as_ref().is_none_or(|id| id.len() > MAX_ID_BYTES) {
@@ -731,7 +803,7 @@ impl Core {
                         self.rates.per_sec(trusted),
                         wait.as_secs_f64().max(0.1)
                     ));
-                    out.push(Output::Send(stanza::error_reply(header, &failure)));
+                    out.send(stanza::error_reply(header, &failure));
                     return;
                 }
                 self.on_iq_request(header, el, now, out);
@@ -760,7 +832,7 @@ impl Core {
                     );
                 }
                 if header.id.is_some() {
-                    out.push(Output::Send(stanza::error_reply(header, &failure)));
+                    out.send(stanza::error_reply(header, &failure));
                 }
             }
         }
@@ -810,7 +882,7 @@ impl Core {
         header: &Header,
         el: &Element,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         let payload = match classify::classify(header, el, &self.config.component) {
             Ok(Request::Ping) => None,
@@ -848,12 +920,12 @@ impl Core {
             }
             Err(failure) => return self.refuse(header, &failure, out),
         };
-        out.push(Output::Send(stanza::iq_result(header, payload)));
+        out.send(stanza::iq_result(header, payload));
     }
 
-    fn refuse(&self, header: &Header, failure: &Failure, out: &mut Vec<Output>) {
+    fn refuse(&self, header: &Header, failure: &Failure, out: &mut Outbox) {
         debug!(condition = ?failure.condition, text = %failure.text, "refused");
-        out.push(Output::Send(stanza::error_reply(header, failure)));
+        out.send(stanza::error_reply(header, failure));
     }
 }
 

@@ -14,7 +14,8 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::session::Session;
 use super::stanza::{self, Header};
-use super::{Core, CoreConfig, Output, State};
+use super::{Core, CoreConfig, Outbox, State};
+use crate::wire::TooLarge;
 use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, IqReply, NodeDef, Tx};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Profile;
@@ -39,7 +40,7 @@ impl Suspended {
     }
 
     /// Answers the request with `failure`.
-    pub(super) fn fail(&self, failure: &Failure, out: &mut Vec<Output>) {
+    pub(super) fn fail(&self, failure: &Failure, out: &mut Outbox) {
         fail(self, failure, out);
     }
 }
@@ -49,6 +50,8 @@ enum Channel {
     /// An ad-hoc command (XEP-0050).
     Command {
         sessionid: Option<String>,
+        /// The shape of answer asked for.
+        shape: render::Shape,
         /// The session the request continued, put back if the handler refuses at once
         /// (the requester may correct the form and submit again).
         restore: Option<Session>,
@@ -81,6 +84,24 @@ enum Step {
         sessionid: Option<String>,
         restore: Option<Session>,
     },
+}
+
+/// The shape of answer a request asks for: the form's `format` field, or else its
+/// platform's registry entry, or else the data form.
+fn answer_shape(form: &DataForm, actor: &Actor) -> Result<render::Shape, Failure> {
+    if let Some(word) = form.value(render::FORMAT_FIELD) {
+        return render::Shape::parse(word).ok_or_else(|| {
+            Failure::bad_request(format!(
+                "the field \"{}\" is \"form\" or \"compact\", not {:?}",
+                render::FORMAT_FIELD,
+                quote(word)
+            ))
+        });
+    }
+    Ok(match actor {
+        Actor::Platform { profile, .. } => profile.answers,
+        _ => render::Shape::Form,
+    })
 }
 
 /// The handler's context, over the core's state.
@@ -209,7 +230,7 @@ impl Core {
         node: &str,
         payload: &Element,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         // Who may run the node is decided before the form is read: a stranger's form,
         // however large or odd, is never parsed.
@@ -240,10 +261,10 @@ impl Core {
         let (form, sessionid, restore) = match step {
             Ok(Step::Reply(command)) => {
                 self.state.health.stats.commands_served += 1;
-                out.push(Output::Send(stanza::iq_result(
+                out.send(stanza::iq_result(
                     header,
                     Some(command.into()),
-                )));
+                ));
                 return;
             }
             Ok(Step::Run {
@@ -253,13 +274,21 @@ impl Core {
             }) => (form, sessionid, restore),
             Err(failure) => return refuse(header, &failure, out),
         };
+        let shape = match answer_shape(&form, &actor) {
+            Ok(shape) => shape,
+            Err(failure) => return refuse(header, &failure, out),
+        };
         // The handler's first run is a continuation like any other.
         let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
         self.begin(
             header,
             def,
             actor,
-            Channel::Command { sessionid, restore },
+            Channel::Command {
+                sessionid,
+                restore,
+                shape,
+            },
             then,
             now,
             out,
@@ -273,10 +302,10 @@ impl Core {
         header: &Header,
         body: &str,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
-        let reply = |text: &str, out: &mut Vec<Output>| {
-            out.push(Output::Send(stanza::chat_reply(header, text)));
+        let reply = |text: &str, out: &mut Outbox| {
+            out.send(stanza::chat_reply(header, text));
         };
         if body.len() > commands::MAX_WORDS_BYTES {
             return reply(
@@ -318,7 +347,7 @@ impl Core {
         mut form: DataForm,
         thread: Option<&str>,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         if form.value("prompt").is_none() {
             if let Some(id) = thread.and_then(|t| t.strip_prefix("prompt-")) {
@@ -340,7 +369,7 @@ impl Core {
     /// Prompts whose time ran out: recorded as expired, and their platforms (and an
     /// invite's host) told. Only while the link is up: what falls due while it is down
     /// (or the bridge is stopped) is applied, and told, once it is back.
-    pub(super) fn expire_prompts(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+    pub(super) fn expire_prompts(&mut self, now: SystemTime, out: &mut Outbox) {
         if !matches!(self.state.health.link, super::Link::Up { .. }) {
             return;
         }
@@ -404,21 +433,23 @@ impl Core {
         plan: crate::invites::plan::Plan,
         also: Option<Element>,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) -> Result<(), crate::store::StoreError> {
         let mut messages = self.tell(now).messages(&plan.notices);
         messages.extend(also);
         self.state.store.commit(&plan.writes)?;
         self.state.health.stats.storage_writes += 1;
         self.applied(plan.writes);
-        out.extend(messages.into_iter().map(Output::Send));
+        for message in messages {
+            out.send(message);
+        }
         Ok(())
     }
 
     /// Invitations stored but perhaps never sent (the bridge stopped between the two):
     /// sent again at the first connection, with the same ids and `origin-id`, so that
     /// clients that saw the first copy can tell.
-    pub(super) fn resend_invitations(&mut self, now: SystemTime, out: &mut Vec<Output>) {
+    pub(super) fn resend_invitations(&mut self, now: SystemTime, out: &mut Outbox) {
         if self.resent {
             return;
         }
@@ -440,7 +471,7 @@ impl Core {
             let Some(invite) = prompt.invite.as_deref().and_then(|i| tell.book.get(i)) else {
                 continue;
             };
-            out.push(Output::Send(tell.invitation(&invite.record, &prompt)));
+            out.send(tell.invitation(&invite.record, &prompt));
             sent.push(prompt.id);
         }
         if !sent.is_empty() {
@@ -479,7 +510,7 @@ impl Core {
         channel: Channel,
         then: Continuation,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         let request = Suspended {
             header: header.clone(),
@@ -599,7 +630,7 @@ impl Core {
         mut request: Suspended,
         result: Result<Flow, Failure>,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         // Ids drawn are never given again, whatever becomes of the request. The database
         // keeps how far ids are reserved, a block at a time, so that most requests do
@@ -617,7 +648,9 @@ impl Core {
         }
         match result {
             Err(failure) => match request.channel {
-                Channel::Command { sessionid, restore } => {
+                Channel::Command {
+                    sessionid, restore, ..
+                } => {
                     if let (Some(id), Some(session)) = (sessionid, restore) {
                         self.sessions.restore(id, session, now);
                     }
@@ -625,10 +658,10 @@ impl Core {
                 }
                 Channel::Chat => {
                     debug!(condition = ?failure.condition, text = %failure.text, "refused");
-                    out.push(Output::Send(stanza::chat_reply(
+                    out.send(stanza::chat_reply(
                         &request.header,
                         &failure.text,
-                    )));
+                    ));
                 }
             },
             Ok(Flow::Await(needs, then)) => {
@@ -676,25 +709,33 @@ impl Core {
                 }
                 self.state.health.stats.commands_served += 1;
                 match request.channel {
-                    Channel::Command { sessionid, .. } => {
+                    Channel::Command {
+                        sessionid, shape, ..
+                    } => {
                         // Responses always carry a session id, single-step ones included
                         // (§3.4).
                         let id = sessionid.unwrap_or_else(|| self.sessions.new_id());
-                        let response = render::completed(
-                            request.def.node,
-                            id,
-                            &*answer,
-                            self.config.max_stanza_bytes,
-                        );
-                        out.push(Output::Send(stanza::iq_result(
-                            &request.header,
-                            Some(response.into()),
-                        )));
+                        let max = self.config.max_stanza_bytes;
+                        let header = &request.header;
+                        let reply = render::Reply {
+                            id: header.id.as_deref().unwrap_or_default(),
+                            from: header.to.as_str(),
+                            to: header.from.as_str(),
+                        };
+                        let written = out.wire.stanza(|xml| {
+                            let node = request.def.node;
+                            render::completed(xml, reply, node, &id, &*answer, shape, max);
+                        });
+                        if let Err(TooLarge(size)) = written {
+                            out.wire.count_oversized();
+                            let id = Some(reply.id);
+                            out.wire.too_large_answer(id, Some(reply.from), Some(reply.to), size);
+                        }
                     }
-                    Channel::Chat => out.push(Output::Send(stanza::chat_reply(
+                    Channel::Chat => out.send(stanza::chat_reply(
                         &request.header,
                         &render::text(&*answer),
-                    ))),
+                    )),
                 }
                 let platform = match &request.actor {
                     Actor::Platform { id, .. } => Some(id.as_str()),
@@ -703,7 +744,7 @@ impl Core {
                 let at = crate::directory::unix_secs(now);
                 for effect in request.effects {
                     match effect {
-                        Effect::Send(el) => out.push(Output::Send(el)),
+                        Effect::Send(el) => out.send(el),
                         Effect::Disclose(user) => {
                             if let Some(platform) = platform {
                                 self.state
@@ -746,7 +787,7 @@ impl Core {
 
     /// Runs a request's continuation: its first run, or its resumption once its wait is
     /// over.
-    pub(super) fn resume(&mut self, waiter: Waiter, now: SystemTime, out: &mut Vec<Output>) {
+    pub(super) fn resume(&mut self, waiter: Waiter, now: SystemTime, out: &mut Outbox) {
         let Waiter {
             mut request,
             then,
@@ -796,22 +837,22 @@ fn token_field(payload: &Element) -> Option<&str> {
 
 /// Answers `request` with `failure`: an error reply to a command, a chat message to
 /// chat words.
-fn fail(request: &Suspended, failure: &Failure, out: &mut Vec<Output>) {
+fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
     match request.channel {
         Channel::Command { .. } => refuse(&request.header, failure, out),
         Channel::Chat => {
             debug!(condition = ?failure.condition, text = %failure.text, "refused");
-            out.push(Output::Send(stanza::chat_reply(
+            out.send(stanza::chat_reply(
                 &request.header,
                 &failure.text,
-            )));
+            ));
         }
     }
 }
 
-fn refuse(header: &Header, failure: &Failure, out: &mut Vec<Output>) {
+fn refuse(header: &Header, failure: &Failure, out: &mut Outbox) {
     debug!(condition = ?failure.condition, text = %failure.text, "refused");
-    out.push(Output::Send(stanza::error_reply(header, failure)));
+    out.send(stanza::error_reply(header, failure));
 }
 
 pub(super) fn command_parse_failure(error: CommandError) -> Failure {

@@ -186,9 +186,11 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
                  replies: &mut HashMap<String, usize>|
      -> Result<(), TestCaseError> {
         for out in outs {
-            let Output::Send(el) = out else { continue };
-            let len = String::from(&el).len();
+            let Output::Send(stanza) = out else { continue };
+            let len = stanza.len();
             prop_assert!(len <= MAX_STANZA, "a stanza of {len} bytes");
+            let el = crate::wire::parse_stanza(&stanza)
+                .map_err(|e| TestCaseError::fail(format!("{e}: {stanza}")))?;
             let id = el.attr("id").unwrap_or("").to_owned();
             match el.attr("type") {
                 Some("result") | Some("error") => *replies.entry(id).or_default() += 1,
@@ -281,7 +283,9 @@ fn run(steps: &[Step]) -> Result<(), TestCaseError> {
     check(outs, &mut outstanding, &mut replies)?;
     let outs = core.handle(Input::Tick, now + Duration::from_secs(3_600));
     check(outs, &mut outstanding, &mut replies)?;
-    check(core.shutdown(), &mut outstanding, &mut replies)?;
+    let mut last = crate::core::Outbox::new(MAX_STANZA);
+    core.shutdown(&mut last);
+    check(last.into_outputs(), &mut outstanding, &mut replies)?;
     for id in &asked {
         prop_assert_eq!(
             replies.get(id).copied().unwrap_or(0),
@@ -320,7 +324,7 @@ proptest! {
 #[ignore = "minutes long; run by hand"]
 fn a_million_generated_stanzas_through_the_reader_and_the_core() {
     use crate::transport::reader::{ReaderLimits, StreamEvent, StreamReader};
-    use crate::transport::writer::Writer;
+    use crate::wire::Wire;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
 
@@ -345,7 +349,7 @@ fn a_million_generated_stanzas_through_the_reader_and_the_core() {
     reader
         .feed(b"<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='f'>", false, &mut events)
         .unwrap();
-    let mut writer = Writer::new(usize::MAX);
+    let mut writer = Wire::new(usize::MAX);
     let started = std::time::Instant::now();
     let (mut read, mut skipped, mut sent, mut largest) = (0usize, 0usize, 0usize, 0usize);
     let mut bytes = 0usize;
@@ -374,10 +378,9 @@ fn a_million_generated_stanzas_through_the_reader_and_the_core() {
                 }
                 _ => garbage.new_tree(&mut runner).unwrap().current(),
             };
-            writer.push(&el);
+            writer.send(&el);
         }
-        let stretch = writer.pending().to_vec();
-        writer.clear();
+        let stretch = writer.take().bytes;
         bytes += stretch.len();
         // Cut where the stream would be cut by the network.
         let mut rest = &stretch[..];
@@ -393,8 +396,8 @@ fn a_million_generated_stanzas_through_the_reader_and_the_core() {
                     StreamEvent::Stanza(el) => {
                         read += 1;
                         for out in core.handle(Input::Stanza(el), now) {
-                            if let Output::Send(el) = out {
-                                let len = String::from(&el).len();
+                            if let Output::Send(stanza) = out {
+                                let len = stanza.len();
                                 assert!(len <= MAX_STANZA, "{len} bytes");
                                 largest = largest.max(len);
                                 sent += 1;

@@ -15,7 +15,7 @@ use super::iq_tracker::Purpose;
 use super::parked::{Joined, Operation};
 use super::pipeline::Waiter;
 use super::stanza::IqType;
-use super::{Core, Output};
+use super::{Core, Outbox};
 use crate::commands::{IqReply, Needs, PrivilegedIq};
 use crate::directory::grants::{self, ServerFamily};
 use crate::directory::{activity, roster, unix_secs, UserId};
@@ -79,7 +79,7 @@ impl Core {
         is_error: bool,
         el: &Element,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         match purpose {
             Purpose::ServerVersion { domain } => {
@@ -160,7 +160,7 @@ impl Core {
     }
 
     /// An IQ of ours got no answer in time.
-    pub(super) fn on_iq_lost(&mut self, purpose: Purpose, now: SystemTime, out: &mut Vec<Output>) {
+    pub(super) fn on_iq_lost(&mut self, purpose: Purpose, now: SystemTime, out: &mut Outbox) {
         match purpose {
             Purpose::Roster { user } => self.ended(Operation::Roster(user), now, out),
             // Not confirmed: left out of the answers until it is.
@@ -192,7 +192,7 @@ impl Core {
         domain: &str,
         software: Option<String>,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         if let Some(d) = self.state.directory.domain_mut(domain) {
             d.software = software.clone();
@@ -224,7 +224,7 @@ impl Core {
                 let link = self.state.directory.epoch();
                 self.sessions_asked.retain(|(d, _, _)| d != domain);
                 self.sessions_asked.push((domain.to_owned(), link, now));
-                out.push(Output::ListSessions { domain: jid, link });
+                out.list_sessions.push((jid, link));
             }
         } else {
             info!(
@@ -333,7 +333,7 @@ impl Core {
         needs: Needs,
         waiter: Waiter,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         // The pings to wait for: those due, and those under way. A device pinged within
         // the interval that did not answer is left out, not pinged again.
@@ -361,7 +361,7 @@ impl Core {
             self.resume(waiter, now, out);
             return;
         }
-        let refuse = |core: &mut Core, waiter: &Waiter, failure: Failure, out: &mut Vec<Output>| {
+        let refuse = |core: &mut Core, waiter: &Waiter, failure: Failure, out: &mut Outbox| {
             core.state.health.stats.requests_refused_busy += 1;
             waiter.request.fail(&failure, out);
         };
@@ -435,7 +435,7 @@ impl Core {
         op: u64,
         iq: PrivilegedIq,
         now: SystemTime,
-        out: &mut Vec<Output>,
+        out: &mut Outbox,
     ) {
         let (type_, name) = if iq.set {
             (IqType::Set, "set")
@@ -467,7 +467,7 @@ impl Core {
         Jid::new(&format!("{}/{resource}", self.state.directory.name(user))).ok()
     }
 
-    fn fetch_roster(&mut self, user: UserId, now: SystemTime, out: &mut Vec<Output>) {
+    fn fetch_roster(&mut self, user: UserId, now: SystemTime, out: &mut Outbox) {
         let name = self.state.directory.name(user).to_owned();
         match name.parse::<Jid>() {
             Ok(to) => {
@@ -481,7 +481,7 @@ impl Core {
 
     /// An operation ended (answered, refused or lost): the requests that waited only for
     /// it run again.
-    pub(super) fn ended(&mut self, operation: Operation, now: SystemTime, out: &mut Vec<Output>) {
+    pub(super) fn ended(&mut self, operation: Operation, now: SystemTime, out: &mut Outbox) {
         for ready in self.parked.ended(&operation) {
             self.resume(ready.item, now, out);
         }

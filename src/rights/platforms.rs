@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{token, Rights};
+use crate::commands::render::Shape;
 use crate::store::PlatformRecord;
 
 /// What a request's platform may do, shared by every request it sends.
@@ -17,6 +18,8 @@ pub struct Profile {
     pub domains: Option<Vec<String>>,
     /// URI schemes its `launch` may use (lowercase).
     pub launch_schemes: Vec<String>,
+    /// The shape of answer it gets unless a request asks for another.
+    pub answers: Shape,
 }
 
 impl Profile {
@@ -28,6 +31,7 @@ impl Profile {
             rights: Rights::default_for(authorized),
             domains: None,
             launch_schemes: Vec::new(),
+            answers: Shape::Form,
         }
     }
 
@@ -89,6 +93,7 @@ impl Registry {
                         rights,
                         domains,
                         launch_schemes,
+                        answers: Shape::Form,
                     }),
                 },
             );

@@ -13,10 +13,14 @@
 //! backoff and jitter, tell the core of every link change, and close the stream cleanly at
 //! shutdown after sending what the core still had to say.
 //!
+//! Batches both ways: what one read from the socket parsed goes to the core as one batch
+//! (one wake-up of the core's thread, however many stanzas), and the core's stanzas come
+//! serialised, a batch at a time; each wake-up writes every batch ready at that moment
+//! with one `write` (up to [`WRITE_BATCH_BYTES`]).
+//!
 //! Back-pressure: the channel to the core is bounded. When it is full the link stops
 //! reading from the socket (the server's TCP window then slows the server) but keeps
-//! writing the core's answers, so the core can always drain it. Each wake-up writes the
-//! stanzas ready at that moment in one `write` (up to 256 of them, or 256 KiB).
+//! writing the core's answers, so the core can always drain it.
 //!
 //! XEP-0114 is unencrypted: the link belongs on loopback or a private network.
 
@@ -44,7 +48,8 @@ use crate::core::Input;
 use crate::logging::Throttle;
 use backoff::{random_u64, Backoff};
 use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
-use writer::{Pushed, Writer};
+use crate::wire::{Stanzas, Wire, STREAM_NS};
+use writer::Writer;
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
 const KEEPALIVE_PREFIX: &str = "keepalive-";
@@ -52,12 +57,11 @@ const KEEPALIVE_PREFIX: &str = "keepalive-";
 /// A link that stayed up this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(30);
 
-/// Bytes read from the socket at once.
-const READ_CHUNK: usize = 8 * 1024;
+/// Bytes read from the socket at once: a presence replay comes in some 400 reads per
+/// 100,000 users.
+const READ_CHUNK: usize = 16 * 1024;
 
-/// Stanzas from the core gathered into one write, at most, and bytes after which no
-/// more are added.
-const WRITE_BATCH: usize = 256;
+/// Bytes gathered into one write, after which no more batches are added.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// At most one warning per this interval about skipped or oversized stanzas; the others
@@ -78,7 +82,8 @@ pub struct LinkSettings {
     pub reconnect_max: Duration,
     /// Incoming stanzas larger than this are skipped.
     pub max_incoming_stanza_bytes: usize,
-    /// No stanza larger than this is sent.
+    /// No stanza larger than this is sent (the core's own stanzas are kept within it
+    /// when serialised; this bounds the link's own).
     pub max_outgoing_stanza_bytes: usize,
 }
 
@@ -108,13 +113,14 @@ enum Ended {
 
 /// Runs the link until shutdown: connects, serves, reconnects.
 ///
-/// `events` receives every [`Input`] for the core except ticks; it is dropped as soon as
-/// shutdown is asked for, which tells the core that no more input will come. `outgoing`
-/// carries the core's stanzas; when it closes (the core is done), the stream is closed.
+/// `events` receives every [`Input`] for the core except ticks, in batches; it is dropped
+/// as soon as shutdown is asked for, which tells the core that no more input will come.
+/// `outgoing` carries the core's stanzas, serialised; when it closes (the core is done),
+/// the stream is closed.
 pub async fn run(
     settings: LinkSettings,
-    events: mpsc::Sender<Input>,
-    mut outgoing: mpsc::Receiver<Element>,
+    events: mpsc::Sender<Vec<Input>>,
+    mut outgoing: mpsc::Receiver<Stanzas>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), FatalLinkError> {
     let addr = format!("{}:{}", settings.host, settings.port);
@@ -143,7 +149,7 @@ pub async fn run(
                     link,
                     settings: &settings,
                     events: &mut events,
-                    pending: VecDeque::new(),
+                    pending: Vec::new(),
                     warnings: &mut warnings,
                 };
                 let ended = serving
@@ -151,8 +157,8 @@ pub async fn run(
                     .await;
                 // What was read before the link went down still reaches the core first.
                 let pending = std::mem::take(&mut serving.pending);
-                for input in pending {
-                    held.meanwhile(send_event(&mut events, input), &mut outgoing)
+                if !pending.is_empty() {
+                    held.meanwhile(send_batch(&mut events, pending), &mut outgoing)
                         .await;
                 }
                 if up_at.elapsed() >= STABLE_LINK {
@@ -193,9 +199,9 @@ pub async fn run(
     // Shut down while the link is down: nobody to say goodbye to. Drain what the core
     // still produces so it can finish, then stop.
     drop(events);
-    let mut discarded = held.take().len() + held.dropped;
-    while outgoing.recv().await.is_some() {
-        discarded += 1;
+    let mut discarded = held.take().iter().map(|s| s.count).sum::<usize>() + held.dropped;
+    while let Some(stanzas) = outgoing.recv().await {
+        discarded += stanzas.count;
     }
     if discarded > 0 {
         warn!(discarded, "stanzas not sent: the link was down at shutdown");
@@ -203,13 +209,15 @@ pub async fn run(
     Ok(())
 }
 
-/// Most stanzas kept while the link is down; older ones are dropped first.
+/// Most stanzas kept while the link is down; older batches are dropped first.
 const HELD_MAX: usize = 4096;
 
 /// Stanzas from the core kept while the link is down.
 #[derive(Default)]
 struct Held {
-    stanzas: VecDeque<Element>,
+    batches: VecDeque<Stanzas>,
+    /// Stanzas in `batches`.
+    count: usize,
     /// Dropped at the cap since the last link.
     dropped: usize,
     /// The core closed its side: nothing more will come.
@@ -221,20 +229,22 @@ impl Held {
     async fn meanwhile<F: std::future::Future>(
         &mut self,
         work: F,
-        outgoing: &mut mpsc::Receiver<Element>,
+        outgoing: &mut mpsc::Receiver<Stanzas>,
     ) -> F::Output {
         tokio::pin!(work);
         loop {
             tokio::select! {
                 biased;
                 done = &mut work => return done,
-                el = outgoing.recv(), if !self.core_done => match el {
-                    Some(el) => {
-                        if self.stanzas.len() >= HELD_MAX {
-                            self.stanzas.pop_front();
-                            self.dropped += 1;
+                batch = outgoing.recv(), if !self.core_done => match batch {
+                    Some(batch) => {
+                        self.count += batch.count;
+                        self.batches.push_back(batch);
+                        while self.count > HELD_MAX {
+                            let Some(oldest) = self.batches.pop_front() else { break };
+                            self.count -= oldest.count;
+                            self.dropped += oldest.count;
                         }
-                        self.stanzas.push_back(el);
                     }
                     None => self.core_done = true,
                 },
@@ -242,7 +252,7 @@ impl Held {
         }
     }
 
-    fn take(&mut self) -> VecDeque<Element> {
+    fn take(&mut self) -> VecDeque<Stanzas> {
         if self.dropped > 0 {
             warn!(
                 dropped = self.dropped,
@@ -250,14 +260,23 @@ impl Held {
             );
             self.dropped = 0;
         }
-        std::mem::take(&mut self.stanzas)
+        self.count = 0;
+        std::mem::take(&mut self.batches)
     }
 }
 
-async fn send_event(events: &mut Option<mpsc::Sender<Input>>, input: Input) {
+async fn send_event(events: &mut Option<mpsc::Sender<Vec<Input>>>, input: Input) {
     if let Some(tx) = events {
-        if tx.send(input).await.is_err() {
+        if tx.send(vec![input]).await.is_err() {
             // The core is gone (it only stops at shutdown); nothing left to tell.
+            *events = None;
+        }
+    }
+}
+
+async fn send_batch(events: &mut Option<mpsc::Sender<Vec<Input>>>, batch: Vec<Input>) {
+    if let Some(tx) = events {
+        if tx.send(batch).await.is_err() {
             *events = None;
         }
     }
@@ -356,7 +375,7 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
             max_stanza_bytes: settings.max_incoming_stanza_bytes,
             ..ReaderLimits::default()
         }),
-        writer: Writer::new(settings.max_outgoing_stanza_bytes),
+        writer: Writer::default(),
         parsed: VecDeque::new(),
         chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         response_timeout: settings.response_timeout,
@@ -381,7 +400,7 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
     };
     let handshake = Handshake::from_stream_id_and_password(stream_id, settings.secret.expose());
     let handshake: Element = handshake.into();
-    link.writer.push(&handshake);
+    link.writer.push(serialise(&handshake));
     link.flush()
         .await
         .map_err(|e| lost("cannot send the handshake", &e))?;
@@ -439,9 +458,9 @@ fn stream_error_condition(el: &Element) -> String {
 struct Serving<'a> {
     link: Link,
     settings: &'a LinkSettings,
-    events: &'a mut Option<mpsc::Sender<Input>>,
-    /// Read from the server, waiting for room in the channel to the core.
-    pending: VecDeque<Input>,
+    events: &'a mut Option<mpsc::Sender<Vec<Input>>>,
+    /// Read from the server, waiting for room in the channel to the core: one batch.
+    pending: Vec<Input>,
     warnings: &'a mut Throttle,
 }
 
@@ -449,12 +468,12 @@ impl Serving<'_> {
     /// Moves stanzas both ways until the link is lost or shutdown completes.
     async fn serve(
         &mut self,
-        held: VecDeque<Element>,
-        outgoing: &mut mpsc::Receiver<Element>,
+        held: VecDeque<Stanzas>,
+        outgoing: &mut mpsc::Receiver<Stanzas>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
-        for el in &held {
-            self.push(el);
+        for batch in held {
+            self.push(batch);
         }
         if let Err(reason) = self.link.flush().await {
             return Ended::Lost(reason);
@@ -489,14 +508,11 @@ impl Serving<'_> {
                     }
                 }
                 out = outgoing.recv() => match out {
-                    Some(el) => {
-                        self.push(&el);
-                        for _ in 1..WRITE_BATCH {
-                            if self.link.writer.pending().len() >= WRITE_BATCH_BYTES {
-                                break;
-                            }
+                    Some(batch) => {
+                        self.push(batch);
+                        while self.link.writer.pending().len() < WRITE_BATCH_BYTES {
                             match outgoing.try_recv() {
-                                Ok(el) => self.push(&el),
+                                Ok(batch) => self.push(batch),
                                 Err(_) => break,
                             }
                         }
@@ -508,9 +524,7 @@ impl Serving<'_> {
                 },
                 permit = reserve(core.as_ref()), if !self.pending.is_empty() => match permit {
                     Some(permit) => {
-                        if let Some(input) = self.pending.pop_front() {
-                            permit.send(input);
-                        }
+                        permit.send(std::mem::take(&mut self.pending));
                         // The core is busy, not the server: the link counts as alive.
                         last_heard = tokio::time::Instant::now();
                     }
@@ -536,7 +550,7 @@ impl Serving<'_> {
                     }
                     keepalives += 1;
                     debug!("link silent: sending a keepalive ping");
-                    self.link.writer.push(&keepalive_ping(self.settings, keepalives));
+                    self.link.writer.push(serialise(&keepalive_ping(self.settings, keepalives)));
                     if let Err(reason) = self.link.flush().await {
                         return Ended::Lost(reason);
                     }
@@ -546,24 +560,20 @@ impl Serving<'_> {
         }
     }
 
-    /// Hands inputs to the core while its channel has room.
+    /// Hands what was read to the core, as one batch, if its channel has room.
     fn deliver_ready(&mut self) {
         let Some(tx) = self.events.as_ref() else {
             self.pending.clear();
             return;
         };
-        while let Some(input) = self.pending.pop_front() {
-            match tx.try_send(input) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(input)) => {
-                    self.pending.push_front(input);
-                    return;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    *self.events = None;
-                    self.pending.clear();
-                    return;
-                }
+        if self.pending.is_empty() {
+            return;
+        }
+        match tx.try_send(std::mem::take(&mut self.pending)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => self.pending = batch,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                *self.events = None;
             }
         }
     }
@@ -583,7 +593,7 @@ impl Serving<'_> {
                             stream_error_condition(&el)
                         )));
                     }
-                    self.pending.push_back(Input::Stanza(el));
+                    self.pending.push(Input::Stanza(el));
                 }
                 StreamEvent::Skipped { reason, head } => {
                     if let Some(suppressed) = self.warnings.allow(std::time::SystemTime::now()) {
@@ -592,7 +602,7 @@ impl Serving<'_> {
                             suppressed, "skipped a stanza from the server"
                         );
                     }
-                    self.pending.push_back(Input::Skipped {
+                    self.pending.push(Input::Skipped {
                         head,
                         reason: reason.as_str(),
                     });
@@ -606,23 +616,9 @@ impl Serving<'_> {
         None
     }
 
-    fn push(&mut self, el: &Element) {
-        trace!(xml = %String::from(el), "send");
-        match self.link.writer.push(el) {
-            Pushed::Queued => {}
-            oversized => {
-                if let Some(suppressed) = self.warnings.allow(std::time::SystemTime::now()) {
-                    warn!(
-                        name = el.name(),
-                        replaced = oversized == Pushed::Replaced,
-                        suppressed,
-                        limit = self.settings.max_outgoing_stanza_bytes,
-                        "a stanza of the bridge's is larger than the limit; not sent"
-                    );
-                }
-                self.pending.push_back(Input::NotSent);
-            }
-        }
+    fn push(&mut self, batch: Stanzas) {
+        trace!(xml = %String::from_utf8_lossy(&batch.bytes), "send");
+        self.link.writer.push(batch.bytes);
     }
 
     /// The core is done: close our side and give the server a moment to close its own,
@@ -645,7 +641,9 @@ impl Serving<'_> {
     }
 }
 
-async fn reserve(tx: Option<&mpsc::Sender<Input>>) -> Option<mpsc::Permit<'_, Input>> {
+async fn reserve(
+    tx: Option<&mpsc::Sender<Vec<Input>>>,
+) -> Option<mpsc::Permit<'_, Vec<Input>>> {
     match tx {
         Some(tx) => tx.reserve().await.ok(),
         None => std::future::pending().await,
@@ -653,13 +651,20 @@ async fn reserve(tx: Option<&mpsc::Sender<Input>>) -> Option<mpsc::Permit<'_, In
 }
 
 fn keepalive_ping(settings: &LinkSettings, n: u64) -> Element {
-    Element::builder("iq", ns::COMPONENT_ACCEPT)
+    Element::builder("iq", STREAM_NS)
         .attr(xml_ncname!("type").into(), "get")
         .attr(xml_ncname!("id").into(), format!("{KEEPALIVE_PREFIX}{n}"))
         .attr(xml_ncname!("from").into(), settings.component.to_string())
         .attr(xml_ncname!("to").into(), settings.keepalive_to.to_string())
         .append(Element::builder("ping", ns::PING).build())
         .build()
+}
+
+/// The link's own stanzas (the handshake, keepalives), serialised.
+fn serialise(el: &Element) -> Vec<u8> {
+    let mut wire = Wire::new(usize::MAX);
+    wire.send(el);
+    wire.take().bytes
 }
 
 /// A reply (result or error: both prove the link is alive) to one of our keepalives.

@@ -470,10 +470,10 @@ mod tests {
             el in crate::testing::stanza(),
             cuts in proptest::collection::vec(0usize..100_000, 0..6),
         ) {
-            let mut writer = crate::transport::writer::Writer::new(usize::MAX);
-            writer.push(&el);
+            let mut wire = crate::wire::Wire::new(usize::MAX);
+            wire.send(&el);
             let mut bytes = HEADER.as_bytes().to_vec();
-            bytes.extend_from_slice(writer.pending());
+            bytes.extend_from_slice(wire.bytes());
             bytes.extend_from_slice(b"<iq xmlns='jabber:component:accept' id='next'/>");
             let events = read_cut(ReaderLimits::default(), &bytes, &cuts).unwrap();
             let got = stanzas(&events);

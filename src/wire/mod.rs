@@ -145,12 +145,37 @@ impl Wire {
         })
     }
 
-    /// Takes the bytes of every stanza waiting, with their count, leaving the wire empty.
-    pub fn take(&mut self) -> (Vec<u8>, usize) {
+    /// Takes every stanza waiting, leaving the wire empty (with room for as many bytes,
+    /// up to a bound, so a steady flow does not grow its buffer again each time).
+    pub fn take(&mut self) -> Stanzas {
         let count = self.ends.len();
         self.ends.clear();
-        (std::mem::take(&mut self.buf), count)
+        let room = self.buf.len().min(KEPT_ROOM);
+        let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(room));
+        Stanzas { bytes, count }
     }
+}
+
+/// Room a wire keeps for the next batch, at most.
+const KEPT_ROOM: usize = 256 * 1024;
+
+/// Serialised stanzas handed to the link, written as they are.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Stanzas {
+    pub bytes: Vec<u8>,
+    /// How many stanzas the bytes hold.
+    pub count: usize,
+}
+
+/// Parses one stanza as written on the stream (its namespace may be the stream's
+/// default, not written): for tests and tools that look at what the core sends.
+pub fn parse_stanza(stanza: &str) -> Result<Element, minidom::Error> {
+    let doc = format!("<stream xmlns='{STREAM_NS}'>{stanza}</stream>");
+    let mut root: Element = doc.parse()?;
+    root.take_nodes()
+        .into_iter()
+        .find_map(|node| node.into_element())
+        .ok_or(minidom::Error::EndOfDocument)
 }
 
 #[cfg(test)]
