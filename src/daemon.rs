@@ -12,10 +12,10 @@ use xmpp_parsers::jid::BareJid;
 
 use crate::config::Config;
 use crate::core::{Core, CoreConfig, Input, Outbox};
-use crate::wire::Stanzas;
 use crate::store::{Store, StoreError};
 use crate::transport::sessions_api::{self, ApiUrl};
 use crate::transport::{self, backoff::random_u64, FatalLinkError, LinkSettings};
+use crate::wire::Stanzas;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

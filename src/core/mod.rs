@@ -877,13 +877,7 @@ impl Core {
     }
 
     /// Answers one IQ get/set, or sets it on its way when it is a command.
-    fn on_iq_request(
-        &mut self,
-        header: &Header,
-        el: &Element,
-        now: SystemTime,
-        out: &mut Outbox,
-    ) {
+    fn on_iq_request(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Outbox) {
         let payload = match classify::classify(header, el, &self.config.component) {
             Ok(Request::Ping) => None,
             Ok(Request::Version) => Some(
@@ -981,6 +975,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
     }
 }
 
+#[cfg(test)]
+mod answer_tests;
 #[cfg(test)]
 mod invite_tests;
 #[cfg(test)]

@@ -15,11 +15,11 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, CoreConfig, Outbox, State};
-use crate::wire::TooLarge;
 use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, IqReply, NodeDef, Tx};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Profile;
 use crate::rights::{self, token, Access, Actor, Via};
+use crate::wire::TooLarge;
 use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
 use crate::xep::forms::{DataForm, FormType};
 
@@ -261,10 +261,7 @@ impl Core {
         let (form, sessionid, restore) = match step {
             Ok(Step::Reply(command)) => {
                 self.state.health.stats.commands_served += 1;
-                out.send(stanza::iq_result(
-                    header,
-                    Some(command.into()),
-                ));
+                out.send(stanza::iq_result(header, Some(command.into())));
                 return;
             }
             Ok(Step::Run {
@@ -658,10 +655,7 @@ impl Core {
                 }
                 Channel::Chat => {
                     debug!(condition = ?failure.condition, text = %failure.text, "refused");
-                    out.send(stanza::chat_reply(
-                        &request.header,
-                        &failure.text,
-                    ));
+                    out.send(stanza::chat_reply(&request.header, &failure.text));
                 }
             },
             Ok(Flow::Await(needs, then)) => {
@@ -729,13 +723,13 @@ impl Core {
                         if let Err(TooLarge(size)) = written {
                             out.wire.count_oversized();
                             let id = Some(reply.id);
-                            out.wire.too_large_answer(id, Some(reply.from), Some(reply.to), size);
+                            out.wire
+                                .too_large_answer(id, Some(reply.from), Some(reply.to), size);
                         }
                     }
-                    Channel::Chat => out.send(stanza::chat_reply(
-                        &request.header,
-                        &render::text(&*answer),
-                    )),
+                    Channel::Chat => {
+                        out.send(stanza::chat_reply(&request.header, &render::text(&*answer)))
+                    }
                 }
                 let platform = match &request.actor {
                     Actor::Platform { id, .. } => Some(id.as_str()),
@@ -842,10 +836,7 @@ fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
         Channel::Command { .. } => refuse(&request.header, failure, out),
         Channel::Chat => {
             debug!(condition = ?failure.condition, text = %failure.text, "refused");
-            out.send(stanza::chat_reply(
-                &request.header,
-                &failure.text,
-            ));
+            out.send(stanza::chat_reply(&request.header, &failure.text));
         }
     }
 }

@@ -328,13 +328,7 @@ impl Core {
 
     /// Puts a request aside until the server gave what it `needs`, asking for what is
     /// not under way already.
-    pub(super) fn wait(
-        &mut self,
-        needs: Needs,
-        waiter: Waiter,
-        now: SystemTime,
-        out: &mut Outbox,
-    ) {
+    pub(super) fn wait(&mut self, needs: Needs, waiter: Waiter, now: SystemTime, out: &mut Outbox) {
         // The pings to wait for: those due, and those under way. A device pinged within
         // the interval that did not answer is left out, not pinged again.
         let secs = unix_secs(now);
@@ -430,13 +424,7 @@ impl Core {
     }
 
     /// Sends `iq` as its user, wrapped in a XEP-0356 (0.4) `<privileged_iq/>`.
-    fn send_privileged(
-        &mut self,
-        op: u64,
-        iq: PrivilegedIq,
-        now: SystemTime,
-        out: &mut Outbox,
-    ) {
+    fn send_privileged(&mut self, op: u64, iq: PrivilegedIq, now: SystemTime, out: &mut Outbox) {
         let (type_, name) = if iq.set {
             (IqType::Set, "set")
         } else {

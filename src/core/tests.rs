@@ -50,9 +50,9 @@ pub(super) fn sent(outputs: &[Output]) -> Vec<Element> {
         .iter()
         .filter_map(|o| match o {
             // Every stanza sent is read back as the server would read it.
-            Output::Send(stanza) => Some(
-                crate::wire::parse_stanza(stanza).unwrap_or_else(|e| panic!("{e}: {stanza}")),
-            ),
+            Output::Send(stanza) => {
+                Some(crate::wire::parse_stanza(stanza).unwrap_or_else(|e| panic!("{e}: {stanza}")))
+            }
             Output::WakeAt(_) | Output::ListSessions { .. } => None,
         })
         .collect()

@@ -46,9 +46,9 @@ use xmpp_parsers::ns;
 use crate::config::Secret;
 use crate::core::Input;
 use crate::logging::Throttle;
+use crate::wire::{Stanzas, Wire, STREAM_NS};
 use backoff::{random_u64, Backoff};
 use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
-use crate::wire::{Stanzas, Wire, STREAM_NS};
 use writer::Writer;
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
@@ -641,9 +641,7 @@ impl Serving<'_> {
     }
 }
 
-async fn reserve(
-    tx: Option<&mpsc::Sender<Vec<Input>>>,
-) -> Option<mpsc::Permit<'_, Vec<Input>>> {
+async fn reserve(tx: Option<&mpsc::Sender<Vec<Input>>>) -> Option<mpsc::Permit<'_, Vec<Input>>> {
     match tx {
         Some(tx) => tx.reserve().await.ok(),
         None => std::future::pending().await,

@@ -256,7 +256,10 @@ async fn shutdown_sends_the_last_stanzas_then_closes_the_stream() {
         ..
     } = start(settings(listener.local_addr().unwrap().port()));
     let mut peer = Peer::accept(&listener, true).await;
-    assert!(matches!(events.recv().await.as_deref(), Some([Input::Connected])));
+    assert!(matches!(
+        events.recv().await.as_deref(),
+        Some([Input::Connected])
+    ));
     shutdown.send(true).unwrap();
     // The core still answers what it had, then finishes.
     out.send(stanzas("<message xmlns='jabber:component:accept' from='game.example.test' to='a@example.test'><body>last</body></message>")).await.unwrap();
@@ -394,7 +397,10 @@ async fn what_one_read_brings_reaches_the_core_as_one_batch() {
     for i in 0..1_000 {
         match h.next_event().await {
             Input::Stanza(el) => {
-                assert_eq!(el.attr("from"), Some(format!("u{i}@example.test/r").as_str()))
+                assert_eq!(
+                    el.attr("from"),
+                    Some(format!("u{i}@example.test/r").as_str())
+                )
             }
             other => panic!("{other:?}"),
         }

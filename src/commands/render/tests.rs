@@ -117,7 +117,10 @@ fn compact_items_that_do_not_fit_are_counted() {
         .unwrap();
     let kept = rows.children().filter(|c| c.name() == "row").count();
     let left_out = rows.get_child("left-out", COMPACT_NS).unwrap();
-    assert_eq!(left_out.attr("count"), Some((5000 - kept).to_string().as_str()));
+    assert_eq!(
+        left_out.attr("count"),
+        Some((5000 - kept).to_string().as_str())
+    );
 }
 
 struct FormOnly;
