@@ -22,22 +22,27 @@
 //!    activity module), pings, and privileged roster gets (K contacts per user, the first
 //!    20 mutual).
 //! 3. Baseline: after one second of idle, the bridge's RSS and CPU time.
-//! 4. Presence burst: N available presences (about half `chat`/available), written in
-//!    large batches as fast as the socket takes them, then a ping whose answer proves they
-//!    were all absorbed. Reports the rate, the CPU used, and the memory per online user.
-//! 5. Platform flood: R one-step `peers` requests, P in flight (the first request for a
-//!    user makes the bridge fetch that user's roster). Reports answers/s, CPU µs per
-//!    answer, errors, latency p50/p99.
-//! 6. The same for `status`, 100 users per request; then invites: I one-step `invite`
-//!    requests, P in flight, each from an available host to five of its mutual contacts
-//!    (every one online), reporting invites/s, invitation messages/s, the CPU per invite
-//!    and the latency.
-//! 7. With `--hostile`, during the `peers` flood: hostile stanzas from another JID (huge
+//! 4. Presence burst: N presences, written in large batches as fast as the socket takes
+//!    them, then a ping whose answer proves they were all absorbed. Users come in blocks of
+//!    64: the first 32 of each block are `chat` or available, the others away, extended
+//!    away or busy. Reports the rate, the CPU used, and the memory per online user (right
+//!    after the burst, and settled 2 s later).
+//! 5. `peers`, cold: one one-step request for each of D users (`--peers-users`), each
+//!    among the first 12 of a block, so that all 20 of its mutual contacts are active and
+//!    every answer lists 20 peers; each makes the bridge fetch that user's roster.
+//! 6. `peers`, warm (rosters cached): R requests over the same users, as data forms, then
+//!    R more asking for the compact answer (`format=compact`). P in flight. Reports
+//!    answers/s, CPU µs per answer, errors, latency p50/p99.
+//! 7. The same for `status`, 100 users per request, form then compact; then invites: I
+//!    one-step `invite` requests, P in flight, each from an active host to five of its
+//!    mutual contacts (every one active), reporting invites/s, invitation messages/s,
+//!    the CPU per invite and the latency.
+//! 8. With `--hostile`, during the cold `peers` phase: hostile stanzas from another JID (huge
 //!    attribute values and names, a 9,000-character element name, 5,000 children, 1,000
 //!    levels of nesting, a 200 KiB text node, characters of every Unicode plane, entity
 //!    references, a 5,000-character JID, unknown payloads), each followed by a ping that
 //!    shows whether the link survived it.
-//! 8. Checks the link is the same TCP connection as at the start, stops the bridge with
+//! 9. Checks the link is the same TCP connection as at the start, stops the bridge with
 //!    SIGTERM, and prints the figures, one per line.
 //!
 //! It exits non-zero, saying why, if the bridge dies, drops the link, or a phase times
@@ -80,9 +85,14 @@ const MUTUAL: usize = 20;
 const STATUS_BATCH: usize = 100;
 /// Invitees per `invite` request: the host's next contacts, all mutual.
 const INVITEES: usize = 5;
-/// Users between two hosts of the invite phase: a host (`chat`) and its invitees, none
-/// of them in another invite.
-const INVITE_STRIDE: usize = 8;
+/// Users come in blocks of this many; the first half of each block is active (`chat`
+/// or available), the rest away, extended away or busy.
+const BLOCK: usize = 64;
+/// Users at the head of a block whose 20 mutual contacts are all active.
+const LOBBY: usize = BLOCK / 2 - MUTUAL;
+/// Invites per block: hosts 8 apart at the head of the block, each with its own five
+/// invitees, all active.
+const INVITES_PER_BLOCK: usize = 4;
 /// A flood phase fails when no reply at all arrives for this long (the bridge gives up
 /// on a roster after `link.iq_timeout_secs`, 30 s by default).
 const STALL: Duration = Duration::from_secs(45);
@@ -94,11 +104,15 @@ usage: load [options]
   --bridge PATH          the bridge binary (default target/release/xmpp-game-bridge)
   --users N              users who come online in the presence burst (default 100000)
   --contacts K           contacts per roster, the first 20 mutual (default 50)
-  --requests R           one-step `peers` requests of the platform flood (default 20000)
-  --status-requests S    `status` requests, 100 users each (default 2000)
-  --invites I            `invite` requests, 5 invitees each (default 5000; at most users/8)
+  --peers-users D        users asked about in the `peers` phases, each with 20 active
+                         peers; the cold phase asks once about each (default 2000)
+  --requests R           warm `peers` requests per shape (default 20000)
+  --status-requests S    `status` requests per shape, 100 users each (default 2000)
+  --shapes LIST          answer shapes to measure: form,compact (default); `form` alone
+                         for a bridge without compact answers
+  --invites I            `invite` requests, 5 invitees each (default 5000; at most users/16)
   --pipeline P           requests in flight (default 64)
-  --hostile              also send hostile stanzas during the `peers` flood
+  --hostile              also send hostile stanzas during the cold `peers` phase
   --cpu C                core to pin the bridge to with taskset (default 1)
   --timeout SECS         bound on the whole run (default 1200)
   --keep                 keep the temporary directory (config, database, bridge.log)
@@ -114,8 +128,10 @@ struct Opts {
     bridge: PathBuf,
     users: usize,
     contacts: usize,
+    peers_users: usize,
     requests: usize,
     status_requests: usize,
+    compact: bool,
     invites: usize,
     pipeline: usize,
     hostile: bool,
@@ -130,8 +146,10 @@ impl Default for Opts {
             bridge: PathBuf::from("target/release/xmpp-game-bridge"),
             users: 100_000,
             contacts: 50,
+            peers_users: 2_000,
             requests: 20_000,
             status_requests: 2_000,
+            compact: true,
             invites: 5_000,
             pipeline: 64,
             hostile: false,
@@ -166,6 +184,15 @@ fn parse_args() -> Res<Option<Opts>> {
             "--users" => o.users = number(&mut args, &arg)?,
             "--contacts" => o.contacts = number(&mut args, &arg)?,
             "--requests" => o.requests = number(&mut args, &arg)?,
+            "--peers-users" => o.peers_users = number(&mut args, &arg)?,
+            "--shapes" => {
+                let list = value(&mut args, &arg)?;
+                let shapes: Vec<&str> = list.split(',').map(str::trim).collect();
+                if shapes.iter().any(|s| !matches!(*s, "form" | "compact")) || !shapes.contains(&"form") {
+                    return Err(format!("--shapes is form or form,compact, not {list:?}").into());
+                }
+                o.compact = shapes.contains(&"compact");
+            }
             "--status-requests" => o.status_requests = number(&mut args, &arg)?,
             "--invites" => o.invites = number(&mut args, &arg)?,
             "--pipeline" => o.pipeline = number(&mut args, &arg)?,
@@ -183,10 +210,20 @@ fn parse_args() -> Res<Option<Opts>> {
     if o.pipeline == 0 {
         return Err("--pipeline must be at least 1".into());
     }
-    if o.invites * INVITE_STRIDE > o.users || o.contacts < INVITEES {
+    let blocks = o.users / BLOCK;
+    if o.invites > blocks * INVITES_PER_BLOCK || o.contacts < MUTUAL {
         return Err(format!(
-            "--invites must be at most --users / {INVITE_STRIDE} (each host and its invitees are \
-             users of their own), and --contacts at least {INVITEES}"
+            "--invites must be at most --users / {} (each host and its invitees are \
+             users of their own), and --contacts at least {MUTUAL}",
+            BLOCK / INVITES_PER_BLOCK
+        )
+        .into());
+    }
+    if o.peers_users == 0 || o.peers_users > blocks * LOBBY {
+        return Err(format!(
+            "--peers-users must be between 1 and {} for {} users ({LOBBY} per block of {BLOCK})",
+            blocks * LOBBY,
+            o.users
         )
         .into());
     }
@@ -293,13 +330,15 @@ async fn run(opts: &Opts, self_pin: String) -> Res<()> {
     report.add(
         "workload",
         format!(
-            "{} users, {} contacts each ({} mutual), {} peers requests, {} status requests x {}, {} in flight{}",
+            "{} users, {} contacts each ({} mutual), peers about {} users ({} warm requests per shape), {} status requests x {} per shape, shapes {}, {} in flight{}",
             opts.users,
             opts.contacts,
             MUTUAL.min(opts.contacts),
+            opts.peers_users,
             opts.requests,
             opts.status_requests,
             STATUS_BATCH,
+            if opts.compact { "form, compact" } else { "form" },
             opts.pipeline,
             if opts.hostile { ", hostile stanzas" } else { "" }
         ),
@@ -403,7 +442,14 @@ async fn phases(
 
     burst(opts, bridge, &mut link, report, base_rss).await?;
     peers_flood(opts, bridge, &mut link, report, hostile).await?;
-    status_flood(opts, bridge, &mut link, report).await?;
+    peers_warm(opts, bridge, &mut link, report, false).await?;
+    if opts.compact {
+        peers_warm(opts, bridge, &mut link, report, true).await?;
+    }
+    status_flood(opts, bridge, &mut link, report, false).await?;
+    if opts.compact {
+        status_flood(opts, bridge, &mut link, report, true).await?;
+    }
     invite_flood(opts, bridge, &mut link, report).await?;
 
     // The link must still be the very same TCP connection.
@@ -494,10 +540,12 @@ async fn burst(
     let mut batches: Vec<Vec<u8>> = Vec::new();
     let mut batch = Vec::with_capacity(1 << 20);
     for i in 0..opts.users {
-        let show = match i % 4 {
-            0 => "<show>chat</show>",
-            1 => "",
-            _ => "<show>away</show>",
+        let show = match (i % BLOCK < BLOCK / 2, i % 3) {
+            (true, 0) => "<show>chat</show>",
+            (true, _) => "",
+            (false, 0) => "<show>away</show>",
+            (false, 1) => "<show>xa</show>",
+            (false, _) => "<show>dnd</show>",
         };
         let _ = write!(
             Buf(&mut batch),
@@ -583,19 +631,38 @@ async fn burst(
     Ok(())
 }
 
-/// Who request `i` of the `peers` flood asks about: half the requests find the roster
-/// already cached, half make the bridge fetch one; the users asked about are spread over
-/// the population and over every kind of presence.
-fn peers_target(i: usize, requests: usize, users: usize) -> usize {
-    let distinct = (requests / 2).clamp(1, users);
-    (i % distinct).wrapping_mul(7919) % users
+/// Who the `i`th `peers` request asks about, of `distinct` users: one at the head of a
+/// block (so active, with 20 active mutual contacts), the blocks spread over the users.
+fn peers_target(i: usize, distinct: usize, users: usize) -> usize {
+    let k = i % distinct;
+    let blocks = (users / BLOCK).max(1);
+    // A stride coprime with the number of blocks visits each block once.
+    let stride = (1..).map(|n| 7919 * n + 1).find(|s| gcd(*s, blocks) == 1).unwrap_or(1);
+    (k / LOBBY * stride % blocks) * BLOCK + k % LOBBY
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn peers_request(id: &str, from: &str, jid: &str) -> String {
+    peers_request_shaped(id, from, jid, false)
+}
+
+fn peers_request_shaped(id: &str, from: &str, jid: &str, compact: bool) -> String {
+    let format = if compact {
+        "<field var='format'><value>compact</value></field>"
+    } else {
+        ""
+    };
     format!(
         "<iq type='set' id='{id}' from='{from}' to='{COMPONENT}'>\
          <command xmlns='{NS_COMMANDS}' node='peers' action='execute'>\
-         <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>{jid}</value></field></x>\
+         <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>{jid}</value></field>{format}</x>\
          </command></iq>"
     )
 }
@@ -612,11 +679,11 @@ async fn peers_flood(
     } else {
         Vec::new()
     };
-    let total = opts.requests;
+    let total = opts.peers_users;
     let schedule: Vec<usize> = (0..shapes.len())
         .map(|h| (h + 1) * total / (shapes.len() + 1))
         .collect();
-    let mut flood = Flood::new("peers", total);
+    let mut flood = Flood::new("peers, cold", total);
     let rosters0 = link.counters.roster_gets.load(Ordering::Relaxed);
     let cpu0 = bridge.cpu_ticks()?;
     let t0 = Instant::now();
@@ -632,7 +699,7 @@ async fn peers_flood(
             }
             let i = flood.sent;
             let id = format!("p-{i}");
-            let target = peers_target(i, total, opts.users);
+            let target = peers_target(i, opts.peers_users, opts.users);
             out.push_str(&peers_request(
                 &id,
                 PLATFORM,
@@ -667,18 +734,18 @@ async fn peers_flood(
         .map(|cpu1| bridge.secs(cpu1.saturating_sub(cpu0)));
     flood.report(report, elapsed, cpu);
     report.add(
-        "peers: mean peers per answer",
+        "peers, cold: mean peers per answer",
         format!(
             "{:.1}",
             flood.items as f64 / (flood.answered - flood.errors).max(1) as f64
         ),
     );
     report.add(
-        "peers: roster gets answered",
+        "peers, cold: roster gets answered",
         (link.counters.roster_gets.load(Ordering::Relaxed) - rosters0).to_string(),
     );
     if let Ok(rss) = bridge.rss_kib() {
-        report.add("peers: RSS after", mib(rss));
+        report.add("peers, cold: RSS after", mib(rss));
     }
     if let Err(e) = result {
         if opts.hostile {
@@ -729,43 +796,96 @@ async fn peers_flood(
     Ok(())
 }
 
+/// `peers` about the same users again, their rosters cached: `opts.requests` requests,
+/// as forms or compact answers.
+async fn peers_warm(
+    opts: &Opts,
+    bridge: &mut Bridge,
+    link: &mut Link,
+    report: &mut Report,
+    compact: bool,
+) -> Res<()> {
+    let total = opts.requests;
+    if total == 0 {
+        return Ok(());
+    }
+    let name = if compact { "peers, compact" } else { "peers, form" };
+    let rosters0 = link.counters.roster_gets.load(Ordering::Relaxed);
+    let bytes0 = link.counters.bytes_in.load(Ordering::Relaxed);
+    let (flood, _, result) = pipelined(opts, bridge, link, report, name, total, |i, out| {
+        let id = format!("{}-{i}", if compact { "pc" } else { "pf" });
+        let target = peers_target(i, opts.peers_users, opts.users);
+        out.push_str(&peers_request_shaped(
+            &id,
+            PLATFORM,
+            &format!("user{target}@{DOMAIN}"),
+            compact,
+        ));
+        id
+    })
+    .await?;
+    let answers = (flood.answered - flood.errors).max(1) as f64;
+    report.add(
+        &format!("{name}: mean peers per answer"),
+        format!("{:.1}", flood.items as f64 / answers),
+    );
+    report.add(
+        &format!("{name}: mean answer size"),
+        format!(
+            "{:.0} bytes",
+            (link.counters.bytes_in.load(Ordering::Relaxed) - bytes0) as f64 / answers
+        ),
+    );
+    let fetched = link.counters.roster_gets.load(Ordering::Relaxed) - rosters0;
+    if fetched > 0 {
+        report.add(&format!("{name}: roster gets (expected none)"), fetched.to_string());
+    }
+    result
+}
+
 async fn status_flood(
     opts: &Opts,
     bridge: &mut Bridge,
     link: &mut Link,
     report: &mut Report,
+    compact: bool,
 ) -> Res<()> {
     let total = opts.status_requests;
     if total == 0 {
         return Ok(());
     }
-    let (flood, elapsed, result) =
-        pipelined(opts, bridge, link, report, "status", total, |i, out| {
-            let _ = write!(
-                out,
-                "<iq type='set' id='s-{i}' from='{PLATFORM}' to='{COMPONENT}'>\
+    let name = if compact { "status, compact" } else { "status, form" };
+    let (flood, elapsed, result) = pipelined(opts, bridge, link, report, name, total, |i, out| {
+        let id = format!("{}-{i}", if compact { "sc" } else { "sf" });
+        let _ = write!(
+            out,
+            "<iq type='set' id='{id}' from='{PLATFORM}' to='{COMPONENT}'>\
              <command xmlns='{NS_COMMANDS}' node='status' action='execute'>\
              <x xmlns='jabber:x:data' type='submit'><field var='jids'>"
+        );
+        for k in 0..STATUS_BATCH {
+            let _ = write!(
+                out,
+                "<value>user{}@{DOMAIN}</value>",
+                (i * STATUS_BATCH + k) % opts.users
             );
-            for k in 0..STATUS_BATCH {
-                let _ = write!(
-                    out,
-                    "<value>user{}@{DOMAIN}</value>",
-                    (i * STATUS_BATCH + k) % opts.users
-                );
-            }
-            out.push_str("</field></x></command></iq>");
-            format!("s-{i}")
-        })
-        .await?;
+        }
+        out.push_str("</field>");
+        if compact {
+            out.push_str("<field var='format'><value>compact</value></field>");
+        }
+        out.push_str("</x></command></iq>");
+        id
+    })
+    .await?;
     report.add(
-        "status: users reported/s",
+        &format!("{name}: users reported/s"),
         format!("{:.0}", flood.items as f64 / elapsed.as_secs_f64()),
     );
     let expected_rows = (flood.answered - flood.errors) * STATUS_BATCH;
     if result.is_ok() && flood.items as usize != expected_rows {
         report.add(
-            "status: rows",
+            &format!("{name}: rows"),
             format!("{} (expected {expected_rows})", flood.items),
         );
     }
@@ -784,8 +904,9 @@ async fn invite_flood(
     }
     let messages0 = link.counters.messages.load(Ordering::Relaxed);
     let (flood, elapsed, result) = pipelined(opts, bridge, link, report, "invite", total, |i, out| {
-        // user{8i} is `chat`; its next contacts are mutual and online.
-        let host = i * INVITE_STRIDE;
+        // Hosts 8 apart at the head of a block are active; their next contacts are
+        // mutual and active.
+        let host = i / INVITES_PER_BLOCK * BLOCK + i % INVITES_PER_BLOCK * 8;
         let _ = write!(
             out,
             "<iq type='set' id='i-{i}' from='{PLATFORM}' to='{COMPONENT}'>\
@@ -1753,7 +1874,8 @@ fn on_stanza(
                 ok: attr("type") == "result",
                 at,
                 size: s.len(),
-                items: count(s, b"<item>") as u32,
+                // Form rows, or compact items.
+                items: (count(s, b"<item>") + count(s, b"<peer ") + count(s, b"<user ")) as u32,
                 body: keep_body.then(|| String::from_utf8_lossy(s).into_owned()),
             };
             let _ = events.send(Event::Reply(reply));
