@@ -62,12 +62,27 @@ impl Header {
             ("presence", NS_COMPONENT) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
             (name, _) => return Err(HeaderError::NotAStanza(crate::failure::quote(name))),
         };
-        let from = jid_attr(el, "from")?.ok_or(HeaderError::MissingFrom)?;
-        let to = jid_attr(el, "to")?.ok_or(HeaderError::MissingTo)?;
+        // One pass over the attributes rather than a map lookup per name: every stanza
+        // the bridge reads comes through here.
+        let (mut from, mut to, mut type_, mut id) = (None, None, None, None);
+        for ((ns, name), value) in el.attrs().iter() {
+            if !ns.is_none() {
+                continue;
+            }
+            match name.as_str() {
+                "from" => from = Some(value.as_str()),
+                "to" => to = Some(value.as_str()),
+                "type" => type_ = Some(value.as_str()),
+                "id" => id = Some(value.as_str()),
+                _ => {}
+            }
+        }
+        let from = jid_attr("from", from)?.ok_or(HeaderError::MissingFrom)?;
+        let to = jid_attr("to", to)?.ok_or(HeaderError::MissingTo)?;
         Ok(Header {
             kind,
-            type_: el.attr("type").map(str::to_owned),
-            id: el.attr("id").map(str::to_owned),
+            type_: type_.map(str::to_owned),
+            id: id.map(str::to_owned),
             from,
             to,
         })
@@ -89,8 +104,8 @@ impl Header {
     }
 }
 
-fn jid_attr(el: &Element, attr: &'static str) -> Result<Option<Jid>, HeaderError> {
-    el.attr(attr)
+fn jid_attr(attr: &'static str, value: Option<&str>) -> Result<Option<Jid>, HeaderError> {
+    value
         .map(|value| {
             Jid::from_str(value).map_err(|_| HeaderError::BadJid {
                 attr,

@@ -248,12 +248,12 @@ impl StreamReader {
     }
 }
 
+/// The element as the parser gave it: its attribute map is taken as it is, not built
+/// again attribute by attribute.
 fn element(qname: QName, attrs: AttrMap) -> Element {
-    let mut builder = Element::builder(qname.1, qname.0);
-    for ((namespace, name), value) in attrs.into_iter() {
-        builder = builder.attr_ns(namespace, name, value);
-    }
-    builder.build()
+    let mut el = Element::bare(qname.1, qname.0);
+    *el.attrs_mut() = attrs;
+    el
 }
 
 #[cfg(test)]
