@@ -34,7 +34,7 @@ const MAX_IDLE: Duration = Duration::from_secs(5);
 /// Batches of inputs (what one read from the server parsed, at most 64 KiB of it, or one
 /// large stanza) waiting for the core, at most. When full, the link stops reading and the
 /// server's TCP window slows the server down.
-const INPUT_QUEUE: usize = 4;
+const INPUT_QUEUE: usize = 2;
 
 /// Batches of stanzas waiting to be written (what the core answered to one batch of
 /// inputs), at most. When full, the core waits for the link.
