@@ -139,3 +139,8 @@ CREATE TABLE mute (
     at   INTEGER NOT NULL,
     PRIMARY KEY (user, host)
 ) STRICT, WITHOUT ROWID;
+
+-- migration 6: answer shapes
+-- The shape of answer a platform gets unless a request asks for another: 'form' (the
+-- XEP-0004 data form) or 'compact' (one element per peer or user); NULL: 'form'.
+ALTER TABLE platform ADD COLUMN answers TEXT;

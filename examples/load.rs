@@ -188,7 +188,9 @@ fn parse_args() -> Res<Option<Opts>> {
             "--shapes" => {
                 let list = value(&mut args, &arg)?;
                 let shapes: Vec<&str> = list.split(',').map(str::trim).collect();
-                if shapes.iter().any(|s| !matches!(*s, "form" | "compact")) || !shapes.contains(&"form") {
+                if shapes.iter().any(|s| !matches!(*s, "form" | "compact"))
+                    || !shapes.contains(&"form")
+                {
                     return Err(format!("--shapes is form or form,compact, not {list:?}").into());
                 }
                 o.compact = shapes.contains(&"compact");
@@ -637,7 +639,10 @@ fn peers_target(i: usize, distinct: usize, users: usize) -> usize {
     let k = i % distinct;
     let blocks = (users / BLOCK).max(1);
     // A stride coprime with the number of blocks visits each block once.
-    let stride = (1..).map(|n| 7919 * n + 1).find(|s| gcd(*s, blocks) == 1).unwrap_or(1);
+    let stride = (1..)
+        .map(|n| 7919 * n + 1)
+        .find(|s| gcd(*s, blocks) == 1)
+        .unwrap_or(1);
     (k / LOBBY * stride % blocks) * BLOCK + k % LOBBY
 }
 
@@ -809,7 +814,11 @@ async fn peers_warm(
     if total == 0 {
         return Ok(());
     }
-    let name = if compact { "peers, compact" } else { "peers, form" };
+    let name = if compact {
+        "peers, compact"
+    } else {
+        "peers, form"
+    };
     let rosters0 = link.counters.roster_gets.load(Ordering::Relaxed);
     let bytes0 = link.counters.bytes_in.load(Ordering::Relaxed);
     let (flood, _, result) = pipelined(opts, bridge, link, report, name, total, |i, out| {
@@ -838,7 +847,10 @@ async fn peers_warm(
     );
     let fetched = link.counters.roster_gets.load(Ordering::Relaxed) - rosters0;
     if fetched > 0 {
-        report.add(&format!("{name}: roster gets (expected none)"), fetched.to_string());
+        report.add(
+            &format!("{name}: roster gets (expected none)"),
+            fetched.to_string(),
+        );
     }
     result
 }
@@ -854,7 +866,11 @@ async fn status_flood(
     if total == 0 {
         return Ok(());
     }
-    let name = if compact { "status, compact" } else { "status, form" };
+    let name = if compact {
+        "status, compact"
+    } else {
+        "status, form"
+    };
     let (flood, elapsed, result) = pipelined(opts, bridge, link, report, name, total, |i, out| {
         let id = format!("{}-{i}", if compact { "sc" } else { "sf" });
         let _ = write!(

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
+use crate::commands::render::Shape;
 use crate::directory::unix_secs;
 use crate::rights::{token, Rights};
 use crate::store::{AuditFilter, PlatformRecord, Store};
@@ -21,6 +22,8 @@ pub struct NewPlatform {
     pub domains: Vec<String>,
     /// URI schemes its `launch` may use.
     pub launch_schemes: Vec<String>,
+    /// The shape of its answers unless a request asks for another (`form`, `compact`).
+    pub answers: Option<String>,
 }
 
 impl NewPlatform {
@@ -33,6 +36,7 @@ impl NewPlatform {
             rights: None,
             domains: Vec::new(),
             launch_schemes: Vec::new(),
+            answers: None,
         }
     }
 }
@@ -76,6 +80,12 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
         return Err("the name must be at most 64 characters, without control characters".into());
     }
     let launch_schemes = schemes(&new.launch_schemes)?;
+    let answers = new
+        .answers
+        .as_deref()
+        .map(answers_setting)
+        .transpose()?
+        .flatten();
     let at = now();
     let record = PlatformRecord {
         jid: jid.to_string(),
@@ -84,6 +94,7 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
         rights,
         domains: (!domains.is_empty()).then(|| domains.join(",")),
         launch_schemes,
+        answers,
         created_at: at,
         updated_at: at,
         tokens: Vec::new(),
@@ -139,6 +150,32 @@ pub fn set_launch_schemes(store: &Store, jid: &str, list: &str) -> Result<String
     show(store, jid.as_str()).map(|p| format!("updated {p}"))
 }
 
+/// The shape of answers as stored: `None` for the form (the default), `compact`.
+fn answers_setting(word: &str) -> Result<Option<String>, String> {
+    match Shape::parse(word) {
+        Some(Shape::Form) => Ok(None),
+        Some(shape) => Ok(Some(shape.as_str().to_owned())),
+        None => Err(format!(
+            "answers are \"form\" or \"compact\", not {:?}",
+            word.trim()
+        )),
+    }
+}
+
+/// `platform set-answers`: the shape of a platform's answers unless a request asks for
+/// another (`form` or `compact`).
+pub fn set_answers(store: &Store, jid: &str, answers: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let answers = answers_setting(answers)?;
+    if !store
+        .set_answers(jid.as_str(), answers.as_deref(), now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    show(store, jid.as_str()).map(|p| format!("updated {p}"))
+}
+
 /// One line about a platform.
 fn describe(p: &PlatformRecord) -> String {
     let authorized = if p.authorized {
@@ -153,8 +190,9 @@ fn describe(p: &PlatformRecord) -> String {
     };
     let domains = p.domains.as_deref().unwrap_or("all served domains");
     let launch = p.launch_schemes.as_deref().unwrap_or("none");
+    let answers = p.answers.as_deref().unwrap_or("form");
     format!(
-        "{} \"{}\": {authorized}, {rights}, asks about {domains}, launches {launch}, {} token(s)",
+        "{} \"{}\": {authorized}, {rights}, asks about {domains}, launches {launch}, answers as {answers}, {} token(s)",
         p.jid,
         p.name,
         p.tokens.len()

@@ -165,6 +165,7 @@ struct RawPlatform {
     domains: Vec<String>,
     #[serde(default)]
     launch_schemes: Vec<String>,
+    answers: Option<String>,
 }
 
 fn yes() -> bool {
@@ -602,6 +603,13 @@ impl Config {
             for d in &p.domains {
                 parse_domain_jid(d, "[[platform]] domains")?;
             }
+            if let Some(answers) = &p.answers {
+                if crate::commands::render::Shape::parse(answers).is_none() {
+                    return Err(ConfigError::Invalid(format!(
+                        "[[platform]] {jid}: answers is \"form\" or \"compact\", not {answers:?}"
+                    )));
+                }
+            }
             platforms.push(crate::admin::NewPlatform {
                 jid: jid.to_string(),
                 name: p.name.clone(),
@@ -609,6 +617,7 @@ impl Config {
                 rights,
                 domains: p.domains.clone(),
                 launch_schemes: p.launch_schemes.clone(),
+                answers: p.answers.clone(),
             });
         }
         let trusted_domains = raw

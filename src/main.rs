@@ -84,6 +84,10 @@ enum PlatformCmd {
         /// URI schemes its "launch" may use, comma-separated (default: none).
         #[arg(long, value_delimiter = ',')]
         launch_schemes: Vec<String>,
+        /// The shape of its answers unless a request asks for another: "form" (default)
+        /// or "compact".
+        #[arg(long)]
+        answers: Option<String>,
     },
     /// List the registered platforms.
     List,
@@ -95,6 +99,9 @@ enum PlatformCmd {
     SetRights { jid: String, rights: String },
     /// Set the URI schemes a platform's "launch" may use: a comma-separated list, or "none".
     SetLaunchSchemes { jid: String, schemes: String },
+    /// Set the shape of a platform's answers unless a request asks for another: "form"
+    /// or "compact".
+    SetAnswers { jid: String, answers: String },
     /// Make a token for a platform; it is shown once.
     NewToken { jid: String },
     /// Revoke a token by its id (or the whole token).
@@ -141,6 +148,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
             rights,
             domains,
             launch_schemes,
+            answers,
         } => admin::add(
             &store,
             &admin::NewPlatform {
@@ -150,6 +158,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
                 rights,
                 domains,
                 launch_schemes,
+                answers,
             },
         ),
         PlatformCmd::List => admin::list(&store),
@@ -159,6 +168,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
         PlatformCmd::SetLaunchSchemes { jid, schemes } => {
             admin::set_launch_schemes(&store, &jid, &schemes)
         }
+        PlatformCmd::SetAnswers { jid, answers } => admin::set_answers(&store, &jid, &answers),
         PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
         PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
     };

@@ -175,3 +175,47 @@ fn an_answer_over_the_stanza_limit_becomes_resource_constraint_and_is_counted() 
     assert!(text.contains("larger than the bridge may send"), "{text}");
     assert_eq!(core.state().health.stats.stanzas_oversized, 1);
 }
+
+#[test]
+fn a_platform_registered_for_compact_answers_gets_them_unless_it_asks_for_the_form() {
+    let mut core = core_with(Store::open_in_memory().unwrap(), |c| {
+        c.platforms[0].answers = Some("compact".to_owned());
+    });
+    link_up(&mut core);
+    let by_default = iq(
+        "set",
+        PLATFORM,
+        &command("status", &[("jids", &["alice@example.test"])]),
+    );
+    compact_payload(&ask(&mut core, &by_default, t(10)), "users");
+    let form = iq(
+        "set",
+        PLATFORM,
+        &command(
+            "status",
+            &[("jids", &["alice@example.test"]), ("format", &["form"])],
+        ),
+    );
+    let asked = ask(&mut core, &form, t(10));
+    let rows = items(&asked);
+    assert_eq!(rows[0]["jid"], vec!["alice@example.test"]);
+}
+
+#[test]
+fn the_registry_keeps_a_platforms_answers_and_refuses_other_words() {
+    let store = Store::open_in_memory().unwrap();
+    crate::admin::add(
+        &store,
+        &crate::admin::NewPlatform::authorized("p@example.test"),
+    )
+    .unwrap();
+    let updated = crate::admin::set_answers(&store, "p@example.test", "compact").unwrap();
+    assert!(updated.contains("answers as compact"), "{updated}");
+    let record = store.platform("p@example.test").unwrap().unwrap();
+    assert_eq!(record.answers.as_deref(), Some("compact"));
+    let refused = crate::admin::set_answers(&store, "p@example.test", "json").unwrap_err();
+    assert!(refused.contains("\"form\" or \"compact\""), "{refused}");
+    crate::admin::set_answers(&store, "p@example.test", "form").unwrap();
+    let record = store.platform("p@example.test").unwrap().unwrap();
+    assert_eq!(record.answers, None);
+}

@@ -93,7 +93,11 @@ impl Registry {
                         rights,
                         domains,
                         launch_schemes,
-                        answers: Shape::Form,
+                        answers: record
+                            .answers
+                            .as_deref()
+                            .and_then(Shape::parse)
+                            .unwrap_or_default(),
                     }),
                 },
             );

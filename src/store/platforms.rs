@@ -14,6 +14,9 @@ pub struct PlatformRecord {
     pub domains: Option<String>,
     /// URI schemes its `launch` may use, comma-separated.
     pub launch_schemes: Option<String>,
+    /// The shape of its answers unless a request asks for another: `form` or
+    /// `compact` (`None`: `form`).
+    pub answers: Option<String>,
     pub created_at: u32,
     pub updated_at: u32,
     pub tokens: Vec<TokenRecord>,
@@ -33,7 +36,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT jid, name, authorized, rights, domains, launch_schemes, created_at,
-                 updated_at FROM platform ORDER BY jid",
+                 updated_at, answers FROM platform ORDER BY jid",
             )?
             .query_map([], |row| {
                 Ok(PlatformRecord {
@@ -45,6 +48,7 @@ impl Store {
                     launch_schemes: row.get(5)?,
                     created_at: row.get(6)?,
                     updated_at: row.get(7)?,
+                    answers: row.get(8)?,
                     tokens: Vec::new(),
                 })
             })?
@@ -79,8 +83,9 @@ impl Store {
     pub fn add_platform(&self, record: &PlatformRecord) -> Result<bool, StoreError> {
         let added = self.conn.execute(
             "INSERT INTO platform
-             (jid, name, authorized, rights, domains, launch_schemes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT (jid) DO NOTHING",
+             (jid, name, authorized, rights, domains, launch_schemes, created_at, updated_at,
+              answers)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) ON CONFLICT (jid) DO NOTHING",
             params![
                 record.jid,
                 record.name,
@@ -88,7 +93,8 @@ impl Store {
                 record.rights,
                 record.domains,
                 record.launch_schemes,
-                record.created_at
+                record.created_at,
+                record.answers
             ],
         )?;
         Ok(added == 1)
@@ -127,6 +133,20 @@ impl Store {
         Ok(self.conn.execute(
             "UPDATE platform SET launch_schemes = ?2, updated_at = ?3 WHERE jid = ?1",
             params![jid, schemes, now],
+        )? == 1)
+    }
+
+    /// Sets the shape of a platform's answers (`None`: the form); `false` if there is no
+    /// such platform.
+    pub fn set_answers(
+        &self,
+        jid: &str,
+        answers: Option<&str>,
+        now: u32,
+    ) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE platform SET answers = ?2, updated_at = ?3 WHERE jid = ?1",
+            params![jid, answers, now],
         )? == 1)
     }
 
@@ -191,6 +211,7 @@ mod tests {
             rights: None,
             domains: None,
             launch_schemes: None,
+            answers: None,
             created_at: 100,
             updated_at: 100,
             tokens: Vec::new(),
