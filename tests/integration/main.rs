@@ -16,6 +16,7 @@ mod directory;
 mod hardening;
 mod invites;
 mod rights;
+mod side_by_side;
 mod soak;
 mod testbed_smoke;
 mod truth;

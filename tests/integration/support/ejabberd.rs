@@ -138,7 +138,7 @@ modules:
             c2s = ports.c2s,
             component = ports.component,
             lobby = ports.lobby,
-            api_listener = if options.sessions_api {
+            api_listener = if options.sessions_api || options.bench {
                 format!(
                     "  - port: {}\n    ip: \"127.0.0.1\"\n    module: ejabberd_http\n    \
                      request_handlers:\n      /api: mod_http_api\n",
@@ -147,7 +147,12 @@ modules:
             } else {
                 String::new()
             },
-            api_modules = if options.sessions_api {
+            api_modules = if options.bench {
+                "  mod_admin_extra: {}\n  mod_http_api: {}\n\
+                 api_permissions:\n  \"side by side: rosters and presence\":\n    from: [mod_http_api]\n    \
+                 who:\n      ip: 127.0.0.1/32\n    \
+                 what: [connected_users_vhost, get_roster, get_presence, add_rosteritem]\n"
+            } else if options.sessions_api {
                 "  mod_admin_extra: {}\n  mod_http_api: {}\n\
                  api_permissions:\n  \"game bridge: who is online\":\n    from: [mod_http_api]\n    \
                  who:\n      ip: 127.0.0.1/32\n    what: [connected_users_vhost]\n"

@@ -191,8 +191,8 @@ pidfile = "{d}/prosody.pid"
 data_path = "{d}/data"
 certificates = "{d}/certs"
 plugin_paths = {{ "{modules}", "{ours}", "{support}" }}
-log = {{ {{ levels = {{ min = "debug" }}, to = "file", filename = "{d}/prosody.log" }} }}
-
+log = {{ {{ levels = {{ min = "{log_level}" }}, to = "file", filename = "{d}/prosody.log" }} }}
+{bench}
 interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {c2s} }}
 component_ports = {{ {component} }}
@@ -205,7 +205,7 @@ storage = "internal"
 
 modules_enabled = {{
     "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
-    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}
+    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}{admin_adhoc}
 }}
 
 VirtualHost "{domain}"
@@ -238,6 +238,20 @@ Component "lobby.{domain}"
         c2s = ports.c2s,
         component = ports.component,
         presence = options.presence_grant(),
+        log_level = if options.bench { "info" } else { "debug" },
+        bench = {
+            let mut lines = String::new();
+            if options.bench {
+                lines.push_str(&format!(
+                    "admins = {{ \"admin@{domain}\" }}\nnetwork_settings = {{ nagle = false }}\n"
+                ));
+            }
+            if let Some(gc) = &options.prosody_gc {
+                lines.push_str(&format!("gc = {gc}\n"));
+            }
+            lines
+        },
+        admin_adhoc = if options.bench { " \"admin_adhoc\";" } else { "" },
         version = if options.without_version {
             ""
         } else {

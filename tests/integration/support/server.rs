@@ -107,6 +107,16 @@ pub struct ServerOptions {
     /// ejabberd only: its HTTP API on loopback, allowed to list who is online
     /// (`connected_users_vhost`) and nothing else, as `component-config/` recommends.
     pub sessions_api: bool,
+    /// For the side-by-side benchmark, what a game server uses without the bridge:
+    /// Prosody with an operator (`admin@` the domain) and `mod_admin_adhoc` (XEP-0133),
+    /// logging at `info` (Debian's default; debug logging costs CPU per stanza) and
+    /// Nagle off (latency is measured, not TCP's delayed acknowledgements); ejabberd
+    /// with its HTTP API (as [`ServerOptions::sessions_api`]) also allowed `get_roster`,
+    /// `get_presence` and `add_rosteritem`.
+    pub bench: bool,
+    /// Prosody only: its `gc` setting, as Lua (`{ threshold = 200; speed = 200 }`);
+    /// Prosody's own default when `None`.
+    pub prosody_gc: Option<String>,
 }
 
 /// A test server's federation: its own s2s port, and where each other test server's

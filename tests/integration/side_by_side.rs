@@ -1,0 +1,647 @@
+//! The side-by-side benchmark: what a game server pays to learn who a player is chatting
+//! with, through the bridge and without it, on real servers with many users online.
+//! Not part of the test run (it takes minutes); `scripts/side-by-side.sh` runs it:
+//!
+//! ```sh
+//! scripts/side-by-side.sh            # both servers, Prosody with three GC settings
+//! ```
+//!
+//! The world: `SBS_ONLINE` users online (1,000 by default, each with a c2s session and
+//! an available presence), among them alice with 50 mutual contacts, of whom 20 are
+//! active (`chat` or available), 15 away and 15 offline. The routes, measured in blocks
+//! of requests that take turns (a block of each route, then again, `SBS_ROUNDS` times),
+//! one request at a time:
+//! - the bridge's `peers` about alice, compact and as a data form (20 peers), and compact
+//!   about a user with no contacts (the floor: the cost of any request and answer);
+//! - Prosody: XEP-0133 as an operator would (`get-online-users-list` with details, then
+//!   `get-user-roster`, intersected by the client);
+//! - ejabberd: its HTTP API (`get_roster`, then `get_presence` for each contact).
+//!
+//! For each route: the server's CPU per answer (from `/proc/PID/task/*/schedstat`, every
+//! thread), the bridge's, and the latency the asking client saw (p50, p99). Every answer
+//! is checked: 20 active peers, or no route's figure counts.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use minidom::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+const PASSWORD: &str = "tmpl-pw";
+const CONTACTS: usize = 50;
+const ACTIVE: usize = 20;
+const AWAY: usize = 15;
+const IQ_TIMEOUT: Duration = Duration::from_secs(60);
+const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+const COMPACT_NS: &str = "urn:xmpp-game-bridge:compact:1";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn contact(i: usize) -> String {
+    format!("c{i:02}")
+}
+
+fn filler(i: usize) -> String {
+    format!("f{i:04}")
+}
+
+/// A running world: the server, the bridge, the clients that keep users online, and the
+/// two that ask.
+struct World {
+    server: Server,
+    bridge: Bridge,
+    platform: Client,
+    admin: Option<Client>,
+    http: Option<Http>,
+    _online: Vec<Client>,
+}
+
+/// Every account, on Prosody written as files (one account made by prosodyctl, copied:
+/// the same password for all) and rosters too, before anyone logs in; on ejabberd by
+/// in-band registration and the HTTP API.
+async fn world(kind: ServerKind, gc: Option<String>, online: usize) -> World {
+    let options = ServerOptions {
+        bench: true,
+        prosody_gc: gc,
+        ..ServerOptions::default()
+    };
+    let server = Server::start_with(kind, &options)
+        .await
+        .expect("server starts");
+    let fillers = online.saturating_sub(ACTIVE + AWAY + 3);
+    let mut users: Vec<String> = vec!["alice".into(), "arcade".into(), "admin".into()];
+    users.extend((1..=CONTACTS).map(contact));
+    users.extend((1..=fillers).map(filler));
+    let t0 = Instant::now();
+    match kind {
+        ServerKind::Prosody => prosody_accounts(&server, &users).await,
+        ServerKind::Ejabberd => {
+            for chunk in users.chunks(64) {
+                let accounts: Vec<(&str, &str)> =
+                    chunk.iter().map(|u| (u.as_str(), PASSWORD)).collect();
+                server.register_many(&accounts).await.expect("accounts");
+            }
+        }
+    }
+    let http = match kind {
+        ServerKind::Prosody => None,
+        ServerKind::Ejabberd => {
+            let mut http = Http::connect(&server).await;
+            for i in 1..=CONTACTS {
+                for (a, b) in [("alice".to_owned(), contact(i)), (contact(i), "alice".to_owned())] {
+                    let body = format!(
+                        r#"{{"localuser":"{a}","localhost":"{DOMAIN}","user":"{b}","host":"{DOMAIN}","nick":"","group":"","subs":"both"}}"#
+                    );
+                    let (status, answer) = http.post("/api/add_rosteritem", &body).await;
+                    assert_eq!(status, 200, "add_rosteritem: {answer}");
+                }
+            }
+            Some(http)
+        }
+    };
+    eprintln!(
+        "side-by-side: {kind}: {} accounts and alice's roster in {:.1} s",
+        users.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let config = BridgeConfig {
+        platforms: vec![format!("arcade@{DOMAIN}")],
+        log_level: "info".to_owned(),
+        ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge
+        .wait_connected(Duration::from_secs(30))
+        .await
+        .expect("bridge links");
+    let t0 = Instant::now();
+    let mut sessions = Vec::new();
+    let everyone: Vec<(String, Option<&str>)> = std::iter::once(("alice".to_owned(), None))
+        .chain((1..=ACTIVE).map(|i| (contact(i), if i % 2 == 0 { Some("chat") } else { None })))
+        .chain((ACTIVE + 1..=ACTIVE + AWAY).map(|i| (contact(i), Some("away"))))
+        .chain((1..=fillers).map(|i| (filler(i), None)))
+        .collect();
+    for chunk in everyone.chunks(50) {
+        let logins = chunk.iter().map(|(user, show)| {
+            let server = &server;
+            async move {
+                let mut c = Client::connect(server, user, PASSWORD, "sbs")
+                    .await
+                    .expect("login");
+                c.send_presence(*show, Some("in the lobby"))
+                    .await
+                    .expect("presence");
+                c
+            }
+        });
+        sessions.extend(futures_util::future::join_all(logins).await);
+    }
+    let mut platform = Client::connect(&server, "arcade", PASSWORD, "engine")
+        .await
+        .expect("platform logs in");
+    let admin = match kind {
+        ServerKind::Prosody => Some(
+            Client::connect(&server, "admin", PASSWORD, "console")
+                .await
+                .expect("admin logs in"),
+        ),
+        ServerKind::Ejabberd => None,
+    };
+    eprintln!(
+        "side-by-side: {kind}: {} users online in {:.1} s",
+        sessions.len() + 2,
+        t0.elapsed().as_secs_f64()
+    );
+    // The bridge has heard every presence when alice's peers are all there.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = platform
+            .iq(peers_request("alice", true), IQ_TIMEOUT)
+            .await
+            .expect("peers");
+        if compact_peers(&reply) == Ok(ACTIVE) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice's peers never reached {ACTIVE}: {}",
+            show(&reply)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    World {
+        server,
+        bridge,
+        platform,
+        admin,
+        http,
+        _online: sessions,
+    }
+}
+
+async fn prosody_accounts(server: &Server, users: &[String]) {
+    server.register("tmpl", PASSWORD).await.expect("template");
+    let data = server.dir().join("data").join("example%2etest");
+    let template = std::fs::read(data.join("accounts").join("tmpl.dat")).expect("template file");
+    for user in users {
+        std::fs::write(data.join("accounts").join(format!("{user}.dat")), &template)
+            .expect("account file");
+    }
+    let roster_dir = data.join("roster");
+    std::fs::create_dir_all(&roster_dir).expect("roster dir");
+    let mut alice = String::from("return {\n\t[false] = { version = 1; pending = {}; };\n");
+    for i in 1..=CONTACTS {
+        let _ = writeln!(
+            alice,
+            "\t[\"{}@{DOMAIN}\"] = {{ subscription = \"both\"; groups = {{}}; }};",
+            contact(i)
+        );
+        write_roster(&roster_dir, &contact(i), &[format!("alice@{DOMAIN}")]);
+    }
+    alice.push_str("};\n");
+    std::fs::write(roster_dir.join("alice.dat"), alice).expect("alice's roster");
+}
+
+fn write_roster(dir: &Path, user: &str, contacts: &[String]) {
+    let mut text = String::from("return {\n\t[false] = { version = 1; pending = {}; };\n");
+    for c in contacts {
+        let _ = writeln!(
+            text,
+            "\t[\"{c}\"] = {{ subscription = \"both\"; groups = {{}}; }};"
+        );
+    }
+    text.push_str("};\n");
+    std::fs::write(dir.join(format!("{user}.dat")), text).expect("roster file");
+}
+
+fn peers_request(user: &str, compact: bool) -> Element {
+    let format = if compact {
+        "<field var='format'><value>compact</value></field>"
+    } else {
+        ""
+    };
+    parse_in(
+        NS_CLIENT,
+        &format!(
+            "<iq type='set' to='{COMPONENT_JID}'><command xmlns='{NS_COMMANDS}' node='peers' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='jid'><value>{user}@{DOMAIN}</value></field>{format}</x>\
+             </command></iq>"
+        ),
+    )
+    .expect("request")
+}
+
+/// Peers listed in a compact answer.
+fn compact_peers(reply: &Element) -> Result<usize, String> {
+    reply
+        .get_child("command", NS_COMMANDS)
+        .and_then(|c| c.get_child("peers", COMPACT_NS))
+        .map(|p| p.children().filter(|c| c.name() == "peer").count())
+        .ok_or_else(|| format!("not a compact answer: {}", show(reply)))
+}
+
+/// Rows of a data form answer.
+fn form_rows(reply: &Element) -> Result<usize, String> {
+    reply
+        .get_child("command", NS_COMMANDS)
+        .and_then(|c| c.get_child("x", "jabber:x:data"))
+        .map(|x| x.children().filter(|c| c.name() == "item").count())
+        .ok_or_else(|| format!("not a form answer: {}", show(reply)))
+}
+
+/// XEP-0133 as a game server's operator account would do it: who is online (with each
+/// resource's show), alice's roster, and the intersection: her active contacts.
+async fn xep0133_active(admin: &mut Client) -> Result<usize, String> {
+    let admin_node = "http://jabber.org/protocol/admin";
+    let online = admin
+        .iq(
+            parse_in(
+                NS_CLIENT,
+                &format!(
+                    "<iq type='set' to='{DOMAIN}'><command xmlns='{NS_COMMANDS}' node='{admin_node}#get-online-users-list' action='execute'>\
+                     <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{admin_node}</value></field>\
+                     <field var='max_items'><value>all</value></field><field var='details'><value>1</value></field></x></command></iq>"
+                ),
+            )?,
+            IQ_TIMEOUT,
+        )
+        .await?;
+    let roster = admin
+        .iq(
+            parse_in(
+                NS_CLIENT,
+                &format!(
+                    "<iq type='set' to='{DOMAIN}'><command xmlns='{NS_COMMANDS}' node='{admin_node}#get-user-roster' action='execute'>\
+                     <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{admin_node}</value></field>\
+                     <field var='accountjid'><value>alice@{DOMAIN}</value></field></x></command></iq>"
+                ),
+            )?,
+            IQ_TIMEOUT,
+        )
+        .await?;
+    let contacts: HashSet<String> = roster
+        .get_child("command", NS_COMMANDS)
+        .and_then(|c| c.get_child("x", "jabber:x:data"))
+        .and_then(|x| x.get_child("query", "jabber:iq:roster"))
+        .ok_or_else(|| format!("no roster in {}", show(&roster)))?
+        .children()
+        .filter(|i| i.attr("subscription") == Some("both"))
+        .filter_map(|i| i.attr("jid").map(str::to_owned))
+        .collect();
+    let lines: Vec<String> = online
+        .get_child("command", NS_COMMANDS)
+        .and_then(|c| c.get_child("x", "jabber:x:data"))
+        .into_iter()
+        .flat_map(|x| x.children())
+        .filter(|f| f.attr("var") == Some("onlineuserjids"))
+        .flat_map(|f| f.children().map(|v| v.text()))
+        .collect();
+    // A bare JID, then one line per resource: " - res: show(priority), IP: [...]".
+    let mut active = HashSet::new();
+    let mut current: Option<&str> = None;
+    for line in &lines {
+        match line.strip_prefix(" - ") {
+            None => current = contacts.get(line.as_str()).map(String::as_str),
+            Some(resource) => {
+                let show = resource
+                    .split_once(": ")
+                    .and_then(|(_, rest)| rest.split_once('('))
+                    .map(|(show, _)| show);
+                if let (Some(jid), Some("available" | "chat")) = (current, show) {
+                    active.insert(jid);
+                }
+            }
+        }
+    }
+    Ok(active.len())
+}
+
+/// ejabberd's HTTP API as a game server would use it: the roster, then each contact's
+/// presence.
+async fn rest_active(http: &mut Http) -> Result<usize, String> {
+    let (status, body) = http
+        .post(
+            "/api/get_roster",
+            &format!(r#"{{"user":"alice","server":"{DOMAIN}"}}"#),
+        )
+        .await;
+    if status != 200 {
+        return Err(format!("get_roster: {status} {body}"));
+    }
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(&body).map_err(|e| format!("get_roster: {e}: {body}"))?;
+    // One entry per contact and group: each contact once.
+    let contacts: HashSet<String> = items
+        .iter()
+        .filter(|i| i["subscription"] == "both")
+        .filter_map(|i| i["jid"].as_str().map(str::to_owned))
+        .collect();
+    let mut active = 0;
+    for jid in contacts {
+        let user = jid.split('@').next().unwrap_or_default();
+        let (status, body) = http
+            .post(
+                "/api/get_presence",
+                &format!(r#"{{"user":"{user}","host":"{DOMAIN}"}}"#),
+            )
+            .await;
+        if status != 200 {
+            return Err(format!("get_presence: {status} {body}"));
+        }
+        let presence: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("get_presence: {e}: {body}"))?;
+        if matches!(presence["show"].as_str(), Some("available" | "chat")) {
+            active += 1;
+        }
+    }
+    Ok(active)
+}
+
+/// A keep-alive HTTP/1.1 client for the server's API, enough for JSON posts.
+struct Http {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Http {
+    async fn connect(server: &Server) -> Http {
+        let url = server.api_url();
+        let addr = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let stream = TcpStream::connect(&addr).await.expect("API connects");
+        stream.set_nodelay(true).expect("nodelay");
+        Http {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn post(&mut self, path: &str, body: &str) -> (u16, String) {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("API write");
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&self.buf[..end]).to_string();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .expect("a Content-Length");
+                if self.buf.len() >= end + 4 + length {
+                    let status = head
+                        .split(' ')
+                        .nth(1)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let body =
+                        String::from_utf8_lossy(&self.buf[end + 4..end + 4 + length]).to_string();
+                    self.buf.drain(..end + 4 + length);
+                    return (status, body);
+                }
+            }
+            let mut chunk = [0u8; 16 * 1024];
+            let n = tokio::time::timeout(IQ_TIMEOUT, self.stream.read(&mut chunk))
+                .await
+                .expect("API answers in time")
+                .expect("API read");
+            assert!(n > 0, "the API closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// On-CPU nanoseconds of every thread of a process.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    Compact,
+    Form,
+    Floor,
+    Xep0133,
+    Rest,
+}
+
+impl Route {
+    fn name(self) -> &'static str {
+        match self {
+            Route::Compact => "bridge `peers`, compact (20 peers)",
+            Route::Form => "bridge `peers`, data form (20 peers)",
+            Route::Floor => "bridge `peers`, compact, nobody active",
+            Route::Xep0133 => "XEP-0133 online users with details + roster",
+            Route::Rest => "HTTP API get_roster + 50 get_presence",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Measured {
+    latencies_us: Vec<u64>,
+    server_ns: u64,
+    bridge_ns: u64,
+}
+
+impl Measured {
+    fn pct(&self, p: usize) -> f64 {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+        sorted.get(i).copied().unwrap_or(0) as f64 / 1e3
+    }
+}
+
+async fn ask(world: &mut World, route: Route) -> Result<(), String> {
+    let found = match route {
+        Route::Compact => compact_peers(
+            &world
+                .platform
+                .iq(peers_request("alice", true), IQ_TIMEOUT)
+                .await?,
+        )?,
+        Route::Form => form_rows(
+            &world
+                .platform
+                .iq(peers_request("alice", false), IQ_TIMEOUT)
+                .await?,
+        )?,
+        Route::Floor => {
+            let n = compact_peers(
+                &world
+                    .platform
+                    .iq(peers_request(&filler(1), true), IQ_TIMEOUT)
+                    .await?,
+            )?;
+            return if n == 0 {
+                Ok(())
+            } else {
+                Err(format!("{n} peers for a user without contacts"))
+            };
+        }
+        Route::Xep0133 => xep0133_active(world.admin.as_mut().ok_or("no admin")?).await?,
+        Route::Rest => rest_active(world.http.as_mut().ok_or("no API")?).await?,
+    };
+    if found == ACTIVE {
+        Ok(())
+    } else {
+        Err(format!("{route:?} found {found} active contacts, not {ACTIVE}"))
+    }
+}
+
+/// Runs the routes in blocks that take turns; returns each route's figures.
+async fn measure(world: &mut World, routes: &[(Route, usize)], rounds: usize) -> Vec<Measured> {
+    let server_pid = world.server.pid().expect("server pid");
+    let bridge_pid = world.bridge.pid().expect("bridge pid");
+    // Warm-up: rosters loaded, caches filled.
+    for &(route, _) in routes {
+        for _ in 0..5 {
+            ask(world, route).await.expect("warm-up answer");
+        }
+    }
+    // What both cost doing nothing, for comparison.
+    let (server0, bridge0) = (cpu_ns(server_pid), cpu_ns(bridge_pid));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!(
+        "side-by-side: idle: server {:.1} ms/s, bridge {:.1} ms/s",
+        (cpu_ns(server_pid) - server0) as f64 / 2e6,
+        (cpu_ns(bridge_pid) - bridge0) as f64 / 2e6
+    );
+    let mut measured: Vec<Measured> = routes.iter().map(|_| Measured::default()).collect();
+    for _ in 0..rounds {
+        for (k, &(route, block)) in routes.iter().enumerate() {
+            let (server0, bridge0) = (cpu_ns(server_pid), cpu_ns(bridge_pid));
+            for _ in 0..block {
+                let t0 = Instant::now();
+                ask(world, route).await.expect("a checked answer");
+                measured[k]
+                    .latencies_us
+                    .push(t0.elapsed().as_micros() as u64);
+            }
+            measured[k].server_ns += cpu_ns(server_pid) - server0;
+            measured[k].bridge_ns += cpu_ns(bridge_pid) - bridge0;
+        }
+    }
+    measured
+}
+
+fn table(title: &str, routes: &[(Route, usize)], measured: &[Measured]) -> String {
+    let mut out = format!(
+        "\n{title}\n\n| route | answers | server CPU per answer | bridge CPU per answer | p50 | p99 |\n|---|---|---|---|---|---|\n"
+    );
+    for ((route, _), m) in routes.iter().zip(measured) {
+        let n = m.latencies_us.len().max(1) as f64;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.2} ms | {:.0} µs | {:.2} ms | {:.2} ms |",
+            route.name(),
+            m.latencies_us.len(),
+            m.server_ns as f64 / n / 1e6,
+            m.bridge_ns as f64 / n / 1e3,
+            m.pct(50),
+            m.pct(99),
+        );
+    }
+    let compact = &measured[0];
+    if let Some((route, m)) = routes
+        .iter()
+        .map(|(r, _)| *r)
+        .zip(measured)
+        .find(|(r, _)| matches!(r, Route::Xep0133 | Route::Rest))
+    {
+        let _ = writeln!(
+            out,
+            "\nthe bridge (compact) against {}: {:.1}× at p50, {:.1}× at p99",
+            route.name(),
+            m.pct(50) / compact.pct(50),
+            m.pct(99) / compact.pct(99)
+        );
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "minutes long; scripts/side-by-side.sh runs it"]
+async fn side_by_side() {
+    let online = env_number("SBS_ONLINE", 1_000);
+    let rounds = env_number("SBS_ROUNDS", 20);
+    let block = env_number("SBS_BLOCK", 50);
+    let baseline_block = env_number("SBS_BASELINE_BLOCK", 10);
+    let servers = std::env::var("SBS_SERVERS").unwrap_or_else(|_| "prosody,ejabberd".into());
+    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| {
+        "default|{ threshold = 200; speed = 200 }|{ mode = \"generational\" }".into()
+    });
+    let mut report = String::new();
+    for kind in ServerKind::ALL {
+        if !servers.split(',').any(|s| s.trim() == kind.name()) {
+            continue;
+        }
+        let baseline = match kind {
+            ServerKind::Prosody => Route::Xep0133,
+            ServerKind::Ejabberd => Route::Rest,
+        };
+        let routes = [
+            (Route::Compact, block),
+            (Route::Form, block),
+            (Route::Floor, block),
+            (baseline, baseline_block),
+        ];
+        let variants: Vec<Option<String>> = match kind {
+            ServerKind::Prosody => gcs
+                .split('|')
+                .map(|g| (g.trim() != "default").then(|| g.trim().to_owned()))
+                .collect(),
+            ServerKind::Ejabberd => vec![None],
+        };
+        for gc in variants {
+            let title = match (&gc, kind) {
+                (None, ServerKind::Prosody) => format!("{kind}, {online} users online, default settings"),
+                (Some(gc), _) => format!("{kind}, {online} users online, gc = {gc}"),
+                (None, ServerKind::Ejabberd) => format!("{kind}, {online} users online"),
+            };
+            let mut world = world(kind, gc, online).await;
+            let measured = measure(&mut world, &routes, rounds).await;
+            let text = table(&title, &routes, &measured);
+            eprintln!("{text}");
+            report.push_str(&text);
+        }
+    }
+    println!("{report}");
+}
