@@ -23,7 +23,7 @@ mod prosody;
 mod server;
 
 pub use bridge::{Bridge, BridgeConfig, LINK_UP};
-pub use client::{befriend, parse_in, show, xml, Client, NS_CLIENT, NS_COMPONENT};
+pub use client::{befriend, parse_in, show, xml, Background, Client, NS_CLIENT, NS_COMPONENT};
 pub use platform::Platform;
 pub use server::{Server, ServerKind, ServerOptions, COMPONENT_JID, DOMAIN, LOBBY_JID};
 

@@ -251,7 +251,11 @@ Component "lobby.{domain}"
             }
             lines
         },
-        admin_adhoc = if options.bench { " \"admin_adhoc\";" } else { "" },
+        admin_adhoc = if options.bench {
+            " \"admin_adhoc\";"
+        } else {
+            ""
+        },
         version = if options.without_version {
             ""
         } else {

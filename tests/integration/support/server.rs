@@ -112,7 +112,7 @@ pub struct ServerOptions {
     /// logging at `info` (Debian's default; debug logging costs CPU per stanza) and
     /// Nagle off (latency is measured, not TCP's delayed acknowledgements); ejabberd
     /// with its HTTP API (as [`ServerOptions::sessions_api`]) also allowed `get_roster`,
-    /// `get_presence` and `add_rosteritem`.
+    /// `get_presence`, and, to set the benchmark up, `register` and `add_rosteritem`.
     pub bench: bool,
     /// Prosody only: its `gc` setting, as Lua (`{ threshold = 200; speed = 200 }`);
     /// Prosody's own default when `None`.
