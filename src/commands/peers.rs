@@ -103,6 +103,18 @@ pub fn rights_value(rights: Rights) -> &'static str {
     rights.as_list()
 }
 
+/// In a compact answer, an item's rights where they differ from the root's (which an
+/// item without `rights` has): `none` for no rights, empty (left out) for the same.
+pub fn rights_other_than(rights: Rights, root: Rights) -> &'static str {
+    if rights == root {
+        ""
+    } else if rights.as_list().is_empty() {
+        "none"
+    } else {
+        rights.as_list()
+    }
+}
+
 impl Answer for PeersAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Active chat peers");
@@ -177,7 +189,7 @@ impl Answer for PeersAnswer {
                             &datetime::format(u64::from(peer.last_activity)),
                         ),
                         ("remote", if peer.remote { "1" } else { "" }),
-                        ("rights", rights_value(peer.rights)),
+                        ("rights", rights_other_than(peer.rights, self.rights)),
                     ],
                     peer.status.as_deref().unwrap_or(""),
                 )

@@ -16,12 +16,13 @@ use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
-use super::peers::rights_value;
+use super::peers::{rights_other_than, rights_value};
 use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants::{self, Grant};
 use crate::directory::{unix_secs, Seen};
 use crate::failure::{quote, Failure};
+use crate::rights::policy::Subject;
 use crate::rights::{Access, Rights};
 use crate::store::SelfStatusRecord;
 use crate::xep::commands::NoteType;
@@ -160,6 +161,9 @@ enum Row {
 
 struct StatusAnswer {
     rows: Vec<Row>,
+    /// What the platform may do for a user of this server who lets it see them: in the
+    /// compact shape, the rights of every user whose own are not given.
+    usual: Rights,
 }
 
 impl Answer for StatusAnswer {
@@ -238,7 +242,7 @@ impl Answer for StatusAnswer {
     }
 
     fn compact(&self, out: &mut CompactWriter<'_, '_>) -> bool {
-        out.root("users", &[]);
+        out.root("users", &[("rights", rights_value(self.usual))]);
         for row in &self.rows {
             match row {
                 Row::Known {
@@ -270,7 +274,7 @@ impl Answer for StatusAnswer {
                                     self_status.as_ref().map_or("", |s| s.set_by.as_str()),
                                 ),
                                 ("self-status-at", set_at.as_deref().unwrap_or("")),
-                                ("rights", rights_value(*rights)),
+                                ("rights", rights_other_than(*rights, self.usual)),
                             ],
                             preferred(texts),
                         )
@@ -280,7 +284,12 @@ impl Answer for StatusAnswer {
                     compact_item(
                         xml,
                         "user",
-                        &[("jid", jid), ("availability", "unknown"), ("served", "0")],
+                        &[
+                            ("jid", jid),
+                            ("availability", "unknown"),
+                            ("served", "0"),
+                            ("rights", rights_other_than(Rights::NONE, self.usual)),
+                        ],
                         "",
                     )
                 }),
@@ -440,5 +449,9 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
             last_seen,
         });
     }
-    Flow::done(StatusAnswer { rows })
+    let usual = ctx.rights_of(Subject {
+        consenting: true,
+        remote: false,
+    });
+    Flow::done(StatusAnswer { rows, usual })
 }

@@ -71,7 +71,6 @@ fn a_compact_peers_answer_carries_what_the_form_does_in_one_element_per_peer() {
         ("jid", "jid"),
         ("availability", "availability"),
         ("last-activity", "last-activity"),
-        ("rights", "rights"),
     ] {
         assert_eq!(
             bob.attr(attr)
@@ -83,6 +82,9 @@ fn a_compact_peers_answer_carries_what_the_form_does_in_one_element_per_peer() {
         );
     }
     assert_eq!(rows[0]["status"], vec![bob.text()]);
+    // A peer with the user's rights says so by giving none of its own.
+    assert_eq!(bob.attr("rights"), None);
+    assert_eq!(rows[0]["rights"], vec![peers.attr("rights").unwrap()]);
     assert_eq!(bob.attr("remote"), None, "an empty value is left out");
     assert_eq!(rows[0]["remote"], vec!["0"]);
     assert_eq!(
@@ -138,7 +140,18 @@ fn a_compact_status_answer_has_one_user_element_each() {
     assert_eq!(availability, ["available", "away", "unknown", "unknown"]);
     assert_eq!(users[3].attr("served"), Some("0"));
     assert_eq!(users[0].attr("served"), None);
-    assert!(users[0].attr("rights").is_some_and(|r| !r.is_empty()));
+    let root = compact_payload(&reply, "users");
+    assert!(
+        root.attr("rights").is_some_and(|r| r.contains("invite")),
+        "{}",
+        String::from(root)
+    );
+    assert_eq!(
+        users[0].attr("rights"),
+        None,
+        "the usual rights are the root's"
+    );
+    assert_eq!(users[3].attr("rights"), Some("none"));
     assert_eq!(users[0].attr("last-seen"), None, "online: no last-seen");
 }
 

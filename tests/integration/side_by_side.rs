@@ -460,6 +460,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 /// On-CPU nanoseconds of every thread of a process.
 fn cpu_ns(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -662,7 +674,9 @@ async fn side_by_side() {
             };
             let mut world = world(kind, gc, online).await;
             let measured = measure(&mut world, &routes, rounds).await;
-            let text = table(&title, &routes, &measured);
+            let mut text = table(&title, &routes, &measured);
+            let pid = world.server.pid().unwrap_or(0);
+            let _ = writeln!(text, "server RSS at the end: {:.0} MiB", rss_mib(pid));
             eprintln!("{text}");
             report.push_str(&text);
         }
