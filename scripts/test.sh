@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/ensure-packages.sh prosody prosody-modules ejabberd
+# libxml2-utils: xmllint, which checks compact answers against schemas/compact-1.xsd.
+scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

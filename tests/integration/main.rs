@@ -10,6 +10,7 @@
 
 mod support;
 
+mod answers;
 mod baseline;
 mod clients;
 mod directory;
