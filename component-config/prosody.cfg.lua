@@ -21,6 +21,28 @@
 component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }
 
+-- Prosody's garbage collector. What a stanza costs Prosody is mostly Lua garbage
+-- collection, and Prosody's default (a new cycle when the heap reaches 105% of what was
+-- live, `{ threshold = 105; speed = 500 }`) collects almost without pause. Measured with
+-- Prosody 0.12.3 (Lua 5.4), 1,000 users online, a platform asking `peers` about a user
+-- with 20 active peers (scripts/side-by-side.sh; CPU of the Prosody process per answer,
+-- the platform's p99 latency, Prosody's RSS at the end):
+--
+--                                              compact     data form   p99 (compact)  RSS
+--   default                                    0.94 ms     3.66 ms     15.3 ms        49 MiB
+--   { threshold = 200; speed = 200 }           0.41 ms     1.42 ms     1.3 ms         74 MiB
+--   { threshold = 150; speed = 250 }           0.42 ms     1.56 ms     2.5 ms         61 MiB
+--   { mode = "generational" }                  0.65 ms     1.38 ms     3.4 ms         78 MiB
+--
+-- The setting below halves the CPU of every stanza (an empty answer: 0.48 → 0.20 ms; an
+-- operator's XEP-0133 query of who is online: 22 → 11 ms) and removes the pauses of 10–20
+-- ms that default collection puts in one request in a hundred, for about half again the
+-- heap. `{ threshold = 150; speed = 250 }` costs less memory for the same CPU. It is a
+-- global option: a `gc` line elsewhere in prosody.cfg.lua (the later one wins) or a value
+-- Prosody rejects ("Failed to apply GC configuration" in its log, while `prosodyctl check
+-- config` still passes; Prosody then runs with Lua's own defaults) undoes it.
+gc = { threshold = 200; speed = 200 }
+
 ---------- Your users' host (adds to its section if prosody.cfg.lua declares it too) ----------
 
 VirtualHost "example.org"

@@ -371,7 +371,7 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
     let directory = ctx.directory;
     // On a server that does not tell every departure, users whose resources were not
     // confirmed lately are confirmed first (XEP-0199 pings), at most once per interval.
-    if waited.may_check() {
+    if waited.may_check() && directory.verifies_any() {
         // Only users the answer will report: of served hosts whose grants allow it, who
         // let the platform see them.
         let checks: Vec<_> = jids

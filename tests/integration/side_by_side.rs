@@ -570,6 +570,17 @@ async fn measure(world: &mut World, routes: &[(Route, usize)], rounds: usize) ->
             ask(world, route).await.expect("warm-up answer");
         }
     }
+    // What is measured, as the platform reads it.
+    if std::env::var_os("SBS_SHOW").is_some() {
+        for compact in [true, false] {
+            let reply = world
+                .platform
+                .iq(peers_request("alice", compact), IQ_TIMEOUT)
+                .await
+                .expect("an answer");
+            eprintln!("side-by-side: answer: {}", String::from(&reply));
+        }
+    }
     // What both cost doing nothing, for comparison.
     let (server0, bridge0) = (cpu_ns(server_pid), cpu_ns(bridge_pid));
     tokio::time::sleep(Duration::from_secs(2)).await;
