@@ -222,6 +222,23 @@ fn peers(c: &mut Criterion) {
         group.bench_function(format!("{contacts}_contacts_{active}_active"), |b| {
             b.iter_custom(|iters| timed_handles(&mut core, &request, iters))
         });
+        // The same request asking for the compact answer.
+        let compact: Element = String::from(&request)
+            .replace(
+                "</field></x>",
+                "</field><field var='format'><value>compact</value></field></x>",
+            )
+            .parse()
+            .unwrap();
+        let out = core.handle(Input::Stanza(compact.clone()), now());
+        let Some(Output::Send(reply)) = out.first() else {
+            panic!("no reply");
+        };
+        assert!(reply.contains("urn:xmpp-game-bridge:compact:1"), "{reply}");
+        assert_eq!(reply.matches("<peer ").count(), active, "{reply}");
+        group.bench_function(format!("{contacts}_contacts_{active}_active_compact"), |b| {
+            b.iter_custom(|iters| timed_handles(&mut core, &compact, iters))
+        });
     }
     group.finish();
 }
