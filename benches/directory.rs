@@ -236,9 +236,10 @@ fn peers(c: &mut Criterion) {
         };
         assert!(reply.contains("urn:xmpp-game-bridge:compact:1"), "{reply}");
         assert_eq!(reply.matches("<peer ").count(), active, "{reply}");
-        group.bench_function(format!("{contacts}_contacts_{active}_active_compact"), |b| {
-            b.iter_custom(|iters| timed_handles(&mut core, &compact, iters))
-        });
+        group.bench_function(
+            format!("{contacts}_contacts_{active}_active_compact"),
+            |b| b.iter_custom(|iters| timed_handles(&mut core, &compact, iters)),
+        );
     }
     group.finish();
 }

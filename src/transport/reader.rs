@@ -109,7 +109,14 @@ pub struct StreamReader {
     skipping: Option<Skip>,
     /// The top element of a stanza being skipped, without children.
     head: Option<Element>,
+    /// Empty elements of the names seen first, cloned for each element of those names:
+    /// a clone shares its namespace, where building an element from its names copies
+    /// the namespace twice. A presence is made of the same five names every time.
+    templates: Vec<Element>,
 }
+
+/// Element templates kept at most.
+const TEMPLATES: usize = 32;
 
 impl StreamReader {
     pub fn new(limits: ReaderLimits) -> StreamReader {
@@ -126,6 +133,7 @@ impl StreamReader {
             nodes: 0,
             skipping: None,
             head: None,
+            templates: Vec::new(),
         }
     }
 
@@ -175,7 +183,8 @@ impl StreamReader {
                     self.skipping = None;
                     self.head = None;
                     self.stack.clear();
-                    self.stack.push(element(qname, attrs));
+                    let el = self.element(qname, attrs);
+                    self.stack.push(el);
                 }
                 _ => {
                     self.depth += 1;
@@ -184,7 +193,8 @@ impl StreamReader {
                         if self.stack.len() >= self.limits.max_depth {
                             self.skip(Skip::TooDeep);
                         } else {
-                            self.stack.push(element(qname, attrs));
+                            let el = self.element(qname, attrs);
+                            self.stack.push(el);
                         }
                     }
                 }
@@ -248,12 +258,27 @@ impl StreamReader {
     }
 }
 
-/// The element as the parser gave it: its attribute map is taken as it is, not built
-/// again attribute by attribute.
-fn element(qname: QName, attrs: AttrMap) -> Element {
-    let mut el = Element::bare(qname.1, qname.0);
-    *el.attrs_mut() = attrs;
-    el
+impl StreamReader {
+    /// The element as the parser gave it: its attribute map is taken as it is, not built
+    /// again attribute by attribute.
+    fn element(&mut self, (ns, name): QName, attrs: AttrMap) -> Element {
+        let template = self
+            .templates
+            .iter()
+            .find(|t| t.name() == name.as_str() && t.has_ns(ns.as_str()));
+        let mut el = match template {
+            Some(template) => template.clone(),
+            None => {
+                let el = Element::bare(name, ns);
+                if self.templates.len() < TEMPLATES {
+                    self.templates.push(el.clone());
+                }
+                el
+            }
+        };
+        *el.attrs_mut() = attrs;
+        el
+    }
 }
 
 #[cfg(test)]
