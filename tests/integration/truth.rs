@@ -428,6 +428,13 @@ on_both_servers!(
             "{}",
             bridge.log_tail(30)
         );
+        // Prosody takes the GC setting the file recommends (a value it rejects is logged
+        // at start, and Prosody then runs with Lua's own defaults).
+        assert!(
+            !server.log().contains("Failed to apply GC configuration"),
+            "{}",
+            server.log_tail(30)
+        );
     }
 );
 
