@@ -9,7 +9,8 @@
 #   SBS_SERVERS=prosody SBS_PROSODY_GC='default|{ threshold = 200; speed = 200 }' scripts/side-by-side.sh
 #
 # Knobs (environment): SBS_SERVERS (prosody,ejabberd), SBS_ONLINE (1000), SBS_ROUNDS (20),
-# SBS_BLOCK (50 bridge requests per block), SBS_BASELINE_BLOCK (10), SBS_PROSODY_GC (Lua
+# SBS_BLOCK (50 bridge requests per block), SBS_BASELINE_BLOCK (10; 0 leaves the route without
+# the bridge out), SBS_PROSODY_GC (Lua
 # values of Prosody's `gc` option separated by `|`; `default` for none), SBS_SHOW (set: print
 # one compact and one form answer about alice, as the platform receives them).
 set -euo pipefail
