@@ -255,7 +255,6 @@ fn link_settings(config: &Config) -> LinkSettings {
         reconnect_initial: config.link.reconnect_initial,
         reconnect_max: config.link.reconnect_max,
         max_incoming_stanza_bytes: config.link.max_incoming_stanza_bytes,
-        max_outgoing_stanza_bytes: config.link.max_outgoing_stanza_bytes,
     }
 }
 

@@ -83,9 +83,6 @@ pub struct LinkSettings {
     pub reconnect_max: Duration,
     /// Incoming stanzas larger than this are skipped.
     pub max_incoming_stanza_bytes: usize,
-    /// No stanza larger than this is sent (the core's own stanzas are kept within it
-    /// when serialised; this bounds the link's own).
-    pub max_outgoing_stanza_bytes: usize,
 }
 
 /// Problems that reconnecting cannot fix: the operator must change a configuration.

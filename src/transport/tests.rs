@@ -20,7 +20,6 @@ fn settings(port: u16) -> LinkSettings {
         reconnect_initial: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(200),
         max_incoming_stanza_bytes: reader::DEFAULT_MAX_STANZA_BYTES,
-        max_outgoing_stanza_bytes: crate::wire::DEFAULT_MAX_STANZA_BYTES,
     }
 }
 
