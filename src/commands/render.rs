@@ -202,7 +202,8 @@ impl ResultWriter<'_, '_> {
             self.xml.close("field");
         }
         self.xml.close("item");
-        if self.used() > self.max_bytes.saturating_sub(REPLY_OVERHEAD) {
+        // The notes already taken are written after the form: they count too.
+        if self.used() + self.notes_len > self.max_bytes.saturating_sub(REPLY_OVERHEAD) {
             self.xml.truncate(mark);
             self.left_out = 1;
         }

@@ -148,3 +148,38 @@ fn a_node_without_a_compact_shape_answers_with_its_form() {
     assert_eq!(response.notes[0].text, "100\u{FF05} done");
     assert_eq!(response.notes[1].text, "after");
 }
+
+/// A table whose every row comes with a note, as `status` gives one per user of a server
+/// it does not serve.
+struct NotedRows(usize);
+
+impl Answer for NotedRows {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
+        out.begin("urn:test:noted", "Noted");
+        out.columns(&[("n", "Number", FieldType::TextSingle)]);
+        for n in 0..self.0 {
+            out.note(NoteType::Warn, format!("{n}: {}", "w".repeat(200)));
+            out.row(&[cell("n", &n.to_string())]);
+        }
+    }
+
+    fn summary(&self) -> String {
+        "noted".to_owned()
+    }
+}
+
+#[test]
+fn rows_and_the_notes_that_come_with_them_stay_within_the_limit_together() {
+    let max = 16 * 1024;
+    let mut wire = Wire::new(max);
+    let written = wire.stanza(|xml| {
+        completed(xml, REPLY, "noted", "s1", &NotedRows(500), Shape::Form, max);
+    });
+    assert!(written.is_ok(), "the answer went over the limit: {written:?}");
+    let back = parse_stanza(std::str::from_utf8(wire.bytes()).unwrap()).unwrap();
+    let response = command(&back);
+    let rows = response.form.unwrap().items.len();
+    assert!(rows > 0 && rows < 500, "{rows}");
+    let last = response.notes.last().unwrap();
+    assert!(last.text.starts_with(&format!("{} rows left out", 500 - rows)), "{}", last.text);
+}
