@@ -31,7 +31,7 @@ pub enum RunError {
 /// by a future change could fire.
 const MAX_IDLE: Duration = Duration::from_secs(5);
 
-/// Batches of inputs (what one read from the server parsed, at most 64 KiB of it, or one
+/// Batches of inputs (what one read from the server parsed, at most 8 KiB of it, or one
 /// large stanza) waiting for the core, at most. When full, the link stops reading and the
 /// server's TCP window slows the server down.
 const INPUT_QUEUE: usize = 2;

@@ -7,7 +7,7 @@
 //!   keepalive, reconnect with backoff). The only module that knows about sockets.
 //! - [`wire`]: stanzas as bytes: the core's output, serialised once, written in batches.
 //! - [`daemon`]: wires transport, core and store together; signals and shutdown.
-//! - [`core`]: the sans-IO core, `handle(input, now) -> outputs`: classifies requests,
+//! - [`core`]: the sans-IO core, `handle_batch(inputs, now, outbox)`: classifies requests,
 //!   decides who asks, runs the command pipeline (sessions, continuations, commit then
 //!   send), baseline protocol (disco, ping, version), IQ tracking.
 //! - [`commands`]: XEP-0050 command nodes, one file per node, and their registry.

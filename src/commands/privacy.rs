@@ -325,13 +325,13 @@ impl Answer for PrivacyAnswer {
             "sharing",
             "Platforms that see you",
             FieldType::TextMulti,
-            self.sharing.clone(),
+            &self.sharing,
         );
         out.fields(
             "not-sharing",
             "Platforms that do not",
             FieldType::TextMulti,
-            self.not_sharing.clone(),
+            &self.not_sharing,
         );
         out.field(
             "others",
@@ -343,13 +343,13 @@ impl Answer for PrivacyAnswer {
             "muted",
             "Game invitations muted from (* for everyone)",
             FieldType::TextMulti,
-            self.muted.clone(),
+            &self.muted,
         );
         out.fields(
             "history",
             "Who looked at you lately",
             FieldType::TextMulti,
-            self.history_lines(),
+            &self.history_lines(),
         );
     }
 

@@ -105,18 +105,14 @@ impl ResultWriter<'_, '_> {
         self.xml.len() - self.start
     }
 
-    /// Starts the form: its FORM_TYPE, for programs, and its title, for people.
+    /// Starts the form: its FORM_TYPE, for programs, and its title, for people. Once:
+    /// a second call, or one after fields were written, adds nothing.
     pub fn begin(&mut self, form_type: &str, title: &str) {
         if self.begun {
             return;
         }
-        self.begun = true;
-        self.xml
-            .open("x")
-            .attr("xmlns", DATA_NS)
-            .attr_plain("type", b"result")
-            .head_end()
-            .leaf("title", title);
+        self.open_form();
+        self.xml.leaf("title", title);
         self.xml
             .open("field")
             .attr_plain("var", FORM_TYPE.as_bytes())
@@ -133,12 +129,24 @@ impl ResultWriter<'_, '_> {
     }
 
     /// A top-level field with any number of values.
-    pub fn fields(&mut self, var: &str, label: &str, type_: FieldType, values: Vec<String>) {
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        self.top_field(var, label, type_, &values);
+    pub fn fields(&mut self, var: &str, label: &str, type_: FieldType, values: &[String]) {
+        self.top_field(var, label, type_, values);
     }
 
-    fn top_field(&mut self, var: &str, label: &str, type_: FieldType, values: &[&str]) {
+    /// `<x>`, where anything of the form goes.
+    fn open_form(&mut self) {
+        if !self.begun {
+            self.begun = true;
+            self.xml
+                .open("x")
+                .attr("xmlns", DATA_NS)
+                .attr_plain("type", b"result")
+                .head_end();
+        }
+    }
+
+    fn top_field<S: AsRef<str>>(&mut self, var: &str, label: &str, type_: FieldType, values: &[S]) {
+        self.open_form();
         self.xml
             .open("field")
             .attr("var", var)
@@ -150,7 +158,7 @@ impl ResultWriter<'_, '_> {
         }
         self.xml.head_end();
         for value in values {
-            self.xml.leaf("value", value);
+            self.xml.leaf("value", value.as_ref());
         }
         self.xml.close("field");
     }
@@ -160,6 +168,7 @@ impl ResultWriter<'_, '_> {
         if self.table {
             return;
         }
+        self.open_form();
         self.table = true;
         self.xml.open("reported").head_end();
         for (var, label, type_) in columns {
@@ -180,6 +189,7 @@ impl ResultWriter<'_, '_> {
             self.left_out += 1;
             return;
         }
+        self.open_form();
         let mark = self.xml.len();
         self.xml.open("item").head_end();
         for (var, cell) in cells {
@@ -271,7 +281,11 @@ impl<'b> CompactWriter<'_, 'b> {
     }
 
     /// Adds one item, written by `write`, if it fits (and every item before it did).
+    /// Items go in the root: none is written before [`CompactWriter::root`].
     pub fn item(&mut self, write: impl FnOnce(&mut Xml<'b>)) {
+        if self.root.is_none() {
+            return;
+        }
         if self.left_out > 0 {
             self.left_out += 1;
             return;

@@ -40,7 +40,7 @@ impl Answer for StatsAnswer {
             "servers",
             "Server software",
             FieldType::TextMulti,
-            self.servers.clone(),
+            &self.servers,
         );
     }
 

@@ -151,6 +151,8 @@ enum Row {
         availability: &'static str,
         /// Every status text with its language (empty for none).
         texts: Vec<(String, String)>,
+        /// The one shown where only one can be (the directory's preference).
+        preferred: Option<String>,
         last_seen: Option<u32>,
         self_status: Option<SelfStatusRecord>,
         rights: Rights,
@@ -200,6 +202,7 @@ impl Answer for StatusAnswer {
                     last_seen,
                     self_status,
                     rights,
+                    ..
                 } => out.row(&[
                     cell("jid", jid.as_str()),
                     cell("availability", availability),
@@ -248,10 +251,11 @@ impl Answer for StatusAnswer {
                 Row::Known {
                     jid,
                     availability,
-                    texts,
+                    preferred,
                     last_seen,
                     self_status,
                     rights,
+                    ..
                 } => {
                     let last_seen = last_seen.map(|at| datetime::format(u64::from(at)));
                     let set_at = self_status
@@ -276,7 +280,7 @@ impl Answer for StatusAnswer {
                                 ("self-status-at", set_at.as_deref().unwrap_or("")),
                                 ("rights", rights_other_than(*rights, self.usual)),
                             ],
-                            preferred(texts),
+                            preferred.as_deref().unwrap_or(""),
                         )
                     });
                 }
@@ -344,17 +348,6 @@ fn labelled(texts: &[(String, String)]) -> Vec<String> {
         .collect()
 }
 
-/// The one status text shown where only one can be: the one without a language, else
-/// English, else the first (as the directory prefers).
-fn preferred(texts: &[(String, String)]) -> &str {
-    texts
-        .iter()
-        .find(|(lang, _)| lang.is_empty())
-        .or_else(|| texts.iter().find(|(lang, _)| lang == "en"))
-        .or_else(|| texts.first())
-        .map_or("", |(_, text)| text.as_str())
-}
-
 /// An availability as a person reads it.
 fn in_words(availability: &str) -> &str {
     match availability {
@@ -412,6 +405,7 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
             rows.push(Row::Known {
                 availability: availability_label(&directory.never_seen(user.as_str())),
                 texts: Vec::new(),
+                preferred: None,
                 last_seen: None,
                 self_status: None,
                 rights: ctx.rights_for(user.as_str(), false),
@@ -421,13 +415,16 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
         }
         ctx.disclose(user.as_str());
         let seen = directory.seen_by_name(user.as_str(), now);
-        let texts: Vec<(String, String)> = match &seen {
-            Seen::Online { status, .. } => status
-                .all()
-                .into_iter()
-                .map(|(lang, text)| (lang.to_owned(), text.to_owned()))
-                .collect(),
-            _ => Vec::new(),
+        let (texts, preferred): (Vec<(String, String)>, _) = match &seen {
+            Seen::Online { status, .. } => (
+                status
+                    .all()
+                    .into_iter()
+                    .map(|(lang, text)| (lang.to_owned(), text.to_owned()))
+                    .collect(),
+                status.preferred().map(str::to_owned),
+            ),
+            _ => (Vec::new(), None),
         };
         // For offline and unknown users alike: the last time they were seen online.
         let last_seen = match seen {
@@ -446,6 +443,7 @@ fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, 
             rights: ctx.rights_for(user.as_str(), false),
             jid: user,
             texts,
+            preferred,
             last_seen,
         });
     }

@@ -466,7 +466,7 @@ impl Core {
                     oversized,
                     suppressed,
                     limit = self.config.max_stanza_bytes,
-                    "a stanza of the bridge's is larger than the limit; not sent (an IQ result was answered with resource-constraint)"
+                    "a stanza of the bridge's is larger than the limit; not sent (an IQ result goes out as resource-constraint instead)"
                 );
             }
         }

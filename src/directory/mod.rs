@@ -564,14 +564,14 @@ impl Directory {
         }
     }
 
-    /// Whether what the directory holds of users of the domain at `index` must be
-    /// confirmed before it is reported: the server does not tell every departure.
     /// Whether any served domain's server leaves departures untold, so that its users'
     /// devices are confirmed before they are reported (see [`Directory::unconfirmed`]).
     pub fn verifies_any(&self) -> bool {
-        (0..self.domains.len()).any(|i| u8::try_from(i).is_ok_and(|i| self.verifies(i)))
+        self.domains.iter().any(|d| !d.replays_presence())
     }
 
+    /// Whether what the directory holds of users of the domain at `index` must be
+    /// confirmed before it is reported: the server does not tell every departure.
     fn verifies(&self, index: u8) -> bool {
         !self
             .domains

@@ -46,7 +46,7 @@ use xmpp_parsers::ns;
 use crate::config::Secret;
 use crate::core::Input;
 use crate::logging::Throttle;
-use crate::wire::{Stanzas, Wire, STREAM_NS};
+use crate::wire::{Stanzas, Xml, STREAM_NS};
 use backoff::{random_u64, Backoff};
 use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
 use writer::Writer;
@@ -658,9 +658,9 @@ fn keepalive_ping(settings: &LinkSettings, n: u64) -> Element {
 
 /// The link's own stanzas (the handshake, keepalives), serialised.
 fn serialise(el: &Element) -> Vec<u8> {
-    let mut wire = Wire::new(usize::MAX);
-    wire.send(el);
-    wire.take().bytes
+    let mut bytes = Vec::new();
+    Xml::new(&mut bytes).element(el, STREAM_NS);
+    bytes
 }
 
 /// A reply (result or error: both prove the link is alive) to one of our keepalives.

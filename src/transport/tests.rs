@@ -278,7 +278,7 @@ async fn shutdown_sends_the_last_stanzas_then_closes_the_stream() {
 
 /// One stanza, serialised as the core hands it over.
 fn stanzas(xml: &str) -> Stanzas {
-    let mut wire = Wire::new(usize::MAX);
+    let mut wire = crate::wire::Wire::new(usize::MAX);
     wire.send(&xml_element(xml));
     wire.take()
 }

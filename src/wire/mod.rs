@@ -1,9 +1,10 @@
 //! Stanzas as bytes: everything the core sends is serialised once, straight into the
-//! buffer the link writes, with no second copy and, for the answers platforms ask for
-//! most (`peers`, `status`), no element tree at all (see [`crate::commands::render`]).
+//! buffer the link writes, with no second copy and, for command results (`peers`,
+//! `status` and every other node's), no element tree at all (see
+//! [`crate::commands::render`]).
 //!
-//! A [`Wire`] collects the stanzas of one batch of inputs; the link writes the whole
-//! batch with one `write`. It is also the last guard of the server's stanza limit
+//! A [`Wire`] collects the stanzas answering the inputs the core handled at one wake-up;
+//! the link writes them with one `write`. It is also the last guard of the server's stanza limit
 //! (Prosody: `component_stanza_size_limit`, 512 KiB; a larger stanza makes the server
 //! close the stream): a stanza larger than [`Wire::max_stanza_bytes`] is taken back. An
 //! IQ result is replaced by a `resource-constraint` error to its requester, so they still

@@ -175,11 +175,19 @@ fn rows_and_the_notes_that_come_with_them_stay_within_the_limit_together() {
     let written = wire.stanza(|xml| {
         completed(xml, REPLY, "noted", "s1", &NotedRows(500), Shape::Form, max);
     });
-    assert!(written.is_ok(), "the answer went over the limit: {written:?}");
+    assert!(
+        written.is_ok(),
+        "the answer went over the limit: {written:?}"
+    );
     let back = parse_stanza(std::str::from_utf8(wire.bytes()).unwrap()).unwrap();
     let response = command(&back);
     let rows = response.form.unwrap().items.len();
     assert!(rows > 0 && rows < 500, "{rows}");
     let last = response.notes.last().unwrap();
-    assert!(last.text.starts_with(&format!("{} rows left out", 500 - rows)), "{}", last.text);
+    assert!(
+        last.text
+            .starts_with(&format!("{} rows left out", 500 - rows)),
+        "{}",
+        last.text
+    );
 }
