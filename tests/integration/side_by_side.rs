@@ -285,33 +285,18 @@ fn form_rows(reply: &Element) -> Result<usize, String> {
 /// XEP-0133 as a game server's operator account would do it: who is online (with each
 /// resource's show), alice's roster, and the intersection: her active contacts.
 async fn xep0133_active(admin: &mut Client) -> Result<usize, String> {
-    let admin_node = "http://jabber.org/protocol/admin";
-    let online = admin
-        .iq(
-            parse_in(
-                NS_CLIENT,
-                &format!(
-                    "<iq type='set' to='{DOMAIN}'><command xmlns='{NS_COMMANDS}' node='{admin_node}#get-online-users-list' action='execute'>\
-                     <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{admin_node}</value></field>\
-                     <field var='max_items'><value>all</value></field><field var='details'><value>1</value></field></x></command></iq>"
-                ),
-            )?,
-            IQ_TIMEOUT,
-        )
-        .await?;
-    let roster = admin
-        .iq(
-            parse_in(
-                NS_CLIENT,
-                &format!(
-                    "<iq type='set' to='{DOMAIN}'><command xmlns='{NS_COMMANDS}' node='{admin_node}#get-user-roster' action='execute'>\
-                     <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{admin_node}</value></field>\
-                     <field var='accountjid'><value>alice@{DOMAIN}</value></field></x></command></iq>"
-                ),
-            )?,
-            IQ_TIMEOUT,
-        )
-        .await?;
+    let online = admin_command(
+        admin,
+        "get-online-users-list",
+        "<field var='max_items'><value>all</value></field><field var='details'><value>1</value></field>",
+    )
+    .await?;
+    let roster = admin_command(
+        admin,
+        "get-user-roster",
+        &format!("<field var='accountjid'><value>alice@{DOMAIN}</value></field>"),
+    )
+    .await?;
     let contacts: HashSet<String> = roster
         .get_child("command", NS_COMMANDS)
         .and_then(|c| c.get_child("x", "jabber:x:data"))
@@ -347,6 +332,21 @@ async fn xep0133_active(admin: &mut Client) -> Result<usize, String> {
         }
     }
     Ok(active.len())
+}
+
+/// A XEP-0133 command run in one step, with the submitted form's `fields`.
+async fn admin_command(admin: &mut Client, command: &str, fields: &str) -> Result<Element, String> {
+    let admin_node = "http://jabber.org/protocol/admin";
+    admin
+        .iq_xml(
+            &format!(
+                "<iq type='set' to='{DOMAIN}'><command xmlns='{NS_COMMANDS}' node='{admin_node}#{command}' action='execute'>\
+                 <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{admin_node}</value></field>\
+                 {fields}</x></command></iq>"
+            ),
+            IQ_TIMEOUT,
+        )
+        .await
 }
 
 /// ejabberd's HTTP API as a game server would use it: the roster, then each contact's
