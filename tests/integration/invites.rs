@@ -448,6 +448,88 @@ on_both_servers!(
         }
         let solo = platform.wait_for("solo:", T).await.unwrap();
         assert_eq!(solo, "solo: nobody joined, starting a single-player game of Go for alice@example.test");
+        // The host hears that nobody joined, not only who declined.
+        let alone = receive(&mut c[0], "Nobody joined Go").await;
+        assert!(body(&alone).contains("solo game"), "{}", body(&alone));
+        // A refusal is reported, and the platform goes on.
+        platform.say("peers zoe@elsewhere.example").unwrap();
+        let refused = platform.wait_for("refused", T).await.unwrap();
+        assert!(refused.contains("zoe@elsewhere.example"), "{refused}");
+        platform.say("peers alice@example.test").unwrap();
+        platform.wait_for("peers of alice@example.test:", T).await.unwrap();
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// A ready session the platform never ends still links its players, and says so:
+    /// since when, and how the platform ends it; then it ends by itself, the platform is
+    /// told, and the same two can be invited again.
+    async fn a_ready_session_ends_by_itself(kind) {
+        let (server, bridge, mut arcade, mut c) = world(
+            kind,
+            "alice",
+            &["bob"],
+            "\n[invites]\ndefault_expiry_secs = 30\nmax_expiry_secs = 30\nsession_max_secs = 30\n",
+        )
+        .await;
+        let first = invite(&mut arcade, "alice", &["bob"], "30").await;
+        let id = result_field(&first, "invite");
+        let (bob_id, _) = invitation(&mut c[1]).await;
+        say(&mut c[1], &format!("accept {bob_id}")).await;
+        assert_eq!(one(&news(&mut arcade).await, "outcome"), "ready");
+        let again = invite(&mut arcade, "alice", &["bob"], "30").await;
+        let row = row_of(&again, "bob");
+        assert_eq!(row["result"], vec!["already-invited"]);
+        assert_eq!(row["invite"], vec![id.clone()]);
+        assert!(!row["since"].join("").is_empty(), "since when: {row:?}");
+        let text = String::from(&again);
+        for piece in ["session-ended", "invite-cancel", "ends by itself"] {
+            assert!(text.contains(piece), "{piece} missing from {text}");
+        }
+        // Nobody ends it: it ends by itself, and the platform is told.
+        let ended = arcade
+            .recv_matching(Duration::from_secs(60), |e| {
+                e.name() == "message" && String::from(e).contains("<value>ended</value>")
+            })
+            .await
+            .expect("the platform is told the session ended");
+        let ended = ended.get_child("x", "jabber:x:data").unwrap().clone();
+        assert_eq!((one(&ended, "invite"), one(&ended, "state")), (id.clone(), "ended".to_owned()));
+        let status = command(&mut arcade, "invite-status", &[("invite", &id)], None).await;
+        assert_eq!(result_field(&status, "state"), "ended");
+        let third = invite(&mut arcade, "alice", &["bob"], "30").await;
+        assert_eq!(row_of(&third, "bob")["result"], vec!["sent"]);
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// What the invite form and its refusals say of the number of invitees is what the
+    /// operator configured.
+    async fn the_invitee_limit_is_the_configured_one(kind) {
+        let (server, bridge, mut arcade, _c) =
+            world(kind, "alice", &["bob"], "\n[invites]\nmax_invitees = 4\n").await;
+        let blank = arcade
+            .iq_xml(
+                &format!(
+                    "<iq type='set' to='{COMPONENT_JID}'><command xmlns='http://jabber.org/protocol/commands' node='invite' action='execute'/></iq>"
+                ),
+                T,
+            )
+            .await
+            .unwrap();
+        let text = String::from(&blank);
+        assert!(text.contains("at most 4"), "{text}");
+        assert!(!text.contains("at most 20"), "{text}");
+        for count in [5, 101] {
+            let many: Vec<String> = (0..count).map(|i| format!("u{i}")).collect();
+            let many: Vec<&str> = many.iter().map(String::as_str).collect();
+            let refused = invite(&mut arcade, "alice", &many, "600").await;
+            let (condition, text) = condition(&refused);
+            assert_eq!(condition, "bad-request", "{count}");
+            assert!(text.contains("at most 4"), "{count}: {text}");
+        }
         drop((server, bridge));
     }
 );

@@ -16,6 +16,7 @@ mod clients;
 mod directory;
 mod hardening;
 mod invites;
+mod operator;
 mod rights;
 mod side_by_side;
 mod soak;

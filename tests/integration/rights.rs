@@ -257,6 +257,27 @@ on_both_servers!(
             cells += 2;
         }
         assert_eq!(cells, 12, "4 platforms × 3 users");
+        // Every JID that may ask can be named in "share" and "stop": a trusted component
+        // and a public platform too. Both asked already, so bob's privacy lists them.
+        let privacy = say(&mut bob, "privacy").await;
+        for jid in [LOBBY_JID, "stranger@example.test"] {
+            assert!(privacy.contains(jid), "{jid} missing from {privacy}");
+        }
+        for (who, index) in [(LOBBY_JID, 2), ("stranger@example.test", 3)] {
+            let client = &mut actors[index].1;
+            let shared = say(&mut bob, &format!("share {who}")).await;
+            assert!(shared.starts_with(&format!("{who} may now see you.")), "{shared}");
+            status_row(client, None, "bob@example.test", "available").await;
+            let stopped = say(&mut bob, &format!("stop {who}")).await;
+            assert!(stopped.starts_with(&format!("{who} no longer sees you.")), "{stopped}");
+            let bob_reply = command(client, "status", &[("jids", "bob@example.test")], None).await;
+            let nobody = command(client, "status", &[("jids", "nobody@example.test")], None).await;
+            assert_eq!(
+                normalised(&bob_reply, "bob@example.test", "nobody@example.test"),
+                normalised(&nobody, "nobody@example.test", "nobody@example.test"),
+                "{who} still sees bob after stop"
+            );
+        }
         bob.expect_none_matching(Duration::from_millis(300), |e| e.name() == "message" && e.attr("from") == Some(COMPONENT_JID))
             .await
             .expect("nothing reaches bob");
@@ -328,6 +349,25 @@ on_both_servers!(
         let row = status_row(&mut arcade, None, ALICE, "available").await;
         assert_eq!(row["self-status"], vec!["In a tournament"]);
         assert_eq!(row["self-status-by"], vec!["arcade@example.test"]);
+
+        // A URI that runs script is refused by every node that takes a URI, before anything
+        // reaches the user or their PEP.
+        let script = "javascript:alert(1)";
+        for (node, fields) in [
+            ("publish-gaming", vec![("jid", ALICE), ("name", "Chess"), ("uri", script)]),
+            ("open-url", vec![("jid", ALICE), ("url", script)]),
+            ("launch", vec![("jid", ALICE), ("uri", script)]),
+            ("publish-gaming", vec![("jid", ALICE), ("name", "Chess"), ("uri", "JavaScript:alert(1)")]),
+            ("publish-gaming", vec![("jid", ALICE), ("name", "Chess"), ("uri", "data:text/html,<script>alert(1)</script>")]),
+        ] {
+            let refused = command(&mut arcade, node, &fields, None).await;
+            let (refusal, text) = condition(&refused);
+            assert_eq!(refusal, "bad-request", "{node} {fields:?}: {}", String::from(&refused));
+            assert!(text.contains("\"uri\"") || text.contains("\"url\""), "{text}");
+        }
+        // An operator cannot allow such a scheme either.
+        let refused = bridge.cli(&["platform", "set-launch-schemes", "arcade@example.test", "steam,javascript"]);
+        assert!(refused.as_ref().is_err_and(|e| e.contains("javascript")), "{refused:?}");
 
         let reply = command(&mut arcade, "publish-gaming", &[("jid", ALICE), ("name", "Chess")], None).await;
         match kind {
@@ -471,7 +511,7 @@ async fn a_platform_over_its_rate_next_to_one_that_is_not() {
         String::from(&reply)
     );
     let mut refused = 0;
-    let mut text = String::new();
+    let mut texts = Vec::new();
     for _ in 0..40 {
         let answer = arcade
             .recv_matching(T, |e| {
@@ -481,13 +521,24 @@ async fn a_platform_over_its_rate_next_to_one_that_is_not() {
             .expect("every request answered");
         if answer.attr("type") == Some("error") {
             refused += 1;
-            text = condition(&answer).1;
+            let (condition, text) = condition(&answer);
+            assert_eq!(condition, "resource-constraint");
+            if text.is_empty() {
+                // As short as XMPP allows: the condition alone.
+                let error = answer.children().find(|c| c.name() == "error").unwrap();
+                assert_eq!(error.children().count(), 1, "{}", String::from(&answer));
+                assert_eq!(answer.children().count(), 1, "{}", String::from(&answer));
+            } else {
+                texts.push(text);
+            }
         }
     }
     assert!((25..=31).contains(&refused), "{refused} refused");
+    // The first refusal in a second says why and when to retry; the others are bare.
+    assert!((1..=2).contains(&texts.len()), "{texts:?}");
     assert!(
-        text.contains("at most 5 a second") && text.contains("try again in"),
-        "{text}"
+        texts[0].contains("at most 5 a second") && texts[0].contains("try again in"),
+        "{texts:?}"
     );
     drop((server, bridge));
 }

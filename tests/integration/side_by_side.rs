@@ -72,10 +72,45 @@ struct World {
 /// Every account, on Prosody written as files (one account made by prosodyctl, copied:
 /// the same password for all) and rosters too, before anyone logs in; on ejabberd through
 /// its HTTP API (in-band registration is throttled past a few dozen accounts).
-async fn world(kind: ServerKind, gc: Option<String>, online: usize) -> World {
+/// How a world is set up: Prosody's settings, how many users are online, and what the
+/// bridge's configuration adds.
+#[derive(Clone, Debug, Default)]
+struct Bench {
+    /// Prosody's `gc` (its default when `None`).
+    gc: Option<String>,
+    /// Prosody's `network_settings = { nagle = false }`.
+    nagle_off: bool,
+    online: usize,
+    /// Appended to the bridge's configuration.
+    extra_toml: String,
+}
+
+impl Bench {
+    /// What the Prosody settings are, as a table's title says them.
+    fn prosody_settings(&self) -> String {
+        let gc = match &self.gc {
+            None => "gc default".to_owned(),
+            Some(gc) => format!("gc = {gc}"),
+        };
+        let nagle = if self.nagle_off { "nagle = false" } else { "Nagle on" };
+        let label = match (&self.gc, self.nagle_off) {
+            (None, false) => " (Debian's defaults)",
+            (Some(gc), true) if gc == RECOMMENDED_GC => " (what component-config/ recommends)",
+            _ => "",
+        };
+        format!("{gc}, {nagle}{label}")
+    }
+}
+
+/// The `gc` setting `component-config/prosody.cfg.lua` recommends.
+const RECOMMENDED_GC: &str = "{ threshold = 200; speed = 200 }";
+
+async fn world(kind: ServerKind, bench: &Bench) -> World {
+    let online = bench.online;
     let options = ServerOptions {
         bench: true,
-        prosody_gc: gc,
+        prosody_gc: bench.gc.clone(),
+        prosody_nagle_off: bench.nagle_off,
         // What component-config/ recommends to both.
         presence_grant: Some("managed_entity"),
         ..ServerOptions::default()
@@ -83,8 +118,13 @@ async fn world(kind: ServerKind, gc: Option<String>, online: usize) -> World {
     let server = Server::start_with(kind, &options)
         .await
         .expect("server starts");
-    let fillers = online.saturating_sub(ACTIVE + AWAY + 3);
-    let mut users: Vec<String> = vec!["alice".into(), "arcade".into(), "admin".into()];
+    let fillers = online.saturating_sub(ACTIVE + AWAY + 4);
+    let mut users: Vec<String> = vec![
+        "alice".into(),
+        "arcade".into(),
+        "puzzle".into(),
+        "admin".into(),
+    ];
     users.extend((1..=CONTACTS).map(contact));
     users.extend((1..=fillers).map(filler));
     let t0 = Instant::now();
@@ -122,9 +162,10 @@ async fn world(kind: ServerKind, gc: Option<String>, online: usize) -> World {
         t0.elapsed().as_secs_f64()
     );
     let config = BridgeConfig {
-        platforms: vec![format!("arcade@{DOMAIN}")],
+        platforms: vec![format!("arcade@{DOMAIN}"), format!("puzzle@{DOMAIN}")],
         log_level: "info".to_owned(),
         ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
+        extra_toml: bench.extra_toml.clone(),
         ..BridgeConfig::default()
     };
     let mut bridge = Bridge::start_with(&server, &config)
@@ -650,9 +691,9 @@ async fn side_by_side() {
     let block = env_number("SBS_BLOCK", 50);
     let baseline_block = env_number("SBS_BASELINE_BLOCK", 10);
     let servers = std::env::var("SBS_SERVERS").unwrap_or_else(|_| "prosody,ejabberd".into());
-    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| {
-        "default|{ threshold = 200; speed = 200 }|{ mode = \"generational\" }".into()
-    });
+    let gcs = std::env::var("SBS_PROSODY_GC")
+        .unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}|{{ mode = \"generational\" }}"));
+    let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
     let mut report = String::new();
     for kind in ServerKind::ALL {
         if !servers.split(',').any(|s| s.trim() == kind.name()) {
@@ -670,28 +711,207 @@ async fn side_by_side() {
         if baseline_block > 0 {
             routes.push((baseline, baseline_block));
         }
-        let variants: Vec<Option<String>> = match kind {
-            ServerKind::Prosody => gcs
+        let variants: Vec<Bench> = match kind {
+            ServerKind::Prosody => nagles
                 .split('|')
-                .map(|g| (g.trim() != "default").then(|| g.trim().to_owned()))
+                .flat_map(|nagle| {
+                    gcs.split('|').map(move |g| Bench {
+                        gc: (g.trim() != "default").then(|| g.trim().to_owned()),
+                        nagle_off: nagle.trim() == "off",
+                        online,
+                        ..Bench::default()
+                    })
+                })
                 .collect(),
-            ServerKind::Ejabberd => vec![None],
+            ServerKind::Ejabberd => vec![Bench {
+                online,
+                ..Bench::default()
+            }],
         };
-        for gc in variants {
-            let title = match (&gc, kind) {
-                (None, ServerKind::Prosody) => {
-                    format!("{kind}, {online} users online, default settings")
+        for bench in variants {
+            let title = match kind {
+                ServerKind::Prosody => format!(
+                    "{kind}, {online} users online, {}",
+                    bench.prosody_settings()
+                ),
+                ServerKind::Ejabberd => {
+                    format!("{kind}, {online} users online, Debian's defaults")
                 }
-                (Some(gc), _) => format!("{kind}, {online} users online, gc = {gc}"),
-                (None, ServerKind::Ejabberd) => format!("{kind}, {online} users online"),
             };
-            let mut world = world(kind, gc, online).await;
+            let mut world = world(kind, &bench).await;
             let measured = measure(&mut world, &routes, rounds).await;
             let mut text = table(&title, &routes, &measured);
             let pid = world.server.pid().unwrap_or(0);
             let _ = writeln!(text, "server RSS at the end: {:.0} MiB", rss_mib(pid));
             eprintln!("{text}");
             report.push_str(&text);
+        }
+    }
+    println!("{report}");
+}
+
+/// What one platform's flood did to another platform's answers.
+struct Flooded {
+    /// The other platform's latencies before the flood, and during it.
+    before_us: Vec<u64>,
+    during_us: Vec<u64>,
+    /// When each of the flood's answers came, and whether it was a refusal.
+    flood_answers: Vec<(Instant, bool)>,
+    /// When the other platform's answers during the flood came.
+    during_at: Vec<Instant>,
+    /// How long from the flood's last request sent to its last answer.
+    flood_took: Duration,
+    /// Prosody's and the bridge's CPU during the flood, in ms.
+    server_ms: f64,
+    bridge_ms: f64,
+}
+
+fn percentile(values: &[u64], p: usize) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or(0) as f64 / 1e3
+}
+
+/// `arcade` sends `count` `peers` requests (data forms about alice, 20 peers) at once,
+/// without waiting for answers, while `puzzle` asks `peers` (compact, about alice) one at
+/// a time, `during` times or until the flood is answered, whichever is later.
+async fn flood(world: &mut World, count: usize, before: usize, during: usize) -> Flooded {
+    let mut puzzle = Client::connect(&world.server, "puzzle", PASSWORD, "engine")
+        .await
+        .expect("the second platform logs in");
+    let mut before_us = Vec::new();
+    for _ in 0..before {
+        let t0 = Instant::now();
+        let reply = puzzle.iq(peers_request("alice", true), IQ_TIMEOUT).await.expect("answer");
+        assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
+        before_us.push(t0.elapsed().as_micros() as u64);
+    }
+    let server_pid = world.server.pid().expect("server pid");
+    let bridge_pid = world.bridge.pid().expect("bridge pid");
+    let (server0, bridge0) = (cpu_ns(server_pid), cpu_ns(bridge_pid));
+    let mut arcade = Client::connect(&world.server, "arcade", PASSWORD, "flood")
+        .await
+        .expect("the flooding platform logs in");
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+    let flooding = tokio::spawn(async move {
+        for i in 0..count {
+            let mut request = peers_request("alice", false);
+            request.set_attr(
+                minidom::rxml::Namespace::NONE,
+                minidom::rxml::xml_ncname!("id").to_owned(),
+                format!("flood-{i}"),
+            );
+            arcade.send(request).await.expect("the flood is sent");
+        }
+        let _ = sent_tx.send(Instant::now());
+        let mut answers = Vec::with_capacity(count);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while answers.len() < count && Instant::now() < deadline {
+            let Some(el) = arcade.recv(Duration::from_secs(1)).await else {
+                continue;
+            };
+            if el.name() == "iq" && el.attr("id").is_some_and(|id| id.starts_with("flood-")) {
+                answers.push((Instant::now(), el.attr("type") == Some("error")));
+            }
+        }
+        answers
+    });
+    let flood_sent = sent_rx.await.expect("the flood was sent");
+    let mut during_us = Vec::new();
+    let mut during_at = Vec::new();
+    while during_us.len() < during || !flooding.is_finished() {
+        let t0 = Instant::now();
+        let reply = puzzle.iq(peers_request("alice", true), IQ_TIMEOUT).await.expect("answer");
+        assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
+        during_us.push(t0.elapsed().as_micros() as u64);
+        during_at.push(Instant::now());
+    }
+    let flood_answers = flooding.await.expect("the flood's reader");
+    assert_eq!(flood_answers.len(), count, "every request of the flood is answered");
+    let last = flood_answers.iter().map(|(at, _)| *at).max().unwrap_or(flood_sent);
+    Flooded {
+        before_us,
+        during_us,
+        flood_answers,
+        during_at,
+        flood_took: last - flood_sent,
+        server_ms: (cpu_ns(server_pid) - server0) as f64 / 1e6,
+        bridge_ms: (cpu_ns(bridge_pid) - bridge0) as f64 / 1e6,
+    }
+}
+
+/// A platform past its rate, flooding the bridge through Prosody, does not hold another
+/// platform's answers behind its own: the other's answers come while most of the flood's
+/// are still on their way. (Before the bridge sent fairly by requester, the other's
+/// second answer came after the whole flood's.)
+#[tokio::test]
+async fn a_flooding_platform_does_not_delay_another() {
+    let bench = Bench {
+        online: ACTIVE + AWAY + 4,
+        extra_toml: "\n[limits]\nplatform_requests_per_sec = 200\n".to_owned(),
+        ..Bench::default()
+    };
+    let mut world = world(ServerKind::Prosody, &bench).await;
+    let count = 3_000;
+    let flooded = flood(&mut world, count, 5, 20).await;
+    let refused = flooded.flood_answers.iter().filter(|(_, refused)| *refused).count();
+    assert!(refused > count / 2, "the rate held: {refused} of {count} refused");
+    // When the other platform's 20th answer came, how many of the flood's had come.
+    let twentieth = flooded.during_at[19];
+    let flood_before = flooded
+        .flood_answers
+        .iter()
+        .filter(|(at, _)| *at <= twentieth)
+        .count();
+    assert!(
+        flood_before < count / 2,
+        "the other platform's 20 answers waited for {flood_before} of the flood's {count} (p50 {:.1} ms, p99 {:.1} ms during, {:.1} ms before)",
+        percentile(&flooded.during_us, 50),
+        percentile(&flooded.during_us, 99),
+        percentile(&flooded.before_us, 50),
+    );
+}
+
+/// The flood's figures, through Prosody with each setting: the other platform's `peers`
+/// latency before and during a flood of `FLOOD_COUNT` (3,000) requests by a platform
+/// limited to 200 a second. `scripts/flood.sh` runs it.
+#[tokio::test]
+#[ignore = "a minute long per setting; scripts/flood.sh runs it"]
+async fn flood_figures() {
+    let count = env_number("FLOOD_COUNT", 3_000);
+    let online = env_number("FLOOD_ONLINE", 1_000);
+    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
+    let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
+    let mut report = String::from(
+        "\n| Prosody | flood answered in | refused | other platform before: p50, p99 | during: p50, p99 (answers) | Prosody CPU | bridge CPU |\n|---|---|---|---|---|---|---|\n",
+    );
+    for nagle in nagles.split('|') {
+        for gc in gcs.split('|') {
+            let bench = Bench {
+                gc: (gc.trim() != "default").then(|| gc.trim().to_owned()),
+                nagle_off: nagle.trim() == "off",
+                online,
+                extra_toml: "\n[limits]\nplatform_requests_per_sec = 200\n".to_owned(),
+            };
+            let mut world = world(ServerKind::Prosody, &bench).await;
+            let flooded = flood(&mut world, count, 200, 100).await;
+            let refused = flooded.flood_answers.iter().filter(|(_, r)| *r).count();
+            let line = format!(
+                "| {} | {:.2} s | {refused} | {:.2} ms, {:.2} ms | {:.2} ms, {:.2} ms ({}) | {:.0} ms | {:.0} ms |",
+                bench.prosody_settings(),
+                flooded.flood_took.as_secs_f64(),
+                percentile(&flooded.before_us, 50),
+                percentile(&flooded.before_us, 99),
+                percentile(&flooded.during_us, 50),
+                percentile(&flooded.during_us, 99),
+                flooded.during_us.len(),
+                flooded.server_ms,
+                flooded.bridge_ms,
+            );
+            eprintln!("flood: {line}");
+            report.push_str(&line);
+            report.push('\n');
         }
     }
     println!("{report}");

@@ -58,6 +58,8 @@ pub struct BridgeConfig {
     pub consent: &'static str,
     /// `privacy.remote_peers`.
     pub remote_peers: bool,
+    /// A component port other than the server's (where nothing listens, say).
+    pub port: Option<u16>,
 }
 
 impl Default for BridgeConfig {
@@ -74,6 +76,7 @@ impl Default for BridgeConfig {
             ejabberd_api: None,
             consent: "opt-out",
             remote_peers: false,
+            port: None,
         }
     }
 }
@@ -162,6 +165,11 @@ impl Bridge {
 
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("bridge.toml")
+    }
+
+    /// The file holding the component's secret.
+    pub fn secret_path(&self) -> PathBuf {
+        self.dir.path().join("secret")
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -353,7 +361,7 @@ remote_peers = {remote_peers}
                 .as_deref()
                 .unwrap_or(server.component_jid())
         ),
-        port = server.component_port(),
+        port = config.port.unwrap_or_else(|| server.component_port()),
         domain = toml_str(server.domain()),
         secret = toml_str(&secret.display().to_string()),
         api = config

@@ -25,6 +25,7 @@ mod server;
 pub use bridge::{Bridge, BridgeConfig, LINK_UP};
 pub use client::{befriend, parse_in, show, xml, Background, Client, NS_CLIENT, NS_COMPONENT};
 pub use platform::Platform;
+pub use ports::free_ports;
 pub use server::{Server, ServerKind, ServerOptions, COMPONENT_JID, DOMAIN, LOBBY_JID};
 
 /// Defines one test per server kind, named `<name>::prosody` and `<name>::ejabberd` (so

@@ -242,9 +242,10 @@ Component "lobby.{domain}"
         bench = {
             let mut lines = String::new();
             if options.bench {
-                lines.push_str(&format!(
-                    "admins = {{ \"admin@{domain}\" }}\nnetwork_settings = {{ nagle = false }}\n"
-                ));
+                lines.push_str(&format!("admins = {{ \"admin@{domain}\" }}\n"));
+            }
+            if options.prosody_nagle_off {
+                lines.push_str("network_settings = { nagle = false }\n");
             }
             if let Some(gc) = &options.prosody_gc {
                 lines.push_str(&format!("gc = {gc}\n"));

@@ -109,14 +109,16 @@ pub struct ServerOptions {
     pub sessions_api: bool,
     /// For the side-by-side benchmark, what a game server uses without the bridge:
     /// Prosody with an operator (`admin@` the domain) and `mod_admin_adhoc` (XEP-0133),
-    /// logging at `info` (Debian's default; debug logging costs CPU per stanza) and
-    /// Nagle off (latency is measured, not TCP's delayed acknowledgements); ejabberd
+    /// logging at `info` (Debian's default; debug logging costs CPU per stanza); ejabberd
     /// with its HTTP API (as [`ServerOptions::sessions_api`]) also allowed `get_roster`,
     /// `get_presence`, and, to set the benchmark up, `register` and `add_rosteritem`.
     pub bench: bool,
     /// Prosody only: its `gc` setting, as Lua (`{ threshold = 200; speed = 200 }`);
     /// Prosody's own default when `None`.
     pub prosody_gc: Option<String>,
+    /// Prosody only: `network_settings = { nagle = false }` (what `component-config/`
+    /// recommends); Prosody's default, Nagle's algorithm on, when `false`.
+    pub prosody_nagle_off: bool,
 }
 
 /// A test server's federation: its own s2s port, and where each other test server's
