@@ -108,27 +108,14 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
     }
 }
 
-/// URI schemes as stored: lowercase, checked (RFC 3986 §3.1), comma-separated.
+/// URI schemes as stored: lowercase, checked by the scheme policy, comma-separated.
 fn schemes(list: &[String]) -> Result<Option<String>, String> {
     let mut out = Vec::new();
     for scheme in list.iter().flat_map(|s| s.split(',')).map(str::trim) {
         if scheme.is_empty() {
             continue;
         }
-        let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if !valid || scheme.len() > 32 {
-            return Err(format!("{scheme:?} is not a URI scheme"));
-        }
-        if matches!(
-            scheme.to_ascii_lowercase().as_str(),
-            "javascript" | "data" | "file"
-        ) {
-            return Err(format!("{scheme:?} URIs are never sent to users"));
-        }
-        out.push(scheme.to_ascii_lowercase());
+        out.push(crate::rights::uri::operator_scheme(scheme)?);
     }
     Ok((!out.is_empty()).then(|| out.join(",")))
 }

@@ -603,6 +603,11 @@ impl Config {
             for d in &p.domains {
                 parse_domain_jid(d, "[[platform]] domains")?;
             }
+            for scheme in &p.launch_schemes {
+                crate::rights::uri::operator_scheme(scheme).map_err(|e| {
+                    ConfigError::Invalid(format!("[[platform]] {jid}: launch_schemes: {e}"))
+                })?;
+            }
             if let Some(answers) = &p.answers {
                 if crate::commands::render::Shape::parse(answers).is_none() {
                     return Err(ConfigError::Invalid(format!(

@@ -128,35 +128,14 @@ pub fn required(form: &DataForm, var: &str, max: usize, lines: bool) -> Result<S
         .ok_or_else(|| Failure::bad_request(format!("the form needs the field \"{var}\"")))
 }
 
-/// Longest URI accepted.
-pub const MAX_URI: usize = 2048;
+pub use crate::rights::uri::MAX_URI;
 
-/// Checks that `uri`, from field `var`, is one URI whose scheme is one of `schemes`.
-pub fn check_uri(uri: &str, var: &str, schemes: &[String]) -> Result<(), Failure> {
-    if uri.chars().any(char::is_whitespace) {
-        return Err(Failure::bad_request(format!(
-            "the field \"{var}\" holds spaces; give one URI"
-        )));
+/// The URI schemes the asking platform's `launch` may use (none for anyone else).
+pub fn launch_schemes<'a>(ctx: &Ctx<'a>) -> &'a [String] {
+    match ctx.actor {
+        Actor::Platform { profile, .. } => &profile.launch_schemes,
+        _ => &[],
     }
-    let scheme = uri
-        .split_once(':')
-        .map(|(s, _)| s.to_ascii_lowercase())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Failure::bad_request(format!("the field \"{var}\" is not a URI (no scheme)"))
-        })?;
-    if !schemes.contains(&scheme) {
-        return Err(Failure::bad_request(format!(
-            "the field \"{var}\" is a {} URI; allowed here: {}",
-            quote(&scheme),
-            if schemes.is_empty() {
-                "none (the operator sets them)".to_owned()
-            } else {
-                schemes.join(", ")
-            }
-        )));
-    }
-    Ok(())
 }
 
 /// The name of the asking platform, as users read it.

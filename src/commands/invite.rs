@@ -29,7 +29,7 @@
 
 use xmpp_parsers::jid::BareJid;
 
-use super::execute::{self, check_uri};
+use super::execute;
 use super::peers::{gather, Gathered};
 use super::render::{cell, Answer, ResultWriter};
 use super::status::served_user;
@@ -41,6 +41,7 @@ use crate::invites::messages::Tell;
 use crate::invites::plan::{self, Candidate, Create, Plan, Refusal, Row};
 use crate::invites::Outcome;
 use crate::rights::policy::Subject;
+use crate::rights::uri::{self, UriUse};
 use crate::rights::{Access, Actor, Right};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -164,7 +165,11 @@ impl Node for Invite {
             )));
         }
         if let Some(join) = &query.join {
-            check_uri(join, "join", &ctx.settings.url_schemes)?;
+            let link = UriUse::GameLink {
+                pages: &ctx.settings.url_schemes,
+                launch: &profile.launch_schemes,
+            };
+            uri::check(join, "join", link)?;
         }
         let expiry = query.expiry.unwrap_or(settings.default_expiry_secs);
         if !(MIN_EXPIRY_SECS..=settings.max_expiry_secs).contains(&expiry) {

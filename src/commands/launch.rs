@@ -3,10 +3,11 @@
 //! entry allows (`platform add --launch-schemes`, `platform set-launch-schemes`).
 //! Inputs: `jid`, `uri`, `text` (what it starts, optional).
 
-use super::execute::{self, check_uri, deliver, platform_name, required, target, Input};
+use super::execute::{self, deliver, platform_name, required, target, Input};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
-use crate::rights::{Access, Actor, Right};
+use crate::rights::uri::{self, UriUse};
+use crate::rights::{Access, Right};
 use crate::xep::forms::DataForm;
 
 pub struct Launch;
@@ -36,11 +37,8 @@ impl Node for Launch {
     type Query = LaunchQuery;
 
     fn run(query: LaunchQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        let schemes = match ctx.actor {
-            Actor::Platform { profile, .. } => profile.launch_schemes.as_slice(),
-            _ => &[],
-        };
-        check_uri(&query.uri, "uri", schemes)?;
+        let launch = execute::launch_schemes(ctx);
+        uri::check(&query.uri, "uri", UriUse::Launch { launch })?;
         let target = target(ctx, &query.input, Right::Launch)?;
         deliver(ctx, target, Right::Launch, |ctx, to| {
             let name = platform_name(ctx);

@@ -3,9 +3,10 @@
 //! Gajim would show it as an attachment). Schemes: `rights.url_schemes` (https only by
 //! default). Inputs: `jid`, `url`, and `text` (what the page is, optional).
 
-use super::execute::{self, check_uri, deliver, platform_name, required, target, Input};
+use super::execute::{self, deliver, platform_name, required, target, Input};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
+use crate::rights::uri::{self, UriUse};
 use crate::rights::{Access, Right};
 use crate::xep::forms::DataForm;
 
@@ -36,7 +37,8 @@ impl Node for OpenUrl {
     type Query = OpenUrlQuery;
 
     fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        check_uri(&query.url, "url", &ctx.settings.url_schemes)?;
+        let pages = &ctx.settings.url_schemes;
+        uri::check(&query.url, "url", UriUse::Page { pages })?;
         let target = target(ctx, &query.input, Right::OpenUrl)?;
         deliver(ctx, target, Right::OpenUrl, |ctx, to| {
             let name = platform_name(ctx);

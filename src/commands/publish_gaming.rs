@@ -12,6 +12,7 @@ use minidom::Element;
 use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
 use crate::failure::Failure;
+use crate::rights::uri::{self, UriUse};
 use crate::rights::{Access, Right};
 use crate::xep::forms::DataForm;
 use crate::xep::privilege::IqType;
@@ -64,6 +65,14 @@ impl Node for PublishGaming {
     type Query = PublishGamingQuery;
 
     fn run(query: PublishGamingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+        // Other clients read the link from the user's PEP and may open it.
+        if let Some((var, link)) = query.game.iter().find(|(var, _)| *var == "uri") {
+            let link_use = UriUse::GameLink {
+                pages: &ctx.settings.url_schemes,
+                launch: execute::launch_schemes(ctx),
+            };
+            uri::check(link, var, link_use)?;
+        }
         let jid = match target(ctx, &query.input, Right::PublishGaming)? {
             Target::Unseen(jid) => return Err(unreachable(&jid)),
             Target::User { jid, .. } => jid,

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod platforms;
 pub mod policy;
 pub mod token;
+pub mod uri;
 
 use std::fmt;
 

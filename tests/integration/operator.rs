@@ -32,9 +32,19 @@ on_both_servers!(
 /// `platform add` refuses what is not a platform's JID, and says why.
 #[tokio::test]
 async fn a_platform_jid_is_checked() {
-    let server = Server::start(ServerKind::Prosody).await.expect("server starts");
-    let bridge = Bridge::start_with(&server, &BridgeConfig::default()).await.expect("bridge starts");
-    for bad in ["notajid", "arcade@example.test/engine", "@example.test", "a@b@c", ""] {
+    let server = Server::start(ServerKind::Prosody)
+        .await
+        .expect("server starts");
+    let bridge = Bridge::start_with(&server, &BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    for bad in [
+        "notajid",
+        "arcade@example.test/engine",
+        "@example.test",
+        "a@b@c",
+        "",
+    ] {
         let refused = bridge.cli(&["platform", "add", bad]);
         let Err(why) = refused else {
             panic!("{bad:?} was accepted: {refused:?}");
@@ -71,23 +81,42 @@ on_both_servers!(
 /// what is likely wrong, once, and keeps trying.
 #[tokio::test]
 async fn a_wrong_port_gets_a_hint() {
-    let server = Server::start(ServerKind::Prosody).await.expect("server starts");
+    let server = Server::start(ServerKind::Prosody)
+        .await
+        .expect("server starts");
     let port = free_ports(1).unwrap()[0];
     let config = BridgeConfig {
         port: Some(port),
         reconnect_max_secs: 1,
         ..BridgeConfig::default()
     };
-    let mut bridge = Bridge::start_with(&server, &config).await.expect("bridge starts");
-    bridge.wait_for_log("component_ports", Duration::from_secs(30)).await.unwrap();
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge
+        .wait_for_log("component_ports", Duration::from_secs(30))
+        .await
+        .unwrap();
     let log = bridge.log();
-    let hint = log.lines().find(|l| l.contains("component_ports")).unwrap_or_default().to_owned();
+    let hint = log
+        .lines()
+        .find(|l| l.contains("component_ports"))
+        .unwrap_or_default()
+        .to_owned();
     for piece in [&port.to_string()[..], "VirtualHost", "ejabberd_service"] {
         assert!(hint.contains(piece), "{piece} missing from {hint}");
     }
     // Said once per run of failures, while it keeps trying.
     let attempts = log.matches("cannot connect").count();
-    bridge.wait_for_count("cannot connect", attempts + 2, Duration::from_secs(30)).await.unwrap();
-    assert_eq!(bridge.log().matches("component_ports").count(), 1, "{}", bridge.log_tail(30));
+    bridge
+        .wait_for_count("cannot connect", attempts + 2, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        bridge.log().matches("component_ports").count(),
+        1,
+        "{}",
+        bridge.log_tail(30)
+    );
     assert!(bridge.exit_status().unwrap().is_none(), "it keeps trying");
 }

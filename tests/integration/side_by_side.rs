@@ -92,7 +92,11 @@ impl Bench {
             None => "gc default".to_owned(),
             Some(gc) => format!("gc = {gc}"),
         };
-        let nagle = if self.nagle_off { "nagle = false" } else { "Nagle on" };
+        let nagle = if self.nagle_off {
+            "nagle = false"
+        } else {
+            "Nagle on"
+        };
         let label = match (&self.gc, self.nagle_off) {
             (None, false) => " (Debian's defaults)",
             (Some(gc), true) if gc == RECOMMENDED_GC => " (what component-config/ recommends)",
@@ -783,7 +787,10 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
     let mut before_us = Vec::new();
     for _ in 0..before {
         let t0 = Instant::now();
-        let reply = puzzle.iq(peers_request("alice", true), IQ_TIMEOUT).await.expect("answer");
+        let reply = puzzle
+            .iq(peers_request("alice", true), IQ_TIMEOUT)
+            .await
+            .expect("answer");
         assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
         before_us.push(t0.elapsed().as_micros() as u64);
     }
@@ -822,14 +829,25 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
     let mut during_at = Vec::new();
     while during_us.len() < during || !flooding.is_finished() {
         let t0 = Instant::now();
-        let reply = puzzle.iq(peers_request("alice", true), IQ_TIMEOUT).await.expect("answer");
+        let reply = puzzle
+            .iq(peers_request("alice", true), IQ_TIMEOUT)
+            .await
+            .expect("answer");
         assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
         during_us.push(t0.elapsed().as_micros() as u64);
         during_at.push(Instant::now());
     }
     let flood_answers = flooding.await.expect("the flood's reader");
-    assert_eq!(flood_answers.len(), count, "every request of the flood is answered");
-    let last = flood_answers.iter().map(|(at, _)| *at).max().unwrap_or(flood_sent);
+    assert_eq!(
+        flood_answers.len(),
+        count,
+        "every request of the flood is answered"
+    );
+    let last = flood_answers
+        .iter()
+        .map(|(at, _)| *at)
+        .max()
+        .unwrap_or(flood_sent);
     Flooded {
         before_us,
         during_us,
@@ -855,8 +873,15 @@ async fn a_flooding_platform_does_not_delay_another() {
     let mut world = world(ServerKind::Prosody, &bench).await;
     let count = 3_000;
     let flooded = flood(&mut world, count, 5, 20).await;
-    let refused = flooded.flood_answers.iter().filter(|(_, refused)| *refused).count();
-    assert!(refused > count / 2, "the rate held: {refused} of {count} refused");
+    let refused = flooded
+        .flood_answers
+        .iter()
+        .filter(|(_, refused)| *refused)
+        .count();
+    assert!(
+        refused > count / 2,
+        "the rate held: {refused} of {count} refused"
+    );
     // When the other platform's 20th answer came, how many of the flood's had come.
     let twentieth = flooded.during_at[19];
     let flood_before = flooded
@@ -881,7 +906,8 @@ async fn a_flooding_platform_does_not_delay_another() {
 async fn flood_figures() {
     let count = env_number("FLOOD_COUNT", 3_000);
     let online = env_number("FLOOD_ONLINE", 1_000);
-    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
+    let gcs =
+        std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
     let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
     let mut report = String::from(
         "\n| Prosody | flood answered in | refused | other platform before: p50, p99 | during: p50, p99 (answers) | Prosody CPU | bridge CPU |\n|---|---|---|---|---|---|---|\n",
