@@ -382,17 +382,41 @@ pub enum LogFormat {
     Json,
 }
 
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn raw(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: describe_toml_error(&e, text),
+    })
+}
+
 /// The XEP-0114 shared secret. Never printed: `Debug` shows a placeholder.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Option<String>);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        Secret(Some(value.into()))
+    }
+
+    /// The secret of a configuration loaded for the database only
+    /// ([`Config::load_without_secret`]): never read, and empty if anything asks.
+    pub fn unread() -> Secret {
+        Secret(None)
+    }
+
+    pub fn is_read(&self) -> bool {
+        self.0.is_some()
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.as_deref().unwrap_or_default()
     }
 }
 
@@ -526,23 +550,22 @@ impl Config {
 
     /// Reads, parses and validates the file, including the secret it points to.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Config::parse(&text, path)
+        Config::parse(&read(path)?, path)
+    }
+
+    /// Reads, parses and validates the file, but not the secret: for the commands that
+    /// only touch the database (`platform`, `audit`), which work while the secret is out
+    /// of reach (systemd's credentials exist only while the service runs).
+    pub fn load_without_secret(path: &Path) -> Result<Config, ConfigError> {
+        Config::validate(raw(&read(path)?, path)?, false)
     }
 
     /// Parses `text` (read from `path`, which is only used in messages).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: describe_toml_error(&e, text),
-        })?;
-        Config::validate(raw)
+        Config::validate(raw(text, path)?, true)
     }
 
-    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    fn validate(raw: RawConfig, read_secret: bool) -> Result<Config, ConfigError> {
         let component_jid = parse_domain_jid(&raw.component.jid, "component.jid")?;
         let ejabberd_api = raw
             .server
@@ -578,20 +601,14 @@ impl Config {
             .platforms
             .iter()
             .map(|p| {
-                BareJid::from_str(p)
-                    .map_err(|e| {
-                        ConfigError::Invalid(format!("platforms: {p:?} is not a valid JID ({e})"))
-                    })
+                crate::admin::platform_jid(p)
+                    .map_err(|e| ConfigError::Invalid(format!("platforms: {e}")))
                     .map(|jid| crate::admin::NewPlatform::authorized(jid.as_str()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for p in &raw.platform {
-            let jid = BareJid::from_str(&p.jid).map_err(|e| {
-                ConfigError::Invalid(format!(
-                    "[[platform]] jid: {:?} is not a valid JID ({e})",
-                    p.jid
-                ))
-            })?;
+            let jid = crate::admin::platform_jid(&p.jid)
+                .map_err(|e| ConfigError::Invalid(format!("[[platform]] jid: {e}")))?;
             let rights = match &p.rights {
                 Some(list) => Some(
                     crate::rights::Rights::parse(&list.join(","))
@@ -658,7 +675,11 @@ impl Config {
                 ))
             }
         };
-        let secret = secret_source.load()?;
+        let secret = if read_secret {
+            secret_source.load()?
+        } else {
+            Secret::unread()
+        };
         let link = raw.link;
         let directory = raw.directory;
         // Every number has a range: zero makes no sense, and a huge value would overflow
@@ -1119,6 +1140,30 @@ mod tests {
         let text = with_secret_env("JID").replace("game.example.test", "bot@example.test");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("component.jid"), "{err}");
+    }
+
+    #[test]
+    fn the_database_commands_need_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = with_secret_env("NEVER_SET").replace(
+            "secret_env = \"XGB_TEST_SECRET_NEVER_SET\"",
+            &format!("secret_file = {:?}", dir.path().join("gone")),
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).unwrap();
+        assert!(matches!(
+            Config::load(&path),
+            Err(ConfigError::Secret { .. })
+        ));
+        let config = Config::load_without_secret(&path).unwrap();
+        assert!(!config.secret.is_read());
+        assert_eq!(config.storage_path, Path::new("/tmp/x.sqlite"));
+        // Everything else is still checked.
+        std::fs::write(&path, text.replace("port = 5347", "port = 0")).unwrap();
+        assert!(Config::load_without_secret(&path).is_err());
+        let env = dir.path().join("env.toml");
+        std::fs::write(&env, with_secret_env("NEVER_SET")).unwrap();
+        assert!(Config::load_without_secret(&env).is_ok());
     }
 
     #[test]

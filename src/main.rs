@@ -110,7 +110,8 @@ enum PlatformCmd {
 
 /// The database the configuration at `config` names, or the exit code saying why not.
 fn open_store(config: &std::path::Path) -> Result<xmpp_game_bridge::store::Store, ExitCode> {
-    let config = Config::load(config).map_err(|e| {
+    // The database is all these commands touch: the secret is not read.
+    let config = Config::load_without_secret(config).map_err(|e| {
         eprintln!("xmpp-game-bridge: {e}");
         ExitCode::from(2)
     })?;
