@@ -49,6 +49,21 @@ fn bare_jid(jid: &str) -> Result<BareJid, String> {
     BareJid::from_str(jid.trim()).map_err(|e| format!("{jid:?} is not a valid JID ({e})"))
 }
 
+/// A platform's JID: a bot account (`arcade@example.org`) or a component's domain
+/// (`games.example.org`). A bare word such as `notajid` parses as a JID (a domain), but no
+/// server would route a platform's requests from it.
+pub fn platform_jid(jid: &str) -> Result<BareJid, String> {
+    let parsed = BareJid::from_str(jid.trim()).map_err(|e| {
+        format!("{jid:?} is not a platform's JID ({e}): give the bot account's JID (arcade@example.org) or a component's domain (games.example.org)")
+    })?;
+    if parsed.node().is_none() && !parsed.domain().as_str().contains('.') {
+        return Err(format!(
+            "{jid:?} is not a platform's JID: give the bot account's JID (arcade@example.org) or a component's domain (games.example.org)"
+        ));
+    }
+    Ok(parsed)
+}
+
 /// The rights as stored: `None` for "default", else the canonical list.
 fn rights_setting(rights: Option<&str>) -> Result<Option<String>, String> {
     match rights.map(str::trim) {
@@ -64,7 +79,7 @@ fn store_error(e: impl std::fmt::Display) -> String {
 /// `platform add`: registers a platform (or says it exists). Also used to seed the
 /// registry from the configuration, where an existing entry is left as it is.
 pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
-    let jid = bare_jid(&new.jid)?;
+    let jid = platform_jid(&new.jid)?;
     let rights = rights_setting(new.rights.as_deref())?;
     let domains = new
         .domains
@@ -373,6 +388,11 @@ mod tests {
         assert!(remove(&store, "arcade@example.test").is_ok());
         assert_eq!(list(&store).unwrap(), "no platforms registered");
         assert!(add(&store, &new("not a jid@@")).is_err());
+        for bad in ["notajid", "arcade@example.test/engine", "", "@example.test"] {
+            let refused = add(&store, &new(bad)).unwrap_err();
+            assert!(refused.contains("not a platform's JID"), "{bad}: {refused}");
+        }
+        assert!(add(&store, &new("games.example.test")).is_ok());
     }
 
     #[test]
