@@ -105,6 +105,14 @@ pub fn report(privilege: Option<&Privilege>) -> String {
                 grant.gives(),
                 grant.used_for()
             ));
+        } else if grant == Grant::PubsubSet && privilege.is_some_and(|p| p.version == Version::V1) {
+            // urn:xmpp:privilege:1 (ejabberd 23.01's mod_privilege) has no iq permission:
+            // no setting of the server gives it.
+            parts.push(format!(
+                "{} cannot be granted by this server (its XEP-0356 is urn:xmpp:privilege:1, as ejabberd 23.01's, which has no iq permission), so {} answers feature-not-implemented",
+                grant.gives(),
+                grant.used_for()
+            ));
         } else {
             parts.push(format!(
                 "{} needs {} (for {})",
@@ -209,6 +217,23 @@ mod tests {
         assert!(missing(Some(&most)).is_empty());
         assert!(Grant::ContactsPresence.is_granted(Some(&most)));
         assert_eq!(missing(None), vec![Grant::RosterGet, Grant::Presence]);
+    }
+
+    #[test]
+    fn a_server_that_cannot_grant_iq_is_not_asked_to() {
+        let v1 = granted(RosterAccess::Get, PresenceAccess::ManagedEntity);
+        let line = report(Some(&v1));
+        assert!(
+            line.contains("publishing to users' PEP cannot be granted by this server"),
+            "{line}"
+        );
+        assert!(!line.contains("needs iq="), "{line}");
+        let v2 = Privilege {
+            version: Version::V2,
+            ..v1
+        };
+        assert!(report(Some(&v2))
+            .contains("publishing to users' PEP needs iq=http://jabber.org/protocol/pubsub:set"));
     }
 
     #[test]
