@@ -54,6 +54,10 @@ use writer::Writer;
 /// Ids of keepalive pings start with this; their replies stay in the transport.
 const KEEPALIVE_PREFIX: &str = "keepalive-";
 
+/// Connection attempts refused in a row before the log says what is likely wrong (once
+/// per run of refusals).
+const REFUSED_BEFORE_HINT: u32 = 3;
+
 /// A link that stayed up this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(30);
 
@@ -105,6 +109,9 @@ enum Ended {
     Shutdown,
     /// The link is gone; reconnect.
     Lost(String),
+    /// Nothing accepts connections at the address (reconnect, and after a few in a row,
+    /// say what is likely wrong).
+    Refused(String),
     /// Do not reconnect.
     Fatal(FatalLinkError),
 }
@@ -128,6 +135,8 @@ pub async fn run(
     // What the core says while the link is down, for the next link. The core never waits
     // for a link that is down.
     let mut held = Held::default();
+    // Connection attempts refused in a row.
+    let mut refused = 0u32;
     loop {
         if *shutdown.borrow() {
             break;
@@ -139,6 +148,7 @@ pub async fn run(
         };
         match attempt {
             Ok(link) => {
+                refused = 0;
                 info!(%addr, component = %settings.component, "link up");
                 let up_at = Instant::now();
                 held.meanwhile(send_event(&mut events, Input::Connected), &mut outgoing)
@@ -165,7 +175,7 @@ pub async fn run(
                 match ended {
                     Ended::Shutdown => return Ok(()),
                     Ended::Fatal(e) => return Err(e),
-                    Ended::Lost(reason) => {
+                    Ended::Lost(reason) | Ended::Refused(reason) => {
                         warn!(%reason, "link down");
                         held.meanwhile(
                             send_event(&mut events, Input::Disconnected { reason }),
@@ -178,7 +188,21 @@ pub async fn run(
             Err(Ended::Fatal(e)) => return Err(e),
             Err(Ended::Shutdown) => break,
             // The core already knows the link is down; only the log hears of each attempt.
-            Err(Ended::Lost(reason)) => warn!(%reason, "cannot connect"),
+            Err(Ended::Lost(reason)) => {
+                refused = 0;
+                warn!(%reason, "cannot connect")
+            }
+            Err(Ended::Refused(reason)) => {
+                refused += 1;
+                warn!(%reason, "cannot connect");
+                if refused == REFUSED_BEFORE_HINT {
+                    warn!(
+                        %addr,
+                        attempts = refused,
+                        "nothing accepts connections at {addr}: check that the server runs and that server.port is its component port: Prosody's component_ports (read only before the first VirtualHost or Component line of prosody.cfg.lua; placed after one, Prosody silently keeps listening on 5347), or the port of ejabberd's ejabberd_service listener; and that the server listens on server.host (Prosody's component_interfaces, ejabberd's ip)"
+                    );
+                }
+            }
         }
         if *shutdown.borrow() || held.core_done {
             break;
@@ -362,7 +386,13 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
     )
     .await
     .map_err(|e| lost("connecting timed out", &e))?
-    .map_err(|e| lost("cannot connect", &e))?;
+    .map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            Ended::Refused(format!("cannot connect: {e}"))
+        } else {
+            lost("cannot connect", &e)
+        }
+    })?;
     // Small stanzas, latency matters more than packet count.
     let _ = tcp.set_nodelay(true);
     let (read, write) = tcp.into_split();
