@@ -88,18 +88,14 @@ impl TryFrom<&DataForm> for InviteQuery {
                 Failure::bad_request("the form needs the field \"host\": the inviting user")
             })?
             .to_owned();
+        // More than the configured limit is refused by the handler, which knows it; past
+        // MAX_LISTED nothing more is read.
         let invitees = match form.field("invitees") {
-            Some(field) if field.values.len() > MAX_LISTED => {
-                return Err(Failure::bad_request(format!(
-                    "the field \"invitees\" lists {} JIDs; an invite has at most {}",
-                    field.values.len(),
-                    crate::invites::MAX_INVITEES
-                )))
-            }
             Some(field) => {
                 let list: Vec<String> = field
                     .values
                     .iter()
+                    .take(MAX_LISTED + 1)
                     .flat_map(|v| v.split(|c: char| c == ',' || c.is_whitespace()))
                     .filter(|v| !v.is_empty())
                     .take(MAX_LISTED + 1)
@@ -136,7 +132,10 @@ impl Node for Invite {
         form.push_field(Field::jid_single("host", "Host").required());
         form.push_field(Field {
             var: Some("invitees".to_owned()),
-            label: Some("Invitees (empty: the host's active peers)".to_owned()),
+            label: Some(format!(
+                "Invitees (at most {}; empty: the host's active peers)",
+                settings.max_invitees
+            )),
             type_: Some(FieldType::JidMulti),
             ..Field::default()
         });
@@ -145,7 +144,10 @@ impl Node for Invite {
         form.push_field(Field::text_single("join", "Join link", None));
         form.push_field(Field::text_single(
             "expiry",
-            "Seconds to answer",
+            &format!(
+                "Seconds to answer ({MIN_EXPIRY_SECS} to {})",
+                settings.max_expiry_secs
+            ),
             Some(&settings.default_expiry_secs.to_string()),
         ));
         form.push_field(Field::text_single("max-players", "Players at most", None));
@@ -180,9 +182,13 @@ impl Node for Invite {
         }
         if let Some(list) = &query.invitees {
             if list.len() > settings.max_invitees {
+                let listed = if list.len() > MAX_LISTED {
+                    format!("more than {MAX_LISTED}")
+                } else {
+                    list.len().to_string()
+                };
                 return Err(Failure::bad_request(format!(
-                    "the field \"invitees\" lists {} JIDs; an invite has at most {}",
-                    list.len(),
+                    "the field \"invitees\" lists {listed} JIDs; an invite has at most {} here",
                     settings.max_invitees
                 )));
             }
@@ -284,8 +290,8 @@ fn create(
             "too many invites are open on this bridge; try again later",
         ),
         plan::Refused::TooMany => Failure::bad_request(format!(
-            "an invite has at most {} invitees",
-            crate::invites::MAX_INVITEES
+            "an invite has at most {} invitees here",
+            settings.max_invitees
         )),
     })?;
     ctx.disclose(host.as_str());
