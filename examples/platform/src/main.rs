@@ -17,6 +17,8 @@
 //! - `quit`.
 //!
 //! Everything the bridge says is a data form: a field's value is read by its `var`.
+//! A refusal (an IQ error: a user the platform may not see, a rate passed, …) is printed
+//! with the bridge's text and the platform goes on; only a lost connection ends it.
 //! With `PLATFORM_DEBUG` set, every incoming event is printed to standard error.
 
 use std::collections::HashMap;
@@ -37,6 +39,32 @@ const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 const NS_DATA: &str = "jabber:x:data";
 /// The bridge's news about an invite: an answer, or a change of outcome.
 const INVITE_NEWS: &str = "urn:xmpp-game-bridge:invite:1";
+
+/// Why a command gave no result.
+enum Failed {
+    /// The bridge refused it, or did not answer in time: say so, and go on.
+    Refused(String),
+    /// The connection is gone: stop.
+    Lost(String),
+}
+
+impl From<String> for Failed {
+    fn from(e: String) -> Failed {
+        Failed::Lost(e)
+    }
+}
+
+/// What a game does with a refusal: tells its operator, and carries on.
+fn carry_on<T>(result: Result<T, Failed>) -> Result<Option<T>, String> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(Failed::Refused(why)) => {
+            println!("refused: {why}");
+            Ok(None)
+        }
+        Err(Failed::Lost(e)) => Err(e),
+    }
+}
 
 /// The platform's connection: the XMPP client, the bridge's address, and the news that
 /// came while a command waited for its answer (a platform never stops reading: a
@@ -134,7 +162,7 @@ async fn run(options: Options) -> Result<(), String> {
     loop {
         // News that came while a command waited.
         while let Some(news) = link.news.pop_front() {
-            if let Some(started) = on_news(&mut link, &news, &mut waiting).await? {
+            if let Some(Some(started)) = carry_on(on_news(&mut link, &news, &mut waiting).await)? {
                 playing.push(started);
             }
         }
@@ -144,22 +172,26 @@ async fn run(options: Options) -> Result<(), String> {
                 let words: Vec<&str> = line.split_whitespace().collect();
                 match words.as_slice() {
                     ["peers", player] => {
-                        peers(&mut link, player).await?;
+                        carry_on(peers(&mut link, player).await)?;
                     }
                     ["invite", host, game] => {
-                        let peers = peers(&mut link, host).await?;
+                        let Some(peers) = carry_on(peers(&mut link, host).await)? else {
+                            continue;
+                        };
                         if peers.is_empty() {
                             println!("{host} is chatting with nobody: starting a single-player game of {game}");
                             continue;
                         }
-                        if let Some(id) = invite(&mut link, host, game).await? {
+                        if let Some(Some(id)) = carry_on(invite(&mut link, host, game).await)? {
                             waiting.insert(id, (host.to_string(), game.to_string()));
                         }
                     }
                     ["over"] => {
                         for id in playing.drain(..) {
-                            link.command("session-ended", &[("invite", &id)]).await?;
-                            println!("game over: the session of invite {id} ended");
+                            let ended = link.command("session-ended", &[("invite", &id)]).await;
+                            if carry_on(ended)?.is_some() {
+                                println!("game over: the session of invite {id} ended");
+                            }
                         }
                     }
                     ["quit"] => break,
@@ -196,7 +228,7 @@ impl Link {
 
     /// Runs an ad-hoc command in one step with a submitted form; returns the result
     /// form. Keeps reading meanwhile.
-    async fn command(&mut self, node: &str, fields: &[(&str, &str)]) -> Result<Element, String> {
+    async fn command(&mut self, node: &str, fields: &[(&str, &str)]) -> Result<Element, Failed> {
         let mut form = Element::builder("x", NS_DATA).attr(xml_ncname!("type").into(), "submit");
         for (var, value) in fields {
             form = form.append(
@@ -224,16 +256,16 @@ impl Link {
             tokio::select! {
                 answer = &mut answer => break answer.map_err(|e| format!("{node}: {e}"))?,
                 event = self.client.next() => self.take(event)?,
-                _ = &mut deadline => return Err(format!("{node}: no answer within 30 s")),
+                _ = &mut deadline => return Err(Failed::Refused(format!("{node}: no answer within 30 s"))),
             }
         };
         match answer {
             IqResponse::Result(Some(payload)) => payload
                 .get_child("x", NS_DATA)
                 .cloned()
-                .ok_or_else(|| format!("{node}: no result form")),
-            IqResponse::Result(None) => Err(format!("{node}: empty answer")),
-            IqResponse::Error(error) => Err(format!(
+                .ok_or_else(|| Failed::Refused(format!("{node}: no result form"))),
+            IqResponse::Result(None) => Err(Failed::Refused(format!("{node}: empty answer"))),
+            IqResponse::Error(error) => Err(Failed::Refused(format!(
                 "{node} refused: {}",
                 error
                     .texts
@@ -241,13 +273,13 @@ impl Link {
                     .next()
                     .cloned()
                     .unwrap_or_else(|| format!("{:?}", error.defined_condition))
-            )),
+            ))),
         }
     }
 }
 
 /// Asks the bridge who `player` is chatting with; prints and returns them.
-async fn peers(link: &mut Link, player: &str) -> Result<Vec<String>, String> {
+async fn peers(link: &mut Link, player: &str) -> Result<Vec<String>, Failed> {
     let result = link.command("peers", &[("jid", player)]).await?;
     let peers: Vec<String> = items(&result)
         .into_iter()
@@ -265,7 +297,7 @@ async fn peers(link: &mut Link, player: &str) -> Result<Vec<String>, String> {
 }
 
 /// Invites the host's active peers to `game`; returns the invite's id.
-async fn invite(link: &mut Link, host: &str, game: &str) -> Result<Option<String>, String> {
+async fn invite(link: &mut Link, host: &str, game: &str) -> Result<Option<String>, Failed> {
     let session = format!("{game}-{}", std::process::id());
     let result = link
         .command(
@@ -299,7 +331,7 @@ async fn on_news(
     link: &mut Link,
     news: &Element,
     waiting: &mut HashMap<String, (String, String)>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, Failed> {
     let get = |var| value(news, var).unwrap_or_default();
     let (id, outcome) = (get("invite"), get("outcome"));
     let how = match get("how").as_str() {
