@@ -198,6 +198,10 @@ pub enum HostNews {
     Full,
     /// Nobody joined before the expiry.
     Alone,
+    /// The last invitee still waiting declined: nobody joined.
+    DeclinedAlone,
+    /// The platform (named in `invitee`'s place) cancelled the invite.
+    Cancelled,
 }
 
 pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String {
@@ -208,6 +212,12 @@ pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String 
         (Lang::En, HostNews::Alone) => {
             format!("Nobody joined {game} in time: this one is a solo game.")
         }
+        (Lang::En, HostNews::DeclinedAlone) => format!(
+            "{invitee} declined your invitation to {game}. Nobody joined {game}: this one is a solo game."
+        ),
+        (Lang::En, HostNews::Cancelled) => {
+            format!("Your invitation to {game} was cancelled by {invitee}.")
+        }
         (Lang::Fr, HostNews::Accepted) => format!("{invitee} a accepté votre invitation à {game}."),
         (Lang::Fr, HostNews::Declined) => format!("{invitee} a refusé votre invitation à {game}."),
         (Lang::Fr, HostNews::Full) => {
@@ -215,6 +225,12 @@ pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String 
         }
         (Lang::Fr, HostNews::Alone) => {
             format!("Personne n'a rejoint {game} à temps : vous jouerez seul.")
+        }
+        (Lang::Fr, HostNews::DeclinedAlone) => format!(
+            "{invitee} a refusé votre invitation à {game}. Personne n'a rejoint {game} : vous jouerez seul."
+        ),
+        (Lang::Fr, HostNews::Cancelled) => {
+            format!("Votre invitation à {game} a été annulée par {invitee}.")
         }
         (Lang::De, HostNews::Accepted) => {
             format!("{invitee} hat deine Einladung zu {game} angenommen.")
@@ -228,6 +244,12 @@ pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String 
         (Lang::De, HostNews::Alone) => {
             format!("Niemand ist {game} rechtzeitig beigetreten: du spielst allein.")
         }
+        (Lang::De, HostNews::DeclinedAlone) => format!(
+            "{invitee} hat deine Einladung zu {game} abgelehnt. Niemand ist {game} beigetreten: du spielst allein."
+        ),
+        (Lang::De, HostNews::Cancelled) => {
+            format!("Deine Einladung zu {game} wurde von {invitee} abgesagt.")
+        }
         (Lang::Es, HostNews::Accepted) => format!("{invitee} aceptó tu invitación a {game}."),
         (Lang::Es, HostNews::Declined) => format!("{invitee} rechazó tu invitación a {game}."),
         (Lang::Es, HostNews::Full) => {
@@ -235,6 +257,12 @@ pub fn to_host(lang: Lang, news: HostNews, invitee: &str, game: &str) -> String 
         }
         (Lang::Es, HostNews::Alone) => {
             format!("Nadie se unió a {game} a tiempo: esta vez juegas solo.")
+        }
+        (Lang::Es, HostNews::DeclinedAlone) => format!(
+            "{invitee} rechazó tu invitación a {game}. Nadie se unió a {game}: esta vez juegas solo."
+        ),
+        (Lang::Es, HostNews::Cancelled) => {
+            format!("Tu invitación a {game} fue cancelada por {invitee}.")
         }
     }
 }

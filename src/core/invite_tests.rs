@@ -399,6 +399,35 @@ fn a_cancel_tells_the_waiting_invitees_and_the_platform() {
 }
 
 #[test]
+fn the_host_hears_how_an_invite_ended_whichever_way() {
+    let mut core = bed();
+    let (_, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
+    say(
+        &mut core,
+        "bob",
+        &format!("decline {}", prompt_of(&out, "bob")),
+        t(11),
+    );
+    let out = say(
+        &mut core,
+        "dave",
+        &format!("decline {}", prompt_of(&out, "dave")),
+        t(12),
+    );
+    assert_eq!(
+        body(to(&out, HOST)[0]),
+        "dave@example.test declined your invitation to Chess. Nobody joined Chess: this one is a solo game."
+    );
+    let (reply, _) = invite(&mut core, "alice", &["bob"], t(20));
+    let id = field(&reply, "invite");
+    let (_, out) = platform(&mut core, "invite-cancel", &[("invite", &[&id])], t(21));
+    assert_eq!(
+        body(to(&out, HOST)[0]),
+        "Your invitation to Chess was cancelled by game."
+    );
+}
+
+#[test]
 fn crossed_invites_merge_and_the_later_host_counts_as_accepted() {
     let mut core = bed();
     let (reply, out) = invite(&mut core, "bob", &["alice", "carol"], t(10));

@@ -78,6 +78,8 @@ impl Tell<'_> {
                 let invite = &self.book.get(invite)?.record;
                 let news = match (answer, outcome) {
                     (Answer::Accepted, _) => HostNews::Accepted,
+                    // This decline was the last answer waited for: nobody joined.
+                    (Answer::Declined, Outcome::Solo) => HostNews::DeclinedAlone,
                     (Answer::Declined, _) => HostNews::Declined,
                     (Answer::Full, _) => HostNews::Full,
                     (_, Outcome::Solo) => HostNews::Alone,
@@ -85,6 +87,13 @@ impl Tell<'_> {
                 };
                 let lang = self.directory.lang(&invite.host);
                 let text = strings::to_host(lang, news, invitee, &invite.game);
+                Some(chat(self.component, &invite.host, lang, &text, &invite.id))
+            }
+            Notice::Cancelled { invite } => {
+                let invite = &self.book.get(invite)?.record;
+                let lang = self.directory.lang(&invite.host);
+                let platform = self.registry.name(&invite.platform);
+                let text = strings::to_host(lang, HostNews::Cancelled, platform, &invite.game);
                 Some(chat(self.component, &invite.host, lang, &text, &invite.id))
             }
             Notice::Withdrawn { invite, prompt } => {

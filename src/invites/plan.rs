@@ -38,6 +38,8 @@ pub enum Notice {
     },
     /// To a waiting invitee: the invite was cancelled.
     Withdrawn { invite: String, prompt: PromptRef },
+    /// To the host: the platform cancelled the invite.
+    Cancelled { invite: String },
 }
 
 /// An invitee's prompt, as a notice names it.
@@ -451,6 +453,11 @@ pub fn close(book: &Book, id: &str, state: State, at: u32) -> Result<Plan, Close
                 },
             });
         }
+    }
+    if state == State::Cancelled {
+        plan.notices.push(Notice::Cancelled {
+            invite: id.to_owned(),
+        });
     }
     if !answered && after != invite.outcome() {
         plan.notices.push(Notice::State {
