@@ -144,3 +144,13 @@ CREATE TABLE mute (
 -- The shape of answer a platform gets unless a request asks for another: 'form' (the
 -- XEP-0004 data form) or 'compact' (one element per peer or user); NULL: 'form'.
 ALTER TABLE platform ADD COLUMN answers TEXT;
+
+-- migration 7: platforms outside the registry that asked
+-- A platform that is not in the registry but may ask under the operator's policy (a JID
+-- of a domain in access.trusted_domains, or anyone where access.public_platforms is on),
+-- once it has asked: users see it in `privacy`, and share or stop sharing with it by its
+-- JID. Written at most once a day per JID; pruned with the disclosure record.
+CREATE TABLE asker (
+    jid     TEXT PRIMARY KEY,               -- bare JID
+    last_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

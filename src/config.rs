@@ -183,6 +183,15 @@ pub struct AccessConfig {
     pub trusted_domains: Vec<BareJid>,
 }
 
+impl AccessConfig {
+    /// Whether JIDs of `domain` are authorized platforms (the dedicated interface).
+    pub fn trusts(&self, domain: &str) -> bool {
+        self.trusted_domains
+            .iter()
+            .any(|d| d.domain().as_str() == domain)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {

@@ -392,6 +392,8 @@ pub struct Ctx<'a> {
     pub invites: &'a crate::invites::Book,
     /// Who muted invitations from whom.
     pub mutes: &'a crate::invites::mutes::Mutes,
+    /// Platforms outside the registry: who may ask, and who did.
+    pub askers: &'a crate::rights::askers::Askers,
     /// The next number of the id sequence when the request (re)started.
     pub id_base: u64,
     /// Different for every request: seeds ids.

@@ -103,14 +103,8 @@ impl Node for Privacy {
             FieldOption::labelled("Every platform", "all"),
             FieldOption::labelled("No platform", "none"),
         ];
-        let mut platforms: Vec<(&str, &str)> = ctx
-            .registry
-            .iter()
-            .map(|(jid, entry)| (entry.profile.name.as_str(), jid))
-            .collect();
-        platforms.sort_unstable();
         options.extend(
-            platforms
+            known_platforms(ctx, None)
                 .iter()
                 .map(|(name, jid)| FieldOption::labelled(*name, *jid)),
         );
@@ -185,12 +179,15 @@ impl Node for Privacy {
         };
         let mut sharing = Vec::new();
         let mut not_sharing = Vec::new();
-        let mut names: Vec<(&str, &str)> = ctx
-            .registry
-            .iter()
-            .map(|(jid, e)| (e.profile.name.as_str(), jid))
-            .collect();
-        names.sort_unstable();
+        let mut names = known_platforms(ctx, Some(&user));
+        if let Some(Choice {
+            platform: Some(p), ..
+        }) = &change
+        {
+            if !names.iter().any(|(_, jid)| jid == p) {
+                names.push((p.as_str(), p.as_str()));
+            }
+        }
         for (name, jid) in names {
             if sees(jid) {
                 sharing.push(name.to_owned());
@@ -227,28 +224,53 @@ impl Node for Privacy {
     }
 }
 
-/// The registered platform a user means by `word`.
-fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
-    match ctx.registry.find(word) {
-        Some((jid, _)) => Ok(jid.to_owned()),
-        None => {
-            let mut names: Vec<&str> = ctx
-                .registry
-                .iter()
-                .map(|(_, e)| e.profile.name.as_str())
-                .collect();
-            names.sort_unstable();
-            Err(Failure::item_not_found(format!(
-                "there is no platform called {} here; the platforms are: {}",
-                quote(word),
-                if names.is_empty() {
-                    "none yet".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            )))
+/// The platforms a user may choose about, as (name, JID), by name: the registry's, those
+/// outside it that asked (trusted components, public platforms), and those `user` made a
+/// choice about.
+fn known_platforms<'a>(ctx: &'a Ctx<'_>, user: Option<&str>) -> Vec<(&'a str, &'a str)> {
+    let mut platforms: Vec<(&str, &str)> = ctx
+        .registry
+        .iter()
+        .map(|(jid, e)| (e.profile.name.as_str(), jid))
+        .collect();
+    let chosen = user
+        .and_then(|u| ctx.consent.choices(u))
+        .into_iter()
+        .flat_map(|c| c.platforms.iter().map(|(p, _)| &**p));
+    for jid in ctx.askers.jids().into_iter().chain(chosen) {
+        if ctx.registry.get(jid).is_none() && !platforms.iter().any(|(_, j)| *j == jid) {
+            platforms.push((jid, jid));
         }
     }
+    platforms.sort_unstable();
+    platforms
+}
+
+/// The platform a user means by `word`: a registered one by its name, JID or the JID's
+/// local part; or the JID of any platform that may ask under the operator's policy
+/// (a trusted component, a public platform), whether or not it asked yet.
+fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
+    if let Some((jid, _)) = ctx.registry.find(word) {
+        return Ok(jid.to_owned());
+    }
+    if let Ok(jid) = word.trim().parse::<xmpp_parsers::jid::BareJid>() {
+        if ctx.askers.may_ask(&jid) {
+            return Ok(jid.to_string());
+        }
+    }
+    let names: Vec<&str> = known_platforms(ctx, None)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    Err(Failure::item_not_found(format!(
+        "there is no platform called {} here; the platforms are: {}",
+        quote(word),
+        if names.is_empty() {
+            "none yet".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )))
 }
 
 fn describe(ctx: &Ctx<'_>, choice: &Choice) -> String {

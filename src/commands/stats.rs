@@ -80,7 +80,7 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 46] = [
+    let counters: [(&str, &str, String); 48] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -237,6 +237,16 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "platforms-registered",
             "Platforms in the registry",
             ctx.registry.len().to_string(),
+        ),
+        (
+            "platforms-unregistered",
+            "Platforms outside the registry that asked (at most 1,000)",
+            ctx.askers.len().to_string(),
+        ),
+        (
+            "platforms-unregistered-forgotten",
+            "Platforms outside the registry forgotten at the cap",
+            ctx.askers.forgotten.to_string(),
         ),
         (
             "consent-records",

@@ -211,6 +211,8 @@ pub struct State {
     pub invites: crate::invites::Book,
     /// Who muted invitations from whom.
     pub mutes: crate::invites::mutes::Mutes,
+    /// Platforms outside the registry that asked.
+    pub askers: crate::rights::askers::Askers,
     /// The next number of the id sequence of prompts and invites.
     pub next_id: u64,
     /// Ids below this are reserved in the database: a restart starts there.
@@ -292,6 +294,17 @@ impl Core {
         let mut prompts = Prompts::default();
         let mut invites = crate::invites::Book::default();
         let mut mutes = crate::invites::mutes::Mutes::default();
+        let mut askers = crate::rights::askers::Askers::new(config.access.clone());
+        match store.askers() {
+            Ok(rows) => {
+                for (jid, at) in rows {
+                    askers.load(jid, at);
+                }
+            }
+            Err(e) => {
+                error!(error = %e, "cannot read the platforms outside the registry that asked; users see them again once they ask")
+            }
+        }
         match (
             store.consents(),
             store.self_statuses(),
@@ -338,6 +351,7 @@ impl Core {
             prompts,
             invites,
             mutes,
+            askers,
             next_id: 0,
             ids_reserved: 0,
         };
@@ -397,7 +411,8 @@ impl Core {
         let last_seen = self.state.directory.take_last_seen();
         let audit = self.state.audit.take();
         let sent = std::mem::take(&mut self.sent);
-        if last_seen.is_empty() && audit.is_empty() && sent.is_empty() {
+        let askers = self.state.askers.take_dirty();
+        if last_seen.is_empty() && audit.is_empty() && sent.is_empty() && askers.is_empty() {
             return;
         }
         let result = self
@@ -405,7 +420,8 @@ impl Core {
             .store
             .save_last_seen(&last_seen)
             .and_then(|()| self.state.store.append_audit(&audit))
-            .and_then(|()| self.state.store.mark_sent(&sent, unix_secs(now)));
+            .and_then(|()| self.state.store.mark_sent(&sent, unix_secs(now)))
+            .and_then(|()| self.state.store.save_askers(&askers));
         match result {
             Ok(()) => {
                 self.state.health.stats.storage_writes += 1;
@@ -438,6 +454,7 @@ impl Core {
                 // failure may be written again.
                 self.state.directory.requeue_last_seen(last_seen);
                 self.state.audit.requeue(audit);
+                self.state.askers.requeue(askers);
                 self.sent.extend(sent);
                 // Woken for the retry, not only by the next input.
                 self.pending_since = Some(now);
@@ -552,7 +569,8 @@ impl Core {
         }
         let pending = self.state.directory.pending_last_seen()
             + self.state.audit.pending().len()
-            + self.sent.len();
+            + self.sent.len()
+            + self.state.askers.pending();
         if pending > 0 && self.pending_since.is_none() {
             self.pending_since = Some(now);
         }
@@ -595,6 +613,10 @@ impl Core {
             Ok(0) => {}
             Ok(pruned) => debug!(pruned, "old invites pruned"),
             Err(e) => debug!(error = %e, "cannot prune old invites; tried again later"),
+        }
+        self.state.askers.prune(before);
+        if let Err(e) = self.state.store.prune_askers(before) {
+            debug!(error = %e, "cannot prune the platforms that asked; tried again later");
         }
     }
 

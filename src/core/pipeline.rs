@@ -126,6 +126,7 @@ fn ctx<'a>(
         prompts: &state.prompts,
         invites: &state.invites,
         mutes: &state.mutes,
+        askers: &state.askers,
         id_base: state.next_id,
         seed: state.health.stats.commands_served ^ config.salt,
         reply,
@@ -199,14 +200,7 @@ impl Core {
                 profile: entry.profile.clone(),
             });
         }
-        let domain = from.domain();
-        if self
-            .config
-            .access
-            .trusted_domains
-            .iter()
-            .any(|d| d.domain() == domain)
-        {
+        if self.config.access.trusts(from.domain().as_str()) {
             return Some(Actor::Platform {
                 jid,
                 id: bare.clone(),
@@ -249,6 +243,17 @@ impl Core {
         let Some(actor) = actor else {
             return refuse(header, &Failure::internal(), out);
         };
+        if let Actor::Platform {
+            id,
+            via: Via::TrustedDomain | Via::Public,
+            ..
+        } = &actor
+        {
+            // Users may then see it in their privacy, and name it by its JID.
+            self.state
+                .askers
+                .note(id.as_str(), crate::directory::unix_secs(now));
+        }
         let step = Command::try_from(payload)
             .map_err(command_parse_failure)
             .map(|mut request| {

@@ -293,6 +293,66 @@ fn trusted_domains_are_authorized_and_public_platforms_only_where_the_operator_a
     assert_eq!(error_condition(&refused).0, "forbidden");
 }
 
+#[test]
+fn a_user_names_any_platform_that_may_ask_by_its_jid() {
+    let store = Store::open_in_memory().unwrap();
+    let mut core = core_with(store, |c| {
+        c.consent = crate::rights::consent::ConsentPolicy::OptIn;
+        c.access.trusted_domains = vec!["games.example.test".parse().unwrap()];
+    });
+    link_up(&mut core);
+    // Before it asked: the user may name it already, but is not shown it.
+    assert!(!say(&mut core, "privacy", t(10)).contains("games.example.test"));
+    let reply = say(&mut core, "share games.example.test", t(11));
+    assert!(
+        reply.starts_with("games.example.test may now see you."),
+        "{reply}"
+    );
+    let status_of_alice = |core: &mut Core, now| {
+        let request = iq(
+            "set",
+            "games.example.test",
+            "<command xmlns='http://jabber.org/protocol/commands' node='status' action='execute'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='jids'><value>alice@example.test</value></field></x></command>",
+        );
+        items(&ask(core, &request, now))[0]["availability"][0].clone()
+    };
+    assert_eq!(status_of_alice(&mut core, t(12)), "available");
+    let reply = say(&mut core, "stop games.example.test", t(13));
+    assert!(
+        reply.starts_with("games.example.test no longer sees you."),
+        "{reply}"
+    );
+    assert_eq!(status_of_alice(&mut core, t(13)), "unknown");
+    // It asked: every user sees it in their privacy now, and after a restart.
+    let privacy = say(&mut core, "privacy", t(14));
+    let not = privacy
+        .split("Platforms that do not:")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        not.split('.').next().unwrap_or_default().contains("games"),
+        "{privacy}"
+    );
+    // Not a platform under this policy: a public one, a domain not trusted.
+    for word in ["pubbot@example.test", "other.example.test"] {
+        let reply = say(&mut core, &format!("share {word}"), t(15));
+        assert!(
+            reply.contains("there is no platform called"),
+            "{word}: {reply}"
+        );
+    }
+    core.handle(Input::Tick, t(20));
+    let store = core.into_store();
+    let mut again = core_with(store, |c| {
+        c.consent = crate::rights::consent::ConsentPolicy::OptIn;
+        c.access.trusted_domains = vec!["games.example.test".parse().unwrap()];
+    });
+    link_up(&mut again);
+    let privacy = say(&mut again, "privacy", t(30));
+    assert!(privacy.contains("games.example.test"), "{privacy}");
+}
+
 /// alice says `text` to the component; the one chat reply's body.
 fn say(core: &mut Core, text: &str, now: std::time::SystemTime) -> String {
     let message = format!(

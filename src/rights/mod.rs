@@ -6,6 +6,7 @@
 //!
 //! Security-sensitive: keep it pure and table-tested.
 
+pub mod askers;
 pub mod audit;
 pub mod consent;
 pub mod platforms;

@@ -259,6 +259,42 @@ impl Store {
             )?
             .execute([before])?)
     }
+
+    /// The platforms outside the registry that asked, and when they last did.
+    pub fn askers(&self) -> Result<Vec<(String, u32)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT jid, last_at FROM asker ORDER BY last_at DESC")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records that these platforms asked (when), in one transaction.
+    pub fn save_askers(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO asker (jid, last_at) VALUES (?1, ?2)
+                 ON CONFLICT (jid) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            )?;
+            for (jid, at) in batch {
+                stmt.execute(rusqlite::params![jid, at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets the platforms that last asked before `before`.
+    pub fn prune_askers(&self, before: u32) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM asker WHERE last_at < ?1")?
+            .execute([before])?)
+    }
 }
 
 #[cfg(test)]
