@@ -76,6 +76,7 @@ struct RawInvites {
     per_host_per_hour: u64,
     declines_before_cooldown: u64,
     cooldown_hours: u64,
+    session_max_secs: u64,
 }
 
 impl Default for RawInvites {
@@ -88,6 +89,7 @@ impl Default for RawInvites {
             per_host_per_hour: d.per_host_per_hour.into(),
             declines_before_cooldown: d.declines_before_cooldown.into(),
             cooldown_hours: (d.cooldown_secs / 3600).into(),
+            session_max_secs: d.session_max_secs.into(),
         }
     }
 }
@@ -818,6 +820,12 @@ impl Config {
                 0,
                 24 * 365,
             ),
+            (
+                "invites.session_max_secs",
+                raw.invites.session_max_secs,
+                30,
+                30 * 86_400,
+            ),
         ] {
             if !(min..=max).contains(&value) {
                 return Err(ConfigError::Invalid(format!(
@@ -872,6 +880,7 @@ impl Config {
                     per_host_per_hour: small32(raw.invites.per_host_per_hour),
                     declines_before_cooldown: small32(raw.invites.declines_before_cooldown),
                     cooldown_secs: small32(raw.invites.cooldown_hours.saturating_mul(3600)),
+                    session_max_secs: small32(raw.invites.session_max_secs),
                 },
             },
             directory: DirectoryConfig {

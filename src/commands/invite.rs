@@ -306,7 +306,32 @@ fn create(
             .get(id)
             .map(|i| (i.outcome(), i.record.expires_at))
     });
+    // What already links the host to an invitee: since when, and until when.
+    let mut linked: Vec<Linked> = Vec::new();
+    for (_, row) in &created.rows {
+        if let Row::AlreadyInvited { invite } = row {
+            if let Some(held) = ctx.invites.get(invite) {
+                if !linked.iter().any(|l| l.invite == *invite) {
+                    linked.push(Linked {
+                        invite: invite.clone(),
+                        since: held.record.created_at,
+                        state: match (held.state(), held.outcome()) {
+                            (crate::invites::State::Started, _) => "started",
+                            (_, Outcome::Ready) => "ready",
+                            _ => "waiting",
+                        },
+                        ends: if held.outcome() == Outcome::Waiting {
+                            held.record.expires_at
+                        } else {
+                            ctx.invites.ends_at(&held.record)
+                        },
+                    });
+                }
+            }
+        }
+    }
     let answer = Created {
+        linked,
         invite: surviving,
         joined: created.joined.clone(),
         // A new invite waits for answers; a joined one is ready, the host counting.
@@ -410,7 +435,20 @@ pub fn carry(ctx: &mut Ctx<'_>, plan: Plan) {
     ctx.effects.extend(messages.into_iter().map(Effect::Send));
 }
 
+/// An invite that already links the host to an invitee, as the platform is told of it.
+struct Linked {
+    invite: String,
+    /// When it was made.
+    since: u32,
+    /// `waiting`, `ready` or `started`.
+    state: &'static str,
+    /// When it ends by itself: its expiry while it waits, else its session's end.
+    ends: u32,
+}
+
 struct Created {
+    /// The invites behind `already-invited` rows.
+    linked: Vec<Linked>,
     invite: Option<String>,
     joined: Vec<String>,
     outcome: Outcome,
@@ -449,12 +487,27 @@ impl Answer for Created {
             ("jid", "Invitee", FieldType::JidSingle),
             ("result", "Result", FieldType::TextSingle),
             ("invite", "Invite", FieldType::TextSingle),
+            (
+                "since",
+                "Linked since (already-invited)",
+                FieldType::TextSingle,
+            ),
         ]);
         for (jid, row) in &self.rows {
+            let since = match row {
+                Row::AlreadyInvited { invite } => self
+                    .linked
+                    .iter()
+                    .find(|l| l.invite == *invite)
+                    .map(|l| datetime::format(u64::from(l.since)))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
             out.row(&[
                 cell("jid", jid),
                 cell("result", row.as_str()),
                 cell("invite", row.invite().unwrap_or("")),
+                cell("since", &since),
             ]);
         }
     }
@@ -483,6 +536,15 @@ impl Answer for Created {
         }
         if !others.is_empty() {
             text.push_str(&format!(" ({})", others.join(", ")));
+        }
+        for linked in &self.linked {
+            text.push_str(&format!(
+                "; invite {} links them, {} since {}: end it with session-ended (or invite-cancel), or it ends by itself at {}",
+                linked.invite,
+                linked.state,
+                datetime::format(u64::from(linked.since)),
+                datetime::format(u64::from(linked.ends)),
+            ));
         }
         text
     }

@@ -533,6 +533,45 @@ fn a_started_session_closes_the_invitations_still_waiting() {
 }
 
 #[test]
+fn a_session_the_platform_never_ends_ends_by_itself() {
+    let mut core = bed_on(Store::open_in_memory().unwrap(), |c| {
+        c.rights.invites.session_max_secs = 1_000;
+    });
+    let (reply, out) = invite(&mut core, "alice", &["bob"], t(10));
+    let id = field(&reply, "invite");
+    say(
+        &mut core,
+        "bob",
+        &format!("accept {}", prompt_of(&out, "bob")),
+        t(11),
+    );
+    // Ready and never ended: the pair stays linked past the expiry, and says how long.
+    let (again, _) = invite(&mut core, "alice", &["bob"], t(700));
+    assert_eq!(result_of(&again, "bob"), "already-invited");
+    let at = |secs| crate::xep::datetime::format(u64::from(crate::directory::unix_secs(t(secs))));
+    let text = String::from(&again);
+    for piece in [
+        format!("ready since {}", at(10)),
+        "session-ended".to_owned(),
+        format!("ends by itself at {}", at(1_010)),
+    ] {
+        assert!(text.contains(&piece), "{piece} missing from {text}");
+    }
+    assert!(sent(&core.handle(Input::Tick, t(1_009))).is_empty());
+    let out = sent(&core.handle(Input::Tick, t(1_010)));
+    let told = to(&out, PLATFORM);
+    assert_eq!(told.len(), 1, "{out:?}");
+    assert_eq!(
+        (field(told[0], "state"), field(told[0], "outcome")),
+        ("ended".to_owned(), "ready".to_owned())
+    );
+    let (status, _) = platform(&mut core, "invite-status", &[("invite", &[&id])], t(1_011));
+    assert_eq!(field(&status, "state"), "ended");
+    let (third, _) = invite(&mut core, "alice", &["bob"], t(1_012));
+    assert_eq!(result_of(&third, "bob"), "sent");
+}
+
+#[test]
 fn the_host_must_be_available_and_share_and_says_so_the_same_way() {
     let mut core = bed_on(Store::open_in_memory().unwrap(), |c| {
         c.consent = crate::config::ConsentPolicy::OptIn;

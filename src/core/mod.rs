@@ -292,7 +292,7 @@ impl Core {
         let mut consent = Consent::new(config.consent);
         let mut self_status = SelfStatuses::default();
         let mut prompts = Prompts::default();
-        let mut invites = crate::invites::Book::default();
+        let mut invites = crate::invites::Book::new(config.rights.invites.session_max_secs);
         let mut mutes = crate::invites::mutes::Mutes::default();
         let mut askers = crate::rights::askers::Askers::new(config.access.clone());
         match store.askers() {

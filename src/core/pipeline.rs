@@ -415,6 +415,93 @@ impl Core {
         for id in self.state.invites.retire(secs) {
             debug!(invite = %id, "invite past its expiry, with every answer in: no longer held");
         }
+        for id in self.state.invites.ending(secs) {
+            self.end_session(&id, now, out);
+        }
+    }
+
+    /// Ends a ready or started session the platform did not end within
+    /// `invites.session_max_secs`: recorded as `session-ended` would, the platform told,
+    /// and what `session-started` published (XEP-0196) cleared, as `session-ended` does.
+    fn end_session(&mut self, id: &str, now: SystemTime, out: &mut Outbox) {
+        use crate::invites::{Answer, State};
+        let secs = crate::directory::unix_secs(now);
+        let Some(invite) = self.state.invites.get(id) else {
+            return;
+        };
+        let started = invite.state() == State::Started;
+        let platform = invite.record.platform.clone();
+        let mut players = vec![invite.record.host.clone()];
+        players.extend(
+            invite
+                .invitees
+                .iter()
+                .filter(|i| i.answer == Some(Answer::Accepted))
+                .map(|i| i.jid.clone()),
+        );
+        let plan = match crate::invites::plan::end(&self.state.invites, id, secs) {
+            Ok(plan) => plan,
+            Err(_) => return,
+        };
+        if let Err(e) = self.carry_out(plan, None, now, out) {
+            debug!(error = %e, invite = %id, "cannot record the end of a session; tried again in a second");
+            self.state.invites.end_later(id, secs + 1);
+            return;
+        }
+        tracing::info!(invite = %id, "a session its platform did not end ended by itself (invites.session_max_secs)");
+        if started {
+            self.clear_playing(&platform, &players, now, out);
+        }
+    }
+
+    /// Clears what a started session published for `players` (XEP-0196), where the
+    /// platform holds `publish-gaming`, the player shares with it and the server grants
+    /// the bridge the pubsub privilege; the answers are not waited for.
+    fn clear_playing(
+        &mut self,
+        platform: &str,
+        players: &[String],
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        use crate::commands::publish_gaming::{publish, NS_PUBSUB};
+        let Ok(platform_jid) = BareJid::from_str(platform) else {
+            return;
+        };
+        let actor = self.actor(&Jid::from(platform_jid), Access::Platform, None);
+        let holds = rights::policy::rights_for(
+            &actor,
+            rights::policy::Subject {
+                consenting: true,
+                remote: false,
+            },
+        )
+        .contains(rights::Right::PublishGaming);
+        if !holds {
+            return;
+        }
+        for player in players {
+            let Ok(user) = BareJid::from_str(player) else {
+                continue;
+            };
+            let granted = self
+                .state
+                .directory
+                .domain_of(user.domain().as_str())
+                .and_then(|d| d.privilege.as_ref())
+                .is_some_and(|p| p.iq_allows(NS_PUBSUB, crate::xep::privilege::IqType::Set));
+            if !granted || !self.state.consent.allows(player, platform) {
+                continue;
+            }
+            self.next_op += 1;
+            let op = self.next_op;
+            let iq = commands::PrivilegedIq {
+                user,
+                set: true,
+                payload: publish(&[]),
+            };
+            self.send_privileged(op, iq, now, out);
+        }
     }
 
     /// What renders the invites' notices, over the core's state.

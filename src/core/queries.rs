@@ -424,7 +424,13 @@ impl Core {
     }
 
     /// Sends `iq` as its user, wrapped in a XEP-0356 (0.4) `<privileged_iq/>`.
-    fn send_privileged(&mut self, op: u64, iq: PrivilegedIq, now: SystemTime, out: &mut Outbox) {
+    pub(super) fn send_privileged(
+        &mut self,
+        op: u64,
+        iq: PrivilegedIq,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
         let (type_, name) = if iq.set {
             (IqType::Set, "set")
         } else {

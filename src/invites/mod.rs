@@ -30,7 +30,7 @@ use crate::store::{InviteRecord, PromptRecord, Write};
 
 /// The kind of an invitee's prompt.
 pub const KIND: &str = "invite";
-/// Invites held at once (open ones, and ready ones until their expiry).
+/// Invites held at once (open ones, and ready or started ones until their session ends).
 pub const MAX_LIVE: usize = 100_000;
 /// Hosts whose invitations of the last hour are counted (the per-host rate); at the cap,
 /// a host not counted yet may send none until an hour-old count is forgotten (counted in
@@ -60,6 +60,10 @@ pub struct InvitesConfig {
     /// none from that host for [`InvitesConfig::cooldown_secs`].
     pub declines_before_cooldown: u32,
     pub cooldown_secs: u32,
+    /// A ready or started session the platform does not end (`session-ended`,
+    /// `invite-cancel`) ends by itself this long after its invite was made (or at its
+    /// expiry, if that is later).
+    pub session_max_secs: u32,
 }
 
 impl Default for InvitesConfig {
@@ -71,6 +75,7 @@ impl Default for InvitesConfig {
             per_host_per_hour: 60,
             declines_before_cooldown: 3,
             cooldown_secs: 86_400,
+            session_max_secs: 10_800,
         }
     }
 }
@@ -296,9 +301,14 @@ fn pair(platform: &str, a: &str, b: &str) -> Pair {
     (platform.into(), lo.into(), hi.into())
 }
 
-/// The invites that may still change.
-#[derive(Debug, Default)]
+/// The invites that may still change: those waiting for answers, and those ready or
+/// started until their session ends.
+#[derive(Debug)]
 pub struct Book {
+    /// How long a ready or started session lasts at most ([`InvitesConfig::session_max_secs`]).
+    session_max_secs: u32,
+    /// When each ready or started invite past its expiry ends by itself, soonest first.
+    ends: BinaryHeap<Reverse<(u32, String)>>,
     invites: HashMap<String, Invite>,
     /// Prompt id → invite id, for every invitee held.
     by_prompt: HashMap<String, String>,
@@ -318,7 +328,36 @@ pub struct Book {
     pub hosts_untracked: std::cell::Cell<u64>,
 }
 
+impl Default for Book {
+    fn default() -> Book {
+        Book::new(InvitesConfig::default().session_max_secs)
+    }
+}
+
 impl Book {
+    pub fn new(session_max_secs: u32) -> Book {
+        Book {
+            session_max_secs,
+            ends: BinaryHeap::new(),
+            invites: HashMap::new(),
+            by_prompt: HashMap::new(),
+            links: HashMap::new(),
+            expiries: BinaryHeap::new(),
+            declines: HashMap::new(),
+            declines_untracked: 0,
+            sent: HashMap::new(),
+            hosts_untracked: std::cell::Cell::new(0),
+        }
+    }
+
+    /// When a ready or started session of `record` ends by itself.
+    pub fn ends_at(&self, record: &InviteRecord) -> u32 {
+        record
+            .created_at
+            .saturating_add(self.session_max_secs)
+            .max(record.expires_at)
+    }
+
     pub fn get(&self, id: &str) -> Option<&Invite> {
         self.invites.get(id)
     }
@@ -556,9 +595,10 @@ impl Book {
         }
     }
 
-    /// Lets go of the invites past their expiry at `now` whose invitees all answered:
-    /// their outcome can no longer change (the database keeps them for
-    /// `invite-status`). Their ids, soonest first.
+    /// Lets go of the invites past their expiry at `now` whose invitees all answered and
+    /// whose session is not on (nobody joined, or it was cancelled): their outcome can no
+    /// longer change (the database keeps them for `invite-status`). Their ids, soonest
+    /// first. A ready or started one is held until its session ends ([`Book::ending`]).
     pub fn retire(&mut self, now: u32) -> Vec<String> {
         let mut retired = Vec::new();
         let mut later = Vec::new();
@@ -571,12 +611,16 @@ impl Book {
             };
             match self.invites.get(&id) {
                 Some(invite) if invite.record.expires_at == at => {
-                    if invite.pending().next().is_none() {
-                        self.forget(&id);
-                        retired.push(id);
-                    } else {
+                    let on = invite.outcome() == Outcome::Ready || invite.state() == State::Started;
+                    if invite.pending().next().is_some() {
                         // Its invitees' expiries are being recorded: looked at again.
                         later.push(Reverse((now.saturating_add(1), id)));
+                    } else if on {
+                        let ends_at = self.ends_at(&invite.record);
+                        self.ends.push(Reverse((ends_at, id)));
+                    } else {
+                        self.forget(&id);
+                        retired.push(id);
                     }
                 }
                 _ => {}
@@ -591,9 +635,42 @@ impl Book {
         retired
     }
 
-    /// When the next invite may leave the book.
+    /// The ready or started sessions past their end at `now` (still held: the core ends
+    /// them, which forgets them), soonest first.
+    pub fn ending(&mut self, now: u32) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some(Reverse((at, _))) = self.ends.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, id))) = self.ends.pop() else {
+                break;
+            };
+            if self.invites.contains_key(&id) && !due.contains(&id) {
+                due.push(id);
+            }
+        }
+        if self.ends.len() > 2 * self.invites.len() + 1024 {
+            let invites = &self.invites;
+            self.ends
+                .retain(|Reverse((_, id))| invites.contains_key(id));
+        }
+        due
+    }
+
+    /// Puts an ending back, to be tried again at `at` (its end could not be recorded).
+    pub fn end_later(&mut self, id: &str, at: u32) {
+        self.ends.push(Reverse((at, id.to_owned())));
+    }
+
+    /// When the next invite may leave the book, or its session end.
     pub fn next_expiry(&self) -> Option<u32> {
-        self.expiries.peek().map(|Reverse((at, _))| *at)
+        let expiry = self.expiries.peek().map(|Reverse((at, _))| *at);
+        let end = self.ends.peek().map(|Reverse((at, _))| *at);
+        match (expiry, end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Checks the book's own indexes against its invites (tests).

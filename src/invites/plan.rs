@@ -392,6 +392,31 @@ pub fn answer(
     Some(plan)
 }
 
+/// Plans the end of invite `id`'s session, which the platform did not end in time
+/// ([`Book::ending`]): as `session-ended` would, and the platform is told it ended.
+pub fn end(book: &Book, id: &str, at: u32) -> Result<Plan, CloseError> {
+    let mut plan = close(book, id, State::Ended, at)?;
+    if !plan
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::State { .. }))
+    {
+        let invite = book.get(id).ok_or(CloseError::NotOpen)?;
+        plan.notices.push(Notice::State {
+            invite: id.to_owned(),
+            state: State::Ended,
+            outcome: Outcome::of(
+                State::Ended,
+                invite
+                    .invitees
+                    .iter()
+                    .map(|i| Some(i.answer.unwrap_or(Answer::Closed))),
+            ),
+        });
+    }
+    Ok(plan)
+}
+
 /// Why an invite cannot be closed so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseError {

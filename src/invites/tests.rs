@@ -9,15 +9,27 @@ use super::plan::{self, Candidate, Create, Created, Notice, Plan, Refusal, Row};
 use super::*;
 
 const EXPIRY: u32 = 100;
+/// How long a ready or started session lasts at most, from its invite's creation.
+const SESSION: u32 = 1_000;
 
 /// The book, a clock and everything told, driven the way the core drives it: plan,
 /// commit (here: always works), apply, tell.
-#[derive(Default)]
 struct World {
     book: Book,
     now: u32,
     next_id: u32,
     told: Vec<Notice>,
+}
+
+impl Default for World {
+    fn default() -> World {
+        World {
+            book: Book::new(SESSION),
+            now: 0,
+            next_id: 0,
+            told: Vec::new(),
+        }
+    }
 }
 
 impl World {
@@ -102,6 +114,10 @@ impl World {
             self.commit(plan);
         }
         self.book.retire(self.now);
+        for id in self.book.ending(self.now) {
+            let plan = plan::end(&self.book, &id, self.now).unwrap();
+            self.commit(plan);
+        }
     }
 
     fn close(&mut self, nth: usize, state: State) -> bool {
@@ -228,11 +244,24 @@ fn an_invite_walks_from_waiting_to_ready_and_leaves_at_its_expiry() {
     assert_eq!(w.book.get(&id).unwrap().outcome(), Outcome::Ready);
     // Answered once: a second answer has nothing to answer.
     assert!(!w.answer("carol", 0, Answer::Declined));
-    // Ready, it stays linked until its expiry.
+    // Ready, it stays linked past its expiry, until its session ends by itself.
     assert!(w.book.link("arcade", "alice", "carol").is_some());
     assert!(w.book.link("arcade", "alice", "bob").is_none());
     w.tick(EXPIRY);
+    assert!(w.book.link("arcade", "alice", "carol").is_some());
+    assert_eq!(w.book.next_expiry(), Some(SESSION));
+    w.tick(SESSION - EXPIRY - 11);
+    assert!(w.book.get(&id).is_some());
+    w.tick(1);
     assert!(w.book.get(&id).is_none());
+    assert!(w.book.link("arcade", "alice", "carol").is_none());
+    assert!(
+        w.told.iter().any(|n| matches!(
+            n,
+            Notice::State { invite, state: State::Ended, outcome: Outcome::Ready } if *invite == id
+        )),
+        "the platform is told the session ended"
+    );
     let told = w.answers_told();
     assert_eq!(
         told,
@@ -473,7 +502,7 @@ fn crossed_creations_leave_one_invite_and_the_later_host_joins_it() {
     );
     assert_eq!(row(&again, "bob"), &Row::Joined { invite: b_invite });
     w.check().unwrap();
-    w.tick(EXPIRY);
+    w.tick(SESSION);
     w.check_final().unwrap();
 }
 
@@ -574,9 +603,8 @@ fn run(w: &mut World, op: &Op) -> Result<(), String> {
 }
 
 fn finish(w: &mut World) -> Result<(), String> {
-    w.tick(10 * EXPIRY);
-    // Started sessions end; nothing else is held.
-    while w.close(0, State::Ended) {}
+    // Ready and started sessions end by themselves; nothing else is held.
+    w.tick(10 * EXPIRY + SESSION);
     w.check_final()
 }
 
