@@ -144,7 +144,7 @@ impl Node for Invite {
         form.push_field(Field::text_single("join", "Join link", None));
         form.push_field(Field::text_single(
             "expiry",
-            &format!(
+            format!(
                 "Seconds to answer ({MIN_EXPIRY_SECS} to {})",
                 settings.max_expiry_secs
             ),
