@@ -817,15 +817,19 @@ impl Core {
                 let requester = header.from.to_bare();
                 let trusted = self.state.registry.get(requester.as_str()).is_some()
                     || self.config.admins.contains(&requester);
-                if let Err(wait) = self.rates.check(requester.as_str(), trusted, now) {
+                if let Err(refused) = self.rates.check(requester.as_str(), trusted, now) {
                     self.state.health.stats.requests_refused_busy += 1;
                     self.state.health.stats.requests_rate_limited += 1;
-                    let failure = Failure::resource_constraint(format!(
-                        "too many requests from you: at most {} a second are answered; try again in {:.1} s",
-                        self.rates.per_sec(trusted),
-                        wait.as_secs_f64().max(0.1)
-                    ));
-                    out.send(stanza::error_reply(header, &failure));
+                    if refused.explain {
+                        let failure = Failure::resource_constraint(format!(
+                            "too many requests from you: at most {} a second are answered; try again in {:.1} s",
+                            self.rates.per_sec(trusted),
+                            refused.wait.as_secs_f64().max(0.1)
+                        ));
+                        out.send(stanza::error_reply(header, &failure));
+                    } else {
+                        out.send(stanza::bare_error_reply(header, "resource-constraint", "wait"));
+                    }
                     return;
                 }
                 self.on_iq_request(header, el, now, out);

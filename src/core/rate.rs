@@ -36,7 +36,23 @@ impl Rate {
 struct Bucket {
     tokens: f64,
     at: SystemTime,
+    /// When this requester was last refused with an explanation.
+    explained: Option<SystemTime>,
 }
+
+/// A request over its requester's rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Refused {
+    /// Until the requester may send one more.
+    pub wait: Duration,
+    /// Whether to say so in words: the first refusal in a second is explained; the others
+    /// are as short as XMPP allows, since a flooder's refusals cost every other requester
+    /// the time the server takes to carry them.
+    pub explain: bool,
+}
+
+/// One explained refusal per requester per this interval.
+const EXPLAIN_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct RateLimits {
@@ -63,13 +79,13 @@ impl RateLimits {
     }
 
     /// Takes a token for one more request of `requester` (a bare JID), or says how long
-    /// until it may send one.
+    /// until it may send one, and whether to explain.
     pub fn check(
         &mut self,
         requester: &str,
         is_platform: bool,
         now: SystemTime,
-    ) -> Result<(), Duration> {
+    ) -> Result<(), Refused> {
         let rate = if is_platform {
             self.platform
         } else {
@@ -81,6 +97,7 @@ impl RateLimits {
         let bucket = self.buckets.entry(requester.to_owned()).or_insert(Bucket {
             tokens: rate.burst,
             at: now,
+            explained: None,
         });
         let elapsed = now
             .duration_since(bucket.at)
@@ -89,12 +106,18 @@ impl RateLimits {
         bucket.at = bucket.at.max(now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / rate.per_sec,
-            ))
+            return Ok(());
         }
+        let explain = bucket
+            .explained
+            .is_none_or(|at| now.duration_since(at).is_ok_and(|d| d >= EXPLAIN_EVERY));
+        if explain {
+            bucket.explained = Some(now);
+        }
+        Err(Refused {
+            wait: Duration::from_secs_f64((1.0 - bucket.tokens) / rate.per_sec),
+            explain,
+        })
     }
 
     /// The sustained rate of a requester of this kind, per second.
@@ -153,13 +176,36 @@ mod tests {
             limits.allow("flood@x", true, t(0));
         }
         assert!(!limits.allow("flood@x", true, t(0)));
-        let wait = limits.check("flood@x", true, t(0)).unwrap_err();
+        let refused = limits.check("flood@x", true, t(0)).unwrap_err();
         assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(1),
-            "{wait:?}"
+            refused.wait > Duration::ZERO && refused.wait <= Duration::from_secs(1),
+            "{refused:?}"
         );
         assert!(limits.allow("arcade@x", true, t(0)));
         assert!(limits.allow("alice@x", false, t(0)));
+    }
+
+    #[test]
+    fn one_refusal_a_second_is_explained() {
+        let mut limits = RateLimits::new(Rate::per_sec(5), Rate::per_sec(5));
+        let explained = |limits: &mut RateLimits, at| {
+            (0..50)
+                .filter_map(|_| limits.check("flood@x", true, t(at)).err())
+                .filter(|r| r.explain)
+                .count()
+        };
+        assert_eq!(explained(&mut limits, 0), 1);
+        assert_eq!(explained(&mut limits, 500), 0);
+        assert_eq!(explained(&mut limits, 1_000), 1);
+        // Another requester's first refusal is explained too.
+        assert_eq!(explained(&mut limits, 1_000) + explained_other(&mut limits), 1);
+    }
+
+    fn explained_other(limits: &mut RateLimits) -> usize {
+        (0..50)
+            .filter_map(|_| limits.check("other@x", true, t(1_000)).err())
+            .filter(|r| r.explain)
+            .count()
     }
 
     #[test]

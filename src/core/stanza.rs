@@ -148,6 +148,27 @@ pub fn error_reply(request: &Header, failure: &Failure) -> Element {
     builder.append(failure.to_element()).build()
 }
 
+/// An error answering `request` as short as XMPP allows: the defined `condition` of
+/// `type_` alone (RFC 6120 §8.3), no text, no payload.
+pub fn bare_error_reply(request: &Header, condition: &'static str, type_: &str) -> Element {
+    let mut builder = Element::builder("iq", NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), "error")
+        .attr(xml_ncname!("from").into(), request.to.as_str())
+        .attr(xml_ncname!("to").into(), request.from.as_str());
+    if let Some(id) = &request.id {
+        builder = builder.attr(xml_ncname!("id").into(), id.clone());
+    }
+    let condition = Element::builder(condition, ns::XMPP_STANZAS).build();
+    builder
+        .append(
+            Element::builder("error", NS_COMPONENT)
+                .attr(xml_ncname!("type").into(), type_)
+                .append(condition)
+                .build(),
+        )
+        .build()
+}
+
 /// A chat message answering `request` (a message from a user) with `text`.
 pub fn chat_reply(request: &Header, text: &str) -> Element {
     Element::builder("message", NS_COMPONENT)
