@@ -65,6 +65,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         SystemTime::now(),
         random_u64(),
     );
+    let queue = core.state().health.link_queue.clone();
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender
     // lives (a weak one: it must not keep the core waiting at shutdown).
     let api = SessionsApi {
@@ -78,7 +79,13 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
-    let mut link = tokio::spawn(transport::run(settings, events_tx, out_rx, shutdown_rx));
+    let mut link = tokio::spawn(transport::run(
+        settings,
+        events_tx,
+        out_rx,
+        shutdown_rx,
+        queue,
+    ));
 
     let link_result = tokio::select! {
         result = &mut link => link_outcome(result),

@@ -57,9 +57,45 @@ impl Stats {
     }
 }
 
+/// The link's send queue: what waits to be written, per destination in turns, and what
+/// the server has not confirmed processing yet (see `transport::fair`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub queued_bytes: usize,
+    pub queued_stanzas: usize,
+    /// Destinations with stanzas waiting.
+    pub lanes: usize,
+    /// Bytes written that the server has not confirmed processing.
+    pub in_flight: usize,
+    /// Bytes that may be in flight now.
+    pub window: usize,
+    /// Markers (pings to the server) sent to learn what it processed.
+    pub marks_sent: u64,
+    /// Writes made past the window because the queue reached its cap.
+    pub overflows: u64,
+}
+
+/// The link's send queue as the link last reported it; `stats` reads it.
+#[derive(Debug, Default)]
+pub struct LinkQueue(std::sync::Mutex<QueueStats>);
+
+impl LinkQueue {
+    pub fn set(&self, stats: QueueStats) {
+        if let Ok(mut current) = self.0.lock() {
+            *current = stats;
+        }
+    }
+
+    pub fn get(&self) -> QueueStats {
+        self.0.lock().map(|s| *s).unwrap_or_default()
+    }
+}
+
 /// The bridge's health as the core keeps it.
 #[derive(Debug, Clone)]
 pub struct Health {
+    /// Shared with the link, which keeps it up to date.
+    pub link_queue: std::sync::Arc<LinkQueue>,
     pub started_at: SystemTime,
     pub link: Link,
     pub stats: Stats,
@@ -71,6 +107,7 @@ pub struct Health {
 impl Health {
     pub fn new(now: SystemTime) -> Health {
         Health {
+            link_queue: std::sync::Arc::default(),
             started_at: now,
             link: Link::Down { since: now },
             stats: Stats::default(),

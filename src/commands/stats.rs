@@ -80,7 +80,8 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
     })?;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let counters: [(&str, &str, String); 48] = [
+    let queue = ctx.health.link_queue.get();
+    let counters: [(&str, &str, String); 54] = [
         ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         (
             "uptime",
@@ -237,6 +238,36 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
             "platforms-registered",
             "Platforms in the registry",
             ctx.registry.len().to_string(),
+        ),
+        (
+            "send-queue-bytes",
+            "Bytes waiting to be sent to the server (at most 16 MiB, then sent past the window)",
+            queue.queued_bytes.to_string(),
+        ),
+        (
+            "send-queue-requesters",
+            "Destinations with stanzas waiting, served in turns",
+            queue.lanes.to_string(),
+        ),
+        (
+            "send-in-flight-bytes",
+            "Bytes sent that the server has not confirmed processing",
+            queue.in_flight.to_string(),
+        ),
+        (
+            "send-window-bytes",
+            "Bytes that may be in flight now (adapts to the server)",
+            queue.window.to_string(),
+        ),
+        (
+            "send-markers",
+            "Markers (pings to the server) sent to learn what it processed",
+            queue.marks_sent.to_string(),
+        ),
+        (
+            "send-queue-overflows",
+            "Writes made past the window because the send queue was full",
+            queue.overflows.to_string(),
         ),
         (
             "platforms-unregistered",

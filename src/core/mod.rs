@@ -828,7 +828,11 @@ impl Core {
                         ));
                         out.send(stanza::error_reply(header, &failure));
                     } else {
-                        out.send(stanza::bare_error_reply(header, "resource-constraint", "wait"));
+                        out.send(stanza::bare_error_reply(
+                            header,
+                            "resource-constraint",
+                            "wait",
+                        ));
                     }
                     return;
                 }

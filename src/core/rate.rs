@@ -198,7 +198,10 @@ mod tests {
         assert_eq!(explained(&mut limits, 500), 0);
         assert_eq!(explained(&mut limits, 1_000), 1);
         // Another requester's first refusal is explained too.
-        assert_eq!(explained(&mut limits, 1_000) + explained_other(&mut limits), 1);
+        assert_eq!(
+            explained(&mut limits, 1_000) + explained_other(&mut limits),
+            1
+        );
     }
 
     fn explained_other(limits: &mut RateLimits) -> usize {

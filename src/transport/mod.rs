@@ -15,8 +15,10 @@
 //!
 //! Batches both ways: what one read from the socket parsed goes to the core as one batch
 //! (one wake-up of the core's thread, however many stanzas), and the core's stanzas come
-//! serialised, a batch at a time; each wake-up writes every batch ready at that moment
-//! with one `write` (up to [`WRITE_BATCH_BYTES`]).
+//! serialised, a batch at a time. They wait in [`fair`]'s queues, one per destination,
+//! and leave in turns within a window of what the server has not processed yet, so that
+//! one requester's backlog does not delay another's answers; what is ready at a wake-up
+//! leaves in one `write`.
 //!
 //! Back-pressure: the channel to the core is bounded. When it is full the link stops
 //! reading from the socket (the server's TCP window then slows the server) but keeps
@@ -25,6 +27,7 @@
 //! XEP-0114 is unencrypted: the link belongs on loopback or a private network.
 
 pub mod backoff;
+pub mod fair;
 pub mod reader;
 pub mod sessions_api;
 pub mod writer;
@@ -45,9 +48,11 @@ use xmpp_parsers::ns;
 
 use crate::config::Secret;
 use crate::core::Input;
+use crate::health::LinkQueue;
 use crate::logging::Throttle;
 use crate::wire::{Stanzas, Xml, STREAM_NS};
 use backoff::{random_u64, Backoff};
+use fair::{Pacer, MARK_PREFIX};
 use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
 use writer::Writer;
 
@@ -65,9 +70,6 @@ const STABLE_LINK: Duration = Duration::from_secs(30);
 /// presences). Larger reads were measured to batch no better and to keep more memory in
 /// flight (and, through the allocator, resident).
 const READ_CHUNK: usize = 8 * 1024;
-
-/// Bytes gathered into one write, after which no more batches are added.
-const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// At most one warning per this interval about skipped or oversized stanzas; the others
 /// are counted and the count logged with the next warning.
@@ -127,6 +129,7 @@ pub async fn run(
     events: mpsc::Sender<Vec<Input>>,
     mut outgoing: mpsc::Receiver<Stanzas>,
     mut shutdown: watch::Receiver<bool>,
+    queue: std::sync::Arc<LinkQueue>,
 ) -> Result<(), FatalLinkError> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max);
@@ -159,10 +162,18 @@ pub async fn run(
                     events: &mut events,
                     pending: Vec::new(),
                     warnings: &mut warnings,
+                    pacer: Pacer::new(marker(&settings)),
+                    queue: &queue,
                 };
                 let ended = serving
                     .serve(held.take(), &mut outgoing, &mut shutdown)
                     .await;
+                // What was not written yet waits for the next link, first.
+                let unsent = serving.pacer.drain();
+                serving.report();
+                if !unsent.ends.is_empty() {
+                    held.restore(unsent);
+                }
                 // What was read before the link went down still reaches the core first.
                 let pending = std::mem::take(&mut serving.pending);
                 if !pending.is_empty() {
@@ -221,9 +232,9 @@ pub async fn run(
     // Shut down while the link is down: nobody to say goodbye to. Drain what the core
     // still produces so it can finish, then stop.
     drop(events);
-    let mut discarded = held.take().iter().map(|s| s.count).sum::<usize>() + held.dropped;
+    let mut discarded = held.take().iter().map(Stanzas::count).sum::<usize>() + held.dropped;
     while let Some(stanzas) = outgoing.recv().await {
-        discarded += stanzas.count;
+        discarded += stanzas.count();
     }
     if discarded > 0 {
         warn!(discarded, "stanzas not sent: the link was down at shutdown");
@@ -260,17 +271,30 @@ impl Held {
                 done = &mut work => return done,
                 batch = outgoing.recv(), if !self.core_done => match batch {
                     Some(batch) => {
-                        self.count += batch.count;
+                        self.count += batch.count();
                         self.batches.push_back(batch);
                         while self.count > HELD_MAX {
                             let Some(oldest) = self.batches.pop_front() else { break };
-                            self.count -= oldest.count;
-                            self.dropped += oldest.count;
+                            self.count -= oldest.count();
+                            self.dropped += oldest.count();
                         }
                     }
                     None => self.core_done = true,
                 },
             }
+        }
+    }
+
+    /// Puts back what a lost link did not write, before anything held since.
+    fn restore(&mut self, batch: Stanzas) {
+        self.count += batch.count();
+        self.batches.push_front(batch);
+        while self.count > HELD_MAX {
+            let Some(oldest) = self.batches.pop_front() else {
+                break;
+            };
+            self.count -= oldest.count();
+            self.dropped += oldest.count();
         }
     }
 
@@ -332,6 +356,7 @@ impl Link {
                 "the server closed the connection without closing the stream".to_owned(),
             ));
         }
+        quick_ack(&self.read);
         let mut events = Vec::new();
         let parsed = self.reader.feed(&self.chunk[..n], false, &mut events);
         self.parsed.extend(events);
@@ -490,6 +515,10 @@ struct Serving<'a> {
     /// Read from the server, waiting for room in the channel to the core: one batch.
     pending: Vec<Input>,
     warnings: &'a mut Throttle,
+    /// The core's stanzas waiting to be written, in turns, within a window.
+    pacer: Pacer,
+    /// Where `stats` reads the send queue.
+    queue: &'a LinkQueue,
 }
 
 impl Serving<'_> {
@@ -503,7 +532,7 @@ impl Serving<'_> {
         for batch in held {
             self.push(batch);
         }
-        if let Err(reason) = self.link.flush().await {
+        if let Err(reason) = self.send_ready().await {
             return Ended::Lost(reason);
         }
         // What came in the same read as the handshake's answer (the privilege
@@ -524,6 +553,11 @@ impl Serving<'_> {
             }
             let read_now = reading && self.pending.is_empty();
             let wake = ping_deadline.unwrap_or(last_heard + self.settings.keepalive);
+            // A marker the server does not answer: as a keepalive it does not answer.
+            let marker_due = self
+                .pacer
+                .oldest_mark()
+                .map(|at| tokio::time::Instant::from_std(at) + self.settings.response_timeout);
             let core = self.events.clone();
             tokio::select! {
                 biased;
@@ -535,16 +569,16 @@ impl Serving<'_> {
                         reading = false;
                     }
                 }
-                out = outgoing.recv() => match out {
+                out = outgoing.recv(), if self.pacer.has_room() => match out {
                     Some(batch) => {
                         self.push(batch);
-                        while self.link.writer.pending().len() < WRITE_BATCH_BYTES {
+                        while self.pacer.has_room() {
                             match outgoing.try_recv() {
                                 Ok(batch) => self.push(batch),
                                 Err(_) => break,
                             }
                         }
-                        if let Err(reason) = self.link.flush().await {
+                        if let Err(reason) = self.send_ready().await {
                             return Ended::Lost(reason);
                         }
                     }
@@ -571,6 +605,16 @@ impl Serving<'_> {
                     if let Some(ended) = self.take_parsed() {
                         return ended;
                     }
+                    // An answered marker may have opened the window.
+                    if let Err(reason) = self.send_ready().await {
+                        return Ended::Lost(reason);
+                    }
+                }
+                _ = sleep_until_some(marker_due), if read_now => {
+                    return Ended::Lost(format!(
+                        "the server has not answered a flow marker (a ping) for {} s: the link is stuck",
+                        self.settings.response_timeout.as_secs()
+                    ));
                 }
                 _ = tokio::time::sleep_until(wake), if read_now => {
                     if ping_deadline.is_some() {
@@ -615,6 +659,10 @@ impl Serving<'_> {
                     if is_keepalive_reply(&el) {
                         continue;
                     }
+                    if let Some(id) = reply_id(&el, MARK_PREFIX) {
+                        self.pacer.on_answer(id, std::time::Instant::now());
+                        continue;
+                    }
                     if el.is("error", NS_STREAM) {
                         return Some(Ended::Lost(format!(
                             "stream error from the server: {}",
@@ -645,13 +693,32 @@ impl Serving<'_> {
     }
 
     fn push(&mut self, batch: Stanzas) {
-        trace!(xml = %String::from_utf8_lossy(&batch.bytes), "send");
-        self.link.writer.push(batch.bytes);
+        trace!(xml = %String::from_utf8_lossy(&batch.bytes), "queued");
+        self.pacer.push(batch);
+    }
+
+    /// Writes what the pacer lets go now.
+    async fn send_ready(&mut self) -> Result<(), String> {
+        let bytes = self.pacer.ready(std::time::Instant::now());
+        self.report();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        trace!(xml = %String::from_utf8_lossy(&bytes), "written");
+        self.link.writer.push(bytes);
+        self.link.flush().await
+    }
+
+    fn report(&self) {
+        self.queue.set(self.pacer.stats());
     }
 
     /// The core is done: close our side and give the server a moment to close its own,
     /// so nothing in flight is cut off.
     async fn close(&mut self) -> Ended {
+        let rest = self.pacer.drain();
+        self.report();
+        self.link.writer.push(rest.bytes);
         let _ = self.link.flush().await;
         let _ = self.link.write_raw(writer::STREAM_FOOTER).await;
         let _ = self.link.write.shutdown().await;
@@ -684,6 +751,60 @@ fn keepalive_ping(settings: &LinkSettings, n: u64) -> Element {
         .attr(xml_ncname!("to").into(), settings.keepalive_to.to_string())
         .append(Element::builder("ping", ns::PING).build())
         .build()
+}
+
+/// Writes the flow marker with the given number: a ping to the server.
+fn marker(settings: &LinkSettings) -> Box<dyn Fn(u64) -> Vec<u8> + Send> {
+    let (from, to) = (
+        settings.component.to_string(),
+        settings.keepalive_to.to_string(),
+    );
+    Box::new(move |n| {
+        let mut bytes = Vec::with_capacity(128);
+        let mut xml = Xml::new(&mut bytes);
+        xml.open("iq")
+            .attr_plain("type", b"get")
+            .attr("id", &format!("{MARK_PREFIX}{n}"))
+            .attr("from", &from)
+            .attr("to", &to)
+            .head_end();
+        xml.open("ping").attr("xmlns", ns::PING).empty_end();
+        xml.close("iq");
+        bytes
+    })
+}
+
+/// Acknowledges what the server sends at once instead of up to 40 ms later (Linux's
+/// delayed ACK), until the kernel's next decision (the option does not last, so it is set
+/// after each read). The server (Prosody keeps Nagle's algorithm on) holds back a small
+/// write while its previous one is unacknowledged: without this, a stanza larger than
+/// one of its 8 KiB writes (a large roster), or a flow marker's answer while the bridge
+/// waits for it with nothing to send, would wait for the bridge's delayed ACK.
+fn quick_ack(read: &OwnedReadHalf) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = socket2::SockRef::from(read.as_ref()).set_tcp_quickack(true);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = read;
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The id of a reply (result or error) whose id starts with `prefix`.
+fn reply_id<'a>(el: &'a Element, prefix: &str) -> Option<&'a str> {
+    if !el.is("iq", ns::COMPONENT_ACCEPT)
+        || !matches!(el.attr("type"), Some("result") | Some("error"))
+    {
+        return None;
+    }
+    el.attr("id").filter(|id| id.starts_with(prefix))
 }
 
 /// The link's own stanzas (the handshake, keepalives), serialised.

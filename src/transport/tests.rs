@@ -111,7 +111,13 @@ fn start_with_queue(settings: LinkSettings, queue: usize) -> Harness {
     let (events_tx, events) = mpsc::channel(queue);
     let (out, out_rx) = mpsc::channel(queue);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let task = tokio::spawn(run(settings, events_tx, out_rx, shutdown_rx));
+    let task = tokio::spawn(run(
+        settings,
+        events_tx,
+        out_rx,
+        shutdown_rx,
+        std::sync::Arc::default(),
+    ));
     Harness {
         events,
         ready: VecDeque::new(),

@@ -150,22 +150,62 @@ impl Wire {
     /// up to a bound, so a steady flow does not grow its buffer again each time).
     pub fn take(&mut self) -> Stanzas {
         let count = self.ends.len();
-        self.ends.clear();
+        let ends = std::mem::replace(&mut self.ends, Vec::with_capacity(count));
         let room = self.buf.len().min(KEPT_ROOM);
         let bytes = std::mem::replace(&mut self.buf, Vec::with_capacity(room));
-        Stanzas { bytes, count }
+        Stanzas { bytes, ends }
     }
 }
 
 /// Room a wire keeps for the next batch, at most.
 const KEPT_ROOM: usize = 256 * 1024;
 
-/// Serialised stanzas handed to the link, written as they are.
+/// Serialised stanzas handed to the link.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stanzas {
     pub bytes: Vec<u8>,
+    /// Where each stanza ends in `bytes`.
+    pub ends: Vec<usize>,
+}
+
+impl Stanzas {
     /// How many stanzas the bytes hold.
-    pub count: usize,
+    pub fn count(&self) -> usize {
+        self.ends.len()
+    }
+}
+
+/// The bare JID a serialised stanza is addressed to (its `to` up to any resource, as
+/// written): the link's send queues are per destination. Reads the start tag as [`xml`]
+/// writes it: attributes `name='value'`, values with `'` and `>` escaped. Empty for a
+/// stanza without a `to`.
+pub fn destination(stanza: &[u8]) -> &[u8] {
+    let to = to_attribute(stanza).unwrap_or_default();
+    let end = to.iter().position(|&b| b == b'/').unwrap_or(to.len());
+    &to[..end]
+}
+
+/// The raw value of the `to` attribute of a serialised stanza's start tag.
+fn to_attribute(stanza: &[u8]) -> Option<&[u8]> {
+    let tag_end = stanza.iter().position(|&b| b == b'>')?;
+    let tag = &stanza[..tag_end];
+    // Skip the element name.
+    let mut i = tag.iter().position(|&b| b == b' ')?;
+    while i < tag.len() {
+        while tag.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        let eq = i + tag[i..].iter().position(|&b| b == b'=')?;
+        let name = &tag[i..eq];
+        let quote = *tag.get(eq + 1)?;
+        let start = eq + 2;
+        let len = tag.get(start..)?.iter().position(|&b| b == quote)?;
+        if name == b"to" {
+            return Some(&tag[start..start + len]);
+        }
+        i = start + len + 1;
+    }
+    None
 }
 
 /// Parses one stanza as written on the stream (its namespace may be the stream's

@@ -126,7 +126,7 @@ fn stanzas_are_appended_and_read_back_one_by_one() {
     assert_eq!(each[0], each[1]);
     assert_eq!(parse_stanzas(wire.bytes()), vec![el.clone(), el]);
     let taken = wire.take();
-    assert_eq!(taken.count, 2);
+    assert_eq!(taken.count(), 2);
     assert_eq!(parse_stanzas(&taken.bytes).len(), 2);
     assert!(wire.is_empty() && wire.bytes().is_empty());
 }
@@ -280,4 +280,20 @@ proptest! {
         let theirs: Element = std::str::from_utf8(&theirs).unwrap().parse().unwrap();
         prop_assert_eq!(&back[0], &theirs);
     }
+}
+
+#[test]
+fn the_destination_is_the_bare_jid_of_to() {
+    use super::destination as key;
+    let a = key(b"<iq type='result' id='x' to='flood@x/a'>x</iq>");
+    assert_eq!(a, b"flood@x");
+    assert_eq!(a, key(b"<iq to='flood@x/b' type='result'/>"));
+    assert_ne!(a, key(b"<iq type='result' id='x' to='other@x/b'>x</iq>"));
+    // A value that looks like an attribute is not one.
+    assert_eq!(
+        key(b"<message id=' to=' to='other@x'/>"),
+        key(b"<message to='other@x'/>")
+    );
+    assert_eq!(key(b"<iq type='result'/>"), b"");
+    assert_eq!(key(b"<presence/>"), b"");
 }

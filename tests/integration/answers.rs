@@ -94,6 +94,8 @@ on_both_servers!(
         assert!(!row.contains_key("tier"), "the tier is not repeated per row: {row:?}");
         assert!(String::from(&peers).len() * 2 < String::from(&form_reply).len());
 
+        // carol's presence comes on a connection of her own: waited for.
+        crate::directory::status_until(&mut platform, "carol@example.test", "away").await;
         let reply = ask(
             &mut platform,
             "status",

@@ -145,9 +145,11 @@ on_both_servers!(
 
 on_both_servers!(
     async fn stats_answers_an_admin_and_refuses_anyone_else(kind) {
-        let (server, bridge) = setup(kind, &["admin", "alice"]).await;
+        let (server, mut bridge) = setup(kind, &["admin", "alice"]).await;
         let mut admin = login(&server, "admin").await;
         let mut alice = login(&server, "alice").await;
+        // What the server runs is known once it answered the bridge's version query.
+        bridge.wait_for_log("server software", T).await.expect("the server's software is known");
 
         let list = format!("<query xmlns='http://jabber.org/protocol/disco#items' node='{NS_COMMANDS}'/>");
         let nodes = |reply: &Element| -> Vec<String> {

@@ -142,7 +142,7 @@ fn jids(rows: &[Row]) -> Vec<&str> {
 }
 
 /// Polls `peers` until `check` holds: presence reaches the component asynchronously.
-async fn peers_until(
+pub(crate) async fn peers_until(
     platform: &mut Client,
     user: &str,
     what: &str,
@@ -288,7 +288,7 @@ async fn prosody_module_makes_chatting_users_active_peers_for_the_window() {
     let window = 3;
     let World {
         server,
-        bridge,
+        mut bridge,
         mut platform,
     } = world(
         ServerKind::Prosody,
@@ -300,11 +300,10 @@ async fn prosody_module_makes_chatting_users_active_peers_for_the_window() {
         &format!("\n[directory]\nconversation_window_secs = {window}\n"),
     )
     .await;
-    assert!(
-        bridge.log().contains("conversation activity module found"),
-        "{}",
-        bridge.log_tail(30)
-    );
+    bridge
+        .wait_for_log("conversation activity module found", T)
+        .await
+        .expect("the module is found");
     let mut alice = login(&server, "alice").await;
     let mut bob = login(&server, "bob").await;
     let mut carol = login(&server, "carol").await;
@@ -339,12 +338,14 @@ async fn prosody_module_makes_chatting_users_active_peers_for_the_window() {
     let (_, bobs) = peers(&mut platform, "bob@example.test").await;
     assert_eq!(jids(&bobs), vec!["alice@example.test"]);
 
-    tokio::time::sleep(Duration::from_secs(window + 2)).await;
-    let (_, rows) = peers(&mut platform, "alice@example.test").await;
-    assert!(
-        rows.is_empty(),
-        "bob is still listed after the window: {rows:?}"
-    );
+    tokio::time::sleep(Duration::from_secs(window)).await;
+    peers_until(
+        &mut platform,
+        "alice@example.test",
+        "nobody after the window",
+        <[Row]>::is_empty,
+    )
+    .await;
 }
 
 on_both_servers!(

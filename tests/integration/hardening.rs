@@ -242,7 +242,14 @@ on_both_servers!(
             assert!(std::time::Instant::now() < deadline, "{}", bridge.log_tail(20));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // Written in the next batch (within 250 ms): waited for in the database, then the
+        // bridge is killed, and nothing written is lost.
+        let deadline = std::time::Instant::now() + T;
+        let database = bridge.database_path();
+        while !last_seen_written(&database, "alice@example.test") {
+            assert!(std::time::Instant::now() < deadline, "never written\n{}", bridge.log_tail(20));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         bridge.kill();
         bridge.start_again().expect("restarts");
         bridge.wait_connected(T).await.expect("links up again");
@@ -250,3 +257,19 @@ on_both_servers!(
         assert_eq!(row["last-seen"].len(), 1, "the last-seen time was lost: {row:?}\n{}", bridge.log_tail(30));
     }
 );
+
+/// Whether the bridge's database holds a last-seen time for `jid` (read-only, beside the
+/// running bridge: SQLite in WAL mode).
+fn last_seen_written(database: &std::path::Path, jid: &str) -> bool {
+    let Ok(db) =
+        rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return false;
+    };
+    db.query_row(
+        "SELECT count(*) FROM last_seen WHERE jid = ?1",
+        [jid],
+        |row| row.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
+}

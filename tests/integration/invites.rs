@@ -131,7 +131,8 @@ on_both_servers!(
             world(kind, "alice", &["bob", "carol", "dave", "erin", "fay"], "").await;
         // fay's client speaks French, and says so on what it sends.
         c[5].send_xml("<presence xml:lang='fr'/>").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Her next words reach the bridge after the presence: once answered, it is heard.
+        say(&mut c[5], "privacy").await;
         let reply = invite(&mut arcade, "alice", &["bob", "carol", "dave", "erin", "fay"], "600").await;
         assert_eq!(reply.attr("type"), Some("result"), "{}", String::from(&reply));
         let id = result_field(&reply, "invite");
@@ -329,7 +330,9 @@ on_both_servers!(
             for client in c.iter_mut() {
                 client.send_presence(None, None).await.unwrap();
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            for user in ["alice@example.test", "dave@example.test"] {
+                crate::directory::status_until(&mut arcade, user, "available").await;
+            }
         }
 
         // A pending invite across a clean stop: answered after the restart.

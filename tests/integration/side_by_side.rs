@@ -167,7 +167,7 @@ async fn world(kind: ServerKind, bench: &Bench) -> World {
     );
     let config = BridgeConfig {
         platforms: vec![format!("arcade@{DOMAIN}"), format!("puzzle@{DOMAIN}")],
-        log_level: "info".to_owned(),
+        log_level: std::env::var("SBS_BRIDGE_LOG").unwrap_or_else(|_| "info".to_owned()),
         ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
         extra_toml: bench.extra_toml.clone(),
         ..BridgeConfig::default()
@@ -293,11 +293,23 @@ fn write_roster(dir: &Path, user: &str, contacts: &[String]) {
 }
 
 fn peers_request(user: &str, compact: bool) -> Element {
-    let format = if compact {
-        "<field var='format'><value>compact</value></field>"
+    padded_peers_request(user, compact, 0)
+}
+
+/// A `peers` request with a field of `padding` bytes the bridge does not read: a stanza
+/// larger than one of Prosody's 8 KiB writes, to see what its delivery costs.
+fn padded_peers_request(user: &str, compact: bool, padding: usize) -> Element {
+    let mut format = if compact {
+        "<field var='format'><value>compact</value></field>".to_owned()
     } else {
-        ""
+        String::new()
     };
+    if padding > 0 {
+        format.push_str(&format!(
+            "<field var='padding' type='hidden'><value>{}</value></field>",
+            "x".repeat(padding)
+        ));
+    }
     parse_in(
         NS_CLIENT,
         &format!(
@@ -532,6 +544,8 @@ fn cpu_ns(pid: u32) -> u64 {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Route {
     Compact,
+    /// Compact, asked with a 20 KB request.
+    Large,
     Form,
     Floor,
     Xep0133,
@@ -542,6 +556,7 @@ impl Route {
     fn name(self) -> &'static str {
         match self {
             Route::Compact => "bridge `peers`, compact (20 peers)",
+            Route::Large => "bridge `peers`, compact, asked with a 20 KB request",
             Route::Form => "bridge `peers`, data form (20 peers)",
             Route::Floor => "bridge `peers`, compact, nobody active",
             Route::Xep0133 => "XEP-0133 online users with details + roster",
@@ -578,6 +593,12 @@ async fn ask(world: &mut World, route: Route) -> Result<(), String> {
             &world
                 .platform
                 .iq(peers_request("alice", false), IQ_TIMEOUT)
+                .await?,
+        )?,
+        Route::Large => compact_peers(
+            &world
+                .platform
+                .iq(padded_peers_request("alice", true, 20_000), IQ_TIMEOUT)
                 .await?,
         )?,
         Route::Floor => {
@@ -710,6 +731,7 @@ async fn side_by_side() {
         let mut routes = vec![
             (Route::Compact, block),
             (Route::Form, block),
+            (Route::Large, block),
             (Route::Floor, block),
         ];
         if baseline_block > 0 {
@@ -761,8 +783,12 @@ struct Flooded {
     during_us: Vec<u64>,
     /// When each of the flood's answers came, and whether it was a refusal.
     flood_answers: Vec<(Instant, bool)>,
-    /// When the other platform's answers during the flood came.
+    /// When the other platform's answers during the flood came, and their ids.
     during_at: Vec<Instant>,
+    during_ids: Vec<String>,
+    /// The other platform's pings to the server itself during the flood (what the server
+    /// alone makes it wait), when `pings` was asked.
+    server_pings_us: Vec<u64>,
     /// How long from the flood's last request sent to its last answer.
     flood_took: Duration,
     /// Prosody's and the bridge's CPU during the flood, in ms.
@@ -780,7 +806,13 @@ fn percentile(values: &[u64], p: usize) -> f64 {
 /// `arcade` sends `count` `peers` requests (data forms about alice, 20 peers) at once,
 /// without waiting for answers, while `puzzle` asks `peers` (compact, about alice) one at
 /// a time, `during` times or until the flood is answered, whichever is later.
-async fn flood(world: &mut World, count: usize, before: usize, during: usize) -> Flooded {
+async fn flood(
+    world: &mut World,
+    count: usize,
+    before: usize,
+    during: usize,
+    pings: bool,
+) -> Flooded {
     let mut puzzle = Client::connect(&world.server, "puzzle", PASSWORD, "engine")
         .await
         .expect("the second platform logs in");
@@ -827,6 +859,8 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
     let flood_sent = sent_rx.await.expect("the flood was sent");
     let mut during_us = Vec::new();
     let mut during_at = Vec::new();
+    let mut during_ids = Vec::new();
+    let mut server_pings_us = Vec::new();
     while during_us.len() < during || !flooding.is_finished() {
         let t0 = Instant::now();
         let reply = puzzle
@@ -836,6 +870,16 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
         assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
         during_us.push(t0.elapsed().as_micros() as u64);
         during_at.push(Instant::now());
+        during_ids.push(reply.attr("id").unwrap_or_default().to_owned());
+        if pings {
+            let t0 = Instant::now();
+            let ping = format!("<iq type='get' to='{DOMAIN}'><ping xmlns='urn:xmpp:ping'/></iq>");
+            puzzle
+                .iq_xml(&ping, IQ_TIMEOUT)
+                .await
+                .expect("the server answers a ping");
+            server_pings_us.push(t0.elapsed().as_micros() as u64);
+        }
     }
     let flood_answers = flooding.await.expect("the flood's reader");
     assert_eq!(
@@ -853,6 +897,8 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
         during_us,
         flood_answers,
         during_at,
+        during_ids,
+        server_pings_us,
         flood_took: last - flood_sent,
         server_ms: (cpu_ns(server_pid) - server0) as f64 / 1e6,
         bridge_ms: (cpu_ns(bridge_pid) - bridge0) as f64 / 1e6,
@@ -863,7 +909,9 @@ async fn flood(world: &mut World, count: usize, before: usize, during: usize) ->
 /// platform's answers behind its own: the other's answers come while most of the flood's
 /// are still on their way. (Before the bridge sent fairly by requester, the other's
 /// second answer came after the whole flood's.)
-#[tokio::test]
+// The flood's reader runs on a worker thread of its own: on one thread, its parsing of a
+// burst of answers would delay the other platform's measurement, not the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_platform_does_not_delay_another() {
     let bench = Bench {
         online: ACTIVE + AWAY + 4,
@@ -872,7 +920,7 @@ async fn a_flooding_platform_does_not_delay_another() {
     };
     let mut world = world(ServerKind::Prosody, &bench).await;
     let count = 3_000;
-    let flooded = flood(&mut world, count, 5, 20).await;
+    let flooded = flood(&mut world, count, 5, 20, false).await;
     let refused = flooded
         .flood_answers
         .iter()
@@ -889,6 +937,13 @@ async fn a_flooding_platform_does_not_delay_another() {
         .iter()
         .filter(|(at, _)| *at <= twentieth)
         .count();
+    eprintln!(
+        "flood: the other platform's 20 answers came with {flood_before} of the flood's {count} (p50 {:.1} ms, p99 {:.1} ms during, {:.1} ms before; {refused} refused; the flood answered in {:.2} s)",
+        percentile(&flooded.during_us, 50),
+        percentile(&flooded.during_us, 99),
+        percentile(&flooded.before_us, 50),
+        flooded.flood_took.as_secs_f64(),
+    );
     assert!(
         flood_before < count / 2,
         "the other platform's 20 answers waited for {flood_before} of the flood's {count} (p50 {:.1} ms, p99 {:.1} ms during, {:.1} ms before)",
@@ -901,7 +956,7 @@ async fn a_flooding_platform_does_not_delay_another() {
 /// The flood's figures, through Prosody with each setting: the other platform's `peers`
 /// latency before and during a flood of `FLOOD_COUNT` (3,000) requests by a platform
 /// limited to 200 a second. `scripts/flood.sh` runs it.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a minute long per setting; scripts/flood.sh runs it"]
 async fn flood_figures() {
     let count = env_number("FLOOD_COUNT", 3_000);
@@ -910,7 +965,7 @@ async fn flood_figures() {
         std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
     let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
     let mut report = String::from(
-        "\n| Prosody | flood answered in | refused | other platform before: p50, p99 | during: p50, p99 (answers) | Prosody CPU | bridge CPU |\n|---|---|---|---|---|---|---|\n",
+        "\n| Prosody | flood answered in | refused | other platform before: p50, p99 | during: p50, p99 (answers) | its pings to Prosody during: p50, p99 | Prosody CPU | bridge CPU |\n|---|---|---|---|---|---|---|---|\n",
     );
     for nagle in nagles.split('|') {
         for gc in gcs.split('|') {
@@ -921,10 +976,10 @@ async fn flood_figures() {
                 extra_toml: "\n[limits]\nplatform_requests_per_sec = 200\n".to_owned(),
             };
             let mut world = world(ServerKind::Prosody, &bench).await;
-            let flooded = flood(&mut world, count, 200, 100).await;
+            let flooded = flood(&mut world, count, 200, 100, true).await;
             let refused = flooded.flood_answers.iter().filter(|(_, r)| *r).count();
             let line = format!(
-                "| {} | {:.2} s | {refused} | {:.2} ms, {:.2} ms | {:.2} ms, {:.2} ms ({}) | {:.0} ms | {:.0} ms |",
+                "| {} | {:.2} s | {refused} | {:.2} ms, {:.2} ms | {:.2} ms, {:.2} ms ({}) | {:.2} ms, {:.2} ms | {:.0} ms | {:.0} ms |",
                 bench.prosody_settings(),
                 flooded.flood_took.as_secs_f64(),
                 percentile(&flooded.before_us, 50),
@@ -932,10 +987,31 @@ async fn flood_figures() {
                 percentile(&flooded.during_us, 50),
                 percentile(&flooded.during_us, 99),
                 flooded.during_us.len(),
+                percentile(&flooded.server_pings_us, 50),
+                percentile(&flooded.server_pings_us, 99),
                 flooded.server_ms,
                 flooded.bridge_ms,
             );
             eprintln!("flood: {line}");
+            if std::env::var_os("SBS_BRIDGE_LOG").is_some() {
+                let _ = std::fs::write("/tmp/flood-bridge.log", world.bridge.log());
+            }
+            // When the slowest answers came, from the flood's start (what the p99 is).
+            let start = flooded.during_at[0] - Duration::from_micros(flooded.during_us[0]);
+            let mut slowest: Vec<(u64, f64, &str)> = flooded
+                .during_us
+                .iter()
+                .zip(&flooded.during_at)
+                .zip(&flooded.during_ids)
+                .map(|((us, at), id)| (*us, (*at - start).as_secs_f64(), id.as_str()))
+                .collect();
+            slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+            let slowest: Vec<String> = slowest
+                .iter()
+                .take(5)
+                .map(|(us, at, id)| format!("{:.1} ms at +{at:.2} s ({id})", *us as f64 / 1e3))
+                .collect();
+            eprintln!("flood: slowest: {}", slowest.join(", "));
             report.push_str(&line);
             report.push('\n');
         }

@@ -104,7 +104,7 @@ on_both_servers!(
             presence_grant: Some("managed_entity"),
             ..ServerOptions::default()
         };
-        let World { server, bridge, mut platform } =
+        let World { server, mut bridge, mut platform } =
             world(kind, &options, &["alice", "bob"], "").await;
         let (mut alice, mut bob) = friends(&server, "alice", "bob").await;
         alice.send_presence(None, Some("here")).await.unwrap();
@@ -112,6 +112,7 @@ on_both_servers!(
         peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
         let row = status_until(&mut platform, "bob@example.test", "chat").await;
         assert_eq!(row["status"], vec!["up for a game"]);
+        bridge.wait_for_log("remote contacts' presence needs presence=roster", T).await.expect("the grants are reported");
         let log = bridge.log();
         assert!(!log.contains("has not granted"), "{}", bridge.log_tail(40));
         assert!(
@@ -166,6 +167,8 @@ on_both_servers!(
         let World { mut server, mut bridge, platform: _platform } =
             world(kind, &ServerOptions::default(), &["alice"], "").await;
         bridge.wait_for_log("privileges granted", T).await.expect("grants logged");
+        // The tier line comes a round trip later, once the server said what it runs.
+        bridge.wait_for_log("active peers use", T).await.expect("the tier logged");
         let log = bridge.log();
         let grants = log.lines().find(|l| l.contains("privileges granted")).unwrap_or_default();
         for key in ["roster=", "presence=", "message="] {
@@ -421,13 +424,12 @@ on_both_servers!(
         let (_alice, mut bob) = friends(&server, "alice", "bob").await;
         bob.send_presence(Some("chat"), None).await.unwrap();
         peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
+        bridge
+            .wait_for_log("presence=managed_entity gives local users' presence", T)
+            .await
+            .expect("the grants are reported");
         let log = bridge.log();
         assert!(!log.contains("has not granted"), "{}", bridge.log_tail(30));
-        assert!(
-            log.contains("presence=managed_entity gives local users' presence"),
-            "{}",
-            bridge.log_tail(30)
-        );
         // Prosody takes the GC setting the file recommends (a value it rejects is logged
         // at start, and Prosody then runs with Lua's own defaults).
         assert!(
@@ -494,9 +496,17 @@ async fn a_contact_on_another_server_is_a_remote_peer_where_the_policy_allows() 
         &["rob@other.test", "bob@example.test"],
     )
     .await;
-    let listed = rows(&form(
-        &run(&mut platform, "peers", "jid", &["alice@example.test"]).await,
-    ));
+    // rob's status crosses the server-to-server link after his first presence.
+    let listed = crate::directory::peers_until(
+        &mut platform,
+        "alice@example.test",
+        "rob's status",
+        |rows| {
+            rows.iter()
+                .any(|r| r["jid"][0] == "rob@other.test" && r["status"] == ["from afar"])
+        },
+    )
+    .await;
     let mut remote: Vec<(&str, &str)> = listed
         .iter()
         .map(|r| (r["jid"][0].as_str(), r["remote"][0].as_str()))
@@ -530,13 +540,12 @@ async fn a_contact_on_another_server_is_a_remote_peer_where_the_policy_allows() 
     let mut bridge = start_bridge(false).await;
     let _rob = rob.in_background();
     peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // rob's presence reached the bridge, which left him out.
+    bridge
+        .wait_for_log("remote_peers is off", T)
+        .await
+        .expect("rob's presence is heard and refused");
     peers_become(&mut platform, "alice@example.test", &["bob@example.test"]).await;
-    assert!(
-        bridge.log().contains("remote_peers is off"),
-        "{}",
-        bridge.log_tail(30)
-    );
     bridge.terminate().await.expect("bridge stops");
     drop((alice, bob));
 }
