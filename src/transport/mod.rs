@@ -63,6 +63,9 @@ const KEEPALIVE_PREFIX: &str = "keepalive-";
 /// per run of refusals).
 const REFUSED_BEFORE_HINT: u32 = 3;
 
+/// TCP_QUICKACK is set again after a read at most this often.
+const QUICK_ACK_EVERY: Duration = Duration::from_millis(1);
+
 /// A link that stayed up this long resets the backoff.
 const STABLE_LINK: Duration = Duration::from_secs(30);
 
@@ -338,6 +341,8 @@ struct Link {
     parsed: VecDeque<StreamEvent>,
     chunk: Box<[u8]>,
     response_timeout: Duration,
+    /// When TCP_QUICKACK was last set.
+    quick_acked: std::time::Instant,
 }
 
 impl Link {
@@ -356,7 +361,13 @@ impl Link {
                 "the server closed the connection without closing the stream".to_owned(),
             ));
         }
-        quick_ack(&self.read);
+        // Dense reads (a burst) need it once a millisecond at most: the mode lasts
+        // several segments.
+        let now = std::time::Instant::now();
+        if now.saturating_duration_since(self.quick_acked) >= QUICK_ACK_EVERY {
+            quick_ack(&self.read);
+            self.quick_acked = now;
+        }
         let mut events = Vec::new();
         let parsed = self.reader.feed(&self.chunk[..n], false, &mut events);
         self.parsed.extend(events);
@@ -432,6 +443,7 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
         parsed: VecDeque::new(),
         chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         response_timeout: settings.response_timeout,
+        quick_acked: std::time::Instant::now(),
     };
     link.write_raw(&writer::stream_header(settings.component.as_str()))
         .await?;
