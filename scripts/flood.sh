@@ -14,4 +14,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-packages.sh prosody prosody-modules
-exec cargo test --locked --release --test integration flood_figures -- --ignored --nocapture --test-threads 1
+exec cargo test --locked --release --test integration -- --ignored --exact side_by_side::flood_figures --nocapture --test-threads 1

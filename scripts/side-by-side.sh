@@ -17,4 +17,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-packages.sh prosody prosody-modules ejabberd
-exec cargo test --locked --release --test integration side_by_side -- --ignored --nocapture --test-threads 1
+exec cargo test --locked --release --test integration -- --ignored --exact side_by_side::side_by_side --nocapture --test-threads 1

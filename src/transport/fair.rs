@@ -20,8 +20,10 @@
 //!   a large window and a busy one a small one, and a later stanza waits behind at most
 //!   about [`TARGET_QUEUE`] of the server's work.
 //!
-//! Markers are sent only while stanzas wait (and about once per half window otherwise),
-//! so an idle or lightly used link carries almost none. Bounded: at [`QUEUE_CAP`] bytes
+//! Markers are sent while stanzas wait, and otherwise once per [`IDLE_MARK`] bytes, to
+//! learn whether the server keeps up: while it does, what waits leaves at once if it fits
+//! in the window, so a link used one request at a time waits for no marker and carries
+//! one per dozen answers or so. Bounded: at [`QUEUE_CAP`] bytes
 //! waiting, the window is set aside and everything is written, as TCP allows, so the core
 //! never waits on markers, and the link never waits on a core that waits on it.
 //!
@@ -54,6 +56,9 @@ pub const INITIAL_WINDOW: usize = 16 * 1024;
 /// Below this window, one marker per write: more would cost the server more than the
 /// round trip they save.
 const PIPELINED_WINDOW: usize = 32 * 1024;
+/// With nothing waiting, a marker after this much in flight, to learn whether the
+/// server keeps up (each costs the server about what an empty answer does).
+pub const IDLE_MARK: usize = 32 * 1024;
 /// Bytes waiting, at most, before the window is set aside.
 pub const QUEUE_CAP: usize = 16 * 1024 * 1024;
 /// The fastest marker is remembered this long (a server's idle round trip changes).
@@ -98,6 +103,11 @@ pub struct Pacer {
     min_rtt: Option<(Duration, Instant)>,
     /// When the window last changed: it changes at most once per round trip.
     changed_at: Option<Instant>,
+    /// Whether the last marker found the server keeping up (its queue under the target):
+    /// then what waits, if it fits in the window, leaves at once, whatever is still
+    /// counted in flight. An uncontended link (one request at a time) so waits for no
+    /// marker, and needs one only every [`IDLE_MARK`] bytes.
+    calm: bool,
     marks_sent: u64,
     overflows: u64,
     /// Writes a marker with the given id.
@@ -121,6 +131,7 @@ impl Pacer {
             window: INITIAL_WINDOW,
             min_rtt: None,
             changed_at: None,
+            calm: true,
             marks_sent: 0,
             overflows: 0,
             marker,
@@ -168,6 +179,10 @@ impl Pacer {
     /// markers where needed.
     pub fn ready(&mut self, now: Instant) -> Vec<u8> {
         let overflow = self.queued_bytes >= QUEUE_CAP;
+        let free = overflow
+            || (self.calm
+                && self.in_flight() <= IDLE_MARK
+                && self.queued_bytes + STANZA_COST <= self.window);
         let mut out = Vec::new();
         let half = (self.window / 2).max(1);
         while out.len() < WRITE_MAX {
@@ -180,7 +195,7 @@ impl Pacer {
                 .and_then(|q| q.front())
                 .map_or(0, |q| q.end - q.start);
             let in_flight = self.in_flight();
-            if !overflow && in_flight > 0 && in_flight + size + STANZA_COST > self.window {
+            if !free && in_flight > 0 && in_flight + size + STANZA_COST > self.window {
                 break;
             }
             self.turns.pop_front();
@@ -208,9 +223,9 @@ impl Pacer {
             self.overflows += 1;
         }
         // Stanzas wait: a marker tells when to send more. None wait: a marker now and then
-        // keeps what counts as in flight true, so the next burst does not wait for one.
+        // keeps what counts as in flight near the truth.
         let waiting = !self.is_empty();
-        if self.unmarked > 0 && (waiting || self.in_flight() >= half) {
+        if self.unmarked > 0 && (waiting || self.in_flight() >= IDLE_MARK) {
             self.mark(&mut out, now, waiting);
         }
         out
@@ -267,6 +282,7 @@ impl Pacer {
             }
         };
         let queue = rtt.saturating_sub(min);
+        self.calm = queue <= TARGET_QUEUE;
         tracing::debug!(
             rtt_us = rtt.as_micros() as u64,
             queue_us = queue.as_micros() as u64,
@@ -289,7 +305,14 @@ impl Pacer {
             }
             .max(MIN_WINDOW);
             self.changed_at = Some(now);
-        } else if mark.limited {
+        } else if !mark.limited {
+            // An idle link's window, shrunk by a pause of the server's, comes back to where
+            // a burst starts.
+            if queue < TARGET_QUEUE / 4 && self.window < INITIAL_WINDOW {
+                self.window = (self.window * 2).min(INITIAL_WINDOW);
+                self.changed_at = Some(now);
+            }
+        } else {
             // Far under the target: grow fast; near it: gently.
             let step = if queue < TARGET_QUEUE / 4 {
                 self.window / 4
