@@ -43,6 +43,23 @@ component_interfaces = { "127.0.0.1" }
 -- config` still passes; Prosody then runs with Lua's own defaults) undoes it.
 gc = { threshold = 200; speed = 200 }
 
+-- Nagle's algorithm. Prosody keeps it on (nagle = true in net/server_epoll.lua) and
+-- writes in pieces of 8 KiB, so the last piece of any stanza larger than that waits for
+-- the receiving client's delayed acknowledgement, up to 40 ms. Measured with Prosody
+-- 0.12.3, 1,000 users online, a platform asking `peers` one request at a time
+-- (scripts/side-by-side.sh; the platform's p50 latency):
+--
+--                                              compact (2.7 KB)   data form (10.7 KB)
+--   Nagle on (the default), gc default         0.75 ms            44.0 ms
+--   Nagle on, the gc setting above             0.62 ms            44.0 ms
+--   nagle = false, gc default                  0.65 ms            1.92 ms
+--   nagle = false, the gc setting above        0.65 ms            1.72 ms
+--
+-- The bridge's own link does not pay this wait (it acknowledges at once); platforms'
+-- and users' clients do, for every answer, invitation or message over 8 KiB. It is a
+-- global option: it applies to every connection of the server.
+network_settings = { nagle = false }
+
 ---------- Your users' host (adds to its section if prosody.cfg.lua declares it too) ----------
 
 VirtualHost "example.org"

@@ -120,7 +120,10 @@ fn one_request_at_a_time_waits_for_no_marker_and_needs_few() {
             p.on_answer(id, now);
         }
     }
-    assert!(marks <= 300 * (2_700 + STANZA_COST) / IDLE_MARK + 1, "{marks} markers");
+    assert!(
+        marks <= 300 * (2_700 + STANZA_COST) / IDLE_MARK + 1,
+        "{marks} markers"
+    );
 }
 
 #[test]
