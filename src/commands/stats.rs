@@ -251,12 +251,12 @@ fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
         ),
         (
             "send-in-flight-bytes",
-            "Bytes sent that the server has not confirmed processing",
+            "Sent, not yet confirmed processed by the server (bytes, and 768 a stanza)",
             queue.in_flight.to_string(),
         ),
         (
             "send-window-bytes",
-            "Bytes that may be in flight now (adapts to the server)",
+            "What may be in flight now (bytes, and 768 a stanza; adapts to the server)",
             queue.window.to_string(),
         ),
         (

@@ -61,7 +61,8 @@ const PIPELINED_WINDOW: usize = 32 * 1024;
 pub const IDLE_MARK: usize = 32 * 1024;
 /// Bytes waiting, at most, before the window is set aside.
 pub const QUEUE_CAP: usize = 16 * 1024 * 1024;
-/// The fastest marker is remembered this long (a server's idle round trip changes).
+/// The baseline (the fastest marker) is renewed once per this period, from the period
+/// before (a server's idle round trip changes).
 const MIN_RTT_SPAN: Duration = Duration::from_secs(10);
 /// Bytes written at once, at most.
 const WRITE_MAX: usize = 256 * 1024;
@@ -100,7 +101,10 @@ pub struct Pacer {
     marks: VecDeque<Mark>,
     next_mark: u64,
     window: usize,
+    /// The fastest marker lately, and since when it counts.
     min_rtt: Option<(Duration, Instant)>,
+    /// The fastest marker of the current period.
+    period_min: Duration,
     /// When the window last changed: it changes at most once per round trip.
     changed_at: Option<Instant>,
     /// Whether the last marker found the server keeping up (its queue under the target):
@@ -130,6 +134,7 @@ impl Pacer {
             next_mark: 0,
             window: INITIAL_WINDOW,
             min_rtt: None,
+            period_min: Duration::ZERO,
             changed_at: None,
             calm: true,
             marks_sent: 0,
@@ -182,10 +187,12 @@ impl Pacer {
         let free = overflow
             || (self.calm
                 && self.in_flight() <= IDLE_MARK
-                && self.queued_bytes + STANZA_COST <= self.window);
+                && self.queued_bytes + self.queued_stanzas * STANZA_COST <= self.window);
         let mut out = Vec::new();
         let half = (self.window / 2).max(1);
-        while out.len() < WRITE_MAX {
+        // Past the cap, everything over it leaves now: the link then takes the core's
+        // stanzas again, so the core never waits for a marker.
+        while out.len() < WRITE_MAX || self.queued_bytes >= QUEUE_CAP {
             let Some(&lane) = self.turns.front() else {
                 break;
             };
@@ -272,13 +279,27 @@ impl Pacer {
         };
         self.confirmed = self.confirmed.max(mark.through);
         let rtt = now.saturating_duration_since(mark.sent_at);
+        // The fastest marker of this period and the last: a period's minimum replaces the
+        // older one when the period ends, so the baseline follows the server's idle round
+        // trip without creeping up with its load.
         let min = match self.min_rtt {
-            Some((min, at)) if rtt >= min && now.saturating_duration_since(at) < MIN_RTT_SPAN => {
-                min
-            }
-            _ => {
+            None => {
                 self.min_rtt = Some((rtt, now));
+                self.period_min = rtt;
                 rtt
+            }
+            Some((min, since)) => {
+                self.period_min = self.period_min.min(rtt);
+                if now.saturating_duration_since(since) >= MIN_RTT_SPAN {
+                    let fresh = self.period_min;
+                    self.min_rtt = Some((fresh, now));
+                    self.period_min = rtt;
+                    fresh
+                } else {
+                    let min = min.min(rtt);
+                    self.min_rtt = Some((min, since));
+                    min
+                }
             }
         };
         let queue = rtt.saturating_sub(min);

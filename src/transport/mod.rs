@@ -273,11 +273,7 @@ impl Held {
                     Some(batch) => {
                         self.count += batch.count();
                         self.batches.push_back(batch);
-                        while self.count > HELD_MAX {
-                            let Some(oldest) = self.batches.pop_front() else { break };
-                            self.count -= oldest.count();
-                            self.dropped += oldest.count();
-                        }
+                        self.trim();
                     }
                     None => self.core_done = true,
                 },
@@ -285,16 +281,33 @@ impl Held {
         }
     }
 
-    /// Puts back what a lost link did not write, before anything held since.
-    fn restore(&mut self, batch: Stanzas) {
+    /// Puts back what a lost link did not write, before anything held since. It comes in
+    /// turns, so what does not fit is the end of the longest queues: the flooders'.
+    fn restore(&mut self, mut batch: Stanzas) {
+        let room = HELD_MAX.saturating_sub(self.count);
+        if batch.count() > room {
+            self.dropped += batch.count() - room;
+            batch.truncate(room);
+        }
         self.count += batch.count();
         self.batches.push_front(batch);
+        self.trim();
+    }
+
+    /// Drops the oldest stanzas past [`HELD_MAX`], a stanza at a time.
+    fn trim(&mut self) {
         while self.count > HELD_MAX {
-            let Some(oldest) = self.batches.pop_front() else {
+            let excess = self.count - HELD_MAX;
+            let Some(oldest) = self.batches.front_mut() else {
                 break;
             };
-            self.count -= oldest.count();
-            self.dropped += oldest.count();
+            let dropped = excess.min(oldest.count());
+            oldest.drop_front(dropped);
+            if oldest.count() == 0 {
+                self.batches.pop_front();
+            }
+            self.count -= dropped;
+            self.dropped += dropped;
         }
     }
 
@@ -558,10 +571,11 @@ impl Serving<'_> {
             let read_now = reading && self.pending.is_empty();
             let wake = ping_deadline.unwrap_or(last_heard + self.settings.keepalive);
             // A marker the server does not answer: as a keepalive it does not answer.
-            let marker_due = self
-                .pacer
-                .oldest_mark()
-                .map(|at| tokio::time::Instant::from_std(at) + self.settings.response_timeout);
+            // Counted from when the link last heard or handed the core something: while
+            // the core is busy the link does not read, and the answer may be waiting.
+            let marker_due = self.pacer.oldest_mark().map(|at| {
+                tokio::time::Instant::from_std(at).max(last_heard) + self.settings.response_timeout
+            });
             let core = self.events.clone();
             tokio::select! {
                 biased;
@@ -632,6 +646,9 @@ impl Serving<'_> {
                     }
                     ping_deadline = Some(tokio::time::Instant::now() + self.settings.response_timeout);
                 }
+                // Not reached: after every write the send queue has room, so the core's
+                // stanzas are always awaited. Were it reached, a new link beats a panic.
+                else => return Ended::Lost("nothing left to wait for on the link".to_owned()),
             }
         }
     }
@@ -660,10 +677,10 @@ impl Serving<'_> {
             match event {
                 StreamEvent::Stanza(el) => {
                     trace!(xml = %String::from(&el), "recv");
-                    if is_keepalive_reply(&el) {
+                    if is_keepalive_reply(&el, self.settings) {
                         continue;
                     }
-                    if let Some(id) = reply_id(&el, MARK_PREFIX) {
+                    if let Some(id) = reply_id(&el, MARK_PREFIX, self.settings) {
                         self.pacer.on_answer(id, std::time::Instant::now());
                         continue;
                     }
@@ -801,10 +818,13 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// The id of a reply (result or error) whose id starts with `prefix`.
-fn reply_id<'a>(el: &'a Element, prefix: &str) -> Option<&'a str> {
+/// The id of the server's reply (result or error) to one of the link's own pings, whose
+/// id starts with `prefix`. Only the server's domain can send it: a user cannot forge one
+/// (the server stamps a user's `from`).
+fn reply_id<'a>(el: &'a Element, prefix: &str, settings: &LinkSettings) -> Option<&'a str> {
     if !el.is("iq", ns::COMPONENT_ACCEPT)
         || !matches!(el.attr("type"), Some("result") | Some("error"))
+        || el.attr("from") != Some(settings.keepalive_to.as_str())
     {
         return None;
     }
@@ -819,12 +839,8 @@ fn serialise(el: &Element) -> Vec<u8> {
 }
 
 /// A reply (result or error: both prove the link is alive) to one of our keepalives.
-fn is_keepalive_reply(el: &Element) -> bool {
-    el.is("iq", ns::COMPONENT_ACCEPT)
-        && matches!(el.attr("type"), Some("result") | Some("error"))
-        && el
-            .attr("id")
-            .is_some_and(|id| id.starts_with(KEEPALIVE_PREFIX))
+fn is_keepalive_reply(el: &Element, settings: &LinkSettings) -> bool {
+    reply_id(el, KEEPALIVE_PREFIX, settings).is_some()
 }
 
 #[cfg(test)]

@@ -482,3 +482,26 @@ async fn at_shutdown_what_was_read_still_reaches_the_core() {
         .unwrap();
     assert!(result.is_ok());
 }
+
+#[test]
+fn only_the_server_answers_the_links_own_pings() {
+    let settings = settings(5347);
+    let reply = |from: &str| -> Element {
+        format!("<iq xmlns='jabber:component:accept' type='result' id='{MARK_PREFIX}7' from='{from}' to='game.example.test'/>")
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        reply_id(&reply("example.test"), MARK_PREFIX, &settings),
+        Some("flow-7")
+    );
+    // A user cannot confirm the link's markers (and so open its window).
+    assert_eq!(
+        reply_id(&reply("mallory@example.test/x"), MARK_PREFIX, &settings),
+        None
+    );
+    assert!(!is_keepalive_reply(
+        &reply("mallory@example.test/x"),
+        &settings
+    ));
+}

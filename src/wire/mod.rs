@@ -173,6 +173,29 @@ impl Stanzas {
     pub fn count(&self) -> usize {
         self.ends.len()
     }
+
+    /// Keeps the first `n` stanzas.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.ends.len() {
+            let end = if n == 0 { 0 } else { self.ends[n - 1] };
+            self.bytes.truncate(end);
+            self.ends.truncate(n);
+        }
+    }
+
+    /// Drops the first `n` stanzas (all of them if there are fewer).
+    pub fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.ends.len());
+        if n == 0 {
+            return;
+        }
+        let cut = self.ends[n - 1];
+        self.bytes.drain(..cut);
+        self.ends.drain(..n);
+        for end in &mut self.ends {
+            *end -= cut;
+        }
+    }
 }
 
 /// The bare JID a serialised stanza is addressed to (its `to` up to any resource, as

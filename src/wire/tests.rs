@@ -297,3 +297,24 @@ fn the_destination_is_the_bare_jid_of_to() {
     assert_eq!(key(b"<iq type='result'/>"), b"");
     assert_eq!(key(b"<presence/>"), b"");
 }
+
+#[test]
+fn stanzas_are_cut_at_their_bounds() {
+    let mut wire = Wire::new(usize::MAX);
+    for name in ["a", "b", "c", "d"] {
+        wire.send(
+            &format!("<{name} xmlns='jabber:component:accept'/>")
+                .parse()
+                .unwrap(),
+        );
+    }
+    let mut taken = wire.take();
+    taken.drop_front(1);
+    assert_eq!(taken.bytes, b"<b/><c/><d/>");
+    assert_eq!(taken.ends, vec![4, 8, 12]);
+    taken.truncate(2);
+    assert_eq!(taken.bytes, b"<b/><c/>");
+    taken.drop_front(5);
+    assert_eq!(taken.count(), 0);
+    assert!(taken.bytes.is_empty());
+}

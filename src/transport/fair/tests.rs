@@ -165,18 +165,10 @@ fn at_the_cap_the_window_is_set_aside() {
     let big = vec![("flood@x/a", 100_000); 170];
     p.push(batch(&big));
     assert!(!p.has_room());
-    let mut written = 0;
-    loop {
-        let out = p.ready(now);
-        if out.is_empty() {
-            break;
-        }
-        written += out.len();
-        if p.has_room() {
-            break;
-        }
-    }
-    assert!(written > QUEUE_CAP / 100, "{written}");
+    // One write takes the queue back under the cap: the link takes the core's stanzas
+    // again at once, and the core never waits for a marker.
+    let written = p.ready(now).len();
+    assert!(written >= 170 * 100_000 - QUEUE_CAP, "{written}");
     assert!(p.has_room());
     assert!(p.stats().overflows > 0);
 }
