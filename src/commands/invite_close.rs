@@ -13,18 +13,18 @@
 
 use super::invite::carry;
 use super::invite_status::{find, invite_form, InviteId};
-use super::publish_gaming::{publish, NS_PUBSUB};
+use super::publish_gaming::{pep_granted, publish};
 use super::render::{Answer, ResultWriter};
-use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
-use crate::directory::unix_secs;
+use super::{visible_to, Ctx, Flow, Needs, Node, PrivilegedIq};
+use crate::directory::{unix_secs, Directory};
 use crate::failure::Failure;
 use crate::invites::plan::{self, CloseError};
 use crate::invites::{self, Outcome, State};
-use crate::rights::policy::Subject;
-use crate::rights::{Access, Right};
+use crate::rights::consent::Consent;
+use crate::rights::policy::{self, Subject};
+use crate::rights::{Access, Actor, Right};
 use crate::store::Write;
 use crate::xep::forms::{DataForm, FieldType};
-use crate::xep::privilege::IqType;
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-closed:1";
 
@@ -145,7 +145,7 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
         }
         fields
     });
-    match publishable(ctx, &players) {
+    match publishable(ctx.actor, ctx.consent, ctx.directory, &players) {
         Ok(players) => publish_each(players, game.unwrap_or_default(), 0, closed, ctx),
         Err(note) => Flow::done(Closed {
             note: Some(note),
@@ -154,27 +154,27 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
     }
 }
 
-/// The players whose "now playing" may be published, or why none.
-fn publishable(ctx: &Ctx<'_>, players: &[String]) -> Result<Vec<String>, &'static str> {
+/// The players whose "now playing" `actor` (a platform) may publish or clear, or why
+/// none: it holds `publish-gaming`, the player shares with it, and the player's server
+/// granted the bridge the pubsub privilege.
+pub fn publishable(
+    actor: &Actor,
+    consent: &Consent,
+    directory: &Directory,
+    players: &[String],
+) -> Result<Vec<String>, &'static str> {
     // The policy's word for a local user who shares with the platform; players who do
     // not share are left out below.
     let sharing = Subject {
         consenting: true,
         remote: false,
     };
-    if !ctx.rights_of(sharing).contains(Right::PublishGaming) {
+    if !policy::rights_for(actor, sharing).contains(Right::PublishGaming) {
         return Err("this platform does not hold publish-gaming");
     }
     let granted: Vec<String> = players
         .iter()
-        .filter(|p| {
-            ctx.visible(p)
-                && ctx
-                    .directory
-                    .domain_of(p)
-                    .and_then(|d| d.privilege.as_ref())
-                    .is_some_and(|priv_| priv_.iq_allows(NS_PUBSUB, IqType::Set))
-        })
+        .filter(|p| visible_to(actor, consent, p) && pep_granted(directory, p))
         .cloned()
         .collect();
     if granted.is_empty() {

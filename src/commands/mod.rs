@@ -406,17 +406,22 @@ pub struct Ctx<'a> {
     pub max_reply_bytes: usize,
 }
 
-impl Ctx<'_> {
-    /// Whether the asking platform may see `user` (a bare JID of a served domain): the
-    /// user's consent, and the domains the platform may ask about.
-    pub fn visible(&self, user: &str) -> bool {
-        match self.actor {
-            Actor::Platform { id, profile, .. } => {
-                let domain = user.rsplit_once('@').map_or(user, |(_, d)| d);
-                profile.serves(domain) && self.consent.allows(user, id.as_str())
-            }
-            _ => false,
+/// Whether `actor`, a platform, may see `user` (a bare JID of a served domain): the
+/// user's consent, and the domains the platform may ask about.
+pub fn visible_to(actor: &Actor, consent: &Consent, user: &str) -> bool {
+    match actor {
+        Actor::Platform { id, profile, .. } => {
+            let domain = user.rsplit_once('@').map_or(user, |(_, d)| d);
+            profile.serves(domain) && consent.allows(user, id.as_str())
         }
+        _ => false,
+    }
+}
+
+impl Ctx<'_> {
+    /// Whether the asking platform may see `user` ([`visible_to`]).
+    pub fn visible(&self, user: &str) -> bool {
+        visible_to(self.actor, self.consent, user)
     }
 
     /// The rights the asking platform holds for `user`: for a user it may not see,

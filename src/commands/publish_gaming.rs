@@ -11,6 +11,7 @@ use minidom::Element;
 
 use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
+use crate::directory::Directory;
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
 use crate::rights::{Access, Right};
@@ -77,12 +78,7 @@ impl Node for PublishGaming {
             Target::Unseen(jid) => return Err(unreachable(&jid)),
             Target::User { jid, .. } => jid,
         };
-        let granted = ctx
-            .directory
-            .domain_of(jid.as_str())
-            .and_then(|d| d.privilege.as_ref())
-            .is_some_and(|p| p.iq_allows(NS_PUBSUB, IqType::Set));
-        if !granted {
+        if !pep_granted(ctx.directory, jid.as_str()) {
             return Err(Failure::feature_not_implemented(format!(
                 "the chat server of {} has not granted this bridge the iq privilege for {NS_PUBSUB} (XEP-0356), so it cannot publish what users play; Prosody grants it in privileged_entities with iq = {{ [\"{NS_PUBSUB}\"] = \"set\" }}; ejabberd 23.01 cannot",
                 jid.domain()
@@ -122,6 +118,15 @@ impl Node for PublishGaming {
             })
         })
     }
+}
+
+/// Whether the chat server of `user` (a bare JID) granted the bridge the XEP-0356 iq
+/// privilege to publish to its users' PEP.
+pub fn pep_granted(directory: &Directory, user: &str) -> bool {
+    directory
+        .domain_of(user)
+        .and_then(|d| d.privilege.as_ref())
+        .is_some_and(|p| p.iq_allows(NS_PUBSUB, IqType::Set))
 }
 
 /// The PEP publish of `<game/>` with `fields`, as item `current`.

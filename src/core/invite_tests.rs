@@ -117,6 +117,18 @@ fn say(core: &mut Core, user: &str, text: &str, now: SystemTime) -> Vec<Element>
     sent(&core.handle(Input::Stanza(xml(&message)), now))
 }
 
+/// `user` answers their prompt in `out` with `word` (`accept`, `decline`).
+fn answer_prompt(
+    core: &mut Core,
+    out: &[Element],
+    user: &str,
+    word: &str,
+    now: SystemTime,
+) -> Vec<Element> {
+    let prompt = prompt_of(out, user);
+    say(core, user, &format!("{word} {prompt}"), now)
+}
+
 fn body(el: &Element) -> String {
     el.get_child("body", NS)
         .map(|b| b.text())
@@ -370,12 +382,7 @@ fn a_cancel_tells_the_waiting_invitees_and_the_platform() {
     let (reply, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
     let id = field(&reply, "invite");
     let bob = prompt_of(&out, "bob");
-    say(
-        &mut core,
-        "dave",
-        &format!("accept {}", prompt_of(&out, "dave")),
-        t(11),
-    );
+    answer_prompt(&mut core, &out, "dave", "accept", t(11));
     let (reply, out) = platform(&mut core, "invite-cancel", &[("invite", &[&id])], t(12));
     assert_eq!(field(&reply, "state"), "cancelled");
     assert_eq!(field(&reply, "outcome"), "cancelled");
@@ -402,18 +409,8 @@ fn a_cancel_tells_the_waiting_invitees_and_the_platform() {
 fn the_host_hears_how_an_invite_ended_whichever_way() {
     let mut core = bed();
     let (_, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
-    say(
-        &mut core,
-        "bob",
-        &format!("decline {}", prompt_of(&out, "bob")),
-        t(11),
-    );
-    let out = say(
-        &mut core,
-        "dave",
-        &format!("decline {}", prompt_of(&out, "dave")),
-        t(12),
-    );
+    answer_prompt(&mut core, &out, "bob", "decline", t(11));
+    let out = answer_prompt(&mut core, &out, "dave", "decline", t(12));
     assert_eq!(
         body(to(&out, HOST)[0]),
         "dave@example.test declined your invitation to Chess. Nobody joined Chess: this one is a solo game."
@@ -509,12 +506,7 @@ fn a_started_session_closes_the_invitations_still_waiting() {
     let mut core = bed();
     let (reply, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
     let id = field(&reply, "invite");
-    say(
-        &mut core,
-        "bob",
-        &format!("accept {}", prompt_of(&out, "bob")),
-        t(11),
-    );
+    answer_prompt(&mut core, &out, "bob", "accept", t(11));
     let (reply, out) = platform(&mut core, "session-started", &[("invite", &[&id])], t(12));
     assert_eq!(field(&reply, "state"), "started");
     assert_eq!(field(&reply, "outcome"), "ready");
@@ -539,12 +531,7 @@ fn a_session_the_platform_never_ends_ends_by_itself() {
     });
     let (reply, out) = invite(&mut core, "alice", &["bob"], t(10));
     let id = field(&reply, "invite");
-    say(
-        &mut core,
-        "bob",
-        &format!("accept {}", prompt_of(&out, "bob")),
-        t(11),
-    );
+    answer_prompt(&mut core, &out, "bob", "accept", t(11));
     // Ready and never ended: the pair stays linked past the expiry, and says how long.
     let (again, _) = invite(&mut core, "alice", &["bob"], t(700));
     assert_eq!(result_of(&again, "bob"), "already-invited");
@@ -602,12 +589,7 @@ fn invitees_who_do_not_share_muted_or_declined_too_often_are_not_asked() {
     // bob declines alice twice: the third invitation is held back.
     for at in [10, 20] {
         let (_, out) = invite(&mut core, "alice", &["bob"], t(at));
-        say(
-            &mut core,
-            "bob",
-            &format!("decline {}", prompt_of(&out, "bob")),
-            t(at + 1),
-        );
+        answer_prompt(&mut core, &out, "bob", "decline", t(at + 1));
     }
     let (reply, out) = invite(&mut core, "alice", &["bob", "dave"], t(30));
     assert_eq!(result_of(&reply, "bob"), "cooldown");
@@ -672,12 +654,7 @@ fn a_restart_keeps_every_invite_and_answer_and_applies_expiries_missed() {
     let mut core = bed_on(file_store(&dir), |_| {});
     let (first, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
     let first = field(&first, "invite");
-    say(
-        &mut core,
-        "bob",
-        &format!("accept {}", prompt_of(&out, "bob")),
-        t(11),
-    );
+    answer_prompt(&mut core, &out, "bob", "accept", t(11));
     let (second, _) = invite(&mut core, "bob", &["dave"], t(12));
     let second_id = field(&second, "invite");
     core.handle(Input::Tick, t(13));
@@ -777,12 +754,7 @@ fn the_hosts_rate_and_a_run_of_declines_survive_a_restart() {
     };
     let mut core = bed_on(file_store(&dir), limits);
     let (_, out) = invite(&mut core, "alice", &["bob", "dave"], t(10));
-    say(
-        &mut core,
-        "bob",
-        &format!("decline {}", prompt_of(&out, "bob")),
-        t(11),
-    );
+    answer_prompt(&mut core, &out, "bob", "decline", t(11));
     core.handle(Input::Tick, t(12));
     drop(core);
     let mut core = bed_on(file_store(&dir), limits);

@@ -464,35 +464,20 @@ impl Core {
         now: SystemTime,
         out: &mut Outbox,
     ) {
-        use crate::commands::publish_gaming::{publish, NS_PUBSUB};
+        use crate::commands::invite_close::publishable;
+        use crate::commands::publish_gaming::publish;
         let Ok(platform_jid) = BareJid::from_str(platform) else {
             return;
         };
         let actor = self.actor(&Jid::from(platform_jid), Access::Platform, None);
-        let holds = rights::policy::rights_for(
-            &actor,
-            rights::policy::Subject {
-                consenting: true,
-                remote: false,
-            },
-        )
-        .contains(rights::Right::PublishGaming);
-        if !holds {
+        let Ok(players) = publishable(&actor, &self.state.consent, &self.state.directory, players)
+        else {
             return;
-        }
+        };
         for player in players {
-            let Ok(user) = BareJid::from_str(player) else {
+            let Ok(user) = BareJid::from_str(&player) else {
                 continue;
             };
-            let granted = self
-                .state
-                .directory
-                .domain_of(user.domain().as_str())
-                .and_then(|d| d.privilege.as_ref())
-                .is_some_and(|p| p.iq_allows(NS_PUBSUB, crate::xep::privilege::IqType::Set));
-            if !granted || !self.state.consent.allows(player, platform) {
-                continue;
-            }
             self.next_op += 1;
             let op = self.next_op;
             let iq = commands::PrivilegedIq {

@@ -133,33 +133,14 @@ pub fn iq_result(request: &Header, payload: Option<Element>) -> Element {
 
 /// An error reply to `request` of the same kind (`iq`, `message` or `presence`).
 pub fn error_reply(request: &Header, failure: &Failure) -> Element {
-    let name = match request.kind {
-        Kind::Iq => "iq",
-        Kind::Message => "message",
-        Kind::Presence => "presence",
-    };
-    let mut builder = Element::builder(name, NS_COMPONENT)
-        .attr(xml_ncname!("type").into(), "error")
-        .attr(xml_ncname!("from").into(), request.to.as_str())
-        .attr(xml_ncname!("to").into(), request.from.as_str());
-    if let Some(id) = &request.id {
-        builder = builder.attr(xml_ncname!("id").into(), id.clone());
-    }
-    builder.append(failure.to_element()).build()
+    error_head(request).append(failure.to_element()).build()
 }
 
 /// An error answering `request` as short as XMPP allows: the defined `condition` of
 /// `type_` alone (RFC 6120 §8.3), no text, no payload.
 pub fn bare_error_reply(request: &Header, condition: &'static str, type_: &str) -> Element {
-    let mut builder = Element::builder("iq", NS_COMPONENT)
-        .attr(xml_ncname!("type").into(), "error")
-        .attr(xml_ncname!("from").into(), request.to.as_str())
-        .attr(xml_ncname!("to").into(), request.from.as_str());
-    if let Some(id) = &request.id {
-        builder = builder.attr(xml_ncname!("id").into(), id.clone());
-    }
     let condition = Element::builder(condition, ns::XMPP_STANZAS).build();
-    builder
+    error_head(request)
         .append(
             Element::builder("error", NS_COMPONENT)
                 .attr(xml_ncname!("type").into(), type_)
@@ -167,6 +148,23 @@ pub fn bare_error_reply(request: &Header, condition: &'static str, type_: &str) 
                 .build(),
         )
         .build()
+}
+
+/// The error stanza answering `request`, of its kind, addressed back, with its id.
+fn error_head(request: &Header) -> minidom::ElementBuilder {
+    let name = match request.kind {
+        Kind::Iq => "iq",
+        Kind::Message => "message",
+        Kind::Presence => "presence",
+    };
+    let builder = Element::builder(name, NS_COMPONENT)
+        .attr(xml_ncname!("type").into(), "error")
+        .attr(xml_ncname!("from").into(), request.to.as_str())
+        .attr(xml_ncname!("to").into(), request.from.as_str());
+    match &request.id {
+        Some(id) => builder.attr(xml_ncname!("id").into(), id.clone()),
+        None => builder,
+    }
 }
 
 /// A chat message answering `request` (a message from a user) with `text`.

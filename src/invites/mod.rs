@@ -639,6 +639,8 @@ impl Book {
     /// them, which forgets them), soonest first.
     pub fn ending(&mut self, now: u32) -> Vec<String> {
         let mut due = Vec::new();
+        // An ending put back ([`Book::end_later`]) may be in the heap twice.
+        let mut seen = hashbrown::HashSet::new();
         while let Some(Reverse((at, _))) = self.ends.peek() {
             if *at > now {
                 break;
@@ -646,7 +648,7 @@ impl Book {
             let Some(Reverse((_, id))) = self.ends.pop() else {
                 break;
             };
-            if self.invites.contains_key(&id) && !due.contains(&id) {
+            if self.invites.contains_key(&id) && seen.insert(id.clone()) {
                 due.push(id);
             }
         }

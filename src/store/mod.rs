@@ -389,15 +389,25 @@ impl Store {
 
     /// Writes last-seen times in one transaction; a later time never goes backwards.
     pub fn save_last_seen(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
+        self.save_times(
+            "INSERT INTO last_seen (jid, seen_at) VALUES (?1, ?2)
+             ON CONFLICT (jid) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)",
+            batch,
+        )
+    }
+
+    /// Runs `upsert` (parameters: a JID, a time) for each of `batch`, in one transaction.
+    pub(crate) fn save_times(
+        &mut self,
+        upsert: &str,
+        batch: &[(String, u32)],
+    ) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
         {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO last_seen (jid, seen_at) VALUES (?1, ?2)
-                 ON CONFLICT (jid) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)",
-            )?;
+            let mut stmt = tx.prepare_cached(upsert)?;
             for (jid, at) in batch {
                 stmt.execute(rusqlite::params![jid, at])?;
             }

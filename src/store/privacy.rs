@@ -271,21 +271,11 @@ impl Store {
 
     /// Records that these platforms asked (when), in one transaction.
     pub fn save_askers(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO asker (jid, last_at) VALUES (?1, ?2)
-                 ON CONFLICT (jid) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
-            )?;
-            for (jid, at) in batch {
-                stmt.execute(rusqlite::params![jid, at])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.save_times(
+            "INSERT INTO asker (jid, last_at) VALUES (?1, ?2)
+             ON CONFLICT (jid) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+            batch,
+        )
     }
 
     /// Forgets the platforms that last asked before `before`.

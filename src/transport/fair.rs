@@ -193,33 +193,17 @@ impl Pacer {
         // Past the cap, everything over it leaves now: the link then takes the core's
         // stanzas again, so the core never waits for a marker.
         while out.len() < WRITE_MAX || self.queued_bytes >= QUEUE_CAP {
-            let Some(&lane) = self.turns.front() else {
+            let Some(size) = self.next_size() else {
                 break;
             };
-            let size = self
-                .lanes
-                .get(&lane)
-                .and_then(|q| q.front())
-                .map_or(0, |q| q.end - q.start);
             let in_flight = self.in_flight();
             if !free && in_flight > 0 && in_flight + size + STANZA_COST > self.window {
                 break;
             }
-            self.turns.pop_front();
-            let Some(queue) = self.lanes.get_mut(&lane) else {
-                continue;
+            let Some(stanza) = self.take_turn() else {
+                break;
             };
-            let Some(stanza) = queue.pop_front() else {
-                continue;
-            };
-            if queue.is_empty() {
-                self.lanes.remove(&lane);
-            } else {
-                self.turns.push_back(lane);
-            }
             out.extend_from_slice(&stanza.batch[stanza.start..stanza.end]);
-            self.queued_bytes -= size;
-            self.queued_stanzas -= 1;
             self.written += (size + STANZA_COST) as u64;
             self.unmarked += size + STANZA_COST;
             if self.window >= PIPELINED_WINDOW && self.unmarked >= half && !self.is_empty() {
@@ -236,6 +220,39 @@ impl Pacer {
             self.mark(&mut out, now, waiting);
         }
         out
+    }
+
+    /// The size of the stanza whose turn it is, if any waits.
+    fn next_size(&self) -> Option<usize> {
+        let lane = self.turns.front()?;
+        Some(
+            self.lanes
+                .get(lane)
+                .and_then(|q| q.front())
+                .map_or(0, |q| q.end - q.start),
+        )
+    }
+
+    /// Takes the stanza whose turn it is; its destination, if more of its stanzas wait,
+    /// goes to the back of the turns.
+    fn take_turn(&mut self) -> Option<Queued> {
+        while let Some(lane) = self.turns.pop_front() {
+            let Some(queue) = self.lanes.get_mut(&lane) else {
+                continue;
+            };
+            let stanza = queue.pop_front();
+            if queue.is_empty() {
+                self.lanes.remove(&lane);
+            } else {
+                self.turns.push_back(lane);
+            }
+            if let Some(stanza) = stanza {
+                self.queued_bytes -= stanza.end - stanza.start;
+                self.queued_stanzas -= 1;
+                return Some(stanza);
+            }
+        }
+        None
     }
 
     fn mark(&mut self, out: &mut Vec<u8>, now: Instant, limited: bool) {
@@ -351,22 +368,10 @@ impl Pacer {
     pub fn drain(&mut self) -> Stanzas {
         let mut bytes = Vec::with_capacity(self.queued_bytes);
         let mut ends = Vec::with_capacity(self.queued_stanzas);
-        while let Some(lane) = self.turns.pop_front() {
-            let Some(queue) = self.lanes.get_mut(&lane) else {
-                continue;
-            };
-            if let Some(stanza) = queue.pop_front() {
-                bytes.extend_from_slice(&stanza.batch[stanza.start..stanza.end]);
-                ends.push(bytes.len());
-            }
-            if queue.is_empty() {
-                self.lanes.remove(&lane);
-            } else {
-                self.turns.push_back(lane);
-            }
+        while let Some(stanza) = self.take_turn() {
+            bytes.extend_from_slice(&stanza.batch[stanza.start..stanza.end]);
+            ends.push(bytes.len());
         }
-        self.queued_bytes = 0;
-        self.queued_stanzas = 0;
         self.marks.clear();
         self.confirmed = self.written;
         Stanzas { bytes, ends }

@@ -803,6 +803,18 @@ fn percentile(values: &[u64], p: usize) -> f64 {
     sorted.get(i).copied().unwrap_or(0) as f64 / 1e3
 }
 
+/// Asks compact `peers` about alice and checks the answer: how long it took (µs), and
+/// the answer.
+async fn ask_compact(client: &mut Client) -> (u64, minidom::Element) {
+    let t0 = Instant::now();
+    let reply = client
+        .iq(peers_request("alice", true), IQ_TIMEOUT)
+        .await
+        .expect("answer");
+    assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
+    (t0.elapsed().as_micros() as u64, reply)
+}
+
 /// `arcade` sends `count` `peers` requests (data forms about alice, 20 peers) at once,
 /// without waiting for answers, while `puzzle` asks `peers` (compact, about alice) one at
 /// a time, `during` times or until the flood is answered, whichever is later.
@@ -818,13 +830,7 @@ async fn flood(
         .expect("the second platform logs in");
     let mut before_us = Vec::new();
     for _ in 0..before {
-        let t0 = Instant::now();
-        let reply = puzzle
-            .iq(peers_request("alice", true), IQ_TIMEOUT)
-            .await
-            .expect("answer");
-        assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
-        before_us.push(t0.elapsed().as_micros() as u64);
+        before_us.push(ask_compact(&mut puzzle).await.0);
     }
     let server_pid = world.server.pid().expect("server pid");
     let bridge_pid = world.bridge.pid().expect("bridge pid");
@@ -862,13 +868,8 @@ async fn flood(
     let mut during_ids = Vec::new();
     let mut server_pings_us = Vec::new();
     while during_us.len() < during || !flooding.is_finished() {
-        let t0 = Instant::now();
-        let reply = puzzle
-            .iq(peers_request("alice", true), IQ_TIMEOUT)
-            .await
-            .expect("answer");
-        assert_eq!(compact_peers(&reply), Ok(ACTIVE), "{}", show(&reply));
-        during_us.push(t0.elapsed().as_micros() as u64);
+        let (us, reply) = ask_compact(&mut puzzle).await;
+        during_us.push(us);
         during_at.push(Instant::now());
         during_ids.push(reply.attr("id").unwrap_or_default().to_owned());
         if pings {
