@@ -11,7 +11,8 @@
 # Knobs (environment): SBS_SERVERS (prosody,ejabberd), SBS_ONLINE (1000), SBS_ROUNDS (20),
 # SBS_BLOCK (50 bridge requests per block), SBS_BASELINE_BLOCK (10; 0 leaves the route without
 # the bridge out), SBS_PROSODY_GC (Lua
-# values of Prosody's `gc` option separated by `|`; `default` for none), SBS_SHOW (set: print
+# values of Prosody's `gc` option separated by `|`; `default` for none), SBS_PROSODY_NAGLE
+# (`on|off`), SBS_PROSODY_LIMITS (`on`: mod_limits with Debian's rates), SBS_SHOW (set: print
 # one compact and one form answer about alice, as the platform receives them).
 set -euo pipefail
 cd "$(dirname "$0")/.."

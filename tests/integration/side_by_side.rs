@@ -80,6 +80,10 @@ struct Bench {
     gc: Option<String>,
     /// Prosody's `network_settings = { nagle = false }`.
     nagle_off: bool,
+    /// Prosody's `mod_limits` with Debian's rates (c2s 10 kb/s).
+    limits: bool,
+    /// With `limits`: the platforms' accounts in `unlimited_jids`.
+    platforms_unlimited: bool,
     online: usize,
     /// Appended to the bridge's configuration.
     extra_toml: String,
@@ -97,13 +101,41 @@ impl Bench {
         } else {
             "Nagle on"
         };
+        let limits = match (self.limits, self.platforms_unlimited) {
+            (false, _) => "",
+            (true, false) => ", mod_limits at Debian's rates (c2s 10 kb/s)",
+            (true, true) => {
+                ", mod_limits at Debian's rates (c2s 10 kb/s), the platforms in unlimited_jids"
+            }
+        };
         let label = match (&self.gc, self.nagle_off) {
-            (None, false) => " (Debian's defaults)",
+            (None, false) => " (Debian's defaults for both)",
             (Some(gc), true) if gc == RECOMMENDED_GC => " (what component-config/ recommends)",
             _ => "",
         };
-        format!("{gc}, {nagle}{label}")
+        format!("{gc}, {nagle}{label}{limits}")
     }
+}
+
+/// Whether Prosody loads `mod_limits` with the rates of Debian's configuration
+/// (`SBS_PROSODY_LIMITS=on`), and exempts the platforms' accounts (`=exempt`); the test
+/// bed leaves it out otherwise.
+fn debian_limits() -> Limits {
+    match std::env::var("SBS_PROSODY_LIMITS")
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("on") => Limits::On,
+        Ok("exempt") => Limits::PlatformsExempt,
+        _ => Limits::Off,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Limits {
+    Off,
+    On,
+    PlatformsExempt,
 }
 
 /// The `gc` setting `component-config/prosody.cfg.lua` recommends.
@@ -115,6 +147,12 @@ async fn world(kind: ServerKind, bench: &Bench) -> World {
         bench: true,
         prosody_gc: bench.gc.clone(),
         prosody_nagle_off: bench.nagle_off,
+        prosody_limits: bench.limits,
+        prosody_unlimited: if bench.platforms_unlimited {
+            vec![format!("arcade@{DOMAIN}"), format!("puzzle@{DOMAIN}")]
+        } else {
+            Vec::new()
+        },
         // What component-config/ recommends to both.
         presence_grant: Some("managed_entity"),
         ..ServerOptions::default()
@@ -744,6 +782,8 @@ async fn side_by_side() {
                     gcs.split('|').map(move |g| Bench {
                         gc: (g.trim() != "default").then(|| g.trim().to_owned()),
                         nagle_off: nagle.trim() == "off",
+                        limits: debian_limits() != Limits::Off,
+                        platforms_unlimited: debian_limits() == Limits::PlatformsExempt,
                         online,
                         ..Bench::default()
                     })
@@ -761,7 +801,7 @@ async fn side_by_side() {
                     bench.prosody_settings()
                 ),
                 ServerKind::Ejabberd => {
-                    format!("{kind}, {online} users online, Debian's defaults")
+                    format!("{kind}, {online} users online, the test bed's configuration (no shaper, no TLS)")
                 }
             };
             let mut world = world(kind, &bench).await;
@@ -973,6 +1013,8 @@ async fn flood_figures() {
             let bench = Bench {
                 gc: (gc.trim() != "default").then(|| gc.trim().to_owned()),
                 nagle_off: nagle.trim() == "off",
+                limits: debian_limits() != Limits::Off,
+                platforms_unlimited: debian_limits() == Limits::PlatformsExempt,
                 online,
                 extra_toml: "\n[limits]\nplatform_requests_per_sec = 200\n".to_owned(),
             };

@@ -205,7 +205,7 @@ storage = "internal"
 
 modules_enabled = {{
     "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
-    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}{admin_adhoc}
+    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}{admin_adhoc}{limits_module}
 }}
 
 VirtualHost "{domain}"
@@ -247,10 +247,29 @@ Component "lobby.{domain}"
             if options.prosody_nagle_off {
                 lines.push_str("network_settings = { nagle = false }\n");
             }
+            if options.prosody_limits {
+                // As Debian's prosody.cfg.lua has them.
+                lines.push_str(
+                    "limits = { c2s = { rate = \"10kb/s\" }; s2sin = { rate = \"30kb/s\" } }\n",
+                );
+                if !options.prosody_unlimited.is_empty() {
+                    let jids: Vec<String> = options
+                        .prosody_unlimited
+                        .iter()
+                        .map(|j| format!("{j:?}"))
+                        .collect();
+                    lines.push_str(&format!("unlimited_jids = {{ {} }}\n", jids.join(", ")));
+                }
+            }
             if let Some(gc) = &options.prosody_gc {
                 lines.push_str(&format!("gc = {gc}\n"));
             }
             lines
+        },
+        limits_module = if options.prosody_limits {
+            " \"limits\";"
+        } else {
+            ""
         },
         admin_adhoc = if options.bench {
             " \"admin_adhoc\";"
