@@ -64,7 +64,7 @@ network_settings = { nagle = false }
 -- reads every client connection at 10 kb/s (limits = { c2s = { rate = "10kb/s" } }), so
 -- a platform can ask the bridge about 30 times a second, each request waiting for the
 -- limit. Measured with Prosody 0.12.3, 1,000 users online, a platform asking `peers`
--- (compact) one request at a time (scripts/flood.sh with SBS_PROSODY_LIMITS; p50):
+-- (compact) one request at a time (scripts/flood.sh with SBS_LIMITS; p50):
 --
 --   mod_limits as Debian sets it                          30.9 ms
 --   the same, the platform's account in unlimited_jids    0.68 ms (gc default, Nagle on)

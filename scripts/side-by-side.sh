@@ -12,7 +12,9 @@
 # SBS_BLOCK (50 bridge requests per block), SBS_BASELINE_BLOCK (10; 0 leaves the route without
 # the bridge out), SBS_PROSODY_GC (Lua
 # values of Prosody's `gc` option separated by `|`; `default` for none), SBS_PROSODY_NAGLE
-# (`on|off`), SBS_PROSODY_LIMITS (`on`: mod_limits with Debian's rates), SBS_SHOW (set: print
+# (`on|off`), SBS_LIMITS (`on`: clients limited as Debian's
+# configurations do, Prosody's mod_limits and ejabberd's c2s_shaper; `exempt`: the
+# platforms' accounts left out of them), SBS_SHOW (set: print
 # one compact and one form answer about alice, as the platform receives them).
 set -euo pipefail
 cd "$(dirname "$0")/.."

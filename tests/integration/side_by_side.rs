@@ -117,14 +117,11 @@ impl Bench {
     }
 }
 
-/// Whether Prosody loads `mod_limits` with the rates of Debian's configuration
-/// (`SBS_PROSODY_LIMITS=on`), and exempts the platforms' accounts (`=exempt`); the test
-/// bed leaves it out otherwise.
+/// Whether the server limits clients as Debian's configuration does (Prosody's
+/// `mod_limits`, ejabberd's `c2s_shaper`; `SBS_LIMITS=on`), and exempts the platforms'
+/// accounts (`=exempt`); the test bed leaves the limits out otherwise.
 fn debian_limits() -> Limits {
-    match std::env::var("SBS_PROSODY_LIMITS")
-        .as_deref()
-        .map(str::trim)
-    {
+    match std::env::var("SBS_LIMITS").as_deref().map(str::trim) {
         Ok("on") => Limits::On,
         Ok("exempt") => Limits::PlatformsExempt,
         _ => Limits::Off,
@@ -147,8 +144,8 @@ async fn world(kind: ServerKind, bench: &Bench) -> World {
         bench: true,
         prosody_gc: bench.gc.clone(),
         prosody_nagle_off: bench.nagle_off,
-        prosody_limits: bench.limits,
-        prosody_unlimited: if bench.platforms_unlimited {
+        debian_limits: bench.limits,
+        limits_exempt: if bench.platforms_unlimited {
             vec![format!("arcade@{DOMAIN}"), format!("puzzle@{DOMAIN}")]
         } else {
             Vec::new()
@@ -790,6 +787,8 @@ async fn side_by_side() {
                 })
                 .collect(),
             ServerKind::Ejabberd => vec![Bench {
+                limits: debian_limits() != Limits::Off,
+                platforms_unlimited: debian_limits() == Limits::PlatformsExempt,
                 online,
                 ..Bench::default()
             }],
@@ -800,9 +799,15 @@ async fn side_by_side() {
                     "{kind}, {online} users online, {}",
                     bench.prosody_settings()
                 ),
-                ServerKind::Ejabberd => {
-                    format!("{kind}, {online} users online, the test bed's configuration (no shaper, no TLS)")
-                }
+                ServerKind::Ejabberd => format!(
+                    "{kind}, {online} users online, the test bed's configuration (no TLS){}",
+                    match (bench.limits, bench.platforms_unlimited) {
+                        (false, _) => ", no shaper",
+                        (true, false) => ", c2s_shaper as Debian's (3,000 B/s)",
+                        (true, true) =>
+                            ", c2s_shaper as Debian's (3,000 B/s), the platforms unshaped",
+                    }
+                ),
             };
             let mut world = world(kind, &bench).await;
             let measured = measure(&mut world, &routes, rounds).await;

@@ -111,7 +111,7 @@ auth_method: internal
 # In-band registration creates the test users; no per-IP delay between them.
 registration_timeout: infinity
 listen:
-  - {{port: {c2s}, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: false}}
+  - {{port: {c2s}, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: false{c2s_shaper}}}
   - port: {component}
     ip: "127.0.0.1"
     module: ejabberd_service
@@ -122,7 +122,7 @@ listen:
     hosts: {{"{LOBBY_JID}": {{password: "{secret}-lobby"}}}}
 {api_listener}acl:
   game_component: {{server: "{COMPONENT_JID}"}}
-access_rules:
+{shapers}access_rules:
   c2s: {{allow: all}}
   register: {{allow: all}}
   game_privileged: {{allow: game_component}}
@@ -138,6 +138,16 @@ modules:
             c2s = ports.c2s,
             component = ports.component,
             lobby = ports.lobby,
+            c2s_shaper = if options.debian_limits {
+                ", shaper: c2s_shaper"
+            } else {
+                ""
+            },
+            shapers = if options.debian_limits {
+                shapers(&options.limits_exempt)
+            } else {
+                String::new()
+            },
             // A thousand logins at once cost little with plain passwords (the default
             // hashes with SCRAM at every PLAIN login, which made them time out).
             password_format = if options.bench {
@@ -179,6 +189,31 @@ modules:
         ),
     )?;
     Ok(())
+}
+
+/// Debian's shapers (`normal` for every client), with `exempt` (bare JIDs) unshaped as
+/// `component-config/ejabberd.yml` advises (rules in list form, the platforms first); in
+/// the `acl` section, after its first entry.
+fn shapers(exempt: &[String]) -> String {
+    let mut yaml = String::new();
+    let mut rules = String::new();
+    if !exempt.is_empty() {
+        let users: Vec<String> = exempt
+            .iter()
+            .map(|jid| format!("{:?}", jid.split('@').next().unwrap_or(jid)))
+            .collect();
+        yaml.push_str(&format!(
+            "  game_platforms: {{user: [{}]}}\n",
+            users.join(", ")
+        ));
+        rules.push_str("    - none: game_platforms\n");
+    }
+    yaml.push_str(
+        "shaper:\n  normal:\n    rate: 3000\n    burst_size: 20000\n  fast: 200000\nshaper_rules:\n  c2s_shaper:\n",
+    );
+    yaml.push_str(&rules);
+    yaml.push_str("    - normal: all\n");
+    yaml
 }
 
 /// Debian's default configuration, which an operator's server starts from.

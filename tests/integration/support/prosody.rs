@@ -247,14 +247,14 @@ Component "lobby.{domain}"
             if options.prosody_nagle_off {
                 lines.push_str("network_settings = { nagle = false }\n");
             }
-            if options.prosody_limits {
+            if options.debian_limits {
                 // As Debian's prosody.cfg.lua has them.
                 lines.push_str(
                     "limits = { c2s = { rate = \"10kb/s\" }; s2sin = { rate = \"30kb/s\" } }\n",
                 );
-                if !options.prosody_unlimited.is_empty() {
+                if !options.limits_exempt.is_empty() {
                     let jids: Vec<String> = options
-                        .prosody_unlimited
+                        .limits_exempt
                         .iter()
                         .map(|j| format!("{j:?}"))
                         .collect();
@@ -266,7 +266,7 @@ Component "lobby.{domain}"
             }
             lines
         },
-        limits_module = if options.prosody_limits {
+        limits_module = if options.debian_limits {
             " \"limits\";"
         } else {
             ""

@@ -121,12 +121,14 @@ pub struct ServerOptions {
     /// Prosody only: `network_settings = { nagle = false }` (what `component-config/`
     /// recommends); Prosody's default, Nagle's algorithm on, when `false`.
     pub prosody_nagle_off: bool,
-    /// Prosody only: `mod_limits` with the rates of Debian's `prosody.cfg.lua` (c2s read
-    /// at 10 kb/s, s2s at 30 kb/s), which the test bed otherwise leaves out.
-    pub prosody_limits: bool,
-    /// Prosody only, with `prosody_limits`: JIDs in `unlimited_jids` (the platforms'
-    /// accounts, as `component-config/` advises).
-    pub prosody_unlimited: Vec<String>,
+    /// The limits Debian's configurations put on clients, which the test bed otherwise
+    /// leaves out: Prosody's `mod_limits` (c2s read at 10 kb/s, s2s at 30 kb/s),
+    /// ejabberd's `c2s_shaper` (3,000 B/s, bursts of 20,000 B).
+    pub debian_limits: bool,
+    /// With `debian_limits`: accounts left unlimited (the platforms', as
+    /// `component-config/` advises): Prosody's `unlimited_jids`, ejabberd's `none`
+    /// shaper.
+    pub limits_exempt: Vec<String>,
 }
 
 /// A test server's federation: its own s2s port, and where each other test server's
