@@ -1008,6 +1008,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
 #[cfg(test)]
 mod answer_tests;
 #[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
 mod invite_tests;
 #[cfg(test)]
 mod privacy_tests;
