@@ -8,6 +8,7 @@
 //! A platform records here an answer a player gave in the game to an invitation
 //! (inputs `invite`, `jid`, `answer`); it is told like any other answer.
 
+use crate::rights::{Caller, Platform, User, UserOrPlatform};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
@@ -15,13 +16,12 @@ use super::invite::carry;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
 use super::status::parse_user;
-use super::{Ctx, Effect, Flow, Node, Word};
+use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};
 use crate::invites::{self, How};
 use crate::prompts::{self, Reply};
 use crate::rights::consent::Choice;
-use crate::rights::{Access, Actor};
 use crate::store::{PromptRecord, Write};
 use crate::strings::{self, Closed, Lang};
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
@@ -64,7 +64,7 @@ impl TryFrom<&DataForm> for AnswerQuery {
 impl Node for AnswerPrompt {
     const NODE: &'static str = "answer";
     const NAME: &'static str = "Answer an invitation or a question";
-    const ACCESS: Access = Access::UserOrPlatform;
+    type Caller = UserOrPlatform;
     const WORDS: &'static [Word] = &[
         Word {
             word: "accept",
@@ -81,7 +81,7 @@ impl Node for AnswerPrompt {
     ];
     type Query = AnswerQuery;
 
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_, UserOrPlatform>) -> Option<DataForm> {
         let answer = Field::list_single(
             "answer",
             "Your answer",
@@ -92,7 +92,7 @@ impl Node for AnswerPrompt {
             None,
         )
         .required();
-        if ctx.actor.is_platform() {
+        if let UserOrPlatform::Platform(_) = ctx.caller {
             let mut form = DataForm::new(FormType::Form, Some(invites::messages::FORM_TYPE))
                 .with_title("Record a player's answer")
                 .with_instructions("The answer a player gave in the game to an invitation.");
@@ -125,16 +125,23 @@ impl Node for AnswerPrompt {
         })
     }
 
-    fn run(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        match ctx.actor {
-            Actor::Platform { .. } => in_game(query, ctx),
-            _ => from_user(query, ctx),
+    fn run(
+        query: AnswerQuery,
+        ctx: &mut Ctx<'_, UserOrPlatform>,
+    ) -> Result<Flow<UserOrPlatform>, Failure> {
+        match ctx.caller {
+            UserOrPlatform::Platform(platform) => in_game(query, platform, ctx),
+            UserOrPlatform::User(user) => from_user(query, user, ctx),
         }
     }
 }
 
-pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-    let user = ctx.user()?;
+pub fn from_user<C: Caller>(
+    query: AnswerQuery,
+    user: &User,
+    ctx: &mut Ctx<'_, C>,
+) -> Result<Flow<C>, Failure> {
+    let user = user.bare();
     let lang = ctx.directory.lang(&user);
     let said = |text: String| Flow::done(Said { text });
     let prompt: PromptRecord = match &query.id {
@@ -187,7 +194,7 @@ pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>
             )
         });
     }
-    ctx.tx.push(Write::PromptAnswer {
+    ctx.out.write(Write::PromptAnswer {
         id: prompt.id.clone(),
         answer: query.reply.as_str(),
         at: now,
@@ -195,7 +202,7 @@ pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>
     });
     let name = platform_name(ctx, &prompt.platform);
     if prompt.kind == KIND {
-        ctx.tx.push(Write::Consent(
+        ctx.out.write(Write::Consent(
             Choice {
                 user: user.clone(),
                 platform: Some(prompt.platform.clone()),
@@ -204,11 +211,8 @@ pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>
             now,
         ));
     }
-    ctx.effects.push(Effect::Send(tell_platform(
-        ctx,
-        &prompt,
-        query.reply.as_str(),
-    )));
+    ctx.out
+        .send(tell_platform(ctx, &prompt, query.reply.as_str()));
     said(match query.reply {
         Reply::Yes => {
             format!("Thank you: {name} may now see you. Say \"privacy\" to change it any time.")
@@ -220,10 +224,12 @@ pub fn from_user(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>
 }
 
 /// A platform records the answer a player gave in the game.
-fn in_game(query: AnswerQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-    let Actor::Platform { id: platform, .. } = ctx.actor else {
-        return Err(Failure::forbidden("only game platforms answer for players"));
-    };
+fn in_game(
+    query: AnswerQuery,
+    platform: &Platform,
+    ctx: &mut Ctx<'_, UserOrPlatform>,
+) -> Result<Flow<UserOrPlatform>, Failure> {
+    let platform = &platform.id;
     let invite_id = query.invite.ok_or_else(|| {
         Failure::bad_request("the form needs the field \"invite\": the invite answered")
     })?;
@@ -330,12 +336,12 @@ impl Answer for Recorded {
     }
 }
 
-fn platform_name<'a>(ctx: &Ctx<'a>, jid: &'a str) -> &'a str {
+fn platform_name<'a, C>(ctx: &Ctx<'a, C>, jid: &'a str) -> &'a str {
     ctx.registry.name(jid)
 }
 
 /// A waiting prompt in a list: the words that answer it, and what it asks.
-fn what(ctx: &Ctx<'_>, prompt: &PromptRecord, reply: Reply, lang: Lang) -> String {
+fn what<C>(ctx: &Ctx<'_, C>, prompt: &PromptRecord, reply: Reply, lang: Lang) -> String {
     if let Some(invite) = ctx.invites.of_prompt(&prompt.id) {
         return strings::waiting_line(lang, &invite.record.host, &invite.record.game, &prompt.id);
     }
@@ -348,7 +354,7 @@ fn what(ctx: &Ctx<'_>, prompt: &PromptRecord, reply: Reply, lang: Lang) -> Strin
 }
 
 /// Why `id` cannot be answered now.
-fn explain(ctx: &Ctx<'_>, user: &str, id: &str, lang: Lang) -> Result<String, Failure> {
+fn explain<C>(ctx: &Ctx<'_, C>, user: &str, id: &str, lang: Lang) -> Result<String, Failure> {
     let failed = |e| {
         tracing::error!(error = %e, "cannot read prompts");
         Failure::internal()
@@ -392,7 +398,7 @@ fn explain(ctx: &Ctx<'_>, user: &str, id: &str, lang: Lang) -> Result<String, Fa
 }
 
 /// The message telling the platform the answer (also used when a prompt expires).
-pub fn tell_platform(ctx: &Ctx<'_>, prompt: &PromptRecord, answer: &str) -> Element {
+pub fn tell_platform<C>(ctx: &Ctx<'_, C>, prompt: &PromptRecord, answer: &str) -> Element {
     answer_message(ctx.component.as_str(), prompt, answer)
 }
 

@@ -7,7 +7,8 @@ use super::execute::{self, deliver, platform_name, target, Input, Target};
 use super::{Ctx, Flow, Node};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
-use crate::rights::{Access, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::store::AuditFilter;
 use crate::xep::forms::DataForm;
 use minidom::Element;
@@ -34,11 +35,11 @@ impl TryFrom<&DataForm> for AttentionQuery {
 impl Node for Attention {
     const NODE: &'static str = "attention";
     const NAME: &'static str = "Ask a user's chat client for their attention";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Attention);
     type Query = AttentionQuery;
 
-    fn run(query: AttentionQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: AttentionQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let target = target(ctx, &query.input, Right::Attention)?;
         if let Target::User { jid, online: true } = &target {
             let wait = wait_secs(ctx, jid.as_str())?;
@@ -68,7 +69,7 @@ impl Node for Attention {
 
 /// Seconds until `user` may be asked for attention again: the record of disclosures
 /// says when the last `attention` was.
-fn wait_secs(ctx: &Ctx<'_>, user: &str) -> Result<u32, Failure> {
+fn wait_secs(ctx: &Ctx<'_, Platform>, user: &str) -> Result<u32, Failure> {
     let interval = ctx.settings.attention_interval_secs;
     let now = unix_secs(ctx.now);
     let pending = ctx

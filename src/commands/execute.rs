@@ -16,7 +16,7 @@ use super::Ctx;
 use crate::directory::Seen;
 use crate::failure::{quote, Failure};
 use crate::rights::policy::{self, Decision, Denial, Subject};
-use crate::rights::{Actor, Right};
+use crate::rights::{Platform, Right};
 use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:right:1";
@@ -39,14 +39,14 @@ pub fn unreachable(jid: &BareJid) -> Failure {
 }
 
 /// The user of the `jid` field, if the asking platform may make `right` happen for them.
-pub fn target(ctx: &Ctx<'_>, form: &Input, right: Right) -> Result<Target, Failure> {
+pub fn target(ctx: &Ctx<'_, Platform>, form: &Input, right: Right) -> Result<Target, Failure> {
     let jid = served_user(&form.jid, ctx, &[])?;
     let visible = ctx.visible(jid.as_str());
     let subject = Subject {
         consenting: visible,
         remote: false,
     };
-    match policy::decide(ctx.actor, right, subject) {
+    match policy::decide(ctx.caller, right, subject) {
         Decision::Allow => {
             let online = matches!(
                 ctx.directory
@@ -61,9 +61,6 @@ pub fn target(ctx: &Ctx<'_>, form: &Input, right: Right) -> Result<Target, Failu
         ))),
         Decision::Deny(Denial::NoConsent) if ctx.consent.by_default() => Ok(Target::Unseen(jid)),
         Decision::Deny(Denial::NoConsent | Denial::RemoteUser) => Err(unreachable(&jid)),
-        Decision::Deny(Denial::NotAPlatform) => Err(Failure::forbidden(
-            "only game platforms execute rights",
-        )),
     }
 }
 
@@ -130,25 +127,19 @@ pub fn required(form: &DataForm, var: &str, max: usize, lines: bool) -> Result<S
 
 pub use crate::rights::uri::MAX_URI;
 
-/// The URI schemes the asking platform's `launch` may use (none for anyone else).
-pub fn launch_schemes<'a>(ctx: &Ctx<'a>) -> &'a [String] {
-    match ctx.actor {
-        Actor::Platform { profile, .. } => &profile.launch_schemes,
-        _ => &[],
-    }
+/// The URI schemes the asking platform's `launch` may use.
+pub fn launch_schemes<'a>(ctx: &Ctx<'a, Platform>) -> &'a [String] {
+    &ctx.caller.profile.launch_schemes
 }
 
 /// The name of the asking platform, as users read it.
-pub fn platform_name<'a>(ctx: &Ctx<'a>) -> &'a str {
-    match ctx.actor {
-        Actor::Platform { profile, .. } => &profile.name,
-        _ => "A platform",
-    }
+pub fn platform_name<'a>(ctx: &Ctx<'a, Platform>) -> &'a str {
+    &ctx.caller.profile.name
 }
 
 /// A chat message from the component to `to` with `body` and `extra` payloads.
 pub fn message(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'_, Platform>,
     to: &BareJid,
     type_: &str,
     body: &str,
@@ -246,15 +237,15 @@ impl Answer for Executed {
 /// Sends `message` to an online target (recorded as a disclosure) and answers
 /// `delivered`, or answers `offline` and sends nothing.
 pub fn deliver(
-    ctx: &mut Ctx<'_>,
+    ctx: &mut Ctx<'_, Platform>,
     target: Target,
     right: Right,
-    message: impl FnOnce(&Ctx<'_>, &BareJid) -> Element,
-) -> Result<super::Flow, Failure> {
+    message: impl FnOnce(&Ctx<'_, Platform>, &BareJid) -> Element,
+) -> Result<super::Flow<Platform>, Failure> {
     let (jid, outcome) = match target {
         Target::User { jid, online: true } => {
             let message = message(ctx, &jid);
-            ctx.effects.push(super::Effect::Send(message));
+            ctx.out.send(message);
             ctx.disclose(jid.as_str());
             (jid, Outcome::Delivered)
         }

@@ -7,7 +7,8 @@ use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Node, Word};
 use crate::failure::Failure;
 use crate::prompts::{self, Reply};
-use crate::rights::Access;
+use crate::rights::User;
+
 use crate::strings;
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
@@ -33,7 +34,7 @@ impl TryFrom<&DataForm> for InvitationsQuery {
 }
 
 /// A user's waiting invitations: (prompt id, one line about it).
-fn waiting(ctx: &Ctx<'_>, user: &str, lang: strings::Lang) -> Vec<(String, String)> {
+fn waiting(ctx: &Ctx<'_, User>, user: &str, lang: strings::Lang) -> Vec<(String, String)> {
     ctx.prompts
         .pending_for(user)
         .into_iter()
@@ -50,15 +51,15 @@ fn waiting(ctx: &Ctx<'_>, user: &str, lang: strings::Lang) -> Vec<(String, Strin
 impl Node for Invitations {
     const NODE: &'static str = "invitations";
     const NAME: &'static str = "My game invitations";
-    const ACCESS: Access = Access::User;
+    type Caller = User;
     const WORDS: &'static [Word] = &[Word {
         word: "invitations",
         usage: "invitations: the game invitations waiting for your answer",
     }];
     type Query = InvitationsQuery;
 
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
-        let user = ctx.user().ok()?;
+    fn form(ctx: &Ctx<'_, User>) -> Option<DataForm> {
+        let user = ctx.caller.bare();
         let lang = ctx.directory.lang(&user);
         let options: Vec<FieldOption> = waiting(ctx, &user, lang)
             .into_iter()
@@ -94,7 +95,7 @@ impl Node for Invitations {
         })
     }
 
-    fn run(query: InvitationsQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InvitationsQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
         if let Some(reply) = query.reply {
             return from_user(
                 AnswerQuery {
@@ -103,10 +104,11 @@ impl Node for Invitations {
                     invite: None,
                     jid: None,
                 },
+                ctx.caller,
                 ctx,
             );
         }
-        let user = ctx.user()?;
+        let user = ctx.caller.bare();
         let lang = ctx.directory.lang(&user);
         let lines: Vec<String> = waiting(ctx, &user, lang)
             .into_iter()

@@ -27,13 +27,14 @@
 //! `not-available`, `not-consenting`, `muted`, `rate-limited`, `not-a-contact`,
 //! `cooldown`) and the invite each belongs to.
 
+use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
 use super::execute;
 use super::peers::{gather, Gathered};
 use super::render::{cell, Answer, ResultWriter};
 use super::status::served_user;
-use super::{Ctx, Effect, Flow, Node, Waited};
+use super::{Ctx, Flow, Node, Waited};
 use crate::directory::presence::Availability;
 use crate::directory::{grants, unix_secs, Seen};
 use crate::failure::{quote, Failure};
@@ -42,7 +43,7 @@ use crate::invites::plan::{self, Candidate, Create, Plan, Refusal, Row};
 use crate::invites::Outcome;
 use crate::rights::policy::Subject;
 use crate::rights::uri::{self, UriUse};
-use crate::rights::{Access, Actor, Right};
+use crate::rights::Right;
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
@@ -120,11 +121,11 @@ impl TryFrom<&DataForm> for InviteQuery {
 impl Node for Invite {
     const NODE: &'static str = "invite";
     const NAME: &'static str = "Invite a player's chat peers to a game";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteQuery;
 
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_, Platform>) -> Option<DataForm> {
         let settings = &ctx.settings.invites;
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Invite to a game")
@@ -154,18 +155,11 @@ impl Node for Invite {
         Some(form)
     }
 
-    fn run(query: InviteQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InviteQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let settings = &ctx.settings.invites;
         let host = served_user(&query.host, ctx, &grants::NEEDED)?;
-        let Actor::Platform { profile, .. } = ctx.actor else {
-            return Err(Failure::forbidden("only game platforms invite"));
-        };
-        if !profile.serves(host.domain().as_str()) {
-            return Err(Failure::forbidden(format!(
-                "this platform may not invite for users of {}",
-                host.domain()
-            )));
-        }
+        ctx.caller.in_scope(host.as_str(), "invite for")?;
+        let profile = &ctx.caller.profile;
         if let Some(join) = &query.join {
             let link = UriUse::GameLink {
                 pages: &ctx.settings.url_schemes,
@@ -214,8 +208,8 @@ fn create(
     query: InviteQuery,
     expiry: u32,
     gathered: Gathered,
-    ctx: &mut Ctx<'_>,
-) -> Result<Flow, Failure> {
+    ctx: &mut Ctx<'_, Platform>,
+) -> Result<Flow<Platform>, Failure> {
     let Gathered {
         jid: host,
         active,
@@ -225,10 +219,7 @@ fn create(
     let Some(host_id) = active else {
         return Err(host_unavailable(&host));
     };
-    let Actor::Platform { id, jid, .. } = ctx.actor else {
-        return Err(Failure::forbidden("only game platforms invite"));
-    };
-    let (platform, notify) = (id.to_string(), jid.to_string());
+    let (platform, notify) = (ctx.caller.id.to_string(), ctx.caller.jid.to_string());
     let now = unix_secs(ctx.now);
     let settings = ctx.settings.invites.clone();
     let directory = ctx.directory;
@@ -352,7 +343,7 @@ fn create(
 
 /// Whether the asking platform may invite `user` (a bare JID): they share with it, or
 /// are a contact on another server where the operator allows those.
-fn may_invite(ctx: &Ctx<'_>, user: &str) -> bool {
+fn may_invite(ctx: &Ctx<'_, Platform>, user: &str) -> bool {
     if ctx.directory.is_remote(user) {
         return ctx.directory.config.remote_peers
             && ctx
@@ -370,7 +361,7 @@ fn may_invite(ctx: &Ctx<'_>, user: &str) -> bool {
 /// the bridge never heard of gets (`not-consenting` where users opt in; where they opt
 /// out, a stranger would share by default and is no contact: `not-a-contact`).
 fn refusal(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx<'_, Platform>,
     host: &str,
     mutual: &[crate::directory::UserId],
     invitee: &str,
@@ -420,7 +411,7 @@ fn refusal(
 
 /// Takes a plan on: its writes into the request's transaction, its notices, rendered
 /// now from the book as it is, into the effects sent once they are stored.
-pub fn carry(ctx: &mut Ctx<'_>, plan: Plan) {
+pub fn carry<C>(ctx: &mut Ctx<'_, C>, plan: Plan) {
     let messages = Tell {
         component: ctx.component.as_str(),
         book: ctx.invites,
@@ -430,9 +421,11 @@ pub fn carry(ctx: &mut Ctx<'_>, plan: Plan) {
     }
     .messages(&plan.notices);
     for write in plan.writes {
-        ctx.tx.push(write);
+        ctx.out.write(write);
     }
-    ctx.effects.extend(messages.into_iter().map(Effect::Send));
+    for message in messages {
+        ctx.out.send(message);
+    }
 }
 
 /// An invite that already links the host to an invitee, as the platform is told of it.

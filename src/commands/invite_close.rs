@@ -15,14 +15,15 @@ use super::invite::carry;
 use super::invite_status::{find, invite_form, InviteId};
 use super::publish_gaming::{pep_granted, publish};
 use super::render::{Answer, ResultWriter};
-use super::{visible_to, Ctx, Flow, Needs, Node, PrivilegedIq};
+use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
 use crate::directory::{unix_secs, Directory};
 use crate::failure::Failure;
 use crate::invites::plan::{self, CloseError};
 use crate::invites::{self, Outcome, State};
 use crate::rights::consent::Consent;
 use crate::rights::policy::{self, Subject};
-use crate::rights::{Access, Actor, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::store::Write;
 use crate::xep::forms::{DataForm, FieldType};
 
@@ -35,15 +36,15 @@ pub struct SessionEnded;
 impl Node for InviteCancel {
     const NODE: &'static str = "invite-cancel";
     const NAME: &'static str = "Cancel an invite";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Cancel an invite"))
     }
 
-    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InviteId, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         close(query, State::Cancelled, ctx)
     }
 }
@@ -51,15 +52,15 @@ impl Node for InviteCancel {
 impl Node for SessionStarted {
     const NODE: &'static str = "session-started";
     const NAME: &'static str = "The invite's game session started";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Session started"))
     }
 
-    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InviteId, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         close(query, State::Started, ctx)
     }
 }
@@ -67,20 +68,24 @@ impl Node for SessionStarted {
 impl Node for SessionEnded {
     const NODE: &'static str = "session-ended";
     const NAME: &'static str = "The invite's game session ended";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Session ended"))
     }
 
-    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InviteId, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         close(query, State::Ended, ctx)
     }
 }
 
-fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+fn close(
+    query: InviteId,
+    state: State,
+    ctx: &mut Ctx<'_, Platform>,
+) -> Result<Flow<Platform>, Failure> {
     let (record, current, invitees) = find(ctx, &query.0)?;
     let now = unix_secs(ctx.now);
     let refused = |text: String| Err(Failure::not_acceptable(text));
@@ -94,7 +99,7 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
         }
         // Past its expiry an invite is no longer held, but a started session still ends.
         Err(CloseError::NotOpen) if current == State::Started && state == State::Ended => {
-            ctx.tx.push(Write::InviteState {
+            ctx.out.write(Write::InviteState {
                 id: id.clone(),
                 state: state.as_str(),
                 at: now,
@@ -145,7 +150,7 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
         }
         fields
     });
-    match publishable(ctx.actor, ctx.consent, ctx.directory, &players) {
+    match publishable(ctx.caller, ctx.consent, ctx.directory, &players) {
         Ok(players) => publish_each(players, game.unwrap_or_default(), 0, closed, ctx),
         Err(note) => Flow::done(Closed {
             note: Some(note),
@@ -154,11 +159,11 @@ fn close(query: InviteId, state: State, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
     }
 }
 
-/// The players whose "now playing" `actor` (a platform) may publish or clear, or why
+/// The players whose "now playing" `platform` may publish or clear, or why
 /// none: it holds `publish-gaming`, the player shares with it, and the player's server
 /// granted the bridge the pubsub privilege.
 pub fn publishable(
-    actor: &Actor,
+    platform: &Platform,
     consent: &Consent,
     directory: &Directory,
     players: &[String],
@@ -169,12 +174,12 @@ pub fn publishable(
         consenting: true,
         remote: false,
     };
-    if !policy::rights_for(actor, sharing).contains(Right::PublishGaming) {
+    if !policy::rights_for(platform, sharing).contains(Right::PublishGaming) {
         return Err("this platform does not hold publish-gaming");
     }
     let granted: Vec<String> = players
         .iter()
-        .filter(|p| visible_to(actor, consent, p) && pep_granted(directory, p))
+        .filter(|p| platform.sees(consent, p) && pep_granted(directory, p))
         .cloned()
         .collect();
     if granted.is_empty() {
@@ -189,8 +194,8 @@ fn publish_each(
     game: Vec<(&'static str, String)>,
     done: u32,
     closed: Closed,
-    ctx: &mut Ctx<'_>,
-) -> Result<Flow, Failure> {
+    ctx: &mut Ctx<'_, Platform>,
+) -> Result<Flow<Platform>, Failure> {
     let Some(player) = players.pop() else {
         return Flow::done(Closed {
             published: Some(done),

@@ -11,7 +11,8 @@ use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Node};
 use crate::failure::{quote, Failure};
 use crate::invites::{self, How, Outcome, State};
-use crate::rights::{Access, Actor, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::store::InviteRecord;
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -50,10 +51,11 @@ pub fn invite_form(title: &str) -> DataForm {
 
 /// One of the asking platform's invites: its record, state and invitees' answers
 /// (`None`: waiting), from memory or, once it is over, from the database.
-pub fn find(ctx: &Ctx<'_>, id: &str) -> Result<(InviteRecord, State, Vec<Listed>), Failure> {
-    let Actor::Platform { id: platform, .. } = ctx.actor else {
-        return Err(Failure::forbidden("only game platforms see invites"));
-    };
+pub fn find(
+    ctx: &Ctx<'_, Platform>,
+    id: &str,
+) -> Result<(InviteRecord, State, Vec<Listed>), Failure> {
+    let platform = &ctx.caller.id;
     let not_found =
         || Failure::item_not_found(format!("this platform has no invite {}", quote(id)));
     if let Some(invite) = ctx.invites.get(id) {
@@ -106,15 +108,15 @@ pub struct Listed {
 impl Node for InviteStatus {
     const NODE: &'static str = "invite-status";
     const NAME: &'static str = "Where an invite stands";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Invite status"))
     }
 
-    fn run(query: InviteId, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: InviteId, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let (record, state, invitees) = find(ctx, &query.0)?;
         Flow::done(Status {
             outcome: Outcome::of(state, invitees.iter().map(|i| i.answer)),

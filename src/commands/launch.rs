@@ -7,7 +7,8 @@ use super::execute::{self, deliver, platform_name, required, target, Input};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
-use crate::rights::{Access, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct Launch;
@@ -32,11 +33,11 @@ impl TryFrom<&DataForm> for LaunchQuery {
 impl Node for Launch {
     const NODE: &'static str = "launch";
     const NAME: &'static str = "Start a game on a user's device";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Launch);
     type Query = LaunchQuery;
 
-    fn run(query: LaunchQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: LaunchQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let launch = execute::launch_schemes(ctx);
         uri::check(&query.uri, "uri", UriUse::Launch { launch })?;
         let target = target(ctx, &query.input, Right::Launch)?;

@@ -1,18 +1,34 @@
 //! XEP-0050 command nodes: one file per node, and the registry that lists them.
 //!
-//! A node is declared, not wired: its module implements [`Node`] (name, required
-//! [`Access`], a typed query parsed from the submitted form, a handler returning a typed
+//! A node is declared, not wired: its module implements [`Node`] (name, the [`Caller`]
+//! it serves, a typed query parsed from the submitted form, a handler returning a typed
 //! result) and adds one line to [`NODES`]. The core does the rest: it classifies the
 //! request, decides the actor, checks the node's access before reading the form, runs
 //! the XEP-0050 session rules, renders the result ([`render`]), commits the handler's
 //! writes and only then sends its effects. Disco answers come from the registry
 //! ([`disco`]).
 //!
-//! A handler sees a narrow [`Ctx`]: the directory and the store to read, a list of
-//! writes to commit ([`Tx`]) and a list of [`Effect`]s to send once they are. When it
-//! needs something from the chat server it returns [`Flow::Await`] with a
-//! continuation, which the core keeps with the operations it waits for and resumes
-//! exactly once.
+//! A handler is given a [`Ctx`]: its caller, already narrowed to the type the node
+//! serves (a [`Platform`], a [`User`], an [`Operator`]); a read-only [`View`] of what the
+//! core holds (the directory, consent, registry, statuses, prompts, invites, mutes, the
+//! settings, the time, and the database through [`Reads`], which has no writer); and an
+//! [`Out`] where it puts its outputs: the transaction's writes, the [`Effect`]s to send
+//! once they are committed, and the ids it draws. The answer is what it returns. When it
+//! needs something from the chat server it returns [`Flow::Await`] with a continuation,
+//! which the core keeps with the operations it waits for and resumes exactly once.
+//!
+//! A handler cannot write to the database around its transaction; the compiler refuses
+//! it:
+//!
+//! ```compile_fail
+//! # use xmpp_game_bridge::commands::{Ctx, Flow};
+//! # use xmpp_game_bridge::failure::Failure;
+//! # use xmpp_game_bridge::rights::Platform;
+//! fn run(ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
+//!     ctx.store.set_meta("next-id", "1")?; // no method `set_meta` on `&dyn Reads`
+//!     todo!()
+//! }
+//! ```
 
 pub mod answer;
 pub mod attention;
@@ -53,8 +69,9 @@ use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
-use crate::rights::{Access, Actor, Right, Rights, RightsConfig};
-use crate::store::Store;
+use crate::rights::{Access, Actor, Caller, Right, Rights, RightsConfig};
+pub use crate::rights::{Operator, Platform, User, UserOrPlatform};
+pub use crate::store::Reads;
 pub use crate::store::Write;
 use crate::xep::forms::DataForm;
 pub use render::{Answer, ResultWriter};
@@ -66,8 +83,8 @@ pub trait Node: 'static {
     const NODE: &'static str;
     /// The name a chat client shows in its command list.
     const NAME: &'static str;
-    /// Who may run it (checked before the form is read).
-    const ACCESS: Access;
+    /// Whom it serves (checked before the form is read): the handler is given this type.
+    type Caller: Caller;
     /// The right a platform must hold to run it (executable rights), if any.
     const RIGHT: Option<Right> = None;
     /// The typed input, read from the submitted form.
@@ -79,7 +96,7 @@ pub trait Node: 'static {
 
     /// The form to fill, sent when the node is executed without a submitted form;
     /// `None` when the node needs no input.
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_, Self::Caller>) -> Option<DataForm> {
         let _ = ctx;
         None
     }
@@ -94,7 +111,10 @@ pub trait Node: 'static {
     }
 
     /// Answers the query.
-    fn run(query: Self::Query, ctx: &mut Ctx<'_>) -> Result<Flow, Failure>;
+    fn run(
+        query: Self::Query,
+        ctx: &mut Ctx<'_, Self::Caller>,
+    ) -> Result<Flow<Self::Caller>, Failure>;
 }
 
 /// A chat word: the word and, for `help`, how to use it.
@@ -111,11 +131,11 @@ pub struct NodeDef {
     pub access: Access,
     pub right: Option<Right>,
     pub words: &'static [Word],
-    pub form: fn(&Ctx<'_>) -> Option<DataForm>,
+    pub form: fn(&Actor, &View<'_>) -> Option<DataForm>,
     /// Parses the submitted form into the node's query and runs the handler.
-    pub start: fn(&DataForm, &mut Ctx<'_>) -> Result<Flow, Failure>,
+    pub start: fn(&DataForm, &Actor, &View<'_>, &mut Out) -> Result<Progress, Failure>,
     /// Parses a chat message into the node's query and runs the handler.
-    pub say: fn(&str, &str, &mut Ctx<'_>) -> Result<Flow, Failure>,
+    pub say: fn(&str, &str, &Actor, &View<'_>, &mut Out) -> Result<Progress, Failure>,
 }
 
 impl std::fmt::Debug for NodeDef {
@@ -129,23 +149,51 @@ pub const fn def<N: Node>() -> NodeDef {
     NodeDef {
         node: N::NODE,
         name: N::NAME,
-        access: N::ACCESS,
+        access: <N::Caller as Caller>::ACCESS,
         right: N::RIGHT,
         words: N::WORDS,
-        form: N::form,
+        form: form::<N>,
         start: start::<N>,
         say: say::<N>,
     }
 }
 
-fn start<N: Node>(form: &DataForm, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-    let query = N::Query::try_from(form)?;
-    N::run(query, ctx)
+/// The caller `actor` is to `N`; the pipeline checked the access before, so a refusal
+/// here is the same one.
+fn narrow<N: Node>(actor: &Actor) -> Result<N::Caller, Failure> {
+    N::Caller::narrow(actor)
+        .ok_or_else(|| Failure::forbidden(crate::rights::refusal(N::Caller::ACCESS, N::NODE)))
 }
 
-fn say<N: Node>(word: &str, rest: &str, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+fn form<N: Node>(actor: &Actor, view: &View<'_>) -> Option<DataForm> {
+    let caller = narrow::<N>(actor).ok()?;
+    let mut out = Out::default();
+    N::form(&Ctx::new(&caller, view, &mut out))
+}
+
+fn start<N: Node>(
+    form: &DataForm,
+    actor: &Actor,
+    view: &View<'_>,
+    out: &mut Out,
+) -> Result<Progress, Failure> {
+    let caller = narrow::<N>(actor)?;
+    let query = N::Query::try_from(form)?;
+    let flow = N::run(query, &mut Ctx::new(&caller, view, out))?;
+    Ok(flow.erase(caller))
+}
+
+fn say<N: Node>(
+    word: &str,
+    rest: &str,
+    actor: &Actor,
+    view: &View<'_>,
+    out: &mut Out,
+) -> Result<Progress, Failure> {
+    let caller = narrow::<N>(actor)?;
     let query = N::words(word, rest)?;
-    N::run(query, ctx)
+    let flow = N::run(query, &mut Ctx::new(&caller, view, out))?;
+    Ok(flow.erase(caller))
 }
 
 /// Every command node the component offers, in the order command lists show them.
@@ -229,28 +277,43 @@ impl TryFrom<&DataForm> for NoInput {
 }
 
 /// What a handler decided.
-pub enum Flow {
+pub enum Flow<C> {
     /// The answer.
     Done(Box<dyn Answer>),
     /// The answer needs something from the server first: the core asks for it and
     /// resumes the continuation, exactly once, when it is in (or could not be had).
-    Await(Needs, Continuation),
+    Await(Needs, Continuation<C>),
 }
 
-impl Flow {
-    pub fn done(answer: impl Answer + 'static) -> Result<Flow, Failure> {
+impl<C: Caller> Flow<C> {
+    pub fn done(answer: impl Answer + 'static) -> Result<Flow<C>, Failure> {
         Ok(Flow::Done(Box::new(answer)))
     }
 
     pub fn wait(
         needs: Needs,
-        then: impl FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
-    ) -> Result<Flow, Failure> {
-        Ok(Flow::Await(needs, Continuation::new(then)))
+        then: impl FnOnce(&mut Ctx<'_, C>) -> Result<Flow<C>, Failure> + Send + 'static,
+    ) -> Result<Flow<C>, Failure> {
+        Ok(Flow::Await(needs, Continuation(Box::new(then))))
+    }
+
+    /// The flow as the pipeline keeps it, whatever the node's caller: a continuation
+    /// carries its caller with it.
+    pub fn erase(self, caller: C) -> Progress {
+        match self {
+            Flow::Done(answer) => Progress::Done(answer),
+            Flow::Await(needs, then) => Progress::Await(
+                needs,
+                Resume::new(move |_: &Actor, view: &View<'_>, out: &mut Out| {
+                    let flow = (then.0)(&mut Ctx::new(&caller, view, out))?;
+                    Ok(flow.erase(caller))
+                }),
+            ),
+        }
     }
 }
 
-impl std::fmt::Debug for Flow {
+impl<C> std::fmt::Debug for Flow<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Flow::Done(_) => f.write_str("Done"),
@@ -259,22 +322,42 @@ impl std::fmt::Debug for Flow {
     }
 }
 
-/// What a handler does once the server gave what it awaited. Runs at most once: it is
-/// consumed by [`Continuation::resume`].
-pub struct Continuation(Box<Then>);
+/// What a handler does once the server gave what it awaited. Runs at most once.
+pub struct Continuation<C>(Box<Then<C>>);
 
 /// The code of a continuation.
-type Then = dyn FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send;
+type Then<C> = dyn FnOnce(&mut Ctx<'_, C>) -> Result<Flow<C>, Failure> + Send;
 
-impl Continuation {
+/// A request's progress as the pipeline keeps it: a [`Flow`] with its caller erased.
+pub enum Progress {
+    Done(Box<dyn Answer>),
+    Await(Needs, Resume),
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Progress::Done(_) => f.write_str("Done"),
+            Progress::Await(needs, _) => write!(f, "Await({needs:?})"),
+        }
+    }
+}
+
+/// The next run of a request's handler: its first (which narrows the actor) or a
+/// continuation. Runs at most once: it is consumed by [`Resume::run`].
+pub struct Resume(Box<ResumeFn>);
+
+type ResumeFn = dyn FnOnce(&Actor, &View<'_>, &mut Out) -> Result<Progress, Failure> + Send;
+
+impl Resume {
     pub fn new(
-        then: impl FnOnce(&mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
-    ) -> Continuation {
-        Continuation(Box::new(then))
+        then: impl FnOnce(&Actor, &View<'_>, &mut Out) -> Result<Progress, Failure> + Send + 'static,
+    ) -> Resume {
+        Resume(Box::new(then))
     }
 
-    pub fn resume(self, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        (self.0)(ctx)
+    pub fn run(self, actor: &Actor, view: &View<'_>, out: &mut Out) -> Result<Progress, Failure> {
+        (self.0)(actor, view, out)
     }
 }
 
@@ -338,25 +421,55 @@ impl Waited {
     }
 }
 
-/// The writes of one request, committed together.
+/// What a request puts out: the writes of its transaction, committed together, the
+/// effects sent once they are, and the ids it drew. Kept across its continuations.
 #[derive(Debug, Default)]
-pub struct Tx {
+pub struct Out {
     writes: Vec<Write>,
-    /// Ids drawn from the sequence by this request ([`Ctx::new_id`]).
+    effects: Vec<Effect>,
+    /// The next number of the id sequence when the request (re)started.
+    pub id_base: u64,
+    /// Ids drawn from the sequence by this request ([`Out::new_id`]).
     pub ids_drawn: u64,
 }
 
-impl Tx {
-    pub fn push(&mut self, write: Write) {
+impl Out {
+    /// A write of the request's transaction.
+    pub fn write(&mut self, write: Write) {
         self.writes.push(write);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+    /// A stanza to send once the transaction is committed.
+    pub fn send(&mut self, stanza: Element) {
+        self.effects.push(Effect::Send(stanza));
     }
 
-    pub fn take(&mut self) -> Vec<Write> {
+    /// Records that the answer tells the platform about `user`.
+    pub fn disclose(&mut self, user: &str) {
+        self.effects.push(Effect::Disclose(user.to_owned()));
+    }
+
+    /// A fresh id for a prompt or an invite, never given before.
+    pub fn new_id(&mut self) -> String {
+        let n = self.id_base + self.ids_drawn;
+        self.ids_drawn += 1;
+        crate::prompts::id(n)
+    }
+
+    pub fn writes(&self) -> &[Write] {
+        &self.writes
+    }
+
+    pub fn effects(&self) -> &[Effect] {
+        &self.effects
+    }
+
+    pub fn take_writes(&mut self) -> Vec<Write> {
         std::mem::take(&mut self.writes)
+    }
+
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 }
 
@@ -370,15 +483,14 @@ pub enum Effect {
     Disclose(String),
 }
 
-/// What a handler may see and do.
-pub struct Ctx<'a> {
+/// What a handler may read: the core's state, read-only.
+pub struct View<'a> {
     pub now: SystemTime,
     /// The component's own JID, which what it sends comes from.
     pub component: &'a BareJid,
-    pub actor: &'a Actor,
     pub directory: &'a Directory,
-    /// For reads; writes go through [`Ctx::tx`].
-    pub store: &'a Store,
+    /// The database, read-only; writes go into the request's [`Out`].
+    pub store: &'a dyn Reads,
     pub health: &'a Health,
     pub registry: &'a Registry,
     pub consent: &'a Consent,
@@ -394,34 +506,65 @@ pub struct Ctx<'a> {
     pub mutes: &'a crate::invites::mutes::Mutes,
     /// Platforms outside the registry: who may ask, and who did.
     pub askers: &'a crate::rights::askers::Askers,
-    /// The next number of the id sequence when the request (re)started.
-    pub id_base: u64,
     /// Different for every request: seeds ids.
     pub seed: u64,
     /// When a continuation resumes after a [`PrivilegedIq`]: its answer.
     pub reply: Option<&'a IqReply>,
-    pub tx: &'a mut Tx,
-    pub effects: &'a mut Vec<Effect>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.
     pub max_reply_bytes: usize,
 }
 
-/// Whether `actor`, a platform, may see `user` (a bare JID of a served domain): the
-/// user's consent, and the domains the platform may ask about.
-pub fn visible_to(actor: &Actor, consent: &Consent, user: &str) -> bool {
-    match actor {
-        Actor::Platform { id, profile, .. } => {
-            let domain = user.rsplit_once('@').map_or(user, |(_, d)| d);
-            profile.serves(domain) && consent.allows(user, id.as_str())
-        }
-        _ => false,
+impl View<'_> {
+    /// When `bare` was last seen going offline, from the database: for users the
+    /// directory has not seen leave since the component started.
+    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
+        self.store.last_seen(bare).map_err(|e| {
+            tracing::error!(error = %e, "cannot read last-seen times");
+            Failure::internal()
+        })
     }
 }
 
-impl Ctx<'_> {
-    /// Whether the asking platform may see `user` ([`visible_to`]).
+/// What a handler is given: its caller, narrowed to the type its node serves, the
+/// read-only [`View`] (through `Deref`: `ctx.directory`), and its [`Out`].
+pub struct Ctx<'a, C> {
+    pub caller: &'a C,
+    view: &'a View<'a>,
+    pub out: &'a mut Out,
+}
+
+impl<'a, C> std::ops::Deref for Ctx<'a, C> {
+    type Target = View<'a>;
+    fn deref(&self) -> &View<'a> {
+        self.view
+    }
+}
+
+impl<'a, C> Ctx<'a, C> {
+    pub fn new(caller: &'a C, view: &'a View<'a>, out: &'a mut Out) -> Ctx<'a, C> {
+        Ctx { caller, view, out }
+    }
+
+    /// The read-only view, for as long as the handler runs.
+    pub fn view(&self) -> &'a View<'a> {
+        self.view
+    }
+
+    /// Records that the answer tells the platform about `user`.
+    pub fn disclose(&mut self, user: &str) {
+        self.out.disclose(user);
+    }
+
+    /// A fresh id for a prompt or an invite, never given before.
+    pub fn new_id(&mut self) -> String {
+        self.out.new_id()
+    }
+}
+
+impl Ctx<'_, Platform> {
+    /// Whether the asking platform may see `user` (a bare JID of a served domain).
     pub fn visible(&self, user: &str) -> bool {
-        visible_to(self.actor, self.consent, user)
+        self.caller.sees(self.consent, user)
     }
 
     /// The rights the asking platform holds for `user`: for a user it may not see,
@@ -440,37 +583,6 @@ impl Ctx<'_> {
 
     /// The rights the asking platform holds for a user who is `subject`.
     pub fn rights_of(&self, subject: Subject) -> Rights {
-        policy::rights_for(self.actor, subject)
-    }
-
-    /// The bare JID of the user running a user's command.
-    pub fn user(&self) -> Result<String, Failure> {
-        match self.actor {
-            Actor::User { jid } => Ok(jid.to_bare().to_string()),
-            _ => Err(Failure::forbidden(
-                "only users of this chat server run this",
-            )),
-        }
-    }
-
-    /// A fresh id for a prompt or an invite, never given before.
-    pub fn new_id(&mut self) -> String {
-        let n = self.id_base + self.tx.ids_drawn;
-        self.tx.ids_drawn += 1;
-        crate::prompts::id(n)
-    }
-
-    /// Records that the answer tells the platform about `user`.
-    pub fn disclose(&mut self, user: &str) {
-        self.effects.push(Effect::Disclose(user.to_owned()));
-    }
-
-    /// When `bare` was last seen going offline, from the database: for users the
-    /// directory has not seen leave since the component started.
-    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
-        self.store.last_seen(bare).map_err(|e| {
-            tracing::error!(error = %e, "cannot read last-seen times");
-            Failure::internal()
-        })
+        policy::rights_for(self.caller, subject)
     }
 }

@@ -9,7 +9,8 @@ use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
 use crate::rights::consent::ALL;
-use crate::rights::Access;
+use crate::rights::User;
+
 use crate::store::Write;
 use crate::strings;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -50,7 +51,7 @@ impl TryFrom<&DataForm> for MuteQuery {
 impl Node for Mute {
     const NODE: &'static str = "mute";
     const NAME: &'static str = "Mute game invitations";
-    const ACCESS: Access = Access::User;
+    type Caller = User;
     const WORDS: &'static [Word] = &[
         Word {
             word: "mute",
@@ -63,7 +64,7 @@ impl Node for Mute {
     ];
     type Query = MuteQuery;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, User>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Mute game invitations")
             .with_instructions("From whom (left empty: from anyone).");
@@ -85,8 +86,8 @@ impl Node for Mute {
         })
     }
 
-    fn run(query: MuteQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        let user = ctx.user()?;
+    fn run(query: MuteQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+        let user = ctx.caller.bare();
         // "mute alice" means alice of the user's own server.
         let host = match query.host {
             None => None,
@@ -102,7 +103,7 @@ impl Node for Mute {
             ));
         }
         let lang = ctx.directory.lang(&user);
-        ctx.tx.push(Write::Mute {
+        ctx.out.write(Write::Mute {
             user,
             host: host.clone().unwrap_or_else(|| ALL.to_owned()),
             mute: query.mute,

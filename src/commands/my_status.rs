@@ -7,7 +7,8 @@ use super::{Ctx, Flow, Node, Word};
 use crate::directory::self_status::{self, MAX_CHARS};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
-use crate::rights::Access;
+use crate::rights::User;
+
 use crate::store::{SelfStatusRecord, Write};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -49,18 +50,18 @@ pub fn checked(text: &str, field: &str) -> Result<String, Failure> {
 impl Node for MyStatus {
     const NODE: &'static str = "my-status";
     const NAME: &'static str = "Your status for games";
-    const ACCESS: Access = Access::User;
+    type Caller = User;
     const WORDS: &'static [Word] = &[Word {
         word: "status",
         usage: "status <text> / status clear: a status platforms you share with see, even when you are offline",
     }];
     type Query = MyStatusQuery;
 
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_, User>) -> Option<DataForm> {
         let current = ctx
-            .user()
-            .ok()
-            .and_then(|user| ctx.self_status.get(&user).map(|s| s.text.clone()));
+            .self_status
+            .get(&ctx.caller.bare())
+            .map(|s| s.text.clone());
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Your status for games")
             .with_instructions(
@@ -78,8 +79,8 @@ impl Node for MyStatus {
         }
     }
 
-    fn run(query: MyStatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        let user = ctx.user()?;
+    fn run(query: MyStatusQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+        let user = ctx.caller.bare();
         let status = match query {
             MyStatusQuery::Show => {
                 return Flow::done(MyStatusAnswer {
@@ -103,7 +104,7 @@ impl Node for MyStatus {
                 })
             }
         };
-        ctx.tx.push(Write::SelfStatus {
+        ctx.out.write(Write::SelfStatus {
             user,
             status: status.clone(),
         });

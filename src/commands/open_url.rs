@@ -7,7 +7,8 @@ use super::execute::{self, deliver, platform_name, required, target, Input};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
-use crate::rights::{Access, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct OpenUrl;
@@ -32,11 +33,11 @@ impl TryFrom<&DataForm> for OpenUrlQuery {
 impl Node for OpenUrl {
     const NODE: &'static str = "open-url";
     const NAME: &'static str = "Offer a user a web page";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::OpenUrl);
     type Query = OpenUrlQuery;
 
-    fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let pages = &ctx.settings.url_schemes;
         uri::check(&query.url, "url", UriUse::Page { pages })?;
         let target = target(ctx, &query.input, Right::OpenUrl)?;

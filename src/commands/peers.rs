@@ -11,6 +11,7 @@
 //! messages in the conversation tier and the last presence change in the presence tier.
 //! It can be run in one step by sending the submitted form with `execute`.
 
+use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
 use super::render::{cell, compact_item, Answer, CompactWriter, ResultWriter};
@@ -21,7 +22,7 @@ use crate::directory::peers::{active_peers, tier_for, ActivePeer, Tier};
 use crate::directory::{unix_secs, Seen, UserId};
 use crate::failure::{quote, Failure};
 use crate::rights::policy::Subject;
-use crate::rights::{Access, Rights};
+use crate::rights::Rights;
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
@@ -49,10 +50,10 @@ impl TryFrom<&DataForm> for PeersQuery {
 impl Node for Peers {
     const NODE: &'static str = "peers";
     const NAME: &'static str = "Active chat peers of a user";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     type Query = PeersQuery;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Active chat peers")
             .with_instructions("The user whose active chat peers you want.");
@@ -60,7 +61,7 @@ impl Node for Peers {
         Some(form)
     }
 
-    fn run(query: PeersQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: PeersQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let jid = served_user(&query.jid, ctx, &grants::NEEDED)?;
         if !ctx.visible(jid.as_str()) {
             // Exactly what a user the bridge never heard of gets: nothing fetched,
@@ -230,9 +231,14 @@ pub struct Gathered {
 
 /// Fetches what `jid`'s active peers need (the roster, presence checks) and then runs
 /// `then` with them, once.
-pub fn gather<K>(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>, then: K) -> Result<Flow, Failure>
+pub fn gather<K>(
+    jid: BareJid,
+    waited: Waited,
+    ctx: &mut Ctx<'_, Platform>,
+    then: K,
+) -> Result<Flow<Platform>, Failure>
 where
-    K: FnOnce(Gathered, &mut Ctx<'_>) -> Result<Flow, Failure> + Send + 'static,
+    K: FnOnce(Gathered, &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> + Send + 'static,
 {
     let now = unix_secs(ctx.now);
     let directory = ctx.directory;
@@ -302,7 +308,11 @@ where
     )
 }
 
-fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+fn answer(
+    jid: BareJid,
+    waited: Waited,
+    ctx: &mut Ctx<'_, Platform>,
+) -> Result<Flow<Platform>, Failure> {
     gather(jid, waited, ctx, |gathered, ctx| {
         let Gathered {
             jid, tier, peers, ..
@@ -353,6 +363,6 @@ fn answer(jid: BareJid, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failu
 /// Whether a peer may be listed to the asking platform: a user of a served domain who
 /// lets it see them, or a contact on another server (listed only where the operator
 /// allows it, which the directory already applied).
-pub fn listable(ctx: &Ctx<'_>, peer: &str) -> bool {
+pub fn listable(ctx: &Ctx<'_, Platform>, peer: &str) -> bool {
     ctx.directory.is_remote(peer) || ctx.visible(peer)
 }

@@ -10,7 +10,8 @@ use super::render::{cell, Answer, ResultWriter};
 use super::status::parse_user;
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
-use crate::rights::{Access, Actor, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::store::InviteRecord;
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
@@ -40,11 +41,11 @@ impl TryFrom<&DataForm> for PendingQuery {
 impl Node for Pending {
     const NODE: &'static str = "pending";
     const NAME: &'static str = "Invitations waiting for a user";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = PendingQuery;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Waiting invitations")
             .with_instructions("The user who just connected to your platform.");
@@ -52,11 +53,9 @@ impl Node for Pending {
         Some(form)
     }
 
-    fn run(query: PendingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: PendingQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let jid = parse_user(&query.jid)?;
-        let Actor::Platform { id: platform, .. } = ctx.actor else {
-            return Err(Failure::forbidden("only game platforms ask"));
-        };
+        let platform = &ctx.caller.id;
         let mut waiting = Vec::new();
         if ctx.visible(jid.as_str()) {
             for prompt in ctx.prompts.pending_for(jid.as_str()) {

@@ -10,7 +10,8 @@ use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};
 use crate::rights::consent::Choice;
-use crate::rights::Access;
+use crate::rights::User;
+
 use crate::store::{AuditFilter, AuditRecord, Write};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
@@ -77,7 +78,7 @@ fn share_words(rest: &str, share: bool) -> Result<PrivacyQuery, Failure> {
 impl Node for Privacy {
     const NODE: &'static str = "privacy";
     const NAME: &'static str = "Your privacy: which platforms see you";
-    const ACCESS: Access = Access::User;
+    type Caller = User;
     const WORDS: &'static [Word] = &[
         Word {
             word: "privacy",
@@ -98,7 +99,7 @@ impl Node for Privacy {
     ];
     type Query = PrivacyQuery;
 
-    fn form(ctx: &Ctx<'_>) -> Option<DataForm> {
+    fn form(ctx: &Ctx<'_, User>) -> Option<DataForm> {
         let mut options = vec![
             FieldOption::labelled("Every platform", "all"),
             FieldOption::labelled("No platform", "none"),
@@ -140,8 +141,8 @@ impl Node for Privacy {
         }
     }
 
-    fn run(query: PrivacyQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
-        let user = ctx.user()?;
+    fn run(query: PrivacyQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+        let user = ctx.caller.bare();
         let change = match &query {
             PrivacyQuery::Share { platform, share } => {
                 let platform = match platform {
@@ -158,8 +159,8 @@ impl Node for Privacy {
                     platform,
                     share: *share,
                 };
-                ctx.tx
-                    .push(Write::Consent(choice.clone(), unix_secs(ctx.now)));
+                ctx.out
+                    .write(Write::Consent(choice.clone(), unix_secs(ctx.now)));
                 Some(choice)
             }
             _ => None,
@@ -227,7 +228,7 @@ impl Node for Privacy {
 /// The platforms a user may choose about, as (name, JID), by name: the registry's, those
 /// outside it that asked (trusted components, public platforms), and those `user` made a
 /// choice about.
-fn known_platforms<'a>(ctx: &'a Ctx<'_>, user: Option<&str>) -> Vec<(&'a str, &'a str)> {
+fn known_platforms<'a>(ctx: &'a Ctx<'_, User>, user: Option<&str>) -> Vec<(&'a str, &'a str)> {
     let mut platforms: Vec<(&str, &str)> = ctx
         .registry
         .iter()
@@ -249,7 +250,7 @@ fn known_platforms<'a>(ctx: &'a Ctx<'_>, user: Option<&str>) -> Vec<(&'a str, &'
 /// The platform a user means by `word`: a registered one by its name, JID or the JID's
 /// local part; or the JID of any platform that may ask under the operator's policy
 /// (a trusted component, a public platform), whether or not it asked yet.
-fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
+fn find_platform(ctx: &Ctx<'_, User>, word: &str) -> Result<String, Failure> {
     if let Some((jid, _)) = ctx.registry.find(word) {
         return Ok(jid.to_owned());
     }
@@ -273,7 +274,7 @@ fn find_platform(ctx: &Ctx<'_>, word: &str) -> Result<String, Failure> {
     )))
 }
 
-fn describe(ctx: &Ctx<'_>, choice: &Choice) -> String {
+fn describe(ctx: &Ctx<'_, User>, choice: &Choice) -> String {
     let name = |jid| ctx.registry.name(jid);
     match (&choice.platform, choice.share) {
         (None, true) => "Every platform may now see you.".to_owned(),
@@ -284,7 +285,7 @@ fn describe(ctx: &Ctx<'_>, choice: &Choice) -> String {
 }
 
 /// The last disclosures about `user`, newest first, those not written yet included.
-fn history(ctx: &Ctx<'_>, user: &str) -> Result<Vec<AuditRecord>, Failure> {
+fn history(ctx: &Ctx<'_, User>, user: &str) -> Result<Vec<AuditRecord>, Failure> {
     let mut records: Vec<AuditRecord> = ctx
         .audit
         .pending()

@@ -6,6 +6,7 @@
 //! it (XEP-0196 §2). Inputs: `jid`, `name`, and optionally `level`, `server_name`,
 //! `server_address`, `character_name`, `uri`.
 
+use crate::rights::Platform;
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
@@ -14,7 +15,7 @@ use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
 use crate::directory::Directory;
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
-use crate::rights::{Access, Right};
+use crate::rights::Right;
 use crate::xep::forms::DataForm;
 use crate::xep::privilege::IqType;
 
@@ -61,11 +62,14 @@ impl TryFrom<&DataForm> for PublishGamingQuery {
 impl Node for PublishGaming {
     const NODE: &'static str = "publish-gaming";
     const NAME: &'static str = "Publish what a user is playing";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::PublishGaming);
     type Query = PublishGamingQuery;
 
-    fn run(query: PublishGamingQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(
+        query: PublishGamingQuery,
+        ctx: &mut Ctx<'_, Platform>,
+    ) -> Result<Flow<Platform>, Failure> {
         // Other clients read the link from the user's PEP and may open it.
         if let Some((var, link)) = query.game.iter().find(|(var, _)| *var == "uri") {
             let link_use = UriUse::GameLink {

@@ -13,11 +13,11 @@
 use super::execute::{self, platform_name, Input};
 use super::render::{Answer, ResultWriter};
 use super::status::served_user;
-use super::{Ctx, Effect, Flow, Node};
+use super::{Ctx, Flow, Node};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
 use crate::prompts::{self, Question};
-use crate::rights::{Access, Actor};
+use crate::rights::Platform;
 use crate::store::{PromptRecord, Write};
 use crate::xep::forms::{DataForm, FieldType};
 
@@ -51,23 +51,16 @@ impl TryFrom<&DataForm> for RequestConsentQuery {
 impl Node for RequestConsent {
     const NODE: &'static str = "request-consent";
     const NAME: &'static str = "Ask a user to share with this platform";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     type Query = RequestConsentQuery;
 
-    fn run(query: RequestConsentQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(
+        query: RequestConsentQuery,
+        ctx: &mut Ctx<'_, Platform>,
+    ) -> Result<Flow<Platform>, Failure> {
         let user = served_user(&query.input.jid, ctx, &[])?;
-        let Actor::Platform {
-            id, jid, profile, ..
-        } = ctx.actor
-        else {
-            return Err(Failure::forbidden("only game platforms ask for consent"));
-        };
-        let domain = user.domain().as_str();
-        if !profile.serves(domain) {
-            return Err(Failure::forbidden(format!(
-                "this platform may not ask about users of {domain}"
-            )));
-        }
+        ctx.caller.in_scope(user.as_str(), "ask about")?;
+        let Platform { id, jid, .. } = ctx.caller;
         let answer = |prompt: Option<String>, result: &'static str| {
             Flow::done(Requested {
                 user: user.to_string(),
@@ -125,7 +118,7 @@ impl Node for RequestConsent {
             words: ("yes", "no"),
             lang: None,
         });
-        ctx.tx.push(Write::Prompt(PromptRecord {
+        ctx.out.write(Write::Prompt(PromptRecord {
             reason: query.reason,
             ..PromptRecord::new(
                 prompt_id.clone(),
@@ -137,7 +130,7 @@ impl Node for RequestConsent {
                 now.saturating_add(EXPIRY_SECS),
             )
         }));
-        ctx.effects.push(Effect::Send(message));
+        ctx.out.send(message);
         answer(Some(prompt_id), "sent")
     }
 }

@@ -5,7 +5,8 @@
 use super::execute::{self, deliver, platform_name, required, target, Input};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
-use crate::rights::{Access, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct SendMessage;
@@ -28,11 +29,14 @@ impl TryFrom<&DataForm> for SendMessageQuery {
 impl Node for SendMessage {
     const NODE: &'static str = "send-message";
     const NAME: &'static str = "Send a user a chat message";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::SendMessage);
     type Query = SendMessageQuery;
 
-    fn run(query: SendMessageQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(
+        query: SendMessageQuery,
+        ctx: &mut Ctx<'_, Platform>,
+    ) -> Result<Flow<Platform>, Failure> {
         let target = target(ctx, &query.input, Right::SendMessage)?;
         deliver(ctx, target, Right::SendMessage, |ctx, to| {
             let body = format!("{}: {}", platform_name(ctx), query.text);

@@ -7,7 +7,8 @@ use super::{Ctx, Flow, Node};
 use crate::directory::self_status::MAX_CHARS;
 use crate::directory::unix_secs;
 use crate::failure::Failure;
-use crate::rights::{Access, Actor, Right};
+use crate::rights::Platform;
+use crate::rights::Right;
 use crate::store::{SelfStatusRecord, Write};
 use crate::xep::forms::DataForm;
 
@@ -31,11 +32,11 @@ impl TryFrom<&DataForm> for SetStatusQuery {
 impl Node for SetStatus {
     const NODE: &'static str = "set-status";
     const NAME: &'static str = "Set a user's status for games";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::SetStatus);
     type Query = SetStatusQuery;
 
-    fn run(query: SetStatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: SetStatusQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let outcome = if query.status.is_some() {
             Outcome::Set
         } else {
@@ -52,9 +53,7 @@ impl Node for SetStatus {
             }
             Target::User { jid, .. } => jid,
         };
-        let Actor::Platform { id, .. } = ctx.actor else {
-            return Err(Failure::forbidden("only game platforms execute rights"));
-        };
+        let id = &ctx.caller.id;
         if query.status.is_some() && !ctx.self_status.has_room_for(jid.as_str()) {
             return Err(Failure::resource_constraint(
                 "the bridge holds as many statuses as it can; try again later",
@@ -66,7 +65,7 @@ impl Node for SetStatus {
             set_by: id.to_string(),
             set_at: unix_secs(ctx.now),
         });
-        ctx.tx.push(Write::SelfStatus {
+        ctx.out.write(Write::SelfStatus {
             user: jid.to_string(),
             status,
         });

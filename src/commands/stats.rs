@@ -1,12 +1,13 @@
 //! `stats`: the operator's view of the bridge (uptime, link, counters). Single step.
 
+use crate::rights::Operator;
 use std::time::{Duration, SystemTime};
 
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, NoInput, Node};
 use crate::failure::Failure;
 use crate::health::Link;
-use crate::rights::Access;
+
 use crate::xep::forms::FieldType;
 
 /// FORM_TYPE of the result, so programs can recognise it.
@@ -17,10 +18,10 @@ pub struct Stats;
 impl Node for Stats {
     const NODE: &'static str = "stats";
     const NAME: &'static str = "Bridge statistics";
-    const ACCESS: Access = Access::Operator;
+    type Caller = Operator;
     type Query = NoInput;
 
-    fn run(_: NoInput, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(_: NoInput, ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
         run(ctx)
     }
 }
@@ -62,7 +63,7 @@ impl Answer for StatsAnswer {
     }
 }
 
-fn run(ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
     let health = ctx.health;
     let since = |t: SystemTime| {
         ctx.now

@@ -12,6 +12,7 @@
 //! `unknown`, with a warning note saying so. A user who does not let the platform see
 //! them is reported exactly as a user the bridge never heard of.
 
+use crate::rights::Platform;
 use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
@@ -23,7 +24,7 @@ use crate::directory::grants::{self, Grant};
 use crate::directory::{unix_secs, Seen};
 use crate::failure::{quote, Failure};
 use crate::rights::policy::Subject;
-use crate::rights::{Access, Rights};
+use crate::rights::Rights;
 use crate::store::SelfStatusRecord;
 use crate::xep::commands::NoteType;
 use crate::xep::datetime;
@@ -65,10 +66,10 @@ impl TryFrom<&DataForm> for StatusQuery {
 impl Node for Status {
     const NODE: &'static str = "status";
     const NAME: &'static str = "Status of users";
-    const ACCESS: Access = Access::Platform;
+    type Caller = Platform;
     type Query = StatusQuery;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Status of users")
             .with_instructions("The users whose status you want, one JID per line.");
@@ -76,7 +77,7 @@ impl Node for Status {
         Some(form)
     }
 
-    fn run(query: StatusQuery, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: StatusQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         answer(query.jids, Waited::default(), ctx)
     }
 }
@@ -91,7 +92,11 @@ pub fn availability_label(seen: &Seen<'_>) -> &'static str {
 }
 
 /// Checks that `jid` is a user of a served domain whose server granted `needs`.
-pub fn served_user(jid: &str, ctx: &Ctx<'_>, needs: &[Grant]) -> Result<BareJid, Failure> {
+pub fn served_user(
+    jid: &str,
+    ctx: &Ctx<'_, Platform>,
+    needs: &[Grant],
+) -> Result<BareJid, Failure> {
     let jid = parse_user(jid)?;
     let directory = ctx.directory;
     let domain = directory.domain_of(jid.as_str()).ok_or_else(|| {
@@ -135,7 +140,7 @@ pub fn parse_user(jid: &str) -> Result<BareJid, Failure> {
     Ok(parsed)
 }
 
-fn served_list(ctx: &Ctx<'_>) -> String {
+fn served_list(ctx: &Ctx<'_, Platform>) -> String {
     ctx.directory
         .domains
         .iter()
@@ -359,7 +364,11 @@ fn in_words(availability: &str) -> &str {
     }
 }
 
-fn answer(jids: Vec<String>, waited: Waited, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+fn answer(
+    jids: Vec<String>,
+    waited: Waited,
+    ctx: &mut Ctx<'_, Platform>,
+) -> Result<Flow<Platform>, Failure> {
     let now = unix_secs(ctx.now);
     let directory = ctx.directory;
     // On a server that does not tell every departure, users whose resources were not

@@ -1,12 +1,13 @@
 //! Nodes that exist only in tests: each is one file's worth of declaration and one
 //! registry line, which is the point of the registry.
 
+use crate::rights::Actor;
 use minidom::Element;
 
 use super::render::{cell, Answer, ResultWriter};
-use super::{Ctx, Effect, Flow, Needs, Node, Write};
+use super::{Ctx, Flow, Needs, Node, Write};
 use crate::failure::Failure;
-use crate::rights::Access;
+
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 /// Asks for a word, answers with it.
@@ -41,16 +42,16 @@ impl Answer for Echoed {
 impl Node for Echo {
     const NODE: &'static str = "test-echo";
     const NAME: &'static str = "Echo (test)";
-    const ACCESS: Access = Access::Anyone;
+    type Caller = Actor;
     type Query = Word;
 
-    fn form(_: &Ctx<'_>) -> Option<DataForm> {
+    fn form(_: &Ctx<'_, Actor>) -> Option<DataForm> {
         let mut form = DataForm::new(FormType::Form, Some("urn:test:echo"));
         form.push_field(Field::text_single("word", "Word", None));
         Some(form)
     }
 
-    fn run(query: Word, _: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: Word, _: &mut Ctx<'_, Actor>) -> Result<Flow<Actor>, Failure> {
         Flow::done(Echoed(query.0))
     }
 }
@@ -75,10 +76,10 @@ impl TryFrom<&DataForm> for Remembered {
 impl Node for Remember {
     const NODE: &'static str = "test-remember";
     const NAME: &'static str = "Remember (test)";
-    const ACCESS: Access = Access::Anyone;
+    type Caller = Actor;
     type Query = Remembered;
 
-    fn run(query: Remembered, ctx: &mut Ctx<'_>) -> Result<Flow, Failure> {
+    fn run(query: Remembered, ctx: &mut Ctx<'_, Actor>) -> Result<Flow<Actor>, Failure> {
         let user = ctx
             .directory
             .id(&query.user)
@@ -89,14 +90,14 @@ impl Node for Remember {
                 ..Needs::default()
             },
             move |ctx| {
-                ctx.tx.push(Write::Meta {
+                ctx.out.write(Write::Meta {
                     key: "remembered".to_owned(),
                     value: query.user.clone(),
                 });
                 let message = Element::builder("message", "jabber:component:accept")
                     .attr(minidom::rxml::xml_ncname!("to").into(), query.user.as_str())
                     .build();
-                ctx.effects.push(Effect::Send(message));
+                ctx.out.send(message);
                 Flow::done(Echoed(query.user))
             },
         )

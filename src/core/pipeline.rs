@@ -5,7 +5,6 @@
 //! suspended with its continuation and resumed exactly once.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use minidom::Element;
@@ -15,10 +14,10 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, CoreConfig, Outbox, State};
-use crate::commands::{self, disco, render, Continuation, Ctx, Effect, Flow, IqReply, NodeDef, Tx};
+use crate::commands::{self, disco, render, Effect, IqReply, NodeDef, Out, Progress, Resume, View};
 use crate::failure::{quote, Failure};
-use crate::rights::platforms::Profile;
-use crate::rights::{self, token, Access, Actor, Via};
+use crate::rights::actor::Known;
+use crate::rights::{self, token, Access, Actor, Platform, Via};
 use crate::wire::TooLarge;
 use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
 use crate::xep::forms::{DataForm, FormType};
@@ -30,8 +29,7 @@ pub(super) struct Suspended {
     actor: Actor,
     /// Where the answer goes: a command response, or a chat message.
     channel: Channel,
-    tx: Tx,
-    effects: Vec<Effect>,
+    out: Out,
 }
 
 impl Suspended {
@@ -63,7 +61,7 @@ enum Channel {
 /// A suspended request and its continuation, as kept while it waits for the server.
 pub(super) struct Waiter {
     pub(super) request: Suspended,
-    pub(super) then: Continuation,
+    pub(super) then: Resume,
     /// The answer to the privileged IQ it waited for, if any.
     pub(super) reply: Option<IqReply>,
 }
@@ -98,24 +96,21 @@ fn answer_shape(form: &DataForm, actor: &Actor) -> Result<render::Shape, Failure
             ))
         });
     }
-    Ok(match actor {
-        Actor::Platform { profile, .. } => profile.answers,
-        _ => render::Shape::Form,
-    })
+    Ok(actor
+        .platform()
+        .map_or(render::Shape::Form, |p| p.profile.answers))
 }
 
-/// The handler's context, over the core's state.
-fn ctx<'a>(
+/// What a handler may read, over the core's state.
+fn view<'a>(
     state: &'a State,
     config: &'a CoreConfig,
-    (actor, tx, effects): (&'a Actor, &'a mut Tx, &'a mut Vec<Effect>),
     reply: Option<&'a IqReply>,
     now: SystemTime,
-) -> Ctx<'a> {
-    Ctx {
+) -> View<'a> {
+    View {
         now,
         component: &config.component,
-        actor,
         directory: &state.directory,
         store: &state.store,
         health: &state.health,
@@ -127,89 +122,39 @@ fn ctx<'a>(
         invites: &state.invites,
         mutes: &state.mutes,
         askers: &state.askers,
-        id_base: state.next_id,
         seed: state.health.stats.commands_served ^ config.salt,
         reply,
         settings: &config.rights,
-        tx,
-        effects,
         max_reply_bytes: config.max_stanza_bytes,
     }
 }
 
 impl Core {
     /// Who sends a request from `from` to a node that requires `access`, with the
-    /// `token` its form carries, if any. Decided once, before anything else of the
-    /// request is read. An operator who is also a platform is whichever the node asks
-    /// for.
+    /// `token` its form carries, if any: what the core knows of the sender, and
+    /// [`rights::actor::decide`]. Decided once, before anything else of the request is
+    /// read.
     pub(super) fn actor(&self, from: &Jid, access: Access, token: Option<&str>) -> Actor {
         let bare = from.to_bare();
-        let admin = self.config.admins.contains(&bare);
-        let jid = from.clone();
-        if access == Access::Operator && admin {
-            return Actor::Operator { jid };
-        }
-        if let Some(platform) = self.platform(from, &bare, token) {
-            return platform;
-        }
-        if admin {
-            return Actor::Operator { jid };
-        }
-        let user = from.node().is_some()
-            && self
-                .state
-                .directory
-                .domain_of(from.domain().as_str())
-                .is_some();
-        if access == Access::Platform && self.config.access.public_platforms {
-            // Anyone may use the platform commands, as an unauthorized platform.
-            return Actor::Platform {
-                profile: Arc::new(Profile::unregistered(bare.as_str(), false)),
-                jid,
-                id: bare,
-                via: Via::Public,
-                authorized: false,
-            };
-        }
-        if user {
-            Actor::User { jid }
-        } else {
-            Actor::Stranger { jid }
-        }
-    }
-
-    /// The platform `from` is: by a valid token, by the registry, or by a trusted
-    /// domain.
-    fn platform(&self, from: &Jid, bare: &BareJid, token: Option<&str>) -> Option<Actor> {
-        let jid = from.clone();
-        if let Some((id, entry)) = token.and_then(|t| self.state.registry.by_token(t)) {
-            return Some(Actor::Platform {
-                jid,
-                id: BareJid::from_str(id).ok()?,
-                via: Via::Token,
-                authorized: true,
-                profile: entry.profile.clone(),
-            });
-        }
-        if let Some(entry) = self.state.registry.get(bare.as_str()) {
-            return Some(Actor::Platform {
-                jid,
-                id: bare.clone(),
-                via: Via::Registry,
-                authorized: entry.authorized,
-                profile: entry.profile.clone(),
-            });
-        }
-        if self.config.access.trusts(from.domain().as_str()) {
-            return Some(Actor::Platform {
-                jid,
-                id: bare.clone(),
-                via: Via::TrustedDomain,
-                authorized: true,
-                profile: Arc::new(Profile::unregistered(bare.as_str(), true)),
-            });
-        }
-        None
+        let registry = &self.state.registry;
+        let known = Known {
+            admin: self.config.admins.contains(&bare),
+            token: token
+                .and_then(|t| registry.by_token(t))
+                .and_then(|(id, entry)| Some((BareJid::from_str(id).ok()?, entry.profile.clone()))),
+            registered: registry
+                .get(bare.as_str())
+                .map(|entry| (entry.authorized, entry.profile.clone())),
+            trusted_domain: self.config.access.trusts(from.domain().as_str()),
+            served_user: from.node().is_some()
+                && self
+                    .state
+                    .directory
+                    .domain_of(from.domain().as_str())
+                    .is_some(),
+            public_platforms: self.config.access.public_platforms,
+        };
+        rights::actor::decide(from, access, known)
     }
 
     /// Whether the sender at `from` may run `def`.
@@ -243,11 +188,11 @@ impl Core {
         let Some(actor) = actor else {
             return refuse(header, &Failure::internal(), out);
         };
-        if let Actor::Platform {
+        if let Actor::Platform(Platform {
             id,
             via: Via::TrustedDomain | Via::Public,
             ..
-        } = &actor
+        }) = &actor
         {
             // Users may then see it in their privacy, and name it by its JID.
             self.state
@@ -281,7 +226,7 @@ impl Core {
             Err(failure) => return refuse(header, &failure, out),
         };
         // The handler's first run is a continuation like any other.
-        let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
+        let then = Resume::new(move |actor, view, out| (def.start)(&form, actor, view, out));
         self.begin(
             header,
             def,
@@ -336,7 +281,7 @@ impl Core {
             return reply(&rights::refusal(def.access, def.node), out);
         }
         let rest = rest.to_owned();
-        let then = Continuation::new(move |ctx| (def.say)(&word, &rest, ctx));
+        let then = Resume::new(move |actor, view, out| (def.say)(&word, &rest, actor, view, out));
         self.begin(header, def, actor, Channel::Chat, then, now, out);
     }
 
@@ -364,7 +309,7 @@ impl Core {
         if !rights::admits(def.access, &actor) {
             return;
         }
-        let then = Continuation::new(move |ctx| (def.start)(&form, ctx));
+        let then = Resume::new(move |actor, view, out| (def.start)(&form, actor, view, out));
         self.begin(header, def, actor, Channel::Chat, then, now, out);
     }
 
@@ -470,8 +415,15 @@ impl Core {
             return;
         };
         let actor = self.actor(&Jid::from(platform_jid), Access::Platform, None);
-        let Ok(players) = publishable(&actor, &self.state.consent, &self.state.directory, players)
-        else {
+        let Some(platform) = actor.platform() else {
+            return;
+        };
+        let Ok(players) = publishable(
+            platform,
+            &self.state.consent,
+            &self.state.directory,
+            players,
+        ) else {
             return;
         };
         for player in players {
@@ -582,7 +534,7 @@ impl Core {
         def: &'static NodeDef,
         actor: Actor,
         channel: Channel,
-        then: Continuation,
+        then: Resume,
         now: SystemTime,
         out: &mut Outbox,
     ) {
@@ -591,8 +543,7 @@ impl Core {
             def,
             actor,
             channel,
-            tx: Tx::default(),
-            effects: Vec::new(),
+            out: Out::default(),
         };
         self.resume(
             Waiter {
@@ -624,17 +575,7 @@ impl Core {
                     .with_specific(SpecificCondition::BadSessionid))
                 }
             }
-            let blank = {
-                let (mut tx, mut effects) = (Tx::default(), Vec::new());
-                let ctx = ctx(
-                    &self.state,
-                    &self.config,
-                    (actor, &mut tx, &mut effects),
-                    None,
-                    now,
-                );
-                (def.form)(&ctx)
-            };
+            let blank = (def.form)(actor, &view(&self.state, &self.config, None, now));
             return Ok(match (request.form, blank) {
                 // One step: a submitted form must hold the answer's input.
                 (Some(form), _) if form.type_ == FormType::Submit => Step::Run {
@@ -702,20 +643,20 @@ impl Core {
     fn settle(
         &mut self,
         mut request: Suspended,
-        result: Result<Flow, Failure>,
+        result: Result<Progress, Failure>,
         now: SystemTime,
         out: &mut Outbox,
     ) {
         // Ids drawn are never given again, whatever becomes of the request. The database
         // keeps how far ids are reserved, a block at a time, so that most requests do
         // not write it.
-        let drawn = std::mem::take(&mut request.tx.ids_drawn);
+        let drawn = std::mem::take(&mut request.out.ids_drawn);
         self.state.next_id += drawn;
         let reserve = (self.state.next_id > self.state.ids_reserved
-            && matches!(result, Ok(Flow::Done(_))))
+            && matches!(result, Ok(Progress::Done(_))))
         .then(|| self.state.next_id + super::ID_BLOCK);
         if let Some(reserve) = reserve {
-            request.tx.push(crate::store::Write::Meta {
+            request.out.write(crate::store::Write::Meta {
                 key: super::NEXT_ID.to_owned(),
                 value: reserve.to_string(),
             });
@@ -735,7 +676,7 @@ impl Core {
                     out.send(stanza::chat_reply(&request.header, &failure.text));
                 }
             },
-            Ok(Flow::Await(needs, then)) => {
+            Ok(Progress::Await(needs, then)) => {
                 // Once it waited, the session is the request's own: no second submission.
                 if let Channel::Command { restore, .. } = &mut request.channel {
                     *restore = None;
@@ -751,9 +692,10 @@ impl Core {
                     out,
                 );
             }
-            Ok(Flow::Done(answer)) => {
+            Ok(Progress::Done(answer)) => {
                 let disclosed = request
-                    .effects
+                    .out
+                    .effects()
                     .iter()
                     .filter(|e| matches!(e, Effect::Disclose(_)))
                     .count();
@@ -765,7 +707,7 @@ impl Core {
                     self.state.health.stats.disclosures_refused += 1;
                     return fail(&request, &Failure::unrecordable(), out);
                 }
-                let writes = request.tx.take();
+                let writes = request.out.take_writes();
                 if let Err(e) = self.state.store.commit(&writes) {
                     self.state.health.stats.storage_failures += 1;
                     error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
@@ -808,12 +750,9 @@ impl Core {
                         out.send(stanza::chat_reply(&request.header, &render::text(&*answer)))
                     }
                 }
-                let platform = match &request.actor {
-                    Actor::Platform { id, .. } => Some(id.as_str()),
-                    _ => None,
-                };
+                let platform = request.actor.platform().map(|p| p.id.as_str());
                 let at = crate::directory::unix_secs(now);
-                for effect in request.effects {
+                for effect in request.out.take_effects() {
                     match effect {
                         Effect::Send(el) => out.send(el),
                         Effect::Disclose(user) => {
@@ -864,16 +803,12 @@ impl Core {
             then,
             reply,
         } = waiter;
-        let result = {
-            let mut ctx = ctx(
-                &self.state,
-                &self.config,
-                (&request.actor, &mut request.tx, &mut request.effects),
-                reply.as_ref(),
-                now,
-            );
-            then.resume(&mut ctx)
-        };
+        request.out.id_base = self.state.next_id;
+        let result = then.run(
+            &request.actor,
+            &view(&self.state, &self.config, reply.as_ref(), now),
+            &mut request.out,
+        );
         self.settle(request, result, now, out);
     }
 }
@@ -882,9 +817,10 @@ impl Core {
 /// right.
 fn may_run(def: &NodeDef, actor: &Actor) -> bool {
     rights::admits(def.access, actor)
-        && def.right.is_none_or(|right| match actor {
-            Actor::Platform { profile, .. } => profile.rights.contains(right),
-            _ => false,
+        && def.right.is_none_or(|right| {
+            actor
+                .platform()
+                .is_some_and(|p| p.profile.rights.contains(right))
         })
 }
 

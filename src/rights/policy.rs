@@ -1,9 +1,9 @@
-//! The rights policy: whether an actor may make a right happen for a user.
+//! The rights policy: whether a platform may make a right happen for a user.
 //!
 //! **Security-sensitive.** This is the one place that decides; it is pure (no clock, no
 //! state, no I/O) and table-tested. Handlers ask it and never decide on their own.
 
-use super::{Actor, Right, Rights};
+use super::{Platform, Right, Rights};
 
 /// What the policy needs to know of the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,6 @@ pub struct Subject {
 /// Why a right is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denial {
-    /// Only platforms execute rights.
-    NotAPlatform,
     /// The platform does not hold this right (its kind's defaults, or its registry entry).
     NotGranted,
     /// The user has not agreed to this platform seeing them: to the platform this looks
@@ -37,12 +35,9 @@ pub enum Decision {
     Deny(Denial),
 }
 
-/// Whether `actor` may make `right` happen for `subject`.
-pub fn decide(actor: &Actor, right: Right, subject: Subject) -> Decision {
-    let Actor::Platform { profile, .. } = actor else {
-        return Decision::Deny(Denial::NotAPlatform);
-    };
-    if !profile.rights.contains(right) {
+/// Whether `platform` may make `right` happen for `subject`.
+pub fn decide(platform: &Platform, right: Right, subject: Subject) -> Decision {
+    if !platform.profile.rights.contains(right) {
         return Decision::Deny(Denial::NotGranted);
     }
     if !subject.consenting {
@@ -54,11 +49,11 @@ pub fn decide(actor: &Actor, right: Right, subject: Subject) -> Decision {
     Decision::Allow
 }
 
-/// Every right `actor` may make happen for `subject`: what answers about a user carry.
-pub fn rights_for(actor: &Actor, subject: Subject) -> Rights {
+/// Every right `platform` may make happen for `subject`: what answers about a user carry.
+pub fn rights_for(platform: &Platform, subject: Subject) -> Rights {
     Right::ALL
         .into_iter()
-        .filter(|&right| decide(actor, right, subject) == Decision::Allow)
+        .filter(|&right| decide(platform, right, subject) == Decision::Allow)
         .fold(Rights::NONE, Rights::with)
 }
 
@@ -71,13 +66,13 @@ mod tests {
     use std::sync::Arc;
     use xmpp_parsers::jid::Jid;
 
-    fn platform(authorized: bool, rights: Option<Rights>) -> Actor {
+    fn platform(authorized: bool, rights: Option<Rights>) -> Platform {
         let jid = Jid::from_str("arcade@example.test/bot").unwrap();
         let mut profile = Profile::unregistered("Arcade", authorized);
         if let Some(rights) = rights {
             profile.rights = rights;
         }
-        Actor::Platform {
+        Platform {
             id: jid.to_bare(),
             jid,
             via: Via::Registry,
@@ -107,10 +102,7 @@ mod tests {
         let unauthorized = platform(false, None);
         let narrowed = platform(true, Some(Rights::NONE.with(Right::Launch)));
         let widened = platform(false, Some(Rights::NONE.with(Right::Attention)));
-        let user = Actor::User {
-            jid: Jid::from_str("alice@example.test/pc").unwrap(),
-        };
-        let table: &[(&Actor, Right, Subject, Decision)] = &[
+        let table: &[(&Platform, Right, Subject, Decision)] = &[
             // The defaults of DESIGN.md: unauthorized platforms open URLs only.
             (&unauthorized, Right::OpenUrl, LOCAL, Allow),
             (&unauthorized, Right::Invite, LOCAL, Deny(NotGranted)),
@@ -144,8 +136,6 @@ mod tests {
             (&authorized, Right::OpenUrl, REMOTE, Deny(RemoteUser)),
             (&authorized, Right::SetStatus, REMOTE, Deny(RemoteUser)),
             (&authorized, Right::PublishGaming, REMOTE, Deny(RemoteUser)),
-            // Only platforms.
-            (&user, Right::OpenUrl, LOCAL, Deny(NotAPlatform)),
         ];
         for (actor, right, subject, expected) in table {
             assert_eq!(

@@ -11,6 +11,7 @@ mod invites;
 pub mod migrations;
 mod platforms;
 mod privacy;
+pub mod reads;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub use invites::InviteRecord;
 pub use migrations::SCHEMA_VERSION;
 pub use platforms::{PlatformRecord, TokenRecord};
 pub use privacy::{AuditFilter, AuditRecord, PromptRecord, SelfStatusRecord};
+pub use reads::Reads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
