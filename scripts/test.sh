@@ -24,3 +24,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --lib --bins --tests --no-fail-fast
 fi
+echo "== doc tests (among them: a handler cannot write to the database, which must not compile)"
+cargo test --locked --doc

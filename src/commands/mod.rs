@@ -20,7 +20,7 @@
 //! A handler cannot write to the database around its transaction; the compiler refuses
 //! it:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0599
 //! # use xmpp_game_bridge::commands::{Ctx, Flow};
 //! # use xmpp_game_bridge::failure::Failure;
 //! # use xmpp_game_bridge::rights::Platform;

@@ -113,7 +113,7 @@ impl Reads for Fake {
             .filter(|r| filter.since.is_none_or(|s| r.at >= s))
             .cloned()
             .collect();
-        found.sort_by(|a, b| b.at.cmp(&a.at));
+        found.sort_by_key(|r| std::cmp::Reverse(r.at));
         found.truncate(filter.limit as usize);
         Ok(found)
     }
