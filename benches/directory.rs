@@ -130,7 +130,6 @@ fn linked_core() -> Core {
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![],
-        platforms: vec![NewPlatform::authorized("arcade@example.test")],
         access: AccessConfig::default(),
         // Written before consent existed: every user is visible unless they say no.
         consent: ConsentPolicy::OptOut,
@@ -148,7 +147,10 @@ fn linked_core() -> Core {
         sessions_api: false,
         salt: 0,
     };
-    let mut core = Core::new(config, Store::open_in_memory().unwrap(), now(), 1);
+    let store = Store::open_in_memory().unwrap();
+    let arcade = NewPlatform::authorized("arcade@example.test");
+    xmpp_game_bridge::daemon::seed_registry(&store, &[arcade]);
+    let mut core = Core::new(config, store, now(), 1);
     core.handle(Input::Connected, now());
     let advert: Element =
         "<message xmlns='jabber:component:accept' from='example.test' to='game.example.test'>\

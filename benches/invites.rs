@@ -68,13 +68,12 @@ fn sends(out: &[Output]) -> Vec<Element> {
 /// A core on a file database, every host and invitee online and sharing (opt-out), each
 /// host's roster fetched.
 fn core(dir: &tempfile::TempDir) -> Core {
-    let rights = xmpp_game_bridge::rights::RightsConfig::default();
+    let rights = xmpp_game_bridge::commands::RightsConfig::default();
     let config = CoreConfig {
         component: BareJid::from_str("game.example.test").unwrap(),
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![],
-        platforms: vec![NewPlatform::authorized("arcade@example.test")],
         access: AccessConfig::default(),
         consent: ConsentPolicy::OptOut,
         audit_days: 90,
@@ -95,6 +94,8 @@ fn core(dir: &tempfile::TempDir) -> Core {
         salt: 0,
     };
     let store = Store::open(&dir.path().join("bridge.sqlite")).unwrap();
+    let arcade = NewPlatform::authorized("arcade@example.test");
+    xmpp_game_bridge::daemon::seed_registry(&store, &[arcade]);
     let mut core = Core::new(config, store, now(), 1);
     core.handle(Input::Connected, now());
     core.handle(

@@ -7,8 +7,8 @@ use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
-use crate::commands::render::Shape;
 use crate::directory::unix_secs;
+use crate::rights::platforms::Shape;
 use crate::rights::{token, Rights};
 use crate::store::{AuditFilter, PlatformRecord, Store};
 

@@ -176,23 +176,7 @@ fn yes() -> bool {
 
 pub use crate::rights::consent::ConsentPolicy;
 
-/// Who besides registered platforms may use the bridge.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessConfig {
-    /// Whether anyone may use the platform commands, as an unauthorized platform.
-    pub public_platforms: bool,
-    /// Domains whose JIDs (other components of the server) are authorized platforms.
-    pub trusted_domains: Vec<BareJid>,
-}
-
-impl AccessConfig {
-    /// Whether JIDs of `domain` are authorized platforms (the dedicated interface).
-    pub fn trusts(&self, domain: &str) -> bool {
-        self.trusted_domains
-            .iter()
-            .any(|d| d.domain().as_str() == domain)
-    }
-}
+pub use crate::rights::AccessConfig;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -372,26 +356,7 @@ struct RawLogging {
     format: LogFormat,
 }
 
-/// How much the component logs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Error,
-    Warn,
-    #[default]
-    Info,
-    Debug,
-    Trace,
-}
-
-/// Log lines for people (`human`) or for a log pipeline (`json`, one object per line).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Human,
-    Json,
-}
+pub use crate::logging::{LogFormat, LogLevel};
 
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -407,35 +372,7 @@ fn raw(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
     })
 }
 
-/// The XEP-0114 shared secret. Never printed: `Debug` shows a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Option<String>);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(Some(value.into()))
-    }
-
-    /// The secret of a configuration loaded for the database only
-    /// ([`Config::load_without_secret`]): never read, and empty if anything asks.
-    pub fn unread() -> Secret {
-        Secret(None)
-    }
-
-    pub fn is_read(&self) -> bool {
-        self.0.is_some()
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.as_deref().unwrap_or_default()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::transport::Secret;
 
 /// Where the secret comes from, for messages that must not show the secret itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -522,7 +459,7 @@ pub struct Config {
     pub consent: ConsentPolicy,
     /// Disclosure records are pruned after this many days.
     pub audit_days: u32,
-    pub rights: crate::rights::RightsConfig,
+    pub rights: crate::commands::RightsConfig,
     pub link: LinkConfig,
     pub directory: DirectoryConfig,
     pub storage_path: PathBuf,
@@ -637,7 +574,7 @@ impl Config {
                 })?;
             }
             if let Some(answers) = &p.answers {
-                if crate::commands::render::Shape::parse(answers).is_none() {
+                if crate::rights::platforms::Shape::parse(answers).is_none() {
                     return Err(ConfigError::Invalid(format!(
                         "[[platform]] {jid}: answers is \"form\" or \"compact\", not {answers:?}"
                     )));
@@ -870,7 +807,7 @@ impl Config {
             },
             consent: raw.privacy.consent,
             audit_days: small32(raw.privacy.audit_days),
-            rights: crate::rights::RightsConfig {
+            rights: crate::commands::RightsConfig {
                 url_schemes,
                 attention_interval_secs: small32(raw.rights.attention_interval_secs),
                 invites: crate::invites::InvitesConfig {

@@ -10,8 +10,11 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 use xmpp_parsers::jid::BareJid;
 
+use crate::admin::NewPlatform;
 use crate::config::Config;
+use crate::core::rate::Rate;
 use crate::core::{Core, CoreConfig, Input, Outbox};
+use crate::directory::activity::ReportKey;
 use crate::store::{Store, StoreError};
 use crate::transport::sessions_api::{self, ApiUrl};
 use crate::transport::{self, backoff::random_u64, FatalLinkError, LinkSettings};
@@ -48,6 +51,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(config: Config) -> Result<(), RunError> {
     let store = Store::open(&config.storage_path)?;
+    seed_registry(&store, &config.platforms);
     let checkpointer = crate::store::Checkpointer::start(&config.storage_path)?;
     info!(
         path = %config.storage_path.display(),
@@ -59,12 +63,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let max_stanza_bytes = config.link.max_outgoing_stanza_bytes;
-    let core = Core::new(
-        CoreConfig::from(&config),
-        store,
-        SystemTime::now(),
-        random_u64(),
-    );
+    let core = Core::new(core_config(&config), store, SystemTime::now(), random_u64());
     let queue = core.state().health.link_queue.clone();
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender
     // lives (a weak one: it must not keep the core waiting at shutdown).
@@ -143,6 +142,39 @@ fn link_outcome(
 /// answers yet (back-pressure reaches the reading side, which stops reading); the link
 /// never blocks on the core, so the two cannot wait for each other. Every batch ready
 /// when the core wakes is handled before it sends what it answered, in one batch.
+/// The part of `config` the core decides with.
+pub fn core_config(config: &Config) -> CoreConfig {
+    CoreConfig {
+        component: config.component_jid.clone(),
+        name: config.component_name.clone(),
+        domains: config.domains.clone(),
+        admins: config.admins.clone(),
+        access: config.access.clone(),
+        consent: config.consent,
+        audit_days: config.audit_days,
+        rights: config.rights.clone(),
+        iq_timeout: config.link.iq_timeout,
+        command_session: config.link.command_session,
+        directory: config.directory.clone(),
+        max_stanza_bytes: config.link.max_outgoing_stanza_bytes,
+        activity_key: ReportKey::derive(config.secret.expose()),
+        platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
+        other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
+        sessions_api: config.ejabberd_api.is_some(),
+        salt: 0,
+    }
+}
+
+/// Registers the platforms of the configuration (`[[platform]]`) that are not yet; an
+/// entry already there (perhaps changed with the CLI) is left as it is.
+pub fn seed_registry(store: &Store, seeds: &[NewPlatform]) {
+    for seed in seeds {
+        if let Ok(added) = crate::admin::add(store, seed) {
+            info!("platform from the configuration {added}");
+        }
+    }
+}
+
 fn drive_core(
     mut core: Core,
     mut events: mpsc::Receiver<Vec<Input>>,

@@ -3,13 +3,12 @@
 //! Raw XML is logged only at `trace`. Secrets are never logged: the config keeps the
 //! secret in a type whose `Debug` output is redacted.
 
+use serde::Deserialize;
 use std::io::IsTerminal;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-
-use crate::config::{LogFormat, LogLevel};
 
 pub fn init(level: LogLevel, format: LogFormat) {
     let level = match level {
@@ -99,4 +98,25 @@ mod tests {
         assert_eq!(throttle.allow(t(9)), None);
         assert_eq!(throttle.allow(t(10)), Some(2));
     }
+}
+
+/// How much the component logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Log lines for people (`human`) or for a log pipeline (`json`, one object per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
 }

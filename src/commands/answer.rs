@@ -404,7 +404,7 @@ pub fn tell_platform<C>(ctx: &Ctx<'_, C>, prompt: &PromptRecord, answer: &str) -
 
 /// The message telling a prompt's platform its outcome: `yes`, `no` or `expired`.
 pub fn answer_message(component: &str, prompt: &PromptRecord, answer: &str) -> Element {
-    let ns = crate::core::stanza::NS_COMPONENT;
+    let ns = crate::wire::STREAM_NS;
     let text = match answer {
         "yes" => format!(
             "{} agreed to share with you (request {}).",

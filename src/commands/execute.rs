@@ -145,7 +145,7 @@ pub fn message(
     body: &str,
     extra: Vec<Element>,
 ) -> Element {
-    let ns = crate::core::stanza::NS_COMPONENT;
+    let ns = crate::wire::STREAM_NS;
     let mut message = Element::builder("message", ns)
         .attr(xml_ncname!("type").into(), type_)
         .attr(xml_ncname!("from").into(), ctx.component.as_str())

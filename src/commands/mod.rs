@@ -50,6 +50,7 @@ pub mod render;
 pub mod request_consent;
 pub mod send_message;
 pub mod set_status;
+pub mod settings;
 pub mod stats;
 pub mod status;
 #[cfg(test)]
@@ -69,12 +70,13 @@ use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
 use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
-use crate::rights::{Access, Actor, Caller, Right, Rights, RightsConfig};
+use crate::rights::{Access, Actor, Caller, Right, Rights};
 pub use crate::rights::{Operator, Platform, User, UserOrPlatform};
 pub use crate::store::Reads;
 pub use crate::store::Write;
 use crate::xep::forms::DataForm;
 pub use render::{Answer, ResultWriter};
+pub use settings::RightsConfig;
 
 /// A command node. Implement it in the node's own file and add `def::<YourNode>()` to
 /// [`NODES`].

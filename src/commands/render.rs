@@ -39,32 +39,7 @@ pub trait Answer: Send {
 /// The field of a submitted form that asks for a shape of answer (`form`, `compact`).
 pub const FORMAT_FIELD: &str = "format";
 
-/// What shape of answer a platform asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Shape {
-    /// The XEP-0004 result form: readable by people and by any client.
-    #[default]
-    Form,
-    /// One element per peer or user (see [`COMPACT_NS`]), for programs.
-    Compact,
-}
-
-impl Shape {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Shape::Form => "form",
-            Shape::Compact => "compact",
-        }
-    }
-
-    pub fn parse(word: &str) -> Option<Shape> {
-        match word.trim() {
-            "form" => Some(Shape::Form),
-            "compact" => Some(Shape::Compact),
-            _ => None,
-        }
-    }
-}
+use crate::rights::platforms::Shape;
 
 /// Room kept in a reply for what follows a table: notes, the closing tags.
 const REPLY_OVERHEAD: usize = 8 * 1024;

@@ -15,7 +15,7 @@ use crate::store::Store;
 const NS: &str = "jabber:component:accept";
 const NS_DATA: &str = "jabber:x:data";
 
-fn bed_on(store: Store, change: impl FnOnce(&mut super::CoreConfig)) -> Core {
+fn bed_on(store: Store, change: impl FnOnce(&mut super::tests::Bed)) -> Core {
     let mut core = core_with(store, change);
     super::tests::link_up(&mut core);
     presence(&mut core, "dave", Some("chat"), t(5));
@@ -748,7 +748,7 @@ fn the_expiry_a_platform_asks_for_is_bounded() {
 #[test]
 fn the_hosts_rate_and_a_run_of_declines_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let limits = |c: &mut super::CoreConfig| {
+    let limits = |c: &mut super::tests::Bed| {
         c.rights.invites.per_host_per_hour = 2;
         c.rights.invites.declines_before_cooldown = 1;
     };

@@ -28,8 +28,6 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 use xmpp_parsers::version::VersionResult;
 
-use crate::admin::NewPlatform;
-use crate::config::{AccessConfig, Config, ConsentPolicy};
 use crate::directory::activity::ReportKey;
 use crate::directory::ingest::Ingested;
 use crate::directory::self_status::SelfStatuses;
@@ -40,7 +38,9 @@ use crate::logging::Throttle;
 use crate::prompts::Prompts;
 use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
+use crate::rights::consent::ConsentPolicy;
 use crate::rights::platforms::Registry;
+use crate::rights::AccessConfig;
 use crate::store::Store;
 use crate::wire::Wire;
 use classify::Request;
@@ -136,20 +136,19 @@ impl Outbox {
     }
 }
 
-/// The part of the configuration the core decides with.
+/// The part of the configuration the core decides with ([`crate::daemon::core_config`]
+/// reads it from the operator's).
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
     pub component: BareJid,
     pub name: String,
     pub domains: Vec<BareJid>,
     pub admins: Vec<BareJid>,
-    /// Platforms registered at start if they are not yet.
-    pub platforms: Vec<NewPlatform>,
     pub access: AccessConfig,
     pub consent: ConsentPolicy,
     /// Disclosure records are kept this many days.
     pub audit_days: u32,
-    pub rights: crate::rights::RightsConfig,
+    pub rights: crate::commands::RightsConfig,
     pub iq_timeout: Duration,
     pub command_session: Duration,
     pub directory: DirectoryConfig,
@@ -165,31 +164,6 @@ pub struct CoreConfig {
     /// Seeds ids others must not guess (command sessions, prompts); set from
     /// [`Core::new`]'s `salt`.
     pub salt: u64,
-}
-
-impl From<&Config> for CoreConfig {
-    fn from(config: &Config) -> CoreConfig {
-        CoreConfig {
-            component: config.component_jid.clone(),
-            name: config.component_name.clone(),
-            domains: config.domains.clone(),
-            admins: config.admins.clone(),
-            platforms: config.platforms.clone(),
-            access: config.access.clone(),
-            consent: config.consent,
-            audit_days: config.audit_days,
-            rights: config.rights.clone(),
-            iq_timeout: config.link.iq_timeout,
-            command_session: config.link.command_session,
-            directory: config.directory.clone(),
-            max_stanza_bytes: config.link.max_outgoing_stanza_bytes,
-            activity_key: ReportKey::derive(config.secret.expose()),
-            platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
-            other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
-            sessions_api: config.ejabberd_api.is_some(),
-            salt: 0,
-        }
-    }
 }
 
 /// The core's state: what handlers read (through their narrow context) and what the
@@ -282,12 +256,6 @@ impl Core {
     pub fn new(mut config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
         config.salt = salt;
         let directory = Directory::new(config.directory.clone(), &config.domains);
-        for seed in &config.platforms {
-            // An entry already there (perhaps changed with the CLI) is left as it is.
-            if let Ok(added) = crate::admin::add(&store, seed) {
-                info!("platform from the configuration {added}");
-            }
-        }
         let (registry, registry_version) = load_registry(&store);
         let mut consent = Consent::new(config.consent);
         let mut self_status = SelfStatuses::default();

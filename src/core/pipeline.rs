@@ -17,6 +17,7 @@ use super::{Core, CoreConfig, Outbox, State};
 use crate::commands::{self, disco, render, Effect, IqReply, NodeDef, Out, Progress, Resume, View};
 use crate::failure::{quote, Failure};
 use crate::rights::actor::Known;
+use crate::rights::platforms::Shape;
 use crate::rights::{self, token, Access, Actor, Platform, Via};
 use crate::wire::TooLarge;
 use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
@@ -49,7 +50,7 @@ enum Channel {
     Command {
         sessionid: Option<String>,
         /// The shape of answer asked for.
-        shape: render::Shape,
+        shape: Shape,
         /// The session the request continued, put back if the handler refuses at once
         /// (the requester may correct the form and submit again).
         restore: Option<Session>,
@@ -86,9 +87,9 @@ enum Step {
 
 /// The shape of answer a request asks for: the form's `format` field, or else its
 /// platform's registry entry, or else the data form.
-fn answer_shape(form: &DataForm, actor: &Actor) -> Result<render::Shape, Failure> {
+fn answer_shape(form: &DataForm, actor: &Actor) -> Result<Shape, Failure> {
     if let Some(word) = form.value(render::FORMAT_FIELD) {
-        return render::Shape::parse(word).ok_or_else(|| {
+        return Shape::parse(word).ok_or_else(|| {
             Failure::bad_request(format!(
                 "the field \"{}\" is \"form\" or \"compact\", not {:?}",
                 render::FORMAT_FIELD,
@@ -96,9 +97,7 @@ fn answer_shape(form: &DataForm, actor: &Actor) -> Result<render::Shape, Failure
             ))
         });
     }
-    Ok(actor
-        .platform()
-        .map_or(render::Shape::Form, |p| p.profile.answers))
+    Ok(actor.platform().map_or(Shape::Form, |p| p.profile.answers))
 }
 
 /// What a handler may read, over the core's state.

@@ -7,7 +7,7 @@ use super::tests::{
     ask, command, core_with, error_condition, iq, items, link_up, roster_result, sent, t, xml,
     PLATFORM,
 };
-use super::{Core, CoreConfig, Input};
+use super::{Core, Input};
 use crate::config::ConsentPolicy;
 use crate::rights::consent::Choice;
 use crate::rights::token;
@@ -43,7 +43,9 @@ fn consent(store: &mut Store, user: &str, platform: Option<&str>, share: bool) {
 }
 
 fn opt_in(store: Store) -> Core {
-    let mut core = core_with(store, |c: &mut CoreConfig| c.consent = ConsentPolicy::OptIn);
+    let mut core = core_with(store, |c: &mut super::tests::Bed| {
+        c.consent = ConsentPolicy::OptIn
+    });
     link_up(&mut core);
     core
 }

@@ -12,9 +12,7 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::ns;
 
 use crate::failure::Failure;
-
-/// The stanza namespace on a XEP-0114 stream.
-pub const NS_COMPONENT: &str = ns::COMPONENT_ACCEPT;
+use crate::wire::STREAM_NS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -57,9 +55,9 @@ pub enum HeaderError {
 impl Header {
     pub fn read(el: &Element) -> Result<Header, HeaderError> {
         let kind = match (el.name(), el.ns().as_str()) {
-            ("iq", NS_COMPONENT) | ("iq", ns::JABBER_CLIENT) => Kind::Iq,
-            ("message", NS_COMPONENT) | ("message", ns::JABBER_CLIENT) => Kind::Message,
-            ("presence", NS_COMPONENT) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
+            ("iq", STREAM_NS) | ("iq", ns::JABBER_CLIENT) => Kind::Iq,
+            ("message", STREAM_NS) | ("message", ns::JABBER_CLIENT) => Kind::Message,
+            ("presence", STREAM_NS) | ("presence", ns::JABBER_CLIENT) => Kind::Presence,
             (name, _) => return Err(HeaderError::NotAStanza(crate::failure::quote(name))),
         };
         // One pass over the attributes rather than a map lookup per name: every stanza
@@ -117,7 +115,7 @@ fn jid_attr(attr: &'static str, value: Option<&str>) -> Result<Option<Jid>, Head
 
 /// An `<iq type='result'/>` answering `request`, with an optional payload.
 pub fn iq_result(request: &Header, payload: Option<Element>) -> Element {
-    let mut builder = Element::builder("iq", NS_COMPONENT)
+    let mut builder = Element::builder("iq", STREAM_NS)
         .attr(xml_ncname!("type").into(), "result")
         .attr(xml_ncname!("from").into(), request.to.as_str())
         .attr(xml_ncname!("to").into(), request.from.as_str())
@@ -142,7 +140,7 @@ pub fn bare_error_reply(request: &Header, condition: &'static str, type_: &str) 
     let condition = Element::builder(condition, ns::XMPP_STANZAS).build();
     error_head(request)
         .append(
-            Element::builder("error", NS_COMPONENT)
+            Element::builder("error", STREAM_NS)
                 .attr(xml_ncname!("type").into(), type_)
                 .append(condition)
                 .build(),
@@ -157,7 +155,7 @@ fn error_head(request: &Header) -> minidom::ElementBuilder {
         Kind::Message => "message",
         Kind::Presence => "presence",
     };
-    let builder = Element::builder(name, NS_COMPONENT)
+    let builder = Element::builder(name, STREAM_NS)
         .attr(xml_ncname!("type").into(), "error")
         .attr(xml_ncname!("from").into(), request.to.as_str())
         .attr(xml_ncname!("to").into(), request.from.as_str());
@@ -169,11 +167,11 @@ fn error_head(request: &Header) -> minidom::ElementBuilder {
 
 /// A chat message answering `request` (a message from a user) with `text`.
 pub fn chat_reply(request: &Header, text: &str) -> Element {
-    Element::builder("message", NS_COMPONENT)
+    Element::builder("message", STREAM_NS)
         .attr(xml_ncname!("type").into(), "chat")
         .attr(xml_ncname!("from").into(), request.to.as_str())
         .attr(xml_ncname!("to").into(), request.from.as_str())
-        .append(Element::builder("body", NS_COMPONENT).append(text).build())
+        .append(Element::builder("body", STREAM_NS).append(text).build())
         .build()
 }
 
@@ -185,7 +183,7 @@ pub fn iq_request(type_: IqType, from: &Jid, to: &Jid, id: &str, payload: Elemen
         IqType::Result => "result",
         IqType::Error => "error",
     };
-    Element::builder("iq", NS_COMPONENT)
+    Element::builder("iq", STREAM_NS)
         .attr(xml_ncname!("type").into(), type_)
         .attr(xml_ncname!("from").into(), from.as_str())
         .attr(xml_ncname!("to").into(), to.as_str())

@@ -1,6 +1,7 @@
 //! The core driven with XML fixtures and a fake clock.
 
 use super::*;
+use crate::admin::NewPlatform;
 use std::str::FromStr;
 
 pub(super) const ADMIN: &str = "admin@example.test/console";
@@ -14,14 +15,32 @@ pub(super) fn core() -> Core {
     core_with(Store::open_in_memory().unwrap(), |_| {})
 }
 
+/// A test core's configuration, and the platforms registered before it starts.
+pub(super) struct Bed {
+    pub config: CoreConfig,
+    pub platforms: Vec<NewPlatform>,
+}
+
+impl std::ops::Deref for Bed {
+    type Target = CoreConfig;
+    fn deref(&self) -> &CoreConfig {
+        &self.config
+    }
+}
+
+impl std::ops::DerefMut for Bed {
+    fn deref_mut(&mut self) -> &mut CoreConfig {
+        &mut self.config
+    }
+}
+
 /// A core on `store`, its test configuration changed by `change`.
-pub(super) fn core_with(store: Store, change: impl FnOnce(&mut CoreConfig)) -> Core {
-    let mut config = CoreConfig {
+pub(super) fn core_with(store: Store, change: impl FnOnce(&mut Bed)) -> Core {
+    let config = CoreConfig {
         component: BareJid::from_str("game.example.test").unwrap(),
         name: "Game bridge".to_owned(),
         domains: vec![BareJid::from_str("example.test").unwrap()],
         admins: vec![BareJid::from_str("admin@example.test").unwrap()],
-        platforms: vec![NewPlatform::authorized("game@example.test")],
         access: AccessConfig::default(),
         // Written before consent existed: every user is visible unless they say no.
         consent: ConsentPolicy::OptOut,
@@ -37,8 +56,13 @@ pub(super) fn core_with(store: Store, change: impl FnOnce(&mut CoreConfig)) -> C
         sessions_api: false,
         salt: 0,
     };
-    change(&mut config);
-    Core::new(config, store, t(0), 42)
+    let mut bed = Bed {
+        config,
+        platforms: vec![NewPlatform::authorized("game@example.test")],
+    };
+    change(&mut bed);
+    crate::daemon::seed_registry(&store, &bed.platforms);
+    Core::new(bed.config, store, t(0), 42)
 }
 
 pub(super) fn xml(s: &str) -> Element {

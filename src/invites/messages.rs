@@ -8,12 +8,12 @@ use minidom::Element;
 
 use super::plan::Notice;
 use super::{Answer, Book, Outcome};
-use crate::core::stanza::NS_COMPONENT;
 use crate::directory::Directory;
 use crate::prompts::{self, Question};
 use crate::rights::platforms::Registry;
 use crate::store::{InviteRecord, PromptRecord};
 use crate::strings::{self, HostNews, Lang};
+use crate::wire::STREAM_NS;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 /// FORM_TYPE of the platform's message about an invite.
@@ -163,7 +163,7 @@ pub fn invitation(
 
 /// A chat message to a user about an invitation, in the thread of its prompt.
 fn chat(component: &str, to: &str, lang: Lang, text: &str, thread: &str) -> Element {
-    let ns = NS_COMPONENT;
+    let ns = STREAM_NS;
     let mut message = Element::builder("message", ns)
         .attr(xml_ncname!("type").into(), "chat")
         .attr(xml_ncname!("from").into(), component)
@@ -193,7 +193,7 @@ pub fn to_platform(
     outcome: Outcome,
     state: Option<&str>,
 ) -> Element {
-    let ns = NS_COMPONENT;
+    let ns = STREAM_NS;
     let text = match answer {
         Some((invitee, answer, _)) => format!(
             "{invitee} {} invite {} ({}, session {}): {}",

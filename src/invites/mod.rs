@@ -160,40 +160,7 @@ impl How {
     }
 }
 
-/// Where an invite's session is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
-    Open,
-    Started,
-    Ended,
-    Cancelled,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Open => "open",
-            State::Started => "started",
-            State::Ended => "ended",
-            State::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(stored: &str) -> Option<State> {
-        Some(match stored {
-            "open" => State::Open,
-            "started" => State::Started,
-            "ended" => State::Ended,
-            "cancelled" => State::Cancelled,
-            _ => return None,
-        })
-    }
-
-    /// Whether answers may still change it.
-    pub fn is_open(self) -> bool {
-        matches!(self, State::Open | State::Started)
-    }
-}
+pub use crate::store::InviteState as State;
 
 /// What the platform should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,8 +16,8 @@ use std::collections::{BinaryHeap, HashMap};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
-use crate::core::stanza::NS_COMPONENT;
 use crate::store::PromptRecord;
+use crate::wire::STREAM_NS;
 use crate::xep::forms::{DataForm, Field, FieldOption, FormType};
 
 /// FORM_TYPE of the form a prompt message carries, and of its submission.
@@ -186,7 +186,7 @@ pub fn thread(id: &str) -> String {
 
 /// The message putting a question to a user.
 pub fn message(q: &Question<'_>) -> Element {
-    let ns = NS_COMPONENT;
+    let ns = STREAM_NS;
     let text = |name: &str, value: &str| Element::builder(name, ns).append(value).build();
     let word = |reply: Reply| match reply {
         Reply::Yes => q.words.0,

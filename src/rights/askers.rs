@@ -8,12 +8,12 @@
 //! (at most one write per JID per [`REWRITE_SECS`]) and pruned with the disclosure record.
 //!
 //! Security-sensitive: who may ask is the same rule as the core's decision of the actor
-//! ([`crate::config::AccessConfig::trusts`]).
+//! ([`super::AccessConfig::trusts`]).
 
 use hashbrown::HashMap;
 use xmpp_parsers::jid::BareJid;
 
-use crate::config::AccessConfig;
+use super::AccessConfig;
 
 /// Platforms outside the registry remembered at once.
 pub const MAX_ASKERS: usize = 1_000;

@@ -34,8 +34,7 @@ impl ConsentPolicy {
 /// (counted in `consent-refused`) and the policy applies to them.
 pub const MAX_USERS: usize = 1_000_000;
 
-/// The platform column's value for a choice about every platform.
-pub const ALL: &str = "*";
+pub use crate::store::{Choice, ALL};
 
 /// One user's choices.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,15 +43,6 @@ pub struct Choices {
     pub all: Option<bool>,
     /// For one platform each (by bare JID); at most one entry per platform.
     pub platforms: Vec<(Box<str>, bool)>,
-}
-
-/// A change of a user's choices.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Choice {
-    pub user: String,
-    /// `None`: every platform (and the per-platform choices are forgotten).
-    pub platform: Option<String>,
-    pub share: bool,
 }
 
 #[derive(Debug)]

@@ -18,28 +18,27 @@ pub mod uri;
 
 use std::fmt;
 
+use xmpp_parsers::jid::BareJid;
+
 pub use actor::{
     admits, refusal, Access, Actor, Caller, Operator, Platform, User, UserOrPlatform, Via,
 };
 
-/// The operator's settings for executable rights (`[rights]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RightsConfig {
-    /// URL schemes `open-url` may send (lowercase).
-    pub url_schemes: Vec<String>,
-    /// At most one `attention` per user per this many seconds, whichever platform asks.
-    pub attention_interval_secs: u32,
-    /// Game invites: expiry, size and abuse limits.
-    pub invites: crate::invites::InvitesConfig,
+/// Who besides registered platforms may use the bridge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// Whether anyone may use the platform commands, as an unauthorized platform.
+    pub public_platforms: bool,
+    /// Domains whose JIDs (other components of the server) are authorized platforms.
+    pub trusted_domains: Vec<BareJid>,
 }
 
-impl Default for RightsConfig {
-    fn default() -> Self {
-        RightsConfig {
-            url_schemes: vec!["https".to_owned()],
-            attention_interval_secs: 60,
-            invites: crate::invites::InvitesConfig::default(),
-        }
+impl AccessConfig {
+    /// Whether JIDs of `domain` are authorized platforms (the dedicated interface).
+    pub fn trusts(&self, domain: &str) -> bool {
+        self.trusted_domains
+            .iter()
+            .any(|d| d.domain().as_str() == domain)
     }
 }
 

@@ -5,8 +5,34 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{token, Rights};
-use crate::commands::render::Shape;
 use crate::store::PlatformRecord;
+
+/// The shape of answer a platform asks for, or gets unless it asks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shape {
+    /// The XEP-0004 result form: readable by people and by any client.
+    #[default]
+    Form,
+    /// One element per peer or user (see [`crate::commands::render::COMPACT_NS`]), for programs.
+    Compact,
+}
+
+impl Shape {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Form => "form",
+            Shape::Compact => "compact",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Shape> {
+        match word.trim() {
+            "form" => Some(Shape::Form),
+            "compact" => Some(Shape::Compact),
+            _ => None,
+        }
+    }
+}
 
 /// What a request's platform may do, shared by every request it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]

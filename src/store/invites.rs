@@ -5,6 +5,41 @@ use rusqlite::OptionalExtension;
 
 use super::{PromptRecord, Store, StoreError};
 
+/// Where an invite's session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InviteState {
+    Open,
+    Started,
+    Ended,
+    Cancelled,
+}
+
+impl InviteState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InviteState::Open => "open",
+            InviteState::Started => "started",
+            InviteState::Ended => "ended",
+            InviteState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<InviteState> {
+        Some(match stored {
+            "open" => InviteState::Open,
+            "started" => InviteState::Started,
+            "ended" => InviteState::Ended,
+            "cancelled" => InviteState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// Whether answers may still change it.
+    pub fn is_open(self) -> bool {
+        matches!(self, InviteState::Open | InviteState::Started)
+    }
+}
+
 /// An invite as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteRecord {
@@ -26,7 +61,7 @@ pub struct InviteRecord {
     pub created_at: u32,
     pub expires_at: u32,
     /// Where its session is.
-    pub state: crate::invites::State,
+    pub state: InviteState,
     pub changed_at: u32,
 }
 
@@ -53,7 +88,7 @@ fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<InviteRecord> {
         expires_at: r.get(10)?,
         state: {
             let state: String = r.get(11)?;
-            crate::invites::State::parse(&state).ok_or_else(|| {
+            InviteState::parse(&state).ok_or_else(|| {
                 rusqlite::Error::FromSqlConversionFailure(
                     11,
                     rusqlite::types::Type::Text,

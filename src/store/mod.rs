@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use invites::InviteRecord;
+pub use invites::{InviteRecord, InviteState};
 pub use migrations::SCHEMA_VERSION;
 pub use platforms::{PlatformRecord, TokenRecord};
-pub use privacy::{AuditFilter, AuditRecord, PromptRecord, SelfStatusRecord};
+pub use privacy::{AuditFilter, AuditRecord, Choice, PromptRecord, SelfStatusRecord, ALL};
 pub use reads::Reads;
 
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +204,7 @@ pub enum Write {
     /// A value in the `meta` table.
     Meta { key: String, value: String },
     /// A user's consent choice.
-    Consent(crate::rights::consent::Choice, u32),
+    Consent(Choice, u32),
     /// A user's self-defined status set (`Some`) or cleared.
     SelfStatus {
         user: String,
@@ -254,10 +254,7 @@ impl Store {
                     .execute([key, value])?;
                 }
                 Write::Consent(choice, at) => {
-                    let platform = choice
-                        .platform
-                        .as_deref()
-                        .unwrap_or(crate::rights::consent::ALL);
+                    let platform = choice.platform.as_deref().unwrap_or(ALL);
                     if choice.platform.is_none() {
                         tx.prepare_cached("DELETE FROM consent WHERE user = ?1")?
                             .execute([&choice.user])?;
@@ -359,7 +356,7 @@ impl Store {
                              ON CONFLICT (user, host) DO UPDATE SET at = excluded.at",
                         )?
                         .execute(rusqlite::params![user, host, at])?;
-                    } else if host == crate::rights::consent::ALL {
+                    } else if host == ALL {
                         // Unmuting everyone takes back every mute of the user.
                         tx.prepare_cached("DELETE FROM mute WHERE user = ?1")?
                             .execute([user])?;

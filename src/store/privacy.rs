@@ -22,6 +22,18 @@ pub struct AuditRecord {
     pub command: String,
 }
 
+/// The consent table's platform column for for a choice about every platform.
+pub const ALL: &str = "*";
+
+/// A change of a user's choices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub user: String,
+    /// `None`: every platform (and the per-platform choices are forgotten).
+    pub platform: Option<String>,
+    pub share: bool,
+}
+
 /// A prompt as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PromptRecord {

@@ -46,7 +46,6 @@ use xmpp_parsers::component::Handshake;
 use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::ns;
 
-use crate::config::Secret;
 use crate::core::Input;
 use crate::health::LinkQueue;
 use crate::logging::Throttle;
@@ -841,6 +840,36 @@ fn serialise(el: &Element) -> Vec<u8> {
 /// A reply (result or error: both prove the link is alive) to one of our keepalives.
 fn is_keepalive_reply(el: &Element, settings: &LinkSettings) -> bool {
     reply_id(el, KEEPALIVE_PREFIX, settings).is_some()
+}
+
+/// The XEP-0114 shared secret. Never printed: `Debug` shows a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Option<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(Some(value.into()))
+    }
+
+    /// The secret of a configuration loaded for the database only
+    /// ([`Config::load_without_secret`]): never read, and empty if anything asks.
+    pub fn unread() -> Secret {
+        Secret(None)
+    }
+
+    pub fn is_read(&self) -> bool {
+        self.0.is_some()
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[cfg(test)]

@@ -53,9 +53,6 @@ const NS_FORWARD: &str = "urn:xmpp:forward:0";
 /// The namespace §5.1 requires for the forwarded message, whatever the stream's.
 const NS_CLIENT: &str = "jabber:client";
 
-/// The namespace of a component's stream (XEP-0114).
-const NS_COMPONENT: &str = "jabber:component:accept";
-
 /// Why an element is not a usable advertisement, or a message cannot be sent on a
 /// user's behalf.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -575,11 +572,13 @@ pub fn wrap_outgoing(
     let privilege = Element::builder("privilege", version.ns())
         .append(forwarded)
         .build();
-    Ok(Element::builder("message", NS_COMPONENT)
-        .attr(xml_ncname!("from").into(), component)
-        .attr(xml_ncname!("to").into(), server)
-        .append(privilege)
-        .build())
+    Ok(
+        Element::builder("message", xmpp_parsers::ns::COMPONENT_ACCEPT)
+            .attr(xml_ncname!("from").into(), component)
+            .attr(xml_ncname!("to").into(), server)
+            .append(privilege)
+            .build(),
+    )
 }
 
 fn unknown_type(access: &str, value: &str) -> PrivilegeError {
