@@ -15,7 +15,7 @@ use minidom::Element;
 use super::invite::carry;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
-use super::status::parse_user;
+use super::served::parse_user;
 use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};

@@ -11,7 +11,7 @@ use minidom::Element;
 use xmpp_parsers::jid::BareJid;
 
 use super::render::{Answer, ResultWriter};
-use super::status::served_user;
+use super::served::served_user;
 use super::Ctx;
 use crate::directory::Seen;
 use crate::failure::{quote, Failure};
@@ -40,7 +40,7 @@ pub fn unreachable(jid: &BareJid) -> Failure {
 
 /// The user of the `jid` field, if the asking platform may make `right` happen for them.
 pub fn target(ctx: &Ctx<'_, Platform>, form: &Input, right: Right) -> Result<Target, Failure> {
-    let jid = served_user(&form.jid, ctx, &[])?;
+    let jid = served_user(&form.jid, ctx.directory, &[])?;
     let visible = ctx.visible(jid.as_str());
     let subject = Subject {
         consenting: visible,

@@ -33,7 +33,7 @@ use xmpp_parsers::jid::BareJid;
 use super::execute;
 use super::peers::{gather, Gathered};
 use super::render::{cell, Answer, ResultWriter};
-use super::status::served_user;
+use super::served::served_user;
 use super::{Ctx, Flow, Node, Waited};
 use crate::directory::presence::Availability;
 use crate::directory::{grants, unix_secs, Seen};
@@ -157,7 +157,7 @@ impl Node for Invite {
 
     fn run(query: InviteQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let settings = &ctx.settings.invites;
-        let host = served_user(&query.host, ctx, &grants::NEEDED)?;
+        let host = served_user(&query.host, ctx.directory, &grants::NEEDED)?;
         ctx.caller.in_scope(host.as_str(), "invite for")?;
         let profile = &ctx.caller.profile;
         if let Some(join) = &query.join {
@@ -231,7 +231,7 @@ fn create(
     let wanted: Vec<String> = match &query.invitees {
         Some(list) => list
             .iter()
-            .map(|j| super::status::parse_user(j).map(|b| b.to_string()))
+            .map(|j| super::served::parse_user(j).map(|b| b.to_string()))
             .collect::<Result<_, _>>()?,
         None => peers
             .iter()

@@ -49,12 +49,14 @@ pub mod publish_gaming;
 pub mod render;
 pub mod request_consent;
 pub mod send_message;
+pub mod served;
 pub mod set_status;
 pub mod settings;
 pub mod stats;
 pub mod status;
 #[cfg(test)]
 pub(crate) mod test_nodes;
+pub mod values;
 
 use std::time::SystemTime;
 

@@ -4,7 +4,7 @@
 //! is told `muted`. `privacy` lists the mutes.
 
 use super::render::{Answer, ResultWriter};
-use super::status::parse_user;
+use super::served::parse_user;
 use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::Failure;

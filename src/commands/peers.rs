@@ -15,7 +15,8 @@ use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
 use super::render::{cell, compact_item, Answer, CompactWriter, ResultWriter};
-use super::status::{availability_label, served_user};
+use super::served::served_user;
+use super::values::{availability_label, rights_other_than, rights_value};
 use super::{Ctx, Flow, Needs, Node, Waited};
 use crate::directory::grants;
 use crate::directory::peers::{active_peers, tier_for, ActivePeer, Tier};
@@ -62,7 +63,7 @@ impl Node for Peers {
     }
 
     fn run(query: PeersQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
-        let jid = served_user(&query.jid, ctx, &grants::NEEDED)?;
+        let jid = served_user(&query.jid, ctx.directory, &grants::NEEDED)?;
         if !ctx.visible(jid.as_str()) {
             // Exactly what a user the bridge never heard of gets: nothing fetched,
             // nothing disclosed.
@@ -95,25 +96,6 @@ struct PeersAnswer {
     /// What the asking platform may do for the user.
     rights: Rights,
     peers: Vec<Row>,
-}
-
-/// Rights as one field value: their names, comma-separated (`open-url,invite`), in the
-/// order of the rights table; empty for none. One value rather than one per right keeps
-/// a row at one element per column.
-pub fn rights_value(rights: Rights) -> &'static str {
-    rights.as_list()
-}
-
-/// In a compact answer, an item's rights where they differ from the root's (which an
-/// item without `rights` has): `none` for no rights, empty (left out) for the same.
-pub fn rights_other_than(rights: Rights, root: Rights) -> &'static str {
-    if rights == root {
-        ""
-    } else if rights.as_list().is_empty() {
-        "none"
-    } else {
-        rights.as_list()
-    }
 }
 
 impl Answer for PeersAnswer {

@@ -7,7 +7,7 @@
 //! does not share with the platform has none, as one who does not exist.
 
 use super::render::{cell, Answer, ResultWriter};
-use super::status::parse_user;
+use super::served::parse_user;
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::Platform;

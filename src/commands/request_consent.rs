@@ -12,7 +12,7 @@
 
 use super::execute::{self, platform_name, Input};
 use super::render::{Answer, ResultWriter};
-use super::status::served_user;
+use super::served::served_user;
 use super::{Ctx, Flow, Node};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
@@ -58,7 +58,7 @@ impl Node for RequestConsent {
         query: RequestConsentQuery,
         ctx: &mut Ctx<'_, Platform>,
     ) -> Result<Flow<Platform>, Failure> {
-        let user = served_user(&query.input.jid, ctx, &[])?;
+        let user = served_user(&query.input.jid, ctx.directory, &[])?;
         ctx.caller.in_scope(user.as_str(), "ask about")?;
         let Platform { id, jid, .. } = ctx.caller;
         let answer = |prompt: Option<String>, result: &'static str| {

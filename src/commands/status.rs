@@ -13,16 +13,16 @@
 //! them is reported exactly as a user the bridge never heard of.
 
 use crate::rights::Platform;
-use std::str::FromStr;
 
 use xmpp_parsers::jid::BareJid;
 
-use super::peers::{rights_other_than, rights_value};
 use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
+use super::served::served_user;
+use super::values::{availability_label, rights_other_than, rights_value};
 use super::{Ctx, Flow, Needs, Node, Waited};
-use crate::directory::grants::{self, Grant};
+use crate::directory::grants::Grant;
 use crate::directory::{unix_secs, Seen};
-use crate::failure::{quote, Failure};
+use crate::failure::Failure;
 use crate::rights::policy::Subject;
 use crate::rights::Rights;
 use crate::store::SelfStatusRecord;
@@ -80,73 +80,6 @@ impl Node for Status {
     fn run(query: StatusQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         answer(query.jids, Waited::default(), ctx)
     }
-}
-
-/// The word the tables use for what the directory knows of a user.
-pub fn availability_label(seen: &Seen<'_>) -> &'static str {
-    match seen {
-        Seen::Online { availability, .. } => availability.as_str(),
-        Seen::Offline { .. } => "offline",
-        Seen::Unknown => "unknown",
-    }
-}
-
-/// Checks that `jid` is a user of a served domain whose server granted `needs`.
-pub fn served_user(
-    jid: &str,
-    ctx: &Ctx<'_, Platform>,
-    needs: &[Grant],
-) -> Result<BareJid, Failure> {
-    let jid = parse_user(jid)?;
-    let directory = ctx.directory;
-    let domain = directory.domain_of(jid.as_str()).ok_or_else(|| {
-        Failure::item_not_found(format!(
-            "{} is not a user of this chat server; this bridge serves {}",
-            quote(jid.as_str()),
-            served_list(ctx)
-        ))
-    })?;
-    let missing: Vec<&str> = grants::missing(domain.privilege.as_ref())
-        .into_iter()
-        .filter(|g| needs.contains(g))
-        .map(Grant::setting)
-        .collect();
-    if !missing.is_empty() && domain.privilege.is_none() && !directory.grants_settled(domain) {
-        // Right after a (re)connect the advertisement may still be on its way.
-        return Err(Failure::remote_timeout(format!(
-            "the bridge has just connected to the chat server of {} and is still learning what it may do there; try again in a moment",
-            domain.jid
-        )));
-    }
-    if !missing.is_empty() {
-        return Err(Failure::service_unavailable(format!(
-            "the chat server has not granted this bridge the {} privilege for {}, so it cannot answer; the operator finds the configuration to add in the bridge's log",
-            missing.join(" and "),
-            domain.jid
-        )));
-    }
-    Ok(jid)
-}
-
-pub fn parse_user(jid: &str) -> Result<BareJid, Failure> {
-    let parsed = BareJid::from_str(jid.trim())
-        .map_err(|e| Failure::bad_request(format!("{:?} is not a valid JID ({e})", quote(jid))))?;
-    if parsed.node().is_none() {
-        return Err(Failure::bad_request(format!(
-            "{:?} is a server, not a user: give a JID such as alice@example.org",
-            quote(jid)
-        )));
-    }
-    Ok(parsed)
-}
-
-fn served_list(ctx: &Ctx<'_, Platform>) -> String {
-    ctx.directory
-        .domains
-        .iter()
-        .map(|d| d.jid.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// One user's line.
@@ -378,7 +311,7 @@ fn answer(
         // let the platform see them.
         let checks: Vec<_> = jids
             .iter()
-            .filter_map(|jid| served_user(jid, ctx, &[Grant::Presence]).ok())
+            .filter_map(|jid| served_user(jid, ctx.directory, &[Grant::Presence]).ok())
             .filter(|jid| ctx.visible(jid.as_str()))
             .filter_map(|jid| directory.id(jid.as_str()))
             .filter(|&id| !directory.unconfirmed(id, now).is_empty())
@@ -394,7 +327,7 @@ fn answer(
     }
     let mut rows = Vec::with_capacity(jids.len());
     for jid in &jids {
-        let user = match served_user(jid, ctx, &[Grant::Presence]) {
+        let user = match served_user(jid, ctx.directory, &[Grant::Presence]) {
             Ok(user) => user,
             Err(failure)
                 if failure.condition

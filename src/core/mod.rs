@@ -984,7 +984,7 @@ mod privacy_tests;
 #[cfg(test)]
 mod prompt_tests;
 #[cfg(test)]
-mod properties;
+mod properties_tests;
 #[cfg(test)]
 mod rights_tests;
 #[cfg(test)]
