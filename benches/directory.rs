@@ -2,7 +2,7 @@
 //!
 //! - `presence/apply`: an already-parsed forwarded presence into the directory, with the
 //!   duplicates ejabberd sends (target: ≥ 1,000,000 per second);
-//! - `presence/from_bytes`: bytes → element (rxml + xso, the parser the transport uses)
+//! - `presence/from_bytes`: bytes → element (rxml, the parser the transport uses)
 //!   → core → directory (target: ≥ 100,000 per second), through the transport's reader;
 //! - `peers/50_contacts_20_active` and `peers/1000_contacts_20_active`: the core handling
 //!   a parsed `peers` request, reply element out (targets: ≤ 40 µs and ≤ 150 µs).

@@ -2,25 +2,34 @@
 //! find a player's active chat peers, read their status and the rights they hold, and
 //! carry game invites to the peers' chat clients.
 //!
-//! Map of the modules, from the socket inwards:
+//! Map of the modules, from the top down; a module imports only those below it.
+//! - [`daemon`]: wires transport, core and store together; reads the core's part of the
+//!   configuration and seeds the registry from it; signals and shutdown.
+//! - [`config`]: the operator's TOML configuration, made of each module's own settings.
 //! - [`transport`]: the link to the server (its own XML stream reader, handshake,
-//!   keepalive, reconnect with backoff). The only module that knows about sockets.
-//! - [`wire`]: stanzas as bytes: the core's output, serialised once, written in batches.
-//! - [`daemon`]: wires transport, core and store together; signals and shutdown.
+//!   keepalive, reconnect with backoff, fair sending). The only module with sockets.
 //! - [`core`]: the sans-IO core, `handle_batch(inputs, now, outbox)`: classifies requests,
-//!   decides who asks, runs the command pipeline (sessions, continuations, commit then
-//!   send), baseline protocol (disco, ping, version), IQ tracking.
-//! - [`commands`]: XEP-0050 command nodes, one file per node, and their registry.
-//! - [`directory`]: presence, rosters, activity and active peers, in memory.
-//! - [`prompts`]: questions put to users in their chat client, answered four ways.
+//!   decides who asks (through [`rights::actor`]), runs the command pipeline (sessions,
+//!   continuations, commit then send), baseline protocol (disco, ping, version), IQ
+//!   tracking.
+//! - [`commands`]: XEP-0050 command nodes, one file per node, and their registry; a
+//!   handler's view, outputs and settings.
+//! - [`admin`]: the operator's command line on the database (the registry of platforms).
 //! - [`invites`]: game invites: the book of open invites, and what each change does.
-//! - [`rights`]: who is asking ([`rights::Actor`]) and what each may run.
+//! - [`prompts`]: questions put to users in their chat client, answered four ways.
+//! - [`directory`]: presence, rosters, activity and active peers, in memory.
+//! - [`rights`]: who is asking ([`rights::Actor`], [`rights::Caller`]), what each may run
+//!   and make happen, consent, the registry as held in memory.
+//! - [`wire`]: stanzas as bytes: the core's output, serialised once, written in batches;
+//!   the stream namespace.
 //! - [`failure`]: the one mapping of refusals to stanza errors.
+//! - [`store`]: SQLite, `schema.sql` and its migrations; [`store::Reads`], what handlers
+//!   may read.
+//! - [`xep`]: typed payloads xmpp-parsers lacks (XEP-0004 multi-item forms, XEP-0050,
+//!   XEP-0356).
 //! - [`health`]: the link, counters and gauges the operator sees.
-//! - [`store`]: SQLite, `schema.sql` and its migrations.
-//! - [`xep`]: typed payloads xmpp-parsers lacks (XEP-0004 multi-item forms, XEP-0050).
-//! - [`config`]: the operator's TOML configuration.
 //! - [`logging`]: tracing setup (human or JSON lines).
+//! - [`strings`]: what users read, in their language.
 
 pub mod admin;
 pub mod commands;

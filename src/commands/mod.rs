@@ -373,7 +373,7 @@ pub struct Needs {
     /// Pings confirming these users' resources that were not confirmed lately.
     pub checks: Vec<UserId>,
     /// A privileged IQ (XEP-0356 `iq` permission) on a user's behalf; its answer is in
-    /// [`Ctx::reply`] when the continuation resumes.
+    /// [`View::reply`] when the continuation resumes.
     pub iq: Option<PrivilegedIq>,
 }
 

@@ -166,7 +166,7 @@ pub struct CoreConfig {
     pub salt: u64,
 }
 
-/// The core's state: what handlers read (through their narrow context) and what the
+/// The core's state: what handlers read (through their read-only view) and what the
 /// core alone changes.
 pub struct State {
     pub health: Health,

@@ -852,7 +852,7 @@ impl Secret {
     }
 
     /// The secret of a configuration loaded for the database only
-    /// ([`Config::load_without_secret`]): never read, and empty if anything asks.
+    /// ([`crate::config::Config::load_without_secret`]): never read, and empty if anything asks.
     pub fn unread() -> Secret {
         Secret(None)
     }
