@@ -12,6 +12,7 @@ use crate::rights::{Caller, Platform, User, UserOrPlatform};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
+use super::fields::Spec;
 use super::invite::carry;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
@@ -25,6 +26,13 @@ use crate::rights::consent::Choice;
 use crate::store::{PromptRecord, Write};
 use crate::strings::{self, Closed, Lang};
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
+
+/// The answer's fields and columns.
+const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
+const INVITEE: Spec = Spec::new("invitee", "Invitee", FieldType::JidSingle);
+const ANSWER: Spec = Spec::new("answer", "Answer", FieldType::TextSingle);
+const OUTCOME: Spec = Spec::new("outcome", "Outcome", FieldType::TextSingle);
+const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
 
 pub struct AnswerPrompt;
 
@@ -300,20 +308,10 @@ struct Recorded {
 impl Answer for Recorded {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(invites::messages::FORM_TYPE, "Answer recorded");
-        out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
-        out.field("invitee", "Invitee", FieldType::JidSingle, &self.jid);
-        out.field(
-            "answer",
-            "Answer",
-            FieldType::TextSingle,
-            self.answer.as_str(),
-        );
-        out.field(
-            "outcome",
-            "Outcome",
-            FieldType::TextSingle,
-            self.outcome.as_str(),
-        );
+        out.field(&INVITE, &self.invite);
+        out.field(&INVITEE, &self.jid);
+        out.field(&ANSWER, self.answer.as_str());
+        out.field(&OUTCOME, self.outcome.as_str());
     }
 
     fn summary(&self) -> String {
@@ -458,7 +456,7 @@ struct Said {
 impl Answer for Said {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(prompts::FORM_TYPE, "Your answer");
-        out.field("result", "Result", FieldType::TextSingle, &self.text);
+        out.field(&RESULT, &self.text);
     }
 
     fn summary(&self) -> String {

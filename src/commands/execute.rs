@@ -10,6 +10,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 use xmpp_parsers::jid::BareJid;
 
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::served::served_user;
 use super::Ctx;
@@ -17,9 +18,17 @@ use crate::directory::Seen;
 use crate::failure::{quote, Failure};
 use crate::rights::policy::{self, Decision, Denial, Subject};
 use crate::rights::{Platform, Right};
-use crate::xep::forms::{DataForm, FieldType};
+use crate::xep::forms::DataForm;
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:right:1";
+
+/// The user a right is for: the form's field, and the answer's.
+pub const USER: Spec = Spec::jid("jid", "User")
+    .required()
+    .purpose("the user it is for");
+/// The answer's right and what became of it.
+pub const RIGHT: Spec = Spec::text("right", "Right");
+pub const RESULT: Spec = Spec::text("result", "Result");
 
 /// Who an executed right reaches.
 pub enum Target {
@@ -71,11 +80,8 @@ pub struct Input {
 
 impl Input {
     pub fn read(form: &DataForm) -> Result<Input, Failure> {
-        let jid = form.value("jid").ok_or_else(|| {
-            Failure::bad_request("the form needs the field \"jid\": the user it is for")
-        })?;
         Ok(Input {
-            jid: jid.to_owned(),
+            jid: USER.require(form)?.to_owned(),
         })
     }
 }
@@ -207,14 +213,9 @@ pub struct Executed {
 impl Answer for Executed {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Right executed");
-        out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
-        out.field("right", "Right", FieldType::TextSingle, self.right.as_str());
-        out.field(
-            "result",
-            "Result",
-            FieldType::TextSingle,
-            self.outcome.as_str(),
-        );
+        out.field(&USER, self.jid.as_str());
+        out.field(&RIGHT, self.right.as_str());
+        out.field(&RESULT, self.outcome.as_str());
     }
 
     fn summary(&self) -> String {

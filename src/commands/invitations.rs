@@ -3,6 +3,7 @@
 //! offers them to pick one and answer it, which is the same as any other answer.
 
 use super::answer::{from_user, AnswerQuery};
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Node, Word};
 use crate::failure::Failure;
@@ -11,6 +12,9 @@ use crate::rights::User;
 
 use crate::strings;
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
+
+/// The answer's fields and columns.
+const RESULT: Spec = Spec::new("result", "Invitations", FieldType::TextMulti);
 
 pub struct Invitations;
 
@@ -127,7 +131,7 @@ struct Listed {
 impl Answer for Listed {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(prompts::FORM_TYPE, "Game invitations");
-        out.field("result", "Invitations", FieldType::TextMulti, &self.text);
+        out.field(&RESULT, &self.text);
     }
 
     fn summary(&self) -> String {

@@ -31,6 +31,7 @@ use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
 use super::execute;
+use super::fields::Spec;
 use super::peers::{gather, Gathered};
 use super::render::{cell, Answer, ResultWriter};
 use super::served::served_user;
@@ -48,6 +49,23 @@ use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-created:1";
+
+/// The answer's fields and columns.
+const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
+const JOINED: Spec = Spec::new(
+    "joined",
+    "Joined the invitee's own invite",
+    FieldType::TextSingle,
+);
+const OUTCOME: Spec = Spec::new("outcome", "Outcome", FieldType::TextSingle);
+const EXPIRES: Spec = Spec::new("expires", "Answers until", FieldType::TextSingle);
+const JID: Spec = Spec::new("jid", "Invitee", FieldType::JidSingle);
+const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
+const SINCE: Spec = Spec::new(
+    "since",
+    "Linked since (already-invited)",
+    FieldType::TextSingle,
+);
 /// The shortest expiry a platform may ask for.
 pub const MIN_EXPIRY_SECS: u32 = 30;
 /// Invitee JIDs read from a form, at most (more is refused before any is looked at).
@@ -452,40 +470,11 @@ struct Created {
 impl Answer for Created {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Invite");
-        out.field(
-            "invite",
-            "Invite",
-            FieldType::TextSingle,
-            self.invite.as_deref().unwrap_or(""),
-        );
-        out.field(
-            "joined",
-            "Joined the invitee's own invite",
-            FieldType::TextSingle,
-            &self.joined.join(","),
-        );
-        out.field(
-            "outcome",
-            "Outcome",
-            FieldType::TextSingle,
-            self.outcome.as_str(),
-        );
-        out.field(
-            "expires",
-            "Answers until",
-            FieldType::TextSingle,
-            &datetime::format(u64::from(self.expires)),
-        );
-        out.columns(&[
-            ("jid", "Invitee", FieldType::JidSingle),
-            ("result", "Result", FieldType::TextSingle),
-            ("invite", "Invite", FieldType::TextSingle),
-            (
-                "since",
-                "Linked since (already-invited)",
-                FieldType::TextSingle,
-            ),
-        ]);
+        out.field(&INVITE, self.invite.as_deref().unwrap_or(""));
+        out.field(&JOINED, &self.joined.join(","));
+        out.field(&OUTCOME, self.outcome.as_str());
+        out.field(&EXPIRES, &datetime::format(u64::from(self.expires)));
+        out.columns(&[JID, RESULT, INVITE, SINCE]);
         for (jid, row) in &self.rows {
             let since = match row {
                 Row::AlreadyInvited { invite } => self
@@ -497,10 +486,10 @@ impl Answer for Created {
                 _ => String::new(),
             };
             out.row(&[
-                cell("jid", jid),
-                cell("result", row.as_str()),
-                cell("invite", row.invite().unwrap_or("")),
-                cell("since", &since),
+                cell(&JID, jid),
+                cell(&RESULT, row.as_str()),
+                cell(&INVITE, row.invite().unwrap_or("")),
+                cell(&SINCE, &since),
             ]);
         }
     }

@@ -11,6 +11,7 @@
 //! many players' "now playing" was published or cleared; empty where it is not done,
 //! with the reason in the summary).
 
+use super::fields::Spec;
 use super::invite::carry;
 use super::invite_status::{find, invite_form, InviteId};
 use super::publish_gaming::{pep_granted, publish};
@@ -28,6 +29,16 @@ use crate::store::Write;
 use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-closed:1";
+
+/// The answer's fields and columns.
+const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
+const STATE: Spec = Spec::new("state", "State", FieldType::TextSingle);
+const OUTCOME: Spec = Spec::new("outcome", "Outcome", FieldType::TextSingle);
+const PUBLISHED: Spec = Spec::new(
+    "published",
+    "Players shown playing (or cleared)",
+    FieldType::TextSingle,
+);
 
 pub struct InviteCancel;
 pub struct SessionStarted;
@@ -231,18 +242,11 @@ struct Closed {
 impl Answer for Closed {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Invite closed");
-        out.field("invite", "Invite", FieldType::TextSingle, &self.invite);
-        out.field("state", "State", FieldType::TextSingle, self.state.as_str());
+        out.field(&INVITE, &self.invite);
+        out.field(&STATE, self.state.as_str());
+        out.field(&OUTCOME, self.outcome.as_str());
         out.field(
-            "outcome",
-            "Outcome",
-            FieldType::TextSingle,
-            self.outcome.as_str(),
-        );
-        out.field(
-            "published",
-            "Players shown playing (or cleared)",
-            FieldType::TextSingle,
+            &PUBLISHED,
             &self.published.map(|n| n.to_string()).unwrap_or_default(),
         );
     }

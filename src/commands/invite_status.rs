@@ -7,6 +7,7 @@
 //! `full`) and `how` it came (`chat`, `platform`, `merge`). Another platform's invite
 //! is answered as an unknown one.
 
+use super::fields::Spec;
 use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Node};
 use crate::failure::{quote, Failure};
@@ -18,6 +19,19 @@ use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-status:1";
+
+/// The answer's fields and columns.
+const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
+const SESSION: Spec = Spec::new("session", "Session", FieldType::TextSingle);
+const GAME: Spec = Spec::new("game", "Game", FieldType::TextSingle);
+const HOST: Spec = Spec::new("host", "Host", FieldType::JidSingle);
+const STATE: Spec = Spec::new("state", "State", FieldType::TextSingle);
+const OUTCOME: Spec = Spec::new("outcome", "Outcome", FieldType::TextSingle);
+const CREATED: Spec = Spec::new("created", "Created", FieldType::TextSingle);
+const EXPIRES: Spec = Spec::new("expires", "Answers until", FieldType::TextSingle);
+const JID: Spec = Spec::new("jid", "Invitee", FieldType::JidSingle);
+const ANSWER: Spec = Spec::new("answer", "Answer", FieldType::TextSingle);
+const HOW: Spec = Spec::new("how", "Answered through", FieldType::TextSingle);
 
 pub struct InviteStatus;
 
@@ -138,42 +152,20 @@ impl Answer for Status {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         let r = &self.record;
         out.begin(FORM_TYPE, "Invite status");
-        out.field("invite", "Invite", FieldType::TextSingle, &r.id);
-        out.field("session", "Session", FieldType::TextSingle, &r.session);
-        out.field("game", "Game", FieldType::TextSingle, &r.game);
-        out.field("host", "Host", FieldType::JidSingle, &r.host);
-        out.field("state", "State", FieldType::TextSingle, self.state.as_str());
-        out.field(
-            "outcome",
-            "Outcome",
-            FieldType::TextSingle,
-            self.outcome.as_str(),
-        );
-        out.field(
-            "created",
-            "Created",
-            FieldType::TextSingle,
-            &datetime::format(u64::from(r.created_at)),
-        );
-        out.field(
-            "expires",
-            "Answers until",
-            FieldType::TextSingle,
-            &datetime::format(u64::from(r.expires_at)),
-        );
-        out.columns(&[
-            ("jid", "Invitee", FieldType::JidSingle),
-            ("answer", "Answer", FieldType::TextSingle),
-            ("how", "Answered through", FieldType::TextSingle),
-        ]);
+        out.field(&INVITE, &r.id);
+        out.field(&SESSION, &r.session);
+        out.field(&GAME, &r.game);
+        out.field(&HOST, &r.host);
+        out.field(&STATE, self.state.as_str());
+        out.field(&OUTCOME, self.outcome.as_str());
+        out.field(&CREATED, &datetime::format(u64::from(r.created_at)));
+        out.field(&EXPIRES, &datetime::format(u64::from(r.expires_at)));
+        out.columns(&[JID, ANSWER, HOW]);
         for i in &self.invitees {
             out.row(&[
-                cell("jid", &i.jid),
-                cell(
-                    "answer",
-                    i.answer.map_or("waiting", invites::Answer::as_str),
-                ),
-                cell("how", i.how.map_or("", How::as_str)),
+                cell(&JID, &i.jid),
+                cell(&ANSWER, i.answer.map_or("waiting", invites::Answer::as_str)),
+                cell(&HOW, i.how.map_or("", How::as_str)),
             ]);
         }
     }

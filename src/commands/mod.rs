@@ -34,6 +34,7 @@ pub mod answer;
 pub mod attention;
 pub mod disco;
 pub mod execute;
+pub mod fields;
 pub mod invitations;
 pub mod invite;
 pub mod invite_close;
@@ -56,6 +57,8 @@ pub mod stats;
 pub mod status;
 #[cfg(test)]
 pub(crate) mod test_nodes;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod values;
 
 use std::time::SystemTime;

@@ -3,6 +3,7 @@
 //! (left empty: everyone) and `mute` (true or false). A platform inviting a muted user
 //! is told `muted`. `privacy` lists the mutes.
 
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::served::parse_user;
 use super::{Ctx, Flow, Node, Word};
@@ -16,6 +17,9 @@ use crate::strings;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:mute:1";
+
+/// The answer's fields and columns.
+const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
 
 pub struct Mute;
 
@@ -122,7 +126,7 @@ struct Muted {
 impl Answer for Muted {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Mute");
-        out.field("result", "Result", FieldType::TextSingle, &self.text);
+        out.field(&RESULT, &self.text);
     }
 
     fn summary(&self) -> String {

@@ -2,6 +2,7 @@
 //! after they log out that platforms they share with read in `status` (with who set it
 //! and when). Also the chat words `status <text>`, `status clear` and `status`.
 
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Node, Word};
 use crate::directory::self_status::{self, MAX_CHARS};
@@ -14,6 +15,11 @@ use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:my-status:1";
+
+/// The answer's fields and columns.
+const STATUS: Spec = Spec::new("status", "Status", FieldType::TextSingle);
+const SET_BY: Spec = Spec::new("set-by", "Set by", FieldType::JidSingle);
+const SET_AT: Spec = Spec::new("set-at", "Set at", FieldType::TextSingle);
 
 pub struct MyStatus;
 
@@ -124,22 +130,10 @@ impl Answer for MyStatusAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Your status for games");
         let s = self.status.as_ref();
+        out.field(&STATUS, s.map_or("", |s| s.text.as_str()));
+        out.field(&SET_BY, s.map_or("", |s| s.set_by.as_str()));
         out.field(
-            "status",
-            "Status",
-            FieldType::TextSingle,
-            s.map_or("", |s| s.text.as_str()),
-        );
-        out.field(
-            "set-by",
-            "Set by",
-            FieldType::JidSingle,
-            s.map_or("", |s| s.set_by.as_str()),
-        );
-        out.field(
-            "set-at",
-            "Set at",
-            FieldType::TextSingle,
+            &SET_AT,
             &s.map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
         );
     }

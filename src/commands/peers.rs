@@ -14,6 +14,7 @@
 use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
+use super::fields::{blank_form, Spec};
 use super::render::{cell, compact_item, Answer, CompactWriter, ResultWriter};
 use super::served::served_user;
 use super::values::{availability_label, rights_other_than, rights_value};
@@ -25,11 +26,27 @@ use crate::failure::{quote, Failure};
 use crate::rights::policy::Subject;
 use crate::rights::Rights;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:peers:1";
 
 pub struct Peers;
+
+/// The user asked about: the form's field, and the answer's.
+pub const USER: Spec = Spec::jid("jid", "User")
+    .required()
+    .purpose("the user whose peers you want");
+pub const AVAILABILITY: Spec = Spec::text("availability", "User's availability");
+pub const TIER: Spec = Spec::text("tier", "Activity tier");
+pub const RIGHTS: Spec = Spec::text("rights", "What this platform may do for the user");
+
+/// The table's columns, one row per peer.
+const PEER: Spec = Spec::jid("jid", "Peer");
+const PEER_AVAILABILITY: Spec = Spec::text("availability", "Availability");
+const PEER_STATUS: Spec = Spec::text("status", "Status");
+const PEER_LAST_ACTIVITY: Spec = Spec::text("last-activity", "Last activity");
+const PEER_REMOTE: Spec = Spec::new("remote", "On another server", FieldType::Boolean);
+const PEER_RIGHTS: Spec = Spec::text("rights", "What this platform may do for the peer");
 
 /// The user whose peers are wanted, as given.
 pub struct PeersQuery {
@@ -39,11 +56,8 @@ pub struct PeersQuery {
 impl TryFrom<&DataForm> for PeersQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<PeersQuery, Failure> {
-        let jid = form.value("jid").ok_or_else(|| {
-            Failure::bad_request("the form needs the field \"jid\": the user whose peers you want")
-        })?;
         Ok(PeersQuery {
-            jid: jid.to_owned(),
+            jid: USER.require(form)?.to_owned(),
         })
     }
 }
@@ -55,11 +69,12 @@ impl Node for Peers {
     type Query = PeersQuery;
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
-        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
-            .with_title("Active chat peers")
-            .with_instructions("The user whose active chat peers you want.");
-        form.push_field(Field::jid_single("jid", "User").required());
-        Some(form)
+        Some(blank_form(
+            FORM_TYPE,
+            "Active chat peers",
+            "The user whose active chat peers you want.",
+            &[USER],
+        ))
     }
 
     fn run(query: PeersQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
@@ -101,50 +116,31 @@ struct PeersAnswer {
 impl Answer for PeersAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Active chat peers");
-        out.field("jid", "User", FieldType::JidSingle, self.jid.as_str());
-        out.field(
-            "availability",
-            "User's availability",
-            FieldType::TextSingle,
-            self.availability,
-        );
-        out.field(
-            "tier",
-            "Activity tier",
-            FieldType::TextSingle,
-            self.tier.as_str(),
-        );
-        out.field(
-            "rights",
-            "What this platform may do for the user",
-            FieldType::TextSingle,
-            rights_value(self.rights),
-        );
+        out.field(&USER, self.jid.as_str());
+        out.field(&AVAILABILITY, self.availability);
+        out.field(&TIER, self.tier.as_str());
+        out.field(&RIGHTS, rights_value(self.rights));
         // Answer-wide values (the tier) are top-level fields, not a column repeated in
         // every row; rights stay per row, since they depend on the peer.
         out.columns(&[
-            ("jid", "Peer", FieldType::JidSingle),
-            ("availability", "Availability", FieldType::TextSingle),
-            ("status", "Status", FieldType::TextSingle),
-            ("last-activity", "Last activity", FieldType::TextSingle),
-            ("remote", "On another server", FieldType::Boolean),
-            (
-                "rights",
-                "What this platform may do for the peer",
-                FieldType::TextSingle,
-            ),
+            PEER,
+            PEER_AVAILABILITY,
+            PEER_STATUS,
+            PEER_LAST_ACTIVITY,
+            PEER_REMOTE,
+            PEER_RIGHTS,
         ]);
         for peer in &self.peers {
             out.row(&[
-                cell("jid", &peer.jid),
-                cell("availability", peer.availability),
-                cell("status", peer.status.as_deref().unwrap_or("")),
+                cell(&PEER, &peer.jid),
+                cell(&PEER_AVAILABILITY, peer.availability),
+                cell(&PEER_STATUS, peer.status.as_deref().unwrap_or("")),
                 cell(
-                    "last-activity",
+                    &PEER_LAST_ACTIVITY,
                     &datetime::format(u64::from(peer.last_activity)),
                 ),
-                cell("remote", if peer.remote { "1" } else { "0" }),
-                cell("rights", rights_value(peer.rights)),
+                cell(&PEER_REMOTE, if peer.remote { "1" } else { "0" }),
+                cell(&PEER_RIGHTS, rights_value(peer.rights)),
             ]);
         }
     }
@@ -153,10 +149,10 @@ impl Answer for PeersAnswer {
         out.root(
             "peers",
             &[
-                ("jid", self.jid.as_str()),
-                ("availability", self.availability),
-                ("tier", self.tier.as_str()),
-                ("rights", rights_value(self.rights)),
+                (USER.var, self.jid.as_str()),
+                (AVAILABILITY.var, self.availability),
+                (TIER.var, self.tier.as_str()),
+                (RIGHTS.var, rights_value(self.rights)),
             ],
         );
         for peer in &self.peers {
@@ -165,14 +161,14 @@ impl Answer for PeersAnswer {
                     xml,
                     "peer",
                     &[
-                        ("jid", &peer.jid),
-                        ("availability", peer.availability),
+                        (PEER.var, &peer.jid),
+                        (PEER_AVAILABILITY.var, peer.availability),
                         (
-                            "last-activity",
+                            PEER_LAST_ACTIVITY.var,
                             &datetime::format(u64::from(peer.last_activity)),
                         ),
-                        ("remote", if peer.remote { "1" } else { "" }),
-                        ("rights", rights_other_than(peer.rights, self.rights)),
+                        (PEER_REMOTE.var, if peer.remote { "1" } else { "" }),
+                        (PEER_RIGHTS.var, rights_other_than(peer.rights, self.rights)),
                     ],
                     peer.status.as_deref().unwrap_or(""),
                 )

@@ -6,6 +6,7 @@
 //! invitations with `invite`, `host`, `game`, `session`, `join` and `expires`. A user who
 //! does not share with the platform has none, as one who does not exist.
 
+use super::fields::Spec;
 use super::render::{cell, Answer, ResultWriter};
 use super::served::parse_user;
 use super::{Ctx, Flow, Node};
@@ -17,6 +18,15 @@ use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:pending:1";
+
+/// The answer's fields and columns.
+const JID: Spec = Spec::new("jid", "User", FieldType::JidSingle);
+const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
+const HOST: Spec = Spec::new("host", "Host", FieldType::JidSingle);
+const GAME: Spec = Spec::new("game", "Game", FieldType::TextSingle);
+const SESSION: Spec = Spec::new("session", "Session", FieldType::TextSingle);
+const JOIN: Spec = Spec::new("join", "Join link", FieldType::TextSingle);
+const EXPIRES: Spec = Spec::new("expires", "Answers until", FieldType::TextSingle);
 
 pub struct Pending;
 
@@ -82,23 +92,16 @@ struct Waiting {
 impl Answer for Waiting {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Waiting invitations");
-        out.field("jid", "User", FieldType::JidSingle, &self.jid);
-        out.columns(&[
-            ("invite", "Invite", FieldType::TextSingle),
-            ("host", "Host", FieldType::JidSingle),
-            ("game", "Game", FieldType::TextSingle),
-            ("session", "Session", FieldType::TextSingle),
-            ("join", "Join link", FieldType::TextSingle),
-            ("expires", "Answers until", FieldType::TextSingle),
-        ]);
+        out.field(&JID, &self.jid);
+        out.columns(&[INVITE, HOST, GAME, SESSION, JOIN, EXPIRES]);
         for i in &self.invites {
             out.row(&[
-                cell("invite", &i.id),
-                cell("host", &i.host),
-                cell("game", &i.game),
-                cell("session", &i.session),
-                cell("join", i.join_uri.as_deref().unwrap_or("")),
-                cell("expires", &datetime::format(u64::from(i.expires_at))),
+                cell(&INVITE, &i.id),
+                cell(&HOST, &i.host),
+                cell(&GAME, &i.game),
+                cell(&SESSION, &i.session),
+                cell(&JOIN, i.join_uri.as_deref().unwrap_or("")),
+                cell(&EXPIRES, &datetime::format(u64::from(i.expires_at))),
             ]);
         }
     }

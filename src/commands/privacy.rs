@@ -5,6 +5,7 @@
 //! `stop <platform>`. The answer says what changed, which platforms see the user, and
 //! the last [`HISTORY`] disclosures about them.
 
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Node, Word};
 use crate::directory::unix_secs;
@@ -17,6 +18,18 @@ use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:privacy:1";
+
+/// The answer's fields and columns.
+const CHANGED: Spec = Spec::new("changed", "What changed", FieldType::TextSingle);
+const SHARING: Spec = Spec::new("sharing", "Platforms that see you", FieldType::TextMulti);
+const NOT_SHARING: Spec = Spec::new("not-sharing", "Platforms that do not", FieldType::TextMulti);
+const OTHERS: Spec = Spec::new("others", "Other platforms", FieldType::TextSingle);
+const MUTED: Spec = Spec::new(
+    "muted",
+    "Game invitations muted from (* for everyone)",
+    FieldType::TextMulti,
+);
+const LOOKED: Spec = Spec::new("history", "Who looked at you lately", FieldType::TextMulti);
 
 /// Disclosures shown.
 pub const HISTORY: u32 = 20;
@@ -342,38 +355,13 @@ impl Answer for PrivacyAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Your privacy");
         if let Some(changed) = &self.changed {
-            out.field("changed", "What changed", FieldType::TextSingle, changed);
+            out.field(&CHANGED, changed);
         }
-        out.fields(
-            "sharing",
-            "Platforms that see you",
-            FieldType::TextMulti,
-            &self.sharing,
-        );
-        out.fields(
-            "not-sharing",
-            "Platforms that do not",
-            FieldType::TextMulti,
-            &self.not_sharing,
-        );
-        out.field(
-            "others",
-            "Other platforms",
-            FieldType::TextSingle,
-            self.others,
-        );
-        out.fields(
-            "muted",
-            "Game invitations muted from (* for everyone)",
-            FieldType::TextMulti,
-            &self.muted,
-        );
-        out.fields(
-            "history",
-            "Who looked at you lately",
-            FieldType::TextMulti,
-            &self.history_lines(),
-        );
+        out.fields(&SHARING, &self.sharing);
+        out.fields(&NOT_SHARING, &self.not_sharing);
+        out.field(&OTHERS, self.others);
+        out.fields(&MUTED, &self.muted);
+        out.fields(&LOOKED, &self.history_lines());
     }
 
     fn summary(&self) -> String {

@@ -14,6 +14,7 @@
 //! The whole answer is kept within the chat server's stanza limit: table rows (or
 //! compact items) are added while they fit, and a note (or `<left-out/>`) counts the rest.
 
+use super::fields::Spec;
 use crate::failure::cut;
 use crate::wire::xml::{escaped_len, Xml};
 use crate::xep::commands::{NoteType, NS as COMMANDS_NS};
@@ -98,13 +99,19 @@ impl ResultWriter<'_, '_> {
     }
 
     /// A top-level field with one value (none when `value` is empty).
-    pub fn field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
-        let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
-        self.top_field(var, label, type_, values);
+    pub fn field(&mut self, spec: &Spec, value: &str) {
+        self.named_field(spec.var, spec.label, spec.kind, value);
     }
 
     /// A top-level field with any number of values.
-    pub fn fields(&mut self, var: &str, label: &str, type_: FieldType, values: &[String]) {
+    pub fn fields(&mut self, spec: &Spec, values: &[String]) {
+        self.top_field(spec.var, spec.label, spec.kind, values);
+    }
+
+    /// A top-level field whose name is made as the answer is (a counter of `stats`),
+    /// with one value (none when `value` is empty).
+    pub fn named_field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
+        let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
         self.top_field(var, label, type_, values);
     }
 
@@ -138,20 +145,20 @@ impl ResultWriter<'_, '_> {
         self.xml.close("field");
     }
 
-    /// The table's columns: `(var, label, type)`.
-    pub fn columns(&mut self, columns: &[(&str, &str, FieldType)]) {
+    /// The table's columns.
+    pub fn columns(&mut self, columns: &[Spec]) {
         if self.table {
             return;
         }
         self.open_form();
         self.table = true;
         self.xml.open("reported").head_end();
-        for (var, label, type_) in columns {
+        for column in columns {
             self.xml
                 .open("field")
-                .attr("var", var)
-                .attr_plain("type", type_.as_str().as_bytes())
-                .attr("label", label)
+                .attr("var", column.var)
+                .attr_plain("type", column.kind.as_str().as_bytes())
+                .attr("label", column.label)
                 .empty_end();
         }
         self.xml.close("reported");
@@ -217,14 +224,14 @@ pub enum Cell<'a> {
     Many(&'a [String]),
 }
 
-/// A table cell: `var` with `value` (no value for an empty string).
-pub fn cell<'a>(var: &'a str, value: &'a str) -> (&'a str, Cell<'a>) {
-    (var, Cell::One(value))
+/// A table cell of `column` with `value` (no value for an empty string).
+pub fn cell<'a>(column: &Spec, value: &'a str) -> (&'static str, Cell<'a>) {
+    (column.var, Cell::One(value))
 }
 
 /// A table cell with several values.
-pub fn cells<'a>(var: &'a str, values: &'a [String]) -> (&'a str, Cell<'a>) {
-    (var, Cell::Many(values))
+pub fn cells<'a>(column: &Spec, values: &'a [String]) -> (&'static str, Cell<'a>) {
+    (column.var, Cell::Many(values))
 }
 
 /// Writes a compact payload: one root element, then one item per peer or user, within

@@ -11,6 +11,7 @@
 //! other: nothing tells them apart. At most one request waits per user and platform.
 
 use super::execute::{self, platform_name, Input};
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::served::served_user;
 use super::{Ctx, Flow, Node};
@@ -22,6 +23,11 @@ use crate::store::{PromptRecord, Write};
 use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:request-consent:1";
+
+/// The answer's fields and columns.
+const JID: Spec = Spec::new("jid", "User", FieldType::JidSingle);
+const PROMPT: Spec = Spec::new("prompt", "Request id", FieldType::TextSingle);
+const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
 /// FORM_TYPE of the message that tells the platform the answer.
 pub const ANSWER_FORM_TYPE: &str = "urn:xmpp-game-bridge:consent:1";
 /// The kind of prompt in the database.
@@ -144,14 +150,9 @@ struct Requested {
 impl Answer for Requested {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Consent request");
-        out.field("jid", "User", FieldType::JidSingle, &self.user);
-        out.field(
-            "prompt",
-            "Request id",
-            FieldType::TextSingle,
-            self.prompt.as_deref().unwrap_or(""),
-        );
-        out.field("result", "Result", FieldType::TextSingle, self.result);
+        out.field(&JID, &self.user);
+        out.field(&PROMPT, self.prompt.as_deref().unwrap_or(""));
+        out.field(&RESULT, self.result);
     }
 
     fn summary(&self) -> String {

@@ -3,6 +3,7 @@
 use crate::rights::Operator;
 use std::time::{Duration, SystemTime};
 
+use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, NoInput, Node};
 use crate::failure::Failure;
@@ -12,6 +13,10 @@ use crate::xep::forms::FieldType;
 
 /// FORM_TYPE of the result, so programs can recognise it.
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:stats:1";
+
+/// The server software of each served domain; the counters are named as `stats` makes
+/// them.
+const SERVERS: Spec = Spec::new("servers", "Server software", FieldType::TextMulti);
 
 pub struct Stats;
 
@@ -35,14 +40,9 @@ impl Answer for StatsAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Game bridge statistics");
         for (var, label, value) in &self.counters {
-            out.field(var, label, FieldType::TextSingle, value);
+            out.named_field(var, label, FieldType::TextSingle, value);
         }
-        out.fields(
-            "servers",
-            "Server software",
-            FieldType::TextMulti,
-            &self.servers,
-        );
+        out.fields(&SERVERS, &self.servers);
     }
 
     fn summary(&self) -> String {

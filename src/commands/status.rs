@@ -16,6 +16,7 @@ use crate::rights::Platform;
 
 use xmpp_parsers::jid::BareJid;
 
+use super::fields::{blank_form, Spec};
 use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
 use super::served::served_user;
 use super::values::{availability_label, rights_other_than, rights_value};
@@ -28,7 +29,7 @@ use crate::rights::Rights;
 use crate::store::SelfStatusRecord;
 use crate::xep::commands::NoteType;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:status:1";
 
@@ -36,6 +37,21 @@ pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:status:1";
 pub const MAX_USERS: usize = 100;
 
 pub struct Status;
+
+/// The users asked about.
+pub const USERS: Spec = Spec::new("jids", "Users", FieldType::JidMulti)
+    .required()
+    .purpose("at least one user JID");
+
+/// The table's columns, one row per user.
+const USER: Spec = Spec::jid("jid", "User");
+const AVAILABILITY: Spec = Spec::text("availability", "Availability");
+const STATUS: Spec = Spec::new("status", "Status", FieldType::TextMulti);
+const LAST_SEEN: Spec = Spec::text("last-seen", "Last seen");
+const SELF_STATUS: Spec = Spec::text("self-status", "Self-defined status");
+const SELF_STATUS_BY: Spec = Spec::jid("self-status-by", "Self-defined status set by");
+const SELF_STATUS_AT: Spec = Spec::text("self-status-at", "Self-defined status set at");
+const RIGHTS: Spec = Spec::text("rights", "What this platform may do for the user");
 
 /// The users asked about, as given.
 pub struct StatusQuery {
@@ -45,11 +61,9 @@ pub struct StatusQuery {
 impl TryFrom<&DataForm> for StatusQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<StatusQuery, Failure> {
-        let jids = form.values("jids");
+        let jids = USERS.values(form);
         if jids.is_empty() {
-            return Err(Failure::bad_request(
-                "the form needs the field \"jids\": at least one user JID",
-            ));
+            return Err(USERS.missing());
         }
         if jids.len() > MAX_USERS {
             return Err(Failure::bad_request(format!(
@@ -70,11 +84,12 @@ impl Node for Status {
     type Query = StatusQuery;
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
-        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
-            .with_title("Status of users")
-            .with_instructions("The users whose status you want, one JID per line.");
-        form.push_field(Field::jid_multi("jids", "Users", Vec::<String>::new()).required());
-        Some(form)
+        Some(blank_form(
+            FORM_TYPE,
+            "Status of users",
+            "The users whose status you want, one JID per line.",
+            &[USERS],
+        ))
     }
 
     fn run(query: StatusQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
@@ -110,26 +125,14 @@ impl Answer for StatusAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Status of users");
         out.columns(&[
-            ("jid", "User", FieldType::JidSingle),
-            ("availability", "Availability", FieldType::TextSingle),
-            ("status", "Status", FieldType::TextMulti),
-            ("last-seen", "Last seen", FieldType::TextSingle),
-            ("self-status", "Self-defined status", FieldType::TextSingle),
-            (
-                "self-status-by",
-                "Self-defined status set by",
-                FieldType::JidSingle,
-            ),
-            (
-                "self-status-at",
-                "Self-defined status set at",
-                FieldType::TextSingle,
-            ),
-            (
-                "rights",
-                "What this platform may do for the user",
-                FieldType::TextSingle,
-            ),
+            USER,
+            AVAILABILITY,
+            STATUS,
+            LAST_SEEN,
+            SELF_STATUS,
+            SELF_STATUS_BY,
+            SELF_STATUS_AT,
+            RIGHTS,
         ]);
         for row in &self.rows {
             match row {
@@ -142,40 +145,40 @@ impl Answer for StatusAnswer {
                     rights,
                     ..
                 } => out.row(&[
-                    cell("jid", jid.as_str()),
-                    cell("availability", availability),
-                    cells("status", &labelled(texts)),
+                    cell(&USER, jid.as_str()),
+                    cell(&AVAILABILITY, availability),
+                    cells(&STATUS, &labelled(texts)),
                     cell(
-                        "last-seen",
+                        &LAST_SEEN,
                         &last_seen.map_or_else(String::new, |at| datetime::format(u64::from(at))),
                     ),
                     cell(
-                        "self-status",
+                        &SELF_STATUS,
                         self_status.as_ref().map_or("", |s| s.text.as_str()),
                     ),
                     cell(
-                        "self-status-by",
+                        &SELF_STATUS_BY,
                         self_status.as_ref().map_or("", |s| s.set_by.as_str()),
                     ),
                     cell(
-                        "self-status-at",
+                        &SELF_STATUS_AT,
                         &self_status
                             .as_ref()
                             .map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
                     ),
-                    cell("rights", rights_value(*rights)),
+                    cell(&RIGHTS, rights_value(*rights)),
                 ]),
                 Row::NotOurs { jid, why } => {
                     out.note(NoteType::Warn, why.as_str());
                     out.row(&[
-                        cell("jid", jid),
-                        cell("availability", "unknown"),
-                        cell("status", ""),
-                        cell("last-seen", ""),
-                        cell("self-status", ""),
-                        cell("self-status-by", ""),
-                        cell("self-status-at", ""),
-                        cell("rights", ""),
+                        cell(&USER, jid),
+                        cell(&AVAILABILITY, "unknown"),
+                        cell(&STATUS, ""),
+                        cell(&LAST_SEEN, ""),
+                        cell(&SELF_STATUS, ""),
+                        cell(&SELF_STATUS_BY, ""),
+                        cell(&SELF_STATUS_AT, ""),
+                        cell(&RIGHTS, ""),
                     ]);
                 }
             }
@@ -183,7 +186,7 @@ impl Answer for StatusAnswer {
     }
 
     fn compact(&self, out: &mut CompactWriter<'_, '_>) -> bool {
-        out.root("users", &[("rights", rights_value(self.usual))]);
+        out.root("users", &[(RIGHTS.var, rights_value(self.usual))]);
         for row in &self.rows {
             match row {
                 Row::Known {
@@ -204,19 +207,19 @@ impl Answer for StatusAnswer {
                             xml,
                             "user",
                             &[
-                                ("jid", jid.as_str()),
-                                ("availability", availability),
-                                ("last-seen", last_seen.as_deref().unwrap_or("")),
+                                (USER.var, jid.as_str()),
+                                (AVAILABILITY.var, availability),
+                                (LAST_SEEN.var, last_seen.as_deref().unwrap_or("")),
                                 (
-                                    "self-status",
+                                    SELF_STATUS.var,
                                     self_status.as_ref().map_or("", |s| s.text.as_str()),
                                 ),
                                 (
-                                    "self-status-by",
+                                    SELF_STATUS_BY.var,
                                     self_status.as_ref().map_or("", |s| s.set_by.as_str()),
                                 ),
-                                ("self-status-at", set_at.as_deref().unwrap_or("")),
-                                ("rights", rights_other_than(*rights, self.usual)),
+                                (SELF_STATUS_AT.var, set_at.as_deref().unwrap_or("")),
+                                (RIGHTS.var, rights_other_than(*rights, self.usual)),
                             ],
                             preferred.as_deref().unwrap_or(""),
                         )
@@ -227,10 +230,10 @@ impl Answer for StatusAnswer {
                         xml,
                         "user",
                         &[
-                            ("jid", jid),
-                            ("availability", "unknown"),
+                            (USER.var, jid),
+                            (AVAILABILITY.var, "unknown"),
                             ("served", "0"),
-                            ("rights", rights_other_than(Rights::NONE, self.usual)),
+                            (RIGHTS.var, rights_other_than(Rights::NONE, self.usual)),
                         ],
                         "",
                     )

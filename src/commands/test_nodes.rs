@@ -4,11 +4,16 @@
 use crate::rights::Actor;
 use minidom::Element;
 
+use super::fields::Spec;
 use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, Write};
 use crate::failure::Failure;
 
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+/// The answer's fields and columns.
+const ECHO: Spec = Spec::new("echo", "Echo", FieldType::TextSingle);
+const N: Spec = Spec::new("n", "N", FieldType::TextSingle);
 
 /// Asks for a word, answers with it.
 pub struct Echo;
@@ -29,9 +34,9 @@ struct Echoed(String);
 impl Answer for Echoed {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin("urn:test:echo", "Echo");
-        out.field("echo", "Echo", FieldType::TextSingle, &self.0);
-        out.columns(&[("n", "N", FieldType::TextSingle)]);
-        out.row(&[cell("n", "1")]);
+        out.field(&ECHO, &self.0);
+        out.columns(&[N]);
+        out.row(&[cell(&N, "1")]);
     }
 
     fn summary(&self) -> String {

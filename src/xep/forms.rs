@@ -294,7 +294,8 @@ impl Field {
                 .sum::<usize>()
     }
 
-    fn typed(type_: FieldType, var: Option<String>, label: Option<String>) -> Field {
+    /// A field of type `type_`, without values.
+    pub fn typed(type_: FieldType, var: Option<String>, label: Option<String>) -> Field {
         Field {
             var,
             type_: Some(type_),

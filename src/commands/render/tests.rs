@@ -1,18 +1,24 @@
 use super::*;
+use crate::commands::fields::Spec;
 use crate::wire::{parse_stanza, Wire};
 use crate::xep::commands::Command;
 use crate::xep::forms::DataForm;
 use minidom::Element;
+
+/// The answer's fields and columns.
+const COUNT: Spec = Spec::new("count", "Rows", FieldType::TextSingle);
+const A: Spec = Spec::new("a", "A", FieldType::TextSingle);
+const N: Spec = Spec::new("n", "Number", FieldType::TextSingle);
 
 struct Rows(usize);
 
 impl Answer for Rows {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin("urn:test:rows", "Rows");
-        out.field("count", "Rows", FieldType::TextSingle, &self.0.to_string());
-        out.columns(&[("n", "Number", FieldType::TextSingle)]);
+        out.field(&COUNT, &self.0.to_string());
+        out.columns(&[N]);
         for n in 0..self.0 {
-            out.row(&[cell("n", &"x".repeat(n % 50 + 1))]);
+            out.row(&[cell(&N, &"x".repeat(n % 50 + 1))]);
         }
     }
 
@@ -128,7 +134,7 @@ struct FormOnly;
 impl Answer for FormOnly {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin("urn:test:plain", "Plain");
-        out.field("a", "A", FieldType::TextSingle, "it's <b> & 100%");
+        out.field(&A, "it's <b> & 100%");
         assert!(out.note(NoteType::Warn, "after"));
     }
 
@@ -156,10 +162,10 @@ struct NotedRows(usize);
 impl Answer for NotedRows {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin("urn:test:noted", "Noted");
-        out.columns(&[("n", "Number", FieldType::TextSingle)]);
+        out.columns(&[N]);
         for n in 0..self.0 {
             out.note(NoteType::Warn, format!("{n}: {}", "w".repeat(200)));
-            out.row(&[cell("n", &n.to_string())]);
+            out.row(&[cell(&N, &n.to_string())]);
         }
     }
 

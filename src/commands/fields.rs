@@ -1,0 +1,167 @@
+//! A node's fields, declared once: each [`Spec`] names a field of its form or of its
+//! answer (the `var`, which is also the compact answer's attribute), its type, its
+//! label, whether it is required, its limit, and what it is for. The blank form, the
+//! parser, the result's fields and columns and the compact attributes all read the
+//! same declaration, so a field cannot be named two ways.
+
+use crate::failure::Failure;
+use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+
+/// One field, as a node declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// The name it is submitted and read under; a compact answer's attribute.
+    pub var: &'static str,
+    /// What a person reads as its name.
+    pub label: &'static str,
+    pub kind: FieldType,
+    /// Whether a request without it is refused.
+    pub required: bool,
+    /// Longest value, in characters, and whether line breaks are allowed (text fields
+    /// a node reads with [`Spec::text`]).
+    pub max_chars: Option<(usize, bool)>,
+    /// What it is for, said when it is missing ("the user whose peers you want").
+    pub purpose: Option<&'static str>,
+}
+
+impl Spec {
+    pub const fn new(var: &'static str, label: &'static str, kind: FieldType) -> Spec {
+        Spec {
+            var,
+            label,
+            kind,
+            required: false,
+            max_chars: None,
+            purpose: None,
+        }
+    }
+
+    pub const fn jid(var: &'static str, label: &'static str) -> Spec {
+        Spec::new(var, label, FieldType::JidSingle)
+    }
+
+    pub const fn text(var: &'static str, label: &'static str) -> Spec {
+        Spec::new(var, label, FieldType::TextSingle)
+    }
+
+    #[must_use]
+    pub const fn required(self) -> Spec {
+        Spec {
+            required: true,
+            ..self
+        }
+    }
+
+    /// At most `chars` characters; `lines`: line breaks allowed.
+    #[must_use]
+    pub const fn max(self, chars: usize, lines: bool) -> Spec {
+        Spec {
+            max_chars: Some((chars, lines)),
+            ..self
+        }
+    }
+
+    #[must_use]
+    pub const fn purpose(self, purpose: &'static str) -> Spec {
+        Spec {
+            purpose: Some(purpose),
+            ..self
+        }
+    }
+
+    /// The field of a blank form.
+    pub fn blank(&self) -> Field {
+        Field {
+            required: self.required,
+            ..Field::typed(
+                self.kind,
+                Some(self.var.to_owned()),
+                Some(self.label.to_owned()),
+            )
+        }
+    }
+
+    /// The refusal of a form without this field.
+    pub fn missing(&self) -> Failure {
+        Failure::bad_request(match self.purpose {
+            Some(purpose) => format!("the form needs the field \"{}\": {purpose}", self.var),
+            None => format!("the form needs the field \"{}\"", self.var),
+        })
+    }
+
+    /// The field's first value, as sent.
+    pub fn value<'f>(&self, form: &'f DataForm) -> Option<&'f str> {
+        form.value(self.var)
+    }
+
+    /// The field's first value, which must be there.
+    pub fn require<'f>(&self, form: &'f DataForm) -> Result<&'f str, Failure> {
+        self.value(form).ok_or_else(|| self.missing())
+    }
+
+    /// Every value of the field.
+    pub fn values<'f>(&self, form: &'f DataForm) -> &'f [String] {
+        form.values(self.var)
+    }
+
+    /// The field's text within its limit ([`Spec::max`]): its values joined by line
+    /// breaks, trimmed; `None` if absent or empty, a refusal if required.
+    pub fn text_of(&self, form: &DataForm) -> Result<Option<String>, Failure> {
+        let (max, lines) = self.max_chars.unwrap_or((usize::MAX, true));
+        let text = super::execute::text(form, self.var, max, lines)?;
+        match text {
+            None if self.required => Err(self.missing()),
+            text => Ok(text),
+        }
+    }
+}
+
+/// A blank form of `form_type` asking for `fields`.
+pub fn blank_form(form_type: &str, title: &str, instructions: &str, fields: &[Spec]) -> DataForm {
+    let mut form = DataForm::new(FormType::Form, Some(form_type))
+        .with_title(title)
+        .with_instructions(instructions);
+    for spec in fields {
+        form.push_field(spec.blank());
+    }
+    form
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: Spec = Spec::jid("jid", "User")
+        .required()
+        .purpose("the user whose peers you want");
+    const NOTE: Spec = Spec::text("text", "Text").max(5, false);
+
+    fn submitted(fields: &[(&str, &str)]) -> DataForm {
+        let mut form = DataForm::new(FormType::Submit, None);
+        for (var, value) in fields {
+            form.push_field(Field::value(*var, *value));
+        }
+        form
+    }
+
+    #[test]
+    fn one_declaration_gives_the_blank_field_the_reading_and_the_refusal() {
+        let blank = USER.blank();
+        assert_eq!(blank, Field::jid_single("jid", "User").required());
+        assert_eq!(USER.require(&submitted(&[("jid", "a@b")])).unwrap(), "a@b");
+        assert_eq!(
+            USER.require(&submitted(&[])).unwrap_err().text,
+            "the form needs the field \"jid\": the user whose peers you want"
+        );
+        assert_eq!(NOTE.text_of(&submitted(&[])).unwrap(), None);
+        assert_eq!(
+            NOTE.text_of(&submitted(&[("text", " hi ")])).unwrap(),
+            Some("hi".to_owned())
+        );
+        assert!(NOTE
+            .text_of(&submitted(&[("text", "too long")]))
+            .unwrap_err()
+            .text
+            .contains("at most 5"));
+    }
+}
