@@ -14,6 +14,7 @@ use minidom::Element;
 
 use super::fields::Spec;
 use super::invite::carry;
+use super::invite_status::INVITE_ID;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
 use super::served::parse_user;
@@ -26,6 +27,14 @@ use crate::rights::consent::Choice;
 use crate::store::{PromptRecord, Write};
 use crate::strings::{self, Closed, Lang};
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
+
+/// The form's fields: the answer, to a prompt (a user's) or to an invite for a player
+/// (a platform's).
+const REPLY: Spec = Spec::new(prompts::ANSWER_FIELD, "Your answer", FieldType::ListSingle)
+    .required()
+    .purpose("yes or no (accept or decline)");
+const PROMPT: Spec = Spec::text(prompts::PROMPT_FIELD, "Id");
+const PLAYER: Spec = Spec::jid("jid", "Invitee").required();
 
 /// The answer's fields and columns.
 const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
@@ -49,22 +58,21 @@ pub struct AnswerQuery {
 impl TryFrom<&DataForm> for AnswerQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<AnswerQuery, Failure> {
-        let reply = form.value("answer").and_then(Reply::parse).ok_or_else(|| {
-            Failure::bad_request(
-                "the form needs the field \"answer\": yes or no (accept or decline)",
-            )
-        })?;
-        let short = |var: &str| {
-            form.value(var)
+        let reply = REPLY
+            .value(form)
+            .and_then(Reply::parse)
+            .ok_or_else(|| REPLY.missing())?;
+        let short = |spec: &Spec| {
+            spec.value(form)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(|v| crate::failure::cut(v, 64).unwrap_or_else(|| v.to_owned()))
         };
         Ok(AnswerQuery {
-            id: short("prompt").map(|id| id.to_lowercase()),
+            id: short(&PROMPT).map(|id| id.to_lowercase()),
             reply,
-            invite: short("invite").map(|id| id.to_lowercase()),
-            jid: form.value("jid").map(str::to_owned),
+            invite: short(&INVITE_ID).map(|id| id.to_lowercase()),
+            jid: PLAYER.value(form).map(str::to_owned),
         })
     }
 }
@@ -90,22 +98,19 @@ impl Node for AnswerPrompt {
     type Query = AnswerQuery;
 
     fn form(ctx: &Ctx<'_, UserOrPlatform>) -> Option<DataForm> {
-        let answer = Field::list_single(
-            "answer",
-            "Your answer",
-            vec![
+        let answer = Field {
+            options: vec![
                 FieldOption::labelled("Yes (accept)", "yes"),
                 FieldOption::labelled("No (decline)", "no"),
             ],
-            None,
-        )
-        .required();
+            ..REPLY.blank()
+        };
         if let UserOrPlatform::Platform(_) = ctx.caller {
             let mut form = DataForm::new(FormType::Form, Some(invites::messages::FORM_TYPE))
                 .with_title("Record a player's answer")
                 .with_instructions("The answer a player gave in the game to an invitation.");
-            form.push_field(Field::text_single("invite", "Invite id", None).required());
-            form.push_field(Field::jid_single("jid", "Invitee").required());
+            form.push_field(INVITE_ID.blank());
+            form.push_field(PLAYER.blank());
             form.push_field(answer);
             return Some(form);
         }
@@ -114,7 +119,7 @@ impl Node for AnswerPrompt {
             .with_instructions(
                 "The id of the invitation or question, from its message, and your answer.",
             );
-        form.push_field(Field::text_single("prompt", "Id", None));
+        form.push_field(PROMPT.blank());
         form.push_field(answer);
         Some(form)
     }

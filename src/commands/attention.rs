@@ -4,6 +4,7 @@
 //! asks; a refusal says when to try again. Inputs: `jid`, `reason` (optional).
 
 use super::execute::{self, deliver, platform_name, target, Input, Target};
+use super::fields::Spec;
 use super::{Ctx, Flow, Node};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
@@ -17,6 +18,9 @@ pub const NS: &str = "urn:xmpp:attention:0";
 
 pub struct Attention;
 
+/// Why the user is asked to look.
+const REASON: Spec = Spec::text("reason", "Reason").max(200, false);
+
 pub struct AttentionQuery {
     input: Input,
     reason: Option<String>,
@@ -27,7 +31,7 @@ impl TryFrom<&DataForm> for AttentionQuery {
     fn try_from(form: &DataForm) -> Result<AttentionQuery, Failure> {
         Ok(AttentionQuery {
             input: Input::read(form)?,
-            reason: execute::text(form, "reason", 200, false)?,
+            reason: REASON.text_of(form)?,
         })
     }
 }

@@ -125,12 +125,6 @@ pub fn check_text(text: &str, var: &str, max: usize, lines: bool) -> Result<Stri
     Ok(text.to_owned())
 }
 
-/// Like [`text`], for a field that must be there.
-pub fn required(form: &DataForm, var: &str, max: usize, lines: bool) -> Result<String, Failure> {
-    text(form, var, max, lines)?
-        .ok_or_else(|| Failure::bad_request(format!("the form needs the field \"{var}\"")))
-}
-
 pub use crate::rights::uri::MAX_URI;
 
 /// The URI schemes the asking platform's `launch` may use.

@@ -13,6 +13,10 @@ use crate::rights::User;
 use crate::strings;
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
+/// The form's fields: which invitation, and the answer.
+const PROMPT: Spec = Spec::new("prompt", "Invitation", FieldType::ListSingle).required();
+const ANSWER: Spec = Spec::new("answer", "Your answer", FieldType::ListSingle).required();
+
 /// The answer's fields and columns.
 const RESULT: Spec = Spec::new("result", "Invitations", FieldType::TextMulti);
 
@@ -27,12 +31,12 @@ impl TryFrom<&DataForm> for InvitationsQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<InvitationsQuery, Failure> {
         Ok(InvitationsQuery {
-            prompt: form
-                .value("prompt")
+            prompt: PROMPT
+                .value(form)
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .map(|p| crate::failure::cut(p, 64).unwrap_or_else(|| p.to_owned())),
-            reply: form.value("answer").and_then(Reply::parse),
+            reply: ANSWER.value(form).and_then(Reply::parse),
         })
     }
 }
@@ -76,19 +80,17 @@ impl Node for Invitations {
             return Some(form.with_instructions(strings::waiting_list(lang, &[])));
         }
         let mut form = form.with_instructions("Pick an invitation and answer it.");
-        form.push_field(Field::list_single("prompt", "Invitation", options, None).required());
-        form.push_field(
-            Field::list_single(
-                "answer",
-                "Your answer",
-                vec![
-                    FieldOption::labelled(accept, "accept"),
-                    FieldOption::labelled(decline, "decline"),
-                ],
-                None,
-            )
-            .required(),
-        );
+        form.push_field(Field {
+            options,
+            ..PROMPT.blank()
+        });
+        form.push_field(Field {
+            options: vec![
+                FieldOption::labelled(accept, "accept"),
+                FieldOption::labelled(decline, "decline"),
+            ],
+            ..ANSWER.blank()
+        });
         Some(form)
     }
 

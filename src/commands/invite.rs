@@ -66,6 +66,21 @@ const SINCE: Spec = Spec::new(
     "Linked since (already-invited)",
     FieldType::TextSingle,
 );
+/// The form's fields: who invites, whom, to what, for how long.
+const HOST: Spec = Spec::jid("host", "Host")
+    .required()
+    .purpose("the inviting user");
+/// Its label names the configured limit.
+const INVITEES: Spec = Spec::new("invitees", "Invitees", FieldType::JidMulti);
+const GAME: Spec = Spec::text("game", "Game").required().max(100, false);
+const SESSION: Spec = Spec::text("session", "Your session id")
+    .required()
+    .max(200, false);
+const JOIN: Spec = Spec::text("join", "Join link").max(execute::MAX_URI, false);
+/// Its label names the configured bounds; its default, the configured expiry.
+const EXPIRY: Spec = Spec::text("expiry", "Seconds to answer");
+const MAX_PLAYERS: Spec = Spec::text("max-players", "Players at most");
+
 /// The shortest expiry a platform may ask for.
 pub const MIN_EXPIRY_SECS: u32 = 30;
 /// Invitee JIDs read from a form, at most (more is refused before any is looked at).
@@ -83,8 +98,9 @@ pub struct InviteQuery {
     max_players: Option<u32>,
 }
 
-fn number(form: &DataForm, var: &str, min: u32, max: u32) -> Result<Option<u32>, Failure> {
-    let Some(value) = form.value(var).map(str::trim).filter(|v| !v.is_empty()) else {
+fn number(form: &DataForm, spec: &Spec, min: u32, max: u32) -> Result<Option<u32>, Failure> {
+    let var = spec.var;
+    let Some(value) = spec.value(form).map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     match value.parse::<u32>() {
@@ -99,17 +115,15 @@ fn number(form: &DataForm, var: &str, min: u32, max: u32) -> Result<Option<u32>,
 impl TryFrom<&DataForm> for InviteQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<InviteQuery, Failure> {
-        let host = form
-            .value("host")
+        let host = HOST
+            .value(form)
             .map(str::trim)
             .filter(|h| !h.is_empty())
-            .ok_or_else(|| {
-                Failure::bad_request("the form needs the field \"host\": the inviting user")
-            })?
+            .ok_or_else(|| HOST.missing())?
             .to_owned();
         // More than the configured limit is refused by the handler, which knows it; past
         // MAX_LISTED nothing more is read.
-        let invitees = match form.field("invitees") {
+        let invitees = match form.field(INVITEES.var) {
             Some(field) => {
                 let list: Vec<String> = field
                     .values
@@ -127,11 +141,11 @@ impl TryFrom<&DataForm> for InviteQuery {
         Ok(InviteQuery {
             host,
             invitees,
-            game: execute::required(form, "game", 100, false)?,
-            session: execute::required(form, "session", 200, false)?,
-            join: execute::text(form, "join", execute::MAX_URI, false)?,
-            expiry: number(form, "expiry", 1, u32::MAX)?,
-            max_players: number(form, "max-players", 2, 1_000)?,
+            game: GAME.text_of(form)?.unwrap_or_default(),
+            session: SESSION.text_of(form)?.unwrap_or_default(),
+            join: JOIN.text_of(form)?,
+            expiry: number(form, &EXPIRY, 1, u32::MAX)?,
+            max_players: number(form, &MAX_PLAYERS, 2, 1_000)?,
         })
     }
 }
@@ -148,28 +162,26 @@ impl Node for Invite {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Invite to a game")
             .with_instructions("Who invites, whom (left empty: whoever the host is chatting with now), to what, and for how long.");
-        form.push_field(Field::jid_single("host", "Host").required());
+        form.push_field(HOST.blank());
         form.push_field(Field {
-            var: Some("invitees".to_owned()),
             label: Some(format!(
-                "Invitees (at most {}; empty: the host's active peers)",
-                settings.max_invitees
+                "{} (at most {}; empty: the host's active peers)",
+                INVITEES.label, settings.max_invitees
             )),
-            type_: Some(FieldType::JidMulti),
-            ..Field::default()
+            ..INVITEES.blank()
         });
-        form.push_field(Field::text_single("game", "Game", None).required());
-        form.push_field(Field::text_single("session", "Your session id", None).required());
-        form.push_field(Field::text_single("join", "Join link", None));
-        form.push_field(Field::text_single(
-            "expiry",
-            format!(
-                "Seconds to answer ({MIN_EXPIRY_SECS} to {})",
-                settings.max_expiry_secs
-            ),
-            Some(&settings.default_expiry_secs.to_string()),
-        ));
-        form.push_field(Field::text_single("max-players", "Players at most", None));
+        form.push_field(GAME.blank());
+        form.push_field(SESSION.blank());
+        form.push_field(JOIN.blank());
+        form.push_field(Field {
+            label: Some(format!(
+                "{} ({MIN_EXPIRY_SECS} to {})",
+                EXPIRY.label, settings.max_expiry_secs
+            )),
+            values: vec![settings.default_expiry_secs.to_string()],
+            ..EXPIRY.blank()
+        });
+        form.push_field(MAX_PLAYERS.blank());
         Some(form)
     }
 

@@ -16,9 +16,14 @@ use crate::rights::Platform;
 use crate::rights::Right;
 use crate::store::InviteRecord;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+use crate::xep::forms::{DataForm, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-status:1";
+
+/// The invite asked about.
+pub const INVITE_ID: Spec = Spec::text("invite", "Invite id")
+    .required()
+    .purpose("the invite's id");
 
 /// The answer's fields and columns.
 const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
@@ -41,13 +46,11 @@ pub struct InviteId(pub String);
 impl TryFrom<&DataForm> for InviteId {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<InviteId, Failure> {
-        let id = form
-            .value("invite")
+        let id = INVITE_ID
+            .value(form)
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                Failure::bad_request("the form needs the field \"invite\": the invite's id")
-            })?;
+            .ok_or_else(|| INVITE_ID.missing())?;
         Ok(InviteId(
             crate::failure::cut(id, 64)
                 .unwrap_or_else(|| id.to_owned())
@@ -59,7 +62,7 @@ impl TryFrom<&DataForm> for InviteId {
 /// The blank form asking for an invite's id.
 pub fn invite_form(title: &str) -> DataForm {
     let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(title);
-    form.push_field(Field::text_single("invite", "Invite id", None).required());
+    form.push_field(INVITE_ID.blank());
     form
 }
 

@@ -3,7 +3,8 @@
 //! entry allows (`platform add --launch-schemes`, `platform set-launch-schemes`).
 //! Inputs: `jid`, `uri`, `text` (what it starts, optional).
 
-use super::execute::{self, deliver, platform_name, required, target, Input};
+use super::execute::{self, deliver, platform_name, target, Input};
+use super::fields::Spec;
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
@@ -12,6 +13,12 @@ use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct Launch;
+
+/// What to start, and what it is.
+const URI: Spec = Spec::text("uri", "Launch URI")
+    .required()
+    .max(execute::MAX_URI, false);
+const TEXT: Spec = Spec::text("text", "Text").max(300, false);
 
 pub struct LaunchQuery {
     input: Input,
@@ -24,8 +31,8 @@ impl TryFrom<&DataForm> for LaunchQuery {
     fn try_from(form: &DataForm) -> Result<LaunchQuery, Failure> {
         Ok(LaunchQuery {
             input: Input::read(form)?,
-            uri: required(form, "uri", execute::MAX_URI, false)?,
-            text: execute::text(form, "text", 300, false)?,
+            uri: URI.text_of(form)?.unwrap_or_default(),
+            text: TEXT.text_of(form)?,
         })
     }
 }

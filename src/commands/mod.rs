@@ -250,8 +250,14 @@ pub fn resolve(name: &str) -> Option<(&'static NodeDef, Option<DataForm>)> {
         crate::xep::forms::FormType::Submit,
         Some(crate::prompts::FORM_TYPE),
     );
-    form.push_field(crate::xep::forms::Field::value("prompt", id));
-    form.push_field(crate::xep::forms::Field::value("answer", reply.as_str()));
+    form.push_field(crate::xep::forms::Field::value(
+        crate::prompts::PROMPT_FIELD,
+        id,
+    ));
+    form.push_field(crate::xep::forms::Field::value(
+        crate::prompts::ANSWER_FIELD,
+        reply.as_str(),
+    ));
     Some((find(<answer::AnswerPrompt as Node>::NODE)?, Some(form)))
 }
 

@@ -18,6 +18,10 @@ use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:mute:1";
 
+/// The form's fields: from whom, and whether to mute or unmute.
+const HOST: Spec = Spec::jid("host", "From");
+const MUTE: Spec = Spec::new("mute", "Mute (untick to unmute)", FieldType::Boolean);
+
 /// The answer's fields and columns.
 const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
 
@@ -40,13 +44,18 @@ fn host(value: Option<&str>) -> Option<String> {
 impl TryFrom<&DataForm> for MuteQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<MuteQuery, Failure> {
-        let mute = match form.value("mute").map(str::trim) {
+        let mute = match MUTE.value(form).map(str::trim) {
             None | Some("1") | Some("true") => true,
             Some("0") | Some("false") => false,
-            Some(_) => return Err(Failure::bad_request("the field \"mute\" is true or false")),
+            Some(_) => {
+                return Err(Failure::bad_request(format!(
+                    "the field \"{}\" is true or false",
+                    MUTE.var
+                )))
+            }
         };
         Ok(MuteQuery {
-            host: host(form.value("host")),
+            host: host(HOST.value(form)),
             mute,
         })
     }
@@ -72,13 +81,10 @@ impl Node for Mute {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Mute game invitations")
             .with_instructions("From whom (left empty: from anyone).");
-        form.push_field(Field::jid_single("host", "From"));
+        form.push_field(HOST.blank());
         form.push_field(Field {
-            var: Some("mute".to_owned()),
-            label: Some("Mute (untick to unmute)".to_owned()),
-            type_: Some(FieldType::Boolean),
             values: vec!["1".to_owned()],
-            ..Field::default()
+            ..MUTE.blank()
         });
         Some(form)
     }

@@ -16,7 +16,7 @@ use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:my-status:1";
 
-/// The answer's fields and columns.
+/// The status: the form's field, and the answer's.
 const STATUS: Spec = Spec::new("status", "Status", FieldType::TextSingle);
 const SET_BY: Spec = Spec::new("set-by", "Set by", FieldType::JidSingle);
 const SET_AT: Spec = Spec::new("set-at", "Set at", FieldType::TextSingle);
@@ -33,14 +33,14 @@ pub enum MyStatusQuery {
 impl TryFrom<&DataForm> for MyStatusQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<MyStatusQuery, Failure> {
-        match form.field("status") {
+        match form.field(STATUS.var) {
             None => Ok(MyStatusQuery::Show),
             Some(field) => {
                 let text = field.values.join(" ");
                 if text.trim().is_empty() {
                     Ok(MyStatusQuery::Clear)
                 } else {
-                    Ok(MyStatusQuery::Set(checked(&text, "status")?))
+                    Ok(MyStatusQuery::Set(checked(&text, STATUS.var)?))
                 }
             }
         }
@@ -73,7 +73,10 @@ impl Node for MyStatus {
             .with_instructions(
                 "A line the platforms you share with read, kept when you log out. Leave it empty to clear it.",
             );
-        form.push_field(Field::text_single("status", "Status", current.as_deref()));
+        form.push_field(Field {
+            values: current.into_iter().collect(),
+            ..STATUS.blank()
+        });
         Some(form)
     }
 
@@ -81,7 +84,7 @@ impl Node for MyStatus {
         match rest.to_lowercase().as_str() {
             "" => Ok(MyStatusQuery::Show),
             "clear" => Ok(MyStatusQuery::Clear),
-            _ => Ok(MyStatusQuery::Set(checked(rest, "status")?)),
+            _ => Ok(MyStatusQuery::Set(checked(rest, STATUS.var)?)),
         }
     }
 

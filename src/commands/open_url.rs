@@ -3,7 +3,8 @@
 //! Gajim would show it as an attachment). Schemes: `rights.url_schemes` (https only by
 //! default). Inputs: `jid`, `url`, and `text` (what the page is, optional).
 
-use super::execute::{self, deliver, platform_name, required, target, Input};
+use super::execute::{self, deliver, platform_name, target, Input};
+use super::fields::Spec;
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
@@ -12,6 +13,12 @@ use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct OpenUrl;
+
+/// The page, and what it is.
+const URL: Spec = Spec::text("url", "Page")
+    .required()
+    .max(execute::MAX_URI, false);
+const TEXT: Spec = Spec::text("text", "Text").max(300, false);
 
 pub struct OpenUrlQuery {
     input: Input,
@@ -24,8 +31,8 @@ impl TryFrom<&DataForm> for OpenUrlQuery {
     fn try_from(form: &DataForm) -> Result<OpenUrlQuery, Failure> {
         Ok(OpenUrlQuery {
             input: Input::read(form)?,
-            url: required(form, "url", execute::MAX_URI, false)?,
-            text: execute::text(form, "text", 300, false)?,
+            url: URL.text_of(form)?.unwrap_or_default(),
+            text: TEXT.text_of(form)?,
         })
     }
 }

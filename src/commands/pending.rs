@@ -6,7 +6,7 @@
 //! invitations with `invite`, `host`, `game`, `session`, `join` and `expires`. A user who
 //! does not share with the platform has none, as one who does not exist.
 
-use super::fields::Spec;
+use super::fields::{blank_form, Spec};
 use super::render::{cell, Answer, ResultWriter};
 use super::served::parse_user;
 use super::{Ctx, Flow, Node};
@@ -15,12 +15,14 @@ use crate::rights::Platform;
 use crate::rights::Right;
 use crate::store::InviteRecord;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, Field, FieldType, FormType};
+use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:pending:1";
 
 /// The answer's fields and columns.
-const JID: Spec = Spec::new("jid", "User", FieldType::JidSingle);
+const JID: Spec = Spec::jid("jid", "User")
+    .required()
+    .purpose("the user whose invitations you want");
 const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
 const HOST: Spec = Spec::new("host", "Host", FieldType::JidSingle);
 const GAME: Spec = Spec::new("game", "Game", FieldType::TextSingle);
@@ -37,13 +39,8 @@ pub struct PendingQuery {
 impl TryFrom<&DataForm> for PendingQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<PendingQuery, Failure> {
-        let jid = form.value("jid").ok_or_else(|| {
-            Failure::bad_request(
-                "the form needs the field \"jid\": the user whose invitations you want",
-            )
-        })?;
         Ok(PendingQuery {
-            jid: jid.to_owned(),
+            jid: JID.require(form)?.to_owned(),
         })
     }
 }
@@ -56,11 +53,12 @@ impl Node for Pending {
     type Query = PendingQuery;
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
-        let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
-            .with_title("Waiting invitations")
-            .with_instructions("The user who just connected to your platform.");
-        form.push_field(Field::jid_single("jid", "User").required());
-        Some(form)
+        Some(blank_form(
+            FORM_TYPE,
+            "Waiting invitations",
+            "The user who just connected to your platform.",
+            &[JID],
+        ))
     }
 
     fn run(query: PendingQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {

@@ -19,6 +19,10 @@ use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:privacy:1";
 
+/// The form's fields: whom to share with, or to stop sharing with.
+const SHARE: Spec = Spec::new("share", "Share with", FieldType::ListSingle);
+const STOP: Spec = Spec::new("stop", "Stop sharing with", FieldType::ListSingle);
+
 /// The answer's fields and columns.
 const CHANGED: Spec = Spec::new("changed", "What changed", FieldType::TextSingle);
 const SHARING: Spec = Spec::new("sharing", "Platforms that see you", FieldType::TextMulti);
@@ -52,12 +56,13 @@ pub enum PrivacyQuery {
 impl TryFrom<&DataForm> for PrivacyQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<PrivacyQuery, Failure> {
-        let value = |var| form.value(var).map(str::trim).filter(|v| !v.is_empty());
-        Ok(match (value("share"), value("stop")) {
+        let value = |spec: &Spec| spec.value(form).map(str::trim).filter(|v| !v.is_empty());
+        Ok(match (value(&SHARE), value(&STOP)) {
             (Some(_), Some(_)) => {
-                return Err(Failure::bad_request(
-                    "fill in \"share\" or \"stop\", not both",
-                ))
+                return Err(Failure::bad_request(format!(
+                    "fill in \"{}\" or \"{}\", not both",
+                    SHARE.var, STOP.var
+                )))
             }
             (Some(share), None) => share_words(share, true)?,
             (None, Some(stop)) => share_words(stop, false)?,
@@ -127,21 +132,17 @@ impl Node for Privacy {
             .with_instructions(
                 "Choose who may see when you are available and whom you are chatting with. Leave both empty to see what you share now and who looked.",
             );
-        form.push_field(Field::list_single(
-            "share",
-            "Share with",
-            options.clone(),
-            None,
-        ));
-        form.push_field(Field::list_single(
-            "stop",
-            "Stop sharing with",
-            options
+        form.push_field(Field {
+            options: options.clone(),
+            ..SHARE.blank()
+        });
+        form.push_field(Field {
+            options: options
                 .into_iter()
                 .filter(|o| o.value != "all" && o.value != "none")
                 .collect(),
-            None,
-        ));
+            ..STOP.blank()
+        });
         Some(form)
     }
 

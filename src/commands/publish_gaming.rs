@@ -11,6 +11,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 
 use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
+use super::fields::Spec;
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
 use crate::directory::Directory;
 use crate::failure::Failure;
@@ -25,14 +26,17 @@ pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 pub struct PublishGaming;
 
 /// XEP-0196's elements, in its order, with the longest value accepted.
-const FIELDS: &[(&str, usize)] = &[
-    ("character_name", 100),
-    ("level", 20),
-    ("name", 100),
-    ("server_address", 200),
-    ("server_name", 100),
-    ("uri", execute::MAX_URI),
+const FIELDS: &[Spec] = &[
+    Spec::text("character_name", "Character").max(100, false),
+    Spec::text("level", "Level").max(20, false),
+    NAME,
+    Spec::text("server_address", "Server address").max(200, false),
+    Spec::text("server_name", "Server name").max(100, false),
+    Spec::text("uri", "Join link").max(execute::MAX_URI, false),
 ];
+
+/// The game: needed unless every field is left out (which clears it).
+const NAME: Spec = Spec::text("name", "Game").max(100, false);
 
 pub struct PublishGamingQuery {
     input: Input,
@@ -45,12 +49,12 @@ impl TryFrom<&DataForm> for PublishGamingQuery {
     fn try_from(form: &DataForm) -> Result<PublishGamingQuery, Failure> {
         let input = Input::read(form)?;
         let mut game = Vec::new();
-        for (var, max) in FIELDS {
-            if let Some(value) = execute::text(form, var, *max, false)? {
-                game.push((*var, value));
+        for spec in FIELDS {
+            if let Some(value) = spec.text_of(form)? {
+                game.push((spec.var, value));
             }
         }
-        if !game.is_empty() && !game.iter().any(|(var, _)| *var == "name") {
+        if !game.is_empty() && !game.iter().any(|(var, _)| *var == NAME.var) {
             return Err(Failure::bad_request(
                 "the form needs the field \"name\" (the game), or no field at all to clear it",
             ));

@@ -10,7 +10,7 @@
 //! [`COOLDOWN_SECS`] ago). To the platform, a user who does not exist is asked like any
 //! other: nothing tells them apart. At most one request waits per user and platform.
 
-use super::execute::{self, platform_name, Input};
+use super::execute::{platform_name, Input};
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::served::served_user;
@@ -37,6 +37,9 @@ pub const EXPIRY_SECS: u32 = 7 * 86_400;
 /// After a user says no, the same platform may not ask again for this long.
 pub const COOLDOWN_SECS: u32 = 7 * 86_400;
 
+/// Why the platform asks, as the user reads it.
+const REASON: Spec = Spec::text("reason", "Reason").max(300, false);
+
 pub struct RequestConsent;
 
 pub struct RequestConsentQuery {
@@ -49,7 +52,7 @@ impl TryFrom<&DataForm> for RequestConsentQuery {
     fn try_from(form: &DataForm) -> Result<RequestConsentQuery, Failure> {
         Ok(RequestConsentQuery {
             input: Input::read(form)?,
-            reason: execute::text(form, "reason", 300, false)?,
+            reason: REASON.text_of(form)?,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! platform's name in the text. Inputs: `jid`, `text` (at most 1,000 characters; line
 //! breaks allowed).
 
-use super::execute::{self, deliver, platform_name, required, target, Input};
+use super::execute::{self, deliver, platform_name, target, Input};
+use super::fields::Spec;
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
 use crate::rights::Platform;
@@ -10,6 +11,9 @@ use crate::rights::Right;
 use crate::xep::forms::DataForm;
 
 pub struct SendMessage;
+
+/// The message, lines allowed.
+const TEXT: Spec = Spec::text("text", "Text").required().max(1000, true);
 
 pub struct SendMessageQuery {
     input: Input,
@@ -21,7 +25,7 @@ impl TryFrom<&DataForm> for SendMessageQuery {
     fn try_from(form: &DataForm) -> Result<SendMessageQuery, Failure> {
         Ok(SendMessageQuery {
             input: Input::read(form)?,
-            text: required(form, "text", 1000, true)?,
+            text: TEXT.text_of(form)?.unwrap_or_default(),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! self-defined status, the line `status` returns with who set it and when. It is kept
 //! after the user logs out, so the user need not be online. Inputs: `jid`, `status`.
 
-use super::execute::{self, target, Executed, Input, Outcome, Target};
+use super::execute::{target, Executed, Input, Outcome, Target};
+use super::fields::Spec;
 use super::{Ctx, Flow, Node};
 use crate::directory::self_status::MAX_CHARS;
 use crate::directory::unix_secs;
@@ -14,6 +15,9 @@ use crate::xep::forms::DataForm;
 
 pub struct SetStatus;
 
+/// The status; none clears it.
+const STATUS: Spec = Spec::text("status", "Status").max(MAX_CHARS, false);
+
 pub struct SetStatusQuery {
     input: Input,
     status: Option<String>,
@@ -24,7 +28,7 @@ impl TryFrom<&DataForm> for SetStatusQuery {
     fn try_from(form: &DataForm) -> Result<SetStatusQuery, Failure> {
         Ok(SetStatusQuery {
             input: Input::read(form)?,
-            status: execute::text(form, "status", MAX_CHARS, false)?,
+            status: STATUS.text_of(form)?,
         })
     }
 }

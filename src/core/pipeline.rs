@@ -295,9 +295,10 @@ impl Core {
         now: SystemTime,
         out: &mut Outbox,
     ) {
-        if form.value("prompt").is_none() {
+        use crate::prompts::PROMPT_FIELD;
+        if form.value(PROMPT_FIELD).is_none() {
             if let Some(id) = thread.and_then(|t| t.strip_prefix("prompt-")) {
-                form.push_field(crate::xep::forms::Field::value("prompt", id));
+                form.push_field(crate::xep::forms::Field::value(PROMPT_FIELD, id));
             }
         }
         let Some(def) = commands::find(<commands::answer::AnswerPrompt as commands::Node>::NODE)

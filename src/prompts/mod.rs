@@ -28,6 +28,10 @@ pub const MAX_PENDING: usize = 100_000;
 pub const MAX_PER_USER: usize = 16;
 /// The node prefix of a prompt's answers in the command list: `prompt/<id>/yes`.
 pub const NODE_PREFIX: &str = "prompt/";
+/// The prompt form's fields, answered back by clients that show it (the `answer`
+/// node reads the same).
+pub const PROMPT_FIELD: &str = "prompt";
+pub const ANSWER_FIELD: &str = "answer";
 
 /// A user's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,10 +212,10 @@ pub fn message(q: &Question<'_>) -> Element {
         .append(item(Reply::No, q.no))
         .build();
     let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(q.title);
-    form.push_field(Field::hidden("prompt", q.id));
+    form.push_field(Field::hidden(PROMPT_FIELD, q.id));
     form.push_field(
         Field::list_single(
-            "answer",
+            ANSWER_FIELD,
             "Your answer",
             vec![
                 FieldOption::labelled(q.yes, Reply::Yes.as_str()),
