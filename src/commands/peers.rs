@@ -344,3 +344,61 @@ fn answer(
 pub fn listable(ctx: &Ctx<'_, Platform>, peer: &str) -> bool {
     ctx.directory.is_remote(peer) || ctx.visible(peer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::config::ConsentPolicy;
+    use crate::directory::presence::Availability;
+    use crate::rights::consent::Consent;
+
+    fn bench() -> Bench {
+        let mut bench = Bench::new();
+        bench.online("bob", Availability::Chat, None);
+        bench.online("carol", Availability::Available, Some("Playing chess"));
+        bench.online("dave", Availability::Away, None);
+        bench.roster("bob", &["carol", "dave", "erin"]);
+        bench
+    }
+
+    #[test]
+    fn lists_the_available_peers_with_their_status_and_discloses_them() {
+        let bench = bench();
+        let ran = bench.run::<Peers>(&bench.platform(), &[("jid", &[&jid("bob")])]);
+        assert_eq!(ran.field("availability"), ["chat"]);
+        assert_eq!(ran.field("tier"), ["presence"]);
+        let rows = ran.rows();
+        assert_eq!(rows.len(), 1, "dave is away, erin offline: {rows:?}");
+        assert_eq!(rows[0][0], ("jid".to_owned(), jid("carol")));
+        assert_eq!(rows[0][2], ("status".to_owned(), "Playing chess".to_owned()));
+        assert_eq!(ran.disclosed(), [jid("bob"), jid("carol")]);
+        let compact = ran.compact();
+        assert_eq!(compact.name(), "peers");
+        assert_eq!(compact.attr("availability"), Some("chat"));
+        let peer = compact.children().next().unwrap();
+        assert_eq!((peer.attr("jid"), peer.text()), (Some(&*jid("carol")), "Playing chess".to_owned()));
+        assert!(ran.summary().contains("is chatting with carol@example.test"));
+    }
+
+    #[test]
+    fn a_user_who_does_not_share_is_answered_as_one_never_heard_of() {
+        let mut bench = bench();
+        bench.consent = Consent::new(ConsentPolicy::OptIn);
+        let ran = bench.run::<Peers>(&bench.platform(), &[("jid", &[&jid("bob")])]);
+        let never = bench.run::<Peers>(&bench.platform(), &[("jid", &[&jid("zed")])]);
+        assert!(ran.rows().is_empty());
+        assert!(ran.disclosed().is_empty());
+        assert_eq!(ran.field("availability"), never.field("availability"));
+        assert_eq!(ran.field("rights"), never.field("rights"));
+    }
+
+    #[test]
+    fn without_a_fresh_roster_it_waits_for_one() {
+        let mut bench = bench();
+        bench.later(30 * 86_400);
+        let ran = bench.run::<Peers>(&bench.platform(), &[("jid", &[&jid("bob")])]);
+        let needs = ran.needs.as_ref().expect("it waits");
+        assert_eq!(needs.roster, bench.directory.id(&jid("bob")));
+    }
+}

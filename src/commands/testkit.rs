@@ -107,6 +107,35 @@ impl Bench {
         self.directory.rosters.insert(user, mutual, now);
     }
 
+    /// What the pipeline does once a run's writes are committed: the database and the
+    /// memory brought in line with them.
+    pub fn commit(&mut self, ran: &Ran) {
+        for write in ran.writes() {
+            self.invites.apply(write);
+            self.mutes.apply(write);
+            match write {
+                Write::Consent(choice, _) => self.consent.apply(choice),
+                Write::SelfStatus { user, status } => {
+                    self.self_status.apply(user, status.clone())
+                }
+                Write::Prompt(prompt) => {
+                    self.store.prompts.push(prompt.clone());
+                    self.prompts.insert(prompt.clone());
+                }
+                Write::PromptAnswer { id, answer, at, how } => {
+                    if let Some(stored) = self.store.prompts.iter_mut().find(|p| p.id == *id) {
+                        stored.answer = Some((*answer).to_owned());
+                        stored.answered_at = Some(*at);
+                        stored.how = how.map(str::to_owned);
+                    }
+                    self.prompts.remove(id);
+                }
+                Write::Invite(record) => self.store.invites.push(record.clone()),
+                Write::Meta { .. } | Write::InviteState { .. } | Write::Mute { .. } => {}
+            }
+        }
+    }
+
     /// The time moves on.
     pub fn later(&mut self, secs: u64) {
         self.now += Duration::from_secs(secs);
@@ -315,4 +344,82 @@ fn form_of(reply: &Element) -> Element {
         .and_then(|c| c.get_child("x", crate::xep::forms::NS))
         .unwrap_or_else(|| panic!("no form in {}", String::from(reply)))
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::fields::{blank_form, Spec};
+    use crate::commands::render::ResultWriter;
+    use crate::rights::Platform;
+
+    // A node, whole: its fields, its query, its answer, its handler. Registering it is
+    // one line in `NODES` (and `pub mod` for its file); this one lives in its test.
+    struct Greet;
+
+    const WHO: Spec = Spec::jid("jid", "User")
+        .required()
+        .purpose("the user to greet");
+    const GREETING: Spec = Spec::text("greeting", "Greeting");
+
+    struct GreetQuery(String);
+
+    impl TryFrom<&DataForm> for GreetQuery {
+        type Error = Failure;
+        fn try_from(form: &DataForm) -> Result<GreetQuery, Failure> {
+            Ok(GreetQuery(WHO.require(form)?.to_owned()))
+        }
+    }
+
+    struct Greeted(String);
+
+    impl Answer for Greeted {
+        fn write(&self, out: &mut ResultWriter<'_, '_>) {
+            out.begin("urn:example:greet", "Greeting");
+            out.field(&GREETING, &self.0);
+        }
+        fn summary(&self) -> String {
+            self.0.clone()
+        }
+    }
+
+    impl Node for Greet {
+        const NODE: &'static str = "greet";
+        const NAME: &'static str = "Greet a user";
+        type Caller = Platform;
+        type Query = GreetQuery;
+
+        fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
+            Some(blank_form("urn:example:greet", "Greet", "Whom?", &[WHO]))
+        }
+
+        fn run(query: GreetQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
+            if !ctx.visible(&query.0) {
+                return Err(Failure::item_not_found("no such user"));
+            }
+            ctx.disclose(&query.0);
+            Flow::done(Greeted(format!("{} greets {}", ctx.caller.profile.name, query.0)))
+        }
+    }
+
+    #[test]
+    fn an_example_node_declared_and_tested_in_one_place() {
+        let mut bench = Bench::new();
+        let game = bench.platform();
+        let ran = bench.run::<Greet>(&game, &[("jid", &["bob@example.test"])]);
+        assert_eq!(ran.field("greeting"), ["game greets bob@example.test"]);
+        assert_eq!(ran.disclosed(), ["bob@example.test"]);
+        let blank = bench.blank::<Greet>(&game).unwrap();
+        assert!(blank.field("jid").unwrap().required);
+        let missing = bench.run::<Greet>(&game, &[]);
+        assert_eq!(
+            missing.failure().text,
+            "the form needs the field \"jid\": the user to greet"
+        );
+        // A user who said no looks like nobody.
+        bench.consent = Consent::new(ConsentPolicy::OptIn);
+        let hidden = bench.run::<Greet>(&game, &[("jid", &["bob@example.test"])]);
+        assert_eq!(hidden.failure().text, "no such user");
+        assert!(hidden.disclosed().is_empty());
+    }
 }
