@@ -468,3 +468,80 @@ impl Answer for Said {
         self.text.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::invite::Invite;
+    use crate::commands::testkit::{jid, Bench};
+
+    fn bench() -> Bench {
+        Bench::friends()
+    }
+
+    #[test]
+    fn a_platform_records_a_players_answer_and_the_host_is_told() {
+        let mut bench = bench();
+        let game = bench.platform();
+        let invited = bench.run::<Invite>(
+            &game,
+            &[
+                ("host", &[&*jid("bob")]),
+                ("invitees", &[&*jid("dave")]),
+                ("game", &["Chess"]),
+                ("session", &["s-1"]),
+            ],
+        );
+        bench.commit(&invited);
+        let id = invited.field("invite").remove(0);
+        let caller = UserOrPlatform::Platform(game);
+        let ran = bench.run::<AnswerPrompt>(
+            &caller,
+            &[
+                ("invite", &[&id]),
+                ("jid", &[&*jid("dave")]),
+                ("answer", &["no"]),
+            ],
+        );
+        assert!(ran
+            .writes()
+            .iter()
+            .any(|w| matches!(w, Write::PromptAnswer { answer: "no", .. })));
+        assert!(ran
+            .sent()
+            .iter()
+            .any(|m| m.attr("to") == Some(&*jid("bob"))));
+        let unknown = bench.run::<AnswerPrompt>(&caller, &[("answer", &["maybe"])]);
+        assert_eq!(
+            unknown.failure().text,
+            "the form needs the field \"answer\": yes or no (accept or decline)"
+        );
+    }
+
+    #[test]
+    fn a_user_answers_in_words_with_or_without_the_id() {
+        let mut bench = bench();
+        let invited = bench.run::<Invite>(
+            &bench.platform(),
+            &[
+                ("host", &[&*jid("bob")]),
+                ("invitees", &[&*jid("dave")]),
+                ("game", &["Chess"]),
+                ("session", &["s-1"]),
+            ],
+        );
+        bench.commit(&invited);
+        let dave = UserOrPlatform::User(bench.user("dave"));
+        let ran = bench.say::<AnswerPrompt>(&dave, "accept", "");
+        assert!(
+            ran.summary()
+                .starts_with("You accepted bob@example.test's invitation to Chess"),
+            "{}",
+            ran.summary()
+        );
+        assert!(ran
+            .writes()
+            .iter()
+            .any(|w| matches!(w, Write::PromptAnswer { answer: "yes", .. })));
+    }
+}

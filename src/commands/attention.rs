@@ -102,3 +102,24 @@ fn wait_secs(ctx: &Ctx<'_, Platform>, user: &str) -> Result<u32, Failure> {
     let last = pending.max(stored);
     Ok(last.map_or(0, |at| (at + interval).saturating_sub(now)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::directory::presence::Availability;
+
+    #[test]
+    fn asks_an_online_user_for_attention_with_the_reason() {
+        let mut bench = Bench::new();
+        bench.online("carol", Availability::Away, None);
+        let ran = bench.run::<Attention>(
+            &bench.platform(),
+            &[("jid", &[&jid("carol")]), ("reason", &["Your turn"])],
+        );
+        assert_eq!(ran.field("result"), ["delivered"]);
+        let sent = ran.sent();
+        assert!(sent[0].has_child("attention", NS));
+        assert!(String::from(sent[0]).contains("Your turn"));
+    }
+}

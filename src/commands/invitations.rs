@@ -140,3 +140,21 @@ impl Answer for Listed {
         self.text.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::Bench;
+
+    #[test]
+    fn with_nothing_waiting_the_form_says_so_and_asks_nothing() {
+        let bench = Bench::new();
+        let form = bench.blank::<Invitations>(&bench.user("bob")).unwrap();
+        let asked = form
+            .fields
+            .iter()
+            .filter(|f| f.var.as_deref() != Some("FORM_TYPE"));
+        assert_eq!(asked.count(), 0, "{:?}", form.fields);
+        assert!(!form.instructions.is_empty());
+    }
+}

@@ -543,3 +543,64 @@ impl Answer for Created {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::store::Write;
+
+    fn bench() -> Bench {
+        Bench::friends()
+    }
+
+    #[test]
+    fn invites_the_hosts_active_peers_and_messages_each() {
+        let bench = bench();
+        let ran = bench.run::<Invite>(
+            &bench.platform(),
+            &[
+                ("host", &[&*jid("bob")]),
+                ("game", &["Chess"]),
+                ("session", &["s-1"]),
+            ],
+        );
+        let prompts: Vec<&str> = ran
+            .writes()
+            .iter()
+            .filter_map(|w| match w {
+                Write::Prompt(p) => Some(p.user.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(prompts, [jid("carol"), jid("dave")]);
+        assert!(
+            matches!(ran.writes()[0], Write::Invite(ref i) if i.host == jid("bob") && i.game == "Chess")
+        );
+        let to: Vec<Option<&str>> = ran.sent().iter().map(|m| m.attr("to")).collect();
+        assert_eq!(to, [Some(&*jid("carol")), Some(&*jid("dave"))]);
+        assert_eq!(ran.field("outcome"), ["waiting"]);
+    }
+
+    #[test]
+    fn refuses_a_form_without_a_game_or_a_bad_number() {
+        let bench = bench();
+        let game = bench.platform();
+        let ran = bench.run::<Invite>(&game, &[("host", &[&*jid("bob")]), ("session", &["s"])]);
+        assert_eq!(ran.failure().text, "the form needs the field \"game\"");
+        let ran = bench.run::<Invite>(
+            &game,
+            &[
+                ("host", &[&*jid("bob")]),
+                ("game", &["Go"]),
+                ("session", &["s"]),
+                ("max-players", &["1"]),
+            ],
+        );
+        assert_eq!(
+            ran.failure().text,
+            "the field \"max-players\" is 1; give a whole number from 2 to 1000"
+        );
+        assert!(ran.writes().is_empty());
+    }
+}

@@ -271,3 +271,50 @@ impl Answer for Closed {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::invite::Invite;
+    use crate::commands::testkit::{jid, Bench};
+
+    fn bench() -> Bench {
+        Bench::friends()
+    }
+
+    #[test]
+    fn a_cancelled_invite_tells_the_waiting_invitees_and_cannot_be_cancelled_twice() {
+        let mut bench = bench();
+        let game = bench.platform();
+        let invited = bench.run::<Invite>(
+            &game,
+            &[
+                ("host", &[&*jid("bob")]),
+                ("invitees", &[&*jid("carol")]),
+                ("game", &["Go"]),
+                ("session", &["s-2"]),
+            ],
+        );
+        bench.commit(&invited);
+        let id = invited.field("invite").remove(0);
+        let ran = bench.run::<InviteCancel>(&game, &[("invite", &[&id])]);
+        assert_eq!(ran.field("state"), ["cancelled"]);
+        assert!(ran.writes().iter().any(|w| matches!(
+            w,
+            Write::InviteState {
+                state: "cancelled",
+                ..
+            }
+        )));
+        assert!(ran
+            .sent()
+            .iter()
+            .any(|m| m.attr("to") == Some(&*jid("carol"))));
+        bench.commit(&ran);
+        let again = bench.run::<InviteCancel>(&game, &[("invite", &[&id])]);
+        assert_eq!(
+            again.failure().text,
+            format!("invite {id} is cancelled already")
+        );
+    }
+}

@@ -196,3 +196,21 @@ impl Answer for Status {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::Bench;
+
+    #[test]
+    fn an_invite_the_platform_does_not_have_is_not_found() {
+        let bench = Bench::new();
+        let ran = bench.run::<InviteStatus>(&bench.platform(), &[("invite", &["Nope"])]);
+        assert_eq!(ran.failure().text, "this platform has no invite nope");
+        let blank = bench.run::<InviteStatus>(&bench.platform(), &[("invite", &[" "])]);
+        assert_eq!(
+            blank.failure().text,
+            "the form needs the field \"invite\": the invite's id"
+        );
+    }
+}

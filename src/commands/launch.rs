@@ -62,3 +62,32 @@ impl Node for Launch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::directory::presence::Availability;
+
+    #[test]
+    fn a_scheme_the_platform_was_not_given_is_refused() {
+        let mut bench = Bench::new();
+        bench.online("bob", Availability::Chat, None);
+        let bob = jid("bob");
+        let steam: [(&str, &[&str]); 2] = [("jid", &[&bob]), ("uri", &["steam://run/42"])];
+        let ran = bench.run::<Launch>(&bench.platform(), &steam);
+        assert_eq!(
+            ran.failure().text,
+            "the field \"uri\" is a steam URI; allowed here: none (the operator sets them)"
+        );
+        assert!(ran.sent().is_empty());
+        let mut game = bench.platform();
+        game.profile = std::sync::Arc::new(crate::rights::platforms::Profile {
+            launch_schemes: vec!["steam".to_owned()],
+            ..(*game.profile).clone()
+        });
+        let ran = bench.run::<Launch>(&game, &steam);
+        assert_eq!(ran.field("result"), ["delivered"]);
+        assert!(String::from(ran.sent()[0]).contains("steam://run/42"));
+    }
+}

@@ -139,3 +139,21 @@ impl Answer for Muted {
         self.text.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+
+    #[test]
+    fn a_user_mutes_a_host_and_a_bad_value_is_refused() {
+        let bench = Bench::new();
+        let bob = bench.user("bob");
+        let ran = bench.run::<Mute>(&bob, &[("host", &[&jid("carol")]), ("mute", &["true"])]);
+        assert!(
+            matches!(ran.writes(), [Write::Mute { host, mute: true, .. }] if *host == jid("carol"))
+        );
+        let odd = bench.run::<Mute>(&bob, &[("mute", &["maybe"])]);
+        assert_eq!(odd.failure().text, "the field \"mute\" is true or false");
+    }
+}

@@ -160,3 +160,27 @@ impl Answer for MyStatusAnswer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::Bench;
+
+    #[test]
+    fn a_user_sets_and_clears_their_status_in_words() {
+        let mut bench = Bench::new();
+        let bob = bench.user("bob");
+        let set = bench.say::<MyStatus>(&bob, "status", "Back at 8");
+        assert!(
+            matches!(set.writes(), [Write::SelfStatus { status: Some(s), .. }] if s.text == "Back at 8")
+        );
+        bench.commit(&set);
+        let form = bench.blank::<MyStatus>(&bob).unwrap();
+        assert_eq!(form.value("status"), Some("Back at 8"));
+        let cleared = bench.say::<MyStatus>(&bob, "status", "clear");
+        assert!(matches!(
+            cleared.writes(),
+            [Write::SelfStatus { status: None, .. }]
+        ));
+    }
+}

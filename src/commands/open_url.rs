@@ -64,3 +64,33 @@ impl Node for OpenUrl {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::directory::presence::Availability;
+
+    #[test]
+    fn sends_the_page_to_an_online_user_and_refuses_a_script() {
+        let mut bench = Bench::new();
+        bench.online("bob", Availability::Chat, None);
+        let game = bench.platform();
+        let page = "https://play.example.test/r/1";
+        let ran = bench.run::<OpenUrl>(&game, &[("jid", &[&jid("bob")]), ("url", &[page])]);
+        assert_eq!(ran.field("result"), ["delivered"]);
+        let sent = ran.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].attr("to"), Some(&*jid("bob")));
+        assert!(String::from(sent[0]).contains(page));
+        let script = bench.run::<OpenUrl>(
+            &game,
+            &[("jid", &[&jid("bob")]), ("url", &["javascript:alert(1)"])],
+        );
+        assert_eq!(
+            script.failure().text,
+            "the field \"url\" is a javascript URI, which is never sent to users"
+        );
+        assert!(script.sent().is_empty());
+    }
+}

@@ -371,14 +371,22 @@ mod tests {
         let rows = ran.rows();
         assert_eq!(rows.len(), 1, "dave is away, erin offline: {rows:?}");
         assert_eq!(rows[0][0], ("jid".to_owned(), jid("carol")));
-        assert_eq!(rows[0][2], ("status".to_owned(), "Playing chess".to_owned()));
+        assert_eq!(
+            rows[0][2],
+            ("status".to_owned(), "Playing chess".to_owned())
+        );
         assert_eq!(ran.disclosed(), [jid("bob"), jid("carol")]);
         let compact = ran.compact();
         assert_eq!(compact.name(), "peers");
         assert_eq!(compact.attr("availability"), Some("chat"));
         let peer = compact.children().next().unwrap();
-        assert_eq!((peer.attr("jid"), peer.text()), (Some(&*jid("carol")), "Playing chess".to_owned()));
-        assert!(ran.summary().contains("is chatting with carol@example.test"));
+        assert_eq!(
+            (peer.attr("jid"), peer.text()),
+            (Some(&*jid("carol")), "Playing chess".to_owned())
+        );
+        assert!(ran
+            .summary()
+            .contains("is chatting with carol@example.test"));
     }
 
     #[test]

@@ -121,3 +121,22 @@ impl Answer for Waiting {
         format!("{} is invited: {}", self.jid, list.join("; "))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+
+    #[test]
+    fn a_user_with_no_invitation_has_none_and_is_disclosed() {
+        let bench = Bench::new();
+        let ran = bench.run::<Pending>(&bench.platform(), &[("jid", &[&jid("carol")])]);
+        assert!(ran.rows().is_empty());
+        assert_eq!(ran.disclosed(), [jid("carol")]);
+        let missing = bench.run::<Pending>(&bench.platform(), &[]);
+        assert_eq!(
+            missing.failure().text,
+            "the form needs the field \"jid\": the user whose invitations you want"
+        );
+    }
+}

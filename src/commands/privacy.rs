@@ -401,3 +401,25 @@ impl Answer for PrivacyAnswer {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::Bench;
+
+    #[test]
+    fn a_user_stops_sharing_with_everyone_and_both_fields_at_once_are_refused() {
+        let bench = Bench::new();
+        let bob = bench.user("bob");
+        let ran = bench.run::<Privacy>(&bob, &[("share", &["none"])]);
+        assert!(matches!(ran.writes(), [Write::Consent(c, _)] if !c.share && c.platform.is_none()));
+        let both = bench.run::<Privacy>(
+            &bob,
+            &[("share", &["all"]), ("stop", &["game@example.test"])],
+        );
+        assert_eq!(
+            both.failure().text,
+            "fill in \"share\" or \"stop\", not both"
+        );
+    }
+}

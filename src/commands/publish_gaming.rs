@@ -160,3 +160,31 @@ pub fn publish(fields: &[(&'static str, String)]) -> Element {
         )
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+
+    #[test]
+    fn without_the_pubsub_privilege_it_says_what_is_missing() {
+        let bench = Bench::new();
+        let ran = bench.run::<PublishGaming>(
+            &bench.platform(),
+            &[("jid", &[&jid("bob")]), ("name", &["Chess"])],
+        );
+        assert!(
+            ran.failure().text.contains("iq privilege"),
+            "{}",
+            ran.failure().text
+        );
+        let nameless = bench.run::<PublishGaming>(
+            &bench.platform(),
+            &[("jid", &[&jid("bob")]), ("level", &["3"])],
+        );
+        assert!(nameless
+            .failure()
+            .text
+            .starts_with("the form needs the field \"name\""));
+    }
+}

@@ -170,3 +170,33 @@ impl Answer for Requested {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::config::ConsentPolicy;
+    use crate::rights::consent::Consent;
+    use crate::store::Write;
+
+    #[test]
+    fn asks_a_user_who_does_not_share_once() {
+        let mut bench = Bench::new();
+        bench.consent = Consent::new(ConsentPolicy::OptIn);
+        let game = bench.platform();
+        let ran = bench.run::<RequestConsent>(
+            &game,
+            &[
+                ("jid", &[&jid("alice")]),
+                ("reason", &["To find your friends"]),
+            ],
+        );
+        assert_eq!(ran.field("result"), ["sent"]);
+        assert!(matches!(ran.writes(), [Write::Prompt(p)] if p.user == jid("alice")));
+        assert!(String::from(ran.sent()[0]).contains("To find your friends"));
+        bench.commit(&ran);
+        let again = bench.run::<RequestConsent>(&game, &[("jid", &[&jid("alice")])]);
+        assert_eq!(again.field("result"), ["pending"]);
+        assert!(again.writes().is_empty());
+    }
+}

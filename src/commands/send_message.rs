@@ -48,3 +48,23 @@ impl Node for SendMessage {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+
+    #[test]
+    fn sends_nothing_to_an_offline_user_and_says_so() {
+        let bench = Bench::new();
+        let ran = bench.run::<SendMessage>(
+            &bench.platform(),
+            &[("jid", &[&jid("dave")]), ("text", &["hi"])],
+        );
+        assert_eq!(ran.field("result"), ["offline"]);
+        assert!(ran.sent().is_empty());
+        assert!(ran.disclosed().is_empty());
+        let empty = bench.run::<SendMessage>(&bench.platform(), &[("jid", &[&jid("dave")])]);
+        assert_eq!(empty.failure().text, "the form needs the field \"text\"");
+    }
+}

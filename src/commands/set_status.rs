@@ -81,3 +81,35 @@ impl Node for SetStatus {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+    use crate::store::Write;
+
+    #[test]
+    fn stores_the_status_set_by_the_platform() {
+        let mut bench = Bench::new();
+        let ran = bench.run::<SetStatus>(
+            &bench.platform(),
+            &[("jid", &[&jid("bob")]), ("status", &["In a match"])],
+        );
+        assert_eq!(ran.field("result"), ["set"]);
+        let [Write::SelfStatus {
+            user,
+            status: Some(status),
+        }] = ran.writes()
+        else {
+            panic!("{:?}", ran.writes());
+        };
+        assert_eq!(
+            (user.as_str(), status.text.as_str()),
+            (&*jid("bob"), "In a match")
+        );
+        assert_eq!(status.set_by, "game@example.test");
+        bench.commit(&ran);
+        let cleared = bench.run::<SetStatus>(&bench.platform(), &[("jid", &[&jid("bob")])]);
+        assert_eq!(cleared.field("result"), ["cleared"]);
+    }
+}

@@ -356,3 +356,28 @@ fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
         servers,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::Bench;
+    use std::str::FromStr;
+
+    #[test]
+    fn tells_the_operator_the_schema_and_the_counters() {
+        let bench = Bench::new();
+        let operator = Operator {
+            jid: xmpp_parsers::jid::Jid::from_str("admin@example.test/console").unwrap(),
+        };
+        let ran = bench.run::<Stats>(&operator, &[]);
+        assert_eq!(
+            ran.field("schema-version"),
+            [crate::store::SCHEMA_VERSION.to_string()]
+        );
+        assert!(
+            ran.summary().contains("commands served"),
+            "{}",
+            ran.summary()
+        );
+    }
+}

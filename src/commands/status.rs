@@ -417,18 +417,31 @@ mod tests {
         assert_eq!(rows[0][1].1, "away");
         assert_eq!(rows[0][2].1, "brb");
         assert_eq!(rows[2][1].1, "unknown");
-        assert!(ran.summary().contains("rob@other.example is not a user"), "{}", ran.summary());
-        assert_eq!(ran.compact().children().nth(2).unwrap().attr("served"), Some("0"));
+        assert!(
+            ran.summary().contains("rob@other.example is not a user"),
+            "{}",
+            ran.summary()
+        );
+        assert_eq!(
+            ran.compact().children().nth(2).unwrap().attr("served"),
+            Some("0")
+        );
     }
 
     #[test]
     fn asks_for_at_least_one_user_and_at_most_the_limit() {
         let bench = Bench::new();
         let none = bench.run::<Status>(&bench.platform(), &[]);
-        assert_eq!(none.failure().text, "the form needs the field \"jids\": at least one user JID");
+        assert_eq!(
+            none.failure().text,
+            "the form needs the field \"jids\": at least one user JID"
+        );
         let many: Vec<String> = (0..=MAX_USERS).map(|n| jid(&format!("u{n}"))).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let ran = bench.run::<Status>(&bench.platform(), &[("jids", &many)]);
-        assert!(ran.failure().text.starts_with("ask about at most 100 users"));
+        assert!(ran
+            .failure()
+            .text
+            .starts_with("ask about at most 100 users"));
     }
 }

@@ -108,3 +108,32 @@ impl Node for Remember {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::testkit::{jid, Bench};
+
+    #[test]
+    fn echo_answers_with_the_word() {
+        let bench = Bench::new();
+        let anyone = crate::rights::Actor::Stranger {
+            jid: std::str::FromStr::from_str("eve@elsewhere.test/x").unwrap(),
+        };
+        let ran = bench.run::<Echo>(&anyone, &[("word", &["hello"])]);
+        assert_eq!(ran.field("echo"), ["hello"]);
+        assert_eq!(ran.summary(), "you said hello");
+    }
+
+    #[test]
+    fn remember_waits_for_the_roster_and_writes_nothing_before() {
+        let mut bench = Bench::new();
+        bench.online("bob", crate::directory::presence::Availability::Chat, None);
+        let anyone = crate::rights::Actor::Stranger {
+            jid: std::str::FromStr::from_str("eve@elsewhere.test/x").unwrap(),
+        };
+        let ran = bench.run::<Remember>(&anyone, &[("user", &[&jid("bob")])]);
+        assert!(ran.needs.as_ref().is_some_and(|n| n.roster.is_some()));
+        assert!(ran.writes().is_empty() && ran.sent().is_empty());
+    }
+}

@@ -85,6 +85,18 @@ impl Bench {
         }
     }
 
+    /// bob, carol and dave online and in each other's rosters: a host and two friends.
+    pub fn friends() -> Bench {
+        let mut bench = Bench::new();
+        for user in ["bob", "carol", "dave"] {
+            bench.online(user, Availability::Chat, None);
+        }
+        bench.roster("bob", &["carol", "dave"]);
+        bench.roster("carol", &["bob", "dave"]);
+        bench.roster("dave", &["bob", "carol"]);
+        bench
+    }
+
     /// `name` comes online from one device, `availability` with `status`.
     pub fn online(&mut self, name: &str, availability: Availability, status: Option<&str>) {
         let update = PresenceUpdate::Available {
@@ -115,14 +127,17 @@ impl Bench {
             self.mutes.apply(write);
             match write {
                 Write::Consent(choice, _) => self.consent.apply(choice),
-                Write::SelfStatus { user, status } => {
-                    self.self_status.apply(user, status.clone())
-                }
+                Write::SelfStatus { user, status } => self.self_status.apply(user, status.clone()),
                 Write::Prompt(prompt) => {
                     self.store.prompts.push(prompt.clone());
                     self.prompts.insert(prompt.clone());
                 }
-                Write::PromptAnswer { id, answer, at, how } => {
+                Write::PromptAnswer {
+                    id,
+                    answer,
+                    at,
+                    how,
+                } => {
                     if let Some(stored) = self.store.prompts.iter_mut().find(|p| p.id == *id) {
                         stored.answer = Some((*answer).to_owned());
                         stored.answered_at = Some(*at);
@@ -131,7 +146,13 @@ impl Bench {
                     self.prompts.remove(id);
                 }
                 Write::Invite(record) => self.store.invites.push(record.clone()),
-                Write::Meta { .. } | Write::InviteState { .. } | Write::Mute { .. } => {}
+                Write::InviteState { id, state, at } => {
+                    if let Some(stored) = self.store.invites.iter_mut().find(|i| i.id == *id) {
+                        stored.state = crate::store::InviteState::parse(state).unwrap();
+                        stored.changed_at = *at;
+                    }
+                }
+                Write::Meta { .. } | Write::Mute { .. } => {}
             }
         }
     }
@@ -194,6 +215,14 @@ impl Bench {
         }
         let mut out = Out::default();
         let flow = N::Query::try_from(&form)
+            .and_then(|query| N::run(query, &mut Ctx::new(caller, &self.view(), &mut out)));
+        Ran::new::<N>(flow, out)
+    }
+
+    /// `N` run by `caller` from a chat message: `word` and what follows it.
+    pub fn say<N: Node>(&self, caller: &N::Caller, word: &str, rest: &str) -> Ran {
+        let mut out = Out::default();
+        let flow = N::words(word, rest)
             .and_then(|query| N::run(query, &mut Ctx::new(caller, &self.view(), &mut out)));
         Ran::new::<N>(flow, out)
     }
@@ -398,7 +427,10 @@ mod tests {
                 return Err(Failure::item_not_found("no such user"));
             }
             ctx.disclose(&query.0);
-            Flow::done(Greeted(format!("{} greets {}", ctx.caller.profile.name, query.0)))
+            Flow::done(Greeted(format!(
+                "{} greets {}",
+                ctx.caller.profile.name, query.0
+            )))
         }
     }
 
