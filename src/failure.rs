@@ -116,6 +116,27 @@ impl Failure {
         )
     }
 
+    /// The HTTP status a front door other than XMPP answers this refusal with (RFC
+    /// 6120's own mapping, §8.3.3, where it gives one).
+    pub fn http_status(&self) -> u16 {
+        match self.condition {
+            DefinedCondition::BadRequest
+            | DefinedCondition::JidMalformed
+            | DefinedCondition::PolicyViolation => 400,
+            DefinedCondition::NotAuthorized => 401,
+            DefinedCondition::Forbidden => 403,
+            DefinedCondition::ItemNotFound | DefinedCondition::RecipientUnavailable => 404,
+            DefinedCondition::NotAllowed => 405,
+            DefinedCondition::NotAcceptable => 406,
+            DefinedCondition::Conflict => 409,
+            DefinedCondition::ResourceConstraint => 429,
+            DefinedCondition::FeatureNotImplemented => 501,
+            DefinedCondition::ServiceUnavailable => 503,
+            DefinedCondition::RemoteServerTimeout => 504,
+            _ => 500,
+        }
+    }
+
     pub fn with_specific(mut self, specific: SpecificCondition) -> Failure {
         self.specific = Some(specific);
         self

@@ -345,7 +345,25 @@ pub fn completed(
         .attr("sessionid", sessionid)
         .attr_plain("status", b"completed")
         .head_end();
-    let mut written = Shape::Form;
+    let written = write_body(xml, start, answer, shape, max_bytes);
+    xml.close("command").close("iq");
+    written
+}
+
+/// What a completed `<command/>` carries (the summary, the form and its notes, or the
+/// compact payload), alone: for front doors other than XMPP. Returns the shape written.
+pub fn body(xml: &mut Xml<'_>, answer: &dyn Answer, shape: Shape, max_bytes: usize) -> Shape {
+    let start = xml.len();
+    write_body(xml, start, answer, shape, max_bytes)
+}
+
+fn write_body(
+    xml: &mut Xml<'_>,
+    start: usize,
+    answer: &dyn Answer,
+    shape: Shape,
+    max_bytes: usize,
+) -> Shape {
     if shape == Shape::Compact {
         let mark = xml.len();
         let mut compact = CompactWriter {
@@ -357,16 +375,12 @@ pub fn completed(
         };
         if answer.compact(&mut compact) {
             compact.finish();
-            written = Shape::Compact;
-        } else {
-            xml.truncate(mark);
+            return Shape::Compact;
         }
+        xml.truncate(mark);
     }
-    if written == Shape::Form {
-        form(xml, start, answer, max_bytes);
-    }
-    xml.close("command").close("iq");
-    written
+    form(xml, start, answer, max_bytes);
+    Shape::Form
 }
 
 fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) {

@@ -15,10 +15,12 @@ pub mod disco;
 pub mod iq_tracker;
 pub mod parked;
 mod pipeline;
+pub use pipeline::{Answered, DoorAnswer, DoorRequest};
 mod queries;
 pub mod rate;
 pub mod session;
 pub mod stanza;
+mod timers;
 
 use std::time::{Duration, SystemTime};
 
@@ -73,6 +75,9 @@ pub enum Input {
         link: u32,
         sessions: Result<Vec<String>, String>,
     },
+    /// A request through a front door other than XMPP; answered with
+    /// [`Output::Answer`].
+    Request(DoorRequest),
 }
 
 /// What the core wants done, one by one (see [`Core::handle`]).
@@ -90,6 +95,8 @@ pub enum Output {
         /// Which link (epoch) asks: an answer for another is ignored.
         link: u32,
     },
+    /// The answer to an [`Input::Request`], for its front door.
+    Answer(DoorAnswer),
 }
 
 /// What handling a batch of inputs produced: the stanzas to send, already serialised in
@@ -102,6 +109,8 @@ pub struct Outbox {
     /// Ask the server's HTTP API (ejabberd) for every session of these domains, each for
     /// its link (epoch); the answers come back as [`Input::Sessions`].
     pub list_sessions: Vec<(BareJid, u32)>,
+    /// Answers for the other front doors.
+    pub answers: Vec<DoorAnswer>,
 }
 
 impl Outbox {
@@ -111,6 +120,7 @@ impl Outbox {
             wire: Wire::new(max_stanza_bytes),
             wake_at: None,
             list_sessions: Vec::new(),
+            answers: Vec::new(),
         }
     }
 
@@ -131,6 +141,7 @@ impl Outbox {
                 .into_iter()
                 .map(|(domain, link)| Output::ListSessions { domain, link }),
         );
+        outputs.extend(self.answers.into_iter().map(Output::Answer));
         outputs.extend(self.wake_at.map(Output::WakeAt));
         outputs
     }
@@ -494,6 +505,7 @@ impl Core {
                 link,
                 sessions,
             } => self.on_sessions(&domain, link, sessions),
+            Input::Request(request) => self.on_request(request, now, out),
         }
     }
 
@@ -781,26 +793,15 @@ impl Core {
                     }
                     return;
                 }
-                self.refresh_registry(now);
-                let requester = header.from.to_bare();
-                let trusted = self.state.registry.get(requester.as_str()).is_some()
-                    || self.config.admins.contains(&requester);
-                if let Err(refused) = self.rates.check(requester.as_str(), trusted, now) {
-                    self.state.health.stats.requests_refused_busy += 1;
-                    self.state.health.stats.requests_rate_limited += 1;
-                    if refused.explain {
-                        let failure = Failure::resource_constraint(format!(
-                            "too many requests from you: at most {} a second are answered; try again in {:.1} s",
-                            self.rates.per_sec(trusted),
-                            refused.wait.as_secs_f64().max(0.1)
-                        ));
-                        out.send(stanza::error_reply(header, &failure));
-                    } else {
+                if let Err(failure) = self.admit_requester(&header.from, now) {
+                    if failure.text.is_empty() {
                         out.send(stanza::bare_error_reply(
                             header,
                             "resource-constraint",
                             "wait",
                         ));
+                    } else {
+                        out.send(stanza::error_reply(header, &failure));
                     }
                     return;
                 }
@@ -834,6 +835,31 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// Whether a request from `from` is within its rate (platforms and operators have
+    /// theirs, anyone else another), whichever door it came through. Past it, the
+    /// first refusal in a second says why; the others are the condition alone (an
+    /// empty text).
+    fn admit_requester(&mut self, from: &Jid, now: SystemTime) -> Result<(), Failure> {
+        self.refresh_registry(now);
+        let requester = from.to_bare();
+        let trusted = self.state.registry.get(requester.as_str()).is_some()
+            || self.config.admins.contains(&requester);
+        let Err(refused) = self.rates.check(requester.as_str(), trusted, now) else {
+            return Ok(());
+        };
+        self.state.health.stats.requests_refused_busy += 1;
+        self.state.health.stats.requests_rate_limited += 1;
+        Err(if refused.explain {
+            Failure::resource_constraint(format!(
+                "too many requests from you: at most {} a second are answered; try again in {:.1} s",
+                self.rates.per_sec(trusted),
+                refused.wait.as_secs_f64().max(0.1)
+            ))
+        } else {
+            Failure::resource_constraint(String::new())
+        })
     }
 
     /// Reads the registry again if another process changed the database since.
@@ -975,6 +1001,8 @@ fn load_registry(store: &Store) -> (Registry, i64) {
 
 #[cfg(test)]
 mod answer_tests;
+#[cfg(test)]
+mod door_tests;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]

@@ -359,7 +359,7 @@ impl Core {
             core.state.health.stats.requests_refused_busy += 1;
             waiter.request.fail(&failure, out);
         };
-        let requester = waiter.request.header().from.to_bare().to_string();
+        let requester = waiter.request.requester().to_string();
         let ticket = match self.parked.admit(&requester, waiter) {
             Ok(ticket) => ticket,
             Err((failure, waiter)) => return refuse(self, &waiter, failure, out),

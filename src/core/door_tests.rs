@@ -1,0 +1,219 @@
+//! A front door that is not XMPP, as a test plays one: a typed request in, a typed
+//! answer out, through the same steps as an ad-hoc command (the rate, who asks, the
+//! node's access and right, the handler, the commit, the audit), its refusals mapped to
+//! the door's own codes.
+
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use minidom::Element;
+use xmpp_parsers::jid::Jid;
+
+use super::tests::{command, core_with, iq, link_up, roster_result, sent, t, xml, PLATFORM};
+use super::{Core, DoorAnswer, DoorRequest, Input, Output};
+use crate::core::rate::Rate;
+use crate::rights::platforms::Shape;
+use crate::store::Store;
+use crate::xep::forms::{DataForm, Field, FormType};
+
+const STRANGER: &str = "eve@elsewhere.test/x";
+
+/// A core whose server answers every roster fetch: each of alice, bob, carol and dave
+/// has the others as mutual contacts.
+fn bed(change: impl FnOnce(&mut super::tests::Bed)) -> Core {
+    let mut core = core_with(Store::open_in_memory().unwrap(), change);
+    link_up(&mut core);
+    core
+}
+
+/// Feeds `input`, plays the server for what the core asks, and returns every output.
+fn run(core: &mut Core, input: Input, now: SystemTime) -> Vec<Output> {
+    let mut all = Vec::new();
+    let mut queue = vec![input];
+    while let Some(input) = queue.pop() {
+        for output in core.handle(input, now) {
+            if let Output::Send(raw) = &output {
+                let el = crate::wire::parse_stanza(raw).unwrap();
+                if el.attr("type") == Some("get") && el.has_child("query", "jabber:iq:roster") {
+                    let user = el.attr("to").unwrap().split('@').next().unwrap().to_owned();
+                    let contacts: Vec<(&str, &str)> = ["alice", "bob", "carol", "dave"]
+                        .into_iter()
+                        .filter(|c| *c != user)
+                        .map(|c| (c, "both"))
+                        .collect();
+                    let reply = roster_result(el.attr("id").unwrap(), &user, &contacts);
+                    queue.push(Input::Stanza(xml(&reply)));
+                }
+            }
+            all.push(output);
+        }
+    }
+    all
+}
+
+/// The test door's request: `node` with `fields`, from `from`.
+fn request(id: u64, from: &str, node: &str, fields: &[(&str, &str)]) -> Input {
+    let mut form = DataForm::new(FormType::Submit, None);
+    for (var, value) in fields {
+        form.push_field(Field::value(*var, *value));
+    }
+    Input::Request(DoorRequest {
+        door: "test",
+        id,
+        from: Jid::from_str(from).unwrap(),
+        token: None,
+        node: node.to_owned(),
+        form,
+    })
+}
+
+fn answers(outputs: &[Output]) -> Vec<&DoorAnswer> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Answer(answer) => Some(answer),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one answer of a door request, failing if there is not exactly one.
+fn ask(core: &mut Core, input: Input, now: SystemTime) -> DoorAnswer {
+    let outputs = run(core, input, now);
+    let answers = answers(&outputs);
+    assert_eq!(answers.len(), 1, "{outputs:?}");
+    let stanzas = sent(&outputs);
+    assert!(
+        stanzas.iter().all(|s| s.attr("to") != Some("test")),
+        "nothing of a door's answer goes to the stream: {stanzas:?}"
+    );
+    answers[0].clone()
+}
+
+/// What the XMPP door answers to the same request from the platform, in the compact
+/// shape: the `<command/>`'s payload.
+fn over_xmpp(core: &mut Core, from: &str, node: &str, fields: &[(&str, &str)]) -> Element {
+    let mut fields: Vec<(&str, &[&str])> = fields
+        .iter()
+        .map(|(var, value)| (*var, std::slice::from_ref(value)))
+        .collect();
+    fields.push(("format", &["compact"]));
+    let stanza = iq("set", from, &command(node, &fields));
+    let outputs = run(core, Input::Stanza(xml(&stanza)), t(20));
+    let reply = sent(&outputs)
+        .into_iter()
+        .find(|s| s.attr("id") == Some("q1"))
+        .unwrap();
+    reply
+}
+
+#[test]
+fn a_request_through_another_door_gets_the_answer_a_command_gets() {
+    let mut core = bed(|_| {});
+    let fields = [("jid", "bob@example.test")];
+    let answer = ask(&mut core, request(7, PLATFORM, "peers", &fields), t(20));
+    assert_eq!((answer.door, answer.id), ("test", 7));
+    let answered = answer.result.unwrap();
+    assert_eq!(answered.node, "peers");
+    assert_eq!(answered.shape, Shape::Compact);
+    assert!(answered
+        .summary
+        .starts_with("bob@example.test is chatting with"));
+    let body: Element = answered.body.parse().unwrap();
+    // What the answer told the platform is recorded, as for a command.
+    let mut told: Vec<String> = vec!["bob@example.test".to_owned()];
+    told.extend(
+        body.children()
+            .filter_map(|p| p.attr("jid").map(str::to_owned)),
+    );
+    assert!(told.len() > 1, "bob has active peers: {body:?}");
+    let audit: Vec<(String, String)> = core
+        .state()
+        .audit
+        .pending()
+        .iter()
+        .map(|r| (r.platform.clone(), r.user.clone()))
+        .collect();
+    let expected: Vec<(String, String)> = told
+        .iter()
+        .map(|u| ("game@example.test".to_owned(), u.clone()))
+        .collect();
+    assert_eq!(audit, expected);
+    let reply = over_xmpp(&mut core, PLATFORM, "peers", &fields);
+    let payload = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.children().next())
+        .unwrap();
+    assert_eq!(&body, payload);
+}
+
+/// Who asks, the node, its fields, and the status and text of the refusal.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+
+#[test]
+fn refusals_are_the_commands_own_mapped_to_the_doors_codes() {
+    let mut core = bed(|_| {});
+    let cases: [Case; 4] = [
+        (
+            STRANGER,
+            "peers",
+            &[("jid", "bob@example.test")],
+            403,
+            "only game platforms registered with this bridge may run \"peers\"",
+        ),
+        (
+            PLATFORM,
+            "peers",
+            &[],
+            400,
+            "the form needs the field \"jid\": the user whose peers you want",
+        ),
+        (
+            PLATFORM,
+            "no-such-node",
+            &[],
+            404,
+            "there is no command named no-such-node",
+        ),
+        (
+            PLATFORM,
+            "stats",
+            &[],
+            403,
+            "only the bridge's operators (admins in its configuration) may run \"stats\"",
+        ),
+    ];
+    for (n, (from, node, fields, status, text)) in cases.into_iter().enumerate() {
+        let answer = ask(&mut core, request(n as u64, from, node, fields), t(20));
+        let failure = answer.result.unwrap_err();
+        assert_eq!(
+            (failure.http_status(), failure.text.as_str()),
+            (status, text)
+        );
+    }
+    // A prompt's answer node is for chat clients, not for other doors.
+    let prompt = ask(
+        &mut core,
+        request(9, PLATFORM, "prompt/100000/yes", &[]),
+        t(20),
+    );
+    assert_eq!(prompt.result.unwrap_err().http_status(), 404);
+}
+
+#[test]
+fn a_requester_past_its_rate_is_refused_at_the_door_as_on_the_stream() {
+    let mut core = bed(|c| c.platform_rate = Rate::per_sec(5));
+    let fields = [("jid", "zed@example.test")];
+    let refused: Vec<DoorAnswer> = (0..20)
+        .map(|n| ask(&mut core, request(n, PLATFORM, "peers", &fields), t(30)))
+        .filter(|a| a.result.is_err())
+        .collect();
+    assert!(refused.len() >= 10, "{refused:?}");
+    let first = refused[0].result.as_ref().unwrap_err();
+    assert_eq!(first.http_status(), 429);
+    assert!(
+        first.text.starts_with("too many requests from you"),
+        "{}",
+        first.text
+    );
+}

@@ -1,0 +1,132 @@
+//! A front door other than XMPP (HTTP, or a test's): a typed request in, a typed answer
+//! out. It goes through what an ad-hoc command goes through, less the XEP-0050
+//! sessions: the requester's rate, the node and who asks ([`crate::rights::actor`]),
+//! the node's access and right, the handler, the commit, the audit of what it
+//! disclosed. Its refusals are [`Failure`]s, which the door maps to its own codes
+//! ([`Failure::http_status`]).
+
+use std::time::SystemTime;
+
+use xmpp_parsers::jid::Jid;
+
+use super::{may_run, Origin};
+use crate::commands::render::{self, Answer};
+use crate::commands::{disco, Resume};
+use crate::core::{Core, Outbox};
+use crate::failure::Failure;
+use crate::rights::platforms::Shape;
+use crate::rights::{Actor, Platform, Via};
+use crate::wire::Xml;
+use crate::xep::forms::DataForm;
+
+/// A request through another front door.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorRequest {
+    /// The door's name (`http`): its answers come back with it.
+    pub door: &'static str,
+    /// The door's own number for the request: its answer carries it.
+    pub id: u64,
+    /// Who asks, as the door established it (a platform's JID).
+    pub from: Jid,
+    /// A platform token, where the door carries one.
+    pub token: Option<String>,
+    /// The node asked for.
+    pub node: String,
+    /// Its fields, as a submitted form.
+    pub form: DataForm,
+}
+
+/// A front door's answer, in the order the requests were settled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoorAnswer {
+    pub door: &'static str,
+    /// The request's [`DoorRequest::id`].
+    pub id: u64,
+    pub result: Result<Answered, Failure>,
+}
+
+/// A node's answer, for a door to write in its own format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub node: &'static str,
+    /// The answer in a sentence or two.
+    pub summary: String,
+    /// The shape [`Answered::body`] is in: compact where the node has it, else the
+    /// result form.
+    pub shape: Shape,
+    /// The answer as XML, as the `<command/>` of an ad-hoc command carries it.
+    pub body: String,
+}
+
+impl Answered {
+    pub fn new(node: &'static str, answer: &dyn Answer, max_bytes: usize) -> Answered {
+        let mut bytes = Vec::new();
+        let shape = render::body(&mut Xml::new(&mut bytes), answer, Shape::Compact, max_bytes);
+        Answered {
+            node,
+            summary: render::text(answer),
+            shape,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+impl Core {
+    /// A request through another front door.
+    pub(in crate::core) fn on_request(
+        &mut self,
+        request: DoorRequest,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let DoorRequest {
+            door,
+            id,
+            from,
+            token,
+            node,
+            form,
+        } = request;
+        let refuse = |failure: Failure, out: &mut Outbox| {
+            out.answers.push(super::DoorAnswer {
+                door,
+                id,
+                result: Err(failure),
+            });
+        };
+        if let Err(failure) = self.admit_requester(&from, now) {
+            return refuse(failure, out);
+        }
+        let mut actor = None;
+        let admitted = disco::admit(&node, |def| {
+            let decided = self.actor(&from, def.access, token.as_deref());
+            let admitted = may_run(def, &decided);
+            actor = Some(decided);
+            admitted
+        });
+        // A prompt's answer node (`prompt/<id>/yes`) is for users' chat clients only.
+        let (def, actor) = match (admitted, actor) {
+            (Ok((def, None)), Some(actor)) => (def, actor),
+            (Ok(_), _) => return refuse(Failure::item_not_found("there is no such command"), out),
+            (Err(failure), _) => return refuse(failure, out),
+        };
+        self.note_asker(&actor, now);
+        let then = Resume::new(move |actor, view, out| (def.start)(&form, actor, view, out));
+        self.begin(Origin::Door { door, id }, (def, actor), then, now, out);
+    }
+
+    /// Remembers a platform outside the registry that asked, for users' privacy pages.
+    pub(super) fn note_asker(&mut self, actor: &Actor, now: SystemTime) {
+        if let Actor::Platform(Platform {
+            id,
+            via: Via::TrustedDomain | Via::Public,
+            ..
+        }) = actor
+        {
+            // Users may then see it in their privacy, and name it by its JID.
+            self.state
+                .askers
+                .note(id.as_str(), crate::directory::unix_secs(now));
+        }
+    }
+}

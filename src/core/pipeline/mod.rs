@@ -1,0 +1,414 @@
+//! A request's path, whichever front door it came through: the node is found and the
+//! actor decided → the node's access is checked (before the form is read) → the node's
+//! handler, given its narrowed caller, a read-only view and its outputs → the handler's
+//! writes committed → the answer sent, then the handler's effects (the disclosures
+//! recorded in the audit). A handler that awaits the server is suspended with its
+//! continuation and resumed exactly once.
+//!
+//! The front doors turn what arrives into a request with an actor and say how its
+//! answer leaves: [`xmpp`] (ad-hoc commands with their XEP-0050 sessions, chat words,
+//! prompt forms) and [`door`] (any other, such as HTTP: a typed request in, a typed
+//! answer out, refusals as [`Failure`]s the door maps to its own codes).
+
+mod door;
+mod xmpp;
+
+pub use door::{Answered, DoorAnswer, DoorRequest};
+
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use tracing::{debug, error};
+use xmpp_parsers::jid::{BareJid, Jid};
+
+use super::session::Session;
+use super::stanza::{self, Header};
+use super::{Core, CoreConfig, Outbox, State};
+use crate::commands::{render, Effect, IqReply, NodeDef, Out, Progress, Resume, View};
+use crate::failure::Failure;
+use crate::rights::actor::Known;
+use crate::rights::platforms::Shape;
+use crate::rights::{self, Access, Actor};
+use crate::wire::TooLarge;
+
+/// A command request on its way: what is needed to answer it, whenever that is.
+pub(super) struct Suspended {
+    /// Where it came from, and so where its answer goes.
+    origin: Origin,
+    def: &'static NodeDef,
+    actor: Actor,
+    out: Out,
+}
+
+impl Suspended {
+    /// Who asks, for the caps per requester.
+    pub(super) fn requester(&self) -> BareJid {
+        self.actor.jid().to_bare()
+    }
+
+    /// Answers the request with `failure`.
+    pub(super) fn fail(&self, failure: &Failure, out: &mut Outbox) {
+        fail(self, failure, out);
+    }
+}
+
+/// The front door a request came through, and so how it is answered.
+// Nearly every request comes over XMPP: its header is kept inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
+enum Origin {
+    /// A stanza: an IQ or a message, answered on the stream.
+    Xmpp { header: Header, channel: Channel },
+    /// Another front door's request, answered with a [`DoorAnswer`].
+    Door { door: &'static str, id: u64 },
+}
+
+/// How an XMPP request came, and so how it is answered.
+enum Channel {
+    /// An ad-hoc command (XEP-0050).
+    Command {
+        sessionid: Option<String>,
+        /// The shape of answer asked for.
+        shape: Shape,
+        /// The session the request continued, put back if the handler refuses at once
+        /// (the requester may correct the form and submit again).
+        restore: Option<Session>,
+    },
+    /// Chat words: the answer is a chat message with its text.
+    Chat,
+}
+
+/// A suspended request and its continuation, as kept while it waits for the server.
+pub(super) struct Waiter {
+    pub(super) request: Suspended,
+    pub(super) then: Resume,
+    /// The answer to the privileged IQ it waited for, if any.
+    pub(super) reply: Option<IqReply>,
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Waiter({})", self.request.def.node)
+    }
+}
+
+/// What a handler may read, over the core's state.
+fn view<'a>(
+    state: &'a State,
+    config: &'a CoreConfig,
+    reply: Option<&'a IqReply>,
+    now: SystemTime,
+) -> View<'a> {
+    View {
+        now,
+        component: &config.component,
+        directory: &state.directory,
+        store: &state.store,
+        health: &state.health,
+        registry: &state.registry,
+        consent: &state.consent,
+        self_status: &state.self_status,
+        audit: &state.audit,
+        prompts: &state.prompts,
+        invites: &state.invites,
+        mutes: &state.mutes,
+        askers: &state.askers,
+        seed: state.health.stats.commands_served ^ config.salt,
+        reply,
+        settings: &config.rights,
+        max_reply_bytes: config.max_stanza_bytes,
+    }
+}
+
+impl Core {
+    /// Who sends a request from `from` to a node that requires `access`, with the
+    /// `token` its form carries, if any: what the core knows of the sender, and
+    /// [`rights::actor::decide`]. Decided once, before anything else of the request is
+    /// read.
+    pub(in crate::core) fn actor(&self, from: &Jid, access: Access, token: Option<&str>) -> Actor {
+        let bare = from.to_bare();
+        let registry = &self.state.registry;
+        let known = Known {
+            admin: self.config.admins.contains(&bare),
+            token: token
+                .and_then(|t| registry.by_token(t))
+                .and_then(|(id, entry)| Some((BareJid::from_str(id).ok()?, entry.profile.clone()))),
+            registered: registry
+                .get(bare.as_str())
+                .map(|entry| (entry.authorized, entry.profile.clone())),
+            trusted_domain: self.config.access.trusts(from.domain().as_str()),
+            served_user: from.node().is_some()
+                && self
+                    .state
+                    .directory
+                    .domain_of(from.domain().as_str())
+                    .is_some(),
+            public_platforms: self.config.access.public_platforms,
+        };
+        rights::actor::decide(from, access, known)
+    }
+
+    /// Whether the sender at `from` may run `def`.
+    pub(in crate::core) fn may_run(&self, from: &Jid, def: &NodeDef, token: Option<&str>) -> bool {
+        may_run(def, &self.actor(from, def.access, token))
+    }
+
+    /// Sets a request on its way: its handler's first run is a continuation like any
+    /// other.
+    fn begin(
+        &mut self,
+        origin: Origin,
+        (def, actor): (&'static NodeDef, Actor),
+        then: Resume,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let request = Suspended {
+            origin,
+            def,
+            actor,
+            out: Out::default(),
+        };
+        self.resume(
+            Waiter {
+                request,
+                then,
+                reply: None,
+            },
+            now,
+            out,
+        );
+    }
+
+    /// What a handler decided: an error, a wait, or an answer to commit and send.
+    fn settle(
+        &mut self,
+        mut request: Suspended,
+        result: Result<Progress, Failure>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        // Ids drawn are never given again, whatever becomes of the request. The database
+        // keeps how far ids are reserved, a block at a time, so that most requests do
+        // not write it.
+        let drawn = std::mem::take(&mut request.out.ids_drawn);
+        self.state.next_id += drawn;
+        let reserve = (self.state.next_id > self.state.ids_reserved
+            && matches!(result, Ok(Progress::Done(_))))
+        .then(|| self.state.next_id + super::ID_BLOCK);
+        if let Some(reserve) = reserve {
+            request.out.write(crate::store::Write::Meta {
+                key: super::NEXT_ID.to_owned(),
+                value: reserve.to_string(),
+            });
+        }
+        match result {
+            Err(failure) => {
+                if let Origin::Xmpp {
+                    channel:
+                        Channel::Command {
+                            sessionid, restore, ..
+                        },
+                    ..
+                } = &mut request.origin
+                {
+                    if let (Some(id), Some(session)) = (sessionid.take(), restore.take()) {
+                        self.sessions.restore(id, session, now);
+                    }
+                }
+                fail(&request, &failure, out);
+            }
+            Ok(Progress::Await(needs, then)) => {
+                // Once it waited, the session is the request's own: no second submission.
+                if let Origin::Xmpp {
+                    channel: Channel::Command { restore, .. },
+                    ..
+                } = &mut request.origin
+                {
+                    *restore = None;
+                }
+                self.wait(
+                    needs,
+                    Waiter {
+                        request,
+                        then,
+                        reply: None,
+                    },
+                    now,
+                    out,
+                );
+            }
+            Ok(Progress::Done(answer)) => {
+                let disclosed = request
+                    .out
+                    .effects()
+                    .iter()
+                    .filter(|e| matches!(e, Effect::Disclose(_)))
+                    .count();
+                if disclosed > 0
+                    && (self.state.health.storage_failing_since.is_some()
+                        || !self.state.audit.has_room(disclosed))
+                {
+                    // Fail closed: no disclosure goes unrecorded.
+                    self.state.health.stats.disclosures_refused += 1;
+                    return fail(&request, &Failure::unrecordable(), out);
+                }
+                let writes = request.out.take_writes();
+                if let Err(e) = self.state.store.commit(&writes) {
+                    self.state.health.stats.storage_failures += 1;
+                    error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
+                    return fail(&request, &Failure::internal(), out);
+                }
+                if let Some(reserve) = reserve {
+                    self.state.ids_reserved = reserve;
+                }
+                if !writes.is_empty() {
+                    self.state.health.stats.storage_writes += 1;
+                    self.applied(writes);
+                }
+                self.state.health.stats.commands_served += 1;
+                let max = self.config.max_stanza_bytes;
+                match request.origin {
+                    Origin::Xmpp {
+                        header,
+                        channel:
+                            Channel::Command {
+                                sessionid, shape, ..
+                            },
+                    } => {
+                        // Responses always carry a session id, single-step ones included
+                        // (§3.4).
+                        let id = sessionid.unwrap_or_else(|| self.sessions.new_id());
+                        let header = &header;
+                        let reply = render::Reply {
+                            id: header.id.as_deref().unwrap_or_default(),
+                            from: header.to.as_str(),
+                            to: header.from.as_str(),
+                        };
+                        let written = out.wire.stanza(|xml| {
+                            let node = request.def.node;
+                            render::completed(xml, reply, node, &id, &*answer, shape, max);
+                        });
+                        if let Err(TooLarge(size)) = written {
+                            out.wire.count_oversized();
+                            let id = Some(reply.id);
+                            out.wire
+                                .too_large_answer(id, Some(reply.from), Some(reply.to), size);
+                        }
+                    }
+                    Origin::Xmpp {
+                        header,
+                        channel: Channel::Chat,
+                    } => out.send(stanza::chat_reply(&header, &render::text(&*answer))),
+                    Origin::Door { door, id } => out.answers.push(DoorAnswer {
+                        door,
+                        id,
+                        result: Ok(Answered::new(request.def.node, &*answer, max)),
+                    }),
+                }
+                let platform = request.actor.platform().map(|p| p.id.as_str());
+                let at = crate::directory::unix_secs(now);
+                for effect in request.out.take_effects() {
+                    match effect {
+                        Effect::Send(el) => out.send(el),
+                        Effect::Disclose(user) => {
+                            if let Some(platform) = platform {
+                                self.state
+                                    .audit
+                                    .record(platform, &user, request.def.node, at);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Brings what the core holds in memory in line with writes just committed.
+    pub(in crate::core) fn applied(&mut self, writes: Vec<crate::store::Write>) {
+        use crate::store::Write;
+        for write in writes {
+            self.state.invites.apply(&write);
+            self.state.mutes.apply(&write);
+            match write {
+                Write::Meta { .. }
+                | Write::Invite(_)
+                | Write::InviteState { .. }
+                | Write::Mute { .. } => {}
+                Write::Consent(choice, _) => self.state.consent.apply(&choice),
+                Write::SelfStatus { user, status } => self.state.self_status.apply(&user, status),
+                Write::Prompt(prompt) => {
+                    if prompt.invite.is_some() {
+                        // Its message leaves right after this commit.
+                        self.sent.push(prompt.id.clone());
+                    }
+                    self.state.prompts.insert(prompt)
+                }
+                Write::PromptAnswer { id, .. } => {
+                    self.state.prompts.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Runs a request's continuation: its first run, or its resumption once its wait is
+    /// over.
+    pub(in crate::core) fn resume(&mut self, waiter: Waiter, now: SystemTime, out: &mut Outbox) {
+        let Waiter {
+            mut request,
+            then,
+            reply,
+        } = waiter;
+        request.out.id_base = self.state.next_id;
+        let result = then.run(
+            &request.actor,
+            &view(&self.state, &self.config, reply.as_ref(), now),
+            &mut request.out,
+        );
+        self.settle(request, result, now, out);
+    }
+}
+
+/// Whether `actor` may run `def`: the node admits it, and a platform holds the node's
+/// right.
+fn may_run(def: &NodeDef, actor: &Actor) -> bool {
+    rights::admits(def.access, actor)
+        && def.right.is_none_or(|right| {
+            actor
+                .platform()
+                .is_some_and(|p| p.profile.rights.contains(right))
+        })
+}
+
+/// Answers `request` with `failure`: an error reply to a command, a chat message to
+/// chat words, a refusal to another front door.
+fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
+    match &request.origin {
+        Origin::Xmpp {
+            header,
+            channel: Channel::Command { .. },
+        } => refuse(header, failure, out),
+        Origin::Xmpp {
+            header,
+            channel: Channel::Chat,
+        } => {
+            debug!(condition = ?failure.condition, text = %failure.text, "refused");
+            out.send(stanza::chat_reply(header, &failure.text));
+        }
+        Origin::Door { door, id } => {
+            debug!(condition = ?failure.condition, text = %failure.text, "refused");
+            out.answers.push(DoorAnswer {
+                door,
+                id: *id,
+                result: Err(failure.clone()),
+            });
+        }
+    }
+}
+
+fn refuse(header: &Header, failure: &Failure, out: &mut Outbox) {
+    debug!(condition = ?failure.condition, text = %failure.text, "refused");
+    out.send(stanza::error_reply(header, failure));
+}
+
+#[cfg(test)]
+mod tests;
