@@ -8,19 +8,39 @@
 //! unit test with XML fixtures and a fake clock. The only durable resource it owns is the
 //! [`Store`]; the driver runs the core on its own thread so SQLite never blocks the async
 //! runtime.
+//!
+//! Where each concern lives:
+//! - [`io`]: the inputs, the outputs and the outbox;
+//! - `start`: the core built from the database, and handed back;
+//! - this file: the state, the batch loop, deadlines, the link going up and down, the
+//!   writes the core makes on its own (last seen, audit);
+//! - `routing`: stanzas in, each to where it belongs, within its requester's rate;
+//! - [`classify`], [`disco`], [`stanza`]: what an IQ asks, the baseline protocol, and
+//!   stanzas as headers and replies;
+//! - `pipeline`: a request's path from any front door (XMPP, or another) to its answer,
+//!   with [`session`]s for XEP-0050;
+//! - `queries`, [`iq_tracker`], [`parked`], [`deadlines`]: what the core asks the server
+//!   (rosters, pings, privileged IQs) and the requests waiting for it;
+//! - `timers`: prompts that expire and sessions that end by themselves;
+//! - [`rate`]: requests per second per requester.
 
 pub mod classify;
 pub mod deadlines;
 pub mod disco;
+pub mod io;
 pub mod iq_tracker;
 pub mod parked;
 mod pipeline;
-pub use pipeline::{Answered, DoorAnswer, DoorRequest};
 mod queries;
 pub mod rate;
+mod routing;
 pub mod session;
 pub mod stanza;
+mod start;
 mod timers;
+
+pub use io::{Input, Outbox, Output};
+pub use pipeline::{Answered, DoorAnswer, DoorRequest};
 
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +48,6 @@ use minidom::Element;
 use tracing::{debug, error, info, warn};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
-use xmpp_parsers::version::VersionResult;
 
 use crate::directory::activity::ReportKey;
 use crate::directory::ingest::Ingested;
@@ -44,7 +63,7 @@ use crate::rights::consent::ConsentPolicy;
 use crate::rights::platforms::Registry;
 use crate::rights::AccessConfig;
 use crate::store::Store;
-use crate::wire::Wire;
+
 use classify::Request;
 use iq_tracker::{Ended, IqTracker, Purpose};
 use parked::Parked;
@@ -52,100 +71,6 @@ use pipeline::Waiter;
 use rate::{Rate, RateLimits};
 use session::Sessions;
 use stanza::{Header, IqType, Kind};
-
-/// Something that happened, for the core to decide about.
-#[derive(Debug)]
-pub enum Input {
-    /// The handshake with the server succeeded: the link is up.
-    Connected,
-    /// The link went down (the transport reconnects on its own).
-    Disconnected { reason: String },
-    /// A stanza from the server, parsed as XML but not yet as anything else.
-    Stanza(Element),
-    /// Time passed; timers are due or nearly so.
-    Tick,
-    /// The transport read a stanza to its end without building it (larger than
-    /// `link.max_incoming_stanza_kib`, too many elements, or too deep; logged there,
-    /// rate-limited): its top element, so that an IQ request still gets its answer.
-    Skipped { head: Element, reason: &'static str },
-    /// The answer to [`Output::ListSessions`]: every session's full JID, or why not.
-    Sessions {
-        domain: BareJid,
-        /// The `link` of the request it answers.
-        link: u32,
-        sessions: Result<Vec<String>, String>,
-    },
-    /// A request through a front door other than XMPP; answered with
-    /// [`Output::Answer`].
-    Request(DoorRequest),
-}
-
-/// What the core wants done, one by one (see [`Core::handle`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Output {
-    /// Send this stanza to the server: its bytes, as serialised for the stream (see
-    /// [`crate::wire::parse_stanza`]).
-    Send(String),
-    /// Deliver a [`Input::Tick`] no later than this.
-    WakeAt(SystemTime),
-    /// Ask the server's HTTP API (ejabberd) for every session of `domain`; the answer
-    /// comes back as [`Input::Sessions`].
-    ListSessions {
-        domain: BareJid,
-        /// Which link (epoch) asks: an answer for another is ignored.
-        link: u32,
-    },
-    /// The answer to an [`Input::Request`], for its front door.
-    Answer(DoorAnswer),
-}
-
-/// What handling a batch of inputs produced: the stanzas to send, already serialised in
-/// order, and what the driver is asked to do.
-#[derive(Debug)]
-pub struct Outbox {
-    pub wire: Wire,
-    /// Deliver a [`Input::Tick`] no later than this.
-    pub wake_at: Option<SystemTime>,
-    /// Ask the server's HTTP API (ejabberd) for every session of these domains, each for
-    /// its link (epoch); the answers come back as [`Input::Sessions`].
-    pub list_sessions: Vec<(BareJid, u32)>,
-    /// Answers for the other front doors.
-    pub answers: Vec<DoorAnswer>,
-}
-
-impl Outbox {
-    /// Stanzas larger than `max_stanza_bytes` are not sent (see [`Wire`]).
-    pub fn new(max_stanza_bytes: usize) -> Outbox {
-        Outbox {
-            wire: Wire::new(max_stanza_bytes),
-            wake_at: None,
-            list_sessions: Vec::new(),
-            answers: Vec::new(),
-        }
-    }
-
-    /// Serialises `el` as the next stanza to send.
-    pub fn send(&mut self, el: Element) {
-        self.wire.send(&el);
-    }
-
-    /// Everything in the outbox, one output each: stanzas, then requests, then the wake.
-    pub fn into_outputs(self) -> Vec<Output> {
-        let mut outputs: Vec<Output> = self
-            .wire
-            .stanzas()
-            .map(|stanza| Output::Send(String::from_utf8_lossy(stanza).into_owned()))
-            .collect();
-        outputs.extend(
-            self.list_sessions
-                .into_iter()
-                .map(|(domain, link)| Output::ListSessions { domain, link }),
-        );
-        outputs.extend(self.answers.into_iter().map(Output::Answer));
-        outputs.extend(self.wake_at.map(Output::WakeAt));
-        outputs
-    }
-}
 
 /// The part of the configuration the core decides with ([`crate::daemon::core_config`]
 /// reads it from the operator's).
@@ -263,123 +188,8 @@ pub const ID_BLOCK: u64 = 1_000;
 const REGISTRY_CHECK: Duration = Duration::from_millis(100);
 
 impl Core {
-    /// `salt` seeds unguessable command session ids; pass something random.
-    pub fn new(mut config: CoreConfig, store: Store, now: SystemTime, salt: u64) -> Core {
-        config.salt = salt;
-        let directory = Directory::new(config.directory.clone(), &config.domains);
-        let (registry, registry_version) = load_registry(&store);
-        let mut consent = Consent::new(config.consent);
-        let mut self_status = SelfStatuses::default();
-        let mut prompts = Prompts::default();
-        let mut invites = crate::invites::Book::new(config.rights.invites.session_max_secs);
-        let mut mutes = crate::invites::mutes::Mutes::default();
-        let mut askers = crate::rights::askers::Askers::new(config.access.clone());
-        match store.askers() {
-            Ok(rows) => {
-                for (jid, at) in rows {
-                    askers.load(jid, at);
-                }
-            }
-            Err(e) => {
-                error!(error = %e, "cannot read the platforms outside the registry that asked; users see them again once they ask")
-            }
-        }
-        match (
-            store.consents(),
-            store.self_statuses(),
-            store.pending_prompts(),
-        ) {
-            (Ok(consents), Ok(statuses), Ok(pending)) => {
-                for (user, platform, share) in consents {
-                    consent.load(user, platform, share);
-                }
-                for status in statuses {
-                    self_status.apply(&status.user.clone(), Some(status));
-                }
-                for prompt in pending {
-                    prompts.insert(prompt);
-                }
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                error!(error = %e, "cannot read users' consent and statuses; every user is treated as not consenting until the bridge restarts");
-                consent = Consent::new(crate::rights::consent::ConsentPolicy::OptIn);
-            }
-        }
-        let cooldown = config.rights.invites.cooldown_secs;
-        match load_invites(&store, unix_secs(now), cooldown, &mut invites, &mut mutes) {
-            Ok(()) => {
-                if !invites.is_empty() {
-                    info!(
-                        invites = invites.len(),
-                        "open invites read from the database"
-                    );
-                }
-            }
-            Err(e) => {
-                error!(error = %e, "cannot read open invites and mutes; they are read again at the next start")
-            }
-        }
-        let state = State {
-            health: Health::new(now),
-            directory,
-            store,
-            registry,
-            consent,
-            self_status,
-            audit: AuditLog::default(),
-            prompts,
-            invites,
-            mutes,
-            askers,
-            next_id: 0,
-            ids_reserved: 0,
-        };
-        let mut state = state;
-        // A new database starts its sequence at a random point, so that ids tell nothing
-        // of how many came before.
-        state.next_id = state
-            .store
-            .meta(NEXT_ID)
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(crate::prompts::FIRST_ID + salt % crate::prompts::FIRST_ID_SPREAD);
-        state.ids_reserved = state.next_id;
-        Core {
-            next_op: 0,
-            registry_version,
-            registry_checked: now,
-            sent: Vec::new(),
-            resent: false,
-            component_jid: Jid::from(config.component.clone()),
-            sessions: Sessions::new(config.command_session, salt),
-            iq: IqTracker::new(config.iq_timeout),
-            state,
-            parked: Parked::default(),
-            rates: RateLimits::new(config.platform_rate, config.other_rate),
-            noisy: Throttle::new(NOISY_INTERVAL),
-            pending_since: None,
-            storage_retry: None,
-            last_prune: now,
-            sessions_asked: Vec::new(),
-            config,
-        }
-    }
-
     pub fn state(&self) -> &State {
         &self.state
-    }
-
-    /// Gives the store back for a clean close at shutdown, with every pending write done
-    /// (one last try, whatever the backoff says).
-    pub fn into_store(mut self) -> Store {
-        let now = self
-            .state
-            .health
-            .storage_failing_since
-            .unwrap_or(self.state.health.started_at);
-        self.flush_writes(now);
-        self.state.store
     }
 
     /// Writes the batched last-seen times and disclosure records, each batch in one
@@ -686,316 +496,6 @@ impl Core {
             &Failure::service_unavailable("the game bridge is restarting; try again shortly"),
             out,
         );
-    }
-
-    fn on_stanza(&mut self, el: Element, now: SystemTime, out: &mut Outbox) {
-        let header = match Header::read(&el) {
-            Ok(header) => header,
-            Err(e) => {
-                self.state.health.stats.stanzas_dropped += 1;
-                if let Some(suppressed) = self.noisy.allow(now) {
-                    warn!(error = %e, suppressed, "dropped a stanza that cannot be routed");
-                }
-                return;
-            }
-        };
-        let span = tracing::debug_span!(
-            "stanza",
-            kind = ?header.kind,
-            id = %failure::quote(header.id.as_deref().unwrap_or("")),
-            from = %header.from,
-        );
-        let _guard = span.enter();
-        match header.kind {
-            Kind::Iq => self.on_iq(&header, &el, now, out),
-            Kind::Presence => {
-                let ingested =
-                    self.state
-                        .directory
-                        .ingest_presence(&header.from, &el, unix_secs(now));
-                self.ingested(ingested, now);
-            }
-            Kind::Message => {
-                if header.type_.as_deref() == Some("error") {
-                    return;
-                }
-                if let Some((form, thread)) =
-                    classify::prompt_form(&header, &el, &self.config.component)
-                {
-                    if !self.rates.allow(header.from.to_bare().as_str(), false, now) {
-                        self.state.health.stats.requests_rate_limited += 1;
-                        self.state.health.stats.stanzas_dropped += 1;
-                        return;
-                    }
-                    let thread = thread.map(str::to_owned);
-                    return self.on_prompt_form(&header, form, thread.as_deref(), now, out);
-                }
-                if let Some(body) = classify::words(&header, &el, &self.config.component) {
-                    if self
-                        .state
-                        .directory
-                        .domain_of(header.from.domain().as_str())
-                        .is_none()
-                    {
-                        // Only the served users talk to the bridge; others are not answered.
-                        self.state.health.stats.stanzas_dropped += 1;
-                        debug!("chat message from someone who is not a user of the served domains; dropped");
-                        return;
-                    }
-                    if !self.rates.allow(header.from.to_bare().as_str(), false, now) {
-                        self.state.health.stats.requests_rate_limited += 1;
-                        self.state.health.stats.stanzas_dropped += 1;
-                        return;
-                    }
-                    let body = body.to_owned();
-                    return self.on_words(&header, &body, now, out);
-                }
-                let ingested = self.state.directory.ingest_message(
-                    &header.from,
-                    &el,
-                    &self.config.activity_key,
-                    unix_secs(now),
-                );
-                self.ingested(ingested, now);
-            }
-        }
-    }
-
-    /// A stanza the transport skipped unread: an IQ request still gets its one answer.
-    fn on_skipped(&mut self, head: &Element, reason: &str, out: &mut Outbox) {
-        let Ok(header) = Header::read(head) else {
-            return;
-        };
-        if header.kind == Kind::Iq
-            && matches!(header.iq_type(), Some(IqType::Get) | Some(IqType::Set))
-            && header
-                .id
-                .as_ref()
-                .is_some_and(|id| id.len() <= MAX_ID_BYTES)
-        {
-            let failure = Failure::policy_violation(format!(
-                "this request is {reason}, so the bridge did not read it"
-            ));
-            out.send(stanza::error_reply(&header, &failure));
-        }
-    }
-
-    fn on_iq(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Outbox) {
-        match header.iq_type() {
-            Some(IqType::Get) | Some(IqType::Set) => {
-                if header.id.as_ref().is_none_or(|id| id.len() > MAX_ID_BYTES) {
-                    self.state.health.stats.stanzas_dropped += 1;
-                    if let Some(suppressed) = self.noisy.allow(now) {
-                        warn!(
-                            suppressed,
-                            "dropped an IQ request without an id, or with one too long to echo: it cannot be answered"
-                        );
-                    }
-                    return;
-                }
-                if let Err(failure) = self.admit_requester(&header.from, now) {
-                    if failure.text.is_empty() {
-                        out.send(stanza::bare_error_reply(
-                            header,
-                            "resource-constraint",
-                            "wait",
-                        ));
-                    } else {
-                        out.send(stanza::error_reply(header, &failure));
-                    }
-                    return;
-                }
-                self.on_iq_request(header, el, now, out);
-            }
-            Some(IqType::Result) | Some(IqType::Error) => {
-                let is_error = header.iq_type() == Some(IqType::Error);
-                let Some(id) = header.id.as_deref() else {
-                    return;
-                };
-                match self.iq.on_reply(id, &header.from, is_error) {
-                    Some(Ended::Reply { purpose, is_error }) => {
-                        self.on_iq_reply(purpose, is_error, el, now, out)
-                    }
-                    _ => debug!("reply to no IQ of ours; ignored"),
-                }
-            }
-            None => {
-                self.state.health.stats.stanzas_dropped += 1;
-                let failure =
-                    Failure::bad_request("an IQ must have type get, set, result or error");
-                if let Some(suppressed) = self.noisy.allow(now) {
-                    warn!(
-                        type_ = %failure::quote(header.type_.as_deref().unwrap_or("")),
-                        suppressed,
-                        "IQ of unknown type"
-                    );
-                }
-                if header.id.is_some() {
-                    out.send(stanza::error_reply(header, &failure));
-                }
-            }
-        }
-    }
-
-    /// Whether a request from `from` is within its rate (platforms and operators have
-    /// theirs, anyone else another), whichever door it came through. Past it, the
-    /// first refusal in a second says why; the others are the condition alone (an
-    /// empty text).
-    fn admit_requester(&mut self, from: &Jid, now: SystemTime) -> Result<(), Failure> {
-        self.refresh_registry(now);
-        let requester = from.to_bare();
-        let trusted = self.state.registry.get(requester.as_str()).is_some()
-            || self.config.admins.contains(&requester);
-        let Err(refused) = self.rates.check(requester.as_str(), trusted, now) else {
-            return Ok(());
-        };
-        self.state.health.stats.requests_refused_busy += 1;
-        self.state.health.stats.requests_rate_limited += 1;
-        Err(if refused.explain {
-            Failure::resource_constraint(format!(
-                "too many requests from you: at most {} a second are answered; try again in {:.1} s",
-                self.rates.per_sec(trusted),
-                refused.wait.as_secs_f64().max(0.1)
-            ))
-        } else {
-            Failure::resource_constraint(String::new())
-        })
-    }
-
-    /// Reads the registry again if another process changed the database since.
-    fn refresh_registry(&mut self, now: SystemTime) {
-        if now < self.registry_checked + REGISTRY_CHECK && now >= self.registry_checked {
-            return;
-        }
-        self.registry_checked = now;
-        match self.state.store.data_version() {
-            Ok(version) if version != self.registry_version => {
-                let (registry, version) = load_registry(&self.state.store);
-                info!(
-                    platforms = registry.len(),
-                    "registry of platforms read again"
-                );
-                self.state.registry = registry;
-                self.registry_version = version;
-            }
-            Ok(_) => {}
-            Err(e) => debug!(error = %e, "cannot read the database's data version"),
-        }
-    }
-
-    /// Counts and logs what the directory could not take.
-    fn ingested(&mut self, ingested: Ingested, now: SystemTime) {
-        match ingested {
-            Ingested::Taken => {}
-            Ingested::Malformed(reason) => {
-                self.state.health.stats.stanzas_dropped += 1;
-                debug!(%reason, "malformed stanza ignored");
-            }
-            Ingested::BadReport(reason) => {
-                self.state.health.stats.stanzas_dropped += 1;
-                if let Some(suppressed) = self.noisy.allow(now) {
-                    warn!(%reason, suppressed, "stanza from the server ignored");
-                }
-            }
-        }
-    }
-
-    /// Answers one IQ get/set, or sets it on its way when it is a command.
-    fn on_iq_request(&mut self, header: &Header, el: &Element, now: SystemTime, out: &mut Outbox) {
-        let payload = match classify::classify(header, el, &self.config.component) {
-            Ok(Request::Ping) => None,
-            Ok(Request::Version) => Some(
-                VersionResult {
-                    name: "xmpp-game-bridge".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    // The operating system is not disclosed: it helps attackers more
-                    // than users.
-                    os: None,
-                }
-                .into(),
-            ),
-            Ok(Request::DiscoInfo { node: None }) => Some(disco::info(&self.config)),
-            Ok(Request::DiscoItems { node: None }) => Some(disco::items()),
-            Ok(Request::DiscoInfo { node: Some(node) }) => {
-                match crate::commands::disco::info(node, |def| {
-                    self.may_run(&header.from, def, None)
-                }) {
-                    Ok(el) => Some(el),
-                    Err(failure) => return self.refuse(header, &failure, out),
-                }
-            }
-            Ok(Request::DiscoItems { node: Some(node) }) => {
-                let component = self.component_jid.clone();
-                match crate::commands::disco::items(&component, node, |def| {
-                    self.may_run(&header.from, def, None)
-                }) {
-                    Ok(el) => Some(el),
-                    Err(failure) => return self.refuse(header, &failure, out),
-                }
-            }
-            Ok(Request::Command { node, payload }) => {
-                return self.on_command(header, node, payload, now, out)
-            }
-            Err(failure) => return self.refuse(header, &failure, out),
-        };
-        out.send(stanza::iq_result(header, payload));
-    }
-
-    fn refuse(&self, header: &Header, failure: &Failure, out: &mut Outbox) {
-        debug!(condition = ?failure.condition, text = %failure.text, "refused");
-        out.send(stanza::error_reply(header, failure));
-    }
-}
-
-/// The invites that may still change, with their invitees, and every mute.
-fn load_invites(
-    store: &Store,
-    now: u32,
-    cooldown: u32,
-    invites: &mut crate::invites::Book,
-    mutes: &mut crate::invites::mutes::Mutes,
-) -> Result<(), crate::store::StoreError> {
-    let mut invitations: std::collections::HashMap<String, Vec<_>> = Default::default();
-    for prompt in store.live_invitations(now)? {
-        let invite = prompt.invite.clone().unwrap_or_default();
-        invitations.entry(invite).or_default().push(prompt);
-    }
-    for record in store.live_invites(now)? {
-        let prompts = invitations.remove(&record.id).unwrap_or_default();
-        invites.load(record, prompts);
-    }
-    // The last hour's invitations per host (the per-host rate).
-    let window = crate::invites::RATE_WINDOW_SECS;
-    for (host, at, sent) in store.invites_since(now.saturating_sub(window))? {
-        invites.note_sent(&host, at, sent);
-    }
-    // The runs of declines that may still hold an invitee's cooldown.
-    for (user, host, answer, at) in store.invitation_answers(now.saturating_sub(cooldown))? {
-        if let Some(answer) = crate::invites::Answer::from_stored(&answer) {
-            invites.note_answer(&user, &host, answer, at);
-        }
-    }
-    for (user, host) in store.mutes()? {
-        mutes.apply(&crate::store::Write::Mute {
-            user,
-            host,
-            mute: true,
-            at: 0,
-        });
-    }
-    Ok(())
-}
-
-/// The registry as stored, and the `data_version` it was read at; empty (with a log
-/// line) if the database cannot be read.
-fn load_registry(store: &Store) -> (Registry, i64) {
-    let version = store.data_version().unwrap_or(0);
-    match store.platforms() {
-        Ok(records) => (Registry::from_records(records), version),
-        Err(e) => {
-            error!(error = %e, "cannot read the registry of platforms");
-            (Registry::default(), version)
-        }
     }
 }
 
