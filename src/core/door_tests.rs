@@ -57,14 +57,14 @@ fn request(id: u64, from: &str, node: &str, fields: &[(&str, &str)]) -> Input {
     for (var, value) in fields {
         form.push_field(Field::value(*var, *value));
     }
-    Input::Request(DoorRequest {
+    Input::Request(Box::new(DoorRequest {
         door: "test",
         id,
         from: Jid::from_str(from).unwrap(),
         token: None,
         node: node.to_owned(),
         form,
-    })
+    }))
 }
 
 fn answers(outputs: &[Output]) -> Vec<&DoorAnswer> {

@@ -32,7 +32,7 @@ pub enum Input {
     },
     /// A request through a front door other than XMPP; answered with
     /// [`Output::Answer`].
-    Request(DoorRequest),
+    Request(Box<DoorRequest>),
 }
 
 /// What the core wants done, one by one (see [`Core::handle`]).
@@ -99,5 +99,22 @@ impl Outbox {
         outputs.extend(self.answers.into_iter().map(Output::Answer));
         outputs.extend(self.wake_at.map(Output::WakeAt));
         outputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A burst of presences waits in the link's queue as inputs: a rare kind of input
+    /// must not make every one of them larger.
+    #[test]
+    fn an_input_is_the_size_of_a_stanza() {
+        let stanza = std::mem::size_of::<Element>();
+        let input = std::mem::size_of::<Input>();
+        assert!(
+            input <= stanza + 16,
+            "an input takes {input} bytes, a stanza {stanza}"
+        );
     }
 }

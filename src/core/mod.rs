@@ -315,7 +315,7 @@ impl Core {
                 link,
                 sessions,
             } => self.on_sessions(&domain, link, sessions),
-            Input::Request(request) => self.on_request(request, now, out),
+            Input::Request(request) => self.on_request(*request, now, out),
         }
     }
 
