@@ -40,6 +40,8 @@ pub mod directory;
 pub mod failure;
 pub mod health;
 pub mod invites;
+#[cfg(test)]
+mod layout_tests;
 pub mod logging;
 pub mod prompts;
 pub mod rights;
