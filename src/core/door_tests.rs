@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use minidom::Element;
 use xmpp_parsers::jid::Jid;
 
-use super::tests::{command, core_with, iq, link_up, roster_result, sent, t, xml, PLATFORM};
+use super::tests::{command, core_with, iq, link_up, sent, server_answer, t, xml, PLATFORM};
 use super::{Core, DoorAnswer, DoorRequest, Input, Output};
 use crate::core::rate::Rate;
 use crate::rights::platforms::Shape;
@@ -18,8 +18,7 @@ use crate::xep::forms::{DataForm, Field, FormType};
 
 const STRANGER: &str = "eve@elsewhere.test/x";
 
-/// A core whose server answers every roster fetch: each of alice, bob, carol and dave
-/// has the others as mutual contacts.
+/// A linked core: alice, bob (chat) and carol (away) online.
 fn bed(change: impl FnOnce(&mut super::tests::Bed)) -> Core {
     let mut core = core_with(Store::open_in_memory().unwrap(), change);
     link_up(&mut core);
@@ -34,14 +33,7 @@ fn run(core: &mut Core, input: Input, now: SystemTime) -> Vec<Output> {
         for output in core.handle(input, now) {
             if let Output::Send(raw) = &output {
                 let el = crate::wire::parse_stanza(raw).unwrap();
-                if el.attr("type") == Some("get") && el.has_child("query", "jabber:iq:roster") {
-                    let user = el.attr("to").unwrap().split('@').next().unwrap().to_owned();
-                    let contacts: Vec<(&str, &str)> = ["alice", "bob", "carol", "dave"]
-                        .into_iter()
-                        .filter(|c| *c != user)
-                        .map(|c| (c, "both"))
-                        .collect();
-                    let reply = roster_result(el.attr("id").unwrap(), &user, &contacts);
+                if let Some(reply) = server_answer(&el) {
                     queue.push(Input::Stanza(xml(&reply)));
                 }
             }

@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use minidom::Element;
 
-use super::tests::{core_with, link_up, presence, t, xml, ADMIN, ALICE, PLATFORM};
+use super::tests::{
+    command, core_with, link_up, presence, server_answer, t, xml, ADMIN, ALICE, PLATFORM,
+};
 use super::{Core, Input, Output};
 use crate::config::ConsentPolicy;
 use crate::rights::consent::Choice;
@@ -44,7 +46,7 @@ impl Recorder {
                 let Output::Send(raw) = output else { continue };
                 let _ = writeln!(self.text, "{raw}");
                 let el = crate::wire::parse_stanza(&raw).unwrap();
-                if let Some(reply) = server_reply(&el) {
+                if let Some(reply) = server_answer(&el) {
                     queue.push(xml(&reply));
                 }
                 all.push(el);
@@ -60,21 +62,10 @@ impl Recorder {
         node: &str,
         fields: &[(&str, &[&str])],
     ) -> Vec<Element> {
-        let fields: String = fields
-            .iter()
-            .map(|(var, values)| {
-                let values: String = values
-                    .iter()
-                    .map(|v| format!("<value>{v}</value>"))
-                    .collect();
-                format!("<field var='{var}'>{values}</field>")
-            })
-            .collect();
         let stanza = format!(
-            "<iq xmlns='{NS}' type='set' id='g{}' from='{from}' to='game.example.test'>\
-             <command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'>\
-             <x xmlns='jabber:x:data' type='submit'>{fields}</x></command></iq>",
-            self.step + 1
+            "<iq xmlns='{NS}' type='set' id='g{}' from='{from}' to='game.example.test'>{}</iq>",
+            self.step + 1,
+            command(node, fields)
         );
         self.send(label, &stanza)
     }
@@ -104,35 +95,6 @@ impl Recorder {
         compact.push(("format", &["compact"]));
         self.command(&format!("{label} (compact)"), PLATFORM, node, &compact);
     }
-}
-
-/// What the server answers to the core's roster fetches and pings: everyone has
-/// everyone else of alice, bob, carol and dave mutually, and rob of another server.
-fn server_reply(el: &Element) -> Option<String> {
-    if el.name() != "iq" || el.attr("type") != Some("get") {
-        return None;
-    }
-    let (id, to) = (el.attr("id")?, el.attr("to")?);
-    if el.has_child("ping", "urn:xmpp:ping") {
-        return Some(format!(
-            "<iq xmlns='{NS}' type='result' id='{id}' from='{to}' to='game.example.test'/>"
-        ));
-    }
-    if el.has_child("query", "jabber:iq:roster") {
-        let user = to.split('@').next()?;
-        let items: String = ["alice", "bob", "carol", "dave"]
-            .into_iter()
-            .filter(|c| *c != user)
-            .map(|c| format!("<item jid='{c}@example.test' subscription='both'/>"))
-            .chain(std::iter::once(
-                "<item jid='rob@other.example' subscription='both'/>".to_owned(),
-            ))
-            .collect();
-        return Some(format!(
-            "<iq xmlns='{NS}' type='result' id='{id}' from='{to}' to='game.example.test'><query xmlns='jabber:iq:roster'>{items}</query></iq>"
-        ));
-    }
-    None
 }
 
 /// A top-level field of the form in a command result or a message.

@@ -471,6 +471,35 @@ pub(super) fn roster_result(id: &str, user: &str, contacts: &[(&str, &str)]) -> 
     )
 }
 
+/// What the server answers to the core's roster fetches and pings: everyone has
+/// everyone else of alice, bob, carol and dave mutually, and rob of another server.
+pub(super) fn server_answer(el: &Element) -> Option<String> {
+    if el.name() != "iq" || el.attr("type") != Some("get") {
+        return None;
+    }
+    let (id, to) = (el.attr("id")?, el.attr("to")?);
+    if el.has_child("ping", "urn:xmpp:ping") {
+        return Some(format!(
+            "<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{to}' to='game.example.test'/>"
+        ));
+    }
+    if el.has_child("query", "jabber:iq:roster") {
+        let user = to.split('@').next()?;
+        let items: String = ["alice", "bob", "carol", "dave"]
+            .into_iter()
+            .filter(|c| *c != user)
+            .map(|c| format!("<item jid='{c}@example.test' subscription='both'/>"))
+            .chain(std::iter::once(
+                "<item jid='rob@other.example' subscription='both'/>".to_owned(),
+            ))
+            .collect();
+        return Some(format!(
+            "<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{to}' to='game.example.test'><query xmlns='jabber:iq:roster'>{items}</query></iq>"
+        ));
+    }
+    None
+}
+
 /// The values of a top-level field of a command result's form.
 pub(super) fn form_field(reply: &Element, var: &str) -> Vec<String> {
     let form = reply
