@@ -13,8 +13,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 
 use super::fields::Spec;
-use super::invite::carry;
-use super::invite_status::INVITE_ID;
+use super::invite_shared::{carry, INVITE_ID};
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
 use super::served::parse_user;

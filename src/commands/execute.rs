@@ -86,45 +86,6 @@ impl Input {
     }
 }
 
-/// The text of field `var`: trimmed, at most `max` characters, without control
-/// characters (line breaks allowed where `lines`); `None` if absent or empty.
-pub fn text(
-    form: &DataForm,
-    var: &str,
-    max: usize,
-    lines: bool,
-) -> Result<Option<String>, Failure> {
-    let Some(field) = form.field(var) else {
-        return Ok(None);
-    };
-    let text = field.values.join("\n");
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    check_text(&text, var, max, lines).map(Some)
-}
-
-/// `text` trimmed, if it is at most `max` characters without control characters (line
-/// breaks allowed where `lines`); else a refusal naming the field `var`.
-pub fn check_text(text: &str, var: &str, max: usize, lines: bool) -> Result<String, Failure> {
-    let text = text.trim();
-    let chars = text.chars().count();
-    if chars > max {
-        return Err(Failure::bad_request(format!(
-            "the field \"{var}\" is {chars} characters long; at most {max} are allowed"
-        )));
-    }
-    if text
-        .chars()
-        .any(|c| c.is_control() && !(lines && c == '\n'))
-    {
-        return Err(Failure::bad_request(format!(
-            "the field \"{var}\" holds control characters"
-        )));
-    }
-    Ok(text.to_owned())
-}
-
 pub use crate::rights::uri::MAX_URI;
 
 /// The URI schemes the asking platform's `launch` may use.

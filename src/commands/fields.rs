@@ -108,7 +108,7 @@ impl Spec {
     /// breaks, trimmed; `None` if absent or empty, a refusal if required.
     pub fn text_of(&self, form: &DataForm) -> Result<Option<String>, Failure> {
         let (max, lines) = self.max_chars.unwrap_or((usize::MAX, true));
-        let text = super::execute::text(form, self.var, max, lines)?;
+        let text = text(form, self.var, max, lines)?;
         match text {
             None if self.required => Err(self.missing()),
             text => Ok(text),
@@ -125,6 +125,45 @@ pub fn blank_form(form_type: &str, title: &str, instructions: &str, fields: &[Sp
         form.push_field(spec.blank());
     }
     form
+}
+
+/// The text of field `var`: trimmed, at most `max` characters, without control
+/// characters (line breaks allowed where `lines`); `None` if absent or empty.
+pub fn text(
+    form: &DataForm,
+    var: &str,
+    max: usize,
+    lines: bool,
+) -> Result<Option<String>, Failure> {
+    let Some(field) = form.field(var) else {
+        return Ok(None);
+    };
+    let text = field.values.join("\n");
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    check_text(&text, var, max, lines).map(Some)
+}
+
+/// `text` trimmed, if it is at most `max` characters without control characters (line
+/// breaks allowed where `lines`); else a refusal naming the field `var`.
+pub fn check_text(text: &str, var: &str, max: usize, lines: bool) -> Result<String, Failure> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" is {chars} characters long; at most {max} are allowed"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(lines && c == '\n'))
+    {
+        return Err(Failure::bad_request(format!(
+            "the field \"{var}\" holds control characters"
+        )));
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]

@@ -32,15 +32,15 @@ use xmpp_parsers::jid::BareJid;
 
 use super::execute;
 use super::fields::Spec;
-use super::peers::{gather, Gathered};
+use super::gather::{gather, Gathered};
+use super::invite_shared::carry;
 use super::render::{cell, Answer, ResultWriter};
 use super::served::served_user;
 use super::{Ctx, Flow, Node, Waited};
 use crate::directory::presence::Availability;
 use crate::directory::{grants, unix_secs, Seen};
 use crate::failure::{quote, Failure};
-use crate::invites::messages::Tell;
-use crate::invites::plan::{self, Candidate, Create, Plan, Refusal, Row};
+use crate::invites::plan::{self, Candidate, Create, Refusal, Row};
 use crate::invites::Outcome;
 use crate::rights::policy::Subject;
 use crate::rights::uri::{self, UriUse};
@@ -437,25 +437,6 @@ fn refusal(
         return Some(Refusal::RateLimited);
     }
     None
-}
-
-/// Takes a plan on: its writes into the request's transaction, its notices, rendered
-/// now from the book as it is, into the effects sent once they are stored.
-pub fn carry<C>(ctx: &mut Ctx<'_, C>, plan: Plan) {
-    let messages = Tell {
-        component: ctx.component.as_str(),
-        book: ctx.invites,
-        directory: ctx.directory,
-        registry: ctx.registry,
-        now: unix_secs(ctx.now),
-    }
-    .messages(&plan.notices);
-    for write in plan.writes {
-        ctx.out.write(write);
-    }
-    for message in messages {
-        ctx.out.send(message);
-    }
 }
 
 /// An invite that already links the host to an invitee, as the platform is told of it.

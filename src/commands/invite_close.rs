@@ -12,17 +12,14 @@
 //! with the reason in the summary).
 
 use super::fields::Spec;
-use super::invite::carry;
-use super::invite_status::{find, invite_form, InviteId};
-use super::publish_gaming::{pep_granted, publish};
+use super::gaming::{publish, publishable};
+use super::invite_shared::{carry, find, invite_form, InviteId};
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
-use crate::directory::{unix_secs, Directory};
+use crate::directory::unix_secs;
 use crate::failure::Failure;
 use crate::invites::plan::{self, CloseError};
 use crate::invites::{self, Outcome, State};
-use crate::rights::consent::Consent;
-use crate::rights::policy::{self, Subject};
 use crate::rights::Platform;
 use crate::rights::Right;
 use crate::store::Write;
@@ -168,35 +165,6 @@ fn close(
             ..closed
         }),
     }
-}
-
-/// The players whose "now playing" `platform` may publish or clear, or why
-/// none: it holds `publish-gaming`, the player shares with it, and the player's server
-/// granted the bridge the pubsub privilege.
-pub fn publishable(
-    platform: &Platform,
-    consent: &Consent,
-    directory: &Directory,
-    players: &[String],
-) -> Result<Vec<String>, &'static str> {
-    // The policy's word for a local user who shares with the platform; players who do
-    // not share are left out below.
-    let sharing = Subject {
-        consenting: true,
-        remote: false,
-    };
-    if !policy::rights_for(platform, sharing).contains(Right::PublishGaming) {
-        return Err("this platform does not hold publish-gaming");
-    }
-    let granted: Vec<String> = players
-        .iter()
-        .filter(|p| platform.sees(consent, p) && pep_granted(directory, p))
-        .cloned()
-        .collect();
-    if granted.is_empty() {
-        return Err("the chat server has not granted the bridge the iq privilege for pubsub");
-    }
-    Ok(granted)
 }
 
 /// Publishes (or clears, with no fields) the game for each player in turn.

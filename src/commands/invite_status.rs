@@ -8,22 +8,18 @@
 //! is answered as an unknown one.
 
 use super::fields::Spec;
+use super::invite_shared::{find, invite_form, InviteId, Listed};
 use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Node};
-use crate::failure::{quote, Failure};
+use crate::failure::Failure;
 use crate::invites::{self, How, Outcome, State};
 use crate::rights::Platform;
 use crate::rights::Right;
 use crate::store::InviteRecord;
 use crate::xep::datetime;
-use crate::xep::forms::{DataForm, FieldType, FormType};
+use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:invite-status:1";
-
-/// The invite asked about.
-pub const INVITE_ID: Spec = Spec::text("invite", "Invite id")
-    .required()
-    .purpose("the invite's id");
 
 /// The answer's fields and columns.
 const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
@@ -39,88 +35,6 @@ const ANSWER: Spec = Spec::new("answer", "Answer", FieldType::TextSingle);
 const HOW: Spec = Spec::new("how", "Answered through", FieldType::TextSingle);
 
 pub struct InviteStatus;
-
-/// An invite named in a form: the `invite` field.
-pub struct InviteId(pub String);
-
-impl TryFrom<&DataForm> for InviteId {
-    type Error = Failure;
-    fn try_from(form: &DataForm) -> Result<InviteId, Failure> {
-        let id = INVITE_ID
-            .value(form)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| INVITE_ID.missing())?;
-        Ok(InviteId(
-            crate::failure::cut(id, 64)
-                .unwrap_or_else(|| id.to_owned())
-                .to_lowercase(),
-        ))
-    }
-}
-
-/// The blank form asking for an invite's id.
-pub fn invite_form(title: &str) -> DataForm {
-    let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(title);
-    form.push_field(INVITE_ID.blank());
-    form
-}
-
-/// One of the asking platform's invites: its record, state and invitees' answers
-/// (`None`: waiting), from memory or, once it is over, from the database.
-pub fn find(
-    ctx: &Ctx<'_, Platform>,
-    id: &str,
-) -> Result<(InviteRecord, State, Vec<Listed>), Failure> {
-    let platform = &ctx.caller.id;
-    let not_found =
-        || Failure::item_not_found(format!("this platform has no invite {}", quote(id)));
-    if let Some(invite) = ctx.invites.get(id) {
-        if invite.record.platform != platform.as_str() {
-            return Err(not_found());
-        }
-        let listed = invite
-            .invitees
-            .iter()
-            .map(|i| Listed {
-                jid: i.jid.clone(),
-                answer: i.answer,
-                how: i.how,
-            })
-            .collect();
-        return Ok((invite.record.clone(), invite.state(), listed));
-    }
-    let failed = |e| {
-        tracing::error!(error = %e, "cannot read invites");
-        Failure::internal()
-    };
-    let record = ctx
-        .store
-        .invite(id)
-        .map_err(failed)?
-        .filter(|r| r.platform == platform.as_str())
-        .ok_or_else(not_found)?;
-    let listed = ctx
-        .store
-        .invite_prompts(id)
-        .map_err(failed)?
-        .into_iter()
-        .map(|p| Listed {
-            answer: p.answer.as_deref().and_then(invites::Answer::from_stored),
-            how: p.how.as_deref().and_then(How::parse),
-            jid: p.user,
-        })
-        .collect();
-    let state = record.state;
-    Ok((record, state, listed))
-}
-
-/// An invitee as listed.
-pub struct Listed {
-    pub jid: String,
-    pub answer: Option<invites::Answer>,
-    pub how: Option<How>,
-}
 
 impl Node for InviteStatus {
     const NODE: &'static str = "invite-status";

@@ -50,7 +50,7 @@ impl TryFrom<&DataForm> for MyStatusQuery {
 /// `text` trimmed, if it is a status: at most [`MAX_CHARS`] characters on one line;
 /// else a refusal naming `field`.
 pub fn checked(text: &str, field: &str) -> Result<String, Failure> {
-    super::execute::check_text(text, field, MAX_CHARS, false)
+    super::fields::check_text(text, field, MAX_CHARS, false)
 }
 
 impl Node for MyStatus {

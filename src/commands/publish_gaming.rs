@@ -7,21 +7,15 @@
 //! `server_address`, `character_name`, `uri`.
 
 use crate::rights::Platform;
-use minidom::rxml::xml_ncname;
-use minidom::Element;
 
 use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
 use super::fields::Spec;
+use super::gaming::{pep_granted, publish, NS_PUBSUB};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
-use crate::directory::Directory;
 use crate::failure::Failure;
 use crate::rights::uri::{self, UriUse};
 use crate::rights::Right;
 use crate::xep::forms::DataForm;
-use crate::xep::privilege::IqType;
-
-pub const NS_GAMING: &str = "urn:xmpp:gaming:0";
-pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 
 pub struct PublishGaming;
 
@@ -126,39 +120,6 @@ impl Node for PublishGaming {
             })
         })
     }
-}
-
-/// Whether the chat server of `user` (a bare JID) granted the bridge the XEP-0356 iq
-/// privilege to publish to its users' PEP.
-pub fn pep_granted(directory: &Directory, user: &str) -> bool {
-    directory
-        .domain_of(user)
-        .and_then(|d| d.privilege.as_ref())
-        .is_some_and(|p| p.iq_allows(NS_PUBSUB, IqType::Set))
-}
-
-/// The PEP publish of `<game/>` with `fields`, as item `current`.
-pub fn publish(fields: &[(&'static str, String)]) -> Element {
-    let mut game = Element::builder("game", NS_GAMING);
-    for (name, value) in fields {
-        game = game.append(
-            Element::builder(*name, NS_GAMING)
-                .append(value.as_str())
-                .build(),
-        );
-    }
-    let item = Element::builder("item", NS_PUBSUB)
-        .attr(xml_ncname!("id").into(), "current")
-        .append(game.build())
-        .build();
-    Element::builder("pubsub", NS_PUBSUB)
-        .append(
-            Element::builder("publish", NS_PUBSUB)
-                .attr(xml_ncname!("node").into(), NS_GAMING)
-                .append(item)
-                .build(),
-        )
-        .build()
 }
 
 #[cfg(test)]

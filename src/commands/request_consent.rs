@@ -175,8 +175,8 @@ impl Answer for Requested {
 mod tests {
     use super::*;
     use crate::commands::testkit::{jid, Bench};
-    use crate::config::ConsentPolicy;
     use crate::rights::consent::Consent;
+    use crate::rights::consent::ConsentPolicy;
     use crate::store::Write;
 
     #[test]

@@ -13,7 +13,6 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::render::{self, Answer, Reply};
 use super::{Ctx, Effect, Flow, Needs, Node, Out, RightsConfig, View, Write};
-use crate::config::ConsentPolicy;
 use crate::directory::presence::{Availability, PresenceUpdate, StatusTexts};
 use crate::directory::self_status::SelfStatuses;
 use crate::directory::{unix_secs, Directory, DirectoryConfig};
@@ -25,6 +24,7 @@ use crate::prompts::Prompts;
 use crate::rights::askers::Askers;
 use crate::rights::audit::AuditLog;
 use crate::rights::consent::Consent;
+use crate::rights::consent::ConsentPolicy;
 use crate::rights::platforms::{Profile, Registry, Shape};
 use crate::rights::{Platform, User, Via};
 use crate::store::reads::Fake;

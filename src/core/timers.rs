@@ -109,8 +109,7 @@ impl Core {
         now: SystemTime,
         out: &mut Outbox,
     ) {
-        use crate::commands::invite_close::publishable;
-        use crate::commands::publish_gaming::publish;
+        use crate::commands::gaming::{publish, publishable};
         let Ok(platform_jid) = BareJid::from_str(platform) else {
             return;
         };
