@@ -9,6 +9,7 @@
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 use xmpp_parsers::jid::BareJid;
+use xmpp_parsers::ns;
 
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
@@ -120,14 +121,10 @@ pub fn message(
 
 /// XEP-0066 out-of-band data: the page, and what it is.
 pub fn oob(url: &str, desc: Option<&str>) -> Element {
-    let mut x = Element::builder("x", "jabber:x:oob")
-        .append(Element::builder("url", "jabber:x:oob").append(url).build());
+    let mut x =
+        Element::builder("x", ns::OOB).append(Element::builder("url", ns::OOB).append(url).build());
     if let Some(desc) = desc {
-        x = x.append(
-            Element::builder("desc", "jabber:x:oob")
-                .append(desc)
-                .build(),
-        );
+        x = x.append(Element::builder("desc", ns::OOB).append(desc).build());
     }
     x.build()
 }

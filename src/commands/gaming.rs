@@ -13,7 +13,7 @@ use crate::xep::privilege::IqType;
 
 pub const NS_GAMING: &str = "urn:xmpp:gaming:0";
 
-pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+pub const NS_PUBSUB: &str = xmpp_parsers::ns::PUBSUB;
 
 /// Whether the chat server of `user` (a bare JID) granted the bridge the XEP-0356 iq
 /// privilege to publish to its users' PEP.

@@ -491,7 +491,7 @@ fn privileged_reply(el: &Element, is_error: bool) -> IqReply {
     }
     let inner = el
         .get_child("privilege", privilege::NS_V2)
-        .and_then(|p| p.get_child("forwarded", "urn:xmpp:forward:0"))
+        .and_then(|p| p.get_child("forwarded", ns::FORWARD))
         .and_then(|f| f.children().find(|c| c.name() == "iq"));
     match inner {
         Some(iq) if iq.attr("type") == Some("error") => Err(server_refusal(iq)),

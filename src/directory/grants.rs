@@ -60,10 +60,9 @@ impl Grant {
             Grant::RosterGet => p.roster.can_get(),
             Grant::Presence => p.presence.includes_managed_entities(),
             Grant::ContactsPresence => p.presence == PresenceAccess::Roster,
-            Grant::PubsubSet => p.iq_allows(
-                "http://jabber.org/protocol/pubsub",
-                crate::xep::privilege::IqType::Set,
-            ),
+            Grant::PubsubSet => {
+                p.iq_allows(xmpp_parsers::ns::PUBSUB, crate::xep::privilege::IqType::Set)
+            }
         })
     }
 }

@@ -197,7 +197,7 @@ pub fn message(q: &Question<'_>) -> Element {
         Reply::No => q.words.1,
     };
     let item = |reply: Reply, label: &str| {
-        Element::builder("item", "http://jabber.org/protocol/disco#items")
+        Element::builder("item", xmpp_parsers::ns::DISCO_ITEMS)
             .attr(xml_ncname!("jid").into(), q.from)
             .attr(
                 xml_ncname!("node").into(),
@@ -206,7 +206,7 @@ pub fn message(q: &Question<'_>) -> Element {
             .attr(xml_ncname!("name").into(), label)
             .build()
     };
-    let commands = Element::builder("query", "http://jabber.org/protocol/disco#items")
+    let commands = Element::builder("query", xmpp_parsers::ns::DISCO_ITEMS)
         .attr(xml_ncname!("node").into(), crate::xep::commands::NODE)
         .append(item(Reply::Yes, q.yes))
         .append(item(Reply::No, q.no))

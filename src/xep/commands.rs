@@ -25,7 +25,7 @@ use super::forms::{self, DataForm};
 pub const NS: &str = "http://jabber.org/protocol/commands";
 
 /// The service discovery node whose `disco#items` lists the commands (§2.2).
-pub const NODE: &str = "http://jabber.org/protocol/commands";
+pub const NODE: &str = NS;
 
 /// Why an element is not a usable `<command/>`.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

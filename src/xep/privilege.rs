@@ -48,7 +48,7 @@ pub const NS_V1: &str = "urn:xmpp:privilege:1";
 pub const NS_V2: &str = "urn:xmpp:privilege:2";
 
 /// XEP-0297 (Stanza Forwarding), which carries the message sent on a user's behalf.
-const NS_FORWARD: &str = "urn:xmpp:forward:0";
+const NS_FORWARD: &str = xmpp_parsers::ns::FORWARD;
 
 /// The namespace §5.1 requires for the forwarded message, whatever the stream's.
 const NS_CLIENT: &str = "jabber:client";
