@@ -71,6 +71,28 @@ impl Answered {
     }
 }
 
+/// Answers a door's request with `answer`.
+pub(super) fn answer(
+    door: &'static str,
+    id: u64,
+    node: &'static str,
+    answer: &dyn Answer,
+    max_bytes: usize,
+    out: &mut Outbox,
+) {
+    let result = Ok(Answered::new(node, answer, max_bytes));
+    out.answers.push(DoorAnswer { door, id, result });
+}
+
+/// Refuses a door's request.
+pub(super) fn refuse(door: &'static str, id: u64, failure: Failure, out: &mut Outbox) {
+    out.answers.push(DoorAnswer {
+        door,
+        id,
+        result: Err(failure),
+    });
+}
+
 impl Core {
     /// A request through another front door.
     pub(in crate::core) fn on_request(
@@ -87,13 +109,7 @@ impl Core {
             node,
             form,
         } = request;
-        let refuse = |failure: Failure, out: &mut Outbox| {
-            out.answers.push(super::DoorAnswer {
-                door,
-                id,
-                result: Err(failure),
-            });
-        };
+        let refuse = |failure: Failure, out: &mut Outbox| refuse(door, id, failure, out);
         if let Err(failure) = self.admit_requester(&from, now) {
             return refuse(failure, out);
         }

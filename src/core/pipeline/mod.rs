@@ -24,12 +24,11 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use super::session::Session;
 use super::stanza::{self, Header};
 use super::{Core, CoreConfig, Outbox, State};
-use crate::commands::{render, Effect, IqReply, NodeDef, Out, Progress, Resume, View};
+use crate::commands::{Effect, IqReply, NodeDef, Out, Progress, Resume, View};
 use crate::failure::Failure;
 use crate::rights::actor::Known;
 use crate::rights::platforms::Shape;
 use crate::rights::{self, Access, Actor};
-use crate::wire::TooLarge;
 
 /// A command request on its way: what is needed to answer it, whenever that is.
 pub(super) struct Suspended {
@@ -266,44 +265,15 @@ impl Core {
                     self.applied(writes);
                 }
                 self.state.health.stats.commands_served += 1;
-                let max = self.config.max_stanza_bytes;
+                let node = request.def.node;
                 match request.origin {
-                    Origin::Xmpp {
-                        header,
-                        channel:
-                            Channel::Command {
-                                sessionid, shape, ..
-                            },
-                    } => {
-                        // Responses always carry a session id, single-step ones included
-                        // (§3.4).
-                        let id = sessionid.unwrap_or_else(|| self.sessions.new_id());
-                        let header = &header;
-                        let reply = render::Reply {
-                            id: header.id.as_deref().unwrap_or_default(),
-                            from: header.to.as_str(),
-                            to: header.from.as_str(),
-                        };
-                        let written = out.wire.stanza(|xml| {
-                            let node = request.def.node;
-                            render::completed(xml, reply, node, &id, &*answer, shape, max);
-                        });
-                        if let Err(TooLarge(size)) = written {
-                            out.wire.count_oversized();
-                            let id = Some(reply.id);
-                            out.wire
-                                .too_large_answer(id, Some(reply.from), Some(reply.to), size);
-                        }
+                    Origin::Xmpp { header, channel } => {
+                        self.answer_stanza(&header, channel, node, &*answer, out)
                     }
-                    Origin::Xmpp {
-                        header,
-                        channel: Channel::Chat,
-                    } => out.send(stanza::chat_reply(&header, &render::text(&*answer))),
-                    Origin::Door { door, id } => out.answers.push(DoorAnswer {
-                        door,
-                        id,
-                        result: Ok(Answered::new(request.def.node, &*answer, max)),
-                    }),
+                    Origin::Door { door, id } => {
+                        let max = self.config.max_stanza_bytes;
+                        door::answer(door, id, node, &*answer, max, out)
+                    }
                 }
                 let platform = request.actor.platform().map(|p| p.id.as_str());
                 let at = crate::directory::unix_secs(now);
@@ -382,26 +352,10 @@ fn may_run(def: &NodeDef, actor: &Actor) -> bool {
 /// Answers `request` with `failure`: an error reply to a command, a chat message to
 /// chat words, a refusal to another front door.
 fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
+    debug!(condition = ?failure.condition, text = %failure.text, "refused");
     match &request.origin {
-        Origin::Xmpp {
-            header,
-            channel: Channel::Command { .. },
-        } => refuse(header, failure, out),
-        Origin::Xmpp {
-            header,
-            channel: Channel::Chat,
-        } => {
-            debug!(condition = ?failure.condition, text = %failure.text, "refused");
-            out.send(stanza::chat_reply(header, &failure.text));
-        }
-        Origin::Door { door, id } => {
-            debug!(condition = ?failure.condition, text = %failure.text, "refused");
-            out.answers.push(DoorAnswer {
-                door,
-                id: *id,
-                result: Err(failure.clone()),
-            });
-        }
+        Origin::Xmpp { header, channel } => xmpp::refuse_on(header, channel, failure, out),
+        Origin::Door { door, id } => door::refuse(door, *id, failure.clone(), out),
     }
 }
 

@@ -7,6 +7,7 @@ use minidom::Element;
 use xmpp_parsers::jid::Jid;
 
 use super::{may_run, refuse, view, Channel, Origin};
+use crate::commands::render::Answer;
 use crate::commands::{self, disco, render, NodeDef, Resume};
 use crate::core::session::Session;
 use crate::core::stanza::{self, Header};
@@ -14,6 +15,7 @@ use crate::core::{Core, Outbox};
 use crate::failure::{quote, Failure};
 use crate::rights::platforms::Shape;
 use crate::rights::{self, token, Actor};
+use crate::wire::TooLarge;
 use crate::xep::commands::{Action, Actions, Command, CommandError, SpecificCondition, Status};
 use crate::xep::forms::{DataForm, FormType};
 
@@ -322,5 +324,50 @@ fn command_parse_failure(error: CommandError) -> Failure {
                 .with_specific(SpecificCondition::BadPayload)
         }
         other => Failure::bad_request(format!("invalid ad-hoc command request: {other}")),
+    }
+}
+
+impl Core {
+    /// Sends `answer` where an XMPP request is answered: a completed command, in the
+    /// shape asked for, or a chat message.
+    pub(super) fn answer_stanza(
+        &mut self,
+        header: &Header,
+        channel: Channel,
+        node: &str,
+        answer: &dyn Answer,
+        out: &mut Outbox,
+    ) {
+        let Channel::Command {
+            sessionid, shape, ..
+        } = channel
+        else {
+            return out.send(stanza::chat_reply(header, &render::text(answer)));
+        };
+        // Responses always carry a session id, single-step ones included (§3.4).
+        let id = sessionid.unwrap_or_else(|| self.sessions.new_id());
+        let max = self.config.max_stanza_bytes;
+        let reply = render::Reply {
+            id: header.id.as_deref().unwrap_or_default(),
+            from: header.to.as_str(),
+            to: header.from.as_str(),
+        };
+        let written = out.wire.stanza(|xml| {
+            render::completed(xml, reply, node, &id, answer, shape, max);
+        });
+        if let Err(TooLarge(size)) = written {
+            out.wire.count_oversized();
+            let id = Some(reply.id);
+            out.wire
+                .too_large_answer(id, Some(reply.from), Some(reply.to), size);
+        }
+    }
+}
+
+/// Refuses an XMPP request: an error reply to a command, a chat message to chat words.
+pub(super) fn refuse_on(header: &Header, channel: &Channel, failure: &Failure, out: &mut Outbox) {
+    match channel {
+        Channel::Command { .. } => out.send(stanza::error_reply(header, failure)),
+        Channel::Chat => out.send(stanza::chat_reply(header, &failure.text)),
     }
 }
