@@ -1,10 +1,15 @@
 //! XEP-0050 command nodes: one file per node, and the registry that lists them.
 //!
-//! A node is declared, not wired: its module implements [`Node`] (name, the [`Caller`]
-//! it serves, a typed query parsed from the submitted form, a handler returning a typed
-//! result) and adds one line to [`NODES`]. The core does the rest: it classifies the
-//! request, decides the actor, checks the node's access before reading the form, runs
-//! the XEP-0050 session rules, renders the result ([`render`]), commits the handler's
+//! A node is declared, not wired. Adding one:
+//! 1. a file: its fields declared once ([`fields::Spec`]), a typed query read from them,
+//!    a typed result (an [`Answer`]), and [`Node`]: its name, the [`Caller`] it serves,
+//!    the right it needs, its blank form, its handler; its tests beside it, through
+//!    `testkit.rs` (which has an example node, whole, in its tests);
+//! 2. `pub mod` for the file, and one line in [`NODES`].
+//!
+//! The core does the rest, whichever front door the request came through: it decides
+//! the actor, checks the node's access before reading the form, runs the XEP-0050
+//! session rules for a command, renders the result ([`render`]), commits the handler's
 //! writes and only then sends its effects. Disco answers come from the registry
 //! ([`disco`]).
 //!

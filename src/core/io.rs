@@ -35,7 +35,7 @@ pub enum Input {
     Request(Box<DoorRequest>),
 }
 
-/// What the core wants done, one by one (see [`Core::handle`]).
+/// What the core wants done, one by one (see [`super::Core::handle`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send this stanza to the server: its bytes, as serialised for the stream (see
