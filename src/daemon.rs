@@ -135,13 +135,6 @@ fn link_outcome(
     }
 }
 
-/// The core's thread: batches of inputs in, batches of serialised stanzas out, ticks
-/// when timers are due.
-///
-/// Both channels are bounded. The core blocks when the link has not written its earlier
-/// answers yet (back-pressure reaches the reading side, which stops reading); the link
-/// never blocks on the core, so the two cannot wait for each other. Every batch ready
-/// when the core wakes is handled before it sends what it answered, in one batch.
 /// The part of `config` the core decides with.
 pub fn core_config(config: &Config) -> CoreConfig {
     CoreConfig {
@@ -175,6 +168,13 @@ pub fn seed_registry(store: &Store, seeds: &[NewPlatform]) {
     }
 }
 
+/// The core's thread: batches of inputs in, batches of serialised stanzas out, ticks
+/// when timers are due.
+///
+/// Both channels are bounded. The core blocks when the link has not written its earlier
+/// answers yet (back-pressure reaches the reading side, which stops reading); the link
+/// never blocks on the core, so the two cannot wait for each other. Every batch ready
+/// when the core wakes is handled before it sends what it answered, in one batch.
 fn drive_core(
     mut core: Core,
     mut events: mpsc::Receiver<Vec<Input>>,
@@ -228,6 +228,8 @@ fn drive_core(
             }
         }
         wake = outbox.wake_at.take();
+        // No front door other than XMPP runs yet: nothing asks for these.
+        outbox.answers.clear();
         for (domain, link) in outbox.list_sessions.drain(..) {
             api.list(domain, link);
         }

@@ -13,7 +13,7 @@ use minidom::rxml::xml_ncname;
 use minidom::Element;
 
 use super::fields::Spec;
-use super::invite_shared::{carry, INVITE_ID};
+use super::invite_shared::carry;
 use super::render::{Answer, ResultWriter};
 use super::request_consent::{ANSWER_FORM_TYPE, KIND};
 use super::served::parse_user;
@@ -33,7 +33,13 @@ const REPLY: Spec = Spec::new(prompts::ANSWER_FIELD, "Your answer", FieldType::L
     .required()
     .purpose("yes or no (accept or decline)");
 const PROMPT: Spec = Spec::text(prompts::PROMPT_FIELD, "Id");
-const PLAYER: Spec = Spec::jid("jid", "Invitee").required();
+/// A platform's answer for a player: the invite, and who answered.
+const INVITE_ANSWERED: Spec = Spec::text("invite", "Invite id")
+    .required()
+    .purpose("the invite answered");
+const PLAYER: Spec = Spec::jid("jid", "Invitee")
+    .required()
+    .purpose("the invitee who answered");
 
 /// The answer's fields and columns.
 const INVITE: Spec = Spec::new("invite", "Invite", FieldType::TextSingle);
@@ -70,7 +76,7 @@ impl TryFrom<&DataForm> for AnswerQuery {
         Ok(AnswerQuery {
             id: short(&PROMPT).map(|id| id.to_lowercase()),
             reply,
-            invite: short(&INVITE_ID).map(|id| id.to_lowercase()),
+            invite: short(&INVITE_ANSWERED).map(|id| id.to_lowercase()),
             jid: PLAYER.value(form).map(str::to_owned),
         })
     }
@@ -108,7 +114,7 @@ impl Node for AnswerPrompt {
             let mut form = DataForm::new(FormType::Form, Some(invites::messages::FORM_TYPE))
                 .with_title("Record a player's answer")
                 .with_instructions("The answer a player gave in the game to an invitation.");
-            form.push_field(INVITE_ID.blank());
+            form.push_field(INVITE_ANSWERED.blank());
             form.push_field(PLAYER.blank());
             form.push_field(answer);
             return Some(form);
@@ -242,12 +248,8 @@ fn in_game(
     ctx: &mut Ctx<'_, UserOrPlatform>,
 ) -> Result<Flow<UserOrPlatform>, Failure> {
     let platform = &platform.id;
-    let invite_id = query.invite.ok_or_else(|| {
-        Failure::bad_request("the form needs the field \"invite\": the invite answered")
-    })?;
-    let jid = parse_user(query.jid.as_deref().ok_or_else(|| {
-        Failure::bad_request("the form needs the field \"jid\": the invitee who answered")
-    })?)?;
+    let invite_id = query.invite.ok_or_else(|| INVITE_ANSWERED.missing())?;
+    let jid = parse_user(query.jid.as_deref().ok_or_else(|| PLAYER.missing())?)?;
     let not_found = || {
         Failure::item_not_found(format!(
             "no open invite {} of this platform invites {}",

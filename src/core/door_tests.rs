@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use minidom::Element;
 use xmpp_parsers::jid::Jid;
 
-use super::tests::{command, core_with, iq, link_up, sent, server_answer, t, xml, PLATFORM};
+use super::tests::{command, core_with, iq, link_up, sent, server_answer, t, xml, ADMIN, PLATFORM};
 use super::{Core, DoorAnswer, DoorRequest, Input, Output};
 use crate::core::rate::Rate;
 use crate::rights::platforms::Shape;
@@ -183,6 +183,13 @@ fn refusals_are_the_commands_own_mapped_to_the_doors_codes() {
             (status, text)
         );
     }
+    // An operator, or a user, asks through their chat client, not through a door.
+    let operator = ask(&mut core, request(8, ADMIN, "stats", &[]), t(20));
+    let failure = operator.result.unwrap_err();
+    assert_eq!(
+        (failure.http_status(), failure.text.as_str()),
+        (403, "only game platforms ask through this door")
+    );
     // A prompt's answer node is for chat clients, not for other doors.
     let prompt = ask(
         &mut core,
@@ -190,6 +197,22 @@ fn refusals_are_the_commands_own_mapped_to_the_doors_codes() {
         t(20),
     );
     assert_eq!(prompt.result.unwrap_err().http_status(), 404);
+}
+
+#[test]
+fn while_the_link_is_down_a_door_is_told_so_and_nothing_is_disclosed() {
+    let mut core = bed(|_| {});
+    core.handle(
+        Input::Disconnected {
+            reason: "test".to_owned(),
+        },
+        t(20),
+    );
+    let fields = [("jid", "bob@example.test")];
+    let answer = ask(&mut core, request(1, PLATFORM, "peers", &fields), t(21));
+    let failure = answer.result.unwrap_err();
+    assert_eq!(failure.http_status(), 503);
+    assert!(core.state().audit.pending().is_empty());
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! sessions: the requester's rate, the node and who asks ([`crate::rights::actor`]),
 //! the node's access and right, the handler, the commit, the audit of what it
 //! disclosed. Its refusals are [`Failure`]s, which the door maps to its own codes
-//! ([`Failure::http_status`]).
+//! ([`Failure::http_status`]). A door serves game platforms only (it establishes which
+//! platform asks; users and operators have their chat clients), and only while the link
+//! to the chat server is up.
 
 use std::time::SystemTime;
 
@@ -110,9 +112,18 @@ impl Core {
             form,
         } = request;
         let refuse = |failure: Failure, out: &mut Outbox| refuse(door, id, failure, out);
+        if !matches!(self.state.health.link, crate::health::Link::Up { .. }) {
+            // Nothing a node needs from the chat server would come.
+            let failure = Failure::service_unavailable(
+                "the bridge is not connected to the chat server right now; try again shortly",
+            );
+            return refuse(failure, out);
+        }
         if let Err(failure) = self.admit_requester(&from, now) {
             return refuse(failure, out);
         }
+        // As bounded as the token read from a command's form.
+        let token = token.filter(|t| t.len() <= crate::rights::token::MAX_TOKEN_BYTES);
         let mut actor = None;
         let admitted = disco::admit(&node, |def| {
             let decided = self.actor(&from, def.access, token.as_deref());
@@ -126,6 +137,12 @@ impl Core {
             (Ok(_), _) => return refuse(Failure::item_not_found("there is no such command"), out),
             (Err(failure), _) => return refuse(failure, out),
         };
+        if !actor.is_platform() {
+            // A door establishes which platform asks; users and operators have their
+            // chat clients.
+            let failure = Failure::forbidden("only game platforms ask through this door");
+            return refuse(failure, out);
+        }
         self.note_asker(&actor, now);
         let then = Resume::new(move |actor, view, out| (def.start)(&form, actor, view, out));
         self.begin(Origin::Door { door, id }, (def, actor), then, now, out);
