@@ -116,8 +116,9 @@ impl Failure {
         )
     }
 
-    /// The HTTP status a front door other than XMPP answers this refusal with (RFC
-    /// 6120's own mapping, §8.3.3, where it gives one).
+    /// The HTTP status a front door other than XMPP answers this refusal with: the
+    /// codes XEP-0086 gives the conditions, except `resource-constraint`, which is a
+    /// requester past its rate or a full queue: 429, to be tried again later.
     pub fn http_status(&self) -> u16 {
         match self.condition {
             DefinedCondition::BadRequest
