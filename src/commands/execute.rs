@@ -210,3 +210,100 @@ pub fn deliver(
         outcome,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::commands::attention::Attention;
+    use crate::commands::launch::Launch;
+    use crate::commands::open_url::OpenUrl;
+    use crate::commands::send_message::SendMessage;
+    use crate::commands::set_status::SetStatus;
+    use crate::commands::testkit::{jid, Bench, Ran};
+    use crate::directory::presence::Availability;
+    use crate::rights::consent::{Consent, ConsentPolicy};
+    use xmpp_parsers::stanza_error::DefinedCondition;
+
+    #[test]
+    fn inputs_are_checked_and_refusals_name_the_field() {
+        let mut bench = Bench::new();
+        bench.online("bob", Availability::Chat, None);
+        let game = bench.platform();
+        let bob = jid("bob");
+        let long = "y".repeat(201);
+        let cases: Vec<(Ran, &str)> = vec![
+            (
+                bench.run::<OpenUrl>(&game, &[("jid", &[&bob]), ("url", &["http://x.test/"])]),
+                "\"url\"",
+            ),
+            (
+                bench.run::<OpenUrl>(
+                    &game,
+                    &[("jid", &[&bob]), ("url", &["javascript:alert(1)"])],
+                ),
+                "\"url\"",
+            ),
+            (bench.run::<OpenUrl>(&game, &[("jid", &[&bob])]), "\"url\""),
+            (
+                bench.run::<SendMessage>(&game, &[("jid", &[&bob]), ("text", &["a\ttab"])]),
+                "\"text\"",
+            ),
+            (
+                bench.run::<Launch>(&game, &[("jid", &[&bob]), ("uri", &["minecraft://x"])]),
+                "\"uri\"",
+            ),
+            (
+                bench.run::<SetStatus>(&game, &[("jid", &[&bob]), ("status", &[&long])]),
+                "\"status\"",
+            ),
+            (
+                bench.run::<SendMessage>(&game, &[("text", &["hi"])]),
+                "\"jid\"",
+            ),
+        ];
+        for (ran, named) in cases {
+            let failure = ran.failure();
+            assert_eq!(
+                failure.condition,
+                DefinedCondition::BadRequest,
+                "{}",
+                ran.node
+            );
+            assert!(
+                failure.text.contains(named),
+                "{}: {}",
+                ran.node,
+                failure.text
+            );
+            assert!(
+                ran.sent().is_empty() && ran.writes().is_empty(),
+                "{}",
+                ran.node
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_who_does_not_share_is_refused_exactly_like_nobody() {
+        let mut bench = Bench::new();
+        bench.consent = Consent::new(ConsentPolicy::OptIn);
+        bench.online("alice", Availability::Chat, None);
+        let game = bench.platform();
+        for ran in [
+            bench.run::<SendMessage>(&game, &[("jid", &[&jid("alice")]), ("text", &["hi"])]),
+            bench.run::<Attention>(&game, &[("jid", &[&jid("alice")])]),
+        ] {
+            let nobody = match ran.node {
+                "send-message" => {
+                    bench.run::<SendMessage>(&game, &[("jid", &[&jid("zed")]), ("text", &["hi"])])
+                }
+                _ => bench.run::<Attention>(&game, &[("jid", &[&jid("zed")])]),
+            };
+            assert_eq!(ran.failure().condition, DefinedCondition::ItemNotFound);
+            assert_eq!(
+                ran.failure().text.replace("alice", "zed"),
+                nobody.failure().text
+            );
+            assert!(ran.sent().is_empty() && ran.disclosed().is_empty());
+        }
+    }
+}
