@@ -504,6 +504,35 @@ pub enum Effect {
     Disclose(String),
 }
 
+/// What the core keeps in memory of the database: a committed write changes it too.
+pub struct Memory<'a> {
+    pub consent: &'a mut Consent,
+    pub self_status: &'a mut SelfStatuses,
+    pub prompts: &'a mut Prompts,
+    pub invites: &'a mut crate::invites::Book,
+    pub mutes: &'a mut crate::invites::mutes::Mutes,
+}
+
+impl Memory<'_> {
+    /// Brings the memory in line with `write`, just committed.
+    pub fn apply(&mut self, write: Write) {
+        self.invites.apply(&write);
+        self.mutes.apply(&write);
+        match write {
+            Write::Meta { .. }
+            | Write::Invite(_)
+            | Write::InviteState { .. }
+            | Write::Mute { .. } => {}
+            Write::Consent(choice, _) => self.consent.apply(&choice),
+            Write::SelfStatus { user, status } => self.self_status.apply(&user, status),
+            Write::Prompt(prompt) => self.prompts.insert(prompt),
+            Write::PromptAnswer { id, .. } => {
+                self.prompts.remove(&id);
+            }
+        }
+    }
+}
+
 /// What a handler may read: the core's state, read-only.
 pub struct View<'a> {
     pub now: SystemTime,

@@ -123,15 +123,8 @@ impl Bench {
     /// memory brought in line with them.
     pub fn commit(&mut self, ran: &Ran) {
         for write in ran.writes() {
-            self.invites.apply(write);
-            self.mutes.apply(write);
             match write {
-                Write::Consent(choice, _) => self.consent.apply(choice),
-                Write::SelfStatus { user, status } => self.self_status.apply(user, status.clone()),
-                Write::Prompt(prompt) => {
-                    self.store.prompts.push(prompt.clone());
-                    self.prompts.insert(prompt.clone());
-                }
+                Write::Prompt(prompt) => self.store.prompts.push(prompt.clone()),
                 Write::PromptAnswer {
                     id,
                     answer,
@@ -143,7 +136,6 @@ impl Bench {
                         stored.answered_at = Some(*at);
                         stored.how = how.map(str::to_owned);
                     }
-                    self.prompts.remove(id);
                 }
                 Write::Invite(record) => self.store.invites.push(record.clone()),
                 Write::InviteState { id, state, at } => {
@@ -152,8 +144,16 @@ impl Bench {
                         stored.changed_at = *at;
                     }
                 }
-                Write::Meta { .. } | Write::Mute { .. } => {}
+                _ => {}
             }
+            let mut memory = super::Memory {
+                consent: &mut self.consent,
+                self_status: &mut self.self_status,
+                prompts: &mut self.prompts,
+                invites: &mut self.invites,
+                mutes: &mut self.mutes,
+            };
+            memory.apply(write.clone());
         }
     }
 

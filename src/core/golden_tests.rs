@@ -11,12 +11,11 @@ use std::time::SystemTime;
 use minidom::Element;
 
 use super::tests::{
-    command, core_with, link_up, presence, server_answer, t, xml, ADMIN, ALICE, PLATFORM,
+    command, consent, core_with, link_up, presence, server_answer, t, xml, ADMIN, ALICE, PLATFORM,
 };
 use super::{Core, Input, Output};
 use crate::config::ConsentPolicy;
-use crate::rights::consent::Choice;
-use crate::store::{Store, Write};
+use crate::store::Store;
 
 const NS: &str = "jabber:component:accept";
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/core/golden/replies.txt");
@@ -120,12 +119,7 @@ fn bed() -> Recorder {
         "carol@example.test",
         "dave@example.test",
     ] {
-        let choice = Choice {
-            user: user.to_owned(),
-            platform: None,
-            share: true,
-        };
-        store.commit(&[Write::Consent(choice, 1)]).unwrap();
+        consent(&mut store, user, None, true);
     }
     let mut core = core_with(store, |c| {
         c.consent = ConsentPolicy::OptIn;

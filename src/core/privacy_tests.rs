@@ -4,14 +4,13 @@
 use std::time::Duration;
 
 use super::tests::{
-    ask, command, core_with, error_condition, iq, items, link_up, roster_result, sent, t, xml,
-    PLATFORM,
+    ask, command, consent, core_with, error_condition, iq, items, link_up, roster_result, sent, t,
+    xml, PLATFORM,
 };
 use super::{Core, Input};
 use crate::config::ConsentPolicy;
-use crate::rights::consent::Choice;
 use crate::rights::token;
-use crate::store::{AuditFilter, Store, Write};
+use crate::store::{AuditFilter, Store};
 
 fn status_request(from: &str, users: &[&str]) -> String {
     iq("set", from, &command("status", &[("jids", users)]))
@@ -27,19 +26,6 @@ fn normalised(reply: &minidom::Element) -> String {
         .unwrap_or("")
         .to_owned();
     text.replace(&session, "SESSION")
-}
-
-fn consent(store: &mut Store, user: &str, platform: Option<&str>, share: bool) {
-    store
-        .commit(&[Write::Consent(
-            Choice {
-                user: user.to_owned(),
-                platform: platform.map(str::to_owned),
-                share,
-            },
-            1,
-        )])
-        .unwrap();
 }
 
 fn opt_in(store: Store) -> Core {

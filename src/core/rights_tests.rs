@@ -1,11 +1,12 @@
 //! The executable rights, driven through the core: what the user receives, what the
 //! platform is told, and what is refused.
 
-use super::tests::{ask, core_with, error_condition, iq, items, link_up, sent, t, xml, PLATFORM};
+use super::tests::{
+    ask, consent, core_with, error_condition, iq, items, link_up, sent, t, xml, PLATFORM,
+};
 use super::{Core, Input};
 use crate::config::ConsentPolicy;
-use crate::rights::consent::Choice;
-use crate::store::{AuditFilter, Store, Write};
+use crate::store::{AuditFilter, Store};
 use minidom::Element;
 
 /// A core (opt-in) where bob (online, chat), carol (online, away) and dave (offline)
@@ -18,16 +19,7 @@ fn bed() -> Core {
         "carol@example.test",
         "dave@example.test",
     ] {
-        store
-            .commit(&[Write::Consent(
-                Choice {
-                    user: user.to_owned(),
-                    platform: None,
-                    share: true,
-                },
-                1,
-            )])
-            .unwrap();
+        consent(&mut store, user, None, true);
     }
     let mut core = core_with(store, |c| {
         c.consent = ConsentPolicy::OptIn;

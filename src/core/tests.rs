@@ -65,6 +65,20 @@ pub(super) fn core_with(store: Store, change: impl FnOnce(&mut Bed)) -> Core {
     Core::new(bed.config, store, t(0), 42)
 }
 
+/// `user`'s consent choice (for every platform where `platform` is `None`), stored.
+pub(super) fn consent(store: &mut Store, user: &str, platform: Option<&str>, share: bool) {
+    store
+        .commit(&[crate::store::Write::Consent(
+            crate::rights::consent::Choice {
+                user: user.to_owned(),
+                platform: platform.map(str::to_owned),
+                share,
+            },
+            1,
+        )])
+        .unwrap();
+}
+
 pub(super) fn xml(s: &str) -> Element {
     s.parse().unwrap()
 }

@@ -295,28 +295,22 @@ impl Core {
 
     /// Brings what the core holds in memory in line with writes just committed.
     pub(in crate::core) fn applied(&mut self, writes: Vec<crate::store::Write>) {
-        use crate::store::Write;
+        let state = &mut self.state;
+        let mut memory = crate::commands::Memory {
+            consent: &mut state.consent,
+            self_status: &mut state.self_status,
+            prompts: &mut state.prompts,
+            invites: &mut state.invites,
+            mutes: &mut state.mutes,
+        };
         for write in writes {
-            self.state.invites.apply(&write);
-            self.state.mutes.apply(&write);
-            match write {
-                Write::Meta { .. }
-                | Write::Invite(_)
-                | Write::InviteState { .. }
-                | Write::Mute { .. } => {}
-                Write::Consent(choice, _) => self.state.consent.apply(&choice),
-                Write::SelfStatus { user, status } => self.state.self_status.apply(&user, status),
-                Write::Prompt(prompt) => {
-                    if prompt.invite.is_some() {
-                        // Its message leaves right after this commit.
-                        self.sent.push(prompt.id.clone());
-                    }
-                    self.state.prompts.insert(prompt)
-                }
-                Write::PromptAnswer { id, .. } => {
-                    self.state.prompts.remove(&id);
+            if let crate::store::Write::Prompt(prompt) = &write {
+                if prompt.invite.is_some() {
+                    // Its message leaves right after this commit.
+                    self.sent.push(prompt.id.clone());
                 }
             }
+            memory.apply(write);
         }
     }
 
