@@ -595,11 +595,6 @@ impl<'a, C> Ctx<'a, C> {
         Ctx { caller, view, out }
     }
 
-    /// The read-only view, for as long as the handler runs.
-    pub fn view(&self) -> &'a View<'a> {
-        self.view
-    }
-
     /// Records that the answer tells the platform about `user`.
     pub fn disclose(&mut self, user: &str) {
         self.out.disclose(user);
