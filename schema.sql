@@ -154,3 +154,8 @@ CREATE TABLE asker (
     jid     TEXT PRIMARY KEY,               -- bare JID
     last_at INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- migration 8: front doors
+-- The front doors a platform may ask through: 'xmpp' (ad-hoc commands), 'http' (JSON
+-- with a bearer token), comma-separated; NULL: both.
+ALTER TABLE platform ADD COLUMN doors TEXT;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use xmpp_parsers::jid::BareJid;
 
 use crate::directory::unix_secs;
-use crate::rights::platforms::Shape;
+use crate::rights::platforms::{Doors, Shape};
 use crate::rights::{token, Rights};
 use crate::store::{AuditFilter, PlatformRecord, Store};
 
@@ -24,6 +24,8 @@ pub struct NewPlatform {
     pub launch_schemes: Vec<String>,
     /// The shape of its answers unless a request asks for another (`form`, `compact`).
     pub answers: Option<String>,
+    /// The front doors it may ask through (`xmpp`, `http`; default both).
+    pub doors: Option<String>,
 }
 
 impl NewPlatform {
@@ -37,6 +39,7 @@ impl NewPlatform {
             domains: Vec::new(),
             launch_schemes: Vec::new(),
             answers: None,
+            doors: None,
         }
     }
 }
@@ -101,6 +104,12 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
         .map(answers_setting)
         .transpose()?
         .flatten();
+    let doors = new
+        .doors
+        .as_deref()
+        .map(doors_setting)
+        .transpose()?
+        .flatten();
     let at = now();
     let record = PlatformRecord {
         jid: jid.to_string(),
@@ -110,6 +119,7 @@ pub fn add(store: &Store, new: &NewPlatform) -> Result<String, String> {
         domains: (!domains.is_empty()).then(|| domains.join(",")),
         launch_schemes,
         answers,
+        doors,
         created_at: at,
         updated_at: at,
         tokens: Vec::new(),
@@ -178,6 +188,35 @@ pub fn set_answers(store: &Store, jid: &str, answers: &str) -> Result<String, St
     show(store, jid.as_str()).map(|p| format!("updated {p}"))
 }
 
+/// The front doors as stored: `None` for both (the default), else the list.
+fn doors_setting(word: &str) -> Result<Option<String>, String> {
+    if word.trim() == "default" {
+        return Ok(None);
+    }
+    match Doors::parse(word) {
+        Some(doors) if doors == Doors::default() => Ok(None),
+        Some(doors) => Ok(Some(doors.as_str().to_owned())),
+        None => Err(format!(
+            "doors are \"xmpp\", \"http\" or both (\"xmpp,http\"), not {}",
+            crate::failure::quote(word.trim())
+        )),
+    }
+}
+
+/// `platform set-doors`: the front doors a platform may ask through (`xmpp`, `http`,
+/// both, or `default`: both).
+pub fn set_doors(store: &Store, jid: &str, doors: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    let doors = doors_setting(doors)?;
+    if !store
+        .set_doors(jid.as_str(), doors.as_deref(), now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    show(store, jid.as_str()).map(|p| format!("updated {p}"))
+}
+
 /// One line about a platform.
 fn describe(p: &PlatformRecord) -> String {
     let authorized = if p.authorized {
@@ -193,8 +232,9 @@ fn describe(p: &PlatformRecord) -> String {
     let domains = p.domains.as_deref().unwrap_or("all served domains");
     let launch = p.launch_schemes.as_deref().unwrap_or("none");
     let answers = p.answers.as_deref().unwrap_or("form");
+    let doors = p.doors.as_deref().unwrap_or("xmpp,http");
     format!(
-        "{} \"{}\": {authorized}, {rights}, asks about {domains}, launches {launch}, answers as {answers}, {} token(s)",
+        "{} \"{}\": {authorized}, {rights}, asks about {domains}, launches {launch}, answers as {answers}, asks through {doors}, {} token(s)",
         p.jid,
         p.name,
         p.tokens.len()
@@ -276,7 +316,7 @@ pub fn new_token(store: &Store, jid: &str) -> Result<String, String> {
         return Err(format!("{jid} is not registered"));
     }
     Ok(format!(
-        "token {} for {jid} (shown only now; keep it secret, pass it in the hidden \"token\" field of command forms):\n{}",
+        "token {} for {jid} (shown only now; keep it secret, pass it in the hidden \"token\" field of command forms, or over HTTP as \"Authorization: Bearer <token>\"):\n{}",
         made.id, made.token
     ))
 }

@@ -168,6 +168,7 @@ struct RawPlatform {
     #[serde(default)]
     launch_schemes: Vec<String>,
     answers: Option<String>,
+    doors: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -580,6 +581,19 @@ impl Config {
                     )));
                 }
             }
+            let doors = match &p.doors {
+                Some(list) => Some(
+                    crate::rights::platforms::Doors::parse(&list.join(","))
+                        .ok_or_else(|| {
+                            ConfigError::Invalid(format!(
+                                "[[platform]] {jid}: doors are [\"xmpp\"], [\"http\"] or both, not {list:?}"
+                            ))
+                        })?
+                        .as_str()
+                        .to_owned(),
+                ),
+                None => None,
+            };
             platforms.push(crate::admin::NewPlatform {
                 jid: jid.to_string(),
                 name: p.name.clone(),
@@ -588,6 +602,7 @@ impl Config {
                 domains: p.domains.clone(),
                 launch_schemes: p.launch_schemes.clone(),
                 answers: p.answers.clone(),
+                doors,
             });
         }
         let trusted_domains = raw

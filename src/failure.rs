@@ -60,6 +60,11 @@ impl Failure {
         Failure::new(DefinedCondition::BadRequest, text)
     }
 
+    /// The requester did not prove who it is (a front door's missing or unknown token).
+    pub fn not_authorized(text: impl Into<String>) -> Failure {
+        Failure::new(DefinedCondition::NotAuthorized, text)
+    }
+
     pub fn forbidden(text: impl Into<String>) -> Failure {
         Failure::new(DefinedCondition::Forbidden, text)
     }

@@ -88,6 +88,9 @@ enum PlatformCmd {
         /// or "compact".
         #[arg(long)]
         answers: Option<String>,
+        /// The front doors it may ask through: "xmpp", "http" or "xmpp,http" (default).
+        #[arg(long)]
+        doors: Option<String>,
     },
     /// List the registered platforms.
     List,
@@ -102,6 +105,9 @@ enum PlatformCmd {
     /// Set the shape of a platform's answers unless a request asks for another: "form"
     /// or "compact".
     SetAnswers { jid: String, answers: String },
+    /// Set the front doors a platform may ask through: "xmpp", "http", "xmpp,http" or
+    /// "default" (both).
+    SetDoors { jid: String, doors: String },
     /// Make a token for a platform; it is shown once.
     NewToken { jid: String },
     /// Revoke a token by its id (or the whole token).
@@ -150,6 +156,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
             domains,
             launch_schemes,
             answers,
+            doors,
         } => admin::add(
             &store,
             &admin::NewPlatform {
@@ -160,6 +167,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
                 domains,
                 launch_schemes,
                 answers,
+                doors,
             },
         ),
         PlatformCmd::List => admin::list(&store),
@@ -170,6 +178,7 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
             admin::set_launch_schemes(&store, &jid, &schemes)
         }
         PlatformCmd::SetAnswers { jid, answers } => admin::set_answers(&store, &jid, &answers),
+        PlatformCmd::SetDoors { jid, doors } => admin::set_doors(&store, &jid, &doors),
         PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
         PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
     };

@@ -61,8 +61,19 @@ pub struct Reply<'a> {
     pub to: &'a str,
 }
 
-/// Writes a result form's fields and table rows, within a byte budget.
+/// Writes a result form's fields and table rows, within a byte budget: as XML for an
+/// ad-hoc command's answer, or as a record of them for a JSON answer ([`json`]).
 pub struct ResultWriter<'a, 'b> {
+    to: Target<'a, 'b>,
+}
+
+enum Target<'a, 'b> {
+    Xml(XmlForm<'a, 'b>),
+    Json(&'a mut json::Record),
+}
+
+/// A result form being written as XML.
+struct XmlForm<'a, 'b> {
     xml: &'a mut Xml<'b>,
     /// Where this stanza began in the buffer.
     start: usize,
@@ -77,13 +88,71 @@ pub struct ResultWriter<'a, 'b> {
 }
 
 impl ResultWriter<'_, '_> {
+    /// Starts the form: its FORM_TYPE, for programs, and its title, for people. Once:
+    /// a second call, or one after fields were written, adds nothing.
+    pub fn begin(&mut self, form_type: &str, title: &str) {
+        match &mut self.to {
+            Target::Xml(form) => form.begin(form_type, title),
+            Target::Json(record) => record.begin(form_type, title),
+        }
+    }
+
+    /// A top-level field with one value (none when `value` is empty).
+    pub fn field(&mut self, spec: &Spec, value: &str) {
+        self.named_field(spec.var, spec.label, spec.kind, value);
+    }
+
+    /// A top-level field with any number of values.
+    pub fn fields(&mut self, spec: &Spec, values: &[String]) {
+        match &mut self.to {
+            Target::Xml(form) => form.top_field(spec.var, spec.label, spec.kind, values),
+            Target::Json(record) => record.field(spec.var, spec.kind, values),
+        }
+    }
+
+    /// A top-level field whose name is made as the answer is (a counter of `stats`),
+    /// with one value (none when `value` is empty).
+    pub fn named_field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
+        let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
+        match &mut self.to {
+            Target::Xml(form) => form.top_field(var, label, type_, values),
+            Target::Json(record) => record.field(var, type_, values),
+        }
+    }
+
+    /// The table's columns.
+    pub fn columns(&mut self, columns: &[Spec]) {
+        match &mut self.to {
+            Target::Xml(form) => form.columns(columns),
+            Target::Json(record) => record.columns(columns),
+        }
+    }
+
+    /// Adds a row if it fits (and every row before it did). XEP-0004 §3.4 wants every
+    /// column in every row: give [`cell`]s for all of them.
+    pub fn row(&mut self, cells: &[(&str, Cell<'_>)]) {
+        match &mut self.to {
+            Target::Xml(form) => form.row(cells),
+            Target::Json(record) => record.row(cells),
+        }
+    }
+
+    /// Adds a note (written after the form) if it fits; `false` (and nothing added) if
+    /// it does not.
+    pub fn note(&mut self, type_: NoteType, text: impl Into<String>) -> bool {
+        match &mut self.to {
+            Target::Xml(form) => form.note(type_, text.into()),
+            Target::Json(record) => record.note(type_, text.into()),
+        }
+    }
+}
+
+impl XmlForm<'_, '_> {
     fn used(&self) -> usize {
         self.xml.len() - self.start
     }
 
-    /// Starts the form: its FORM_TYPE, for programs, and its title, for people. Once:
-    /// a second call, or one after fields were written, adds nothing.
-    pub fn begin(&mut self, form_type: &str, title: &str) {
+    fn begin(&mut self, form_type: &str, title: &str) {
         if self.begun {
             return;
         }
@@ -96,23 +165,6 @@ impl ResultWriter<'_, '_> {
             .head_end()
             .leaf("value", form_type)
             .close("field");
-    }
-
-    /// A top-level field with one value (none when `value` is empty).
-    pub fn field(&mut self, spec: &Spec, value: &str) {
-        self.named_field(spec.var, spec.label, spec.kind, value);
-    }
-
-    /// A top-level field with any number of values.
-    pub fn fields(&mut self, spec: &Spec, values: &[String]) {
-        self.top_field(spec.var, spec.label, spec.kind, values);
-    }
-
-    /// A top-level field whose name is made as the answer is (a counter of `stats`),
-    /// with one value (none when `value` is empty).
-    pub fn named_field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
-        let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
-        self.top_field(var, label, type_, values);
     }
 
     /// `<x>`, where anything of the form goes.
@@ -145,8 +197,7 @@ impl ResultWriter<'_, '_> {
         self.xml.close("field");
     }
 
-    /// The table's columns.
-    pub fn columns(&mut self, columns: &[Spec]) {
+    fn columns(&mut self, columns: &[Spec]) {
         if self.table {
             return;
         }
@@ -164,9 +215,7 @@ impl ResultWriter<'_, '_> {
         self.xml.close("reported");
     }
 
-    /// Adds a row if it fits (and every row before it did). XEP-0004 §3.4 wants every
-    /// column in every row: give [`cell`]s for all of them.
-    pub fn row(&mut self, cells: &[(&str, Cell<'_>)]) {
+    fn row(&mut self, cells: &[(&str, Cell<'_>)]) {
         if self.left_out > 0 {
             self.left_out += 1;
             return;
@@ -201,10 +250,7 @@ impl ResultWriter<'_, '_> {
         }
     }
 
-    /// Adds a note (written after the form) if it fits; `false` (and nothing added) if
-    /// it does not.
-    pub fn note(&mut self, type_: NoteType, text: impl Into<String>) -> bool {
-        let text = text.into();
+    fn note(&mut self, type_: NoteType, text: String) -> bool {
         let len = 32 + escaped_len(&text, false);
         if self.used() + self.notes_len + len > self.max_bytes.saturating_sub(CLOSING) {
             return false;
@@ -392,23 +438,28 @@ fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) 
     }
     note(xml, NoteType::Info, &text);
     let mut writer = ResultWriter {
-        xml,
-        start,
-        max_bytes,
-        begun: false,
-        table: false,
-        notes: Vec::new(),
-        notes_len: 0,
-        left_out: 0,
+        to: Target::Xml(XmlForm {
+            xml,
+            start,
+            max_bytes,
+            begun: false,
+            table: false,
+            notes: Vec::new(),
+            notes_len: 0,
+            left_out: 0,
+        }),
     };
     answer.write(&mut writer);
-    let ResultWriter {
+    let Target::Xml(XmlForm {
         xml,
         begun,
         notes,
         left_out,
         ..
-    } = writer;
+    }) = writer.to
+    else {
+        return;
+    };
     if !begun {
         xml.open("x")
             .attr("xmlns", DATA_NS)
@@ -440,6 +491,8 @@ fn note(xml: &mut Xml<'_>, type_: NoteType, text: &str) {
         xml.head_end().text(text).close("note");
     }
 }
+
+pub mod json;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use minidom::Element;
 use xmpp_parsers::jid::Jid;
 
 use super::tests::{command, core_with, iq, link_up, sent, server_answer, t, xml, ADMIN, PLATFORM};
-use super::{Core, DoorAnswer, DoorRequest, Input, Output};
+use super::{Core, DoorAnswer, DoorRequest, Format, Input, Output};
 use crate::core::rate::Rate;
 use crate::rights::platforms::Shape;
 use crate::store::Store;
@@ -52,10 +52,11 @@ fn request(id: u64, from: &str, node: &str, fields: &[(&str, &str)]) -> Input {
     Input::Request(Box::new(DoorRequest {
         door: "test",
         id,
-        from: Jid::from_str(from).unwrap(),
+        from: Some(Jid::from_str(from).unwrap()),
         token: None,
         node: node.to_owned(),
         form,
+        format: Format::Xml,
     }))
 }
 
@@ -231,4 +232,171 @@ fn a_requester_past_its_rate_is_refused_at_the_door_as_on_the_stream() {
         "{}",
         first.text
     );
+}
+
+/// A request as the HTTP door makes one: no sender, only the bearer's token, answered in
+/// JSON.
+fn by_token(id: u64, token: Option<&str>, node: &str, fields: &[(&str, &str)]) -> Input {
+    let Input::Request(mut request) = request(id, PLATFORM, node, fields) else {
+        unreachable!()
+    };
+    request.door = "http";
+    request.from = None;
+    request.token = token.map(str::to_owned);
+    request.format = Format::Json;
+    Input::Request(request)
+}
+
+/// A token for the test platform (`game@example.test`), stored in `store`.
+fn token_for(store: &Store, jid: &str) -> String {
+    let made = crate::rights::token::generate().unwrap();
+    assert!(store.add_token(jid, &made.id, &made.hash, 1).unwrap());
+    made.token
+}
+
+#[test]
+fn a_token_names_the_platform_and_nothing_else_does() {
+    let store = Store::open_in_memory().unwrap();
+    crate::daemon::seed_registry(
+        &store,
+        &[crate::admin::NewPlatform::authorized("game@example.test")],
+    );
+    let token = token_for(&store, "game@example.test");
+    let mut core = core_with(store, |_| {});
+    link_up(&mut core);
+    let fields = [("jid", "bob@example.test")];
+    let answered = ask(
+        &mut core,
+        by_token(1, Some(&token), "peers", &fields),
+        t(20),
+    )
+    .result
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&answered.body).unwrap();
+    assert_eq!(json["node"], "peers");
+    assert!(!json["items"].as_array().unwrap().is_empty(), "{json}");
+    // Disclosed to the platform the token names.
+    assert!(core
+        .state()
+        .audit
+        .pending()
+        .iter()
+        .all(|r| r.platform == "game@example.test"));
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('0') { '1' } else { '0' });
+    for (n, token) in [None, Some("xgb1.nothing"), Some(forged.as_str())]
+        .into_iter()
+        .enumerate()
+    {
+        let failure = ask(
+            &mut core,
+            by_token(2 + n as u64, token, "peers", &fields),
+            t(20),
+        )
+        .result
+        .unwrap_err();
+        assert_eq!(failure.http_status(), 401, "{token:?}: {failure:?}");
+        assert!(
+            failure.text.contains("platform new-token"),
+            "{}",
+            failure.text
+        );
+    }
+}
+
+#[test]
+fn a_platform_asks_only_through_the_doors_the_operator_opened() {
+    let store = Store::open_in_memory().unwrap();
+    let mut xmpp_only = crate::admin::NewPlatform::authorized("game@example.test");
+    xmpp_only.doors = Some("xmpp".to_owned());
+    let mut http_only = crate::admin::NewPlatform::authorized("web@example.test");
+    http_only.doors = Some("http".to_owned());
+    crate::daemon::seed_registry(&store, &[xmpp_only, http_only]);
+    let game = token_for(&store, "game@example.test");
+    let web = token_for(&store, "web@example.test");
+    let mut core = core_with(store, |bed| bed.platforms.clear());
+    link_up(&mut core);
+    let fields = [("jid", "bob@example.test")];
+    let closed = ask(&mut core, by_token(1, Some(&game), "peers", &fields), t(20));
+    let failure = closed.result.unwrap_err();
+    assert_eq!(failure.http_status(), 403);
+    assert!(
+        failure.text.contains("may not ask through http"),
+        "{}",
+        failure.text
+    );
+    let open = ask(&mut core, by_token(2, Some(&web), "peers", &fields), t(20));
+    assert!(open.result.is_ok(), "{open:?}");
+    // Over XMPP it is the other way round.
+    let payload = over_xmpp(&mut core, PLATFORM, "peers", &fields);
+    assert_eq!(payload.attr("type"), Some("result"), "{payload:?}");
+    let refused = over_xmpp(&mut core, "web@example.test/engine", "peers", &fields);
+    assert_eq!(refused.attr("type"), Some("error"), "{refused:?}");
+    assert!(String::from(&refused).contains("may not ask through xmpp"));
+}
+
+#[test]
+fn a_user_who_does_not_share_and_one_who_does_not_exist_read_the_same_in_json() {
+    let store = Store::open_in_memory().unwrap();
+    crate::daemon::seed_registry(
+        &store,
+        &[crate::admin::NewPlatform::authorized("game@example.test")],
+    );
+    let token = token_for(&store, "game@example.test");
+    let mut core = core_with(store, |bed| {
+        bed.config.consent = crate::rights::consent::ConsentPolicy::OptIn
+    });
+    link_up(&mut core);
+    let mut bodies = Vec::new();
+    for (n, node) in ["peers", "status"].into_iter().enumerate() {
+        for (m, user) in ["bob@example.test", "nobody@example.test"]
+            .into_iter()
+            .enumerate()
+        {
+            let field = if node == "peers" { "jid" } else { "jids" };
+            let id = (n * 2 + m) as u64;
+            let answer = ask(
+                &mut core,
+                by_token(id, Some(&token), node, &[(field, user)]),
+                t(20),
+            );
+            let body = match answer.result {
+                Ok(answered) => answered.body.replace(user, "USER"),
+                Err(failure) => format!(
+                    "{}: {}",
+                    failure.http_status(),
+                    failure.text.replace(user, "USER")
+                ),
+            };
+            bodies.push(body);
+        }
+    }
+    assert_eq!(bodies[0], bodies[1], "peers");
+    assert_eq!(bodies[2], bodies[3], "status");
+    assert!(core.state().audit.pending().is_empty());
+}
+
+#[test]
+fn the_door_and_the_stream_share_a_platforms_rate() {
+    let store = Store::open_in_memory().unwrap();
+    crate::daemon::seed_registry(
+        &store,
+        &[crate::admin::NewPlatform::authorized("game@example.test")],
+    );
+    let token = token_for(&store, "game@example.test");
+    let mut core = core_with(store, |c| c.platform_rate = Rate::per_sec(5));
+    link_up(&mut core);
+    let fields = [("jid", "zed@example.test")];
+    // The bucket emptied through the stream...
+    for _ in 0..20 {
+        over_xmpp(&mut core, PLATFORM, "peers", &fields);
+    }
+    // ...is empty for the door too.
+    let answer = ask(
+        &mut core,
+        by_token(1, Some(&token), "peers", &fields),
+        t(20),
+    );
+    assert_eq!(answer.result.unwrap_err().http_status(), 429);
 }

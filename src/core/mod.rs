@@ -40,7 +40,7 @@ mod start;
 mod timers;
 
 pub use io::{Input, Outbox, Output};
-pub use pipeline::{Answered, DoorAnswer, DoorRequest};
+pub use pipeline::{Answered, DoorAnswer, DoorRequest, Format};
 
 use std::time::{Duration, SystemTime};
 

@@ -188,7 +188,7 @@ impl Core {
     }
 
     /// Reads the registry again if another process changed the database since.
-    fn refresh_registry(&mut self, now: SystemTime) {
+    pub(super) fn refresh_registry(&mut self, now: SystemTime) {
         if now < self.registry_checked + REGISTRY_CHECK && now >= self.registry_checked {
             return;
         }

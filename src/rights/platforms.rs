@@ -34,6 +34,63 @@ impl Shape {
     }
 }
 
+/// The front doors a platform may ask through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doors {
+    /// Ad-hoc commands from its JID (or with its token) over XMPP.
+    pub xmpp: bool,
+    /// JSON over HTTP with its token.
+    pub http: bool,
+}
+
+impl Default for Doors {
+    /// Both.
+    fn default() -> Doors {
+        Doors {
+            xmpp: true,
+            http: true,
+        }
+    }
+}
+
+impl Doors {
+    /// A comma- or space-separated list of `xmpp` and `http`; `None` for anything else,
+    /// or an empty list (a platform with no door would be a removed one).
+    pub fn parse(list: &str) -> Option<Doors> {
+        let mut doors = Doors {
+            xmpp: false,
+            http: false,
+        };
+        for word in list.split([',', ' ']).filter(|w| !w.is_empty()) {
+            match word.to_ascii_lowercase().as_str() {
+                "xmpp" => doors.xmpp = true,
+                "http" => doors.http = true,
+                _ => return None,
+            }
+        }
+        (doors.xmpp || doors.http).then_some(doors)
+    }
+
+    /// The list as stored and shown: `xmpp,http`, `xmpp` or `http`.
+    pub fn as_str(self) -> &'static str {
+        match (self.xmpp, self.http) {
+            (true, false) => "xmpp",
+            (false, true) => "http",
+            _ => "xmpp,http",
+        }
+    }
+
+    /// Whether the door named `door` is open to the platform; doors other than these two
+    /// (a test's) are.
+    pub fn allows(self, door: &str) -> bool {
+        match door {
+            "xmpp" => self.xmpp,
+            "http" => self.http,
+            _ => true,
+        }
+    }
+}
+
 /// What a request's platform may do, shared by every request it sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -46,6 +103,8 @@ pub struct Profile {
     pub launch_schemes: Vec<String>,
     /// The shape of answer it gets unless a request asks for another.
     pub answers: Shape,
+    /// The front doors it may ask through.
+    pub doors: Doors,
 }
 
 impl Profile {
@@ -58,6 +117,7 @@ impl Profile {
             domains: None,
             launch_schemes: Vec::new(),
             answers: Shape::Form,
+            doors: Doors::default(),
         }
     }
 
@@ -123,6 +183,11 @@ impl Registry {
                             .answers
                             .as_deref()
                             .and_then(Shape::parse)
+                            .unwrap_or_default(),
+                        doors: record
+                            .doors
+                            .as_deref()
+                            .and_then(Doors::parse)
                             .unwrap_or_default(),
                     }),
                 },

@@ -17,6 +17,9 @@ pub struct PlatformRecord {
     /// The shape of its answers unless a request asks for another: `form` or
     /// `compact` (`None`: `form`).
     pub answers: Option<String>,
+    /// The front doors it may ask through: `xmpp`, `http`, comma-separated (`None`:
+    /// both).
+    pub doors: Option<String>,
     pub created_at: u32,
     pub updated_at: u32,
     pub tokens: Vec<TokenRecord>,
@@ -36,7 +39,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT jid, name, authorized, rights, domains, launch_schemes, created_at,
-                 updated_at, answers FROM platform ORDER BY jid",
+                 updated_at, answers, doors FROM platform ORDER BY jid",
             )?
             .query_map([], |row| {
                 Ok(PlatformRecord {
@@ -49,6 +52,7 @@ impl Store {
                     created_at: row.get(6)?,
                     updated_at: row.get(7)?,
                     answers: row.get(8)?,
+                    doors: row.get(9)?,
                     tokens: Vec::new(),
                 })
             })?
@@ -84,8 +88,8 @@ impl Store {
         let added = self.conn.execute(
             "INSERT INTO platform
              (jid, name, authorized, rights, domains, launch_schemes, created_at, updated_at,
-              answers)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8) ON CONFLICT (jid) DO NOTHING",
+              answers, doors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) ON CONFLICT (jid) DO NOTHING",
             params![
                 record.jid,
                 record.name,
@@ -94,7 +98,8 @@ impl Store {
                 record.domains,
                 record.launch_schemes,
                 record.created_at,
-                record.answers
+                record.answers,
+                record.doors
             ],
         )?;
         Ok(added == 1)
@@ -147,6 +152,15 @@ impl Store {
         Ok(self.conn.execute(
             "UPDATE platform SET answers = ?2, updated_at = ?3 WHERE jid = ?1",
             params![jid, answers, now],
+        )? == 1)
+    }
+
+    /// Sets the front doors a platform may ask through (`None`: both); `false` if there
+    /// is no such platform.
+    pub fn set_doors(&self, jid: &str, doors: Option<&str>, now: u32) -> Result<bool, StoreError> {
+        Ok(self.conn.execute(
+            "UPDATE platform SET doors = ?2, updated_at = ?3 WHERE jid = ?1",
+            params![jid, doors, now],
         )? == 1)
     }
 
@@ -212,6 +226,7 @@ mod tests {
             domains: None,
             launch_schemes: None,
             answers: None,
+            doors: Some("http".to_owned()),
             created_at: 100,
             updated_at: 100,
             tokens: Vec::new(),

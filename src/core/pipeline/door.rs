@@ -4,10 +4,13 @@
 //! the node's access and right, the handler, the commit, the audit of what it
 //! disclosed. Its refusals are [`Failure`]s, which the door maps to its own codes
 //! ([`Failure::http_status`]). A door serves game platforms only (it establishes which
-//! platform asks; users and operators have their chat clients), and only while the link
+//! platform asks, by its token; users and operators have their chat clients), those the
+//! operator opened it to ([`crate::rights::platforms::Doors`]), and only while the link
 //! to the chat server is up.
 
 use std::time::SystemTime;
+
+use std::str::FromStr;
 
 use xmpp_parsers::jid::Jid;
 
@@ -28,14 +31,27 @@ pub struct DoorRequest {
     pub door: &'static str,
     /// The door's own number for the request: its answer carries it.
     pub id: u64,
-    /// Who asks, as the door established it (a platform's JID).
-    pub from: Jid,
+    /// Who asks, where the door established it (a test's); `None`: the platform
+    /// [`DoorRequest::token`] was issued to, and without a valid token, nobody.
+    pub from: Option<Jid>,
     /// A platform token, where the door carries one.
     pub token: Option<String>,
     /// The node asked for.
     pub node: String,
     /// Its fields, as a submitted form.
     pub form: DataForm,
+    /// How the answer is written.
+    pub format: Format,
+}
+
+/// How a door wants its answers written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// What a completed `<command/>` carries: the summary, the form and its notes, or
+    /// the compact payload where the node has it.
+    Xml,
+    /// The result form as one JSON object ([`render::json`]).
+    Json,
 }
 
 /// A front door's answer, in the order the requests were settled.
@@ -53,36 +69,47 @@ pub struct Answered {
     pub node: &'static str,
     /// The answer in a sentence or two.
     pub summary: String,
-    /// The shape [`Answered::body`] is in: compact where the node has it, else the
-    /// result form.
+    /// The shape [`Answered::body`] is in: in XML, compact where the node has it, else
+    /// the result form; in JSON, the result form.
     pub shape: Shape,
-    /// The answer as XML, as the `<command/>` of an ad-hoc command carries it.
+    /// The answer in the [`Format`] asked for.
     pub body: String,
 }
 
 impl Answered {
-    pub fn new(node: &'static str, answer: &dyn Answer, max_bytes: usize) -> Answered {
-        let mut bytes = Vec::new();
-        let shape = render::body(&mut Xml::new(&mut bytes), answer, Shape::Compact, max_bytes);
+    pub fn new(
+        node: &'static str,
+        answer: &dyn Answer,
+        max_bytes: usize,
+        format: Format,
+    ) -> Answered {
+        let (shape, body) = match format {
+            Format::Xml => {
+                let mut bytes = Vec::new();
+                let shape =
+                    render::body(&mut Xml::new(&mut bytes), answer, Shape::Compact, max_bytes);
+                (shape, String::from_utf8_lossy(&bytes).into_owned())
+            }
+            Format::Json => (Shape::Form, render::json::json(node, answer, max_bytes)),
+        };
         Answered {
             node,
             summary: render::text(answer),
             shape,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
+            body,
         }
     }
 }
 
 /// Answers a door's request with `answer`.
 pub(super) fn answer(
-    door: &'static str,
-    id: u64,
+    (door, id, format): (&'static str, u64, Format),
     node: &'static str,
     answer: &dyn Answer,
     max_bytes: usize,
     out: &mut Outbox,
 ) {
-    let result = Ok(Answered::new(node, answer, max_bytes));
+    let result = Ok(Answered::new(node, answer, max_bytes, format));
     out.answers.push(DoorAnswer { door, id, result });
 }
 
@@ -110,8 +137,17 @@ impl Core {
             token,
             node,
             form,
+            format,
         } = request;
         let refuse = |failure: Failure, out: &mut Outbox| refuse(door, id, failure, out);
+        // As bounded as the token read from a command's form.
+        let token = token.filter(|t| t.len() <= crate::rights::token::MAX_TOKEN_BYTES);
+        let Some(from) = from.or_else(|| self.token_holder(token.as_deref(), now)) else {
+            let failure = Failure::not_authorized(
+                "a platform's token is needed (\"Authorization: Bearer <token>\"); the bridge's operator makes one with `platform new-token`",
+            );
+            return refuse(failure, out);
+        };
         if !matches!(self.state.health.link, crate::health::Link::Up { .. }) {
             // Nothing a node needs from the chat server would come.
             let failure = Failure::service_unavailable(
@@ -122,8 +158,6 @@ impl Core {
         if let Err(failure) = self.admit_requester(&from, now) {
             return refuse(failure, out);
         }
-        // As bounded as the token read from a command's form.
-        let token = token.filter(|t| t.len() <= crate::rights::token::MAX_TOKEN_BYTES);
         let mut actor = None;
         let admitted = disco::admit(&node, |def| {
             let decided = self.actor(&from, def.access, token.as_deref());
@@ -143,9 +177,21 @@ impl Core {
             let failure = Failure::forbidden("only game platforms ask through this door");
             return refuse(failure, out);
         }
+        if let Err(failure) = super::through(door, &actor) {
+            return refuse(failure, out);
+        }
         self.note_asker(&actor, now);
         let then = Resume::new(move |actor, view, out| (def.start)(&form, actor, view, out));
-        self.begin(Origin::Door { door, id }, (def, actor), then, now, out);
+        let origin = Origin::Door { door, id, format };
+        self.begin(origin, (def, actor), then, now, out);
+    }
+
+    /// The JID of the platform `token` was issued to, if it is valid (the registry read
+    /// again first if the CLI changed it).
+    fn token_holder(&mut self, token: Option<&str>, now: SystemTime) -> Option<Jid> {
+        self.refresh_registry(now);
+        let (jid, _) = self.state.registry.by_token(token?)?;
+        Jid::from_str(jid).ok()
     }
 
     /// Remembers a platform outside the registry that asked, for users' privacy pages.

@@ -13,7 +13,7 @@
 mod door;
 mod xmpp;
 
-pub use door::{Answered, DoorAnswer, DoorRequest};
+pub use door::{Answered, DoorAnswer, DoorRequest, Format};
 
 use std::str::FromStr;
 use std::time::SystemTime;
@@ -58,7 +58,11 @@ enum Origin {
     /// A stanza: an IQ or a message, answered on the stream.
     Xmpp { header: Header, channel: Channel },
     /// Another front door's request, answered with a [`DoorAnswer`].
-    Door { door: &'static str, id: u64 },
+    Door {
+        door: &'static str,
+        id: u64,
+        format: door::Format,
+    },
 }
 
 /// How an XMPP request came, and so how it is answered.
@@ -270,9 +274,9 @@ impl Core {
                     Origin::Xmpp { header, channel } => {
                         self.answer_stanza(&header, channel, node, &*answer, out)
                     }
-                    Origin::Door { door, id } => {
+                    Origin::Door { door, id, format } => {
                         let max = self.config.max_stanza_bytes;
-                        door::answer(door, id, node, &*answer, max, out)
+                        door::answer((door, id, format), node, &*answer, max, out)
                     }
                 }
                 let platform = request.actor.platform().map(|p| p.id.as_str());
@@ -343,13 +347,23 @@ fn may_run(def: &NodeDef, actor: &Actor) -> bool {
         })
 }
 
+/// Refuses a platform asking through a front door the operator did not open to it.
+fn through(door: &str, actor: &Actor) -> Result<(), Failure> {
+    match actor.platform() {
+        Some(platform) if !platform.profile.doors.allows(door) => Err(Failure::forbidden(format!(
+            "this platform may not ask through {door}; the bridge's operator decides which doors a platform uses (`platform set-doors`)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Answers `request` with `failure`: an error reply to a command, a chat message to
 /// chat words, a refusal to another front door.
 fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
     debug!(condition = ?failure.condition, text = %failure.text, "refused");
     match &request.origin {
         Origin::Xmpp { header, channel } => xmpp::refuse_on(header, channel, failure, out),
-        Origin::Door { door, id } => door::refuse(door, *id, failure.clone(), out),
+        Origin::Door { door, id, .. } => door::refuse(door, *id, failure.clone(), out),
     }
 }
 

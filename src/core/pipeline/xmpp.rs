@@ -73,6 +73,9 @@ impl Core {
         let Some(actor) = actor else {
             return refuse(header, &Failure::internal(), out);
         };
+        if let Err(failure) = super::through("xmpp", &actor) {
+            return refuse(header, &failure, out);
+        }
         self.note_asker(&actor, now);
         let step = Command::try_from(payload)
             .map_err(command_parse_failure)
