@@ -65,6 +65,32 @@ struct RawConfig {
     rights: RawRights,
     #[serde(default)]
     invites: RawInvites,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// `[http]`: the HTTP front door, off unless `listen` is set.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    listen: Option<String>,
+    max_body_kib: u64,
+    max_connections: u64,
+    header_timeout_secs: u64,
+    body_timeout_secs: u64,
+}
+
+impl Default for RawHttp {
+    fn default() -> Self {
+        let defaults = crate::http::HttpConfig::defaults(([127, 0, 0, 1], 8480).into());
+        RawHttp {
+            listen: None,
+            max_body_kib: (defaults.max_body_bytes / 1024) as u64,
+            max_connections: defaults.max_connections as u64,
+            header_timeout_secs: defaults.header_timeout.as_secs(),
+            body_timeout_secs: defaults.body_timeout.as_secs(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -467,6 +493,8 @@ pub struct Config {
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub limits: LimitsConfig,
+    /// The HTTP front door, if configured.
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl Config {
@@ -730,6 +758,20 @@ impl Config {
                 86_400,
             ),
             ("privacy.audit_days", raw.privacy.audit_days, 1, 3_650),
+            ("http.max_body_kib", raw.http.max_body_kib, 1, 16 * 1024),
+            ("http.max_connections", raw.http.max_connections, 1, 100_000),
+            (
+                "http.header_timeout_secs",
+                raw.http.header_timeout_secs,
+                1,
+                3_600,
+            ),
+            (
+                "http.body_timeout_secs",
+                raw.http.body_timeout_secs,
+                1,
+                3_600,
+            ),
             (
                 "rights.attention_interval_secs",
                 raw.rights.attention_interval_secs,
@@ -785,6 +827,25 @@ impl Config {
                 )));
             }
         }
+        let http = match &raw.http.listen {
+            None => None,
+            Some(listen) => {
+                let address = std::net::SocketAddr::from_str(listen.trim()).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "http.listen is {listen:?}; give an address and port, such as \"127.0.0.1:8480\" (TLS is the reverse proxy's job)"
+                    ))
+                })?;
+                Some(crate::http::HttpConfig {
+                    listen: address,
+                    max_body_bytes: kib(raw.http.max_body_kib),
+                    max_connections: small(raw.http.max_connections),
+                    header_timeout: Duration::from_secs(raw.http.header_timeout_secs),
+                    body_timeout: Duration::from_secs(raw.http.body_timeout_secs),
+                    answer_timeout: Duration::from_secs(link.iq_timeout_secs)
+                        + crate::http::ANSWER_SLACK,
+                })
+            }
+        };
         let url_schemes: Vec<String> = raw
             .rights
             .url_schemes
@@ -864,6 +925,7 @@ impl Config {
                 platform_requests_per_sec: small32(raw.limits.platform_requests_per_sec),
                 user_requests_per_sec: small32(raw.limits.user_requests_per_sec),
             },
+            http,
         })
     }
 }

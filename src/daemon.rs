@@ -1,9 +1,11 @@
 //! Running the component: the database opened and migrated, the core on its own thread,
-//! the link on the async runtime, and a graceful shutdown on SIGTERM or Ctrl-C.
+//! the link (and the HTTP front door, where configured) on the async runtime, and a
+//! graceful shutdown on SIGTERM or Ctrl-C.
 //!
 //! Shutdown order: stop reading from the server; let the core finish the inputs it has
 //! and send its last stanzas; close the stream; close the database (WAL checkpointed).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, watch};
@@ -65,6 +67,24 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let max_stanza_bytes = config.link.max_outgoing_stanza_bytes;
     let core = Core::new(core_config(&config), store, SystemTime::now(), random_u64());
     let queue = core.state().health.link_queue.clone();
+    // The HTTP door's answers come from the core's thread; its requests go in as inputs.
+    let waiting = Arc::new(crate::http::Waiting::default());
+    if let Some(http) = &config.http {
+        let listener = crate::http::bind(http).await.map_err(|e| {
+            RunError::Start(format!(
+                "cannot listen for HTTP on {} (http.listen): {e}",
+                http.listen
+            ))
+        })?;
+        tokio::spawn(crate::http::serve(
+            listener,
+            http.clone(),
+            events_tx.downgrade(),
+            waiting.clone(),
+            core.state().health.http.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender
     // lives (a weak one: it must not keep the core waiting at shutdown).
     let api = SessionsApi {
@@ -74,7 +94,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let core_thread = std::thread::Builder::new()
         .name("core".to_owned())
-        .spawn(move || drive_core(core, events_rx, out_tx, api, max_stanza_bytes))
+        .spawn(move || drive_core(core, events_rx, out_tx, (api, waiting), max_stanza_bytes))
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
@@ -179,7 +199,7 @@ fn drive_core(
     mut core: Core,
     mut events: mpsc::Receiver<Vec<Input>>,
     out: mpsc::Sender<Stanzas>,
-    api: SessionsApi,
+    (api, doors): (SessionsApi, Arc<crate::http::Waiting>),
     max_stanza_bytes: usize,
 ) -> Store {
     // A timer for the wait with a timeout; nothing else runs on it.
@@ -228,8 +248,9 @@ fn drive_core(
             }
         }
         wake = outbox.wake_at.take();
-        // No front door other than XMPP runs yet: nothing asks for these.
-        outbox.answers.clear();
+        for answer in outbox.answers.drain(..) {
+            doors.deliver(answer);
+        }
         for (domain, link) in outbox.list_sessions.drain(..) {
             api.list(domain, link);
         }

@@ -143,6 +143,36 @@ impl Failure {
         }
     }
 
+    /// The condition's element name (RFC 6120 §8.3.3), as an XMPP error carries it.
+    pub fn condition_name(&self) -> &'static str {
+        match self.condition {
+            DefinedCondition::BadRequest => "bad-request",
+            DefinedCondition::Conflict => "conflict",
+            DefinedCondition::FeatureNotImplemented => "feature-not-implemented",
+            DefinedCondition::Forbidden => "forbidden",
+            DefinedCondition::Gone { .. } => "gone",
+            DefinedCondition::InternalServerError => "internal-server-error",
+            DefinedCondition::ItemNotFound => "item-not-found",
+            DefinedCondition::JidMalformed => "jid-malformed",
+            DefinedCondition::NotAcceptable => "not-acceptable",
+            DefinedCondition::NotAllowed => "not-allowed",
+            DefinedCondition::NotAuthorized => "not-authorized",
+            DefinedCondition::PolicyViolation => "policy-violation",
+            DefinedCondition::RecipientUnavailable => "recipient-unavailable",
+            DefinedCondition::Redirect { .. } => "redirect",
+            DefinedCondition::RegistrationRequired => "registration-required",
+            DefinedCondition::RemoteServerNotFound => "remote-server-not-found",
+            DefinedCondition::RemoteServerTimeout => "remote-server-timeout",
+            DefinedCondition::ResourceConstraint => "resource-constraint",
+            DefinedCondition::ServiceUnavailable => "service-unavailable",
+            DefinedCondition::SubscriptionRequired => "subscription-required",
+            DefinedCondition::UndefinedCondition => "undefined-condition",
+            DefinedCondition::UnexpectedRequest => "unexpected-request",
+            #[allow(unreachable_patterns)]
+            _ => "undefined-condition",
+        }
+    }
+
     pub fn with_specific(mut self, specific: SpecificCondition) -> Failure {
         self.specific = Some(specific);
         self

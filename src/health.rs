@@ -2,6 +2,7 @@
 //!
 //! The core keeps these up to date; the `stats` command and the logs read them.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// The state of the link to the server, as the core last heard of it.
@@ -91,11 +92,46 @@ impl LinkQueue {
     }
 }
 
+/// The HTTP front door's counters, kept by the door; `stats` reads them.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Whether the door listens (`[http]` is configured).
+    pub listening: AtomicBool,
+    /// Connections open now (a gauge), at most `http.max_connections`.
+    pub connections_open: AtomicU64,
+    /// Connections refused at the cap (answered 503 and closed).
+    pub connections_refused: AtomicU64,
+    /// Requests read.
+    pub requests: AtomicU64,
+    /// Answered 2xx, refused 4xx, failed 5xx.
+    pub answered: AtomicU64,
+    pub refused: AtomicU64,
+    pub failed: AtomicU64,
+    /// Bodies over `http.max_body_kib` (answered 413).
+    pub bodies_too_large: AtomicU64,
+    /// Bodies not sent within `http.body_timeout_secs` (answered 408).
+    pub slow_bodies: AtomicU64,
+    /// Requests waiting for the core's answer now (a gauge), at most one per connection.
+    pub waiting: AtomicU64,
+}
+
+impl HttpStats {
+    pub fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn read(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
 /// The bridge's health as the core keeps it.
 #[derive(Debug, Clone)]
 pub struct Health {
     /// Shared with the link, which keeps it up to date.
     pub link_queue: std::sync::Arc<LinkQueue>,
+    /// Shared with the HTTP front door, which keeps it up to date.
+    pub http: std::sync::Arc<HttpStats>,
     pub started_at: SystemTime,
     pub link: Link,
     pub stats: Stats,
@@ -108,6 +144,7 @@ impl Health {
     pub fn new(now: SystemTime) -> Health {
         Health {
             link_queue: std::sync::Arc::default(),
+            http: std::sync::Arc::default(),
             started_at: now,
             link: Link::Down { since: now },
             stats: Stats::default(),

@@ -6,8 +6,10 @@
 //! - [`daemon`]: wires transport, core and store together; reads the core's part of the
 //!   configuration and seeds the registry from it; signals and shutdown.
 //! - [`config`]: the operator's TOML configuration, made of each module's own settings.
+//! - [`http`]: the HTTP front door: platform commands as JSON, each handed to the core
+//!   as a door request. With [`transport`], the only modules with sockets.
 //! - [`transport`]: the link to the server (its own XML stream reader, handshake,
-//!   keepalive, reconnect with backoff, fair sending). The only module with sockets.
+//!   keepalive, reconnect with backoff, fair sending).
 //! - [`core`]: the sans-IO core, `handle_batch(inputs, now, outbox)`: classifies requests,
 //!   decides who asks (through [`rights::actor`]), runs the command pipeline (sessions,
 //!   continuations, commit then send), baseline protocol (disco, ping, version), IQ
@@ -39,6 +41,7 @@ pub mod daemon;
 pub mod directory;
 pub mod failure;
 pub mod health;
+pub mod http;
 pub mod invites;
 #[cfg(test)]
 mod layout_tests;

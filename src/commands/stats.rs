@@ -7,7 +7,7 @@ use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, NoInput, Node};
 use crate::failure::Failure;
-use crate::health::Link;
+use crate::health::{HttpStats, Link};
 
 use crate::xep::forms::FieldType;
 
@@ -351,10 +351,60 @@ fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
         .iter()
         .filter_map(|d| d.software.as_ref().map(|s| format!("{}: {s}", d.jid)))
         .collect();
-    Flow::done(StatsAnswer {
-        counters: counters.into(),
-        servers,
-    })
+    let mut counters: Vec<_> = counters.into();
+    counters.extend(http_counters(&health.http));
+    Flow::done(StatsAnswer { counters, servers })
+}
+
+/// The HTTP front door's counters, where it listens.
+fn http_counters(http: &HttpStats) -> Vec<(&'static str, &'static str, String)> {
+    if !http.listening.load(std::sync::atomic::Ordering::Relaxed) {
+        return Vec::new();
+    }
+    let read = |counter| HttpStats::read(counter).to_string();
+    vec![
+        (
+            "http-connections-open",
+            "HTTP connections open (at most http.max_connections)",
+            read(&http.connections_open),
+        ),
+        (
+            "http-connections-refused",
+            "HTTP connections refused at the cap (answered 503)",
+            read(&http.connections_refused),
+        ),
+        ("http-requests", "HTTP requests read", read(&http.requests)),
+        (
+            "http-answered",
+            "HTTP requests answered (2xx)",
+            read(&http.answered),
+        ),
+        (
+            "http-refused",
+            "HTTP requests refused (4xx)",
+            read(&http.refused),
+        ),
+        (
+            "http-failed",
+            "HTTP requests failed (5xx)",
+            read(&http.failed),
+        ),
+        (
+            "http-bodies-too-large",
+            "HTTP bodies over http.max_body_kib (answered 413)",
+            read(&http.bodies_too_large),
+        ),
+        (
+            "http-slow-bodies",
+            "HTTP bodies not sent within http.body_timeout_secs (answered 408)",
+            read(&http.slow_bodies),
+        ),
+        (
+            "http-waiting",
+            "HTTP requests waiting for an answer (at most one per connection)",
+            read(&http.waiting),
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod baseline;
 mod clients;
 mod directory;
 mod hardening;
+mod http;
 mod invites;
 mod operator;
 mod rights;

@@ -7,6 +7,7 @@
 //!   `minidom::Element`s; [`befriend`] makes two users mutual contacts.
 //! - [`Bridge`] (`bridge.rs`): runs `xmpp-game-bridge run --config …` against a server.
 //! - [`Platform`] (`platform.rs`): the example game platform (`examples/platform`).
+//! - [`http::Http`] (`http.rs`): a game server's HTTP/1.1 client of the HTTP front door.
 //! - `ports.rs`, `process.rs`: free ports, child processes and their logs.
 //!
 //! Tests run one per process (cargo-nextest), so nothing here is shared between tests.
@@ -16,6 +17,7 @@
 mod bridge;
 mod client;
 mod ejabberd;
+pub mod http;
 mod platform;
 mod ports;
 mod process;

@@ -1,0 +1,225 @@
+//! The HTTP front door on real servers, as a game server without an XMPP stack uses it:
+//! a token from `platform new-token`, `POST /v1/<node>` with JSON, problem documents for
+//! refusals, the same answers, consent and disclosure record as over XMPP.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::directory::{form, rows, run};
+use crate::rights::say;
+use crate::support::http::{Http, Reply};
+use crate::support::{
+    free_ports, on_both_servers, Bridge, BridgeConfig, Client, Server, ServerKind,
+};
+
+const T: Duration = Duration::from_secs(10);
+const PLATFORM: &str = "arcade@example.test";
+
+struct Bed {
+    server: Server,
+    bridge: Bridge,
+    /// The door's address.
+    door: SocketAddr,
+    /// A token of `arcade`, made with the CLI.
+    token: String,
+}
+
+/// A server with alice, bob and the platform's bot account; the bridge with `[http]` on
+/// a free port, `consent` as given, and a token for the platform.
+async fn bed(kind: ServerKind, consent: &'static str, extra: &str) -> Bed {
+    let server = Server::start(kind).await.expect("server starts");
+    server
+        .register_users(&["alice", "bob", "arcade", "admin"])
+        .await
+        .expect("users register");
+    let port = free_ports(1).expect("a free port")[0];
+    let door: SocketAddr = ([127, 0, 0, 1], port).into();
+    let config = BridgeConfig {
+        admins: vec!["admin@example.test".to_owned()],
+        platforms: vec![PLATFORM.to_owned()],
+        consent,
+        extra_toml: format!("[http]\nlisten = \"{door}\"\n{extra}"),
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.expect("bridge links up");
+    bridge
+        .wait_for_log("HTTP front door listening", T)
+        .await
+        .expect("the door listens");
+    let made = bridge
+        .cli(&["platform", "new-token", PLATFORM])
+        .expect("a token is made");
+    let token = made
+        .lines()
+        .last()
+        .expect("the token on the last line")
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("xgb1."), "{made}");
+    Bed {
+        server,
+        bridge,
+        door,
+        token,
+    }
+}
+
+/// alice and bob, mutual contacts, available.
+async fn friends(server: &Server) -> (Client, Client) {
+    crate::directory::friends(server, "alice", "bob").await
+}
+
+/// Asks `node` until `check` holds of the answer (presence reaches the bridge
+/// asynchronously, and the CLI's token is read with the registry a moment later).
+async fn until(http: &mut Http, node: &str, body: &Value, check: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = Instant::now() + T;
+    loop {
+        let reply = http.command(node, body).await;
+        if check(&reply) {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{node} never answered as expected; last: {} {}",
+            reply.status,
+            reply.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn items(reply: &Reply) -> Vec<Value> {
+    reply.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+on_both_servers!(
+    async fn a_game_server_asks_over_http_what_a_platform_asks_over_xmpp(kind) {
+        let Bed { server, bridge, door, token } = bed(kind, "opt-out", "").await;
+        let (_alice, _bob) = friends(&server).await;
+        let mut http = Http::new(door, Some(&token));
+
+        // peers: bob, in JSON, with what the form says of him.
+        let asked = json!({"jid": "alice@example.test"});
+        let reply = until(&mut http, "peers", &asked, |r| r.status == 200 && items(r).len() == 1).await;
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        let answer = reply.json();
+        assert_eq!(answer["node"], "peers");
+        assert_eq!(answer["form_type"], "urn:xmpp-game-bridge:peers:1");
+        assert_eq!(answer["items"][0]["jid"], "bob@example.test");
+        assert_eq!(answer["items"][0]["availability"], "available");
+        assert_eq!(answer["fields"]["availability"], "available");
+        // The same as a platform reads over XMPP.
+        let mut platform = crate::directory::login(&server, "arcade").await;
+        let peers_form = form(&run(&mut platform, "peers", "jid", &["alice@example.test"]).await);
+        let over_xmpp: Vec<String> = rows(&peers_form).iter().map(|r| r["jid"][0].clone()).collect();
+        assert_eq!(over_xmpp, ["bob@example.test"]);
+
+        // status of several users: an array of JIDs, one item each, in order.
+        let reply = http
+            .command("status", &json!({"jids": ["bob@example.test", "zoe@elsewhere.example"]}))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let availability: Vec<Value> = items(&reply).iter().map(|i| i["availability"].clone()).collect();
+        assert_eq!(availability, [json!("available"), json!("unknown")]);
+
+        // Refusals are problem documents with the XMPP error's text.
+        let reply = http.command("peers", &json!({})).await;
+        assert_eq!(reply.status, 400);
+        assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+        let problem = reply.json();
+        assert_eq!(problem["status"], 400);
+        assert_eq!(problem["condition"], "bad-request");
+        assert!(problem["detail"].as_str().unwrap().contains("\"jid\""), "{problem}");
+        let reply = http.command("no-such-command", &json!({})).await;
+        assert_eq!(reply.status, 404, "{}", reply.text());
+        let reply = http.command("stats", &json!({})).await;
+        assert_eq!(reply.status, 403, "{}", reply.text());
+        let reply = http.request("GET", "/v1/peers", &[], b"").await.unwrap();
+        assert_eq!((reply.status, reply.header("allow")), (405, Some("POST")));
+        let reply = http.request("POST", "/elsewhere", &[], b"{}").await.unwrap();
+        assert_eq!(reply.status, 404);
+        let reply = http.request("POST", "/v1/peers", &[], b"{\"jid\": ").await.unwrap();
+        assert_eq!(reply.status, 400);
+        assert!(reply.json()["detail"].as_str().unwrap().contains("not JSON"));
+        let big = format!("{{\"jid\": \"{}\"}}", "a".repeat(70 * 1024));
+        let reply = http.request("POST", "/v1/peers", &[], big.as_bytes()).await.unwrap();
+        assert_eq!(reply.status, 413, "{}", reply.text());
+
+        // Without a token, or with another, nobody is answered.
+        let mut stranger = Http::new(door, None);
+        let reply = stranger.command("peers", &asked).await;
+        assert_eq!(reply.status, 401);
+        assert!(reply.header("www-authenticate").unwrap().starts_with("Bearer"));
+        assert!(reply.json()["detail"].as_str().unwrap().contains("platform new-token"));
+        let last = if token.ends_with('0') { "1" } else { "0" };
+        let mut forged = Http::new(door, Some(&format!("{}{last}", &token[..token.len() - 1])));
+        assert_eq!(forged.command("peers", &asked).await.status, 401);
+
+        // The operator closes the door to the platform: refused, with the way to open it.
+        bridge.cli(&["platform", "set-doors", PLATFORM, "xmpp"]).expect("doors set");
+        let reply = until(&mut http, "peers", &asked, |r| r.status == 403).await;
+        assert!(reply.json()["detail"].as_str().unwrap().contains("set-doors"), "{}", reply.text());
+        bridge.cli(&["platform", "set-doors", PLATFORM, "default"]).expect("doors set");
+        until(&mut http, "peers", &asked, |r| r.status == 200).await;
+
+        // The operator sees the door's counters in stats.
+        let mut admin = crate::directory::login(&server, "admin").await;
+        let stats = form(&run(&mut admin, "stats", "none", &[]).await);
+        let requests: u64 = crate::directory::field(&stats, "http-requests")[0].parse().unwrap();
+        assert!(requests >= 10, "{requests}");
+        let too_large = crate::directory::field(&stats, "http-bodies-too-large");
+        assert_eq!(too_large, ["1"]);
+        drop(bridge);
+    }
+);
+
+on_both_servers!(
+    async fn over_http_a_user_who_does_not_share_is_one_who_does_not_exist(kind) {
+        let Bed { server, bridge, door, token } = bed(kind, "opt-in", "").await;
+        let (mut alice, mut bob) = friends(&server).await;
+        let mut http = Http::new(door, Some(&token));
+        // The token is read with the registry: wait until it is known.
+        until(&mut http, "status", &json!({"jids": ["nobody@example.test"]}), |r| r.status == 200).await;
+        let mut bodies = Vec::new();
+        for (node, var) in [("peers", "jid"), ("status", "jids")] {
+            for user in ["alice@example.test", "nobody@example.test"] {
+                let reply = http.command(node, &json!({var: user})).await;
+                bodies.push(format!("{} {}", reply.status, reply.text().replace(user, "USER")));
+            }
+        }
+        assert_eq!(bodies[0], bodies[1], "peers");
+        assert_eq!(bodies[2], bodies[3], "status");
+        // Nothing was disclosed, so nothing was recorded.
+        let audit = bridge.cli(&["audit"]).expect("audit");
+        assert!(!audit.contains("alice@example.test"), "{audit}");
+
+        // Both share: alice's peer is listed, and the disclosure is recorded.
+        for user in [&mut alice, &mut bob] {
+            let said = say(user, "share arcade").await;
+            assert!(said.starts_with("arcade may now see you."), "{said}");
+        }
+        let reply = until(&mut http, "peers", &json!({"jid": "alice@example.test"}), |r| {
+            r.status == 200 && items(r).len() == 1
+        })
+        .await;
+        assert_eq!(items(&reply)[0]["jid"], "bob@example.test");
+        let deadline = Instant::now() + T;
+        loop {
+            let audit = bridge.cli(&["audit"]).expect("audit");
+            if audit.contains("bob@example.test") && audit.contains(PLATFORM) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the disclosure was never recorded: {audit}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(bridge);
+    }
+);

@@ -1,0 +1,190 @@
+//! A small HTTP/1.1 client, as a game server would use the bridge's HTTP front door: one
+//! kept-alive connection, requests with a bearer token and a JSON body, whole responses
+//! read back by their `content-length`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A response: its status, its headers (names in lowercase), its body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One connection to the door.
+pub struct Http {
+    addr: SocketAddr,
+    stream: Option<TcpStream>,
+    /// The bearer token sent with each request, if any.
+    pub token: Option<String>,
+    timeout: Duration,
+}
+
+impl Http {
+    pub fn new(addr: SocketAddr, token: Option<&str>) -> Http {
+        Http {
+            addr,
+            stream: None,
+            token: token.map(str::to_owned),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// `POST /v1/<node>` with `body` (JSON).
+    pub async fn command(&mut self, node: &str, body: &serde_json::Value) -> Reply {
+        let body = serde_json::to_vec(body).unwrap();
+        self.request("POST", &format!("/v1/{node}"), &[], &body)
+            .await
+            .unwrap_or_else(|e| panic!("POST /v1/{node}: {e}"))
+    }
+
+    /// Any request, on the kept-alive connection (opened again if the door closed it).
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(token) = &self.token {
+            head.push_str(&format!("authorization: Bearer {token}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        let reused = self.stream.is_some();
+        match self.exchange(&bytes).await {
+            Ok(reply) => Ok(reply),
+            // The door may have closed an idle kept-alive connection: once more, afresh.
+            Err(_) if reused => {
+                self.stream = None;
+                self.exchange(&bytes).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn exchange(&mut self, bytes: &[u8]) -> Result<Reply, String> {
+        let timeout = self.timeout;
+        let result = tokio::time::timeout(timeout, async {
+            if self.stream.is_none() {
+                let stream = TcpStream::connect(self.addr)
+                    .await
+                    .map_err(|e| format!("cannot connect to {}: {e}", self.addr))?;
+                self.stream = Some(stream);
+            }
+            let stream = self.stream.as_mut().ok_or("no connection")?;
+            stream
+                .write_all(bytes)
+                .await
+                .map_err(|e| format!("cannot send: {e}"))?;
+            read_reply(stream).await
+        })
+        .await
+        .map_err(|_| format!("no answer within {timeout:?}"))?;
+        if let Ok(reply) = &result {
+            if reply.header("connection") == Some("close") {
+                self.stream = None;
+            }
+        } else {
+            self.stream = None;
+        }
+        result
+    }
+}
+
+/// Reads one response.
+pub async fn read_reply(stream: &mut TcpStream) -> Result<Reply, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = find(&buf, b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "the connection closed before a whole head: {:?}",
+                String::from_utf8_lossy(&buf)
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line: {head:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("cannot read the body: {e}"))?;
+        if n == 0 {
+            return Err("the connection closed within the body".to_owned());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
