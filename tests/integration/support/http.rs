@@ -24,14 +24,15 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The body as JSON.
+    /// The body as JSON; a body that is not is the text saying so (which no check of
+    /// a member passes).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
+            serde_json::Value::String(format!(
                 "not JSON ({e}): {} {}",
                 self.status,
                 String::from_utf8_lossy(&self.body)
-            )
+            ))
         })
     }
 
@@ -59,12 +60,17 @@ impl Http {
         }
     }
 
-    /// `POST /v1/<node>` with `body` (JSON).
+    /// `POST /v1/<node>` with `body` (JSON). A request that got no answer is status 0,
+    /// its body saying why.
     pub async fn command(&mut self, node: &str, body: &serde_json::Value) -> Reply {
-        let body = serde_json::to_vec(body).unwrap();
-        self.request("POST", &format!("/v1/{node}"), &[], &body)
+        let body = body.to_string();
+        self.request("POST", &format!("/v1/{node}"), &[], body.as_bytes())
             .await
-            .unwrap_or_else(|e| panic!("POST /v1/{node}: {e}"))
+            .unwrap_or_else(|e| Reply {
+                status: 0,
+                headers: Vec::new(),
+                body: format!("POST /v1/{node}: {e}").into_bytes(),
+            })
     }
 
     /// Any request, on the kept-alive connection (opened again if the door closed it).
