@@ -63,10 +63,13 @@ async fn run(keep: bool) -> Result<(), String> {
     server.register_many(USERS).await?;
     say("demo users: alice, bob, carol; admin (operator); arcade (a game platform's bot account); all @example.test, password <name>-pw");
 
-    step("Starting xmpp-game-bridge attached to it (operator: admin, platform: arcade)");
+    step("Starting xmpp-game-bridge attached to it (operator: admin, platform: arcade; HTTP front door on loopback)");
+    let http_port = support::free_ports(1)?[0];
+    let http_door = std::net::SocketAddr::from(([127, 0, 0, 1], http_port));
     let config = BridgeConfig {
         admins: vec!["admin@example.test".to_owned()],
         platforms: vec!["arcade@example.test".to_owned()],
+        extra_toml: format!("[http]\nlisten = \"{http_door}\"\n"),
         // What the binary does by default: a user is invisible to platforms until they agree.
         consent: "opt-in",
         ..BridgeConfig::default()
@@ -205,6 +208,29 @@ async fn run(keep: bool) -> Result<(), String> {
     )
     .await?;
     print_form(&status);
+
+    step("A game server without an XMPP stack asks the same over HTTP, with a token the operator made");
+    let made = bridge.cli(&["platform", "new-token", "arcade@example.test"])?;
+    let token = made.lines().last().unwrap_or_default().trim().to_owned();
+    say("operator: xmpp-game-bridge platform new-token arcade@example.test --config …");
+    let mut http = support::http::Http::new(http_door, Some(&token));
+    let body = serde_json::json!({"jid": "alice@example.test"});
+    say(&format!(
+        "curl -s http://{http_door}/v1/peers -H 'Authorization: Bearer xgb1.…' -d '{body}'"
+    ));
+    let deadline = std::time::Instant::now() + T;
+    let reply = loop {
+        // The token is read with the registry, a moment after the CLI stored it.
+        let reply = http.command("peers", &body).await;
+        if reply.status != 401 || std::time::Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    say(&format!("{} {}", reply.status, reply.text()));
+    if reply.status != 200 {
+        return Err(format!("peers over HTTP answered {}", reply.status));
+    }
 
     step("The game platform logs in: examples/platform, a small tokio-xmpp client a game developer can copy");
     let mut platform = support::Platform::start(&server, "arcade", Some("platform"))?;

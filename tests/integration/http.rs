@@ -223,3 +223,64 @@ on_both_servers!(
         drop(bridge);
     }
 );
+
+/// Reads what the door says on a raw connection until it closes (or `limit` passes).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut said = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&said).into_owned()),
+            Ok(Ok(n)) => said.extend_from_slice(&chunk[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+on_both_servers!(
+    async fn slow_and_surplus_http_clients_are_refused_clearly(kind) {
+        use tokio::io::AsyncWriteExt;
+        use tokio::net::TcpStream;
+        let limits = "max_connections = 2\nheader_timeout_secs = 2\nbody_timeout_secs = 2\n";
+        let Bed { server, bridge, door, token } = bed(kind, "opt-out", limits).await;
+        // Two connections that say nothing take both places; a third is told why it is
+        // closed.
+        let mut idle: Vec<TcpStream> = Vec::new();
+        for _ in 0..2 {
+            idle.push(TcpStream::connect(door).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut third = TcpStream::connect(door).await.unwrap();
+        let said = read_until_closed(&mut third, T).await.expect("the third is closed");
+        assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+        assert!(said.to_ascii_lowercase().contains("retry-after: 5"), "{said}");
+        assert!(said.contains("as many HTTP connections open as it allows"), "{said}");
+        // The silent ones are closed once their headers are late, freeing the places.
+        for stream in &mut idle {
+            let said = read_until_closed(stream, T).await;
+            assert!(said.is_some(), "a silent connection is closed");
+        }
+        // A body that stops coming is answered 408 within the body timeout.
+        let mut slow = TcpStream::connect(door).await.unwrap();
+        let head = format!(
+            "POST /v1/peers HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ncontent-length: 40\r\n\r\n{{\"jid\""
+        );
+        slow.write_all(head.as_bytes()).await.unwrap();
+        let said = read_until_closed(&mut slow, T).await.expect("answered and closed");
+        assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+        // One connection carries request after request (keep-alive).
+        let mut http = Http::new(door, Some(&token));
+        for _ in 0..5 {
+            let reply = until(&mut http, "status", &json!({"jids": ["alice@example.test"]}), |r| r.status == 200).await;
+            assert_eq!(reply.header("connection"), None, "kept alive");
+        }
+        let mut admin = crate::directory::login(&server, "admin").await;
+        let stats = form(&run(&mut admin, "stats", "none", &[]).await);
+        assert_eq!(crate::directory::field(&stats, "http-connections-refused"), ["1"]);
+        assert_eq!(crate::directory::field(&stats, "http-slow-bodies"), ["1"]);
+        drop(bridge);
+    }
+);
