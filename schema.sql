@@ -159,3 +159,27 @@ CREATE TABLE asker (
 -- The front doors a platform may ask through: 'xmpp' (ad-hoc commands), 'http' (JSON
 -- with a bearer token), comma-separated; NULL: both.
 ALTER TABLE platform ADD COLUMN doors TEXT;
+
+-- migration 9: news outbox and webhooks
+-- What the bridge tells a platform that asked over HTTP (see the news module): one row
+-- per event, written in the transaction of the change it tells of, delivered to the
+-- platform's webhook (if it has one) in id order, and read from its event stream.
+-- thread: the invite or consent request it belongs to. delivered_at: when its webhook
+-- took it (NULL: not yet, or no webhook); failed_at: when delivery was given up.
+CREATE TABLE news (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    platform     TEXT NOT NULL,
+    thread       TEXT NOT NULL,
+    at           INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER NOT NULL DEFAULT 0,
+    delivered_at INTEGER,
+    failed_at    INTEGER,
+    last_error   TEXT
+) STRICT;
+CREATE INDEX news_by_platform ON news (platform, id);
+-- A platform's webhook: where its news are delivered, and the secret they are signed
+-- with (shown once, when set).
+ALTER TABLE platform ADD COLUMN webhook_url TEXT;
+ALTER TABLE platform ADD COLUMN webhook_secret TEXT;

@@ -27,6 +27,8 @@
 //! - [`failure`]: the one mapping of refusals to stanza errors.
 //! - [`store`]: SQLite, `schema.sql` and its migrations; [`store::Reads`], what handlers
 //!   may read.
+//! - [`news`]: what a platform that asked over HTTP is told (answers, outcomes), as
+//!   events for its news outbox instead of messages; its news address.
 //! - [`xep`]: typed payloads xmpp-parsers lacks (XEP-0004 multi-item forms, XEP-0050,
 //!   XEP-0356).
 //! - [`health`]: the link, counters and gauges the operator sees.
@@ -46,6 +48,7 @@ pub mod invites;
 #[cfg(test)]
 mod layout_tests;
 pub mod logging;
+pub mod news;
 pub mod prompts;
 pub mod rights;
 pub mod store;

@@ -460,9 +460,13 @@ impl Out {
         self.writes.push(write);
     }
 
-    /// A stanza to send once the transaction is committed.
+    /// A stanza to send once the transaction is committed; one to a platform's news
+    /// address is its news, written in the transaction instead ([`crate::news`]).
     pub fn send(&mut self, stanza: Element) {
-        self.effects.push(Effect::Send(stanza));
+        match crate::news::event(&stanza) {
+            Some(event) => self.writes.push(Write::News(event)),
+            None => self.effects.push(Effect::Send(stanza)),
+        }
     }
 
     /// Records that the answer tells the platform about `user`.
@@ -522,7 +526,8 @@ impl Memory<'_> {
             Write::Meta { .. }
             | Write::Invite(_)
             | Write::InviteState { .. }
-            | Write::Mute { .. } => {}
+            | Write::Mute { .. }
+            | Write::News(_) => {}
             Write::Consent(choice, _) => self.consent.apply(&choice),
             Write::SelfStatus { user, status } => self.self_status.apply(&user, status),
             Write::Prompt(prompt) => self.prompts.insert(prompt),

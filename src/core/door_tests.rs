@@ -400,3 +400,75 @@ fn the_door_and_the_stream_share_a_platforms_rate() {
     );
     assert_eq!(answer.result.unwrap_err().http_status(), 429);
 }
+
+#[test]
+fn what_a_platform_started_over_http_tells_it_in_its_news_not_on_the_stream() {
+    let store = Store::open_in_memory().unwrap();
+    crate::daemon::seed_registry(
+        &store,
+        &[crate::admin::NewPlatform::authorized("game@example.test")],
+    );
+    let token = token_for(&store, "game@example.test");
+    let mut core = core_with(store, |bed| {
+        bed.config.consent = crate::rights::consent::ConsentPolicy::OptIn
+    });
+    link_up(&mut core);
+    let asked = ask(
+        &mut core,
+        by_token(
+            1,
+            Some(&token),
+            "request-consent",
+            &[("jid", "alice@example.test")],
+        ),
+        t(20),
+    );
+    let body: serde_json::Value = serde_json::from_str(&asked.result.unwrap().body).unwrap();
+    let prompt = body["fields"]["prompt"].as_str().unwrap().to_owned();
+    // alice says yes in her chat client: she is thanked; the platform's news are stored.
+    let message = format!(
+        "<message xmlns='jabber:component:accept' type='chat' from='alice@example.test/pc' to='game.example.test'><body>yes {prompt}</body></message>"
+    );
+    let outputs = run(&mut core, Input::Stanza(xml(&message)), t(21));
+    let stanzas = sent(&outputs);
+    assert_eq!(stanzas.len(), 1, "{stanzas:?}");
+    assert_eq!(stanzas[0].attr("to"), Some("alice@example.test/pc"));
+    let news = core
+        .state()
+        .store
+        .news_after("game@example.test", 0, 10)
+        .unwrap();
+    assert_eq!(news.len(), 1, "{news:?}");
+    let event: serde_json::Value = serde_json::from_str(&news[0].json()).unwrap();
+    assert_eq!(event["type"], "consent");
+    assert_eq!(event["fields"]["answer"], "yes");
+    assert_eq!(event["fields"]["jid"], "alice@example.test");
+    assert_eq!(event["fields"]["prompt"], prompt.as_str());
+    // An unanswered request expires: told in the news too.
+    let asked = ask(
+        &mut core,
+        by_token(
+            2,
+            Some(&token),
+            "request-consent",
+            &[("jid", "bob@example.test")],
+        ),
+        t(30),
+    );
+    assert!(asked.result.is_ok());
+    let later = t(30)
+        + std::time::Duration::from_secs(u64::from(crate::commands::request_consent::EXPIRY_SECS));
+    let outputs = run(&mut core, Input::Tick, later);
+    assert!(
+        sent(&outputs).iter().all(|s| s.name() != "message"),
+        "{outputs:?}"
+    );
+    let news = core
+        .state()
+        .store
+        .news_after("game@example.test", 0, 10)
+        .unwrap();
+    let expired: serde_json::Value = serde_json::from_str(&news[1].json()).unwrap();
+    assert_eq!(expired["fields"]["answer"], "expired");
+    assert_eq!(expired["fields"]["jid"], "bob@example.test");
+}

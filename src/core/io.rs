@@ -66,6 +66,8 @@ pub struct Outbox {
     pub list_sessions: Vec<(BareJid, u32)>,
     /// Answers for the other front doors.
     pub answers: Vec<DoorAnswer>,
+    /// Whether news were written for the outbox (its deliverer is woken).
+    pub news_written: bool,
 }
 
 impl Outbox {
@@ -76,6 +78,7 @@ impl Outbox {
             wake_at: None,
             list_sessions: Vec::new(),
             answers: Vec::new(),
+            news_written: false,
         }
     }
 

@@ -162,9 +162,21 @@ impl Core {
     ) -> Result<(), crate::store::StoreError> {
         let mut messages = self.tell(now).messages(&plan.notices);
         messages.extend(also);
-        self.state.store.commit(&plan.writes)?;
+        let mut writes = plan.writes;
+        // News for platforms that asked over HTTP go in the same transaction.
+        messages.retain(|message| match crate::news::event(message) {
+            Some(event) => {
+                writes.push(crate::store::Write::News(event));
+                false
+            }
+            None => true,
+        });
+        self.state.store.commit(&writes)?;
         self.state.health.stats.storage_writes += 1;
-        self.applied(plan.writes);
+        out.news_written |= writes
+            .iter()
+            .any(|w| matches!(w, crate::store::Write::News(_)));
+        self.applied(writes);
         for message in messages {
             out.send(message);
         }

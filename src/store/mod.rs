@@ -9,6 +9,7 @@
 
 mod invites;
 pub mod migrations;
+mod news;
 mod platforms;
 mod privacy;
 pub mod reads;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use invites::{InviteRecord, InviteState};
 pub use migrations::SCHEMA_VERSION;
+pub use news::{NewsRecord, Webhook};
 pub use platforms::{PlatformRecord, TokenRecord};
 pub use privacy::{AuditFilter, AuditRecord, Choice, PromptRecord, SelfStatusRecord, ALL};
 pub use reads::Reads;
@@ -228,6 +230,8 @@ pub enum Write {
         state: &'static str,
         at: u32,
     },
+    /// News for a platform that asked over HTTP, for its outbox.
+    News(crate::news::Event),
     /// A user mutes (or unmutes) invitations from `host` (`*`: from anyone).
     Mute {
         user: String,
@@ -343,6 +347,13 @@ impl Store {
                             "invite {id} is closed already"
                         )));
                     }
+                }
+                Write::News(event) => {
+                    tx.prepare_cached(
+                        "INSERT INTO news (platform, thread, at, body)
+                         VALUES (?1, ?2, unixepoch(), ?3)",
+                    )?
+                    .execute([&event.platform, &event.thread, &event.body])?;
                 }
                 Write::Mute {
                     user,

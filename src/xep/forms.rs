@@ -692,6 +692,61 @@ impl DataForm {
     }
 }
 
+/// A field's values in JSON, as the HTTP front door and the news write them: `boolean`
+/// is `true` or `false`, the `-multi` types are arrays of strings, every other type a
+/// string (`""` without a value).
+pub mod json {
+    use super::FieldType;
+
+    /// `values` of a field of type `kind`.
+    pub fn value<S: AsRef<str>>(out: &mut Vec<u8>, kind: FieldType, values: &[S]) {
+        match kind {
+            FieldType::JidMulti | FieldType::ListMulti | FieldType::TextMulti => {
+                out.push(b'[');
+                for (n, one) in values.iter().enumerate() {
+                    if n > 0 {
+                        out.push(b',');
+                    }
+                    string(out, one.as_ref());
+                }
+                out.push(b']');
+            }
+            FieldType::Boolean => match values.first().map(AsRef::as_ref) {
+                Some("1" | "true") => out.extend_from_slice(b"true"),
+                Some("0" | "false") | None => out.extend_from_slice(b"false"),
+                Some(other) => string(out, other),
+            },
+            _ => string(out, values.first().map_or("", AsRef::as_ref)),
+        }
+    }
+
+    /// A JSON string.
+    pub fn string(out: &mut Vec<u8>, text: &str) {
+        // Writing to a Vec cannot fail, and a &str is always valid JSON text.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
+
+    /// A form's fields as the members of a JSON object, `{` and `}` included; a field
+    /// without `var` (fixed text) and `FORM_TYPE` are left out.
+    pub fn fields(out: &mut Vec<u8>, fields: &[super::Field]) {
+        out.push(b'{');
+        let mut first = true;
+        for field in fields {
+            let Some(var) = field.var.as_deref().filter(|v| *v != super::FORM_TYPE) else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            string(out, var);
+            out.push(b':');
+            value(out, field.kind(), &field.values);
+        }
+        out.push(b'}');
+    }
+}
+
 impl TryFrom<&Element> for DataForm {
     type Error = FormError;
 

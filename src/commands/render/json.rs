@@ -9,15 +9,14 @@
 //!  "notes": [{"type": "warn", "text": "…"}], "left_out": 0}
 //! ```
 //!
-//! A field's value follows its XEP-0004 type: `boolean` is `true` or `false`, the
-//! `-multi` types are arrays of strings, every other type a string (`""` without a
-//! value). `items` holds the table's rows, keyed by column, `[]` for an answer without
+//! A field's value follows its XEP-0004 type ([`crate::xep::forms::json`]). `items` holds the table's rows, keyed by column, `[]` for an answer without
 //! a table. Rows are added while the whole stays within the byte budget; `left_out`
 //! counts the rest, and a note says so, as in the form.
 
 use super::{Answer, Cell, ResultWriter, Target, CLOSING, REPLY_OVERHEAD};
 use crate::commands::fields::Spec;
 use crate::xep::commands::NoteType;
+use crate::xep::forms::json::{string, value};
 use crate::xep::forms::FieldType;
 
 /// What an answer wrote, as JSON fragments.
@@ -160,34 +159,6 @@ pub fn json(node: &str, answer: &dyn Answer, max_bytes: usize) -> String {
     out.push(b'}');
     // Only whole strings and ASCII punctuation were written.
     String::from_utf8(out).unwrap_or_default()
-}
-
-/// A field's value as its type wants it.
-fn value<S: AsRef<str>>(out: &mut Vec<u8>, kind: FieldType, values: &[S]) {
-    match kind {
-        FieldType::JidMulti | FieldType::ListMulti | FieldType::TextMulti => {
-            out.push(b'[');
-            for (n, one) in values.iter().enumerate() {
-                if n > 0 {
-                    out.push(b',');
-                }
-                string(out, one.as_ref());
-            }
-            out.push(b']');
-        }
-        FieldType::Boolean => match values.first().map(AsRef::as_ref) {
-            Some("1" | "true") => out.extend_from_slice(b"true"),
-            Some("0" | "false") | None => out.extend_from_slice(b"false"),
-            Some(other) => string(out, other),
-        },
-        _ => string(out, values.first().map_or("", AsRef::as_ref)),
-    }
-}
-
-/// A JSON string.
-fn string(out: &mut Vec<u8>, text: &str) {
-    // Writing to a Vec cannot fail, and a &str is always valid JSON text.
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use std::str::FromStr;
 
-use xmpp_parsers::jid::Jid;
+use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::{may_run, Origin};
 use crate::commands::render::{self, Answer};
@@ -186,12 +186,12 @@ impl Core {
         self.begin(origin, (def, actor), then, now, out);
     }
 
-    /// The JID of the platform `token` was issued to, if it is valid (the registry read
-    /// again first if the CLI changed it).
+    /// The news address of the platform `token` was issued to, if it is valid (the
+    /// registry read again first if the CLI changed it): what it starts tells it there.
     fn token_holder(&mut self, token: Option<&str>, now: SystemTime) -> Option<Jid> {
         self.refresh_registry(now);
         let (jid, _) = self.state.registry.by_token(token?)?;
-        Jid::from_str(jid).ok()
+        Some(crate::news::address(&BareJid::from_str(jid).ok()?))
     }
 
     /// Remembers a platform outside the registry that asked, for users' privacy pages.

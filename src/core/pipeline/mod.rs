@@ -261,6 +261,12 @@ impl Core {
                     error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
                     return fail(&request, &Failure::internal(), out);
                 }
+                if writes
+                    .iter()
+                    .any(|w| matches!(w, crate::store::Write::News(_)))
+                {
+                    out.news_written = true;
+                }
                 if let Some(reserve) = reserve {
                     self.state.ids_reserved = reserve;
                 }
