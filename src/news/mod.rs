@@ -20,6 +20,12 @@
 //! ```
 //!
 //! `id` and `at` are the outbox's, added as the event is read ([`Event::json`]).
+//!
+//! Delivery rules that need no network: where a webhook may point ([`target`]), and how
+//! a delivery is signed ([`signature`]).
+
+pub mod signature;
+pub mod target;
 
 use minidom::Element;
 use std::str::FromStr;
