@@ -321,6 +321,89 @@ pub fn new_token(store: &Store, jid: &str) -> Result<String, String> {
     ))
 }
 
+/// `platform set-webhook`: where the platform's news (of what it started over HTTP) are
+/// delivered, with a new signing secret shown this once; `none` removes it.
+pub fn set_webhook(store: &Store, jid: &str, url: &str) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    if url.trim() == "none" {
+        if !store
+            .set_webhook(jid.as_str(), None, now())
+            .map_err(store_error)?
+        {
+            return Err(format!("{jid} is not registered"));
+        }
+        return Ok(format!(
+            "removed the webhook of {jid}; its news stay readable from the event stream (GET /v1/events)"
+        ));
+    }
+    let target = crate::news::target::Target::parse(url)?;
+    let secret =
+        crate::news::signature::generate().map_err(|e| format!("cannot read random bytes: {e}"))?;
+    if !store
+        .set_webhook(jid.as_str(), Some((url.trim(), &secret)), now())
+        .map_err(store_error)?
+    {
+        return Err(format!("{jid} is not registered"));
+    }
+    let plain = if target.tls {
+        String::new()
+    } else {
+        format!(
+            " (plain http: delivered only if {} is in http.webhook_allow)",
+            target.host
+        )
+    };
+    Ok(format!(
+        "news of {jid} go to {}{plain}; each delivery is signed (webhook-signature) with this secret, shown only now:\n{secret}",
+        url.trim()
+    ))
+}
+
+/// `platform deliveries`: a platform's latest news events and how each went.
+pub fn deliveries(store: &Store, jid: &str, limit: usize) -> Result<String, String> {
+    let jid = bare_jid(jid)?;
+    if store.platform(jid.as_str()).map_err(store_error)?.is_none() {
+        return Err(format!("{jid} is not registered"));
+    }
+    let hook = store.webhook_url(jid.as_str()).map_err(store_error)?;
+    let events = store
+        .news_latest(jid.as_str(), limit)
+        .map_err(store_error)?;
+    let mut out = match &hook {
+        Some(url) => format!("webhook {url}"),
+        None => "no webhook: news are read from the event stream (GET /v1/events)".to_owned(),
+    };
+    if events.is_empty() {
+        out.push_str("\nno news yet");
+    }
+    let time = |at: u32| crate::xep::datetime::format(u64::from(at));
+    for event in &events {
+        let kind = serde_json::from_str::<serde_json::Value>(&event.body)
+            .ok()
+            .and_then(|v| v["type"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let state = match (event.delivered_at, event.failed_at) {
+            (Some(at), _) => format!("delivered {}", time(at)),
+            (None, Some(at)) => format!("given up {}", time(at)),
+            (None, None) if hook.is_none() => "not delivered (no webhook)".to_owned(),
+            (None, None) if event.attempts == 0 => "waiting".to_owned(),
+            (None, None) => format!("next attempt {}", time(event.next_at)),
+        };
+        let _ = write!(
+            out,
+            "\n#{} {} {kind} ({}): {state}, {} attempt(s)",
+            event.id,
+            time(event.at),
+            event.thread,
+            event.attempts
+        );
+        if let Some(error) = &event.last_error {
+            let _ = write!(out, ", last: {error}");
+        }
+    }
+    Ok(out)
+}
+
 /// `platform revoke-token`: by the token's id (or the whole token).
 pub fn revoke_token(store: &Store, id: &str) -> Result<String, String> {
     let id = token::split(id).map_or(id.trim(), |(id, _)| id);

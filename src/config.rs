@@ -78,6 +78,7 @@ struct RawHttp {
     max_connections: u64,
     header_timeout_secs: u64,
     body_timeout_secs: u64,
+    webhook_allow: Vec<String>,
 }
 
 impl Default for RawHttp {
@@ -89,6 +90,7 @@ impl Default for RawHttp {
             max_connections: defaults.max_connections as u64,
             header_timeout_secs: defaults.header_timeout.as_secs(),
             body_timeout_secs: defaults.body_timeout.as_secs(),
+            webhook_allow: Vec::new(),
         }
     }
 }
@@ -843,6 +845,17 @@ impl Config {
                     body_timeout: Duration::from_secs(raw.http.body_timeout_secs),
                     answer_timeout: Duration::from_secs(link.iq_timeout_secs)
                         + crate::http::ANSWER_SLACK,
+                    webhook_allow: raw
+                        .http
+                        .webhook_allow
+                        .iter()
+                        .map(|h| {
+                            h.trim()
+                                .trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .to_ascii_lowercase()
+                        })
+                        .collect(),
                 })
             }
         };

@@ -69,7 +69,16 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let queue = core.state().health.link_queue.clone();
     // The HTTP door's answers come from the core's thread; its requests go in as inputs.
     let waiting = Arc::new(crate::http::Waiting::default());
+    // Bumped when the core wrote news: webhooks and event streams look again.
+    let (news_tx, news_rx) = watch::channel(0u64);
     if let Some(http) = &config.http {
+        let shared = Arc::new(crate::http::webhook::Shared {
+            store: Arc::new(std::sync::Mutex::new(Store::open(&config.storage_path)?)),
+            allow: http.webhook_allow.clone(),
+            stats: core.state().health.http.clone(),
+            wake: news_rx.clone(),
+        });
+        tokio::spawn(crate::http::webhook::run(shared, shutdown_rx.clone()));
         let listener = crate::http::bind(http).await.map_err(|e| {
             RunError::Start(format!(
                 "cannot listen for HTTP on {} (http.listen): {e}",
@@ -94,7 +103,15 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     };
     let core_thread = std::thread::Builder::new()
         .name("core".to_owned())
-        .spawn(move || drive_core(core, events_rx, out_tx, (api, waiting), max_stanza_bytes))
+        .spawn(move || {
+            drive_core(
+                core,
+                events_rx,
+                out_tx,
+                (api, waiting, news_tx),
+                max_stanza_bytes,
+            )
+        })
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
@@ -199,7 +216,7 @@ fn drive_core(
     mut core: Core,
     mut events: mpsc::Receiver<Vec<Input>>,
     out: mpsc::Sender<Stanzas>,
-    (api, doors): (SessionsApi, Arc<crate::http::Waiting>),
+    (api, doors, news): (SessionsApi, Arc<crate::http::Waiting>, watch::Sender<u64>),
     max_stanza_bytes: usize,
 ) -> Store {
     // A timer for the wait with a timeout; nothing else runs on it.
@@ -250,6 +267,9 @@ fn drive_core(
         wake = outbox.wake_at.take();
         for answer in outbox.answers.drain(..) {
             doors.deliver(answer);
+        }
+        if std::mem::take(&mut outbox.news_written) {
+            news.send_modify(|n| *n = n.wrapping_add(1));
         }
         for (domain, link) in outbox.list_sessions.drain(..) {
             api.list(domain, link);

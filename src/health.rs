@@ -113,6 +113,16 @@ pub struct HttpStats {
     pub slow_bodies: AtomicU64,
     /// Requests waiting for the core's answer now (a gauge), at most one per connection.
     pub waiting: AtomicU64,
+    /// News events a webhook took.
+    pub webhook_delivered: AtomicU64,
+    /// Webhook attempts that failed (each tried again later).
+    pub webhook_attempts_failed: AtomicU64,
+    /// News events given up after 24 hours of failed attempts.
+    pub webhook_given_up: AtomicU64,
+    /// News events pruned (older than 7 days, or past 100,000 for one platform).
+    pub news_pruned: AtomicU64,
+    /// Event streams open now (a gauge).
+    pub streams_open: AtomicU64,
 }
 
 impl HttpStats {

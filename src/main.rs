@@ -108,6 +108,17 @@ enum PlatformCmd {
     /// Set the front doors a platform may ask through: "xmpp", "http", "xmpp,http" or
     /// "default" (both).
     SetDoors { jid: String, doors: String },
+    /// Set where a platform's news (answers and outcomes of what it started over HTTP) are
+    /// delivered: an https URL (http only to hosts in http.webhook_allow), or "none". A
+    /// new signing secret is shown once.
+    SetWebhook { jid: String, url: String },
+    /// Show a platform's latest news events and how their delivery went.
+    Deliveries {
+        jid: String,
+        /// How many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Make a token for a platform; it is shown once.
     NewToken { jid: String },
     /// Revoke a token by its id (or the whole token).
@@ -179,6 +190,8 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
         }
         PlatformCmd::SetAnswers { jid, answers } => admin::set_answers(&store, &jid, &answers),
         PlatformCmd::SetDoors { jid, doors } => admin::set_doors(&store, &jid, &doors),
+        PlatformCmd::SetWebhook { jid, url } => admin::set_webhook(&store, &jid, &url),
+        PlatformCmd::Deliveries { jid, limit } => admin::deliveries(&store, &jid, limit),
         PlatformCmd::NewToken { jid } => admin::new_token(&store, &jid),
         PlatformCmd::RevokeToken { id } => admin::revoke_token(&store, &id),
     };

@@ -404,6 +404,31 @@ fn http_counters(http: &HttpStats) -> Vec<(&'static str, &'static str, String)> 
             "HTTP requests waiting for an answer (at most one per connection)",
             read(&http.waiting),
         ),
+        (
+            "webhook-delivered",
+            "News events webhooks took",
+            read(&http.webhook_delivered),
+        ),
+        (
+            "webhook-attempts-failed",
+            "Webhook attempts failed (each tried again later)",
+            read(&http.webhook_attempts_failed),
+        ),
+        (
+            "webhook-given-up",
+            "News events given up after 24 hours of attempts",
+            read(&http.webhook_given_up),
+        ),
+        (
+            "news-pruned",
+            "News events pruned (after 7 days, or past 100,000 for a platform)",
+            read(&http.news_pruned),
+        ),
+        (
+            "http-streams-open",
+            "Event streams open",
+            read(&http.streams_open),
+        ),
     ]
 }
 

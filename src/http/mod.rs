@@ -15,6 +15,7 @@
 
 pub mod problem;
 pub mod request;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -61,6 +62,8 @@ pub struct HttpConfig {
     pub body_timeout: Duration,
     /// How long a request waits for the core's answer.
     pub answer_timeout: Duration,
+    /// Hosts webhooks may reach over plain HTTP and at non-public addresses.
+    pub webhook_allow: Vec<String>,
 }
 
 impl HttpConfig {
@@ -73,6 +76,7 @@ impl HttpConfig {
             header_timeout: Duration::from_secs(15),
             body_timeout: Duration::from_secs(15),
             answer_timeout: Duration::from_secs(30) + ANSWER_SLACK,
+            webhook_allow: Vec::new(),
         }
     }
 }

@@ -41,7 +41,10 @@ impl Target {
         } else if let Some(rest) = strip_prefix_ignore_case(url, "http://") {
             (false, rest)
         } else {
-            return Err("a webhook URL starts with https:// (or http:// to a host the operator allows)".into());
+            return Err(
+                "a webhook URL starts with https:// (or http:// to a host the operator allows)"
+                    .into(),
+            );
         };
         let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(at) => (&rest[..at], &rest[at..]),
@@ -54,16 +57,23 @@ impl Target {
             format!("/{path}")
         };
         if authority.contains('@') {
-            return Err("a webhook URL carries no user name or password: the signature proves the sender".into());
+            return Err(
+                "a webhook URL carries no user name or password: the signature proves the sender"
+                    .into(),
+            );
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or("an IPv6 address in a URL is written in brackets: https://[2001:db8::1]/hook")?;
+            let (host, after) = v6.split_once(']').ok_or(
+                "an IPv6 address in a URL is written in brackets: https://[2001:db8::1]/hook",
+            )?;
             let port = match after.strip_prefix(':') {
                 Some(port) => Some(port),
                 None if after.is_empty() => None,
-                None => return Err("after an IPv6 address in brackets comes a port, or the path".into()),
+                None => {
+                    return Err(
+                        "after an IPv6 address in brackets comes a port, or the path".into(),
+                    )
+                }
             };
             (host, port)
         } else {
@@ -239,21 +249,46 @@ mod tests {
         let public: IpAddr = "203.0.114.7".parse().unwrap();
         assert_eq!(named.pick(&[public], &[]), Ok(public));
         // A name that resolves to anything private is refused, whatever else it gives.
-        let error = named.pick(&[public, "10.1.2.3".parse().unwrap()], &[]).unwrap_err();
+        let error = named
+            .pick(&[public, "10.1.2.3".parse().unwrap()], &[])
+            .unwrap_err();
         assert!(error.contains("10.1.2.3"), "{error}");
     }
 
     #[test]
     fn only_public_addresses_are_public() {
         for private in [
-            "127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
-            "0.0.0.0", "255.255.255.255", "224.0.0.1", "192.0.2.1", "198.18.0.1", "240.0.0.1",
-            "::1", "::", "fc00::1", "fd12::1", "fe80::1", "ff02::1", "2001:db8::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "203.0.114.7"] {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "203.0.114.7",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

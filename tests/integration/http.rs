@@ -31,7 +31,7 @@ struct Bed {
 async fn bed(kind: ServerKind, consent: &'static str, extra: &str) -> Bed {
     let server = Server::start(kind).await.expect("server starts");
     server
-        .register_users(&["alice", "bob", "arcade", "admin"])
+        .register_users(&["alice", "bob", "carol", "arcade", "admin"])
         .await
         .expect("users register");
     let port = free_ports(1).expect("a free port")[0];
@@ -281,6 +281,113 @@ on_both_servers!(
         let stats = form(&run(&mut admin, "stats", "none", &[]).await);
         assert_eq!(crate::directory::field(&stats, "http-connections-refused"), ["1"]);
         assert_eq!(crate::directory::field(&stats, "http-slow-bodies"), ["1"]);
+        drop(bridge);
+    }
+);
+
+/// Checks a delivery's signature as a receiver does (Standard Webhooks).
+fn verify(delivery: &crate::support::http::Delivery, secret: &str) {
+    use hmac::Mac;
+    let id = delivery.header("webhook-id").expect("webhook-id");
+    let timestamp = delivery
+        .header("webhook-timestamp")
+        .expect("webhook-timestamp");
+    let signature = delivery
+        .header("webhook-signature")
+        .expect("webhook-signature");
+    let key = xmpp_game_bridge::news::signature::unbase64(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&delivery.body);
+    let expected = xmpp_game_bridge::news::signature::base64(&mac.finalize().into_bytes());
+    assert_eq!(signature, format!("v1,{expected}"));
+    let sent: u64 = timestamp.parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(now.abs_diff(sent) < 300, "{sent} vs {now}");
+    assert_eq!(
+        delivery.json()["id"],
+        id,
+        "the event's id is the delivery's"
+    );
+}
+
+on_both_servers!(
+    async fn news_of_an_invite_made_over_http_reach_the_webhook_signed_and_in_order(kind) {
+        let Bed { server, bridge, door, token } =
+            bed(kind, "opt-in", "webhook_allow = [\"127.0.0.1\"]\n").await;
+        let receiver = crate::support::http::Receiver::start().await.unwrap();
+        let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
+        let set = bridge.cli(&["platform", "set-webhook", PLATFORM, &url]).expect("webhook set");
+        let secret = set.lines().last().unwrap().trim().to_owned();
+        assert!(secret.starts_with("whsec_"), "{set}");
+        let mut alice = crate::directory::login(&server, "alice").await;
+        let mut bob = crate::directory::login(&server, "bob").await;
+        let mut carol = crate::directory::login(&server, "carol").await;
+        for client in [&mut alice, &mut bob, &mut carol] {
+            client.send_presence(None, None).await.unwrap();
+        }
+        for other in [&mut bob, &mut carol] {
+            crate::support::befriend(&mut alice, other, T).await.expect("mutual contacts");
+        }
+        for client in [&mut alice, &mut bob, &mut carol] {
+            client.send_presence(None, None).await.unwrap();
+            say(client, "share all").await;
+        }
+        let mut http = Http::new(door, Some(&token));
+        let invite = json!({"host": "alice@example.test", "invitees": ["bob@example.test", "carol@example.test"],
+            "game": "Chess", "session": "table-7", "join": "https://play.example.test/j/7", "expiry": 600});
+        let reply = until(&mut http, "invite", &invite, |r| r.status == 200).await;
+        let answer = reply.json();
+        let id = answer["fields"]["invite"].as_str().unwrap().to_owned();
+        assert_eq!(answer["fields"]["outcome"], "waiting");
+        let results: Vec<Value> = items(&reply).iter().map(|i| i["result"].clone()).collect();
+        assert_eq!(results, [json!("sent"), json!("sent")], "{answer}");
+        let prompt_of = |message: &minidom::Element| {
+            crate::directory::field(message.get_child("x", "jabber:x:data").unwrap(), "prompt")[0].clone()
+        };
+        let bobs = crate::rights::receive(&mut bob, "invites you to play Chess").await;
+        let carols = crate::rights::receive(&mut carol, "invites you to play Chess").await;
+        // The receiver is down when bob accepts: the event waits, and carol's after it.
+        receiver.set_down(true);
+        say(&mut bob, &format!("accept {}", prompt_of(&bobs))).await;
+        let deadline = Instant::now() + T;
+        while receiver.refused() == 0 {
+            assert!(Instant::now() < deadline, "no delivery was attempted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        say(&mut carol, &format!("decline {}", prompt_of(&carols))).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        receiver.set_down(false);
+        let deliveries = receiver.wait_for(2, Duration::from_secs(30)).await.unwrap();
+        for delivery in &deliveries {
+            verify(delivery, &secret);
+            assert_eq!(delivery.header("content-type"), Some("application/json"));
+        }
+        let events: Vec<Value> = deliveries.iter().map(|d| d.json()).collect();
+        assert_eq!(events[0]["type"], "invite");
+        assert_eq!(events[0]["fields"]["invite"], id.as_str());
+        assert_eq!(events[0]["fields"]["invitee"], "bob@example.test");
+        assert_eq!(events[0]["fields"]["answer"], "accepted");
+        assert_eq!(events[0]["fields"]["outcome"], "ready");
+        assert_eq!(events[1]["fields"]["invitee"], "carol@example.test");
+        assert_eq!(events[1]["fields"]["answer"], "declined");
+        let ids: Vec<u64> = events.iter().map(|e| e["id"].as_str().unwrap().parse().unwrap()).collect();
+        assert!(ids[0] < ids[1], "{ids:?}");
+        // The host still hears it in her chat client; the platform got no message.
+        crate::rights::receive(&mut alice, "bob@example.test accepted your invitation to Chess.").await;
+        // The operator sees how each went.
+        let listed = bridge.cli(&["platform", "deliveries", PLATFORM]).expect("deliveries");
+        assert!(listed.contains(&format!("webhook {url}")), "{listed}");
+        assert!(listed.contains(&format!("#{} ", ids[0])) && listed.contains("delivered"), "{listed}");
+        let attempts = listed
+            .lines()
+            .find(|l| l.starts_with(&format!("#{} ", ids[0])))
+            .unwrap();
+        assert!(!attempts.contains(" 1 attempt(s)"), "retried: {attempts}");
         drop(bridge);
     }
 );

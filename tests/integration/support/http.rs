@@ -194,3 +194,178 @@ pub async fn read_reply(stream: &mut TcpStream) -> Result<Reply, String> {
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A request a [`Receiver`] took.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[derive(Default)]
+struct Taken {
+    /// Answering 503 to everything.
+    down: bool,
+    deliveries: Vec<Delivery>,
+    refused: usize,
+}
+
+/// A webhook receiver on loopback: takes every request (204), or, while down, refuses
+/// each (503); keeps what it took.
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    taken: std::sync::Arc<std::sync::Mutex<Taken>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Result<Receiver, String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot listen: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("no address: {e}"))?;
+        let receiver = Receiver {
+            addr,
+            taken: Default::default(),
+        };
+        let taken = receiver.taken.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, taken.clone()));
+            }
+        });
+        Ok(receiver)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        if let Ok(mut taken) = self.taken.lock() {
+            taken.down = down;
+        }
+    }
+
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.taken
+            .lock()
+            .map(|t| t.deliveries.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn refused(&self) -> usize {
+        self.taken.lock().map(|t| t.refused).unwrap_or_default()
+    }
+
+    /// Waits until it took `n` requests.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Result<Vec<Delivery>, String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let deliveries = self.deliveries();
+            if deliveries.len() >= n {
+                return Ok(deliveries);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "took {} of {n} deliveries within {limit:?}",
+                    deliveries.len()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+async fn serve(mut stream: TcpStream, taken: std::sync::Arc<std::sync::Mutex<Taken>>) {
+    loop {
+        let Ok(request) = read_reply_or_request(&mut stream).await else {
+            return;
+        };
+        let down = {
+            let Ok(mut taken) = taken.lock() else { return };
+            if taken.down {
+                taken.refused += 1;
+            } else {
+                taken.deliveries.push(request);
+            }
+            taken.down
+        };
+        let answer: &[u8] = if down {
+            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n"
+        } else {
+            b"HTTP/1.1 204 No Content\r\n\r\n"
+        };
+        if stream.write_all(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads one request (its head and its body).
+async fn read_reply_or_request(stream: &mut TcpStream) -> Result<Delivery, String> {
+    let reply = read_reply_like(stream).await?;
+    Ok(Delivery {
+        headers: reply.headers,
+        body: reply.body,
+    })
+}
+
+/// A request read as [`read_reply`] reads a response (the first line is not a status).
+async fn read_reply_like(stream: &mut TcpStream) -> Result<Reply, String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = find(&buf, b"\r\n\r\n") {
+            break at;
+        }
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if n == 0 {
+            return Err("closed".to_owned());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let headers: Vec<(String, String)> = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("cannot read the body: {e}"))?;
+        if n == 0 {
+            return Err("closed within the body".to_owned());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok(Reply {
+        status: 0,
+        headers,
+        body,
+    })
+}
