@@ -78,19 +78,26 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             stats: core.state().health.http.clone(),
             wake: news_rx.clone(),
         });
-        tokio::spawn(crate::http::webhook::run(shared, shutdown_rx.clone()));
+        tokio::spawn(crate::http::webhook::run(
+            shared.clone(),
+            shutdown_rx.clone(),
+        ));
         let listener = crate::http::bind(http).await.map_err(|e| {
             RunError::Start(format!(
                 "cannot listen for HTTP on {} (http.listen): {e}",
                 http.listen
             ))
         })?;
+        let links = crate::http::Links {
+            events: events_tx.downgrade(),
+            waiting: waiting.clone(),
+            stats: core.state().health.http.clone(),
+            news: shared,
+        };
         tokio::spawn(crate::http::serve(
             listener,
             http.clone(),
-            events_tx.downgrade(),
-            waiting.clone(),
-            core.state().health.http.clone(),
+            links,
             shutdown_rx.clone(),
         ));
     }

@@ -13,6 +13,8 @@
 //! `body_timeout` (408) and `max_body_bytes` (413); an answer within `answer_timeout`
 //! (504). HTTP/1.1 with keep-alive, no TLS: the operator's reverse proxy does that.
 
+mod body;
+pub mod events;
 pub mod problem;
 pub mod request;
 pub mod webhook;
@@ -37,7 +39,10 @@ use tracing::{debug, info, warn};
 use crate::core::{DoorAnswer, DoorRequest, Format, Input};
 use crate::failure::Failure;
 use crate::health::HttpStats;
-use problem::Body;
+use body::Body;
+
+/// Where the event stream is read.
+pub const EVENTS: &str = "/v1/events";
 
 /// The door's name, in requests and in the registry's doors.
 pub const DOOR: &str = "http";
@@ -115,14 +120,23 @@ impl Waiting {
     }
 }
 
+/// What the door is linked to.
+pub struct Links {
+    /// The core's input; weak, so that the core stops once the link is gone.
+    pub events: mpsc::WeakSender<Vec<Input>>,
+    /// Requests waiting for the core's answers, which the core's thread hands over.
+    pub waiting: Arc<Waiting>,
+    pub stats: Arc<HttpStats>,
+    /// The news outbox (for the event stream), on its own connection.
+    pub news: Arc<webhook::Shared>,
+}
+
 /// What every connection's requests share.
 struct Door {
     config: HttpConfig,
-    /// The core's input; weak, so that the core stops once the link is gone.
-    events: mpsc::WeakSender<Vec<Input>>,
-    waiting: Arc<Waiting>,
+    links: Links,
+    tokens: events::Tokens,
     next_id: AtomicU64,
-    stats: Arc<HttpStats>,
 }
 
 /// Binds the listener: an error here stops the start, with the address in the message.
@@ -134,20 +148,17 @@ pub async fn bind(config: &HttpConfig) -> std::io::Result<TcpListener> {
 pub async fn serve(
     listener: TcpListener,
     config: HttpConfig,
-    events: mpsc::WeakSender<Vec<Input>>,
-    waiting: Arc<Waiting>,
-    stats: Arc<HttpStats>,
+    links: Links,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    stats.listening.store(true, Ordering::Relaxed);
+    links.stats.listening.store(true, Ordering::Relaxed);
     info!(address = %config.listen, "HTTP front door listening");
     let slots = Arc::new(Semaphore::new(config.max_connections));
     let door = Arc::new(Door {
         config,
-        events,
-        waiting,
+        links,
+        tokens: events::Tokens::default(),
         next_id: AtomicU64::new(1),
-        stats,
     });
     loop {
         let accepted = tokio::select! {
@@ -164,14 +175,17 @@ pub async fn serve(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            HttpStats::add(&door.stats.connections_refused);
+            HttpStats::add(&door.links.stats.connections_refused);
             tokio::spawn(refuse_connection(stream));
             continue;
         };
         let _ = stream.set_nodelay(true);
         let door = door.clone();
         tokio::spawn(async move {
-            door.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+            door.links
+                .stats
+                .connections_open
+                .fetch_add(1, Ordering::Relaxed);
             let service = hyper::service::service_fn(|request| {
                 let door = door.clone();
                 async move { Ok::<_, Infallible>(door.handle(request).await) }
@@ -186,11 +200,14 @@ pub async fn serve(
             if let Err(e) = served {
                 debug!(%peer, error = %e, "HTTP connection ended");
             }
-            door.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+            door.links
+                .stats
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
     }
-    door.stats.listening.store(false, Ordering::Relaxed);
+    door.links.stats.listening.store(false, Ordering::Relaxed);
     info!("HTTP front door closed");
 }
 
@@ -206,21 +223,24 @@ async fn refuse_connection(mut stream: tokio::net::TcpStream) {
 
 impl Door {
     async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
-        HttpStats::add(&self.stats.requests);
+        HttpStats::add(&self.links.stats.requests);
         let response = match self.answer(request).await {
             Ok(response) => response,
             Err(refusal) => problem::response(refusal.status, &refusal.failure),
         };
         let counter = match response.status().as_u16() {
-            200..=299 => &self.stats.answered,
-            400..=499 => &self.stats.refused,
-            _ => &self.stats.failed,
+            200..=299 => &self.links.stats.answered,
+            400..=499 => &self.links.stats.refused,
+            _ => &self.links.stats.failed,
         };
         HttpStats::add(counter);
         response
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Result<Response<Body>, Refusal> {
+        if request.uri().path() == EVENTS {
+            return self.events(&request);
+        }
         let Some(node) = request::node(request.uri().path()).map(str::to_owned) else {
             return Err(Failure::item_not_found(format!(
                 "there is nothing here; commands are at {}<command>, such as {}peers",
@@ -258,18 +278,35 @@ impl Door {
         };
         let answer = self.ask(asked).await?;
         let answered = answer.result?;
-        let mut response = Response::new(Body::new(Bytes::from(answered.body)));
+        let mut response = Response::new(Body::whole(answered.body));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Ok(response)
     }
 
+    /// `GET /v1/events`: the platform's event stream.
+    fn events(&self, request: &Request<Incoming>) -> Result<Response<Body>, Refusal> {
+        if request.method() != Method::GET {
+            let failure = Failure::not_allowed("the event stream is read with GET");
+            let mut response = problem::response(StatusCode::METHOD_NOT_ALLOWED, &failure);
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return Ok(response);
+        }
+        let headers = request.headers();
+        let token = request::bearer(headers.get(AUTHORIZATION).map(HeaderValue::as_bytes));
+        let platform = self.tokens.platform(&self.links.news, token.as_deref())?;
+        let after = events::last_event_id(headers.get("last-event-id").map(HeaderValue::as_bytes))?;
+        Ok(events::open(self.links.news.clone(), platform, after)?)
+    }
+
     /// The body, within its size and time.
     async fn body(&self, request: Request<Incoming>) -> Result<Bytes, Refusal> {
         let max = self.config.max_body_bytes;
         let too_large = || {
-            HttpStats::add(&self.stats.bodies_too_large);
+            HttpStats::add(&self.links.stats.bodies_too_large);
             Refusal {
                 status: StatusCode::PAYLOAD_TOO_LARGE,
                 failure: Failure::policy_violation(format!(
@@ -296,7 +333,7 @@ impl Door {
             ))
             .into()),
             Err(_) => {
-                HttpStats::add(&self.stats.slow_bodies);
+                HttpStats::add(&self.links.stats.slow_bodies);
                 Err(Refusal {
                     status: StatusCode::REQUEST_TIMEOUT,
                     failure: Failure::bad_request(format!(
@@ -311,16 +348,16 @@ impl Door {
     /// Hands `request` to the core and waits for its answer.
     async fn ask(&self, request: DoorRequest) -> Result<DoorAnswer, Failure> {
         let unavailable = || Failure::service_unavailable("the bridge is stopping");
-        let events = self.events.upgrade().ok_or_else(unavailable)?;
+        let events = self.links.events.upgrade().ok_or_else(unavailable)?;
         let id = request.id;
-        let answer = self.waiting.wait(id);
-        let waiting = Gauge::up(&self.stats.waiting);
+        let answer = self.links.waiting.wait(id);
+        let waiting = Gauge::up(&self.links.stats.waiting);
         if events
             .send(vec![Input::Request(Box::new(request))])
             .await
             .is_err()
         {
-            self.waiting.forget(id);
+            self.links.waiting.forget(id);
             return Err(unavailable());
         }
         drop(events);
@@ -330,7 +367,7 @@ impl Door {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(unavailable()),
             Err(_) => {
-                self.waiting.forget(id);
+                self.links.waiting.forget(id);
                 Err(Failure::remote_timeout(
                     "the bridge did not answer in time; try again",
                 ))
@@ -356,10 +393,10 @@ impl From<Failure> for Refusal {
 }
 
 /// One up on a gauge while it lives.
-struct Gauge<'a>(&'a AtomicU64);
+pub(crate) struct Gauge<'a>(&'a AtomicU64);
 
 impl<'a> Gauge<'a> {
-    fn up(gauge: &'a AtomicU64) -> Gauge<'a> {
+    pub(crate) fn up(gauge: &'a AtomicU64) -> Gauge<'a> {
         gauge.fetch_add(1, Ordering::Relaxed);
         Gauge(gauge)
     }

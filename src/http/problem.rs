@@ -2,13 +2,12 @@
 //! title, the same short text an XMPP error carries as `detail`, and the XMPP condition
 //! it stands for, so that one documentation serves both doors.
 
-use hyper::body::Bytes;
 use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Response, StatusCode};
 
 use crate::failure::Failure;
 
-pub type Body = http_body_util::Full<Bytes>;
+use super::body::Body;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -42,7 +41,7 @@ pub fn document(status: StatusCode, failure: &Failure) -> Vec<u8> {
 
 /// The response refusing a request with `status`, for `failure`.
 pub fn response(status: StatusCode, failure: &Failure) -> Response<Body> {
-    let mut response = Response::new(Body::new(Bytes::from(document(status, failure))));
+    let mut response = Response::new(Body::whole(document(status, failure)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

@@ -391,3 +391,40 @@ on_both_servers!(
         drop(bridge);
     }
 );
+
+on_both_servers!(
+    async fn the_event_stream_carries_the_news_and_resumes_after_the_last_id(kind) {
+        use crate::support::http::Stream;
+        let Bed { server, bridge, door, token } = bed(kind, "opt-in", "").await;
+        let (mut alice, mut bob) = friends(&server).await;
+        for client in [&mut alice, &mut bob] {
+            say(client, "share all").await;
+        }
+        let mut http = Http::new(door, Some(&token));
+        // The token is read with the registry: wait until it is known.
+        until(&mut http, "status", &json!({"jids": ["bob@example.test"]}), |r| r.status == 200).await;
+        let refused = Stream::open(door, None, None).await.unwrap();
+        assert_eq!(refused.status, 401);
+        let mut stream = Stream::open(door, Some(&token), None).await.unwrap();
+        assert_eq!(stream.status, 200);
+        let invite = json!({"host": "alice@example.test", "invitees": ["bob@example.test"],
+            "game": "Go", "session": "s-1", "join": "https://play.example.test/j/1"});
+        let reply = http.command("invite", &invite).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let invitation = crate::rights::receive(&mut bob, "invites you to play Go").await;
+        let prompt = crate::directory::field(invitation.get_child("x", "jabber:x:data").unwrap(), "prompt")[0].clone();
+        say(&mut bob, &format!("accept {prompt}")).await;
+        let event = stream.next(T).await.unwrap();
+        assert_eq!(event.event, "invite");
+        let data: Value = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(data["id"], event.id.as_str());
+        assert_eq!(data["fields"]["answer"], "accepted");
+        assert_eq!(data["fields"]["invitee"], "bob@example.test");
+        // A platform that comes back says where it stopped: it gets what came after.
+        let before: i64 = event.id.parse::<i64>().unwrap() - 1;
+        let mut again = Stream::open(door, Some(&token), Some(&before.to_string())).await.unwrap();
+        let replayed = again.next(T).await.unwrap();
+        assert_eq!(replayed, event);
+        drop(bridge);
+    }
+);

@@ -369,3 +369,131 @@ async fn read_reply_like(stream: &mut TcpStream) -> Result<Reply, String> {
         body,
     })
 }
+
+/// An event of an event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    pub id: String,
+    pub event: String,
+    pub data: String,
+}
+
+/// A reader of `GET /v1/events`, as `EventSource` reads it.
+pub struct Stream {
+    stream: TcpStream,
+    /// Bytes of the body not read yet (chunked framing removed).
+    text: String,
+    raw: Vec<u8>,
+    pub status: u16,
+}
+
+impl Stream {
+    /// Opens the stream with `token`, after `last` if given.
+    pub async fn open(
+        addr: SocketAddr,
+        token: Option<&str>,
+        last: Option<&str>,
+    ) -> Result<Stream, String> {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let mut head =
+            format!("GET /v1/events HTTP/1.1\r\nhost: {addr}\r\naccept: text/event-stream\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("authorization: Bearer {token}\r\n"));
+        }
+        if let Some(last) = last {
+            head.push_str(&format!("last-event-id: {last}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("cannot send: {e}"))?;
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = find(&raw, b"\r\n\r\n") {
+                break at;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+                .await
+                .map_err(|_| "no head".to_owned())?
+                .map_err(|e| format!("cannot read: {e}"))?;
+            if n == 0 {
+                return Err("closed".to_owned());
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let raw = raw[head_end + 4..].to_vec();
+        Ok(Stream {
+            stream,
+            text: String::new(),
+            raw,
+            status,
+        })
+    }
+
+    /// The next event (comments skipped), within `limit`.
+    pub async fn next(&mut self, limit: Duration) -> Result<StreamEvent, String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            self.dechunk();
+            while let Some(at) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..at + 2).collect();
+                let mut event = StreamEvent {
+                    id: String::new(),
+                    event: String::new(),
+                    data: String::new(),
+                };
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data = v.to_owned();
+                    }
+                }
+                if !event.data.is_empty() {
+                    return Ok(event);
+                }
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout(left, self.stream.read(&mut chunk))
+                .await
+                .map_err(|_| format!("no event within {limit:?}; unread: {:?}", self.text))?
+                .map_err(|e| format!("cannot read: {e}"))?;
+            if n == 0 {
+                return Err("the stream closed".to_owned());
+            }
+            self.raw.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Moves whole chunks of the chunked body into `text`.
+    fn dechunk(&mut self) {
+        loop {
+            let Some(line_end) = find(&self.raw, b"\r\n") else {
+                return;
+            };
+            let size_text = String::from_utf8_lossy(&self.raw[..line_end]).into_owned();
+            let Ok(size) = usize::from_str_radix(size_text.trim(), 16) else {
+                return;
+            };
+            if self.raw.len() < line_end + 2 + size + 2 {
+                return;
+            }
+            let data = self.raw[line_end + 2..line_end + 2 + size].to_vec();
+            self.raw.drain(..line_end + 2 + size + 2);
+            self.text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+}
