@@ -12,6 +12,7 @@ use crate::rights::{Caller, Platform, User, UserOrPlatform};
 use minidom::rxml::xml_ncname;
 use minidom::Element;
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::Spec;
 use super::invite_shared::carry;
 use super::render::{Answer, ResultWriter};
@@ -101,6 +102,16 @@ impl Node for AnswerPrompt {
         Word { word: "n", usage: "" },
     ];
     type Query = AnswerQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Records the answer a player gave in the game to an invitation, as if given in the chat client.",
+        input: &[REPLY, INVITE_ANSWERED, PLAYER],
+        answer: AnswerDoc {
+            form_type: invites::messages::FORM_TYPE,
+            title: "Answer recorded",
+            fields: &[INVITE, INVITEE, ANSWER, OUTCOME],
+            columns: &[],
+        },
+    });
 
     fn form(ctx: &Ctx<'_, UserOrPlatform>) -> Option<DataForm> {
         let answer = Field {

@@ -3,6 +3,7 @@
 //! why. At most one per user per `rights.attention_interval_secs`, whichever platform
 //! asks; a refusal says when to try again. Inputs: `jid`, `reason` (optional).
 
+use super::doc::Doc;
 use super::execute::{self, deliver, platform_name, target, Input, Target};
 use super::fields::Spec;
 use super::{Ctx, Flow, Node};
@@ -42,6 +43,11 @@ impl Node for Attention {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Attention);
     type Query = AttentionQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Asks for the user's attention (XEP-0224), at most once per interval.",
+        input: &[execute::USER, REASON],
+        answer: execute::ANSWER,
+    });
 
     fn run(query: AttentionQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let target = target(ctx, &query.input, Right::Attention)?;

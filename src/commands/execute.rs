@@ -31,6 +31,14 @@ pub const USER: Spec = Spec::jid("jid", "User")
 pub const RIGHT: Spec = Spec::text("right", "Right");
 pub const RESULT: Spec = Spec::text("result", "Result");
 
+/// The answer of every executable right.
+pub const ANSWER: super::doc::AnswerDoc = super::doc::AnswerDoc {
+    form_type: FORM_TYPE,
+    title: "Right executed",
+    fields: &[USER, RIGHT, RESULT],
+    columns: &[],
+};
+
 /// Who an executed right reaches.
 pub enum Target {
     /// A user the platform may reach; `online` if the directory has them online.

@@ -30,6 +30,7 @@
 use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
+use super::doc::{AnswerDoc, Doc};
 use super::execute;
 use super::fields::Spec;
 use super::gather::{gather, Gathered};
@@ -156,6 +157,16 @@ impl Node for Invite {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Invites users (or, without `invitees`, whoever the host is chatting with now) to a game session; each invitee is asked in their chat client, and the answers and the outcome come as news.",
+        input: &[HOST, INVITEES, GAME, SESSION, JOIN, EXPIRY, MAX_PLAYERS],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Invite",
+            fields: &[INVITE, JOINED, OUTCOME, EXPIRES],
+            columns: &[JID, RESULT, INVITE, SINCE],
+        },
+    });
 
     fn form(ctx: &Ctx<'_, Platform>) -> Option<DataForm> {
         let settings = &ctx.settings.invites;

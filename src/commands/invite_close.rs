@@ -11,9 +11,10 @@
 //! many players' "now playing" was published or cleared; empty where it is not done,
 //! with the reason in the summary).
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::Spec;
 use super::gaming::{publish, publishable};
-use super::invite_shared::{carry, find, invite_form, InviteId};
+use super::invite_shared::{carry, find, invite_form, InviteId, INVITE_ID};
 use super::render::{Answer, ResultWriter};
 use super::{Ctx, Flow, Needs, Node, PrivilegedIq};
 use crate::directory::unix_secs;
@@ -37,6 +38,14 @@ const PUBLISHED: Spec = Spec::new(
     FieldType::TextSingle,
 );
 
+/// The answer of the three.
+const CLOSED: AnswerDoc = AnswerDoc {
+    form_type: FORM_TYPE,
+    title: "Invite closed",
+    fields: &[INVITE, STATE, OUTCOME, PUBLISHED],
+    columns: &[],
+};
+
 pub struct InviteCancel;
 pub struct SessionStarted;
 pub struct SessionEnded;
@@ -47,6 +56,11 @@ impl Node for InviteCancel {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Cancels an invite: invitees who have not answered are told it is off.",
+        input: &[INVITE_ID],
+        answer: CLOSED,
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Cancel an invite"))
@@ -63,6 +77,11 @@ impl Node for SessionStarted {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Says the invite's session started: the players are shown playing (XEP-0196) where the platform may publish.",
+        input: &[INVITE_ID],
+        answer: CLOSED,
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Session started"))
@@ -79,6 +98,11 @@ impl Node for SessionEnded {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Says the invite's session ended: what session-started published is cleared.",
+        input: &[INVITE_ID],
+        answer: CLOSED,
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Session ended"))

@@ -7,8 +7,9 @@
 //! `full`) and `how` it came (`chat`, `platform`, `merge`). Another platform's invite
 //! is answered as an unknown one.
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::Spec;
-use super::invite_shared::{find, invite_form, InviteId, Listed};
+use super::invite_shared::{find, invite_form, InviteId, Listed, INVITE_ID};
 use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Node};
 use crate::failure::Failure;
@@ -42,6 +43,18 @@ impl Node for InviteStatus {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = InviteId;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Where an invite stands: its state, its outcome, and each invitee's answer.",
+        input: &[INVITE_ID],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Invite status",
+            fields: &[
+                INVITE, SESSION, GAME, HOST, STATE, OUTCOME, CREATED, EXPIRES,
+            ],
+            columns: &[JID, ANSWER, HOW],
+        },
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(invite_form("Invite status"))

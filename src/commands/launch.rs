@@ -3,6 +3,7 @@
 //! entry allows (`platform add --launch-schemes`, `platform set-launch-schemes`).
 //! Inputs: `jid`, `uri`, `text` (what it starts, optional).
 
+use super::doc::Doc;
 use super::execute::{self, deliver, platform_name, target, Input};
 use super::fields::Spec;
 use super::{Ctx, Flow, Node};
@@ -43,6 +44,12 @@ impl Node for Launch {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Launch);
     type Query = LaunchQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about:
+            "Offers a user a link that starts the game (a scheme the operator allows the platform).",
+        input: &[execute::USER, URI, TEXT],
+        answer: execute::ANSWER,
+    });
 
     fn run(query: LaunchQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let launch = execute::launch_schemes(ctx);

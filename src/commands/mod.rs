@@ -38,6 +38,7 @@
 pub mod answer;
 pub mod attention;
 pub mod disco;
+pub mod doc;
 pub mod execute;
 pub mod fields;
 pub mod gaming;
@@ -109,6 +110,10 @@ pub trait Node: 'static {
     /// what it does, for `help`.
     const WORDS: &'static [Word] = &[];
 
+    /// What it reads and answers, for the documentation ([`doc`]): every node a
+    /// platform may run declares it.
+    const DOC: Option<doc::Doc> = None;
+
     /// The form to fill, sent when the node is executed without a submitted form;
     /// `None` when the node needs no input.
     fn form(ctx: &Ctx<'_, Self::Caller>) -> Option<DataForm> {
@@ -151,6 +156,8 @@ pub struct NodeDef {
     pub start: fn(&DataForm, &Actor, &View<'_>, &mut Out) -> Result<Progress, Failure>,
     /// Parses a chat message into the node's query and runs the handler.
     pub say: fn(&str, &str, &Actor, &View<'_>, &mut Out) -> Result<Progress, Failure>,
+    /// Its documentation.
+    pub doc: Option<doc::Doc>,
 }
 
 impl std::fmt::Debug for NodeDef {
@@ -170,6 +177,7 @@ pub const fn def<N: Node>() -> NodeDef {
         form: form::<N>,
         start: start::<N>,
         say: say::<N>,
+        doc: N::DOC,
     }
 }
 

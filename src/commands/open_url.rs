@@ -3,6 +3,7 @@
 //! Gajim would show it as an attachment). Schemes: `rights.url_schemes` (https only by
 //! default). Inputs: `jid`, `url`, and `text` (what the page is, optional).
 
+use super::doc::Doc;
 use super::execute::{self, deliver, platform_name, target, Input};
 use super::fields::Spec;
 use super::{Ctx, Flow, Node};
@@ -43,6 +44,11 @@ impl Node for OpenUrl {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::OpenUrl);
     type Query = OpenUrlQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Offers a user a web page in their chat client.",
+        input: &[execute::USER, URL, TEXT],
+        answer: execute::ANSWER,
+    });
 
     fn run(query: OpenUrlQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let pages = &ctx.settings.url_schemes;

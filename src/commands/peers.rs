@@ -14,6 +14,7 @@
 use crate::rights::Platform;
 use xmpp_parsers::jid::BareJid;
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::{blank_form, Spec};
 use super::gather::{gather, listable, Gathered};
 use super::render::{cell, compact_item, Answer, CompactWriter, ResultWriter};
@@ -68,6 +69,16 @@ impl Node for Peers {
     const NAME: &'static str = "Active chat peers of a user";
     type Caller = Platform;
     type Query = PeersQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Who a user is chatting with right now (their active chat peers), with each peer's availability and what the platform may do for them. A user who does not share with the platform reads as one the bridge never heard of.",
+        input: &[USER],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Active chat peers",
+            fields: &[USER, AVAILABILITY, TIER, RIGHTS],
+            columns: &[PEER, PEER_AVAILABILITY, PEER_STATUS, PEER_LAST_ACTIVITY, PEER_REMOTE, PEER_RIGHTS],
+        },
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(blank_form(

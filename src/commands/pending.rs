@@ -6,6 +6,7 @@
 //! invitations with `invite`, `host`, `game`, `session`, `join` and `expires`. A user who
 //! does not share with the platform has none, as one who does not exist.
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::{blank_form, Spec};
 use super::render::{cell, Answer, ResultWriter};
 use super::served::parse_user;
@@ -51,6 +52,16 @@ impl Node for Pending {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::Invite);
     type Query = PendingQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "The invitations waiting for a user's answer, from this platform.",
+        input: &[JID],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Waiting invitations",
+            fields: &[JID],
+            columns: &[INVITE, HOST, GAME, SESSION, JOIN, EXPIRES],
+        },
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(blank_form(

@@ -8,6 +8,7 @@
 
 use crate::rights::Platform;
 
+use super::doc::Doc;
 use super::execute::{self, target, unreachable, Executed, Input, Outcome, Target};
 use super::fields::Spec;
 use super::gaming::{pep_granted, publish, NS_PUBSUB};
@@ -63,6 +64,11 @@ impl Node for PublishGaming {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::PublishGaming);
     type Query = PublishGamingQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Shows what the user is playing (XEP-0196) to their contacts; without `name` and the rest, clears it.",
+        input: &[execute::USER, FIELDS[0], FIELDS[1], NAME, FIELDS[3], FIELDS[4], FIELDS[5]],
+        answer: execute::ANSWER,
+    });
 
     fn run(
         query: PublishGamingQuery,

@@ -65,6 +65,28 @@ pub struct Reply<'a> {
 /// ad-hoc command's answer, or as a record of them for a JSON answer ([`json`]).
 pub struct ResultWriter<'a, 'b> {
     to: Target<'a, 'b>,
+    /// The FORM_TYPE begun, for the check that answers write what they declare.
+    #[cfg(test)]
+    form_type: String,
+}
+
+/// What answers wrote, as `(FORM_TYPE, var)`, for the check that they write only what
+/// their nodes declare ([`super::doc`]).
+#[cfg(test)]
+pub mod written {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static WRITTEN: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub fn note(form_type: &str, var: &str) {
+        WRITTEN.with(|w| w.borrow_mut().push((form_type.to_owned(), var.to_owned())));
+    }
+
+    pub fn take() -> Vec<(String, String)> {
+        WRITTEN.with(|w| std::mem::take(&mut *w.borrow_mut()))
+    }
 }
 
 enum Target<'a, 'b> {
@@ -91,6 +113,10 @@ impl ResultWriter<'_, '_> {
     /// Starts the form: its FORM_TYPE, for programs, and its title, for people. Once:
     /// a second call, or one after fields were written, adds nothing.
     pub fn begin(&mut self, form_type: &str, title: &str) {
+        #[cfg(test)]
+        if self.form_type.is_empty() {
+            self.form_type = form_type.to_owned();
+        }
         match &mut self.to {
             Target::Xml(form) => form.begin(form_type, title),
             Target::Json(record) => record.begin(form_type, title),
@@ -104,6 +130,8 @@ impl ResultWriter<'_, '_> {
 
     /// A top-level field with any number of values.
     pub fn fields(&mut self, spec: &Spec, values: &[String]) {
+        #[cfg(test)]
+        written::note(&self.form_type, spec.var);
         match &mut self.to {
             Target::Xml(form) => form.top_field(spec.var, spec.label, spec.kind, values),
             Target::Json(record) => record.field(spec.var, spec.kind, values),
@@ -114,6 +142,8 @@ impl ResultWriter<'_, '_> {
     /// with one value (none when `value` is empty).
     pub fn named_field(&mut self, var: &str, label: &str, type_: FieldType, value: &str) {
         let values: &[&str] = if value.is_empty() { &[] } else { &[value] };
+        #[cfg(test)]
+        written::note(&self.form_type, var);
         match &mut self.to {
             Target::Xml(form) => form.top_field(var, label, type_, values),
             Target::Json(record) => record.field(var, type_, values),
@@ -122,6 +152,10 @@ impl ResultWriter<'_, '_> {
 
     /// The table's columns.
     pub fn columns(&mut self, columns: &[Spec]) {
+        #[cfg(test)]
+        for column in columns {
+            written::note(&self.form_type, column.var);
+        }
         match &mut self.to {
             Target::Xml(form) => form.columns(columns),
             Target::Json(record) => record.columns(columns),
@@ -438,6 +472,8 @@ fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) 
     }
     note(xml, NoteType::Info, &text);
     let mut writer = ResultWriter {
+        #[cfg(test)]
+        form_type: String::new(),
         to: Target::Xml(XmlForm {
             xml,
             start,

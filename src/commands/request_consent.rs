@@ -10,6 +10,7 @@
 //! [`COOLDOWN_SECS`] ago). To the platform, a user who does not exist is asked like any
 //! other: nothing tells them apart. At most one request waits per user and platform.
 
+use super::doc::{AnswerDoc, Doc};
 use super::execute::{platform_name, Input};
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
@@ -62,6 +63,16 @@ impl Node for RequestConsent {
     const NAME: &'static str = "Ask a user to share with this platform";
     type Caller = Platform;
     type Query = RequestConsentQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Asks a user, in their chat client, whether they share with this platform; the answer (or its expiry, after 7 days) comes as news.",
+        input: &[super::execute::USER, REASON],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Consent request",
+            fields: &[JID, PROMPT, RESULT],
+            columns: &[],
+        },
+    });
 
     fn run(
         query: RequestConsentQuery,

@@ -2,6 +2,7 @@
 //! platform's name in the text. Inputs: `jid`, `text` (at most 1,000 characters; line
 //! breaks allowed).
 
+use super::doc::Doc;
 use super::execute::{self, deliver, platform_name, target, Input};
 use super::fields::Spec;
 use super::{Ctx, Flow, Node};
@@ -36,6 +37,11 @@ impl Node for SendMessage {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::SendMessage);
     type Query = SendMessageQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Sends a user a chat message from the platform.",
+        input: &[execute::USER, TEXT],
+        answer: execute::ANSWER,
+    });
 
     fn run(
         query: SendMessageQuery,

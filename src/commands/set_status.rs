@@ -2,6 +2,7 @@
 //! self-defined status, the line `status` returns with who set it and when. It is kept
 //! after the user logs out, so the user need not be online. Inputs: `jid`, `status`.
 
+use super::doc::Doc;
 use super::execute::{target, Executed, Input, Outcome, Target};
 use super::fields::Spec;
 use super::{Ctx, Flow, Node};
@@ -39,6 +40,11 @@ impl Node for SetStatus {
     type Caller = Platform;
     const RIGHT: Option<Right> = Some(Right::SetStatus);
     type Query = SetStatusQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "Sets the user's self-defined status (or clears it without `status`).",
+        input: &[super::execute::USER, STATUS],
+        answer: super::execute::ANSWER,
+    });
 
     fn run(query: SetStatusQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let outcome = if query.status.is_some() {

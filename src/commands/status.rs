@@ -16,6 +16,7 @@ use crate::rights::Platform;
 
 use xmpp_parsers::jid::BareJid;
 
+use super::doc::{AnswerDoc, Doc};
 use super::fields::{blank_form, Spec};
 use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
 use super::served::served_user;
@@ -82,6 +83,16 @@ impl Node for Status {
     const NAME: &'static str = "Status of users";
     type Caller = Platform;
     type Query = StatusQuery;
+    const DOC: Option<Doc> = Some(Doc {
+        about: "The status of users (at most 100): availability, status text, when last seen, a self-defined status, and what the platform may do for each. A user who does not share reads as one the bridge never heard of.",
+        input: &[USERS],
+        answer: AnswerDoc {
+            form_type: FORM_TYPE,
+            title: "Status of users",
+            fields: &[],
+            columns: &[USER, AVAILABILITY, STATUS, LAST_SEEN, SELF_STATUS, SELF_STATUS_BY, SELF_STATUS_AT, RIGHTS],
+        },
+    });
 
     fn form(_: &Ctx<'_, Platform>) -> Option<DataForm> {
         Some(blank_form(

@@ -471,3 +471,51 @@ fn golden_replies_are_unchanged() {
         );
     }
 }
+
+/// Every field and column the golden run's answers wrote is declared by the node (or
+/// the news form) whose FORM_TYPE it is: the OpenAPI document and the forms reference
+/// describe what is sent.
+#[test]
+fn answers_write_only_what_their_nodes_declare() {
+    let _ = crate::commands::render::written::take();
+    let mut recorder = bed();
+    script(&mut recorder);
+    let written = crate::commands::render::written::take();
+    let declared = |form_type: &str| -> Option<Vec<&'static str>> {
+        let mut forms: Vec<crate::commands::doc::AnswerDoc> = crate::commands::NODES
+            .iter()
+            .filter_map(|def| def.doc.map(|d| d.answer))
+            .collect();
+        forms.extend(crate::commands::doc::NEWS_FORMS.iter().map(|f| f.form));
+        let matching: Vec<_> = forms.iter().filter(|f| f.form_type == form_type).collect();
+        (!matching.is_empty()).then(|| {
+            matching
+                .iter()
+                .flat_map(|f| f.fields.iter().chain(f.columns))
+                .map(|s| s.var)
+                .collect()
+        })
+    };
+    let mut checked = std::collections::BTreeSet::new();
+    for (form_type, var) in &written {
+        if let Some(vars) = declared(form_type) {
+            assert!(
+                vars.contains(&var.as_str()),
+                "{form_type} writes {var}, which its node does not declare"
+            );
+            checked.insert(form_type.clone());
+        }
+    }
+    // The run covers the platform's commands.
+    for form_type in [
+        "urn:xmpp-game-bridge:peers:1",
+        "urn:xmpp-game-bridge:status:1",
+        "urn:xmpp-game-bridge:right:1",
+        "urn:xmpp-game-bridge:invite-created:1",
+    ] {
+        assert!(
+            checked.contains(form_type),
+            "the golden run wrote no {form_type}: {checked:?}"
+        );
+    }
+}

@@ -42,7 +42,7 @@ use crate::health::HttpStats;
 use body::Body;
 
 /// Where the event stream is read.
-pub const EVENTS: &str = "/v1/events";
+pub const EVENTS: &str = crate::commands::doc::EVENTS_PATH;
 
 /// The door's name, in requests and in the registry's doors.
 pub const DOOR: &str = "http";
@@ -137,6 +137,8 @@ struct Door {
     links: Links,
     tokens: events::Tokens,
     next_id: AtomicU64,
+    /// The OpenAPI document, served as it is.
+    openapi: Bytes,
 }
 
 /// Binds the listener: an error here stops the start, with the address in the message.
@@ -159,6 +161,9 @@ pub async fn serve(
         links,
         tokens: events::Tokens::default(),
         next_id: AtomicU64::new(1),
+        openapi: Bytes::from(
+            serde_json::to_vec(&crate::commands::doc::openapi()).unwrap_or_default(),
+        ),
     });
     loop {
         let accepted = tokio::select! {
@@ -240,6 +245,13 @@ impl Door {
     async fn answer(&self, request: Request<Incoming>) -> Result<Response<Body>, Refusal> {
         if request.uri().path() == EVENTS {
             return self.events(&request);
+        }
+        if request.uri().path() == crate::commands::doc::OPENAPI_PATH {
+            let mut response = Response::new(Body::whole(self.openapi.clone()));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return Ok(response);
         }
         let Some(node) = request::node(request.uri().path()).map(str::to_owned) else {
             return Err(Failure::item_not_found(format!(

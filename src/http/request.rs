@@ -11,7 +11,7 @@ use crate::failure::{quote, Failure};
 use crate::xep::forms::{DataForm, Field, FormType};
 
 /// Where the commands are: `POST /v1/<node>`.
-pub const PREFIX: &str = "/v1/";
+pub const PREFIX: &str = crate::commands::doc::COMMANDS_PATH;
 
 /// The longest node name read from a path.
 const MAX_NODE_CHARS: usize = 64;

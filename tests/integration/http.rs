@@ -428,3 +428,114 @@ on_both_servers!(
         drop(bridge);
     }
 );
+
+/// The tools that check the door from outside (`scripts/ensure-python-tools.sh`): their
+/// bin directory, installed if missing.
+fn python_tools() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join("scripts/ensure-python-tools.sh"))
+        .output()
+        .expect("scripts/ensure-python-tools.sh runs");
+    assert!(
+        out.status.success(),
+        "cannot install the Python tools: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// schemathesis, a tool nobody here wrote, sends what the OpenAPI document allows (and
+/// what it does not) to a live bridge on a real Prosody: no answer is a 5xx, every
+/// answer conforms to the document, and the bridge is still up at the end.
+#[tokio::test]
+async fn schemathesis_finds_nothing_against_a_live_bridge() {
+    let tools = python_tools();
+    let Bed {
+        server,
+        mut bridge,
+        door,
+        token,
+    } = bed(ServerKind::Prosody, "opt-in", "").await;
+    let (_alice, _bob) = friends(&server).await;
+    let mut http = Http::new(door, Some(&token));
+    until(
+        &mut http,
+        "status",
+        &json!({"jids": ["bob@example.test"]}),
+        |r| r.status == 200,
+    )
+    .await;
+    // The document as the bridge serves it is the one in the repository, and valid.
+    let served = http
+        .request("GET", "/v1/openapi.json", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!(served.status, 200);
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(served.json(), kept);
+    let validated = std::process::Command::new(tools.join("openapi-spec-validator"))
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.json"))
+        .output()
+        .unwrap();
+    assert!(
+        validated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validated.stdout)
+    );
+    let mut schemathesis = std::process::Command::new(tools.join("schemathesis"));
+    schemathesis
+        .args([
+            "run",
+            &format!("http://{door}/v1/openapi.json"),
+            "--url",
+            &format!("http://{door}"),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+            "--exclude-path",
+            "/v1/events",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            "--mode",
+            "all",
+            "--request-timeout",
+            "20",
+            "--no-color",
+        ])
+        .env("SCHEMATHESIS_HOOKS", "");
+    // The tool runs a while; the runtime goes on meanwhile.
+    let run = tokio::task::spawn_blocking(move || schemathesis.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout).into_owned();
+    eprintln!("{said}");
+    let summary = said
+        .lines()
+        .rev()
+        .find(|l| l.contains("passed") || l.contains("failed"))
+        .unwrap_or("");
+    eprintln!("schemathesis: {summary}");
+    assert!(
+        run.status.success(),
+        "schemathesis found something:\n{said}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        bridge.exit_status().unwrap().is_none(),
+        "the bridge is still running"
+    );
+    let reply = http
+        .command("status", &json!({"jids": ["bob@example.test"]}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}

@@ -113,6 +113,8 @@ pub fn json(node: &str, answer: &dyn Answer, max_bytes: usize) -> String {
     };
     answer.write(&mut ResultWriter {
         to: Target::Json(&mut record),
+        #[cfg(test)]
+        form_type: String::new(),
     });
     let Record {
         form_type,
