@@ -539,3 +539,91 @@ async fn schemathesis_finds_nothing_against_a_live_bridge() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
+
+/// The Python platform a game developer copies (`examples/python-platform`), against a
+/// real Prosody: it asks `peers`, invites them, and takes the answer on its webhook,
+/// checking the signature (and refusing a forged delivery).
+#[tokio::test]
+async fn the_python_example_platform_invites_and_hears_back() {
+    let Bed {
+        server,
+        bridge,
+        door,
+        token,
+    } = bed(
+        ServerKind::Prosody,
+        "opt-in",
+        "webhook_allow = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let (mut alice, mut bob) = friends(&server).await;
+    for client in [&mut alice, &mut bob] {
+        say(client, "share all").await;
+    }
+    let listen: SocketAddr = ([127, 0, 0, 1], free_ports(1).unwrap()[0]).into();
+    let set = bridge
+        .cli(&[
+            "platform",
+            "set-webhook",
+            PLATFORM,
+            &format!("http://{listen}/news"),
+        ])
+        .expect("webhook set");
+    let secret = set.lines().last().unwrap().trim().to_owned();
+    let mut python = crate::support::Platform::start_python(
+        &format!("http://{door}"),
+        &token,
+        (&secret, listen),
+        None,
+    )
+    .expect("the Python platform starts");
+    python.wait_for("webhook on", T).await.unwrap();
+    // The token is read with the registry a moment after the CLI stored it.
+    let deadline = Instant::now() + T;
+    loop {
+        python.say("peers alice@example.test").unwrap();
+        let line = python.wait_for("", T).await.unwrap();
+        if line.contains("chatting with bob@example.test") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{line}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    python.say("invite alice@example.test Chess").unwrap();
+    let sent = python.wait_for("invite ", T).await.unwrap();
+    assert!(sent.ends_with("sent to bob@example.test"), "{sent}");
+    let invitation = crate::rights::receive(&mut bob, "invites you to play Chess").await;
+    let prompt = crate::directory::field(
+        invitation.get_child("x", "jabber:x:data").unwrap(),
+        "prompt",
+    )[0]
+    .clone();
+    say(&mut bob, &format!("accept {prompt}")).await;
+    let news = python.wait_for("news:", T).await.unwrap();
+    assert!(
+        news.starts_with("news: bob@example.test accepted invite"),
+        "{news}"
+    );
+    assert!(news.ends_with("(ready)"), "{news}");
+    // A delivery the bridge did not sign is refused.
+    let mut forger = Http::new(listen, None);
+    let forged = forger
+        .request(
+            "POST",
+            "/news",
+            &[
+                ("webhook-id", "1"),
+                ("webhook-timestamp", "1"),
+                ("webhook-signature", "v1,AAAA"),
+            ],
+            b"{}",
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged.status, 401);
+    python
+        .wait_for("bad signature was refused", T)
+        .await
+        .unwrap();
+    drop(bridge);
+}

@@ -47,12 +47,39 @@ impl Platform {
         user: &str,
         echo: Option<&'static str>,
     ) -> Result<Platform, String> {
-        let mut child = Command::new(binary()?)
+        let mut command = Command::new(binary()?);
+        command
             .arg("--server")
             .arg(format!("127.0.0.1:{}", server.c2s_port()))
             .args(["--jid", &format!("{user}@{}", server.domain())])
             .args(["--password", &format!("{user}-pw")])
-            .args(["--bridge", COMPONENT_JID])
+            .args(["--bridge", COMPONENT_JID]);
+        Platform::spawn(command, echo)
+    }
+
+    /// Starts the Python platform (`examples/python-platform`): it asks the bridge's HTTP
+    /// door at `bridge` with `token`, and takes its news on `listen`, checked with
+    /// `secret`.
+    pub fn start_python(
+        bridge: &str,
+        token: &str,
+        (secret, listen): (&str, std::net::SocketAddr),
+        echo: Option<&'static str>,
+    ) -> Result<Platform, String> {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python-platform/platform.py");
+        let mut command = Command::new("python3");
+        command
+            .arg(script)
+            .env("BRIDGE_URL", bridge)
+            .env("BRIDGE_TOKEN", token)
+            .env("WEBHOOK_SECRET", secret)
+            .env("WEBHOOK_LISTEN", listen.to_string());
+        Platform::spawn(command, echo)
+    }
+
+    fn spawn(mut command: Command, echo: Option<&'static str>) -> Result<Platform, String> {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
