@@ -69,7 +69,8 @@ async fn run(keep: bool) -> Result<(), String> {
     let config = BridgeConfig {
         admins: vec!["admin@example.test".to_owned()],
         platforms: vec!["arcade@example.test".to_owned()],
-        extra_toml: format!("[http]\nlisten = \"{http_door}\"\n"),
+        // Webhooks to this machine's loopback are the operator's to allow.
+        extra_toml: format!("[http]\nlisten = \"{http_door}\"\nwebhook_allow = [\"127.0.0.1\"]\n"),
         // What the binary does by default: a user is invisible to platforms until they agree.
         consent: "opt-in",
         ..BridgeConfig::default()
@@ -308,6 +309,36 @@ async fn run(keep: bool) -> Result<(), String> {
     .await?;
     platform.wait_for("solo:", T).await?;
     drop(platform);
+
+    step("A Python game server (examples/python-platform, standard library only) invites over HTTP; the answer reaches its webhook, signed");
+    let listen = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_ports(1)?[0]));
+    let set = bridge.cli(&[
+        "platform",
+        "set-webhook",
+        "arcade@example.test",
+        &format!("http://{listen}/news"),
+    ])?;
+    let secret = set.lines().last().unwrap_or_default().trim().to_owned();
+    say(&format!("operator: xmpp-game-bridge platform set-webhook arcade@example.test http://{listen}/news --config …"));
+    let mut python = support::Platform::start_python(
+        &format!("http://{http_door}"),
+        &token,
+        (&secret, listen),
+        Some("python"),
+    )?;
+    python.wait_for("webhook on", T).await?;
+    python.say("invite alice@example.test Checkers")?;
+    python.wait_for("invite ", T).await?;
+    let for_bob = invitation(&mut bob, "Checkers").await?;
+    chat(&mut bob, &format!("accept {}", field(&for_bob, "prompt"))).await?;
+    say("bob accepts with a reply word");
+    python.wait_for("news:", T).await?;
+    let listed = bridge.cli(&["platform", "deliveries", "arcade@example.test", "--limit", "3"])?;
+    say("operator: xmpp-game-bridge platform deliveries arcade@example.test --limit 3");
+    for line in listed.lines() {
+        say(&format!("  {line}"));
+    }
+    drop(python);
 
     step("carol, who is not a platform, may not ask");
     exchange(&mut carol, &peers_request("alice@example.test")).await?;
