@@ -333,7 +333,13 @@ async fn run(keep: bool) -> Result<(), String> {
     chat(&mut bob, &format!("accept {}", field(&for_bob, "prompt"))).await?;
     say("bob accepts with a reply word");
     python.wait_for("news:", T).await?;
-    let listed = bridge.cli(&["platform", "deliveries", "arcade@example.test", "--limit", "3"])?;
+    let listed = bridge.cli(&[
+        "platform",
+        "deliveries",
+        "arcade@example.test",
+        "--limit",
+        "3",
+    ])?;
     say("operator: xmpp-game-bridge platform deliveries arcade@example.test --limit 3");
     for line in listed.lines() {
         say(&format!("  {line}"));

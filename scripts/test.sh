@@ -7,7 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libxml2-utils: xmllint, which checks compact answers against schemas/compact-1.xsd.
-scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils
+# nginx, openssl, curl: the README's reverse proxy in front of the HTTP front door.
+# python3-venv: the Python tools that check the HTTP door from outside (openapi-spec-
+# validator, schemathesis; scripts/ensure-python-tools.sh) and the Python example.
+scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils nginx openssl curl python3 python3-venv
+scripts/ensure-python-tools.sh >/dev/null
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

@@ -627,3 +627,186 @@ async fn the_python_example_platform_invites_and_hears_back() {
         .unwrap();
     drop(bridge);
 }
+
+/// The README's nginx block, as it is there.
+fn readme_nginx() -> String {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let start = readme
+        .find("```nginx\n")
+        .expect("the README has an nginx block")
+        + "```nginx\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    readme[start..end].to_owned()
+}
+
+/// The README's nginx snippet in front of a bridge on Prosody: a command over TLS, and
+/// the event stream passing events as they come.
+#[tokio::test]
+async fn behind_nginx() {
+    let Bed {
+        server,
+        bridge,
+        door,
+        token,
+    } = bed(ServerKind::Prosody, "opt-out", "").await;
+    let (_alice, mut bob) = friends(&server).await;
+    let dir = tempfile::Builder::new()
+        .prefix("xgb-nginx-")
+        .tempdir()
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout", &path("key.pem"), "-out", &path("cert.pem")])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = free_ports(1).unwrap()[0];
+    let snippet = readme_nginx()
+        .replace("127.0.0.1:8480", &door.to_string())
+        .replace("listen 443 ssl;", &format!("listen 127.0.0.1:{port} ssl;"))
+        .replace("/etc/ssl/certs/games.example.org.pem", &path("cert.pem"))
+        .replace("/etc/ssl/private/games.example.org.key", &path("key.pem"));
+    assert!(
+        snippet.contains(&path("cert.pem")) && snippet.contains(&door.to_string()),
+        "{snippet}"
+    );
+    let temp: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        .iter()
+        .map(|t| format!("{t}_temp_path {};\n", path(t)))
+        .collect();
+    let conf = format!(
+        "user root;\ndaemon off;\nmaster_process off;\npid {};\nerror_log {} info;\nevents {{ worker_connections 64; }}\nhttp {{\naccess_log {};\n{temp}{snippet}}}\n",
+        path("nginx.pid"), path("error.log"), path("access.log")
+    );
+    std::fs::write(path("nginx.conf"), &conf).unwrap();
+    let mut nginx = std::process::Command::new("nginx")
+        .args([
+            "-p",
+            &path(""),
+            "-c",
+            &path("nginx.conf"),
+            "-e",
+            &path("error.log"),
+        ])
+        .spawn()
+        .expect("nginx starts (scripts/test.sh installs it)");
+    let deadline = Instant::now() + T;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not listen: {}",
+            std::fs::read_to_string(path("error.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = format!("https://localhost:{port}");
+    let auth = format!("Authorization: Bearer {token}");
+    let curl = |args: Vec<String>| {
+        let out = std::process::Command::new("curl")
+            .args(["-sk", "--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .args(args)
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // A command through the proxy (the token is read with the registry a moment after
+    // the CLI made it).
+    let deadline = Instant::now() + T;
+    let answer = loop {
+        let said = curl(vec![
+            format!("{base}/v1/peers"),
+            "-H".into(),
+            auth.clone(),
+            "-H".into(),
+            "Content-Type: application/json".into(),
+            "-d".into(),
+            "{\"jid\": \"alice@example.test\"}".into(),
+        ]);
+        let value: Value = serde_json::from_str(&said).unwrap_or(Value::Null);
+        if value["items"][0]["jid"] == "bob@example.test" {
+            break value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never answered through nginx: {said}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(answer["node"], "peers");
+    // The event stream through the proxy: an event arrives as it happens.
+    let mut stream = std::process::Command::new("curl")
+        .args([
+            "-skN",
+            "--resolve",
+            &format!("localhost:{port}:127.0.0.1"),
+            &format!("{base}/v1/events"),
+            "-H",
+            &auth,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = stream.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The stream's opening comment arrives at once: nothing is buffered.
+    let first = rx.recv_timeout(T).expect("the stream opens through nginx");
+    assert!(first.starts_with(':'), "{first}");
+    let mut http = Http::new(door, Some(&token));
+    let invite = json!({"host": "alice@example.test", "invitees": ["bob@example.test"], "game": "Go", "session": "s-9"});
+    let reply = http.command("invite", &invite).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let invitation = crate::rights::receive(&mut bob, "invites you to play Go").await;
+    let prompt = crate::directory::field(
+        invitation.get_child("x", "jabber:x:data").unwrap(),
+        "prompt",
+    )[0]
+    .clone();
+    say(&mut bob, &format!("decline {prompt}")).await;
+    let deadline = Instant::now() + T;
+    let data = loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the event passes nginx");
+        if let Some(data) = line.strip_prefix("data: ") {
+            break data.to_owned();
+        }
+    };
+    let event: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(event["fields"]["answer"], "declined");
+    let _ = stream.kill();
+    let _ = stream.wait();
+    let _ = nginx.kill();
+    let _ = nginx.wait();
+    drop(bridge);
+}
