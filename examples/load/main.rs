@@ -42,7 +42,11 @@
 //!    levels of nesting, a 200 KiB text node, characters of every Unicode plane, entity
 //!    references, a 5,000-character JID, unknown payloads), each followed by a ping that
 //!    shows whether the link survived it.
-//! 9. Checks the link is the same TCP connection as at the start, stops the bridge with
+//! 9. With `--http`: the same through the HTTP front door (JSON, `--pipeline` kept-alive
+//!    connections): `peers`, `status`; then `--http-invites` invites over HTTP, every
+//!    invitation accepted over the link, the news events left to pile up, and a webhook
+//!    set to a receiver on loopback: deliveries/s from its first delivery to its last.
+//! 10. Checks the link is the same TCP connection as at the start, stops the bridge with
 //!    SIGTERM, and prints the figures, one per line.
 //!
 //! It exits non-zero, saying why, if the bridge dies, drops the link, or a phase times
@@ -71,6 +75,7 @@ use xmpp_parsers::component::Handshake;
 
 mod bridge;
 mod hostile;
+mod http;
 mod link;
 mod phases;
 mod run;
@@ -129,6 +134,10 @@ usage: load [options]
   --invites I            `invite` requests, 5 invitees each (default 5000; at most users/16)
   --pipeline P           requests in flight (default 64)
   --hostile              also send hostile stanzas during the cold `peers` phase
+  --http                 also measure the HTTP front door (JSON peers, status, and
+                         webhook deliveries)
+  --http-invites N       invites over HTTP for the webhook phase, 5 answers each
+                         (default 1000)
   --cpu C                core to pin the bridge to with taskset (default 1)
   --timeout SECS         bound on the whole run (default 1200)
   --keep                 keep the temporary directory (config, database, bridge.log)
@@ -151,6 +160,8 @@ struct Opts {
     invites: usize,
     pipeline: usize,
     hostile: bool,
+    http: bool,
+    http_invites: usize,
     cpu: usize,
     timeout: Duration,
     keep: bool,
@@ -169,6 +180,8 @@ impl Default for Opts {
             invites: 5_000,
             pipeline: 64,
             hostile: false,
+            http: false,
+            http_invites: 1_000,
             cpu: 1,
             timeout: Duration::from_secs(1200),
             keep: false,
@@ -195,6 +208,8 @@ fn parse_args() -> Res<Option<Opts>> {
                 return Ok(None);
             }
             "--hostile" => o.hostile = true,
+            "--http" => o.http = true,
+            "--http-invites" => o.http_invites = number(&mut args, &arg)?,
             "--keep" => o.keep = true,
             "--bridge" => o.bridge = PathBuf::from(value(&mut args, &arg)?),
             "--users" => o.users = number(&mut args, &arg)?,

@@ -22,9 +22,23 @@ pub(crate) async fn run(opts: &Opts, self_pin: String) -> Res<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let config_path = dir.path().join("bridge.toml");
+    let http_port = if opts.http {
+        Some(
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        )
+    } else {
+        None
+    };
     fs::write(
         &config_path,
-        config_toml(port, &secret_path, &dir.path().join("bridge.sqlite")),
+        config_toml(
+            port,
+            &secret_path,
+            &dir.path().join("bridge.sqlite"),
+            http_port,
+        ),
     )?;
     let log_path = dir.path().join("bridge.log");
     let log = File::create(&log_path)?;
@@ -87,7 +101,7 @@ pub(crate) async fn run(opts: &Opts, self_pin: String) -> Res<()> {
         phases(
             opts,
             &mut bridge,
-            listener,
+            (listener, &config_path, http_port),
             &secret,
             &mut report,
             &mut hostile,
@@ -140,7 +154,7 @@ pub(crate) async fn run(opts: &Opts, self_pin: String) -> Res<()> {
 pub(crate) async fn phases(
     opts: &Opts,
     bridge: &mut Bridge,
-    listener: TcpListener,
+    (listener, config, http_port): (TcpListener, &Path, Option<u16>),
     secret: &str,
     report: &mut Report,
     hostile: &mut HostileLog,
@@ -189,6 +203,11 @@ pub(crate) async fn phases(
         status_flood(opts, bridge, &mut link, report, true).await?;
     }
     invite_flood(opts, bridge, &mut link, report).await?;
+    if let Some(port) = http_port {
+        let door = http::open(opts, config, ([127, 0, 0, 1], port).into()).await?;
+        http::requests(opts, bridge, &door, report).await?;
+        http::webhooks(opts, bridge, &mut link, (&door, config), report).await?;
+    }
 
     // The link must still be the very same TCP connection.
     link.ping(bridge, "final-ping", Duration::from_secs(15))

@@ -25,7 +25,13 @@ impl Report {
     }
 }
 
-pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path) -> String {
+pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path, http: Option<u16>) -> String {
+    let http = match http {
+        Some(port) => format!(
+            "\n[http]\nlisten = \"127.0.0.1:{port}\"\nwebhook_allow = [\"127.0.0.1\"]\nmax_connections = 1024\n"
+        ),
+        None => String::new(),
+    };
     format!(
         "admins = [\"admin@{DOMAIN}\"]\n\
          platforms = [\"arcade@{DOMAIN}\"]\n\
@@ -55,7 +61,7 @@ pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path) -> String {
          # Every simulated user is visible, as if each had agreed: what is measured\n\
          # is an answer that discloses, and records it.\n\
          [privacy]\n\
-         consent = \"opt-out\"\n",
+         consent = \"opt-out\"\n{http}",
         toml_string(&secret.display().to_string()),
         toml_string(&database.display().to_string()),
     )

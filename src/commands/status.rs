@@ -18,7 +18,9 @@ use xmpp_parsers::jid::BareJid;
 
 use super::doc::{AnswerDoc, Doc};
 use super::fields::{blank_form, Spec};
-use super::render::{cell, cells, compact_item, Answer, CompactWriter, ResultWriter};
+use super::render::{
+    cell, cells, compact_item, Answer, CompactWriter, ResultWriter, MAX_SUMMARY_CHARS,
+};
 use super::served::served_user;
 use super::values::{availability_label, rights_other_than, rights_value};
 use super::{Ctx, Flow, Needs, Node, Waited};
@@ -255,34 +257,46 @@ impl Answer for StatusAnswer {
     }
 
     fn summary(&self) -> String {
-        let lines: Vec<String> = self
-            .rows
-            .iter()
-            .map(|row| match row {
-                Row::Known {
-                    jid,
-                    availability,
-                    texts,
-                    last_seen,
-                    self_status,
-                    ..
-                } => {
-                    let mut line = format!("{jid} is {}", in_words(availability));
-                    if let Some(text) = labelled(texts).first() {
-                        line.push_str(&format!(" (\"{text}\")"));
-                    }
-                    if let Some(s) = self_status {
-                        line.push_str(&format!(", status for games \"{}\"", s.text));
-                    }
-                    if let Some(at) = last_seen {
-                        line.push_str(&format!(", last seen {}", datetime::format(u64::from(*at))));
-                    }
-                    line
+        // What is sent is cut at MAX_SUMMARY_CHARS (render::summary): lines past that are
+        // not made at all.
+        let mut summary = String::new();
+        let mut chars = 0;
+        let lines = self.rows.iter().map(|row| match row {
+            Row::Known {
+                jid,
+                availability,
+                texts,
+                last_seen,
+                self_status,
+                ..
+            } => {
+                let mut line = format!("{jid} is {}", in_words(availability));
+                if let Some(text) = labelled(texts).first() {
+                    line.push_str(&format!(" (\"{text}\")"));
                 }
-                Row::NotOurs { jid, .. } => format!("{jid} is not a user of this chat server"),
-            })
-            .collect();
-        lines.join("; ")
+                if let Some(s) = self_status {
+                    line.push_str(&format!(", status for games \"{}\"", s.text));
+                }
+                if let Some(at) = last_seen {
+                    line.push_str(&format!(", last seen {}", datetime::format(u64::from(*at))));
+                }
+                line
+            }
+            Row::NotOurs { jid, .. } => format!("{jid} is not a user of this chat server"),
+        });
+        for (n, line) in lines.enumerate() {
+            if chars > MAX_SUMMARY_CHARS {
+                summary.push_str("; …");
+                break;
+            }
+            if n > 0 {
+                summary.push_str("; ");
+                chars += 2;
+            }
+            chars += line.chars().count();
+            summary.push_str(&line);
+        }
+        summary
     }
 }
 

@@ -139,6 +139,32 @@ struct Door {
     next_id: AtomicU64,
     /// The OpenAPI document, served as it is.
     openapi: Bytes,
+    /// Requests for the core, which [`forward`] hands over in batches.
+    requests: mpsc::Sender<DoorRequest>,
+}
+
+/// Requests for the core handed over at once, at most.
+const BATCH: usize = 256;
+
+/// Hands the requests to the core, as many at once as are waiting: one wake-up of the
+/// core for many requests, as one read from the chat server brings many stanzas.
+async fn forward(mut requests: mpsc::Receiver<DoorRequest>, events: mpsc::WeakSender<Vec<Input>>) {
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![Input::Request(Box::new(first))];
+        while batch.len() < BATCH {
+            match requests.try_recv() {
+                Ok(more) => batch.push(Input::Request(Box::new(more))),
+                Err(_) => break,
+            }
+        }
+        // A request the core never sees times out, refused in words.
+        let Some(events) = events.upgrade() else {
+            return;
+        };
+        if events.send(batch).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Binds the listener: an error here stops the start, with the address in the message.
@@ -156,7 +182,11 @@ pub async fn serve(
     links.stats.listening.store(true, Ordering::Relaxed);
     info!(address = %config.listen, "HTTP front door listening");
     let slots = Arc::new(Semaphore::new(config.max_connections));
+    // At most one request of each connection waits here.
+    let (requests, waiting_requests) = mpsc::channel(config.max_connections.max(1));
+    tokio::spawn(forward(waiting_requests, links.events.clone()));
     let door = Arc::new(Door {
+        requests,
         config,
         links,
         tokens: events::Tokens::default(),
@@ -360,19 +390,13 @@ impl Door {
     /// Hands `request` to the core and waits for its answer.
     async fn ask(&self, request: DoorRequest) -> Result<DoorAnswer, Failure> {
         let unavailable = || Failure::service_unavailable("the bridge is stopping");
-        let events = self.links.events.upgrade().ok_or_else(unavailable)?;
         let id = request.id;
         let answer = self.links.waiting.wait(id);
         let waiting = Gauge::up(&self.links.stats.waiting);
-        if events
-            .send(vec![Input::Request(Box::new(request))])
-            .await
-            .is_err()
-        {
+        if self.requests.send(request).await.is_err() {
             self.links.waiting.forget(id);
             return Err(unavailable());
         }
-        drop(events);
         let answer = tokio::time::timeout(self.config.answer_timeout, answer).await;
         drop(waiting);
         match answer {

@@ -107,6 +107,11 @@ impl Record {
 
 /// `answer` of `node` as a JSON object, its rows kept within `max_bytes`.
 pub fn json(node: &str, answer: &dyn Answer, max_bytes: usize) -> String {
+    json_with(node, answer, &super::summary(answer), max_bytes)
+}
+
+/// [`json`], with the summary already made.
+pub fn json_with(node: &str, answer: &dyn Answer, summary: &str, max_bytes: usize) -> String {
     let mut record = Record {
         max_bytes,
         ..Record::default()
@@ -140,7 +145,7 @@ pub fn json(node: &str, answer: &dyn Answer, max_bytes: usize) -> String {
         string(&mut out, title);
     }
     out.extend_from_slice(b",\"summary\":");
-    string(&mut out, &super::summary(answer));
+    string(&mut out, summary);
     out.extend_from_slice(b",\"fields\":{");
     out.extend_from_slice(&fields);
     out.extend_from_slice(b"},\"items\":[");

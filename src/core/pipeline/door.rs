@@ -83,6 +83,7 @@ impl Answered {
         max_bytes: usize,
         format: Format,
     ) -> Answered {
+        let summary = render::summary(answer);
         let (shape, body) = match format {
             Format::Xml => {
                 let mut bytes = Vec::new();
@@ -90,11 +91,14 @@ impl Answered {
                     render::body(&mut Xml::new(&mut bytes), answer, Shape::Compact, max_bytes);
                 (shape, String::from_utf8_lossy(&bytes).into_owned())
             }
-            Format::Json => (Shape::Form, render::json::json(node, answer, max_bytes)),
+            Format::Json => (
+                Shape::Form,
+                render::json::json_with(node, answer, &summary, max_bytes),
+            ),
         };
         Answered {
             node,
-            summary: render::text(answer),
+            summary,
             shape,
             body,
         }
