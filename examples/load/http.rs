@@ -63,6 +63,22 @@ pub(crate) async fn open(opts: &Opts, config: &Path, addr: std::net::SocketAddr)
     }
 }
 
+/// Waits until the bridge is idle (no CPU used for 0.3 s; 10 s at most), so that a phase
+/// does not pay for what the one before left (disclosure records and last-seen times
+/// written in batches).
+async fn settle(bridge: &mut Bridge) -> Res<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = bridge.cpu_ticks()?;
+    let mut quiet = 0;
+    while quiet < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = bridge.cpu_ticks()?;
+        quiet = if now == last { quiet + 1 } else { 0 };
+        last = now;
+    }
+    Ok(())
+}
+
 /// `total` requests made by `body(i)` to `node`, `opts.pipeline` connections each with
 /// one in flight; answers/s, CPU per answer, latencies.
 async fn flood(
@@ -74,6 +90,7 @@ async fn flood(
     total: usize,
     body: impl Fn(usize) -> serde_json::Value + Send + Sync + 'static,
 ) -> Res<Vec<serde_json::Value>> {
+    settle(bridge).await?;
     let body = Arc::new(body);
     let next = Arc::new(AtomicUsize::new(0));
     let cpu0 = bridge.cpu_ticks()?;

@@ -17,20 +17,20 @@ pub const COALESCE_SECS: u32 = 60;
 /// Records waiting to be written at most; past that (the database has not been writable
 /// for a while), disclosures are refused.
 pub const MAX_PENDING: usize = 65_536;
-/// Recent (platform, user, command) triples remembered for coalescing; past that the
-/// memory is cleared, which writes more records, never fewer.
-pub const MAX_RECENT: usize = 100_000;
-
-/// Per user: each command and when it was last recorded.
-type RecentByUser = HashMap<Box<str>, Vec<(&'static str, u32)>>;
+/// Recent (platform, user, command) triples remembered for coalescing (16 bytes each,
+/// about 20 MiB at most); past that those older than [`COALESCE_SECS`] are forgotten,
+/// and if that frees nothing, all: more records, never fewer.
+pub const MAX_RECENT: usize = 1_000_000;
 
 #[derive(Debug, Default)]
 pub struct AuditLog {
     pending: Vec<AuditRecord>,
-    /// When each (platform, user, command) was last recorded: looked up without
-    /// allocating, since most disclosures repeat one made a moment ago.
-    recent: HashMap<Box<str>, RecentByUser>,
-    recent_len: usize,
+    /// When each (platform, user, command) was last recorded, by a 64-bit hash of the
+    /// three under a key drawn at start: looked up without allocating, since most
+    /// disclosures repeat one made a moment ago. Two triples sharing a hash (one chance
+    /// in 2^64 per pair) would be one record; nothing outside can aim for that.
+    recent: HashMap<u64, u32>,
+    keys: hashbrown::DefaultHashBuilder,
     /// Records written since start.
     pub written: u64,
 }
@@ -43,26 +43,24 @@ impl AuditLog {
 
     /// Records that `platform` learnt about `user` through `command` at `at`.
     pub fn record(&mut self, platform: &str, user: &str, command: &'static str, at: u32) {
-        let last = self
-            .recent
-            .get_mut(platform)
-            .and_then(|users| users.get_mut(user))
-            .and_then(|commands| commands.iter_mut().find(|(c, _)| *c == command));
-        match last {
-            Some((_, last)) if at.saturating_sub(*last) < COALESCE_SECS => return,
-            Some((_, last)) => *last = at,
+        let key = {
+            use std::hash::{BuildHasher, Hash, Hasher};
+            let mut hasher = self.keys.build_hasher();
+            (platform, user, command).hash(&mut hasher);
+            hasher.finish()
+        };
+        match self.recent.get_mut(&key) {
+            Some(last) if at.saturating_sub(*last) < COALESCE_SECS => return,
+            Some(last) => *last = at,
             None => {
-                if self.recent_len >= MAX_RECENT {
-                    self.recent.clear();
-                    self.recent_len = 0;
+                if self.recent.len() >= MAX_RECENT {
+                    self.recent
+                        .retain(|_, last| at.saturating_sub(*last) < COALESCE_SECS);
+                    if self.recent.len() >= MAX_RECENT {
+                        self.recent.clear();
+                    }
                 }
-                self.recent_len += 1;
-                self.recent
-                    .entry(platform.into())
-                    .or_default()
-                    .entry(user.into())
-                    .or_default()
-                    .push((command, at));
+                self.recent.insert(key, at);
             }
         }
         self.pending.push(AuditRecord {
@@ -120,5 +118,31 @@ mod tests {
         log.requeue(batch);
         assert_eq!(log.pending().len(), 5);
         assert_eq!(log.pending()[4].platform, "bob@x");
+    }
+
+    #[test]
+    fn at_the_cap_the_stale_are_forgotten_first_and_nothing_is_recorded_less() {
+        let mut log = AuditLog::default();
+        for n in 0..MAX_RECENT {
+            log.record("arcade@x", &format!("u{n}@x"), "status", 0);
+        }
+        log.take();
+        // Within the window, a repeat is one record.
+        log.record("arcade@x", "u7@x", "status", 30);
+        assert!(log.pending().is_empty());
+        // Past the window, the full memory forgets what is stale, and keeps the new.
+        log.record("arcade@x", "new@x", "status", 100);
+        assert_eq!(log.recent.len(), 1);
+        log.record("arcade@x", "new@x", "status", 120);
+        assert_eq!(log.pending().len(), 1);
+        // Full of what is recent, it forgets all: a repeat is recorded again, never lost.
+        let mut log = AuditLog::default();
+        for n in 0..MAX_RECENT {
+            log.record("arcade@x", &format!("u{n}@x"), "status", 0);
+        }
+        log.take();
+        log.record("arcade@x", "other@x", "status", 10);
+        log.record("arcade@x", "u7@x", "status", 11);
+        assert_eq!(log.pending().len(), 2);
     }
 }
