@@ -12,6 +12,7 @@ use crate::rights::say;
 use crate::support::http::{Http, Reply};
 use crate::support::{
     free_ports, on_both_servers, Bridge, BridgeConfig, Client, Server, ServerKind,
+    COMPONENT_JID as COMPONENT,
 };
 
 const T: Duration = Duration::from_secs(10);
@@ -809,4 +810,161 @@ async fn behind_nginx() {
     let _ = nginx.kill();
     let _ = nginx.wait();
     drop(bridge);
+}
+
+/// Ten `kill -9`s of the bridge during a run of invites over HTTP: every answer a user
+/// was told was recorded reaches the webhook, every event of the outbox is delivered at
+/// least once, and duplicates carry the same event id.
+#[tokio::test]
+async fn no_news_is_lost_across_kill_9() {
+    const ROUNDS: usize = 10;
+    let Bed {
+        server,
+        mut bridge,
+        door,
+        token,
+    } = bed(
+        ServerKind::Prosody,
+        "opt-out",
+        "webhook_allow = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let receiver = crate::support::http::Receiver::start().await.unwrap();
+    // A slow receiver: deliveries are under way when the bridge is killed.
+    receiver.set_delay(Duration::from_millis(40));
+    let url = format!("http://127.0.0.1:{}/news", receiver.addr.port());
+    bridge
+        .cli(&["platform", "set-webhook", PLATFORM, &url])
+        .expect("webhook set");
+    let mut alice = crate::directory::login(&server, "alice").await;
+    let mut bob = crate::directory::login(&server, "bob").await;
+    let mut carol = crate::directory::login(&server, "carol").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.send_presence(None, None).await.unwrap();
+    }
+    for other in [&mut bob, &mut carol] {
+        crate::support::befriend(&mut alice, other, T)
+            .await
+            .expect("mutual contacts");
+    }
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.send_presence(None, None).await.unwrap();
+    }
+    let mut http = Http::new(door, Some(&token));
+    // (invite, invitee, answer) the users were told was recorded.
+    let mut told: Vec<(String, String, &str)> = Vec::new();
+    for round in 0..ROUNDS {
+        let invite = json!({"host": "alice@example.test", "invitees": ["bob@example.test", "carol@example.test"],
+            "game": "Chess", "session": format!("round-{round}")});
+        let reply = until(&mut http, "invite", &invite, |r| r.status == 200).await;
+        let id = reply.json()["fields"]["invite"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let results: Vec<Value> = items(&reply).iter().map(|i| i["result"].clone()).collect();
+        assert_eq!(
+            results,
+            [json!("sent"), json!("sent")],
+            "round {round}: {}",
+            reply.text()
+        );
+        let mut prompts = Vec::new();
+        for client in [&mut bob, &mut carol] {
+            let invitation = crate::rights::receive(client, "invites you to play Chess").await;
+            prompts.push(
+                crate::directory::field(
+                    invitation.get_child("x", "jabber:x:data").unwrap(),
+                    "prompt",
+                )[0]
+                .clone(),
+            );
+        }
+        let said = say(&mut bob, &format!("accept {}", prompts[0])).await;
+        assert!(said.starts_with("You accepted"), "{said}");
+        told.push((id.clone(), "bob@example.test".to_owned(), "accepted"));
+        carol
+            .send_message(COMPONENT, &format!("accept {}", prompts[1]))
+            .await
+            .unwrap();
+        // Killed at once, while carol's answer is on its way or just recorded, and
+        // while news are being delivered.
+        tokio::time::sleep(Duration::from_millis(20 * round as u64)).await;
+        bridge.kill();
+        let confirmed = carol
+            .recv_matching(Duration::from_secs(2), |e| {
+                e.name() == "message" && crate::rights::body(e).starts_with("You accepted")
+            })
+            .await;
+        if confirmed.is_ok() {
+            told.push((id, "carol@example.test".to_owned(), "accepted"));
+        }
+        bridge.start_again().unwrap();
+        bridge
+            .wait_connected(Duration::from_secs(30))
+            .await
+            .expect("linked again");
+        // Whatever was on its way to the killed bridge bounced: the clients start afresh.
+        for client in [&mut bob, &mut carol] {
+            client.take_inbox();
+        }
+        // The session bob joined ends, so that the next round may invite him again.
+        let ended = until(
+            &mut http,
+            "session-ended",
+            &json!({"invite": told.last().map(|t| t.0.clone())}),
+            |r| r.status == 200,
+        )
+        .await;
+        assert_eq!(ended.json()["fields"]["state"], "ended", "{}", ended.text());
+    }
+    // Every event in the outbox is delivered at least once.
+    let listed = bridge
+        .cli(&["platform", "deliveries", PLATFORM, "--limit", "1"])
+        .unwrap();
+    let last: u64 = listed
+        .lines()
+        .find_map(|l| l.strip_prefix('#')?.split(' ').next()?.parse().ok())
+        .expect("events were made");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let deliveries = loop {
+        let deliveries = receiver.deliveries();
+        let mut ids: Vec<u64> = deliveries
+            .iter()
+            .filter_map(|d| d.header("webhook-id")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids == (1..=last).collect::<Vec<_>>() {
+            break deliveries;
+        }
+        assert!(Instant::now() < deadline, "delivered {ids:?} of 1..={last}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // A duplicate is the same event, byte for byte, under the same id.
+    let mut by_id: std::collections::HashMap<String, Vec<u8>> = std::collections::HashMap::new();
+    let mut duplicates = 0;
+    for d in &deliveries {
+        let id = d.header("webhook-id").unwrap().to_owned();
+        if let Some(body) = by_id.get(&id) {
+            duplicates += 1;
+            assert_eq!(body, &d.body, "event {id} came twice, differently");
+        } else {
+            by_id.insert(id, d.body.clone());
+        }
+    }
+    // Every answer a user was told was recorded has its event.
+    for (invite, invitee, answer) in &told {
+        let found = by_id.values().any(|body| {
+            let event: Value = serde_json::from_slice(body).unwrap();
+            event["fields"]["invite"] == invite.as_str()
+                && event["fields"]["invitee"] == invitee.as_str()
+                && event["fields"]["answer"] == *answer
+        });
+        assert!(found, "no event for {invitee} {answer} invite {invite}");
+    }
+    eprintln!(
+        "kill -9 run: {ROUNDS} kills, {} answers told, {last} events in the outbox, {} deliveries, {duplicates} duplicates",
+        told.len(),
+        deliveries.len()
+    );
 }

@@ -219,6 +219,8 @@ impl Delivery {
 struct Taken {
     /// Answering 503 to everything.
     down: bool,
+    /// How long it takes before it answers.
+    delay: Duration,
     deliveries: Vec<Delivery>,
     refused: usize,
 }
@@ -250,6 +252,13 @@ impl Receiver {
             }
         });
         Ok(receiver)
+    }
+
+    /// Answers each request only after `delay` (a slow receiver).
+    pub fn set_delay(&self, delay: Duration) {
+        if let Ok(mut taken) = self.taken.lock() {
+            taken.delay = delay;
+        }
     }
 
     pub fn set_down(&self, down: bool) {
@@ -293,6 +302,10 @@ async fn serve(mut stream: TcpStream, taken: std::sync::Arc<std::sync::Mutex<Tak
         let Ok(request) = read_reply_or_request(&mut stream).await else {
             return;
         };
+        let delay = taken.lock().map(|t| t.delay).unwrap_or_default();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let down = {
             let Ok(mut taken) = taken.lock() else { return };
             if taken.down {
