@@ -266,6 +266,9 @@ pub(crate) async fn webhooks(
     };
     report.add("webhooks: news events waiting", made.to_string());
     let receiver = Receiver::start().await?;
+    // A receiver that is down when the news start coming, for `--webhook-outage` seconds.
+    let outage = Duration::from_secs(opts.webhook_outage);
+    receiver.set_down(!outage.is_zero());
     let cpu0 = bridge.cpu_ticks()?;
     cli(
         opts,
@@ -277,7 +280,16 @@ pub(crate) async fn webhooks(
             &format!("http://127.0.0.1:{}/news", receiver.addr.port()),
         ],
     )?;
-    let deadline = Instant::now() + Duration::from_secs(300);
+    if !outage.is_zero() {
+        tokio::time::sleep(outage).await;
+        receiver.set_down(false);
+        report.add(
+            "webhooks: receiver down for",
+            format!("{} s, {} attempts refused meanwhile", outage.as_secs(), receiver.refused()),
+        );
+    }
+    let up_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(400);
     let mut first_at = None;
     loop {
         let taken = receiver.deliveries().len();
@@ -294,6 +306,16 @@ pub(crate) async fn webhooks(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = first_at.map_or(Duration::ZERO, |t| t.elapsed());
+    if !outage.is_zero() {
+        report.add(
+            "webhooks: caught up after the outage",
+            format!(
+                "first delivery {:.1} s after the receiver came back, the last {:.1} s after",
+                first_at.map_or(0.0, |t| t.duration_since(up_at).as_secs_f64()),
+                up_at.elapsed().as_secs_f64()
+            ),
+        );
+    }
     let cpu = bridge.secs(bridge.cpu_ticks()? - cpu0);
     let deliveries = receiver.deliveries();
     let mut ids: Vec<u64> = deliveries

@@ -138,6 +138,8 @@ usage: load [options]
                          webhook deliveries)
   --http-invites N       invites over HTTP for the webhook phase, 5 answers each
                          (default 1000)
+  --webhook-outage SECS  the webhook receiver is down for SECS when the news start
+                         coming (default 0): how the bridge catches up
   --cpu C                core to pin the bridge to with taskset (default 1)
   --timeout SECS         bound on the whole run (default 1200)
   --keep                 keep the temporary directory (config, database, bridge.log)
@@ -162,6 +164,7 @@ struct Opts {
     hostile: bool,
     http: bool,
     http_invites: usize,
+    webhook_outage: u64,
     cpu: usize,
     timeout: Duration,
     keep: bool,
@@ -182,6 +185,7 @@ impl Default for Opts {
             hostile: false,
             http: false,
             http_invites: 1_000,
+            webhook_outage: 0,
             cpu: 1,
             timeout: Duration::from_secs(1200),
             keep: false,
@@ -210,6 +214,7 @@ fn parse_args() -> Res<Option<Opts>> {
             "--hostile" => o.hostile = true,
             "--http" => o.http = true,
             "--http-invites" => o.http_invites = number(&mut args, &arg)?,
+            "--webhook-outage" => o.webhook_outage = number(&mut args, &arg)? as u64,
             "--keep" => o.keep = true,
             "--bridge" => o.bridge = PathBuf::from(value(&mut args, &arg)?),
             "--users" => o.users = number(&mut args, &arg)?,
