@@ -285,7 +285,11 @@ pub(crate) async fn webhooks(
         receiver.set_down(false);
         report.add(
             "webhooks: receiver down for",
-            format!("{} s, {} attempts refused meanwhile", outage.as_secs(), receiver.refused()),
+            format!(
+                "{} s, {} attempts refused meanwhile",
+                outage.as_secs(),
+                receiver.refused()
+            ),
         );
     }
     let up_at = Instant::now();

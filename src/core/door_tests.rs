@@ -247,6 +247,17 @@ fn by_token(id: u64, token: Option<&str>, node: &str, fields: &[(&str, &str)]) -
     Input::Request(request)
 }
 
+/// A store with the test platform registered, and a token of it.
+fn store_with_token() -> (Store, String) {
+    let store = Store::open_in_memory().unwrap();
+    crate::daemon::seed_registry(
+        &store,
+        &[crate::admin::NewPlatform::authorized("game@example.test")],
+    );
+    let token = token_for(&store, "game@example.test");
+    (store, token)
+}
+
 /// A token for the test platform (`game@example.test`), stored in `store`.
 fn token_for(store: &Store, jid: &str) -> String {
     let made = crate::rights::token::generate().unwrap();
@@ -256,12 +267,7 @@ fn token_for(store: &Store, jid: &str) -> String {
 
 #[test]
 fn a_token_names_the_platform_and_nothing_else_does() {
-    let store = Store::open_in_memory().unwrap();
-    crate::daemon::seed_registry(
-        &store,
-        &[crate::admin::NewPlatform::authorized("game@example.test")],
-    );
-    let token = token_for(&store, "game@example.test");
+    let (store, token) = store_with_token();
     let mut core = core_with(store, |_| {});
     link_up(&mut core);
     let fields = [("jid", "bob@example.test")];
@@ -338,12 +344,7 @@ fn a_platform_asks_only_through_the_doors_the_operator_opened() {
 
 #[test]
 fn a_user_who_does_not_share_and_one_who_does_not_exist_read_the_same_in_json() {
-    let store = Store::open_in_memory().unwrap();
-    crate::daemon::seed_registry(
-        &store,
-        &[crate::admin::NewPlatform::authorized("game@example.test")],
-    );
-    let token = token_for(&store, "game@example.test");
+    let (store, token) = store_with_token();
     let mut core = core_with(store, |bed| {
         bed.config.consent = crate::rights::consent::ConsentPolicy::OptIn
     });
@@ -379,12 +380,7 @@ fn a_user_who_does_not_share_and_one_who_does_not_exist_read_the_same_in_json() 
 
 #[test]
 fn the_door_and_the_stream_share_a_platforms_rate() {
-    let store = Store::open_in_memory().unwrap();
-    crate::daemon::seed_registry(
-        &store,
-        &[crate::admin::NewPlatform::authorized("game@example.test")],
-    );
-    let token = token_for(&store, "game@example.test");
+    let (store, token) = store_with_token();
     let mut core = core_with(store, |c| c.platform_rate = Rate::per_sec(5));
     link_up(&mut core);
     let fields = [("jid", "zed@example.test")];
@@ -403,12 +399,7 @@ fn the_door_and_the_stream_share_a_platforms_rate() {
 
 #[test]
 fn what_a_platform_started_over_http_tells_it_in_its_news_not_on_the_stream() {
-    let store = Store::open_in_memory().unwrap();
-    crate::daemon::seed_registry(
-        &store,
-        &[crate::admin::NewPlatform::authorized("game@example.test")],
-    );
-    let token = token_for(&store, "game@example.test");
+    let (store, token) = store_with_token();
     let mut core = core_with(store, |bed| {
         bed.config.consent = crate::rights::consent::ConsentPolicy::OptIn
     });

@@ -105,7 +105,9 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
                         tls: tls.clone(),
                         conn: None,
                     };
-                    info!(platform = %hook.platform, url = %hook.url, "delivering news to a webhook");
+                    // Only the host: a URL's path or query may hold a secret of the receiver's.
+                    let host = Target::parse(&hook.url).map_or_else(|e| e, |t| t.host);
+                    info!(platform = %hook.platform, %host, "delivering news to a webhook");
                     workers.insert(hook.platform.clone(), (hook, tokio::spawn(worker.run())));
                 }
             }

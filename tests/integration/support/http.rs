@@ -138,6 +138,24 @@ impl Http {
 
 /// Reads one response.
 pub async fn read_reply(stream: &mut TcpStream) -> Result<Reply, String> {
+    let (first, headers, body) = read_message(stream).await?;
+    let status: u16 = first
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status line: {first:?}"))?;
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Reads one HTTP/1.1 message: its first line, its headers (names in lowercase), its
+/// body by its `content-length`.
+async fn read_message(
+    stream: &mut TcpStream,
+) -> Result<(String, Vec<(String, String)>, Vec<u8>), String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -158,11 +176,7 @@ pub async fn read_reply(stream: &mut TcpStream) -> Result<Reply, String> {
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status line: {head:?}"))?;
+    let first = lines.next().unwrap_or_default().to_owned();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -184,11 +198,7 @@ pub async fn read_reply(stream: &mut TcpStream) -> Result<Reply, String> {
         body.extend_from_slice(&chunk[..n]);
     }
     body.truncate(length);
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
+    Ok((first, headers, body))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -328,59 +338,8 @@ async fn serve(mut stream: TcpStream, taken: std::sync::Arc<std::sync::Mutex<Tak
 
 /// Reads one request (its head and its body).
 async fn read_reply_or_request(stream: &mut TcpStream) -> Result<Delivery, String> {
-    let reply = read_reply_like(stream).await?;
-    Ok(Delivery {
-        headers: reply.headers,
-        body: reply.body,
-    })
-}
-
-/// A request read as [`read_reply`] reads a response (the first line is not a status).
-async fn read_reply_like(stream: &mut TcpStream) -> Result<Reply, String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = find(&buf, b"\r\n\r\n") {
-            break at;
-        }
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("cannot read: {e}"))?;
-        if n == 0 {
-            return Err("closed".to_owned());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let headers: Vec<(String, String)> = head
-        .split("\r\n")
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < length {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("cannot read the body: {e}"))?;
-        if n == 0 {
-            return Err("closed within the body".to_owned());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(length);
-    Ok(Reply {
-        status: 0,
-        headers,
-        body,
-    })
+    let (_, headers, body) = read_message(stream).await?;
+    Ok(Delivery { headers, body })
 }
 
 /// An event of an event stream.
