@@ -44,10 +44,8 @@ impl AuditLog {
     /// Records that `platform` learnt about `user` through `command` at `at`.
     pub fn record(&mut self, platform: &str, user: &str, command: &'static str, at: u32) {
         let key = {
-            use std::hash::{BuildHasher, Hash, Hasher};
-            let mut hasher = self.keys.build_hasher();
-            (platform, user, command).hash(&mut hasher);
-            hasher.finish()
+            use std::hash::BuildHasher;
+            self.keys.hash_one((platform, user, command))
         };
         match self.recent.get_mut(&key) {
             Some(last) if at.saturating_sub(*last) < COALESCE_SECS => return,
