@@ -47,7 +47,7 @@
 //!    invitation accepted over the link, the news events left to pile up, and a webhook
 //!    set to a receiver on loopback: deliveries/s from its first delivery to its last.
 //! 10. Checks the link is the same TCP connection as at the start, stops the bridge with
-//!    SIGTERM, and prints the figures, one per line.
+//!     SIGTERM, and prints the figures, one per line.
 //!
 //! It exits non-zero, saying why, if the bridge dies, drops the link, or a phase times
 //! out; every wait is bounded (`--timeout` bounds the whole run).
