@@ -392,22 +392,22 @@ impl Door {
         let unavailable = || Failure::service_unavailable("the bridge is stopping");
         let id = request.id;
         let answer = self.links.waiting.wait(id);
-        let waiting = Gauge::up(&self.links.stats.waiting);
+        // Forgotten however this ends: answered, timed out, or the client gone (this
+        // future dropped).
+        let _waiting = Waited {
+            waiting: &self.links.waiting,
+            id,
+            _gauge: Gauge::up(&self.links.stats.waiting),
+        };
         if self.requests.send(request).await.is_err() {
-            self.links.waiting.forget(id);
             return Err(unavailable());
         }
-        let answer = tokio::time::timeout(self.config.answer_timeout, answer).await;
-        drop(waiting);
-        match answer {
+        match tokio::time::timeout(self.config.answer_timeout, answer).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(_)) => Err(unavailable()),
-            Err(_) => {
-                self.links.waiting.forget(id);
-                Err(Failure::remote_timeout(
-                    "the bridge did not answer in time; try again",
-                ))
-            }
+            Err(_) => Err(Failure::remote_timeout(
+                "the bridge did not answer in time; try again",
+            )),
         }
     }
 }
@@ -425,6 +425,19 @@ impl From<Failure> for Refusal {
             status: problem::status(&failure),
             failure,
         }
+    }
+}
+
+/// A request's place among those waiting for the core, given up when dropped.
+struct Waited<'a> {
+    waiting: &'a Waiting,
+    id: u64,
+    _gauge: Gauge<'a>,
+}
+
+impl Drop for Waited<'_> {
+    fn drop(&mut self) {
+        self.waiting.forget(self.id);
     }
 }
 
