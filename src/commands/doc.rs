@@ -46,7 +46,7 @@ pub const NEWS_FORMS: &[FormDoc] = &[
     FormDoc {
         about: "A user's answer to a consent request, or its expiry. Sent to the platform that asked (over HTTP: event type `consent`).",
         form: AnswerDoc {
-            form_type: super::request_consent::ANSWER_FORM_TYPE,
+            form_type: crate::prompts::CONSENT_FORM_TYPE,
             title: "Consent answer",
             fields: &[
                 Spec::text("prompt", "Request id"),

@@ -30,7 +30,7 @@ const JID: Spec = Spec::new("jid", "User", FieldType::JidSingle);
 const PROMPT: Spec = Spec::new("prompt", "Request id", FieldType::TextSingle);
 const RESULT: Spec = Spec::new("result", "Result", FieldType::TextSingle);
 /// FORM_TYPE of the message that tells the platform the answer.
-pub const ANSWER_FORM_TYPE: &str = "urn:xmpp-game-bridge:consent:1";
+pub const ANSWER_FORM_TYPE: &str = crate::prompts::CONSENT_FORM_TYPE;
 /// The kind of prompt in the database.
 pub const KIND: &str = "consent";
 /// How long a request waits for the user's answer.

@@ -22,6 +22,8 @@ use crate::xep::forms::{DataForm, Field, FieldOption, FormType};
 
 /// FORM_TYPE of the form a prompt message carries, and of its submission.
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:prompt:1";
+/// FORM_TYPE of the message that tells a platform the answer to its consent request.
+pub const CONSENT_FORM_TYPE: &str = "urn:xmpp-game-bridge:consent:1";
 /// Prompts waiting for an answer, in all.
 pub const MAX_PENDING: usize = 100_000;
 /// Prompts waiting for one user's answer.
