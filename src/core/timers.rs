@@ -160,25 +160,27 @@ impl Core {
         now: SystemTime,
         out: &mut Outbox,
     ) -> Result<(), crate::store::StoreError> {
-        let mut messages = self.tell(now).messages(&plan.notices);
-        messages.extend(also);
-        let mut writes = plan.writes;
-        // News for platforms that asked over HTTP go in the same transaction.
-        messages.retain(|message| match crate::news::event(message) {
-            Some(event) => {
-                writes.push(crate::store::Write::News(event));
-                false
-            }
-            None => true,
-        });
+        // As a handler's outputs: news for platforms that asked over HTTP go in the
+        // same transaction (Out::send), the rest is sent once it is stored.
+        let mut told = commands::Out::default();
+        for write in plan.writes {
+            told.write(write);
+        }
+        let messages = self.tell(now).messages(&plan.notices);
+        for message in messages.into_iter().chain(also) {
+            told.send(message);
+        }
+        let writes = told.take_writes();
         self.state.store.commit(&writes)?;
         self.state.health.stats.storage_writes += 1;
         out.news_written |= writes
             .iter()
             .any(|w| matches!(w, crate::store::Write::News(_)));
         self.applied(writes);
-        for message in messages {
-            out.send(message);
+        for effect in told.take_effects() {
+            if let commands::Effect::Send(message) = effect {
+                out.send(message);
+            }
         }
         Ok(())
     }

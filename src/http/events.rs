@@ -38,11 +38,7 @@ pub struct Tokens(Mutex<Option<(Registry, i64)>>);
 impl Tokens {
     /// The platform (bare JID) `token` was issued to, if it may use the HTTP door.
     pub fn platform(&self, shared: &Shared, token: Option<&str>) -> Result<String, Failure> {
-        let unknown = || {
-            Failure::not_authorized(
-                "a platform's token is needed (\"Authorization: Bearer <token>\"); the bridge's operator makes one with `platform new-token`",
-            )
-        };
+        let unknown = crate::rights::token::needed;
         let token = token.ok_or_else(unknown)?;
         let mut held = self.0.lock().map_err(|_| Failure::internal())?;
         let version = shared
@@ -59,9 +55,7 @@ impl Tokens {
         let (registry, _) = held.as_ref().ok_or_else(Failure::internal)?;
         let (jid, entry) = registry.by_token(token).ok_or_else(unknown)?;
         if !entry.profile.doors.allows(super::DOOR) {
-            return Err(Failure::forbidden(
-                "this platform may not ask through http; the bridge's operator decides which doors a platform uses (`platform set-doors`)",
-            ));
+            return Err(crate::rights::platforms::Doors::closed(super::DOOR));
         }
         Ok(jid.to_owned())
     }

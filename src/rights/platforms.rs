@@ -80,6 +80,13 @@ impl Doors {
         }
     }
 
+    /// The refusal of a platform asking through `door`, closed to it.
+    pub fn closed(door: &str) -> crate::failure::Failure {
+        crate::failure::Failure::forbidden(format!(
+            "this platform may not ask through {door}; the bridge's operator decides which doors a platform uses (`platform set-doors`)"
+        ))
+    }
+
     /// Whether the door named `door` is open to the platform; doors other than these two
     /// (a test's) are.
     pub fn allows(self, door: &str) -> bool {

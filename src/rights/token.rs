@@ -15,6 +15,13 @@ const PREFIX: &str = "xgb1.";
 /// The longest `token` field value read: a well-formed token is 78 bytes.
 pub const MAX_TOKEN_BYTES: usize = 128;
 
+/// The refusal of a request through a front door without a valid token.
+pub fn needed() -> crate::failure::Failure {
+    crate::failure::Failure::not_authorized(
+        "a platform's token is needed (\"Authorization: Bearer <token>\"); the bridge's operator makes one with `platform new-token`",
+    )
+}
+
 /// A token as made: its public id, the full token to hand to the platform, and the hash
 /// to store.
 pub struct NewToken {

@@ -39,8 +39,16 @@ pub struct Webhook {
     pub secret: String,
 }
 
-const COLUMNS: &str =
-    "id, platform, thread, at, body, attempts, next_at, delivered_at, failed_at, last_error";
+/// A query of whole events: `SELECT` every column `FROM news`, then `$tail`.
+macro_rules! select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, platform, thread, at, body, attempts, next_at, delivered_at, failed_at,
+             last_error FROM news ",
+            $tail
+        )
+    };
+}
 
 fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<NewsRecord> {
     Ok(NewsRecord {
@@ -65,40 +73,41 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<NewsRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM news WHERE platform = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
-        );
-        let rows = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map(params![platform, after, limit as i64], record)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.news(
+            select!("WHERE platform = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
+            params![platform, after, limit as i64],
+        )
     }
 
     /// `platform`'s events not delivered or given up yet, oldest first, at most `limit`:
     /// what its webhook is owed, in order.
     pub fn news_owed(&self, platform: &str, limit: usize) -> Result<Vec<NewsRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM news WHERE platform = ?1 AND delivered_at IS NULL
-             AND failed_at IS NULL ORDER BY id LIMIT ?2"
-        );
-        let rows = self
-            .conn
-            .prepare_cached(&sql)?
-            .query_map(params![platform, limit as i64], record)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+        self.news(
+            select!(
+                "WHERE platform = ?1 AND delivered_at IS NULL AND failed_at IS NULL
+                 ORDER BY id LIMIT ?2"
+            ),
+            params![platform, limit as i64],
+        )
     }
 
     /// `platform`'s latest events, newest first, at most `limit`: for the operator.
     pub fn news_latest(&self, platform: &str, limit: usize) -> Result<Vec<NewsRecord>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM news WHERE platform = ?1 ORDER BY id DESC LIMIT ?2");
+        self.news(
+            select!("WHERE platform = ?1 ORDER BY id DESC LIMIT ?2"),
+            params![platform, limit as i64],
+        )
+    }
+
+    fn news(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<NewsRecord>, StoreError> {
         let rows = self
             .conn
-            .prepare_cached(&sql)?
-            .query_map(params![platform, limit as i64], record)?
+            .prepare_cached(sql)?
+            .query_map(params, record)?
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }

@@ -75,6 +75,34 @@ async fn friends(server: &Server) -> (Client, Client) {
     crate::directory::friends(server, "alice", "bob").await
 }
 
+/// The id of the invitation to `game` that `user` receives next.
+async fn invitation(user: &mut Client, game: &str) -> String {
+    let message = crate::rights::receive(user, &format!("invites you to play {game}")).await;
+    let form = message
+        .get_child("x", "jabber:x:data")
+        .expect("the invitation's form");
+    crate::directory::field(form, "prompt")[0].clone()
+}
+
+/// alice, bob and carol online, bob and carol alice's mutual contacts.
+async fn alice_and_two_friends(server: &Server) -> (Client, Client, Client) {
+    let mut alice = crate::directory::login(server, "alice").await;
+    let mut bob = crate::directory::login(server, "bob").await;
+    let mut carol = crate::directory::login(server, "carol").await;
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.send_presence(None, None).await.unwrap();
+    }
+    for other in [&mut bob, &mut carol] {
+        crate::support::befriend(&mut alice, other, T)
+            .await
+            .expect("mutual contacts");
+    }
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.send_presence(None, None).await.unwrap();
+    }
+    (alice, bob, carol)
+}
+
 /// Asks `node` until `check` holds of the answer (presence reaches the bridge
 /// asynchronously, and the CLI's token is read with the registry a moment later).
 async fn until(http: &mut Http, node: &str, body: &Value, check: impl Fn(&Reply) -> bool) -> Reply {
@@ -325,17 +353,8 @@ on_both_servers!(
         let set = bridge.cli(&["platform", "set-webhook", PLATFORM, &url]).expect("webhook set");
         let secret = set.lines().last().unwrap().trim().to_owned();
         assert!(secret.starts_with("whsec_"), "{set}");
-        let mut alice = crate::directory::login(&server, "alice").await;
-        let mut bob = crate::directory::login(&server, "bob").await;
-        let mut carol = crate::directory::login(&server, "carol").await;
+        let (mut alice, mut bob, mut carol) = alice_and_two_friends(&server).await;
         for client in [&mut alice, &mut bob, &mut carol] {
-            client.send_presence(None, None).await.unwrap();
-        }
-        for other in [&mut bob, &mut carol] {
-            crate::support::befriend(&mut alice, other, T).await.expect("mutual contacts");
-        }
-        for client in [&mut alice, &mut bob, &mut carol] {
-            client.send_presence(None, None).await.unwrap();
             say(client, "share all").await;
         }
         let mut http = Http::new(door, Some(&token));
@@ -347,20 +366,17 @@ on_both_servers!(
         assert_eq!(answer["fields"]["outcome"], "waiting");
         let results: Vec<Value> = items(&reply).iter().map(|i| i["result"].clone()).collect();
         assert_eq!(results, [json!("sent"), json!("sent")], "{answer}");
-        let prompt_of = |message: &minidom::Element| {
-            crate::directory::field(message.get_child("x", "jabber:x:data").unwrap(), "prompt")[0].clone()
-        };
-        let bobs = crate::rights::receive(&mut bob, "invites you to play Chess").await;
-        let carols = crate::rights::receive(&mut carol, "invites you to play Chess").await;
+        let bobs = invitation(&mut bob, "Chess").await;
+        let carols = invitation(&mut carol, "Chess").await;
         // The receiver is down when bob accepts: the event waits, and carol's after it.
         receiver.set_down(true);
-        say(&mut bob, &format!("accept {}", prompt_of(&bobs))).await;
+        say(&mut bob, &format!("accept {bobs}")).await;
         let deadline = Instant::now() + T;
         while receiver.refused() == 0 {
             assert!(Instant::now() < deadline, "no delivery was attempted");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        say(&mut carol, &format!("decline {}", prompt_of(&carols))).await;
+        say(&mut carol, &format!("decline {carols}")).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         receiver.set_down(false);
         let deliveries = receiver.wait_for(2, Duration::from_secs(30)).await.unwrap();
@@ -412,8 +428,7 @@ on_both_servers!(
             "game": "Go", "session": "s-1", "join": "https://play.example.test/j/1"});
         let reply = http.command("invite", &invite).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
-        let invitation = crate::rights::receive(&mut bob, "invites you to play Go").await;
-        let prompt = crate::directory::field(invitation.get_child("x", "jabber:x:data").unwrap(), "prompt")[0].clone();
+        let prompt = invitation(&mut bob, "Go").await;
         say(&mut bob, &format!("accept {prompt}")).await;
         let event = stream.next(T).await.unwrap();
         assert_eq!(event.event, "invite");
@@ -593,12 +608,7 @@ async fn the_python_example_platform_invites_and_hears_back() {
     python.say("invite alice@example.test Chess").unwrap();
     let sent = python.wait_for("invite ", T).await.unwrap();
     assert!(sent.ends_with("sent to bob@example.test"), "{sent}");
-    let invitation = crate::rights::receive(&mut bob, "invites you to play Chess").await;
-    let prompt = crate::directory::field(
-        invitation.get_child("x", "jabber:x:data").unwrap(),
-        "prompt",
-    )[0]
-    .clone();
+    let prompt = invitation(&mut bob, "Chess").await;
     say(&mut bob, &format!("accept {prompt}")).await;
     let news = python.wait_for("news:", T).await.unwrap();
     assert!(
@@ -787,12 +797,7 @@ async fn behind_nginx() {
     let invite = json!({"host": "alice@example.test", "invitees": ["bob@example.test"], "game": "Go", "session": "s-9"});
     let reply = http.command("invite", &invite).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let invitation = crate::rights::receive(&mut bob, "invites you to play Go").await;
-    let prompt = crate::directory::field(
-        invitation.get_child("x", "jabber:x:data").unwrap(),
-        "prompt",
-    )[0]
-    .clone();
+    let prompt = invitation(&mut bob, "Go").await;
     say(&mut bob, &format!("decline {prompt}")).await;
     let deadline = Instant::now() + T;
     let data = loop {
@@ -836,20 +841,7 @@ async fn no_news_is_lost_across_kill_9() {
     bridge
         .cli(&["platform", "set-webhook", PLATFORM, &url])
         .expect("webhook set");
-    let mut alice = crate::directory::login(&server, "alice").await;
-    let mut bob = crate::directory::login(&server, "bob").await;
-    let mut carol = crate::directory::login(&server, "carol").await;
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.send_presence(None, None).await.unwrap();
-    }
-    for other in [&mut bob, &mut carol] {
-        crate::support::befriend(&mut alice, other, T)
-            .await
-            .expect("mutual contacts");
-    }
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.send_presence(None, None).await.unwrap();
-    }
+    let (_alice, mut bob, mut carol) = alice_and_two_friends(&server).await;
     let mut http = Http::new(door, Some(&token));
     // (invite, invitee, answer) the users were told was recorded.
     let mut told: Vec<(String, String, &str)> = Vec::new();
@@ -870,14 +862,7 @@ async fn no_news_is_lost_across_kill_9() {
         );
         let mut prompts = Vec::new();
         for client in [&mut bob, &mut carol] {
-            let invitation = crate::rights::receive(client, "invites you to play Chess").await;
-            prompts.push(
-                crate::directory::field(
-                    invitation.get_child("x", "jabber:x:data").unwrap(),
-                    "prompt",
-                )[0]
-                .clone(),
-            );
+            prompts.push(invitation(client, "Chess").await);
         }
         let said = say(&mut bob, &format!("accept {}", prompts[0])).await;
         assert!(said.starts_with("You accepted"), "{said}");

@@ -147,10 +147,7 @@ impl Core {
         // As bounded as the token read from a command's form.
         let token = token.filter(|t| t.len() <= crate::rights::token::MAX_TOKEN_BYTES);
         let Some(from) = from.or_else(|| self.token_holder(token.as_deref(), now)) else {
-            let failure = Failure::not_authorized(
-                "a platform's token is needed (\"Authorization: Bearer <token>\"); the bridge's operator makes one with `platform new-token`",
-            );
-            return refuse(failure, out);
+            return refuse(crate::rights::token::needed(), out);
         };
         if !matches!(self.state.health.link, crate::health::Link::Up { .. }) {
             // Nothing a node needs from the chat server would come.

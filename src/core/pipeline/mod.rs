@@ -356,9 +356,9 @@ fn may_run(def: &NodeDef, actor: &Actor) -> bool {
 /// Refuses a platform asking through a front door the operator did not open to it.
 fn through(door: &str, actor: &Actor) -> Result<(), Failure> {
     match actor.platform() {
-        Some(platform) if !platform.profile.doors.allows(door) => Err(Failure::forbidden(format!(
-            "this platform may not ask through {door}; the bridge's operator decides which doors a platform uses (`platform set-doors`)"
-        ))),
+        Some(platform) if !platform.profile.doors.allows(door) => {
+            Err(crate::rights::platforms::Doors::closed(door))
+        }
         _ => Ok(()),
     }
 }

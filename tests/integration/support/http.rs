@@ -205,25 +205,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// A request a [`Receiver`] took.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Delivery {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
-    }
-}
+/// A request a [`Receiver`] took: its headers and body, read as a response is (its
+/// status is 0).
+pub type Delivery = Reply;
 
 #[derive(Default)]
 struct Taken {
@@ -339,7 +323,11 @@ async fn serve(mut stream: TcpStream, taken: std::sync::Arc<std::sync::Mutex<Tak
 /// Reads one request (its head and its body).
 async fn read_reply_or_request(stream: &mut TcpStream) -> Result<Delivery, String> {
     let (_, headers, body) = read_message(stream).await?;
-    Ok(Delivery { headers, body })
+    Ok(Reply {
+        status: 0,
+        headers,
+        body,
+    })
 }
 
 /// An event of an event stream.
