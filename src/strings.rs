@@ -109,6 +109,110 @@ pub fn invitation_title(lang: Lang, host: &str, game: &str) -> String {
     }
 }
 
+/// The answer field's label in a question's form.
+pub fn your_answer(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "Your answer",
+        Lang::Fr => "Votre réponse",
+        Lang::De => "Deine Antwort",
+        Lang::Es => "Tu respuesta",
+    }
+}
+
+/// The neutral first choice of a question's form: answering nothing yet.
+pub fn not_now(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "Not now (decide later)",
+        Lang::Fr => "Pas maintenant (décider plus tard)",
+        Lang::De => "Nicht jetzt (später entscheiden)",
+        Lang::Es => "Ahora no (decidir más tarde)",
+    }
+}
+
+/// The reply to a question's form submitted with "not now": nothing was answered.
+pub fn still_waiting(lang: Lang, id: &str, yes: &str, no: &str) -> String {
+    match lang {
+        Lang::En => format!("Nothing answered: {id} still waits for you. Reply \"{yes} {id}\" or \"{no} {id}\" when you decide."),
+        Lang::Fr => format!("Rien n'est répondu : {id} vous attend encore. Répondez « {yes} {id} » ou « {no} {id} » quand vous aurez décidé."),
+        Lang::De => format!("Nichts beantwortet: {id} wartet weiter auf dich. Antworte „{yes} {id}“ oder „{no} {id}“, wenn du dich entschieden hast."),
+        Lang::Es => format!("Nada respondido: {id} sigue esperándote. Responde «{yes} {id}» o «{no} {id}» cuando lo decidas."),
+    }
+}
+
+/// What a platform's consent request says.
+pub struct ConsentRequest<'a> {
+    /// The platform's name.
+    pub platform: &'a str,
+    /// Why it asks, in its own words.
+    pub reason: Option<&'a str>,
+    pub id: &'a str,
+    /// Days left to answer.
+    pub days: u32,
+}
+
+/// The consent request's text: who asks, what it will see and do, why, for how long,
+/// and how to answer.
+pub fn consent_request(lang: Lang, c: &ConsentRequest<'_>) -> String {
+    let (platform, id, days) = (c.platform, c.id, c.days);
+    let mut text = match lang {
+        Lang::En => format!("{platform} asks to see when you are available, what your status says and whom you are chatting with, and to send you game invitations."),
+        Lang::Fr => format!("{platform} demande à voir quand vous êtes disponible, ce que dit votre statut et avec qui vous discutez, et à vous envoyer des invitations à jouer."),
+        Lang::De => format!("{platform} möchte sehen, wann du erreichbar bist, was dein Status sagt und mit wem du chattest, und dir Spieleinladungen schicken."),
+        Lang::Es => format!("{platform} pide ver cuándo estás disponible, qué dice tu estado y con quién chateas, y enviarte invitaciones a jugar."),
+    };
+    if let Some(reason) = c.reason {
+        text.push('\n');
+        text.push_str(&match lang {
+            Lang::En => format!("Why, in {platform}'s words: \"{reason}\""),
+            Lang::Fr => format!("Pourquoi, selon {platform} : « {reason} »"),
+            Lang::De => format!("Warum, in den Worten von {platform}: „{reason}“"),
+            Lang::Es => format!("Por qué, en palabras de {platform}: «{reason}»"),
+        });
+    }
+    text.push('\n');
+    text.push_str(&match lang {
+        Lang::En => format!("Reply \"yes {id}\" to agree or \"no {id}\" to refuse, within {days} days. You can change your mind any time: say \"privacy\"."),
+        Lang::Fr => format!("Répondez « yes {id} » pour accepter ou « no {id} » pour refuser, d'ici {days} jours. Vous pouvez changer d'avis à tout moment : dites « privacy »."),
+        Lang::De => format!("Antworte „yes {id}“ zum Zustimmen oder „no {id}“ zum Ablehnen, innerhalb von {days} Tagen. Du kannst es dir jederzeit anders überlegen: sag „privacy“."),
+        Lang::Es => format!("Responde «yes {id}» para aceptar o «no {id}» para rechazar, en {days} días. Puedes cambiar de opinión cuando quieras: di «privacy»."),
+    });
+    text
+}
+
+/// The consent request's form title.
+pub fn consent_title(lang: Lang, platform: &str) -> String {
+    match lang {
+        Lang::En => format!("{platform} asks to see you"),
+        Lang::Fr => format!("{platform} demande à vous voir"),
+        Lang::De => format!("{platform} möchte dich sehen"),
+        Lang::Es => format!("{platform} pide verte"),
+    }
+}
+
+/// The consent request's two choices: share, do not share.
+pub fn share_or_not(lang: Lang, platform: &str) -> (String, &'static str) {
+    match lang {
+        Lang::En => (format!("Share with {platform}"), "Do not share"),
+        Lang::Fr => (format!("Partager avec {platform}"), "Ne pas partager"),
+        Lang::De => (format!("Mit {platform} teilen"), "Nicht teilen"),
+        Lang::Es => (format!("Compartir con {platform}"), "No compartir"),
+    }
+}
+
+/// The confirmation of a consent answer.
+pub fn consent_answered(lang: Lang, yes: bool, platform: &str) -> String {
+    match (lang, yes) {
+        (Lang::En, true) => format!("Thank you: {platform} may now see you. Say \"privacy\" to change it any time."),
+        (Lang::En, false) => format!("{platform} will not see you, and will not ask again for a week. Say \"share {platform}\" if you change your mind."),
+        (Lang::Fr, true) => format!("Merci : {platform} peut maintenant vous voir. Dites « privacy » pour changer cela à tout moment."),
+        (Lang::Fr, false) => format!("{platform} ne vous verra pas et ne redemandera pas avant une semaine. Dites « share {platform} » si vous changez d'avis."),
+        (Lang::De, true) => format!("Danke: {platform} darf dich jetzt sehen. Sag „privacy“, um das jederzeit zu ändern."),
+        (Lang::De, false) => format!("{platform} sieht dich nicht und fragt eine Woche lang nicht wieder. Sag „share {platform}“, wenn du es dir anders überlegst."),
+        (Lang::Es, true) => format!("Gracias: {platform} ya puede verte. Di «privacy» para cambiarlo cuando quieras."),
+        (Lang::Es, false) => format!("{platform} no te verá y no volverá a preguntar en una semana. Di «share {platform}» si cambias de opinión."),
+    }
+}
+
 /// The two buttons: accept, decline.
 pub fn accept_decline(lang: Lang) -> (&'static str, &'static str) {
     match lang {

@@ -55,7 +55,9 @@ pub struct AnswerPrompt;
 pub struct AnswerQuery {
     /// The prompt's id; `None`: the one waiting, if only one is.
     pub id: Option<String>,
-    pub reply: Reply,
+    /// `None`: the form came back with its neutral choice ([`prompts::LATER`]);
+    /// nothing is answered.
+    pub reply: Option<Reply>,
     /// A platform's answer: the invite, and the invitee it answers for.
     pub invite: Option<String>,
     pub jid: Option<String>,
@@ -64,10 +66,10 @@ pub struct AnswerQuery {
 impl TryFrom<&DataForm> for AnswerQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<AnswerQuery, Failure> {
-        let reply = REPLY
-            .value(form)
-            .and_then(Reply::parse)
-            .ok_or_else(|| REPLY.missing())?;
+        let reply = match REPLY.value(form).map(str::trim) {
+            Some(prompts::LATER) => None,
+            value => Some(value.and_then(Reply::parse).ok_or_else(|| REPLY.missing())?),
+        };
         let short = |spec: &Spec| {
             spec.value(form)
                 .map(str::trim)
@@ -148,7 +150,7 @@ impl Node for AnswerPrompt {
         });
         Ok(AnswerQuery {
             id,
-            reply,
+            reply: Some(reply),
             invite: None,
             jid: None,
         })
@@ -186,16 +188,23 @@ pub fn from_user<C: Caller>(
                 several => {
                     let lines: Vec<String> = several
                         .iter()
-                        .map(|p| what(ctx, p, query.reply, lang))
+                        .map(|p| what(ctx, p, query.reply.unwrap_or(Reply::Yes), lang))
                         .collect();
                     return said(strings::waiting(lang, &lines));
                 }
             }
         }
     };
+    let Some(reply) = query.reply else {
+        let words = match prompt.invite {
+            Some(_) => ("accept", "decline"),
+            None => (Reply::Yes.as_str(), Reply::No.as_str()),
+        };
+        return said(strings::still_waiting(lang, &prompt.id, words.0, words.1));
+    };
     let now = unix_secs(ctx.now);
     if prompt.invite.is_some() {
-        let answer = match query.reply {
+        let answer = match reply {
             Reply::Yes => invites::Answer::Accepted,
             Reply::No => invites::Answer::Declined,
         };
@@ -225,7 +234,7 @@ pub fn from_user<C: Caller>(
     }
     ctx.out.write(Write::PromptAnswer {
         id: prompt.id.clone(),
-        answer: query.reply.as_str(),
+        answer: reply.as_str(),
         at: now,
         how: Some(How::Chat.as_str()),
     });
@@ -235,21 +244,14 @@ pub fn from_user<C: Caller>(
             Choice {
                 user: user.clone(),
                 platform: Some(prompt.platform.clone()),
-                share: query.reply == Reply::Yes,
+                share: reply == Reply::Yes,
             },
             now,
         ));
     }
     ctx.out
-        .send(tell_platform(ctx, &prompt, query.reply.as_str()));
-    said(match query.reply {
-        Reply::Yes => {
-            format!("Thank you: {name} may now see you. Say \"privacy\" to change it any time.")
-        }
-        Reply::No => format!(
-            "{name} will not see you, and will not ask again for a week. Say \"share {name}\" if you change your mind."
-        ),
-    })
+        .send(tell_platform(ctx, &prompt, reply.as_str()));
+    said(strings::consent_answered(lang, reply == Reply::Yes, name))
 }
 
 /// A platform records the answer a player gave in the game.
@@ -285,8 +287,9 @@ fn in_game(
         });
     }
     let answer = match query.reply {
-        Reply::Yes => invites::Answer::Accepted,
-        Reply::No => invites::Answer::Declined,
+        Some(Reply::Yes) => invites::Answer::Accepted,
+        Some(Reply::No) => invites::Answer::Declined,
+        None => return Err(REPLY.missing()),
     };
     let prompt = invitee.prompt.clone();
     let now = unix_secs(ctx.now);

@@ -106,7 +106,7 @@ impl Node for Invitations {
             return from_user(
                 AnswerQuery {
                     id: query.prompt,
-                    reply,
+                    reply: Some(reply),
                     invite: None,
                     jid: None,
                 },

@@ -21,6 +21,7 @@ use crate::failure::Failure;
 use crate::prompts::{self, Question};
 use crate::rights::Platform;
 use crate::store::{PromptRecord, Write};
+use crate::strings::{self, Lang};
 use crate::xep::forms::{DataForm, FieldType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:request-consent:1";
@@ -117,26 +118,30 @@ impl Node for RequestConsent {
         }
         let prompt_id = ctx.new_id();
         let name = platform_name(ctx).to_owned();
-        let reason = query
-            .reason
-            .as_deref()
-            .map(|r| format!(" They say: \"{r}\"."))
-            .unwrap_or_default();
-        let body = format!(
-            "{name} would like to see when you are available, what you say in your status and whom you are chatting with, and to send you game invitations.{reason} Reply \"yes {prompt_id}\" to agree or \"no {prompt_id}\" to refuse. You can change your mind any time: say \"privacy\"."
+        let lang = ctx.directory.lang(user.as_str());
+        let body = strings::consent_request(
+            lang,
+            &strings::ConsentRequest {
+                platform: &name,
+                reason: query.reason.as_deref(),
+                id: &prompt_id,
+                days: EXPIRY_SECS / 86_400,
+            },
         );
-        let title = format!("{name} asks to see you");
-        let yes = format!("Share with {name}");
+        let title = strings::consent_title(lang, &name);
+        let (yes, no) = strings::share_or_not(lang, &name);
         let message = prompts::message(&Question {
             id: &prompt_id,
             to: user.as_str(),
             from: ctx.component.as_str(),
             title: &title,
             body: &body,
+            label: strings::your_answer(lang),
             yes: &yes,
-            no: "Do not share",
+            no,
+            later: strings::not_now(lang),
             words: ("yes", "no"),
-            lang: None,
+            lang: (lang != Lang::En).then_some(lang.tag()),
         });
         ctx.out.write(Write::Prompt(PromptRecord {
             reason: query.reason,

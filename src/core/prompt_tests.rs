@@ -78,7 +78,7 @@ fn a_consent_request_answered_by_a_reply_word() {
     assert_eq!(message.attr("to"), Some("alice@example.test"));
     let text = body(&message);
     assert!(
-        text.starts_with("game would like to see when you are available"),
+        text.starts_with("game asks to see when you are available"),
         "{text}"
     );
     assert!(
@@ -138,6 +138,43 @@ fn a_consent_request_answered_by_the_form_in_its_message_without_a_thread() {
     let (again, message) = request(&mut core, PLATFORM, t(12));
     assert_eq!(field(&again, "result"), "declined-recently");
     assert!(message.is_none());
+}
+
+#[test]
+fn the_form_sent_back_as_it_came_answers_nothing() {
+    let mut core = bed();
+    let (reply, message) = request(&mut core, PLATFORM, t(10));
+    let id = field(&reply, "prompt");
+    // The form's choice starts on "not now", so a blind submit (Psi selects the first
+    // option) cannot agree.
+    let form = message.expect("alice is asked");
+    let form = form.get_child("x", "jabber:x:data").expect("a form");
+    let answer = form
+        .children()
+        .find(|f| f.attr("var") == Some("answer"))
+        .expect("the answer field");
+    let chosen: Vec<String> = answer
+        .children()
+        .filter(|c| c.name() == "value")
+        .map(|v| v.text())
+        .collect();
+    assert_eq!(chosen, ["later"]);
+    let submit = format!(
+        "<message xmlns='jabber:component:accept' from='alice@example.test/pc' to='game.example.test'>\
+         <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp-game-bridge:prompt:1</value></field>\
+         <field var='prompt'><value>{id}</value></field><field var='answer'><value>later</value></field></x></message>"
+    );
+    let out = sent(&core.handle(Input::Stanza(xml(&submit)), t(11)));
+    assert_eq!(out.len(), 1, "only alice is told; the platform hears nothing");
+    let text = body(&out[0]);
+    assert!(
+        text.starts_with(&format!("Nothing answered: {id} still waits for you.")),
+        "{text}"
+    );
+    assert!(!sees_alice(&mut core, t(12)));
+    // It still waits: asking again gives the same request.
+    let (again, _) = request(&mut core, PLATFORM, t(13));
+    assert_eq!(field(&again, "result"), "pending");
 }
 
 #[test]

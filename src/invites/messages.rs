@@ -154,8 +154,10 @@ pub fn invitation(
         from: component,
         title: &title,
         body: &body,
+        label: strings::your_answer(lang),
         yes: accept,
         no: decline,
+        later: strings::not_now(lang),
         words: ("accept", "decline"),
         lang: (lang != Lang::En).then_some(lang.tag()),
     })

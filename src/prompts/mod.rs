@@ -34,6 +34,9 @@ pub const NODE_PREFIX: &str = "prompt/";
 /// node reads the same).
 pub const PROMPT_FIELD: &str = "prompt";
 pub const ANSWER_FIELD: &str = "answer";
+/// The answer field's first option, chosen until the user picks another: a form
+/// submitted as it came answers nothing, so a blind click never agrees.
+pub const LATER: &str = "later";
 
 /// A user's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,10 +177,15 @@ pub struct Question<'a> {
     /// The component's JID.
     pub from: &'a str,
     pub title: &'a str,
-    /// The whole text, ending with how to answer.
+    /// The whole text, ending with how to answer. It is the message's body and the
+    /// form's instructions: clients that show only one of them show all of it.
     pub body: &'a str,
+    /// The answer field's label.
+    pub label: &'a str,
     pub yes: &'a str,
     pub no: &'a str,
+    /// The neutral first choice ([`LATER`]).
+    pub later: &'a str,
     /// The reply words (`yes`/`no`, `accept`/`decline`): the answer nodes and quick
     /// responses use them.
     pub words: (&'a str, &'a str),
@@ -213,17 +221,22 @@ pub fn message(q: &Question<'_>) -> Element {
         .append(item(Reply::Yes, q.yes))
         .append(item(Reply::No, q.no))
         .build();
-    let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE)).with_title(q.title);
+    let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
+        .with_title(q.title)
+        .with_instructions(q.body);
     form.push_field(Field::hidden(PROMPT_FIELD, q.id));
+    // A value chosen makes Profanity list the options; the neutral one keeps Psi, which
+    // selects the first option, from agreeing on a blind submit.
     form.push_field(
         Field::list_single(
             ANSWER_FIELD,
-            "Your answer",
+            q.label,
             vec![
+                FieldOption::labelled(q.later, LATER),
                 FieldOption::labelled(q.yes, Reply::Yes.as_str()),
                 FieldOption::labelled(q.no, Reply::No.as_str()),
             ],
-            None,
+            Some(LATER),
         )
         .required(),
     );
@@ -342,8 +355,10 @@ mod tests {
             from: "game.example.test",
             title: "Arcade asks to see you",
             body: "Arcade would like to see ... Reply \"yes 7f3a01\" or \"no 7f3a01\".",
+            label: "Your answer",
             yes: "Share",
             no: "Do not share",
+            later: "Not now",
             words: ("yes", "no"),
             lang: None,
         });
@@ -353,6 +368,8 @@ mod tests {
             "node='prompt/7f3a01/yes'",
             "node='prompt/7f3a01/no'",
             "<field type='hidden' var='prompt'><value>7f3a01</value></field>",
+            "<instructions>Arcade would like to see ... Reply \"yes 7f3a01\"",
+            "<value>later</value><option label='Not now'><value>later</value></option>",
             "value='yes 7f3a01'",
             "xmlns='urn:xmpp:sid:0' id='prompt-7f3a01'",
         ] {

@@ -430,7 +430,7 @@ on_both_servers!(
         let reply = command(&mut arcade, "request-consent", &[("jid", "bob@example.test"), ("reason", "to link your account")], None).await;
         assert_eq!(result_field(&reply, "result"), "sent");
         let id = result_field(&reply, "prompt");
-        let prompt = receive(&mut bob, "would like to see").await;
+        let prompt = receive(&mut bob, "asks to see when you are available").await;
         assert!(body(&prompt).contains(&format!("\"yes {id}\"")), "{}", body(&prompt));
         assert!(body(&prompt).contains("to link your account"));
         let xml = String::from(&prompt);
@@ -453,7 +453,7 @@ on_both_servers!(
         // carol answers with the form, without the thread, as Profanity does.
         let reply = command(&mut arcade, "request-consent", &[("jid", "carol@example.test")], None).await;
         let id = result_field(&reply, "prompt");
-        receive(&mut carol, "would like to see").await;
+        receive(&mut carol, "asks to see when you are available").await;
         carol
             .send_xml(&format!(
                 "<message to='{COMPONENT_JID}'><x xmlns='jabber:x:data' type='submit'>\
