@@ -68,7 +68,11 @@ impl TryFrom<&DataForm> for AnswerQuery {
     fn try_from(form: &DataForm) -> Result<AnswerQuery, Failure> {
         let reply = match REPLY.value(form).map(str::trim) {
             Some(prompts::LATER) => None,
-            value => Some(value.and_then(Reply::parse).ok_or_else(|| REPLY.missing())?),
+            value => Some(
+                value
+                    .and_then(Reply::parse)
+                    .ok_or_else(|| REPLY.missing())?,
+            ),
         };
         let short = |spec: &Spec| {
             spec.value(form)
@@ -249,8 +253,7 @@ pub fn from_user<C: Caller>(
             now,
         ));
     }
-    ctx.out
-        .send(tell_platform(ctx, &prompt, reply.as_str()));
+    ctx.out.send(tell_platform(ctx, &prompt, reply.as_str()));
     said(strings::consent_answered(lang, reply == Reply::Yes, name))
 }
 

@@ -165,7 +165,11 @@ fn the_form_sent_back_as_it_came_answers_nothing() {
          <field var='prompt'><value>{id}</value></field><field var='answer'><value>later</value></field></x></message>"
     );
     let out = sent(&core.handle(Input::Stanza(xml(&submit)), t(11)));
-    assert_eq!(out.len(), 1, "only alice is told; the platform hears nothing");
+    assert_eq!(
+        out.len(),
+        1,
+        "only alice is told; the platform hears nothing"
+    );
     let text = body(&out[0]);
     assert!(
         text.starts_with(&format!("Nothing answered: {id} still waits for you.")),

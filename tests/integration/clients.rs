@@ -1,69 +1,154 @@
-//! What people see in the chat clients they use. Profanity 0.13 (Debian's) is driven in
-//! tmux, whose screen can be read back: a game developer tries `peers` from it as the
-//! platform's account. Profanity shows no `<reported/>` tables and only the first
-//! `<note/>`, so what it shows is the top-level fields (their labels and values) and the
-//! summary. Ignored by default: it needs `profanity` and `tmux`
-//! (`apt-get install profanity tmux`); run it with
-//! `cargo nextest run --run-ignored only -E 'test(profanity)'`.
+//! What people see in the chat clients they use. Three terminal clients from Debian's
+//! packages (Profanity 0.13, Poezio 0.14, mcabber 1.1) are driven in tmux, whose screen
+//! can be read back, the way a person would use them: a player receives a platform's
+//! consent request and a game invitation, reads on the screen everything they need to
+//! decide (who asks, what for, until when, the join link, how to answer), and answers.
+//! A game developer tries `peers` from Profanity as the platform's account.
+//!
+//! Set `CLIENT_SCREENS=<dir>` to keep each screen checked as a text file there
+//! (`scripts/client-screens.sh` turns them into the pictures under `docs/clients/`).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::directory::friends;
-use crate::support::{Bridge, BridgeConfig, Server, ServerKind, ServerOptions, COMPONENT_JID};
+use crate::directory::{field, form, friends, status_until};
+use crate::rights::{command, result_field};
+use crate::support::{
+    Bridge, BridgeConfig, Client, Server, ServerKind, ServerOptions, COMPONENT_JID,
+};
 
-/// A Profanity session in a detached tmux session of its own.
-struct Profanity {
+const T: Duration = Duration::from_secs(20);
+const ARCADE: &str = "arcade@example.test";
+
+/// A chat client in a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum App {
+    Profanity,
+    Poezio,
+    Mcabber,
+}
+
+impl App {
+    fn name(self) -> &'static str {
+        match self {
+            App::Profanity => "profanity",
+            App::Poezio => "poezio",
+            App::Mcabber => "mcabber",
+        }
+    }
+}
+
+/// A client running in a detached tmux session of its own, with a private home.
+struct Terminal {
+    app: App,
     session: String,
     _home: tempfile::TempDir,
 }
 
-impl Profanity {
-    fn start(account: &str, password: &str, port: u16) -> Profanity {
+impl Terminal {
+    fn start(app: App, user: &str, port: u16) -> Terminal {
         let home = tempfile::Builder::new()
-            .prefix("xgb-profanity-")
+            .prefix(&format!("xgb-{}-", app.name()))
             .tempdir()
             .unwrap();
-        let data = home.path().join("data/profanity");
-        let config = home.path().join("config/profanity");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::create_dir_all(&config).unwrap();
-        std::fs::write(
-            data.join("accounts"),
-            format!(
-                "[{account}]\nenabled=true\njid={account}@example.test\npassword={password}\nresource=profanity\n\
-                 server=127.0.0.1\nport={port}\ntls.policy=disable\npresence.login=online\n"
+        let h = home.path();
+        let password = format!("{user}-pw");
+        let jid = format!("{user}@example.test");
+        let write = |path: &str, text: String| {
+            let path = h.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        match app {
+            App::Profanity => {
+                write(
+                    "data/profanity/accounts",
+                    format!(
+                        "[{user}]\nenabled=true\njid={jid}\npassword={password}\nresource=profanity\n\
+                         server=127.0.0.1\nport={port}\ntls.policy=disable\npresence.login=online\n"
+                    ),
+                );
+                write(
+                    "config/profanity/profrc",
+                    "[connection]\nautoping=0\n".into(),
+                );
+            }
+            App::Poezio => write(
+                "config/poezio/poezio.cfg",
+                format!(
+                    "[Poezio]\njid = {jid}/poezio\npassword = {password}\ncustom_host = 127.0.0.1\n\
+                     custom_port = {port}\nforce_encryption = false\nignore_certificate = true\n\
+                     enable_vertical_tab_list = false\n"
+                ),
             ),
-        )
-        .unwrap();
-        std::fs::write(config.join("profrc"), "[connection]\nautoping=0\n").unwrap();
-        let session = format!("xgb-{}", std::process::id());
-        let home_dir = home.path().display().to_string();
+            App::Mcabber => {
+                write(
+                    ".mcabber/mcabberrc",
+                    format!(
+                        "set jid = {jid}\nset password = {password}\nset resource = mcabber\n\
+                         set disable_random_resource = 1\nset server = 127.0.0.1\nset port = {port}\n\
+                         set tls = 0\nset ssl = 0\n"
+                    ),
+                );
+                // mcabber refuses a config others may read.
+                use std::os::unix::fs::PermissionsExt;
+                for (path, mode) in [(".mcabber", 0o700), (".mcabber/mcabberrc", 0o600)] {
+                    std::fs::set_permissions(h.join(path), std::fs::Permissions::from_mode(mode))
+                        .unwrap();
+                }
+            }
+        }
+        let d = h.display();
+        let env = format!(
+            "env HOME={d} LANG=C.UTF-8 TERM=screen-256color XDG_CONFIG_HOME={d}/config \
+             XDG_DATA_HOME={d}/data XDG_CACHE_HOME={d}/cache"
+        );
+        let mut line = format!("{env} {}", app.name());
+        if app == App::Profanity {
+            line.push_str(&format!(" -a {user}"));
+        }
+        // Poezio will not run as root: as root, it runs as nobody, in a home it owns.
+        if app == App::Poezio && is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(h)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            line = format!("setpriv --reuid=nobody --regid=nogroup --clear-groups {line}");
+        }
+        // A client that quits leaves its last words and exit status on the screen.
+        line.push_str("; echo \"(exited: $?)\"; sleep 3600");
+        let session = format!("xgb-{}-{}-{user}", std::process::id(), app.name());
         let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", "200", "-y", "50"])
-            .arg(format!(
-                "env HOME={home_dir} XDG_CONFIG_HOME={home_dir}/config XDG_DATA_HOME={home_dir}/data profanity -a {account}"
-            ))
+            .args(["new-session", "-d", "-s", &session, "-x", "150", "-y", "50"])
+            .arg(line)
             .status()
             .expect("tmux runs");
         assert!(status.success());
-        Profanity {
+        Terminal {
+            app,
             session,
             _home: home,
         }
     }
 
-    fn type_line(&self, line: &str) {
-        for keys in [&["-l", line][..], &["Enter"][..]] {
-            let status = Command::new("tmux")
-                .args(["send-keys", "-t", &self.session])
-                .args(keys)
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
+    fn type_line(&self, line: &str) {
+        self.keys(&["-l", line]);
+        self.keys(&["Enter"]);
+    }
+
+    /// What the terminal shows now.
     fn screen(&self) -> String {
         let output = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.session])
@@ -72,24 +157,83 @@ impl Profanity {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
-    /// Waits until the screen contains `needle`, and returns it.
-    async fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
+    /// Waits until the screen shows every one of `needles` (each may be wrapped over
+    /// lines), and returns the screen.
+    async fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait(needles, false).await
+    }
+
+    /// The same, bringing the conversation with the bridge to the front while waiting
+    /// (in Poezio and mcabber a message shows only there; Profanity brings a form to
+    /// the front by itself).
+    async fn wait_in_chat(&self, needles: &[&str]) -> String {
+        self.wait(needles, self.app != App::Profanity).await
+    }
+
+    async fn wait(&self, needles: &[&str], open: bool) -> String {
+        let deadline = Instant::now() + T;
         loop {
             let screen = self.screen();
-            if screen.contains(needle) {
+            let text = read(&screen);
+            let missing: Vec<&&str> = needles
+                .iter()
+                .filter(|n| !text.contains(&read(n)))
+                .collect();
+            if missing.is_empty() {
                 return screen;
             }
             assert!(
                 Instant::now() < deadline,
-                "never saw {needle:?}; the screen:\n{screen}"
+                "{} never showed {missing:?}; the screen:\n{screen}",
+                self.app.name()
             );
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if open {
+                self.open_bridge().await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Brings the conversation with the bridge to the front.
+    async fn open_bridge(&self) {
+        match self.app {
+            App::Profanity => self.type_line(&format!("/msg {COMPONENT_JID}")),
+            // Its first conversation is the second tab.
+            App::Poezio => self.keys(&["M-1"]),
+            App::Mcabber => {
+                self.type_line(&format!("/roster search {COMPONENT_JID}"));
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                // An empty line opens the chat with the buddy selected.
+                self.keys(&["Enter"]);
+            }
+        }
+    }
+
+    /// Says `text` to the bridge, as a person types it.
+    fn say(&self, text: &str) {
+        match self.app {
+            App::Profanity => self.type_line(&format!("/msg {COMPONENT_JID} {text}")),
+            App::Poezio => self.type_line(text),
+            App::Mcabber => self.type_line(&format!("/say_to {COMPONENT_JID} {text}")),
+        }
+    }
+
+    /// Keeps `screen` as `<name>.txt` under `CLIENT_SCREENS`, when set.
+    fn keep(&self, name: &str, screen: &str) {
+        if let Some(dir) = std::env::var_os("CLIENT_SCREENS") {
+            let dir = Path::new(&dir);
+            std::fs::create_dir_all(dir).unwrap();
+            let trimmed: Vec<&str> = screen.lines().map(str::trim_end).collect();
+            std::fs::write(
+                dir.join(format!("{}-{name}.txt", self.app.name())),
+                trimmed.join("\n").trim_end().to_owned() + "\n",
+            )
+            .unwrap();
         }
     }
 }
 
-impl Drop for Profanity {
+impl Drop for Terminal {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.session])
@@ -97,9 +241,204 @@ impl Drop for Profanity {
     }
 }
 
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A screen's text as a person reads it: the panels' borders and the wrapping gone, one
+/// space between words.
+fn read(screen: &str) -> String {
+    let words: Vec<&str> = screen
+        .lines()
+        .flat_map(|line| line.rsplit('│').next().unwrap_or(line).split_whitespace())
+        .collect();
+    words.join(" ")
+}
+
+/// Prosody, the bridge (users opt in), the platform arcade, and `player`, a mutual
+/// contact of alice who has not shared with any platform yet.
+async fn world(player: &str) -> (Server, Bridge, Client, Client) {
+    let server = Server::start_with(ServerKind::Prosody, &ServerOptions::default())
+        .await
+        .expect("server starts");
+    server
+        .register_users(&["arcade", "alice", player])
+        .await
+        .unwrap();
+    let config = BridgeConfig {
+        platforms: vec![ARCADE.to_owned()],
+        consent: "opt-in",
+        ..BridgeConfig::default()
+    };
+    let mut bridge = Bridge::start_with(&server, &config)
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.unwrap();
+    let (mut alice, player_client) = friends(&server, "alice", player).await;
+    let shared = crate::rights::say(&mut alice, "share all").await;
+    assert!(
+        shared.starts_with("Every platform may now see you."),
+        "{shared}"
+    );
+    // The player goes on in their own client.
+    player_client.close().await;
+    let arcade = crate::directory::login(&server, "arcade").await;
+    (server, bridge, arcade, alice)
+}
+
+/// The news a platform receives next, as its form.
+async fn news(arcade: &mut Client, form_type: &str) -> minidom::Element {
+    let message = arcade
+        .recv_matching(T, |e| {
+            e.name() == "message"
+                && e.attr("from") == Some(COMPONENT_JID)
+                && e.get_child("x", "jabber:x:data")
+                    .is_some_and(|x| String::from(x).contains(form_type))
+        })
+        .await
+        .expect("the platform is told");
+    message.get_child("x", "jabber:x:data").unwrap().clone()
+}
+
+/// A player in `app` receives a consent request and a game invitation, sees everything
+/// the messages say, and answers both.
+async fn a_player_reads_and_answers(app: App) {
+    let player = "carol";
+    let jid = format!("{player}@example.test");
+    let (server, bridge, mut arcade, _alice) = world(player).await;
+    let client = Terminal::start(app, player, server.c2s_port());
+    let welcome = match app {
+        App::Profanity => "logged in successfully",
+        App::Poezio => "Authentication success",
+        App::Mcabber => "Your status has been set",
+    };
+    client.wait_for(&[welcome]).await;
+
+    // The consent request.
+    let asked = command(
+        &mut arcade,
+        "request-consent",
+        &[("jid", &jid), ("reason", "to find your friends for Chess")],
+        None,
+    )
+    .await;
+    assert_eq!(result_field(&asked, "result"), "sent");
+    let id = result_field(&asked, "prompt");
+    let screen = client
+        .wait_in_chat(&[
+            "arcade asks to see when you are available",
+            "whom you are chatting with",
+            "to send you game invitations",
+            "Why, in arcade's words: \"to find your friends for Chess\"",
+            &format!("Reply \"yes {id}\" to agree or \"no {id}\" to refuse, within 7 days"),
+            "say \"privacy\"",
+        ])
+        .await;
+    client.keep("consent-request", &screen);
+    match app {
+        App::Profanity => {
+            // The form shows its choices, "not now" chosen; sent back as it came, it
+            // answers nothing.
+            client
+                .wait_for(&[
+                    "[later] Not now (decide later)",
+                    "[yes] Share with arcade",
+                    "[no] Do not share",
+                ])
+                .await;
+            client.type_line("/form submit");
+            client.open_bridge().await;
+            client
+                .wait_for(&[&format!("Nothing answered: {id} still waits for you.")])
+                .await;
+            client.say(&format!("yes {id}"));
+        }
+        // Only one question waits: the bare word answers it.
+        App::Poezio | App::Mcabber => client.say("yes"),
+    }
+    let screen = client
+        .wait_for(&["Thank you: arcade may now see you."])
+        .await;
+    client.keep("consent-answered", &screen);
+    let told = news(&mut arcade, "urn:xmpp-game-bridge:consent:1").await;
+    assert_eq!(field(&told, "answer"), ["yes"]);
+    status_until(&mut arcade, &jid, "available").await;
+
+    // The invitation.
+    let invited = command(
+        &mut arcade,
+        "invite",
+        &[
+            ("host", "alice@example.test"),
+            ("invitees", &jid),
+            ("game", "Chess"),
+            ("session", "table-7"),
+            ("join", "https://play.example.test/j/7"),
+            ("expiry", "900"),
+        ],
+        None,
+    )
+    .await;
+    let invite = field(&form(&invited), "invite").join("");
+    let screen = client
+        .wait_in_chat(&[
+            "alice@example.test invites you to play Chess on arcade",
+            "(for 15 min, until",
+            "Join: https://play.example.test/j/7",
+        ])
+        .await;
+    let id = read(&screen)
+        .split("Reply \"accept ")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no \"accept <id>\" on the screen:\n{screen}"));
+    client.keep("invitation", &screen);
+    match app {
+        App::Profanity => {
+            client
+                .wait_for(&["[yes] Accept", "[no] Decline", "[later] Not now"])
+                .await;
+            client.type_line("/field1 yes");
+            client.type_line("/form submit");
+            client.open_bridge().await;
+        }
+        App::Poezio => client.say("accept"),
+        App::Mcabber => client.say(&format!("accept {id}")),
+    }
+    let screen = client
+        .wait_for(&[
+            "You accepted alice@example.test's invitation to Chess. Have fun!",
+            "Join: https://play.example.test/j/7",
+        ])
+        .await;
+    client.keep("invitation-answered", &screen);
+    let told = news(&mut arcade, "urn:xmpp-game-bridge:invite:1").await;
+    assert_eq!(field(&told, "invite"), [invite]);
+    assert_eq!(field(&told, "answer"), ["accepted"]);
+    drop((server, bridge));
+}
+
 #[tokio::test]
-#[ignore = "needs profanity and tmux"]
-async fn profanity_shows_labelled_fields_and_the_summary() {
+async fn profanity_a_player_reads_and_answers() {
+    a_player_reads_and_answers(App::Profanity).await;
+}
+
+#[tokio::test]
+async fn poezio_a_player_reads_and_answers() {
+    a_player_reads_and_answers(App::Poezio).await;
+}
+
+#[tokio::test]
+async fn mcabber_a_player_reads_and_answers() {
+    a_player_reads_and_answers(App::Mcabber).await;
+}
+
+#[tokio::test]
+async fn profanity_a_platform_sees_labelled_fields_and_the_summary() {
     let server = Server::start_with(ServerKind::Prosody, &ServerOptions::default())
         .await
         .expect("server starts");
@@ -108,51 +447,43 @@ async fn profanity_shows_labelled_fields_and_the_summary() {
         .await
         .unwrap();
     let config = BridgeConfig {
-        platforms: vec!["arcade@example.test".to_owned()],
+        platforms: vec![ARCADE.to_owned()],
         ..BridgeConfig::default()
     };
     let mut bridge = Bridge::start_with(&server, &config)
         .await
         .expect("bridge starts");
-    bridge
-        .wait_connected(Duration::from_secs(10))
-        .await
-        .unwrap();
+    bridge.wait_connected(T).await.unwrap();
     let (mut alice, _bob) = friends(&server, "alice", "bob").await;
     alice
         .send_presence(Some("chat"), Some("up for a game"))
         .await
         .unwrap();
 
-    let profanity = Profanity::start("arcade", "arcade-pw", server.c2s_port());
-    profanity.wait_for("arcade@example.test/profanity").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let profanity = Terminal::start(App::Profanity, "arcade", server.c2s_port());
+    profanity.wait_for(&["logged in successfully"]).await;
     profanity.type_line(&format!("/cmd exec peers {COMPONENT_JID}"));
-    let form = profanity.wait_for("/form submit").await;
-    eprintln!("--- the form Profanity shows:\n{form}");
-    assert!(form.contains("User (required):"), "{form}");
+    let screen = profanity
+        .wait_for(&["/form submit", "User (required):"])
+        .await;
+    profanity.keep("platform-form", &screen);
     profanity.type_line("/field1 alice@example.test");
     profanity.type_line("/form submit");
-    let result = profanity.wait_for("availability").await;
-    eprintln!("--- the result window:\n{result}");
+    let result = profanity
+        .wait_for(&[
+            "User: alice@example.test",
+            "User's availability: chat",
+            "Activity tier: presence",
+            "What this platform may do for the user: open-url,invite,send-message,attention,set-status,launch,publish-gaming",
+        ])
+        .await;
     assert!(
         !result.contains("(null)"),
         "a field without a label: {result}"
     );
-    for shown in [
-        "User: alice@example.test",
-        "User's availability: chat",
-        "Activity tier: presence",
-        "What this platform may do for the user: open-url,invite,send-message,attention,set-status,launch,publish-gaming",
-    ] {
-        assert!(result.contains(shown), "{shown:?} not shown:\n{result}");
-    }
     profanity.type_line("/win 1");
-    let console = profanity.wait_for("peers completed").await;
-    eprintln!("--- the console:\n{console}");
-    assert!(
-        console.contains("alice@example.test is chatting with bob@example.test (available)"),
-        "the summary is not shown:\n{console}"
-    );
+    profanity
+        .wait_for(&["alice@example.test is chatting with bob@example.test (available)"])
+        .await;
     drop((server, bridge));
 }
