@@ -92,6 +92,34 @@ pub fn words<'a>(header: &Header, el: &'a Element, component: &BareJid) -> Optio
     body.texts().next()
 }
 
+/// What a user's presence addressed to the component itself asks, where it asks
+/// something: the server probes the component's presence for users who have it in their
+/// roster, and a client subscribes to it like to any contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceAsk {
+    Probe,
+    Subscribe,
+    Unsubscribe,
+}
+
+/// The question a presence asks the component, if `header` is one: a probe or a
+/// subscription change, to the component itself, from an account. Availability presences
+/// (forwarded by the server under XEP-0356 among others) are not.
+pub fn presence_ask(header: &Header, component: &BareJid) -> Option<PresenceAsk> {
+    if header.from.node().is_none()
+        || header.to.node().is_some()
+        || header.to.domain() != component.domain()
+    {
+        return None;
+    }
+    match header.type_.as_deref() {
+        Some("probe") => Some(PresenceAsk::Probe),
+        Some("subscribe") => Some(PresenceAsk::Subscribe),
+        Some("unsubscribe") => Some(PresenceAsk::Unsubscribe),
+        _ => None,
+    }
+}
+
 /// The submitted prompt form a user's message carries (and the message's thread), if
 /// it is one: a `jabber:x:data` form of type `submit` whose FORM_TYPE is a prompt's.
 pub fn prompt_form<'a>(

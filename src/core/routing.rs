@@ -34,6 +34,9 @@ impl Core {
         match header.kind {
             Kind::Iq => self.on_iq(&header, &el, now, out),
             Kind::Presence => {
+                if let Some(ask) = classify::presence_ask(&header, &self.config.component) {
+                    return self.on_presence_ask(&header, ask, now, out);
+                }
                 let ingested =
                     self.state
                         .directory
@@ -83,6 +86,47 @@ impl Core {
                 );
                 self.ingested(ingested, now);
             }
+        }
+    }
+
+    /// A served user's client asks for the component's presence, or subscribes to it:
+    /// the component answers as a service that is always there, so clients show it
+    /// online. Nothing is kept; anyone else, or past the requester's rate, is dropped.
+    fn on_presence_ask(
+        &mut self,
+        header: &Header,
+        ask: classify::PresenceAsk,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let user = header.from.to_bare();
+        if self
+            .state
+            .directory
+            .domain_of(user.domain().as_str())
+            .is_none()
+            || !self.rates.allow(user.as_str(), false, now)
+        {
+            self.state.health.stats.stanzas_dropped += 1;
+            return;
+        }
+        let component = self.config.component.as_str();
+        let presence = |type_: Option<&str>| {
+            let mut p = Element::builder("presence", crate::wire::STREAM_NS)
+                .attr(minidom::rxml::xml_ncname!("from").into(), component)
+                .attr(minidom::rxml::xml_ncname!("to").into(), user.as_str());
+            if let Some(type_) = type_ {
+                p = p.attr(minidom::rxml::xml_ncname!("type").into(), type_);
+            }
+            p.build()
+        };
+        match ask {
+            classify::PresenceAsk::Probe => out.send(presence(None)),
+            classify::PresenceAsk::Subscribe => {
+                out.send(presence(Some("subscribed")));
+                out.send(presence(None));
+            }
+            classify::PresenceAsk::Unsubscribe => out.send(presence(Some("unsubscribed"))),
         }
     }
 

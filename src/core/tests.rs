@@ -233,6 +233,41 @@ fn presence_that_xmpp_parsers_rejects_is_ignored_and_the_core_goes_on() {
 }
 
 #[test]
+fn the_component_answers_probes_and_subscriptions_as_a_service_always_there() {
+    let mut core = core();
+    let presence = |from: &str, type_: &str| {
+        xml(&format!(
+            "<presence xmlns='jabber:component:accept' from='{from}' to='game.example.test' type='{type_}'/>"
+        ))
+    };
+    let answers = |core: &mut Core, from: &str, type_: &str| -> Vec<String> {
+        sent(&core.handle(Input::Stanza(presence(from, type_)), t(1)))
+            .iter()
+            .map(|p| {
+                assert_eq!(p.attr("from"), Some("game.example.test"));
+                assert_eq!(p.attr("to"), Some("alice@example.test"));
+                p.attr("type").unwrap_or("available").to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        answers(&mut core, "alice@example.test", "probe"),
+        ["available"]
+    );
+    assert_eq!(
+        answers(&mut core, "alice@example.test/pc", "subscribe"),
+        ["subscribed", "available"]
+    );
+    assert_eq!(
+        answers(&mut core, "alice@example.test", "unsubscribe"),
+        ["unsubscribed"]
+    );
+    // Someone of a server the bridge does not serve gets nothing.
+    assert!(answers(&mut core, "zoe@elsewhere.example", "probe").is_empty());
+    assert_eq!(core.state().health.stats.stanzas_dropped, 1);
+}
+
+#[test]
 fn unroutable_stanza_is_dropped_and_counted() {
     let mut core = core();
     let no_from = "<iq xmlns='jabber:component:accept' type='get' id='x' to='game.example.test'><ping xmlns='urn:xmpp:ping'/></iq>";

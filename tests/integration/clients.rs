@@ -235,8 +235,24 @@ impl Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
+        // The client runs in the pane's process group; a client that ignores the hangup
+        // of a closed pane (Poezio spins on) would outlive the test.
+        let pane = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .stderr(std::process::Stdio::null())
+            .output();
+        if let Ok(pane) = pane {
+            let pid = String::from_utf8_lossy(&pane.stdout).trim().to_owned();
+            if !pid.is_empty() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+        }
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &self.session])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }
@@ -419,6 +435,19 @@ async fn a_player_reads_and_answers(app: App) {
     let told = news(&mut arcade, "urn:xmpp-game-bridge:invite:1").await;
     assert_eq!(field(&told, "invite"), [invite]);
     assert_eq!(field(&told, "answer"), ["accepted"]);
+
+    // Added to the player's contacts, the bridge shows online, as a service does.
+    match app {
+        App::Profanity => client.type_line(&format!("/sub request {COMPONENT_JID}")),
+        App::Poezio | App::Mcabber => client.type_line(&format!("/add {COMPONENT_JID}")),
+    }
+    let online = match app {
+        App::Profanity => "game.example.test [online]",
+        App::Poezio => "game.example.test is online",
+        App::Mcabber => "[o] Buddy: game.example.test",
+    };
+    let screen = client.wait_in_chat(&[online]).await;
+    client.keep("bridge-online", &screen);
     drop((server, bridge));
 }
 
