@@ -448,6 +448,321 @@ pub fn muted(lang: Lang, mute: bool, host: Option<&str>) -> String {
     }
 }
 
+/// How long ago something happened, `secs` seconds before now.
+pub fn ago(lang: Lang, secs: u32) -> String {
+    let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);
+    match lang {
+        Lang::En => match secs {
+            0..60 => "just now".to_owned(),
+            60..3600 => format!("{m} min ago"),
+            3600..86_400 => format!("{h} h ago"),
+            86_400..172_800 => "yesterday".to_owned(),
+            _ => format!("{d} days ago"),
+        },
+        Lang::Fr => match secs {
+            0..60 => "à l'instant".to_owned(),
+            60..3600 => format!("il y a {m} min"),
+            3600..86_400 => format!("il y a {h} h"),
+            86_400..172_800 => "hier".to_owned(),
+            _ => format!("il y a {d} jours"),
+        },
+        Lang::De => match secs {
+            0..60 => "gerade eben".to_owned(),
+            60..3600 => format!("vor {m} Min."),
+            3600..86_400 => format!("vor {h} Std."),
+            86_400..172_800 => "gestern".to_owned(),
+            _ => format!("vor {d} Tagen"),
+        },
+        Lang::Es => match secs {
+            0..60 => "hace un momento".to_owned(),
+            60..3600 => format!("hace {m} min"),
+            3600..86_400 => format!("hace {h} h"),
+            86_400..172_800 => "ayer".to_owned(),
+            _ => format!("hace {d} días"),
+        },
+    }
+}
+
+/// What a platform learnt or did, in plain words, by the command it ran (`node`).
+pub fn learnt(lang: Lang, node: &str) -> String {
+    let words = match (lang, node) {
+        (Lang::En, "peers") => "saw whom you chat with",
+        (Lang::En, "status") => "saw your status",
+        (Lang::En, "invite") => "sent you an invitation",
+        (Lang::En, "pending" | "invite-status") => "saw your game invitations",
+        (Lang::En, "session-started" | "session-ended" | "invite-cancel") => "saw you in a game",
+        (Lang::En, "set-status") => "set your status for games",
+        (Lang::En, "publish-gaming") => "published what you play",
+        (Lang::En, "open-url") => "opened a link for you",
+        (Lang::En, "send-message") => "sent you a message",
+        (Lang::En, "attention") => "asked for your attention",
+        (Lang::En, "launch") => "started a game for you",
+        (Lang::En, "request-consent") => "asked you to share",
+        (Lang::En, _) => return format!("used \"{node}\""),
+        (Lang::Fr, "peers") => "a vu avec qui vous discutez",
+        (Lang::Fr, "status") => "a vu votre statut",
+        (Lang::Fr, "invite") => "vous a envoyé une invitation",
+        (Lang::Fr, "pending" | "invite-status") => "a vu vos invitations à jouer",
+        (Lang::Fr, "session-started" | "session-ended" | "invite-cancel") => {
+            "vous a vu dans une partie"
+        }
+        (Lang::Fr, "set-status") => "a réglé votre statut de jeu",
+        (Lang::Fr, "publish-gaming") => "a publié à quoi vous jouez",
+        (Lang::Fr, "open-url") => "vous a ouvert un lien",
+        (Lang::Fr, "send-message") => "vous a envoyé un message",
+        (Lang::Fr, "attention") => "a demandé votre attention",
+        (Lang::Fr, "launch") => "a lancé un jeu pour vous",
+        (Lang::Fr, "request-consent") => "vous a demandé de partager",
+        (Lang::Fr, _) => return format!("a utilisé « {node} »"),
+        (Lang::De, "peers") => "hat gesehen, mit wem du chattest",
+        (Lang::De, "status") => "hat deinen Status gesehen",
+        (Lang::De, "invite") => "hat dir eine Einladung geschickt",
+        (Lang::De, "pending" | "invite-status") => "hat deine Spieleinladungen gesehen",
+        (Lang::De, "session-started" | "session-ended" | "invite-cancel") => {
+            "hat dich in einem Spiel gesehen"
+        }
+        (Lang::De, "set-status") => "hat deinen Spielstatus gesetzt",
+        (Lang::De, "publish-gaming") => "hat veröffentlicht, was du spielst",
+        (Lang::De, "open-url") => "hat dir einen Link geöffnet",
+        (Lang::De, "send-message") => "hat dir eine Nachricht geschickt",
+        (Lang::De, "attention") => "hat um deine Aufmerksamkeit gebeten",
+        (Lang::De, "launch") => "hat ein Spiel für dich gestartet",
+        (Lang::De, "request-consent") => "hat dich gebeten zu teilen",
+        (Lang::De, _) => return format!("hat „{node}“ benutzt"),
+        (Lang::Es, "peers") => "vio con quién chateas",
+        (Lang::Es, "status") => "vio tu estado",
+        (Lang::Es, "invite") => "te envió una invitación",
+        (Lang::Es, "pending" | "invite-status") => "vio tus invitaciones a jugar",
+        (Lang::Es, "session-started" | "session-ended" | "invite-cancel") => {
+            "te vio en una partida"
+        }
+        (Lang::Es, "set-status") => "puso tu estado de juego",
+        (Lang::Es, "publish-gaming") => "publicó a qué juegas",
+        (Lang::Es, "open-url") => "te abrió un enlace",
+        (Lang::Es, "send-message") => "te envió un mensaje",
+        (Lang::Es, "attention") => "pidió tu atención",
+        (Lang::Es, "launch") => "inició un juego para ti",
+        (Lang::Es, "request-consent") => "te pidió compartir",
+        (Lang::Es, _) => return format!("usó «{node}»"),
+    };
+    words.to_owned()
+}
+
+/// One line of the history: `platform` (its name) learnt something (from [`learnt`]),
+/// `when` (from [`ago`]).
+pub fn history_line(platform: &str, learnt: &str, when: &str) -> String {
+    format!("{platform} {learnt}, {when}")
+}
+
+/// Who looked at a user lately (`lines` from [`history_line`], newest first); `more`:
+/// how many entries to ask for to see older ones, if there are older ones.
+pub fn history(lang: Lang, lines: &[String], more: Option<u32>) -> String {
+    if lines.is_empty() {
+        return match lang {
+            Lang::En => "No platform looked at you lately.",
+            Lang::Fr => "Aucune plateforme ne vous a regardé récemment.",
+            Lang::De => "Keine Plattform hat dich in letzter Zeit angesehen.",
+            Lang::Es => "Ninguna plataforma te ha mirado últimamente.",
+        }
+        .to_owned();
+    }
+    let mut text = match lang {
+        Lang::En => "Who looked at you lately, newest first:",
+        Lang::Fr => "Qui vous a regardé récemment, du plus récent au plus ancien :",
+        Lang::De => "Wer dich zuletzt angesehen hat, neueste zuerst:",
+        Lang::Es => "Quién te miró últimamente, lo más reciente primero:",
+    }
+    .to_owned();
+    for line in lines {
+        text.push_str("\n- ");
+        text.push_str(line);
+    }
+    if let Some(n) = more {
+        text.push('\n');
+        text.push_str(&match lang {
+            Lang::En => format!("Say \"history {n}\" to see more."),
+            Lang::Fr => format!("Dites « history {n} » pour en voir plus."),
+            Lang::De => format!("Sag „history {n}“, um mehr zu sehen."),
+            Lang::Es => format!("Di «history {n}» para ver más."),
+        });
+    }
+    text
+}
+
+/// What a user's `share`/`stop` did: `platform` is a name (`None`: every platform);
+/// `already`: nothing changed.
+pub fn shared(lang: Lang, platform: Option<&str>, share: bool, already: bool) -> String {
+    match (lang, platform, share, already) {
+        (Lang::En, None, true, false) => "Every platform may now see you. Say \"share none\" to undo.".to_owned(),
+        (Lang::En, None, true, true) => "Every platform already sees you.".to_owned(),
+        (Lang::En, None, false, false) => "No platform sees you now. Say \"share all\" to undo.".to_owned(),
+        (Lang::En, None, false, true) => "Already, no platform sees you.".to_owned(),
+        (Lang::En, Some(p), true, false) => format!("{p} may now see you. Say \"stop {p}\" to undo."),
+        (Lang::En, Some(p), true, true) => format!("{p} already sees you."),
+        (Lang::En, Some(p), false, false) => format!("{p} no longer sees you. Say \"share {p}\" to undo."),
+        (Lang::En, Some(p), false, true) => format!("{p} already does not see you."),
+        (Lang::Fr, None, true, false) => "Toutes les plateformes peuvent maintenant vous voir. Dites « share none » pour annuler.".to_owned(),
+        (Lang::Fr, None, true, true) => "Toutes les plateformes vous voient déjà.".to_owned(),
+        (Lang::Fr, None, false, false) => "Plus aucune plateforme ne vous voit. Dites « share all » pour annuler.".to_owned(),
+        (Lang::Fr, None, false, true) => "Déjà, aucune plateforme ne vous voit.".to_owned(),
+        (Lang::Fr, Some(p), true, false) => format!("{p} peut maintenant vous voir. Dites « stop {p} » pour annuler."),
+        (Lang::Fr, Some(p), true, true) => format!("{p} vous voit déjà."),
+        (Lang::Fr, Some(p), false, false) => format!("{p} ne vous voit plus. Dites « share {p} » pour annuler."),
+        (Lang::Fr, Some(p), false, true) => format!("{p} ne vous voit déjà pas."),
+        (Lang::De, None, true, false) => "Jede Plattform darf dich jetzt sehen. Sag „share none“, um es rückgängig zu machen.".to_owned(),
+        (Lang::De, None, true, true) => "Jede Plattform sieht dich schon.".to_owned(),
+        (Lang::De, None, false, false) => "Keine Plattform sieht dich mehr. Sag „share all“, um es rückgängig zu machen.".to_owned(),
+        (Lang::De, None, false, true) => "Schon jetzt sieht dich keine Plattform.".to_owned(),
+        (Lang::De, Some(p), true, false) => format!("{p} darf dich jetzt sehen. Sag „stop {p}“, um es rückgängig zu machen."),
+        (Lang::De, Some(p), true, true) => format!("{p} sieht dich schon."),
+        (Lang::De, Some(p), false, false) => format!("{p} sieht dich nicht mehr. Sag „share {p}“, um es rückgängig zu machen."),
+        (Lang::De, Some(p), false, true) => format!("{p} sieht dich schon jetzt nicht."),
+        (Lang::Es, None, true, false) => "Todas las plataformas pueden verte ahora. Di «share none» para deshacerlo.".to_owned(),
+        (Lang::Es, None, true, true) => "Todas las plataformas ya te ven.".to_owned(),
+        (Lang::Es, None, false, false) => "Ninguna plataforma te ve ahora. Di «share all» para deshacerlo.".to_owned(),
+        (Lang::Es, None, false, true) => "Ya ninguna plataforma te ve.".to_owned(),
+        (Lang::Es, Some(p), true, false) => format!("{p} ya puede verte. Di «stop {p}» para deshacerlo."),
+        (Lang::Es, Some(p), true, true) => format!("{p} ya te ve."),
+        (Lang::Es, Some(p), false, false) => format!("{p} ya no te ve. Di «share {p}» para deshacerlo."),
+        (Lang::Es, Some(p), false, true) => format!("{p} ya no te veía."),
+    }
+}
+
+/// What platforms outside the lists are: the user's choice for every platform, or the
+/// operator's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Others {
+    /// The user shares with every platform (`true`) or none.
+    Chosen(bool),
+    /// The operator's rule: shared unless the user says stop (`true`), or not.
+    Rule(bool),
+}
+
+/// What platforms outside the lists are, in a sentence.
+pub fn others_text(lang: Lang, others: Others) -> &'static str {
+    match (lang, others) {
+        (Lang::En, Others::Chosen(true)) => "Others see you too: you share with every platform.",
+        (Lang::En, Others::Chosen(false)) => "Others do not see you: you share with no platform.",
+        (Lang::En, Others::Rule(true)) => {
+            "Others see you unless you say \"stop\" (the operator's rule)."
+        }
+        (Lang::En, Others::Rule(false)) => {
+            "Others do not see you unless you say \"share\" (the operator's rule)."
+        }
+        (Lang::Fr, Others::Chosen(true)) => {
+            "Les autres vous voient aussi : vous partagez avec toutes les plateformes."
+        }
+        (Lang::Fr, Others::Chosen(false)) => {
+            "Les autres ne vous voient pas : vous ne partagez avec aucune plateforme."
+        }
+        (Lang::Fr, Others::Rule(true)) => {
+            "Les autres vous voient sauf si vous dites « stop » (la règle de l'opérateur)."
+        }
+        (Lang::Fr, Others::Rule(false)) => {
+            "Les autres ne vous voient pas sauf si vous dites « share » (la règle de l'opérateur)."
+        }
+        (Lang::De, Others::Chosen(true)) => {
+            "Andere sehen dich auch: du teilst mit jeder Plattform."
+        }
+        (Lang::De, Others::Chosen(false)) => {
+            "Andere sehen dich nicht: du teilst mit keiner Plattform."
+        }
+        (Lang::De, Others::Rule(true)) => {
+            "Andere sehen dich, außer du sagst „stop“ (die Regel des Betreibers)."
+        }
+        (Lang::De, Others::Rule(false)) => {
+            "Andere sehen dich nicht, außer du sagst „share“ (die Regel des Betreibers)."
+        }
+        (Lang::Es, Others::Chosen(true)) => {
+            "Las demás también te ven: compartes con todas las plataformas."
+        }
+        (Lang::Es, Others::Chosen(false)) => {
+            "Las demás no te ven: no compartes con ninguna plataforma."
+        }
+        (Lang::Es, Others::Rule(true)) => {
+            "Las demás te ven salvo que digas «stop» (la regla del operador)."
+        }
+        (Lang::Es, Others::Rule(false)) => {
+            "Las demás no te ven salvo que digas «share» (la regla del operador)."
+        }
+    }
+}
+
+/// A user's privacy at a glance: who sees them, who does not, the others, mutes, and
+/// where the history is.
+pub fn privacy(
+    lang: Lang,
+    sharing: &[String],
+    not_sharing: &[String],
+    others: Others,
+    muted: &[String],
+) -> String {
+    let list = |names: &[String]| {
+        if names.is_empty() {
+            match lang {
+                Lang::En => "none".to_owned(),
+                Lang::Fr => "aucune".to_owned(),
+                Lang::De => "keine".to_owned(),
+                Lang::Es => "ninguna".to_owned(),
+            }
+        } else {
+            names.join(", ")
+        }
+    };
+    let (yes, no) = (list(sharing), list(not_sharing));
+    let mut text = match lang {
+        Lang::En => format!("Platforms that see you: {yes}. Platforms that do not: {no}."),
+        Lang::Fr => {
+            format!("Plateformes qui vous voient : {yes}. Celles qui ne vous voient pas : {no}.")
+        }
+        Lang::De => format!("Plattformen, die dich sehen: {yes}. Die dich nicht sehen: {no}."),
+        Lang::Es => format!("Plataformas que te ven: {yes}. Las que no: {no}."),
+    };
+    text.push('\n');
+    text.push_str(others_text(lang, others));
+    if !muted.is_empty() {
+        text.push('\n');
+        let everyone = muted.iter().any(|m| m == "*");
+        text.push_str(&match (lang, everyone) {
+            (Lang::En, true) => "Game invitations: muted. Say \"unmute\" to undo.".to_owned(),
+            (Lang::En, false) => format!(
+                "Game invitations muted from: {}. Say \"unmute\" to undo.",
+                muted.join(", ")
+            ),
+            (Lang::Fr, true) => {
+                "Invitations à jouer : en sourdine. Dites « unmute » pour annuler.".to_owned()
+            }
+            (Lang::Fr, false) => format!(
+                "Invitations en sourdine de : {}. Dites « unmute » pour annuler.",
+                muted.join(", ")
+            ),
+            (Lang::De, true) => {
+                "Spieleinladungen: stummgeschaltet. Sag „unmute“, um es rückgängig zu machen."
+                    .to_owned()
+            }
+            (Lang::De, false) => format!(
+                "Einladungen stummgeschaltet von: {}. Sag „unmute“, um es rückgängig zu machen.",
+                muted.join(", ")
+            ),
+            (Lang::Es, true) => {
+                "Invitaciones a jugar: silenciadas. Di «unmute» para deshacerlo.".to_owned()
+            }
+            (Lang::Es, false) => format!(
+                "Invitaciones silenciadas de: {}. Di «unmute» para deshacerlo.",
+                muted.join(", ")
+            ),
+        });
+    }
+    text.push('\n');
+    text.push_str(match lang {
+        Lang::En => "Say \"history\" to see who looked at you.",
+        Lang::Fr => "Dites « history » pour voir qui vous a regardé.",
+        Lang::De => "Sag „history“, um zu sehen, wer dich angesehen hat.",
+        Lang::Es => "Di «history» para ver quién te miró.",
+    });
+    text
+}
+
 /// `HH:MM` (UTC) of a time in seconds since the Unix epoch.
 pub fn clock(secs: u32) -> String {
     let day = secs % 86_400;

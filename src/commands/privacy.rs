@@ -2,8 +2,10 @@
 //!
 //! For users, from their own chat client: the `privacy` command, or the chat words
 //! `privacy`, `history`, `share all`, `share none`, `share <platform>`,
-//! `stop <platform>`. The answer says what changed, which platforms see the user, and
-//! the last [`HISTORY`] disclosures about them.
+//! `stop <platform>`. `share` and `stop` say in a line what changed (or that nothing
+//! did); `privacy` says which platforms see the user; `history` lists the last
+//! [`HISTORY`] disclosures about them in plain words (`history 50`: more, up to
+//! [`HISTORY_MAX`]). Texts are in the user's language.
 
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
@@ -14,7 +16,7 @@ use crate::rights::consent::Choice;
 use crate::rights::User;
 
 use crate::store::{AuditFilter, AuditRecord, Write};
-use crate::xep::datetime;
+use crate::strings::{self, Lang, Others};
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:privacy:1";
@@ -22,6 +24,9 @@ pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:privacy:1";
 /// The form's fields: whom to share with, or to stop sharing with.
 const SHARE: Spec = Spec::new("share", "Share with", FieldType::ListSingle);
 const STOP: Spec = Spec::new("stop", "Stop sharing with", FieldType::ListSingle);
+/// Both fields' first choice, chosen as the form comes: no change. (A value chosen
+/// makes Profanity list the options.)
+const KEEP: &str = "keep";
 
 /// The answer's fields and columns.
 const CHANGED: Spec = Spec::new("changed", "What changed", FieldType::TextSingle);
@@ -35,8 +40,10 @@ const MUTED: Spec = Spec::new(
 );
 const LOOKED: Spec = Spec::new("history", "Who looked at you lately", FieldType::TextMulti);
 
-/// Disclosures shown.
-pub const HISTORY: u32 = 20;
+/// Disclosures `history` shows...
+pub const HISTORY: u32 = 10;
+/// ...and at most, when asked for more.
+pub const HISTORY_MAX: u32 = 100;
 
 pub struct Privacy;
 
@@ -44,8 +51,8 @@ pub struct Privacy;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrivacyQuery {
     Show,
-    /// Only who looked.
-    History,
+    /// Who looked: the last so many disclosures.
+    History(u32),
     /// `platform` as the user named it (`None`: every platform).
     Share {
         platform: Option<String>,
@@ -56,7 +63,11 @@ pub enum PrivacyQuery {
 impl TryFrom<&DataForm> for PrivacyQuery {
     type Error = Failure;
     fn try_from(form: &DataForm) -> Result<PrivacyQuery, Failure> {
-        let value = |spec: &Spec| spec.value(form).map(str::trim).filter(|v| !v.is_empty());
+        let value = |spec: &Spec| {
+            spec.value(form)
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != KEEP)
+        };
         Ok(match (value(&SHARE), value(&STOP)) {
             (Some(_), Some(_)) => {
                 return Err(Failure::bad_request(format!(
@@ -112,7 +123,7 @@ impl Node for Privacy {
         },
         Word {
             word: "history",
-            usage: "history: which platforms looked at you lately",
+            usage: "history: which platforms looked at you lately (history 50: more)",
         },
     ];
     type Query = PrivacyQuery;
@@ -132,15 +143,21 @@ impl Node for Privacy {
             .with_instructions(
                 "Choose who may see when you are available and whom you are chatting with. Leave both empty to see what you share now and who looked.",
             );
+        let keep = || FieldOption::labelled("No change", KEEP);
         form.push_field(Field {
-            options: options.clone(),
+            options: std::iter::once(keep()).chain(options.clone()).collect(),
+            values: vec![KEEP.to_owned()],
             ..SHARE.blank()
         });
         form.push_field(Field {
-            options: options
-                .into_iter()
-                .filter(|o| o.value != "all" && o.value != "none")
+            options: std::iter::once(keep())
+                .chain(
+                    options
+                        .into_iter()
+                        .filter(|o| o.value != "all" && o.value != "none"),
+                )
                 .collect(),
+            values: vec![KEEP.to_owned()],
             ..STOP.blank()
         });
         Some(form)
@@ -150,54 +167,78 @@ impl Node for Privacy {
         match word {
             "share" => share_words(rest, true),
             "stop" => share_words(rest, false),
-            "history" => Ok(PrivacyQuery::History),
+            "history" => Ok(PrivacyQuery::History(
+                rest.parse::<u32>()
+                    .map_or(HISTORY, |n| n.clamp(1, HISTORY_MAX)),
+            )),
             _ => Ok(PrivacyQuery::Show),
         }
     }
 
     fn run(query: PrivacyQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
         let user = ctx.caller.bare();
+        let lang = ctx.directory.lang(&user);
+        if let PrivacyQuery::History(n) = query {
+            let (lines, more) = history(ctx, &user, n, lang)?;
+            return Flow::done(PrivacyAnswer {
+                lang,
+                history: Some((lines, more)),
+                ..PrivacyAnswer::default()
+            });
+        }
         let change = match &query {
             PrivacyQuery::Share { platform, share } => {
                 let platform = match platform {
                     None => None,
                     Some(word) => Some(find_platform(ctx, word)?),
                 };
-                if !ctx.consent.has_room_for(&user) {
-                    return Err(Failure::resource_constraint(
-                        "the bridge keeps as many privacy choices as it can hold; your platforms follow the operator's rule until there is room",
-                    ));
-                }
                 let choice = Choice {
                     user: user.clone(),
                     platform,
                     share: *share,
                 };
-                ctx.out
-                    .write(Write::Consent(choice.clone(), unix_secs(ctx.now)));
-                Some(choice)
+                let already = already(ctx, &choice);
+                if !already {
+                    if !ctx.consent.has_room_for(&user) {
+                        return Err(Failure::resource_constraint(
+                            "the bridge keeps as many privacy choices as it can hold; your platforms follow the operator's rule until there is room",
+                        ));
+                    }
+                    ctx.out
+                        .write(Write::Consent(choice.clone(), unix_secs(ctx.now)));
+                }
+                Some((choice, already))
             }
             _ => None,
         };
         let sees = |jid: &str| match &change {
-            Some(Choice {
-                platform: Some(p),
-                share,
-                ..
-            }) if p == jid => *share,
-            Some(Choice {
-                platform: None,
-                share,
-                ..
-            }) => *share,
+            Some((
+                Choice {
+                    platform: Some(p),
+                    share,
+                    ..
+                },
+                _,
+            )) if p == jid => *share,
+            Some((
+                Choice {
+                    platform: None,
+                    share,
+                    ..
+                },
+                _,
+            )) => *share,
             _ => ctx.consent.allows(&user, jid),
         };
         let mut sharing = Vec::new();
         let mut not_sharing = Vec::new();
         let mut names = known_platforms(ctx, Some(&user));
-        if let Some(Choice {
-            platform: Some(p), ..
-        }) = &change
+        if let Some((
+            Choice {
+                platform: Some(p), ..
+            },
+            _,
+        )) = &change
         {
             if !names.iter().any(|(_, jid)| jid == p) {
                 names.push((p.as_str(), p.as_str()));
@@ -212,30 +253,38 @@ impl Node for Privacy {
         }
         let others = match change
             .as_ref()
-            .and_then(|c| c.platform.is_none().then_some(c.share))
+            .and_then(|(c, _)| c.platform.is_none().then_some(c.share))
         {
-            Some(true) => "see you too (you share with every platform)",
-            Some(false) => "do not see you (you share with no platform)",
+            Some(all) => Others::Chosen(all),
             None => match ctx.consent.choices(&user).and_then(|c| c.all) {
-                Some(true) => "see you too (you share with every platform)",
-                Some(false) => "do not see you (you share with no platform)",
-                None if ctx.consent.by_default() => {
-                    "see you unless you say \"stop\" (the operator's rule)"
-                }
-                None => "do not see you unless you say \"share\" (the operator's rule)",
+                Some(all) => Others::Chosen(all),
+                None => Others::Rule(ctx.consent.by_default()),
             },
         };
-        let history = history(ctx, &user)?;
         let muted = ctx.mutes.of(&user).into_iter().map(str::to_owned).collect();
         Flow::done(PrivacyAnswer {
+            lang,
             muted,
-            only_history: query == PrivacyQuery::History,
-            changed: change.map(|c| describe(ctx, &c)),
+            changed: change.map(|(c, already)| {
+                let name = c.platform.as_deref().map(|p| ctx.registry.name(p));
+                strings::shared(lang, name, c.share, already)
+            }),
             sharing,
             not_sharing,
-            others,
-            history,
+            others: Some(others),
+            history: None,
         })
+    }
+}
+
+/// Whether `choice` changes nothing the user sees: the platform (or every one, by the
+/// user's own choice) is already shared with, or not, as asked.
+fn already(ctx: &Ctx<'_, User>, choice: &Choice) -> bool {
+    match &choice.platform {
+        Some(p) => ctx.consent.allows(&choice.user, p) == choice.share,
+        None => ctx.consent.choices(&choice.user).is_some_and(|c| {
+            c.all == Some(choice.share) && c.platforms.iter().all(|(_, s)| *s == choice.share)
+        }),
     }
 }
 
@@ -288,32 +337,28 @@ fn find_platform(ctx: &Ctx<'_, User>, word: &str) -> Result<String, Failure> {
     )))
 }
 
-fn describe(ctx: &Ctx<'_, User>, choice: &Choice) -> String {
-    let name = |jid| ctx.registry.name(jid);
-    match (&choice.platform, choice.share) {
-        (None, true) => "Every platform may now see you.".to_owned(),
-        (None, false) => "No platform sees you now.".to_owned(),
-        (Some(p), true) => format!("{} may now see you.", name(p)),
-        (Some(p), false) => format!("{} no longer sees you.", name(p)),
-    }
-}
-
-/// The last disclosures about `user`, newest first, those not written yet included.
-fn history(ctx: &Ctx<'_, User>, user: &str) -> Result<Vec<AuditRecord>, Failure> {
+/// The last `n` disclosures about `user` in plain words, newest first, those not
+/// written yet included; and how many to ask for to see more, if there are more.
+fn history(
+    ctx: &Ctx<'_, User>,
+    user: &str,
+    n: u32,
+    lang: Lang,
+) -> Result<(Vec<String>, Option<u32>), Failure> {
     let mut records: Vec<AuditRecord> = ctx
         .audit
         .pending()
         .iter()
         .rev()
         .filter(|r| r.user == user)
-        .take(HISTORY as usize)
+        .take(n as usize + 1)
         .cloned()
         .collect();
     let stored = ctx
         .store
         .audit(&AuditFilter {
             user: Some(user.to_owned()),
-            limit: HISTORY,
+            limit: n + 1,
             ..AuditFilter::default()
         })
         .map_err(|e| {
@@ -321,35 +366,36 @@ fn history(ctx: &Ctx<'_, User>, user: &str) -> Result<Vec<AuditRecord>, Failure>
             Failure::internal()
         })?;
     records.extend(stored);
-    records.truncate(HISTORY as usize);
-    Ok(records)
+    let more = (records.len() > n as usize && n < HISTORY_MAX)
+        .then(|| (n * 5).clamp(HISTORY, HISTORY_MAX));
+    records.truncate(n as usize);
+    let now = unix_secs(ctx.now);
+    let lines = records
+        .iter()
+        .map(|r| {
+            strings::history_line(
+                ctx.registry.name(&r.platform),
+                &strings::learnt(lang, &r.command),
+                &strings::ago(lang, now.saturating_sub(r.at)),
+            )
+        })
+        .collect();
+    Ok((lines, more))
 }
 
+#[derive(Default)]
 struct PrivacyAnswer {
-    only_history: bool,
+    lang: Lang,
+    /// What `share`/`stop` did, in a sentence.
     changed: Option<String>,
     sharing: Vec<String>,
     not_sharing: Vec<String>,
-    others: &'static str,
-    history: Vec<AuditRecord>,
+    /// `None`: only the history was asked for.
+    others: Option<Others>,
     /// Hosts whose invitations the user muted (`*`: everyone).
     muted: Vec<String>,
-}
-
-impl PrivacyAnswer {
-    fn history_lines(&self) -> Vec<String> {
-        self.history
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {} ({})",
-                    datetime::format(u64::from(r.at)),
-                    r.platform,
-                    r.command
-                )
-            })
-            .collect()
-    }
+    /// Who looked (lines), and how many to ask for to see more: only for `history`.
+    history: Option<(Vec<String>, Option<u32>)>,
 }
 
 impl Answer for PrivacyAnswer {
@@ -358,47 +404,31 @@ impl Answer for PrivacyAnswer {
         if let Some(changed) = &self.changed {
             out.field(&CHANGED, changed);
         }
-        out.fields(&SHARING, &self.sharing);
-        out.fields(&NOT_SHARING, &self.not_sharing);
-        out.field(&OTHERS, self.others);
-        out.fields(&MUTED, &self.muted);
-        out.fields(&LOOKED, &self.history_lines());
+        if let Some(others) = self.others {
+            out.fields(&SHARING, &self.sharing);
+            out.fields(&NOT_SHARING, &self.not_sharing);
+            out.field(&OTHERS, strings::others_text(self.lang, others));
+            out.fields(&MUTED, &self.muted);
+        }
+        if let Some((lines, _)) = &self.history {
+            out.fields(&LOOKED, lines);
+        }
     }
 
     fn summary(&self) -> String {
-        let lines = self.history_lines();
-        let history = if lines.is_empty() {
-            "No platform looked at you lately.".to_owned()
-        } else {
-            format!("Lately: {}.", lines.join("; "))
-        };
-        if self.only_history {
-            return history;
+        if let Some((lines, more)) = &self.history {
+            return strings::history(self.lang, lines, *more);
         }
-        let list = |names: &[String]| {
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        };
-        let mut text = self.changed.clone().map(|c| c + " ").unwrap_or_default();
-        text.push_str(&format!(
-            "Platforms that see you: {}. Platforms that do not: {}. Others {}. ",
-            list(&self.sharing),
-            list(&self.not_sharing),
-            self.others,
-        ));
-        if self.muted.iter().any(|m| m == crate::rights::consent::ALL) {
-            text.push_str("Game invitations: muted (say \"unmute\" to undo). ");
-        } else if !self.muted.is_empty() {
-            text.push_str(&format!(
-                "Game invitations muted from: {} (say \"unmute\" to undo). ",
-                self.muted.join(", ")
-            ));
+        if let Some(changed) = &self.changed {
+            return changed.clone();
         }
-        text.push_str(&history);
-        text
+        strings::privacy(
+            self.lang,
+            &self.sharing,
+            &self.not_sharing,
+            self.others.unwrap_or(Others::Rule(false)),
+            &self.muted,
+        )
     }
 }
 

@@ -375,16 +375,23 @@ fn a_user_shares_and_stops_sharing_with_chat_words() {
         "available"
     );
     let reply = say(&mut core, "STOP Game", t(13));
-    assert!(reply.starts_with("game no longer sees you."), "{reply}");
+    assert_eq!(
+        reply,
+        "game no longer sees you. Say \"share game\" to undo."
+    );
+    let reply = say(&mut core, "stop game", t(13));
+    assert_eq!(reply, "game already does not see you.");
     assert_eq!(
         availability_of(&mut core, "alice@example.test", t(14)),
         "unknown"
     );
     let reply = say(&mut core, "share all", t(15));
-    assert!(
-        reply.starts_with("Every platform may now see you."),
-        "{reply}"
+    assert_eq!(
+        reply,
+        "Every platform may now see you. Say \"share none\" to undo."
     );
+    let reply = say(&mut core, "share all", t(15));
+    assert_eq!(reply, "Every platform already sees you.");
     // The choice is stored: a restart keeps it.
     assert_eq!(
         core.state().store.consents().unwrap(),
@@ -398,8 +405,17 @@ fn a_user_shares_and_stops_sharing_with_chat_words() {
     core.handle(Input::Tick, t(17));
     let history = say(&mut core, "history", t(18));
     assert!(
-        history.contains("game@example.test (status)"),
-        "the platform's look is in the history: {history}"
+        history.contains("\n- game saw your status, just now"),
+        "the platform's look is in the history, in plain words: {history}"
+    );
+    let later = say(&mut core, "history", t(18 + 3 * 3600));
+    assert!(later.contains("game saw your status, 3 h ago"), "{later}");
+    // The other replies do not repeat it.
+    let privacy = say(&mut core, "privacy", t(19));
+    assert!(!privacy.contains("saw your status"), "{privacy}");
+    assert!(
+        privacy.ends_with("Say \"history\" to see who looked at you."),
+        "{privacy}"
     );
 }
 

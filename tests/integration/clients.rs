@@ -436,6 +436,25 @@ async fn a_player_reads_and_answers(app: App) {
     assert_eq!(field(&told, "invite"), [invite]);
     assert_eq!(field(&told, "answer"), ["accepted"]);
 
+    // The player looks at their privacy: short answers, in plain words.
+    client.say("history");
+    client
+        .wait_in_chat(&[
+            "Who looked at you lately, newest first:",
+            "- arcade sent you an invitation, just now",
+            "- arcade saw your status, just now",
+        ])
+        .await;
+    client.say("stop arcade");
+    client
+        .wait_in_chat(&["arcade no longer sees you. Say \"share arcade\" to undo."])
+        .await;
+    client.say("stop arcade");
+    let screen = client
+        .wait_in_chat(&["arcade already does not see you."])
+        .await;
+    client.keep("privacy", &screen);
+
     // Added to the player's contacts, the bridge shows online, as a service does.
     match app {
         App::Profanity => client.type_line(&format!("/sub request {COMPONENT_JID}")),

@@ -262,8 +262,12 @@ on_both_servers!(
             .expect("nothing reaches bob");
         // The disclosures are in the record, for alice and for the operator.
         let history = say(&mut alice, "history").await;
-        for platform in ["arcade@example.test", "puzzle@example.test", LOBBY_JID, "stranger@example.test"] {
-            assert!(history.contains(platform), "{platform} missing from {history}");
+        // Platforms are named by their names; those outside the registry by their JIDs.
+        for platform in ["arcade", "Puzzle", LOBBY_JID, "stranger@example.test"] {
+            assert!(
+                history.contains(&format!("\n- {platform} saw your status, ")),
+                "{platform} missing from {history}"
+            );
         }
         // The operator's view reads the database, where records arrive in batches.
         let deadline = std::time::Instant::now() + T;
