@@ -188,10 +188,21 @@ fn narrow<N: Node>(actor: &Actor) -> Result<N::Caller, Failure> {
         .ok_or_else(|| Failure::forbidden(crate::rights::refusal(N::Caller::ACCESS, N::NODE)))
 }
 
+/// The node's own form or, for a platform node that has none, one asking for the
+/// inputs its documentation declares: a platform trying a command from a chat client
+/// gets the fields to fill, not a refusal for the first one missing.
 fn form<N: Node>(actor: &Actor, view: &View<'_>) -> Option<DataForm> {
     let caller = narrow::<N>(actor).ok()?;
     let mut out = Out::default();
-    N::form(&Ctx::new(&caller, view, &mut out))
+    N::form(&Ctx::new(&caller, view, &mut out)).or_else(|| {
+        let doc = N::DOC.filter(|d| !d.input.is_empty())?;
+        Some(fields::blank_form(
+            doc.answer.form_type,
+            N::NAME,
+            doc.about,
+            doc.input,
+        ))
+    })
 }
 
 fn start<N: Node>(

@@ -71,7 +71,7 @@ impl Node for MyStatus {
         let mut form = DataForm::new(FormType::Form, Some(FORM_TYPE))
             .with_title("Your status for games")
             .with_instructions(
-                "A line the platforms you share with read, kept when you log out. Leave it empty to clear it.",
+                "A line the platforms you share with read, kept when you log out. Leave it empty to clear it. Where your client takes words one by one (Profanity's /field1), put the line in quotes: \"Up for chess after 8\". Or say it in the chat: status Up for chess after 8.",
             );
         form.push_field(Field {
             values: current.into_iter().collect(),

@@ -511,3 +511,63 @@ fn the_privacy_form_does_what_the_words_do() {
         "available"
     );
 }
+
+#[test]
+fn a_form_with_nothing_to_fill_completes_at_once_and_a_platform_gets_the_fields_it_left_out() {
+    let mut core = opt_in(Store::open_in_memory().unwrap());
+    let execute = |node: &str| {
+        format!(
+            "<command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'/>"
+        )
+    };
+    // Nothing waits for alice: no empty form to close, only the note.
+    let reply = ask(
+        &mut core,
+        &iq("set", "alice@example.test/pc", &execute("invitations")),
+        t(10),
+    );
+    let command = reply
+        .get_child("command", "http://jabber.org/protocol/commands")
+        .expect("a command");
+    assert_eq!(
+        command.attr("status"),
+        Some("completed"),
+        "{}",
+        String::from(&reply)
+    );
+    let note = command.get_child("note", "http://jabber.org/protocol/commands");
+    assert_eq!(
+        note.map(|n| n.text()).as_deref(),
+        Some("No game invitation is waiting for you.")
+    );
+    // A platform trying nodes from a chat client gets a form asking for their inputs.
+    for (node, wanted) in [
+        ("open-url", ["jid", "url"]),
+        ("request-consent", ["jid", "reason"]),
+    ] {
+        let reply = ask(&mut core, &iq("set", PLATFORM, &execute(node)), t(11));
+        let command = reply
+            .get_child("command", "http://jabber.org/protocol/commands")
+            .expect("a command");
+        assert_eq!(
+            command.attr("status"),
+            Some("executing"),
+            "{}",
+            String::from(&reply)
+        );
+        let form = command.get_child("x", "jabber:x:data").expect("a form");
+        let vars: Vec<&str> = form
+            .children()
+            .filter(|f| f.name() == "field" && f.attr("type") != Some("hidden"))
+            .filter_map(|f| f.attr("var"))
+            .collect();
+        for var in wanted {
+            assert!(
+                vars.contains(&var),
+                "{node}: no {var} in {}",
+                String::from(form)
+            );
+        }
+        assert!(form.get_child("instructions", "jabber:x:data").is_some());
+    }
+}

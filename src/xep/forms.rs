@@ -180,6 +180,11 @@ impl FieldType {
     }
 
     /// Whether §3.2 lets a field of this type carry more than one `<value/>`.
+    /// Whether a person fills it in: all but `hidden` and `fixed`.
+    pub fn is_input(self) -> bool {
+        !matches!(self, FieldType::Hidden | FieldType::Fixed)
+    }
+
     pub fn is_multi_valued(self) -> bool {
         matches!(
             self,

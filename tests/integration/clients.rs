@@ -455,6 +455,23 @@ async fn a_player_reads_and_answers(app: App) {
         .await;
     client.keep("privacy", &screen);
 
+    if app == App::Profanity {
+        // A form with a line of text: the instructions say to quote it, and quoted, all
+        // of it is kept. A form with nothing to fill completes at once.
+        client.type_line(&format!("/cmd exec my-status {COMPONENT_JID}"));
+        client
+            .wait_for(&["put the line in quotes: \"Up for chess after 8\""])
+            .await;
+        client.type_line("/field1 \"Up for chess after 8\"");
+        client.type_line("/form submit");
+        client.wait_for(&["Status: Up for chess after 8"]).await;
+        client.type_line(&format!("/cmd exec invitations {COMPONENT_JID}"));
+        let screen = client
+            .wait_for(&["No game invitation is waiting for you."])
+            .await;
+        assert!(!screen.contains("/form submit"), "{screen}");
+    }
+
     // Added to the player's contacts, the bridge shows online, as a service does.
     match app {
         App::Profanity => client.type_line(&format!("/sub request {COMPONENT_JID}")),
@@ -465,6 +482,7 @@ async fn a_player_reads_and_answers(app: App) {
         App::Poezio => "game.example.test is online",
         App::Mcabber => "[o] Buddy: game.example.test",
     };
+    client.open_bridge().await;
     let screen = client.wait_in_chat(&[online]).await;
     client.keep("bridge-online", &screen);
     drop((server, bridge));

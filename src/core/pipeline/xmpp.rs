@@ -240,6 +240,14 @@ impl Core {
                     sessionid: None,
                     restore: None,
                 },
+                // A form with nothing to fill (only its note, say): run at once.
+                (_, Some(blank)) if !blank.fields.iter().any(|f| f.kind().is_input()) => {
+                    Step::Run {
+                        form: DataForm::new(FormType::Submit, None),
+                        sessionid: None,
+                        restore: None,
+                    }
+                }
                 (_, Some(blank)) => {
                     let id = self.sessions.new_id();
                     let actions = Actions {
