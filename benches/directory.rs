@@ -145,6 +145,7 @@ fn linked_core() -> Core {
         platform_rate: Rate::per_sec(u32::MAX),
         other_rate: Rate::per_sec(u32::MAX),
         sessions_api: false,
+        page: None,
         salt: 0,
     };
     let store = Store::open_in_memory().unwrap();

@@ -91,6 +91,7 @@ fn core(dir: &tempfile::TempDir) -> Core {
         platform_rate: Rate::per_sec(u32::MAX),
         other_rate: Rate::per_sec(u32::MAX),
         sessions_api: false,
+        page: None,
         salt: 0,
     };
     let store = Store::open(&dir.path().join("bridge.sqlite")).unwrap();

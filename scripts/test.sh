@@ -8,11 +8,12 @@ cd "$(dirname "$0")/.."
 
 # libxml2-utils: xmllint, which checks compact answers against schemas/compact-1.xsd.
 # nginx, openssl, curl: the README's reverse proxy in front of the HTTP front door.
-# tmux, profanity, poezio, mcabber: the terminal chat clients the tests drive as players do.
+# tmux, profanity, poezio, mcabber: the terminal chat clients the tests drive as players do;
+# chromium: the browser (headless) that opens the privacy page.
 # python3-venv: the Python tools that check the HTTP door from outside (openapi-spec-
 # validator, schemathesis; scripts/ensure-python-tools.sh) and the Python example.
 scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils nginx openssl curl python3 python3-venv \
-    tmux profanity poezio mcabber
+    tmux profanity poezio mcabber chromium
 scripts/ensure-python-tools.sh >/dev/null
 
 echo "== cargo fmt"

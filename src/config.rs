@@ -79,6 +79,7 @@ struct RawHttp {
     header_timeout_secs: u64,
     body_timeout_secs: u64,
     webhook_allow: Vec<String>,
+    public_url: Option<String>,
 }
 
 impl Default for RawHttp {
@@ -91,6 +92,7 @@ impl Default for RawHttp {
             header_timeout_secs: defaults.header_timeout.as_secs(),
             body_timeout_secs: defaults.body_timeout.as_secs(),
             webhook_allow: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -837,8 +839,20 @@ impl Config {
                         "http.listen is {listen:?}; give an address and port, such as \"127.0.0.1:8480\" (TLS is the reverse proxy's job)"
                     ))
                 })?;
+                let public_url = match raw.http.public_url.as_deref().map(str::trim) {
+                    None | Some("") => format!("http://{address}"),
+                    Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                        url.trim_end_matches('/').to_owned()
+                    }
+                    Some(url) => {
+                        return Err(ConfigError::Invalid(format!(
+                            "http.public_url is {url:?}; give where users reach the listener, such as \"https://game.example.org\""
+                        )))
+                    }
+                };
                 Some(crate::http::HttpConfig {
                     listen: address,
+                    public_url,
                     max_body_bytes: kib(raw.http.max_body_kib),
                     max_connections: small(raw.http.max_connections),
                     header_timeout: Duration::from_secs(raw.http.header_timeout_secs),

@@ -65,7 +65,23 @@ pub async fn run(config: Config) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     let max_stanza_bytes = config.link.max_outgoing_stanza_bytes;
-    let core = Core::new(core_config(&config), store, SystemTime::now(), random_u64());
+    // The privacy page's links: a fresh key each start.
+    let page = match &config.http {
+        Some(http) => Some(
+            crate::rights::page_link::PageLinks::new(&http.public_url)
+                .map_err(|e| RunError::Start(format!("cannot read /dev/urandom: {e}")))?,
+        ),
+        None => None,
+    };
+    let core = Core::new(
+        CoreConfig {
+            page: page.clone(),
+            ..core_config(&config)
+        },
+        store,
+        SystemTime::now(),
+        random_u64(),
+    );
     let queue = core.state().health.link_queue.clone();
     // The HTTP door's answers come from the core's thread; its requests go in as inputs.
     let waiting = Arc::new(crate::http::Waiting::default());
@@ -93,6 +109,9 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             waiting: waiting.clone(),
             stats: core.state().health.http.clone(),
             news: shared,
+            pages: page
+                .clone()
+                .map(|links| Arc::new(crate::http::page::Pages::new(links, &http.public_url))),
         };
         tokio::spawn(crate::http::serve(
             listener,
@@ -198,6 +217,7 @@ pub fn core_config(config: &Config) -> CoreConfig {
         platform_rate: Rate::per_sec(config.limits.platform_requests_per_sec),
         other_rate: Rate::per_sec(config.limits.user_requests_per_sec),
         sessions_api: config.ejabberd_api.is_some(),
+        page: None,
         salt: 0,
     }
 }

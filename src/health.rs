@@ -123,6 +123,12 @@ pub struct HttpStats {
     pub news_pruned: AtomicU64,
     /// Event streams open now (a gauge).
     pub streams_open: AtomicU64,
+    /// Privacy pages opened from their links.
+    pub pages_opened: AtomicU64,
+    /// Privacy page links refused: used, expired, unknown, or past the caps.
+    pub page_links_refused: AtomicU64,
+    /// Changes made on privacy pages.
+    pub page_changes: AtomicU64,
 }
 
 impl HttpStats {

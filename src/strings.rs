@@ -448,6 +448,20 @@ pub fn muted(lang: Lang, mute: bool, host: Option<&str>) -> String {
     }
 }
 
+/// The privacy page's link (`None`: the page is not served here).
+pub fn page_link(lang: Lang, url: Option<&str>, minutes: u64) -> String {
+    match (lang, url) {
+        (Lang::En, Some(url)) => format!("Your privacy page, for one visit within {minutes} minutes: {url}\nSay \"privacy link\" for a new one."),
+        (Lang::Fr, Some(url)) => format!("Votre page de confidentialité, pour une visite dans les {minutes} minutes : {url}\nDites « privacy link » pour un nouveau lien."),
+        (Lang::De, Some(url)) => format!("Deine Datenschutzseite, für einen Besuch innerhalb von {minutes} Minuten: {url}\nSag „privacy link“ für einen neuen Link."),
+        (Lang::Es, Some(url)) => format!("Tu página de privacidad, para una visita en los próximos {minutes} minutos: {url}\nDi «privacy link» para un enlace nuevo."),
+        (Lang::En, None) => "This server has no privacy page; say \"privacy\" and \"history\" instead.".to_owned(),
+        (Lang::Fr, None) => "Ce serveur n'a pas de page de confidentialité ; dites « privacy » et « history » à la place.".to_owned(),
+        (Lang::De, None) => "Dieser Server hat keine Datenschutzseite; sag stattdessen „privacy“ und „history“.".to_owned(),
+        (Lang::Es, None) => "Este servidor no tiene página de privacidad; di «privacy» e «history» en su lugar.".to_owned(),
+    }
+}
+
 /// How long ago something happened, `secs` seconds before now.
 pub fn ago(lang: Lang, secs: u32) -> String {
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);

@@ -4,7 +4,7 @@
 
 use super::answer::{from_user, AnswerQuery};
 use super::fields::Spec;
-use super::render::{Answer, ResultWriter};
+use super::render::{cell, Answer, ResultWriter};
 use super::{Ctx, Flow, Node, Word};
 use crate::failure::Failure;
 use crate::prompts::{self, Reply};
@@ -19,6 +19,9 @@ const ANSWER: Spec = Spec::new("answer", "Your answer", FieldType::ListSingle).r
 
 /// The answer's fields and columns.
 const RESULT: Spec = Spec::new("result", "Invitations", FieldType::TextMulti);
+/// The table: each waiting invitation's id and what it says.
+const ID: Spec = Spec::new("id", "Id", FieldType::TextSingle);
+const LINE: Spec = Spec::new("invitation", "Invitation", FieldType::TextSingle);
 
 pub struct Invitations;
 
@@ -43,14 +46,28 @@ impl TryFrom<&DataForm> for InvitationsQuery {
 
 /// A user's waiting invitations: (prompt id, one line about it).
 fn waiting(ctx: &Ctx<'_, User>, user: &str, lang: strings::Lang) -> Vec<(String, String)> {
+    waiting_titled(ctx, user, lang)
+        .into_iter()
+        .map(|(id, line, _)| (id, line))
+        .collect()
+}
+
+/// Each waiting invitation: its id, its line in a list (with the words that answer it),
+/// and its title.
+fn waiting_titled(
+    ctx: &Ctx<'_, User>,
+    user: &str,
+    lang: strings::Lang,
+) -> Vec<(String, String, String)> {
     ctx.prompts
         .pending_for(user)
         .into_iter()
         .filter_map(|p| {
-            let invite = ctx.invites.of_prompt(&p.id)?;
+            let invite = &ctx.invites.of_prompt(&p.id)?.record;
             Some((
                 p.id.clone(),
-                strings::waiting_line(lang, &invite.record.host, &invite.record.game, &p.id),
+                strings::waiting_line(lang, &invite.host, &invite.game, &p.id),
+                strings::invitation_title(lang, &invite.host, &invite.game),
             ))
         })
         .collect()
@@ -116,24 +133,32 @@ impl Node for Invitations {
         }
         let user = ctx.caller.bare();
         let lang = ctx.directory.lang(&user);
-        let lines: Vec<String> = waiting(ctx, &user, lang)
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        let waiting = waiting_titled(ctx, &user, lang);
+        let lines: Vec<String> = waiting.iter().map(|(_, l, _)| l.clone()).collect();
         Flow::done(Listed {
             text: strings::waiting_list(lang, &lines),
+            waiting: waiting
+                .into_iter()
+                .map(|(id, _, title)| (id, title))
+                .collect(),
         })
     }
 }
 
 struct Listed {
     text: String,
+    /// (prompt id, its title)
+    waiting: Vec<(String, String)>,
 }
 
 impl Answer for Listed {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(prompts::FORM_TYPE, "Game invitations");
         out.field(&RESULT, &self.text);
+        out.columns(&[ID, LINE]);
+        for (id, line) in &self.waiting {
+            out.row(&[cell(&ID, id), cell(&LINE, line)]);
+        }
     }
 
     fn summary(&self) -> String {

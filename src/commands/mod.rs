@@ -236,6 +236,7 @@ pub static NODES: &[NodeDef] = &[
     def::<status::Status>(),
     def::<stats::Stats>(),
     def::<privacy::Privacy>(),
+    def::<privacy::PrivacyPage>(),
     def::<my_status::MyStatus>(),
     def::<open_url::OpenUrl>(),
     def::<send_message::SendMessage>(),
@@ -585,6 +586,8 @@ pub struct View<'a> {
     /// When a continuation resumes after a [`PrivilegedIq`]: its answer.
     pub reply: Option<&'a IqReply>,
     /// The largest stanza the bridge sends; a result is cut to fit well within it.
+    /// The privacy page's links, where it is served.
+    pub page: Option<&'a crate::rights::page_link::PageLinks>,
     pub max_reply_bytes: usize,
 }
 

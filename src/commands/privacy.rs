@@ -39,6 +39,8 @@ const MUTED: Spec = Spec::new(
     FieldType::TextMulti,
 );
 const LOOKED: Spec = Spec::new("history", "Who looked at you lately", FieldType::TextMulti);
+/// The privacy page's link.
+const LINK: Spec = Spec::new("link", "Your privacy page", FieldType::TextSingle);
 
 /// Disclosures `history` shows...
 pub const HISTORY: u32 = 10;
@@ -53,6 +55,8 @@ pub enum PrivacyQuery {
     Show,
     /// Who looked: the last so many disclosures.
     History(u32),
+    /// A link to the privacy page.
+    Link,
     /// `platform` as the user named it (`None`: every platform).
     Share {
         platform: Option<String>,
@@ -77,7 +81,14 @@ impl TryFrom<&DataForm> for PrivacyQuery {
             }
             (Some(share), None) => share_words(share, true)?,
             (None, Some(stop)) => share_words(stop, false)?,
-            (None, None) => PrivacyQuery::Show,
+            (None, None) => match form.value(LOOKED.var).map(str::trim) {
+                // The history, as the privacy page asks for it.
+                Some(n) if !n.is_empty() => PrivacyQuery::History(
+                    n.parse::<u32>()
+                        .map_or(HISTORY, |n| n.clamp(1, HISTORY_MAX)),
+                ),
+                _ => PrivacyQuery::Show,
+            },
         })
     }
 }
@@ -111,7 +122,7 @@ impl Node for Privacy {
     const WORDS: &'static [Word] = &[
         Word {
             word: "privacy",
-            usage: "privacy: which platforms see you, and who looked",
+            usage: "privacy: which platforms see you (privacy link: a link to your privacy page)",
         },
         Word {
             word: "share",
@@ -167,6 +178,7 @@ impl Node for Privacy {
         match word {
             "share" => share_words(rest, true),
             "stop" => share_words(rest, false),
+            "privacy" if rest.eq_ignore_ascii_case("link") => Ok(PrivacyQuery::Link),
             "history" => Ok(PrivacyQuery::History(
                 rest.parse::<u32>()
                     .map_or(HISTORY, |n| n.clamp(1, HISTORY_MAX)),
@@ -178,6 +190,9 @@ impl Node for Privacy {
     fn run(query: PrivacyQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
         let user = ctx.caller.bare();
         let lang = ctx.directory.lang(&user);
+        if query == PrivacyQuery::Link {
+            return link(ctx);
+        }
         if let PrivacyQuery::History(n) = query {
             let (lines, more) = history(ctx, &user, n, lang)?;
             return Flow::done(PrivacyAnswer {
@@ -274,6 +289,65 @@ impl Node for Privacy {
             others: Some(others),
             history: None,
         })
+    }
+}
+
+/// `privacy-page`: a one-time link to the user's privacy page, the same as saying
+/// `privacy link`.
+pub struct PrivacyPage;
+
+pub struct PageQuery;
+
+impl TryFrom<&DataForm> for PageQuery {
+    type Error = Failure;
+    fn try_from(_: &DataForm) -> Result<PageQuery, Failure> {
+        Ok(PageQuery)
+    }
+}
+
+impl Node for PrivacyPage {
+    const NODE: &'static str = "privacy-page";
+    const NAME: &'static str = "Your privacy page: a link to it";
+    type Caller = User;
+    type Query = PageQuery;
+
+    fn run(_: PageQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+        link(ctx)
+    }
+}
+
+/// A link to the caller's privacy page, for one visit within
+/// [`crate::rights::page_link::LINK_SECS`].
+fn link(ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+    let user = ctx.caller.bare();
+    let lang = ctx.directory.lang(&user);
+    let now_ms = ctx
+        .now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let url = ctx.page.and_then(|links| links.issue(&user, now_ms));
+    let minutes = crate::rights::page_link::LINK_SECS / 60;
+    Flow::done(PageAnswer {
+        text: strings::page_link(lang, url.as_deref(), minutes),
+        url,
+    })
+}
+
+struct PageAnswer {
+    text: String,
+    url: Option<String>,
+}
+
+impl Answer for PageAnswer {
+    fn write(&self, out: &mut ResultWriter<'_, '_>) {
+        out.begin(FORM_TYPE, "Your privacy page");
+        if let Some(url) = &self.url {
+            out.field(&LINK, url);
+        }
+    }
+
+    fn summary(&self) -> String {
+        self.text.clone()
     }
 }
 

@@ -429,6 +429,21 @@ fn http_counters(http: &HttpStats) -> Vec<(&'static str, &'static str, String)> 
             "Event streams open",
             read(&http.streams_open),
         ),
+        (
+            "privacy-pages-opened",
+            "Privacy pages opened from their links",
+            read(&http.pages_opened),
+        ),
+        (
+            "privacy-links-refused",
+            "Privacy page links refused (used, expired, unknown, or at 10,000 pages open)",
+            read(&http.page_links_refused),
+        ),
+        (
+            "privacy-page-changes",
+            "Changes made on privacy pages",
+            read(&http.page_changes),
+        ),
     ]
 }
 

@@ -179,6 +179,7 @@ impl Bench {
             mutes: &self.mutes,
             askers: &self.askers,
             seed: 7,
+            page: None,
             reply: None,
             max_reply_bytes: 256 * 1024,
         }

@@ -40,7 +40,7 @@ mod start;
 mod timers;
 
 pub use io::{Input, Outbox, Output};
-pub use pipeline::{Answered, DoorAnswer, DoorRequest, Format};
+pub use pipeline::{Answered, DoorAnswer, DoorRequest, Format, PAGE_DOOR};
 
 use std::time::{Duration, SystemTime};
 
@@ -97,6 +97,8 @@ pub struct CoreConfig {
     pub other_rate: Rate,
     /// Whether ejabberd's HTTP API is configured to say who is online.
     pub sessions_api: bool,
+    /// The privacy page's links, where the HTTP listener serves it.
+    pub page: Option<crate::rights::page_link::PageLinks>,
     /// Seeds ids others must not guess (command sessions, prompts); set from
     /// [`Core::new`]'s `salt`.
     pub salt: u64,

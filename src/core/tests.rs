@@ -54,6 +54,7 @@ pub(super) fn core_with(store: Store, change: impl FnOnce(&mut Bed)) -> Core {
         platform_rate: Rate::per_sec(20_000),
         other_rate: Rate::per_sec(10),
         sessions_api: false,
+        page: None,
         salt: 0,
     };
     let mut bed = Bed {

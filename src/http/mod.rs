@@ -15,6 +15,7 @@
 
 mod body;
 pub mod events;
+pub mod page;
 pub mod problem;
 pub mod request;
 pub mod webhook;
@@ -61,6 +62,9 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Where users reach the listener (through the reverse proxy): the privacy page's
+    /// links start with it.
+    pub public_url: String,
     pub max_body_bytes: usize,
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -76,6 +80,7 @@ impl HttpConfig {
     pub fn defaults(listen: SocketAddr) -> HttpConfig {
         HttpConfig {
             listen,
+            public_url: format!("http://{listen}"),
             max_body_bytes: 64 * 1024,
             max_connections: 1024,
             header_timeout: Duration::from_secs(15),
@@ -129,6 +134,8 @@ pub struct Links {
     pub stats: Arc<HttpStats>,
     /// The news outbox (for the event stream), on its own connection.
     pub news: Arc<webhook::Shared>,
+    /// The privacy pages.
+    pub pages: Option<Arc<page::Pages>>,
 }
 
 /// What every connection's requests share.
@@ -273,6 +280,9 @@ impl Door {
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Result<Response<Body>, Refusal> {
+        if page::serves(request.uri().path()) {
+            return Ok(self.privacy(request).await);
+        }
         if request.uri().path() == EVENTS {
             return self.events(&request);
         }

@@ -11,6 +11,7 @@ pub mod actor;
 pub mod askers;
 pub mod audit;
 pub mod consent;
+pub mod page_link;
 pub mod platforms;
 pub mod policy;
 pub mod token;

@@ -72,7 +72,7 @@ pub fn matches(secret: &str, stored: &[u8]) -> bool {
         == 0
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

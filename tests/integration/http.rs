@@ -953,3 +953,223 @@ async fn no_news_is_lost_across_kill_9() {
         deliveries.len()
     );
 }
+
+/// The first URL in `text`.
+fn url_in(text: &str) -> String {
+    let start = text
+        .find("http://")
+        .unwrap_or_else(|| panic!("no link in {text:?}"));
+    text[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// What headless Chromium (Debian's) shows of `url`, as its DOM; with `screenshot`, a
+/// picture of it on a phone's width too.
+fn chromium(url: &str, screenshot: Option<&std::path::Path>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new("chromium");
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--window-size=390,1100",
+    ]);
+    command.arg(format!("--user-data-dir={}", profile.path().display()));
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let output = command.arg(url).output().expect("chromium runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The value of the first `name=<attr> value="…"` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name={name} value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_user_opens_the_privacy_page_from_a_one_time_link_and_changes_it_there() {
+    let bed = bed(ServerKind::Prosody, "opt-in", "").await;
+    let (mut alice, mut bob) = crate::directory::friends(&bed.server, "alice", "bob").await;
+    for user in [&mut alice, &mut bob] {
+        assert!(say(user, "share all")
+            .await
+            .starts_with("Every platform may now see you."));
+    }
+    assert!(say(&mut bob, "status Up for chess after 8")
+        .await
+        .starts_with("Your status is now"));
+    // arcade looks at bob and invites him: the page shows both.
+    let mut arcade = Client::connect(&bed.server, "arcade", "arcade-pw", "engine")
+        .await
+        .unwrap();
+    crate::directory::status_until(&mut arcade, "bob@example.test", "available").await;
+    let invited = crate::rights::command(
+        &mut arcade,
+        "invite",
+        &[
+            ("host", "alice@example.test"),
+            ("invitees", "bob@example.test"),
+            ("game", "Chess"),
+            ("session", "s-1"),
+            ("expiry", "600"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        invited.attr("type"),
+        Some("result"),
+        "{}",
+        String::from(&invited)
+    );
+    crate::rights::receive(&mut bob, "invites you to play Chess").await;
+
+    // The picture in docs/, on a phone's width, when asked for.
+    if let Some(dir) = std::env::var_os("CLIENT_SCREENS") {
+        let dir = std::path::Path::new(&dir);
+        std::fs::create_dir_all(dir).unwrap();
+        let link = url_in(&say(&mut bob, "privacy link").await);
+        chromium(&link, Some(&dir.join("privacy-page.png")));
+    }
+    // Opened in a browser, the link shows the whole page.
+    let link = url_in(&say(&mut bob, "privacy link").await);
+    assert!(
+        link.starts_with(&format!("http://{}/privacy/", bed.door)),
+        "{link}"
+    );
+    let dom = chromium(&link, None);
+    for shown in [
+        "<title>Your privacy</title>",
+        "bob@example.test",
+        "<h3>See you</h3><ul><li><span>arcade</span>",
+        "arcade saw your status, just now",
+        "arcade sent you an invitation, just now",
+        "alice@example.test invites you to Chess",
+        "value=\"Up for chess after 8\"",
+    ] {
+        assert!(dom.contains(shown), "{shown:?} not on the page:\n{dom}");
+    }
+    // Once only.
+    let mut http = Http::new(bed.door, None);
+    let path = &link[link.find("/privacy/").unwrap()..];
+    let again = http.request("GET", path, &[], b"").await.unwrap();
+    assert_eq!(again.status, 410);
+    assert!(
+        again.text().contains("This link was used already"),
+        "{}",
+        again.text()
+    );
+    // A link nobody gave opens nothing.
+    let forged = format!("{}0", &path[..path.len() - 1]);
+    assert_eq!(
+        http.request("GET", &forged, &[], b"").await.unwrap().status,
+        404
+    );
+    assert_eq!(
+        http.request("GET", "/privacy", &[], b"")
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+
+    // A new link, opened as a browser does: the cookie holds the session.
+    let link = url_in(&say(&mut bob, "privacy link").await);
+    let path = &link[link.find("/privacy/").unwrap()..];
+    let opened = http.request("GET", path, &[], b"").await.unwrap();
+    assert_eq!(opened.status, 303);
+    let cookie = opened.header("set-cookie").expect("a cookie").to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = http
+        .request("GET", "/privacy", &[("cookie", &cookie)], b"")
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = page.text();
+    let form = hidden(&html, "form");
+    let prompt = hidden(&html, "prompt");
+    let post = |fields: String| fields.into_bytes();
+    let form_headers = [
+        ("cookie", cookie.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    // A form not from the page changes nothing.
+    let forged = http
+        .request(
+            "POST",
+            "/privacy",
+            &form_headers,
+            &post("form=nope&stop=arcade".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged.status, 403);
+    let answered = http
+        .request(
+            "POST",
+            "/privacy",
+            &form_headers,
+            &post(format!("form={form}&prompt={prompt}&answer=yes")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        answered
+            .text()
+            .contains("You accepted alice@example.test&#39;s invitation to Chess."),
+        "{}",
+        answered.text()
+    );
+    let stopped = http
+        .request(
+            "POST",
+            "/privacy",
+            &form_headers,
+            &post(format!("form={form}&stop=arcade")),
+        )
+        .await
+        .unwrap();
+    assert!(
+        stopped.text().contains("arcade no longer sees you."),
+        "{}",
+        stopped.text()
+    );
+    // Recorded like a change made by chat: arcade no longer sees bob, and bob's chat
+    // says so.
+    let row = crate::directory::status_until(&mut arcade, "bob@example.test", "offline").await;
+    assert!(row["self-status"].is_empty(), "{row:?}");
+    let privacy = say(&mut bob, "privacy").await;
+    assert!(
+        privacy.starts_with("Platforms that see you: none."),
+        "{privacy}"
+    );
+
+    drop(bed);
+}

@@ -24,6 +24,10 @@ use crate::rights::{Actor, Platform, Via};
 use crate::wire::Xml;
 use crate::xep::forms::DataForm;
 
+/// The door of users' privacy pages: the only one users go through (the listener
+/// establishes who, from the page's one-time link), and only to their own nodes.
+pub const PAGE_DOOR: &str = "privacy-page";
+
 /// A request through another front door.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DoorRequest {
@@ -172,10 +176,17 @@ impl Core {
             (Ok(_), _) => return refuse(Failure::item_not_found("there is no such command"), out),
             (Err(failure), _) => return refuse(failure, out),
         };
-        if !actor.is_platform() {
+        let allowed = match door {
+            PAGE_DOOR => matches!(actor, Actor::User(_)),
             // A door establishes which platform asks; users and operators have their
             // chat clients.
-            let failure = Failure::forbidden("only game platforms ask through this door");
+            _ => actor.is_platform(),
+        };
+        if !allowed {
+            let failure = match door {
+                PAGE_DOOR => Failure::forbidden("the privacy page runs only your own commands"),
+                _ => Failure::forbidden("only game platforms ask through this door"),
+            };
             return refuse(failure, out);
         }
         if let Err(failure) = super::through(door, &actor) {

@@ -13,7 +13,7 @@
 mod door;
 mod xmpp;
 
-pub use door::{Answered, DoorAnswer, DoorRequest, Format};
+pub use door::{Answered, DoorAnswer, DoorRequest, Format, PAGE_DOOR};
 
 use std::str::FromStr;
 use std::time::SystemTime;
@@ -118,6 +118,7 @@ fn view<'a>(
         seed: state.health.stats.commands_served ^ config.salt,
         reply,
         settings: &config.rights,
+        page: config.page.as_ref(),
         max_reply_bytes: config.max_stanza_bytes,
     }
 }

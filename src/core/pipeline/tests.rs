@@ -85,6 +85,7 @@ fn a_node_declared_in_one_file_is_listed_described_and_run() {
         listed,
         vec![
             "privacy",
+            "privacy-page",
             "my-status",
             "answer",
             "invitations",
