@@ -7,6 +7,10 @@
 //!
 //! Set `CLIENT_SCREENS=<dir>` to keep each screen checked as a text file there
 //! (`scripts/client-screens.sh` turns them into the pictures under `docs/clients/`).
+//!
+//! Desktop clients (Pidgin, Psi) run on a private X display (Xvfb, openbox), driven
+//! with xdotool and photographed with ImageMagick's `import`: ignored by default
+//! (`scripts/desktop-clients.sh` runs them and keeps their pictures).
 
 use std::path::Path;
 use std::process::Command;
@@ -553,4 +557,324 @@ async fn profanity_a_platform_sees_labelled_fields_and_the_summary() {
         .wait_for(&["alice@example.test is chatting with bob@example.test (available)"])
         .await;
     drop((server, bridge));
+}
+
+/// A desktop chat client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DesktopApp {
+    Pidgin,
+    Psi,
+}
+
+impl DesktopApp {
+    fn name(self) -> &'static str {
+        match self {
+            DesktopApp::Pidgin => "pidgin",
+            DesktopApp::Psi => "psi",
+        }
+    }
+}
+
+/// A desktop client on its own X display, with a window manager placing its windows.
+struct Desktop {
+    app: DesktopApp,
+    display: String,
+    children: Vec<std::process::Child>,
+    _home: tempfile::TempDir,
+}
+
+impl Desktop {
+    fn start(app: DesktopApp, user: &str, port: u16) -> Desktop {
+        let home = tempfile::Builder::new()
+            .prefix(&format!("xgb-{}-", app.name()))
+            .tempdir()
+            .unwrap();
+        let h = home.path();
+        let write = |path: &str, text: String| {
+            let path = h.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let jid = format!("{user}@example.test");
+        let password = format!("{user}-pw");
+        match app {
+            DesktopApp::Pidgin => {
+                write(
+                    ".purple/accounts.xml",
+                    format!(
+                        "<?xml version='1.0' encoding='UTF-8' ?><account version='1.0'><account>\
+                         <protocol>prpl-jabber</protocol><name>{jid}/pidgin</name><password>{password}</password>\
+                         <settings><setting name='connect_server' type='string'>127.0.0.1</setting>\
+                         <setting name='port' type='int'>{port}</setting>\
+                         <setting name='connection_security' type='string'>opportunistic_tls</setting>\
+                         <setting name='auth_plain_in_clear' type='bool'>1</setting></settings>\
+                         <settings ui='gtk-gaim'><setting name='auto-login' type='bool'>1</setting></settings>\
+                         <current_error/></account></account>"
+                    ),
+                );
+                write(
+                    ".purple/prefs.xml",
+                    "<?xml version='1.0' encoding='UTF-8' ?><pref version='1' name='/'><pref name='pidgin'>\
+                     <pref name='conversations'><pref name='im'><pref name='hide_new' type='string' value='never'/>\
+                     </pref></pref></pref></pref>"
+                        .to_owned(),
+                );
+            }
+            DesktopApp::Psi => {
+                // Psi keeps the password XORed with the JID, in hex.
+                let key: Vec<char> = jid.chars().collect();
+                let encoded: String = password
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| format!("{:04x}", c as u32 ^ key[i % key.len()] as u32))
+                    .collect();
+                write(
+                    ".config/psi/profiles/default/accounts.xml",
+                    format!(
+                        "<!DOCTYPE accounts><accounts version=\"1.3\" xmlns=\"http://psi-im.org/options\"><accounts><a0>\
+                         <enabled type=\"bool\">true</enabled><auto type=\"bool\">true</auto>\
+                         <name type=\"QString\">{user}</name><jid type=\"QString\">{jid}</jid>\
+                         <password type=\"QString\">{encoded}</password><use-host type=\"bool\">true</use-host>\
+                         <host type=\"QString\">127.0.0.1</host><port type=\"int\">{port}</port>\
+                         <ssl type=\"QString\">no</ssl><allow-plain type=\"QString\">always</allow-plain>\
+                         <automatic-resource type=\"bool\">false</automatic-resource><resource type=\"QString\">psi</resource>\
+                         </a0></accounts></accounts>"
+                    ),
+                );
+                write(
+                    ".config/psi/profiles/default/options.xml",
+                    "<!DOCTYPE psi><psi version=\"1.5\" xmlns=\"http://psi-im.org/options\"><options><ui><tip>\
+                     <show type=\"bool\">false</show></tip><message><auto-popup type=\"bool\">true</auto-popup>\
+                     </message></ui></options></psi>"
+                        .to_owned(),
+                );
+            }
+        }
+        use std::io::BufRead;
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (apt-get install xvfb)");
+        let mut number = String::new();
+        std::io::BufReader::new(xvfb.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        let display = format!(":{}", number.trim());
+        let d = h.display().to_string();
+        let spawn = |program: &str| {
+            Command::new(program)
+                .env("DISPLAY", &display)
+                .env("HOME", &d)
+                .env("XDG_CONFIG_HOME", format!("{d}/.config"))
+                .env("XDG_DATA_HOME", format!("{d}/.local/share"))
+                .env("XDG_CACHE_HOME", format!("{d}/.cache"))
+                .env("LANG", "C.UTF-8")
+                .current_dir(&d)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+        };
+        let wm = spawn("openbox");
+        std::thread::sleep(Duration::from_millis(500));
+        let client = spawn(app.name());
+        Desktop {
+            app,
+            display,
+            children: vec![client, wm, xvfb],
+            _home: home,
+        }
+    }
+
+    fn xdotool(&self, args: &[&str]) -> String {
+        let output = Command::new("xdotool")
+            .env("DISPLAY", &self.display)
+            .args(args)
+            .output()
+            .expect("xdotool runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The visible window named `name` (a regular expression), once it shows.
+    async fn window(&self, name: &str) -> String {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(id) = self
+                .xdotool(&["search", "--onlyvisible", "--name", name])
+                .lines()
+                .next()
+            {
+                return id.to_owned();
+            }
+            if Instant::now() >= deadline {
+                self.shot("failed");
+                panic!("{} never showed a window named {name:?}", self.app.name());
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Clicks at `x`, `y` within `window`.
+    fn click(&self, window: &str, x: u32, y: u32, times: u32) {
+        let (x, y, times) = (x.to_string(), y.to_string(), times.to_string());
+        self.xdotool(&["mousemove", "--window", window, &x, &y]);
+        self.xdotool(&["click", "--repeat", &times, "--delay", "80", "1"]);
+    }
+
+    /// The height of `window`'s inside.
+    fn height(&self, window: &str) -> u32 {
+        self.xdotool(&["getwindowgeometry", window])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Geometry: "))
+            .and_then(|g| g.split('x').nth(1))
+            .and_then(|h| h.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn type_line(&self, window: &str, text: &str) {
+        self.xdotool(&["windowactivate", "--sync", window]);
+        self.xdotool(&["type", "--delay", "20", text]);
+        self.xdotool(&["key", "Return"]);
+    }
+
+    /// Keeps a picture of the screen as `<app>-<name>.png` under `CLIENT_SCREENS`.
+    fn shot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("CLIENT_SCREENS") else {
+            return;
+        };
+        let path = Path::new(&dir).join(format!("{}-{name}.png", self.app.name()));
+        let status = Command::new("import")
+            .env("DISPLAY", &self.display)
+            .args(["-window", "root"])
+            .arg(&path)
+            .status()
+            .expect("ImageMagick's import runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A player in a desktop client receives a consent request and an invitation, and
+/// answers both as a person would: in Pidgin by typing the word in the chat window; in
+/// Psi with the form the first message opens, then in the chat window.
+async fn desktop_player_reads_and_answers(app: DesktopApp) {
+    let player = "carol";
+    let jid = format!("{player}@example.test");
+    let (server, bridge, mut arcade, _alice) = world(player).await;
+    let client = Desktop::start(app, player, server.c2s_port());
+    // Logged in: the bridge answers the client's presence probe... the client's own
+    // window is enough to go on; a message sent before it logs in waits offline.
+    let main = match app {
+        DesktopApp::Pidgin => client.window("^Buddy List$").await,
+        DesktopApp::Psi => client.window("Psi$").await,
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked = command(
+        &mut arcade,
+        "request-consent",
+        &[("jid", &jid), ("reason", "to find your friends for Chess")],
+        None,
+    )
+    .await;
+    assert_eq!(result_field(&asked, "result"), "sent");
+    // Psi shows the event on the bridge in its roster (the last row: the player, alice,
+    // then "Not in list"): a double click opens it.
+    let open = |main: &str| {
+        if app == DesktopApp::Psi {
+            client.click(main, 95, 165, 2);
+        }
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    open(&main);
+    let window = client.window("^game.example.test$").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.shot("consent-request");
+    let answer_form = |window: &str, choice_downs: usize| {
+        // The choice sits above the buttons at the window's bottom, however long the
+        // instructions above it; then Submit (Alt+S).
+        let height = client.height(window);
+        client.click(window, 340, height.saturating_sub(68), 1);
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..choice_downs {
+            client.xdotool(&["key", "Down"]);
+        }
+        client.xdotool(&["key", "Return"]);
+        std::thread::sleep(Duration::from_millis(500));
+        client.xdotool(&["key", "alt+s"]);
+    };
+    match app {
+        DesktopApp::Pidgin => client.type_line(&window, "yes"),
+        DesktopApp::Psi => answer_form(&window, 1),
+    }
+    let told = news(&mut arcade, "urn:xmpp-game-bridge:consent:1").await;
+    assert_eq!(field(&told, "answer"), ["yes"]);
+    status_until(&mut arcade, &jid, "available").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.shot("consent-answered");
+
+    command(
+        &mut arcade,
+        "invite",
+        &[
+            ("host", "alice@example.test"),
+            ("invitees", &jid),
+            ("game", "Chess"),
+            ("session", "table-7"),
+            ("join", "https://play.example.test/j/7"),
+            ("expiry", "900"),
+        ],
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match app {
+        DesktopApp::Pidgin => {
+            client.shot("invitation");
+            client.type_line(&window, "accept");
+        }
+        DesktopApp::Psi => {
+            // With a conversation begun, Psi shows the next messages in a chat window
+            // (the body only): the word answers.
+            open(&main);
+            let window = client.window("^game.example.test$").await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            client.shot("invitation");
+            client.type_line(&window, "accept");
+        }
+    }
+    let told = news(&mut arcade, "urn:xmpp-game-bridge:invite:1").await;
+    assert_eq!(field(&told, "answer"), ["accepted"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    client.shot("invitation-answered");
+    drop((server, bridge));
+}
+
+#[tokio::test]
+#[ignore = "a desktop client: scripts/desktop-clients.sh"]
+async fn desktop_pidgin_a_player_reads_and_answers() {
+    desktop_player_reads_and_answers(DesktopApp::Pidgin).await;
+}
+
+#[tokio::test]
+#[ignore = "a desktop client: scripts/desktop-clients.sh"]
+async fn desktop_psi_a_player_reads_and_answers() {
+    desktop_player_reads_and_answers(DesktopApp::Psi).await;
 }
