@@ -462,6 +462,189 @@ pub fn page_link(lang: Lang, url: Option<&str>, minutes: u64) -> String {
     }
 }
 
+/// A platform's suggestion of a page (`open-url`), with its own words if it gave any.
+pub fn suggests_page(lang: Lang, platform: &str, text: Option<&str>, url: &str) -> String {
+    let head = match lang {
+        Lang::En => format!("{platform} suggests a page"),
+        Lang::Fr => format!("{platform} vous suggère une page"),
+        Lang::De => format!("{platform} schlägt dir eine Seite vor"),
+        Lang::Es => format!("{platform} te sugiere una página"),
+    };
+    match text {
+        Some(text) => format!("{head}: {text}\n{url}"),
+        None => format!("{head}:\n{url}"),
+    }
+}
+
+/// A platform asks for a user's attention (`attention`).
+pub fn asks_attention(lang: Lang, platform: &str, reason: Option<&str>) -> String {
+    match (lang, reason) {
+        (Lang::En, Some(r)) => format!("{platform} asks for your attention: {r}"),
+        (Lang::En, None) => format!("{platform} asks for your attention."),
+        (Lang::Fr, Some(r)) => format!("{platform} demande votre attention : {r}"),
+        (Lang::Fr, None) => format!("{platform} demande votre attention."),
+        (Lang::De, Some(r)) => format!("{platform} bittet um deine Aufmerksamkeit: {r}"),
+        (Lang::De, None) => format!("{platform} bittet um deine Aufmerksamkeit."),
+        (Lang::Es, Some(r)) => format!("{platform} pide tu atención: {r}"),
+        (Lang::Es, None) => format!("{platform} pide tu atención."),
+    }
+}
+
+/// A platform offers a link that starts a game on the user's device (`launch`); `what`:
+/// the platform's name for it, if it gave one.
+pub fn asks_launch(lang: Lang, platform: &str, what: Option<&str>, uri: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "{platform} asks to start {} on this device:\n{uri}",
+            what.unwrap_or("the game")
+        ),
+        Lang::Fr => format!(
+            "{platform} propose de lancer {} sur cet appareil :\n{uri}",
+            what.unwrap_or("le jeu")
+        ),
+        Lang::De => format!(
+            "{platform} möchte {} auf diesem Gerät starten:\n{uri}",
+            what.unwrap_or("das Spiel")
+        ),
+        Lang::Es => format!(
+            "{platform} pide iniciar {} en este dispositivo:\n{uri}",
+            what.unwrap_or("el juego")
+        ),
+    }
+}
+
+/// What a user's status for games is, or became.
+pub enum StatusNow<'a> {
+    Set(&'a str),
+    Cleared,
+    /// The status, who set it, and how long ago (from [`ago`]).
+    Is(&'a str, &'a str, &'a str),
+    None,
+}
+
+pub fn my_status(lang: Lang, status: StatusNow<'_>) -> String {
+    match (lang, status) {
+        (Lang::En, StatusNow::Set(s)) => format!("Your status is now \"{s}\". Platforms you share with see it, even when you are offline; say \"status clear\" to remove it."),
+        (Lang::En, StatusNow::Cleared) => "Your status is cleared.".to_owned(),
+        (Lang::En, StatusNow::Is(s, by, when)) => format!("Your status is \"{s}\" (set by {by}, {when})."),
+        (Lang::En, StatusNow::None) => "You have no status. Say \"status\" and a line of text to set one.".to_owned(),
+        (Lang::Fr, StatusNow::Set(s)) => format!("Votre statut est maintenant « {s} ». Les plateformes avec qui vous partagez le voient, même hors ligne ; dites « status clear » pour l'effacer."),
+        (Lang::Fr, StatusNow::Cleared) => "Votre statut est effacé.".to_owned(),
+        (Lang::Fr, StatusNow::Is(s, by, when)) => format!("Votre statut est « {s} » (mis par {by}, {when})."),
+        (Lang::Fr, StatusNow::None) => "Vous n'avez pas de statut. Dites « status » suivi d'une ligne de texte pour en mettre un.".to_owned(),
+        (Lang::De, StatusNow::Set(s)) => format!("Dein Status ist jetzt „{s}“. Plattformen, mit denen du teilst, sehen ihn auch, wenn du offline bist; sag „status clear“, um ihn zu entfernen."),
+        (Lang::De, StatusNow::Cleared) => "Dein Status ist gelöscht.".to_owned(),
+        (Lang::De, StatusNow::Is(s, by, when)) => format!("Dein Status ist „{s}“ (gesetzt von {by}, {when})."),
+        (Lang::De, StatusNow::None) => "Du hast keinen Status. Sag „status“ und eine Zeile Text, um einen zu setzen.".to_owned(),
+        (Lang::Es, StatusNow::Set(s)) => format!("Tu estado es ahora «{s}». Las plataformas con las que compartes lo ven, incluso sin conexión; di «status clear» para quitarlo."),
+        (Lang::Es, StatusNow::Cleared) => "Tu estado está borrado.".to_owned(),
+        (Lang::Es, StatusNow::Is(s, by, when)) => format!("Tu estado es «{s}» (puesto por {by}, {when})."),
+        (Lang::Es, StatusNow::None) => "No tienes estado. Di «status» y una línea de texto para poner uno.".to_owned(),
+    }
+}
+
+/// Why a question (not an invitation) cannot be answered now.
+pub enum QuestionClosed<'a> {
+    /// There is no such question for this user (the id as they wrote it, cut).
+    Unknown(&'a str),
+    /// It is being answered (by another of the user's devices).
+    Answering(&'a str),
+    /// It expired; the platform (its name) can ask again.
+    Expired(&'a str, &'a str),
+    /// Answered already: the id and the answer.
+    Answered(&'a str, &'a str),
+}
+
+pub fn question_closed(lang: Lang, why: QuestionClosed<'_>) -> String {
+    match (lang, why) {
+        (Lang::En, QuestionClosed::Unknown(id)) => format!("There is no invitation or question {id} for you. Say \"invitations\" to see yours, or \"privacy\" to see what you share."),
+        (Lang::En, QuestionClosed::Answering(id)) => format!("{id} is being answered."),
+        (Lang::En, QuestionClosed::Expired(id, p)) => format!("The question {id} expired before you answered; {p} can ask again."),
+        (Lang::En, QuestionClosed::Answered(id, a)) => format!("You already answered {a} to {id}. Say \"privacy\" to change your mind."),
+        (Lang::Fr, QuestionClosed::Unknown(id)) => format!("Il n'y a pas d'invitation ou de question {id} pour vous. Dites « invitations » pour voir les vôtres, ou « privacy » pour voir ce que vous partagez."),
+        (Lang::Fr, QuestionClosed::Answering(id)) => format!("{id} est en train de recevoir une réponse."),
+        (Lang::Fr, QuestionClosed::Expired(id, p)) => format!("La question {id} a expiré avant votre réponse ; {p} peut redemander."),
+        (Lang::Fr, QuestionClosed::Answered(id, a)) => format!("Vous avez déjà répondu {a} à {id}. Dites « privacy » pour changer d'avis."),
+        (Lang::De, QuestionClosed::Unknown(id)) => format!("Es gibt keine Einladung oder Frage {id} für dich. Sag „invitations“, um deine zu sehen, oder „privacy“, um zu sehen, was du teilst."),
+        (Lang::De, QuestionClosed::Answering(id)) => format!("{id} wird gerade beantwortet."),
+        (Lang::De, QuestionClosed::Expired(id, p)) => format!("Die Frage {id} ist abgelaufen, bevor du geantwortet hast; {p} kann erneut fragen."),
+        (Lang::De, QuestionClosed::Answered(id, a)) => format!("Du hast {id} schon mit {a} beantwortet. Sag „privacy“, um es dir anders zu überlegen."),
+        (Lang::Es, QuestionClosed::Unknown(id)) => format!("No hay ninguna invitación o pregunta {id} para ti. Di «invitations» para ver las tuyas, o «privacy» para ver qué compartes."),
+        (Lang::Es, QuestionClosed::Answering(id)) => format!("{id} se está respondiendo."),
+        (Lang::Es, QuestionClosed::Expired(id, p)) => format!("La pregunta {id} caducó antes de tu respuesta; {p} puede volver a preguntar."),
+        (Lang::Es, QuestionClosed::Answered(id, a)) => format!("Ya respondiste {a} a {id}. Di «privacy» para cambiar de opinión."),
+    }
+}
+
+/// A waiting consent request in a list: the words that answer it, and who asks.
+pub fn waiting_question(lang: Lang, word: &str, id: &str, platform: &str) -> String {
+    match lang {
+        Lang::En => format!("\"{word} {id}\": {platform} asks to see you"),
+        Lang::Fr => format!("« {word} {id} » : {platform} demande à vous voir"),
+        Lang::De => format!("„{word} {id}“: {platform} möchte dich sehen"),
+        Lang::Es => format!("«{word} {id}»: {platform} pide verte"),
+    }
+}
+
+/// The words the bridge does not know (`Some`), or a chat message too long to read.
+pub fn not_understood(lang: Lang, word: Option<&str>) -> String {
+    match (lang, word) {
+        (Lang::En, Some(w)) => format!("I do not know \"{w}\". Say \"help\" to see what I understand."),
+        (Lang::En, None) => "That message is too long for me: I understand short words. Say \"help\" to see them.".to_owned(),
+        (Lang::Fr, Some(w)) => format!("Je ne connais pas « {w} ». Dites « help » pour voir ce que je comprends."),
+        (Lang::Fr, None) => "Ce message est trop long pour moi : je comprends des mots courts. Dites « help » pour les voir.".to_owned(),
+        (Lang::De, Some(w)) => format!("„{w}“ kenne ich nicht. Sag „help“, um zu sehen, was ich verstehe."),
+        (Lang::De, None) => "Diese Nachricht ist mir zu lang: ich verstehe kurze Wörter. Sag „help“, um sie zu sehen.".to_owned(),
+        (Lang::Es, Some(w)) => format!("No conozco «{w}». Di «help» para ver lo que entiendo."),
+        (Lang::Es, None) => "Ese mensaje es demasiado largo para mí: entiendo palabras cortas. Di «help» para verlas.".to_owned(),
+    }
+}
+
+/// The first line of `help`; the words follow, one per line, then [`help_tail`].
+pub fn help_head(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "I am the game bridge. You can say:",
+        Lang::Fr => "Je suis la passerelle de jeux. Vous pouvez dire :",
+        Lang::De => "Ich bin die Spielbrücke. Du kannst sagen:",
+        Lang::Es => "Soy el puente de juegos. Puedes decir:",
+    }
+}
+
+pub fn help_tail(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "help: this list",
+        Lang::Fr => "help : cette liste",
+        Lang::De => "help: diese Liste",
+        Lang::Es => "help: esta lista",
+    }
+}
+
+/// A platform the user named that is not one here (`names`: those that are).
+pub fn no_such_platform(lang: Lang, word: &str, names: &[&str]) -> String {
+    let list = if names.is_empty() {
+        match lang {
+            Lang::En => "none yet".to_owned(),
+            Lang::Fr => "aucune pour l'instant".to_owned(),
+            Lang::De => "noch keine".to_owned(),
+            Lang::Es => "ninguna todavía".to_owned(),
+        }
+    } else {
+        names.join(", ")
+    };
+    match lang {
+        Lang::En => format!("there is no platform called {word} here; the platforms are: {list}"),
+        Lang::Fr => {
+            format!("il n'y a pas de plateforme appelée {word} ici ; les plateformes sont : {list}")
+        }
+        Lang::De => {
+            format!("hier gibt es keine Plattform namens {word}; die Plattformen sind: {list}")
+        }
+        Lang::Es => {
+            format!("aquí no hay ninguna plataforma llamada {word}; las plataformas son: {list}")
+        }
+    }
+}
+
 /// How long ago something happened, `secs` seconds before now.
 pub fn ago(lang: Lang, secs: u32) -> String {
     let (m, h, d) = (secs / 60, secs / 3600, secs / 86_400);
@@ -797,6 +980,240 @@ mod tests {
         for lang in [Lang::En, Lang::Fr, Lang::De, Lang::Es] {
             assert_eq!(Lang::from_index(lang as u8), lang);
             assert_eq!(Lang::from_tag(lang.tag()), lang);
+        }
+    }
+
+    const ALL: [Lang; 4] = [Lang::En, Lang::Fr, Lang::De, Lang::Es];
+
+    /// Each text in every language.
+    fn each(text: impl Fn(Lang) -> String) -> Vec<String> {
+        ALL.iter().map(|l| text(*l)).collect()
+    }
+
+    /// Every text, in every language: each written, and none left in English where
+    /// another language is asked for. A text added for English alone fails here.
+    #[test]
+    fn every_text_is_written_in_every_language() {
+        let invitation_text = |l| {
+            invitation(
+                l,
+                &Invitation {
+                    host: "h",
+                    game: "g",
+                    platform: "p",
+                    id: "1",
+                    minutes: 5,
+                    until: "10:00",
+                    join_uri: Some("https://x"),
+                },
+            )
+        };
+        let consent = |l| {
+            consent_request(
+                l,
+                &ConsentRequest {
+                    platform: "p",
+                    reason: Some("r"),
+                    id: "1",
+                    days: 7,
+                },
+            )
+        };
+        let mut cases: Vec<(String, Vec<String>)> = vec![
+            ("invitation".into(), each(invitation_text)),
+            (
+                "invitation_title".into(),
+                each(|l| invitation_title(l, "h", "g")),
+            ),
+            (
+                "accept_decline".into(),
+                each(|l| format!("{:?}", accept_decline(l))),
+            ),
+            ("your_answer".into(), each(|l| your_answer(l).to_owned())),
+            ("not_now".into(), each(|l| not_now(l).to_owned())),
+            (
+                "still_waiting".into(),
+                each(|l| still_waiting(l, "1", "yes", "no")),
+            ),
+            ("consent_request".into(), each(consent)),
+            ("consent_title".into(), each(|l| consent_title(l, "p"))),
+            (
+                "share_or_not".into(),
+                each(|l| format!("{:?}", share_or_not(l, "p"))),
+            ),
+            (
+                "consent_answered yes".into(),
+                each(|l| consent_answered(l, true, "p")),
+            ),
+            (
+                "consent_answered no".into(),
+                each(|l| consent_answered(l, false, "p")),
+            ),
+            (
+                "answered yes".into(),
+                each(|l| answered(l, true, "h", "g", None)),
+            ),
+            (
+                "answered no".into(),
+                each(|l| answered(l, false, "h", "g", None)),
+            ),
+            (
+                "page_link".into(),
+                each(|l| page_link(l, Some("https://x"), 10)),
+            ),
+            ("page_link off".into(), each(|l| page_link(l, None, 10))),
+            (
+                "suggests_page".into(),
+                each(|l| suggests_page(l, "p", None, "https://x")),
+            ),
+            (
+                "asks_attention".into(),
+                each(|l| asks_attention(l, "p", None)),
+            ),
+            (
+                "asks_launch".into(),
+                each(|l| asks_launch(l, "p", None, "x:y")),
+            ),
+            (
+                "waiting_question".into(),
+                each(|l| waiting_question(l, "yes", "1", "p")),
+            ),
+            (
+                "not_understood".into(),
+                each(|l| not_understood(l, Some("w"))),
+            ),
+            (
+                "not_understood long".into(),
+                each(|l| not_understood(l, None)),
+            ),
+            ("help_head".into(), each(|l| help_head(l).to_owned())),
+            ("help_tail".into(), each(|l| help_tail(l).to_owned())),
+            (
+                "no_such_platform".into(),
+                each(|l| no_such_platform(l, "w", &[])),
+            ),
+            (
+                "history".into(),
+                each(|l| history(l, &["x".to_owned()], Some(50))),
+            ),
+            ("history empty".into(), each(|l| history(l, &[], None))),
+            (
+                "privacy".into(),
+                each(|l| privacy(l, &[], &[], Others::Rule(false), &["*".to_owned()])),
+            ),
+            ("waiting".into(), each(|l| waiting(l, &[]))),
+            (
+                "waiting_line".into(),
+                each(|l| waiting_line(l, "h", "g", "1")),
+            ),
+            ("waiting_list".into(), each(|l| waiting_list(l, &[]))),
+            ("muted".into(), each(|l| muted(l, true, None))),
+        ];
+        for secs in [0, 120, 7200, 90_000, 400_000] {
+            cases.push((format!("ago {secs}"), each(|l| ago(l, secs))));
+        }
+        for node in [
+            "peers",
+            "status",
+            "invite",
+            "pending",
+            "session-ended",
+            "set-status",
+            "publish-gaming",
+            "open-url",
+            "send-message",
+            "attention",
+            "launch",
+            "request-consent",
+            "other",
+        ] {
+            cases.push((format!("learnt {node}"), each(|l| learnt(l, node))));
+        }
+        for share in [true, false] {
+            for already in [true, false] {
+                for platform in [None, Some("p")] {
+                    cases.push((
+                        format!("shared {platform:?} {share} {already}"),
+                        each(|l| shared(l, platform, share, already)),
+                    ));
+                }
+            }
+        }
+        for others in [
+            Others::Chosen(true),
+            Others::Chosen(false),
+            Others::Rule(true),
+            Others::Rule(false),
+        ] {
+            cases.push((
+                format!("{others:?}"),
+                each(|l| others_text(l, others).to_owned()),
+            ));
+        }
+        cases.push((
+            "my_status set".into(),
+            each(|l| my_status(l, StatusNow::Set("s"))),
+        ));
+        cases.push((
+            "my_status cleared".into(),
+            each(|l| my_status(l, StatusNow::Cleared)),
+        ));
+        cases.push((
+            "my_status is".into(),
+            each(|l| my_status(l, StatusNow::Is("s", "b", "w"))),
+        ));
+        cases.push((
+            "my_status none".into(),
+            each(|l| my_status(l, StatusNow::None)),
+        ));
+        cases.push((
+            "unknown".into(),
+            each(|l| question_closed(l, QuestionClosed::Unknown("1"))),
+        ));
+        cases.push((
+            "answering".into(),
+            each(|l| question_closed(l, QuestionClosed::Answering("1"))),
+        ));
+        cases.push((
+            "expired".into(),
+            each(|l| question_closed(l, QuestionClosed::Expired("1", "p"))),
+        ));
+        cases.push((
+            "answered".into(),
+            each(|l| question_closed(l, QuestionClosed::Answered("1", "yes"))),
+        ));
+        for why in [
+            Closed::Expired,
+            Closed::Cancelled,
+            Closed::Started,
+            Closed::Full,
+            Closed::Answered(true),
+        ] {
+            cases.push((
+                format!("closed {why:?}"),
+                each(|l| closed(l, why, "h", "g", "1")),
+            ));
+        }
+        for news in [
+            HostNews::Accepted,
+            HostNews::Declined,
+            HostNews::Full,
+            HostNews::Alone,
+            HostNews::DeclinedAlone,
+            HostNews::Cancelled,
+        ] {
+            cases.push((
+                format!("to_host {news:?}"),
+                each(|l| to_host(l, news, "i", "g")),
+            ));
+        }
+        for (name, texts) in &cases {
+            for (lang, text) in ALL.iter().zip(texts) {
+                assert!(!text.trim().is_empty(), "{name}: nothing in {lang:?}");
+                if *lang != Lang::En {
+                    assert_ne!(text, &texts[0], "{name}: {lang:?} is still English");
+                }
+            }
         }
     }
 

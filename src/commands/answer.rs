@@ -25,7 +25,7 @@ use crate::invites::{self, How};
 use crate::prompts::{self, Reply};
 use crate::rights::consent::Choice;
 use crate::store::{PromptRecord, Write};
-use crate::strings::{self, Closed, Lang};
+use crate::strings::{self, Closed, Lang, QuestionClosed};
 use crate::xep::forms::{DataForm, Field, FieldOption, FieldType, FormType};
 
 /// The form's fields: the answer, to a prompt (a user's) or to an invite for a player
@@ -366,11 +366,11 @@ fn what<C>(ctx: &Ctx<'_, C>, prompt: &PromptRecord, reply: Reply, lang: Lang) ->
     if let Some(invite) = ctx.invites.of_prompt(&prompt.id) {
         return strings::waiting_line(lang, &invite.record.host, &invite.record.game, &prompt.id);
     }
-    format!(
-        "\"{} {}\": {} asks to see you",
+    strings::waiting_question(
+        lang,
         reply.as_str(),
-        prompt.id,
-        platform_name(ctx, &prompt.platform)
+        &prompt.id,
+        platform_name(ctx, &prompt.platform),
     )
 }
 
@@ -382,10 +382,8 @@ fn explain<C>(ctx: &Ctx<'_, C>, user: &str, id: &str, lang: Lang) -> Result<Stri
     };
     let stored = ctx.store.prompt(id).map_err(failed)?;
     let Some(p) = stored.filter(|p| p.user == user) else {
-        return Ok(format!(
-            "There is no invitation or question {} for you. Say \"invitations\" to see yours, or \"privacy\" to see what you share.",
-            crate::failure::cut(id, 12).unwrap_or_else(|| id.to_owned())
-        ));
+        let id = crate::failure::cut(id, 12).unwrap_or_else(|| id.to_owned());
+        return Ok(strings::question_closed(lang, QuestionClosed::Unknown(&id)));
     };
     if let Some(invite) = &p.invite {
         let record = match ctx.invites.get(invite) {
@@ -402,20 +400,21 @@ fn explain<C>(ctx: &Ctx<'_, C>, user: &str, id: &str, lang: Lang) -> Result<Stri
             Some(invites::Answer::Full) => Closed::Full,
             Some(invites::Answer::Accepted) => Closed::Answered(true),
             Some(invites::Answer::Declined) => Closed::Answered(false),
-            None => return Ok(format!("The invitation {id} is being answered.")),
+            None => {
+                return Ok(strings::question_closed(
+                    lang,
+                    QuestionClosed::Answering(id),
+                ))
+            }
         };
         return Ok(strings::closed(lang, why, host, game, id));
     }
-    Ok(match p.answer.as_deref() {
-        Some("expired") => format!(
-            "The question {id} expired before you answered; {} can ask again.",
-            platform_name(ctx, &p.platform)
-        ),
-        Some(answer) => {
-            format!("You already answered {answer} to {id}. Say \"privacy\" to change your mind.")
-        }
-        None => format!("The question {id} is being answered."),
-    })
+    let why = match p.answer.as_deref() {
+        Some("expired") => QuestionClosed::Expired(id, platform_name(ctx, &p.platform)),
+        Some(answer) => QuestionClosed::Answered(id, answer),
+        None => QuestionClosed::Answering(id),
+    };
+    Ok(strings::question_closed(lang, why))
 }
 
 /// The message telling the platform the answer (also used when a prompt expires).

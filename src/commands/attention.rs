@@ -62,10 +62,8 @@ impl Node for Attention {
         }
         deliver(ctx, target, Right::Attention, |ctx, to| {
             let name = platform_name(ctx);
-            let body = match &query.reason {
-                Some(reason) => format!("{name} asks for your attention: {reason}"),
-                None => format!("{name} asks for your attention."),
-            };
+            let lang = ctx.directory.lang(to.as_str());
+            let body = crate::strings::asks_attention(lang, name, query.reason.as_deref());
             execute::message(
                 ctx,
                 to,

@@ -57,8 +57,8 @@ impl Node for Launch {
         let target = target(ctx, &query.input, Right::Launch)?;
         deliver(ctx, target, Right::Launch, |ctx, to| {
             let name = platform_name(ctx);
-            let what = query.text.as_deref().unwrap_or("the game");
-            let body = format!("{name} asks to start {what} on this device:\n{}", query.uri);
+            let lang = ctx.directory.lang(to.as_str());
+            let body = crate::strings::asks_launch(lang, name, query.text.as_deref(), &query.uri);
             execute::message(
                 ctx,
                 to,

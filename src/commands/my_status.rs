@@ -11,6 +11,7 @@ use crate::failure::Failure;
 use crate::rights::User;
 
 use crate::store::{SelfStatusRecord, Write};
+use crate::strings::{self, Lang, StatusNow};
 use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
@@ -90,11 +91,14 @@ impl Node for MyStatus {
 
     fn run(query: MyStatusQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
         let user = ctx.caller.bare();
+        let (lang, now) = (ctx.directory.lang(&user), unix_secs(ctx.now));
         let status = match query {
             MyStatusQuery::Show => {
                 return Flow::done(MyStatusAnswer {
                     status: ctx.self_status.get(&user).cloned(),
                     changed: false,
+                    lang,
+                    now,
                 })
             }
             MyStatusQuery::Clear => None,
@@ -120,6 +124,8 @@ impl Node for MyStatus {
         Flow::done(MyStatusAnswer {
             status,
             changed: true,
+            lang,
+            now,
         })
     }
 }
@@ -127,6 +133,9 @@ impl Node for MyStatus {
 struct MyStatusAnswer {
     status: Option<SelfStatusRecord>,
     changed: bool,
+    lang: Lang,
+    /// Seconds since the Unix epoch.
+    now: u32,
 }
 
 impl Answer for MyStatusAnswer {
@@ -142,22 +151,18 @@ impl Answer for MyStatusAnswer {
     }
 
     fn summary(&self) -> String {
-        match (&self.status, self.changed) {
-            (Some(s), true) => format!(
-                "Your status is now \"{}\". Platforms you share with see it, even when you are offline; say \"status clear\" to remove it.",
-                s.text
-            ),
-            (None, true) => "Your status is cleared.".to_owned(),
-            (Some(s), false) => format!(
-                "Your status is \"{}\" (set by {} at {}).",
-                s.text,
-                s.set_by,
-                datetime::format(u64::from(s.set_at))
-            ),
-            (None, false) => {
-                "You have no status. Say \"status\" and a line of text to set one.".to_owned()
-            }
-        }
+        let when = self.status.as_ref().map_or_else(String::new, |s| {
+            strings::ago(self.lang, self.now.saturating_sub(s.set_at))
+        });
+        strings::my_status(
+            self.lang,
+            match (&self.status, self.changed) {
+                (Some(s), true) => StatusNow::Set(&s.text),
+                (None, true) => StatusNow::Cleared,
+                (Some(s), false) => StatusNow::Is(&s.text, &s.set_by, &when),
+                (None, false) => StatusNow::None,
+            },
+        )
     }
 }
 

@@ -56,10 +56,8 @@ impl Node for OpenUrl {
         let target = target(ctx, &query.input, Right::OpenUrl)?;
         deliver(ctx, target, Right::OpenUrl, |ctx, to| {
             let name = platform_name(ctx);
-            let body = match &query.text {
-                Some(text) => format!("{name} suggests a page: {text}\n{}", query.url),
-                None => format!("{name} suggests a page:\n{}", query.url),
-            };
+            let lang = ctx.directory.lang(to.as_str());
+            let body = crate::strings::suggests_page(lang, name, query.text.as_deref(), &query.url);
             execute::message(
                 ctx,
                 to,

@@ -400,14 +400,11 @@ fn find_platform(ctx: &Ctx<'_, User>, word: &str) -> Result<String, Failure> {
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    Err(Failure::item_not_found(format!(
-        "there is no platform called {} here; the platforms are: {}",
-        quote(word),
-        if names.is_empty() {
-            "none yet".to_owned()
-        } else {
-            names.join(", ")
-        }
+    let lang = ctx.directory.lang(&ctx.caller.bare());
+    Err(Failure::item_not_found(strings::no_such_platform(
+        lang,
+        &quote(word),
+        &names,
     )))
 }
 

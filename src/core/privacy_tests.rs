@@ -571,3 +571,21 @@ fn a_form_with_nothing_to_fill_completes_at_once_and_a_platform_gets_the_fields_
         assert!(form.get_child("instructions", "jabber:x:data").is_some());
     }
 }
+
+#[test]
+fn a_user_reads_the_bridge_in_the_language_of_their_client() {
+    let mut core = opt_in(Store::open_in_memory().unwrap());
+    let presence = "<presence xmlns='jabber:component:accept' xml:lang='fr' from='alice@example.test/pc' to='game.example.test'/>";
+    core.handle(Input::Stanza(xml(presence)), t(9));
+    assert_eq!(
+        say(&mut core, "share all", t(10)),
+        "Toutes les plateformes peuvent maintenant vous voir. Dites « share none » pour annuler."
+    );
+    assert_eq!(
+        say(&mut core, "share all", t(11)),
+        "Toutes les plateformes vous voient déjà."
+    );
+    assert!(say(&mut core, "help", t(12)).starts_with("Je suis la passerelle de jeux."));
+    assert!(say(&mut core, "history", t(13)).starts_with("Aucune plateforme ne vous a regardé"));
+    assert!(say(&mut core, "frobnicate", t(14)).starts_with("Je ne connais pas « frobnicate »."));
+}

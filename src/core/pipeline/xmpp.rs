@@ -129,27 +129,20 @@ impl Core {
         let reply = |text: &str, out: &mut Outbox| {
             out.send(stanza::chat_reply(header, text));
         };
+        let lang = self.state.directory.lang(header.from.to_bare().as_str());
         if body.len() > commands::MAX_WORDS_BYTES {
-            return reply(
-                "That message is too long for me: I understand short words. Say \"help\" to see them.",
-                out,
-            );
+            return reply(&crate::strings::not_understood(lang, None), out);
         }
         let (word, rest) = commands::split_words(body);
         if word.is_empty() {
             return;
         }
         if word == "help" {
-            return reply(&self.help(&header.from), out);
+            return reply(&self.help(&header.from, lang), out);
         }
         let Some(def) = commands::find_word(&word) else {
-            return reply(
-                &format!(
-                    "I do not know \"{}\". Say \"help\" to see what I understand.",
-                    crate::failure::cut(&word, 40).unwrap_or_else(|| word.clone())
-                ),
-                out,
-            );
+            let word = crate::failure::cut(&word, 40).unwrap_or_else(|| word.clone());
+            return reply(&crate::strings::not_understood(lang, Some(&word)), out);
         };
         let actor = self.actor(&header.from, def.access, None);
         if !rights::admits(def.access, &actor) {
@@ -198,8 +191,8 @@ impl Core {
     }
 
     /// The words `from` may use, one per line.
-    fn help(&self, from: &Jid) -> String {
-        let mut text = String::from("I am the game bridge. You can say:");
+    fn help(&self, from: &Jid, lang: crate::strings::Lang) -> String {
+        let mut text = String::from(crate::strings::help_head(lang));
         for def in commands::NODES {
             if !self.may_run(from, def, None) {
                 continue;
@@ -209,7 +202,8 @@ impl Core {
                 text.push_str(word.usage);
             }
         }
-        text.push_str("\nhelp: this list");
+        text.push('\n');
+        text.push_str(crate::strings::help_tail(lang));
         text
     }
 
