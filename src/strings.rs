@@ -600,6 +600,127 @@ pub fn not_understood(lang: Lang, word: Option<&str>) -> String {
     }
 }
 
+/// How to use a chat word, as `help` lists it.
+pub fn usage(lang: Lang, word: &str) -> String {
+    let text = match (lang, word) {
+        (Lang::En, "privacy") => "privacy: which platforms see you (privacy link: a link to your privacy page)",
+        (Lang::En, "share") => "share all / share none / share <platform>: let platforms see you or not",
+        (Lang::En, "stop") => "stop <platform>: that platform no longer sees you",
+        (Lang::En, "history") => "history: which platforms looked at you lately (history 50: more)",
+        (Lang::En, "status") => "status <text> / status clear: a status platforms you share with see, even when you are offline",
+        (Lang::En, "accept") => "accept <id> / decline <id>: answer a game invitation (the id can be left out when only one waits)",
+        (Lang::En, "yes") => "yes <id> / no <id>: answer a platform's question (the id can be left out when only one waits)",
+        (Lang::En, "invitations") => "invitations: the game invitations waiting for your answer",
+        (Lang::En, "mute") => "mute [someone]: no more game invitations (from them, or from anyone; \"mute alice\" is alice of your server); unmute [someone] to undo",
+        (Lang::Fr, "privacy") => "privacy : quelles plateformes vous voient (privacy link : un lien vers votre page de confidentialité)",
+        (Lang::Fr, "share") => "share all / share none / share <plateforme> : laisser les plateformes vous voir, ou non",
+        (Lang::Fr, "stop") => "stop <plateforme> : cette plateforme ne vous voit plus",
+        (Lang::Fr, "history") => "history : quelles plateformes vous ont regardé récemment (history 50 : davantage)",
+        (Lang::Fr, "status") => "status <texte> / status clear : un statut que voient les plateformes avec qui vous partagez, même hors ligne",
+        (Lang::Fr, "accept") => "accept <id> / decline <id> : répondre à une invitation à jouer (l'id peut être omis quand une seule attend)",
+        (Lang::Fr, "yes") => "yes <id> / no <id> : répondre à la question d'une plateforme (l'id peut être omis quand une seule attend)",
+        (Lang::Fr, "invitations") => "invitations : les invitations à jouer qui attendent votre réponse",
+        (Lang::Fr, "mute") => "mute [quelqu'un] : plus d'invitations à jouer (de cette personne, ou de personne ; « mute alice » est alice de votre serveur) ; unmute [quelqu'un] pour annuler",
+        (Lang::De, "privacy") => "privacy: welche Plattformen dich sehen (privacy link: ein Link zu deiner Datenschutzseite)",
+        (Lang::De, "share") => "share all / share none / share <Plattform>: Plattformen dich sehen lassen oder nicht",
+        (Lang::De, "stop") => "stop <Plattform>: diese Plattform sieht dich nicht mehr",
+        (Lang::De, "history") => "history: welche Plattformen dich zuletzt angesehen haben (history 50: mehr)",
+        (Lang::De, "status") => "status <Text> / status clear: ein Status, den Plattformen sehen, mit denen du teilst, auch wenn du offline bist",
+        (Lang::De, "accept") => "accept <id> / decline <id>: eine Spieleinladung beantworten (die id kann fehlen, wenn nur eine wartet)",
+        (Lang::De, "yes") => "yes <id> / no <id>: die Frage einer Plattform beantworten (die id kann fehlen, wenn nur eine wartet)",
+        (Lang::De, "invitations") => "invitations: die Spieleinladungen, die auf deine Antwort warten",
+        (Lang::De, "mute") => "mute [jemand]: keine Spieleinladungen mehr (von dieser Person oder von niemandem; „mute alice“ ist alice deines Servers); unmute [jemand] macht es rückgängig",
+        (Lang::Es, "privacy") => "privacy: qué plataformas te ven (privacy link: un enlace a tu página de privacidad)",
+        (Lang::Es, "share") => "share all / share none / share <plataforma>: dejar que las plataformas te vean, o no",
+        (Lang::Es, "stop") => "stop <plataforma>: esa plataforma ya no te ve",
+        (Lang::Es, "history") => "history: qué plataformas te miraron últimamente (history 50: más)",
+        (Lang::Es, "status") => "status <texto> / status clear: un estado que ven las plataformas con las que compartes, incluso sin conexión",
+        (Lang::Es, "accept") => "accept <id> / decline <id>: responder a una invitación a jugar (el id puede omitirse si solo espera una)",
+        (Lang::Es, "yes") => "yes <id> / no <id>: responder a la pregunta de una plataforma (el id puede omitirse si solo espera una)",
+        (Lang::Es, "invitations") => "invitations: las invitaciones a jugar que esperan tu respuesta",
+        (Lang::Es, "mute") => "mute [alguien]: no más invitaciones a jugar (de esa persona, o de nadie; «mute alice» es alice de tu servidor); unmute [alguien] para deshacerlo",
+        (_, word) => word,
+    };
+    text.to_owned()
+}
+
+/// The words of the forms users fill (titles, instructions, labels, choices) in `lang`:
+/// the forms are written in English, and each of their texts found here is put in the
+/// user's language. A text not found stays as it is (names, lists made of the user's
+/// own data).
+pub fn translate_form(
+    lang: Lang,
+    mut form: crate::xep::forms::DataForm,
+) -> crate::xep::forms::DataForm {
+    if lang == Lang::En {
+        return form;
+    }
+    let put = |text: &mut String| {
+        if let Some(found) = form_text(lang, text) {
+            *text = found.to_owned();
+        }
+    };
+    if let Some(title) = &mut form.title {
+        put(title);
+    }
+    form.instructions.iter_mut().for_each(put);
+    for field in &mut form.fields {
+        if let Some(label) = &mut field.label {
+            put(label);
+        }
+        for option in &mut field.options {
+            if let Some(label) = &mut option.label {
+                put(label);
+            }
+        }
+    }
+    form
+}
+
+/// The English texts of users' forms, each in the other languages.
+const FORM_TEXTS: &[[&str; 4]] = &[
+    ["Your privacy", "Votre confidentialité", "Deine Privatsphäre", "Tu privacidad"],
+    ["Choose who may see when you are available and whom you are chatting with. Leave both empty to see what you share now and who looked.",
+     "Choisissez qui peut voir quand vous êtes disponible et avec qui vous discutez. Laissez les deux vides pour voir ce que vous partagez et qui a regardé.",
+     "Wähle, wer sehen darf, wann du erreichbar bist und mit wem du chattest. Lass beides leer, um zu sehen, was du teilst und wer geschaut hat.",
+     "Elige quién puede ver cuándo estás disponible y con quién chateas. Deja ambos vacíos para ver qué compartes y quién miró."],
+    ["Share with", "Partager avec", "Teilen mit", "Compartir con"],
+    ["Stop sharing with", "Ne plus partager avec", "Nicht mehr teilen mit", "Dejar de compartir con"],
+    ["Every platform", "Toutes les plateformes", "Jede Plattform", "Todas las plataformas"],
+    ["No platform", "Aucune plateforme", "Keine Plattform", "Ninguna plataforma"],
+    ["No change", "Pas de changement", "Keine Änderung", "Sin cambios"],
+    ["Your status for games", "Votre statut de jeu", "Dein Spielstatus", "Tu estado de juego"],
+    ["A line the platforms you share with read, kept when you log out. Leave it empty to clear it. Where your client takes words one by one (Profanity's /field1), put the line in quotes: \"Up for chess after 8\". Or say it in the chat: status Up for chess after 8.",
+     "Une ligne que lisent les plateformes avec qui vous partagez, gardée quand vous vous déconnectez. Laissez-la vide pour l'effacer. Si votre client prend les mots un par un (/field1 de Profanity), mettez la ligne entre guillemets : \"Partant pour les échecs après 20 h\". Ou dites-le dans le chat : status Partant pour les échecs après 20 h.",
+     "Eine Zeile, die Plattformen lesen, mit denen du teilst, behalten, wenn du dich abmeldest. Leer lassen, um sie zu löschen. Nimmt dein Client Wörter einzeln (/field1 in Profanity), setze die Zeile in Anführungszeichen: \"Schach nach 20 Uhr\". Oder sag es im Chat: status Schach nach 20 Uhr.",
+     "Una línea que leen las plataformas con las que compartes, guardada al desconectarte. Déjala vacía para borrarla. Si tu cliente toma las palabras una a una (/field1 de Profanity), pon la línea entre comillas: \"Ajedrez después de las 20\". O dilo en el chat: status Ajedrez después de las 20."],
+    ["Status", "Statut", "Status", "Estado"],
+    ["Answer", "Répondre", "Antworten", "Responder"],
+    ["The id of the invitation or question, from its message, and your answer.",
+     "L'id de l'invitation ou de la question, tiré de son message, et votre réponse.",
+     "Die id der Einladung oder Frage aus ihrer Nachricht, und deine Antwort.",
+     "El id de la invitación o pregunta, de su mensaje, y tu respuesta."],
+    ["Id", "Id", "Id", "Id"],
+    ["Your answer", "Votre réponse", "Deine Antwort", "Tu respuesta"],
+    ["Yes (accept)", "Oui (accepter)", "Ja (annehmen)", "Sí (aceptar)"],
+    ["No (decline)", "Non (refuser)", "Nein (ablehnen)", "No (rechazar)"],
+    ["Game invitations", "Invitations à jouer", "Spieleinladungen", "Invitaciones a jugar"],
+    ["Pick an invitation and answer it.", "Choisissez une invitation et répondez-y.", "Wähle eine Einladung und beantworte sie.", "Elige una invitación y respóndela."],
+    ["Invitation", "Invitation", "Einladung", "Invitación"],
+    ["Mute game invitations", "Mettre les invitations en sourdine", "Spieleinladungen stummschalten", "Silenciar invitaciones a jugar"],
+    ["From whom (left empty: from anyone).", "De qui (vide : de tout le monde).", "Von wem (leer: von allen).", "De quién (vacío: de cualquiera)."],
+    ["From", "De", "Von", "De"],
+    ["Mute (untick to unmute)", "Sourdine (décochez pour la retirer)", "Stumm (abwählen, um es aufzuheben)", "Silenciar (desmarca para quitarlo)"],
+];
+
+/// `english`, one of the users' form texts, in `lang`.
+pub fn form_text(lang: Lang, english: &str) -> Option<&'static str> {
+    FORM_TEXTS
+        .iter()
+        .find(|row| row[0] == english)
+        .map(|row| row[lang as usize])
+}
+
 /// The first line of `help`; the words follow, one per line, then [`help_tail`].
 pub fn help_head(lang: Lang) -> &'static str {
     match lang {
@@ -1109,6 +1230,14 @@ mod tests {
             ("waiting_list".into(), each(|l| waiting_list(l, &[]))),
             ("muted".into(), each(|l| muted(l, true, None))),
         ];
+        // Every word help lists, its usage: none falls back to the bare word.
+        for def in crate::commands::NODES {
+            for word in def.words.iter().filter(|w| w.listed) {
+                let texts = each(|l| usage(l, word.word));
+                assert_ne!(texts[0], word.word, "no usage for {}", word.word);
+                cases.push((format!("usage {}", word.word), texts));
+            }
+        }
         for secs in [0, 120, 7200, 90_000, 400_000] {
             cases.push((format!("ago {secs}"), each(|l| ago(l, secs))));
         }
@@ -1213,6 +1342,48 @@ mod tests {
                 if *lang != Lang::En {
                     assert_ne!(text, &texts[0], "{name}: {lang:?} is still English");
                 }
+            }
+        }
+    }
+
+    /// Every text of every form users fill is in [`FORM_TEXTS`], so each has its
+    /// translations; the forms a French user gets are French.
+    #[test]
+    fn users_forms_are_in_their_language() {
+        use crate::commands::{testkit::Bench, NODES};
+        use crate::rights::{Access, Actor};
+        let bench = Bench::new();
+        let user = Actor::User(bench.user("bob"));
+        let mut checked = 0;
+        for def in NODES.iter().filter(|d| d.access == Access::User) {
+            let Some(form) = (def.form)(&user, &bench.view()) else {
+                continue;
+            };
+            let mut texts: Vec<&str> = form.title.iter().map(String::as_str).collect();
+            texts.extend(form.instructions.iter().map(String::as_str));
+            for field in &form.fields {
+                texts.extend(field.label.as_deref());
+                texts.extend(field.options.iter().filter_map(|o| o.label.as_deref()));
+            }
+            for text in texts {
+                // The invitations form with nothing waiting says so in the user's words.
+                if text == waiting_list(Lang::En, &[]) {
+                    continue;
+                }
+                assert!(
+                    form_text(Lang::Fr, text).is_some(),
+                    "{}: {text:?} has no translations",
+                    def.node
+                );
+                checked += 1;
+            }
+            let french = translate_form(Lang::Fr, form.clone());
+            assert_ne!(french.title, form.title, "{}", def.node);
+        }
+        assert!(checked > 10, "{checked} texts checked");
+        for row in FORM_TEXTS {
+            for text in row {
+                assert!(!text.trim().is_empty(), "{row:?}");
             }
         }
     }

@@ -96,16 +96,28 @@ impl Node for AnswerPrompt {
     const WORDS: &'static [Word] = &[
         Word {
             word: "accept",
-            usage: "accept <id> / decline <id>: answer a game invitation (the id can be left out when only one waits)",
+            listed: true,
         },
-        Word { word: "decline", usage: "" },
+        Word {
+            word: "decline",
+            listed: false,
+        },
         Word {
             word: "yes",
-            usage: "yes <id> / no <id>: answer a platform's question (the id can be left out when only one waits)",
+            listed: true,
         },
-        Word { word: "no", usage: "" },
-        Word { word: "y", usage: "" },
-        Word { word: "n", usage: "" },
+        Word {
+            word: "no",
+            listed: false,
+        },
+        Word {
+            word: "y",
+            listed: false,
+        },
+        Word {
+            word: "n",
+            listed: false,
+        },
     ];
     type Query = AnswerQuery;
     const DOC: Option<Doc> = Some(Doc {

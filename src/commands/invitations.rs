@@ -79,7 +79,7 @@ impl Node for Invitations {
     type Caller = User;
     const WORDS: &'static [Word] = &[Word {
         word: "invitations",
-        usage: "invitations: the game invitations waiting for your answer",
+        listed: true,
     }];
     type Query = InvitationsQuery;
 

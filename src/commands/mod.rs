@@ -141,7 +141,9 @@ pub trait Node: 'static {
 #[derive(Debug, Clone, Copy)]
 pub struct Word {
     pub word: &'static str,
-    pub usage: &'static str,
+    /// Whether `help` lists it (with its usage from [`crate::strings::usage`]); an
+    /// alias (`n` for `no`) is not.
+    pub listed: bool,
 }
 
 /// A node as the registry holds it.
@@ -191,9 +193,15 @@ fn narrow<N: Node>(actor: &Actor) -> Result<N::Caller, Failure> {
 /// The node's own form or, for a platform node that has none, one asking for the
 /// inputs its documentation declares: a platform trying a command from a chat client
 /// gets the fields to fill, not a refusal for the first one missing.
+/// A user's form is in their language ([`crate::strings::translate_form`]).
 fn form<N: Node>(actor: &Actor, view: &View<'_>) -> Option<DataForm> {
     let caller = narrow::<N>(actor).ok()?;
     let mut out = Out::default();
+    if let Actor::User(user) = actor {
+        let lang = view.directory.lang(&user.bare());
+        return N::form(&Ctx::new(&caller, view, &mut out))
+            .map(|form| crate::strings::translate_form(lang, form));
+    }
     N::form(&Ctx::new(&caller, view, &mut out)).or_else(|| {
         let doc = N::DOC.filter(|d| !d.input.is_empty())?;
         Some(fields::blank_form(

@@ -68,11 +68,11 @@ impl Node for Mute {
     const WORDS: &'static [Word] = &[
         Word {
             word: "mute",
-            usage: "mute [someone]: no more game invitations (from them, or from anyone; \"mute alice\" is alice of your server); unmute [someone] to undo",
+            listed: true,
         },
         Word {
             word: "unmute",
-            usage: "",
+            listed: false,
         },
     ];
     type Query = MuteQuery;

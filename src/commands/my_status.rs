@@ -60,7 +60,7 @@ impl Node for MyStatus {
     type Caller = User;
     const WORDS: &'static [Word] = &[Word {
         word: "status",
-        usage: "status <text> / status clear: a status platforms you share with see, even when you are offline",
+        listed: true,
     }];
     type Query = MyStatusQuery;
 

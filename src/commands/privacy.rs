@@ -122,19 +122,19 @@ impl Node for Privacy {
     const WORDS: &'static [Word] = &[
         Word {
             word: "privacy",
-            usage: "privacy: which platforms see you (privacy link: a link to your privacy page)",
+            listed: true,
         },
         Word {
             word: "share",
-            usage: "share all / share none / share <platform>: let platforms see you or not",
+            listed: true,
         },
         Word {
             word: "stop",
-            usage: "stop <platform>: that platform no longer sees you",
+            listed: true,
         },
         Word {
             word: "history",
-            usage: "history: which platforms looked at you lately (history 50: more)",
+            listed: true,
         },
     ];
     type Query = PrivacyQuery;

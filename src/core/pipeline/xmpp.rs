@@ -197,9 +197,9 @@ impl Core {
             if !self.may_run(from, def, None) {
                 continue;
             }
-            for word in def.words.iter().filter(|w| !w.usage.is_empty()) {
+            for word in def.words.iter().filter(|w| w.listed) {
                 text.push('\n');
-                text.push_str(word.usage);
+                text.push_str(&crate::strings::usage(lang, word.word));
             }
         }
         text.push('\n');
