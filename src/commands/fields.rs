@@ -5,6 +5,7 @@
 //! same declaration, so a field cannot be named two ways.
 
 use crate::failure::Failure;
+use crate::strings::{self, Lang};
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 /// One field, as a node declares it.
@@ -116,6 +117,36 @@ impl Spec {
     }
 }
 
+/// The words of the forms users fill (titles, instructions, labels, choices) in `lang`:
+/// the forms are written in English, and each of their texts found here is put in the
+/// user's language ([`strings::FORM_TEXTS`]). A text not found stays as it is (names, lists made of the user's
+/// own data).
+pub fn in_lang(lang: Lang, mut form: DataForm) -> DataForm {
+    if lang == Lang::En {
+        return form;
+    }
+    let put = |text: &mut String| {
+        if let Some(found) = strings::form_text(lang, text) {
+            *text = found.to_owned();
+        }
+    };
+    if let Some(title) = &mut form.title {
+        put(title);
+    }
+    form.instructions.iter_mut().for_each(put);
+    for field in &mut form.fields {
+        if let Some(label) = &mut field.label {
+            put(label);
+        }
+        for option in &mut field.options {
+            if let Some(label) = &mut option.label {
+                put(label);
+            }
+        }
+    }
+    form
+}
+
 /// A blank form of `form_type` asking for `fields`.
 pub fn blank_form(form_type: &str, title: &str, instructions: &str, fields: &[Spec]) -> DataForm {
     let mut form = DataForm::new(FormType::Form, Some(form_type))
@@ -168,6 +199,48 @@ pub fn check_text(text: &str, var: &str, max: usize, lines: bool) -> Result<Stri
 
 #[cfg(test)]
 mod tests {
+    /// Every text of every form users fill is in [`strings::FORM_TEXTS`], so each has its
+    /// translations; the forms a French user gets are French.
+    #[test]
+    fn users_forms_are_in_their_language() {
+        use crate::commands::{testkit::Bench, NODES};
+        use crate::rights::{Access, Actor};
+        let bench = Bench::new();
+        let user = Actor::User(bench.user("bob"));
+        let mut checked = 0;
+        for def in NODES.iter().filter(|d| d.access == Access::User) {
+            let Some(form) = (def.form)(&user, &bench.view()) else {
+                continue;
+            };
+            let mut texts: Vec<&str> = form.title.iter().map(String::as_str).collect();
+            texts.extend(form.instructions.iter().map(String::as_str));
+            for field in &form.fields {
+                texts.extend(field.label.as_deref());
+                texts.extend(field.options.iter().filter_map(|o| o.label.as_deref()));
+            }
+            for text in texts {
+                // The invitations form with nothing waiting says so in the user's words.
+                if text == strings::waiting_list(Lang::En, &[]) {
+                    continue;
+                }
+                assert!(
+                    strings::form_text(Lang::Fr, text).is_some(),
+                    "{}: {text:?} has no translations",
+                    def.node
+                );
+                checked += 1;
+            }
+            let french = in_lang(Lang::Fr, form.clone());
+            assert_ne!(french.title, form.title, "{}", def.node);
+        }
+        assert!(checked > 10, "{checked} texts checked");
+        for row in strings::FORM_TEXTS {
+            for text in row {
+                assert!(!text.trim().is_empty(), "{row:?}");
+            }
+        }
+    }
+
     use super::*;
 
     const USER: Spec = Spec::jid("jid", "User")

@@ -193,14 +193,13 @@ fn narrow<N: Node>(actor: &Actor) -> Result<N::Caller, Failure> {
 /// The node's own form or, for a platform node that has none, one asking for the
 /// inputs its documentation declares: a platform trying a command from a chat client
 /// gets the fields to fill, not a refusal for the first one missing.
-/// A user's form is in their language ([`crate::strings::translate_form`]).
+/// A user's form is in their language ([`fields::in_lang`]).
 fn form<N: Node>(actor: &Actor, view: &View<'_>) -> Option<DataForm> {
     let caller = narrow::<N>(actor).ok()?;
     let mut out = Out::default();
     if let Actor::User(user) = actor {
         let lang = view.directory.lang(&user.bare());
-        return N::form(&Ctx::new(&caller, view, &mut out))
-            .map(|form| crate::strings::translate_form(lang, form));
+        return N::form(&Ctx::new(&caller, view, &mut out)).map(|form| fields::in_lang(lang, form));
     }
     N::form(&Ctx::new(&caller, view, &mut out)).or_else(|| {
         let doc = N::DOC.filter(|d| !d.input.is_empty())?;
