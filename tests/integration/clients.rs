@@ -8,7 +8,7 @@
 //! Set `CLIENT_SCREENS=<dir>` to keep each screen checked as a text file there
 //! (`scripts/client-screens.sh` turns them into the pictures under `docs/clients/`).
 //!
-//! Desktop clients (Pidgin, Psi) run on a private X display (Xvfb, openbox), driven
+//! Desktop clients (Pidgin, Psi, Gajim) run on a private X display (Xvfb, openbox), driven
 //! with xdotool and photographed with ImageMagick's `import`: ignored by default
 //! (`scripts/desktop-clients.sh` runs them and keeps their pictures).
 
@@ -564,6 +564,7 @@ async fn profanity_a_platform_sees_labelled_fields_and_the_summary() {
 enum DesktopApp {
     Pidgin,
     Psi,
+    Gajim,
 }
 
 impl DesktopApp {
@@ -571,6 +572,7 @@ impl DesktopApp {
         match self {
             DesktopApp::Pidgin => "pidgin",
             DesktopApp::Psi => "psi",
+            DesktopApp::Gajim => "gajim",
         }
     }
 }
@@ -649,6 +651,19 @@ impl Desktop {
                         .to_owned(),
                 );
             }
+            // Gajim keeps its settings in SQLite: its first start makes them, then the
+            // account goes in (see `Desktop::start`).
+            DesktopApp::Gajim => {}
+        }
+        // Gajim will not run as root: as root, it runs as nobody, in a home it owns.
+        let as_nobody = app == DesktopApp::Gajim && is_root();
+        if as_nobody {
+            let status = Command::new("chown")
+                .args(["-R", "nobody:nogroup"])
+                .arg(h)
+                .status()
+                .unwrap();
+            assert!(status.success());
         }
         use std::io::BufRead;
         let mut xvfb = Command::new("Xvfb")
@@ -672,22 +687,92 @@ impl Desktop {
         let display = format!(":{}", number.trim());
         let d = h.display().to_string();
         let spawn = |program: &str| {
-            Command::new(program)
+            let mut command = match (program, as_nobody) {
+                ("gajim", true) => {
+                    // What the window manager (root) made in the home is nobody's too.
+                    let _ = Command::new("chown")
+                        .args(["-R", "nobody:nogroup"])
+                        .arg(&d)
+                        .status();
+                    let mut c = Command::new("setpriv");
+                    c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+                        .args(["dbus-run-session", "gajim"]);
+                    c
+                }
+                ("gajim", false) => {
+                    let mut c = Command::new("dbus-run-session");
+                    c.arg("gajim");
+                    c
+                }
+                _ => Command::new(program),
+            };
+            // Each in a process group of its own, which the end kills whole.
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+            command
                 .env("DISPLAY", &display)
                 .env("HOME", &d)
                 .env("XDG_CONFIG_HOME", format!("{d}/.config"))
                 .env("XDG_DATA_HOME", format!("{d}/.local/share"))
                 .env("XDG_CACHE_HOME", format!("{d}/.cache"))
                 .env("LANG", "C.UTF-8")
+                .env("XDG_RUNTIME_DIR", format!("{d}/run"))
                 .current_dir(&d)
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stderr(
+                    std::fs::File::create(format!("{d}/{program}.log"))
+                        .map_or_else(|_| std::process::Stdio::null(), Into::into),
+                )
                 .spawn()
                 .unwrap_or_else(|e| panic!("{program} runs: {e}"))
         };
         let wm = spawn("openbox");
         std::thread::sleep(Duration::from_millis(500));
-        let client = spawn(app.name());
+        let mut client = spawn(app.name());
+        if app == DesktopApp::Gajim {
+            let settings = h.join(".config/gajim/settings.sqlite");
+            let deadline = Instant::now() + T;
+            while !gajim_ready(&settings) {
+                assert!(
+                    Instant::now() < deadline,
+                    "Gajim never started: {}\n{}",
+                    std::fs::read_to_string(h.join("gajim.log")).unwrap_or_default(),
+                    String::from_utf8_lossy(&Command::new("find").arg(h).output().unwrap().stdout)
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            // Its first start settled: the settings written.
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", client.id())])
+                .status();
+            let _ = client.wait();
+            std::thread::sleep(Duration::from_millis(500));
+            let db = rusqlite::Connection::open(&settings).unwrap();
+            let account = serde_json::json!({
+                "account": {
+                    "name": user, "hostname": "example.test", "password": password,
+                    "savepass": true, "active": true, "autoconnect": true,
+                    "use_custom_host": true, "custom_host": "127.0.0.1", "custom_port": port,
+                    "custom_type": "PLAIN", "use_plain_connection": true,
+                    "confirm_unencrypted_connection": false, "resource": "gajim",
+                },
+                "contact": {},
+                "group_chat": {},
+            });
+            db.execute(
+                "INSERT OR REPLACE INTO account_settings VALUES (?1, ?2)",
+                (user, account.to_string()),
+            )
+            .unwrap();
+            // No keyring on a private display: the password stays in the settings.
+            db.execute(
+                "UPDATE settings SET settings = json_set(settings, '$.use_keyring', json('false')) WHERE name = 'app'",
+                (),
+            )
+            .unwrap();
+            drop(db);
+            client = spawn(app.name());
+        }
         Desktop {
             app,
             display,
@@ -766,10 +851,19 @@ impl Desktop {
 impl Drop for Desktop {
     fn drop(&mut self) {
         for child in &mut self.children {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stderr(std::process::Stdio::null())
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
+
+/// Whether Gajim made its settings (`settings`: it holds them locked while it runs).
+fn gajim_ready(settings: &Path) -> bool {
+    std::fs::metadata(settings).is_ok_and(|m| m.len() > 0)
 }
 
 /// A player in a desktop client receives a consent request and an invitation, and
@@ -785,6 +879,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
     let main = match app {
         DesktopApp::Pidgin => client.window("^Buddy List$").await,
         DesktopApp::Psi => client.window("Psi$").await,
+        DesktopApp::Gajim => client.window("^Gajim$").await,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     let asked = command(
@@ -797,14 +892,18 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
     assert_eq!(result_field(&asked, "result"), "sent");
     // Psi shows the event on the bridge in its roster (the last row: the player, alice,
     // then "Not in list"): a double click opens it.
-    let open = |main: &str| {
-        if app == DesktopApp::Psi {
-            client.click(main, 95, 165, 2);
-        }
+    // Gajim lists the conversation first in its chat list: a click opens it.
+    let open = |main: &str| match app {
+        DesktopApp::Psi => client.click(main, 95, 165, 2),
+        DesktopApp::Gajim => client.click(main, 244, 167, 1),
+        DesktopApp::Pidgin => {}
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     open(&main);
-    let window = client.window("^game.example.test$").await;
+    let window = match app {
+        DesktopApp::Gajim => main.clone(),
+        _ => client.window("^game.example.test$").await,
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     client.shot("consent-request");
     let answer_form = |window: &str, choice_downs: usize| {
@@ -821,7 +920,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
         client.xdotool(&["key", "alt+s"]);
     };
     match app {
-        DesktopApp::Pidgin => client.type_line(&window, "yes"),
+        DesktopApp::Pidgin | DesktopApp::Gajim => client.type_line(&window, "yes"),
         DesktopApp::Psi => answer_form(&window, 1),
     }
     let told = news(&mut arcade, "urn:xmpp-game-bridge:consent:1").await;
@@ -846,7 +945,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     match app {
-        DesktopApp::Pidgin => {
+        DesktopApp::Pidgin | DesktopApp::Gajim => {
             client.shot("invitation");
             client.type_line(&window, "accept");
         }
@@ -877,4 +976,10 @@ async fn desktop_pidgin_a_player_reads_and_answers() {
 #[ignore = "a desktop client: scripts/desktop-clients.sh"]
 async fn desktop_psi_a_player_reads_and_answers() {
     desktop_player_reads_and_answers(DesktopApp::Psi).await;
+}
+
+#[tokio::test]
+#[ignore = "a desktop client: scripts/desktop-clients.sh"]
+async fn desktop_gajim_a_player_reads_and_answers() {
+    desktop_player_reads_and_answers(DesktopApp::Gajim).await;
 }
