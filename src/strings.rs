@@ -644,6 +644,55 @@ pub fn usage(lang: Lang, word: &str) -> String {
     text.to_owned()
 }
 
+/// The privacy page's words (in the browser's language), each in the other languages.
+pub const PAGE_TEXTS: &[[&str; 4]] = &[
+    ["Your privacy", "Votre confidentialité", "Deine Privatsphäre", "Tu privacidad"],
+    ["Platforms", "Plateformes", "Plattformen", "Plataformas"],
+    ["See you", "Vous voient", "Sehen dich", "Te ven"],
+    ["Do not see you", "Ne vous voient pas", "Sehen dich nicht", "No te ven"],
+    ["none", "aucune", "keine", "ninguna"],
+    ["Stop", "Arrêter", "Stoppen", "Dejar"],
+    ["Share", "Partager", "Teilen", "Compartir"],
+    ["Share with every platform", "Partager avec toutes les plateformes", "Mit jeder Plattform teilen", "Compartir con todas las plataformas"],
+    ["Share with none", "Ne partager avec aucune", "Mit keiner teilen", "No compartir con ninguna"],
+    ["Game invitations muted from:", "Invitations en sourdine de :", "Einladungen stummgeschaltet von:", "Invitaciones silenciadas de:"],
+    ["Who looked at you lately", "Qui vous a regardé récemment", "Wer dich zuletzt angesehen hat", "Quién te miró últimamente"],
+    ["No platform looked at you lately.", "Aucune plateforme ne vous a regardé récemment.", "Keine Plattform hat dich in letzter Zeit angesehen.", "Ninguna plataforma te ha mirado últimamente."],
+    ["Invitations waiting", "Invitations en attente", "Wartende Einladungen", "Invitaciones pendientes"],
+    ["No game invitation is waiting for you.", "Aucune invitation à jouer ne vous attend.", "Keine Spieleinladung wartet auf dich.", "No tienes invitaciones a jugar pendientes."],
+    ["Accept", "Accepter", "Annehmen", "Aceptar"],
+    ["Decline", "Refuser", "Ablehnen", "Rechazar"],
+    ["Your status for games", "Votre statut de jeu", "Dein Spielstatus", "Tu estado de juego"],
+    ["What platforms you share with read, kept when you log out (empty: none)", "Ce que lisent les plateformes avec qui vous partagez, gardé quand vous vous déconnectez (vide : aucun)", "Was Plattformen lesen, mit denen du teilst, behalten, wenn du dich abmeldest (leer: keiner)", "Lo que leen las plataformas con las que compartes, guardado al desconectarte (vacío: ninguno)"],
+    ["Save", "Enregistrer", "Speichern", "Guardar"],
+    ["Nothing was asked.", "Rien n'a été demandé.", "Nichts wurde gefragt.", "No se pidió nada."],
+    ["Done.", "Fait.", "Erledigt.", "Hecho."],
+    ["Not here", "Pas ici", "Nicht hier", "No aquí"],
+    ["This server has no privacy page.", "Ce serveur n'a pas de page de confidentialité.", "Dieser Server hat keine Datenschutzseite.", "Este servidor no tiene página de privacidad."],
+    ["Your privacy page", "Votre page de confidentialité", "Deine Datenschutzseite", "Tu página de privacidad"],
+    ["This page opens from a link the game bridge gives you. Say \"privacy link\" in a chat with it for a new one.", "Cette page s'ouvre depuis un lien que vous donne la passerelle de jeux. Dites « privacy link » dans une discussion avec elle pour en obtenir un.", "Diese Seite öffnet sich über einen Link, den dir die Spielbrücke gibt. Sag „privacy link“ im Chat mit ihr für einen neuen.", "Esta página se abre desde un enlace que te da el puente de juegos. Di «privacy link» en un chat con él para uno nuevo."],
+    ["Not read", "Non lu", "Nicht gelesen", "No leído"],
+    ["Not changed", "Non modifié", "Nicht geändert", "Sin cambios"],
+    ["This form is not from your page. Open your page again and change it there.", "Ce formulaire ne vient pas de votre page. Rouvrez votre page et faites le changement là.", "Dieses Formular stammt nicht von deiner Seite. Öffne deine Seite erneut und ändere es dort.", "Este formulario no es de tu página. Vuelve a abrir tu página y cámbialo allí."],
+    ["Not allowed", "Non permis", "Nicht erlaubt", "No permitido"],
+    ["The page is read with GET and changed with its buttons.", "La page se lit avec GET et se modifie avec ses boutons.", "Die Seite wird mit GET gelesen und mit ihren Knöpfen geändert.", "La página se lee con GET y se cambia con sus botones."],
+    ["This link does not open", "Ce lien ne s'ouvre pas", "Dieser Link öffnet nichts", "Este enlace no se abre"],
+    ["Say \"privacy link\" in a chat with the game bridge for a new one.", "Dites « privacy link » dans une discussion avec la passerelle de jeux pour en obtenir un nouveau.", "Sag „privacy link“ im Chat mit der Spielbrücke für einen neuen.", "Di «privacy link» en un chat con el puente de juegos para uno nuevo."],
+    ["This link has expired: links last 10 minutes.", "Ce lien a expiré : les liens durent 10 minutes.", "Dieser Link ist abgelaufen: Links gelten 10 Minuten.", "Este enlace caducó: los enlaces duran 10 minutos."],
+    ["This is not a link the game bridge gave, or it gave it before it restarted.", "Ce n'est pas un lien donné par la passerelle de jeux, ou elle l'a donné avant de redémarrer.", "Diesen Link hat die Spielbrücke nicht gegeben, oder sie gab ihn vor ihrem Neustart.", "Este no es un enlace que diera el puente de juegos, o lo dio antes de reiniciarse."],
+    ["The page cannot open right now.", "La page ne peut pas s'ouvrir pour le moment.", "Die Seite kann gerade nicht öffnen.", "La página no puede abrirse ahora."],
+    ["This link was used already: each opens the page once.", "Ce lien a déjà servi : chacun ouvre la page une seule fois.", "Dieser Link wurde schon benutzt: jeder öffnet die Seite einmal.", "Este enlace ya se usó: cada uno abre la página una vez."],
+    ["Too many pages are open right now; try again in a few minutes.", "Trop de pages sont ouvertes en ce moment ; réessayez dans quelques minutes.", "Gerade sind zu viele Seiten offen; versuch es in ein paar Minuten wieder.", "Hay demasiadas páginas abiertas ahora; inténtalo en unos minutos."],
+];
+
+/// `english`, one of the privacy page's words, in `lang` (as it is when not found).
+pub fn page_text<'a>(lang: Lang, english: &'a str) -> &'a str {
+    PAGE_TEXTS
+        .iter()
+        .find(|row| row[0] == english)
+        .map_or(english, |row| row[lang as usize])
+}
+
 /// The English texts of users' forms, each in the other languages.
 pub const FORM_TEXTS: &[[&str; 4]] = &[
     ["Your privacy", "Votre confidentialité", "Deine Privatsphäre", "Tu privacidad"],
@@ -1303,10 +1352,23 @@ mod tests {
                 each(|l| to_host(l, news, "i", "g")),
             ));
         }
+        for row in PAGE_TEXTS.iter().chain(FORM_TEXTS) {
+            if row[0] != "Id" {
+                cases.push((
+                    row[0].to_owned(),
+                    row.iter().map(|t| t.to_string()).collect(),
+                ));
+            }
+        }
         for (name, texts) in &cases {
             for (lang, text) in ALL.iter().zip(texts) {
                 assert!(!text.trim().is_empty(), "{name}: nothing in {lang:?}");
-                if *lang != Lang::En {
+                // Words that are the same in both languages.
+                let same = matches!(
+                    (name.as_str(), lang),
+                    ("Status", Lang::De) | ("Invitation", Lang::Fr)
+                );
+                if *lang != Lang::En && !same {
                     assert_ne!(text, &texts[0], "{name}: {lang:?} is still English");
                 }
             }

@@ -21,7 +21,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use hyper::header::{
+    HeaderValue, ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
@@ -29,6 +31,7 @@ use super::body::Body;
 use super::{Door, HttpStats};
 use crate::core::{DoorRequest, Format, PAGE_DOOR};
 use crate::rights::page_link::{LinkError, PageLinks, PATH};
+use crate::strings::{page_text, Lang};
 use crate::xep::forms::{DataForm, Field, FormType};
 
 /// How long a session lasts after its link is opened.
@@ -103,12 +106,11 @@ pub fn serves(path: &str) -> bool {
 impl Door {
     /// Everything under `/privacy`.
     pub(super) async fn privacy(&self, request: Request<Incoming>) -> Response<Body> {
+        let lang = browser_lang(&request);
+        let t = |english| page_text(lang, english);
         let Some(pages) = &self.links.pages else {
-            return page(
-                StatusCode::NOT_FOUND,
-                "Not here",
-                "<p>This server has no privacy page.</p>",
-            );
+            let text = format!("<p>{}</p>", t("This server has no privacy page."));
+            return page(lang, StatusCode::NOT_FOUND, t("Not here"), &text);
         };
         let path = request.uri().path().to_owned();
         if path == STYLE_PATH {
@@ -122,7 +124,7 @@ impl Door {
             return response;
         }
         if let Some(token) = path.strip_prefix("/privacy/") {
-            let response = open(pages, token);
+            let response = open(pages, token, lang);
             let counter = match response.status() {
                 StatusCode::SEE_OTHER => &self.links.stats.pages_opened,
                 _ => &self.links.stats.page_links_refused,
@@ -131,10 +133,15 @@ impl Door {
             return response;
         }
         let Some(session) = session_of(pages, &request) else {
+            let text = format!(
+                "<p>{}</p>",
+                esc(t("This page opens from a link the game bridge gives you. Say \"privacy link\" in a chat with it for a new one."))
+            );
             return page(
+                lang,
                 StatusCode::UNAUTHORIZED,
-                "Your privacy page",
-                "<p>This page opens from a link the game bridge gives you. Say <b>privacy link</b> in a chat with it for a new one.</p>",
+                t("Your privacy page"),
+                &text,
             );
         };
         let (user, form_token) = session;
@@ -143,27 +150,33 @@ impl Door {
             let body = match self.body(request).await {
                 Ok(body) => body,
                 Err(refusal) => {
-                    return page(refusal.status, "Not read", &esc(&refusal.failure.text))
+                    let text = format!("<p>{}</p>", esc(&refusal.failure.text));
+                    return page(lang, refusal.status, t("Not read"), &text);
                 }
             };
             let fields = urlencoded(&body);
             if fields.get("form").map(String::as_str) != Some(form_token.as_str()) {
-                return page(
-                    StatusCode::FORBIDDEN,
-                    "Not changed",
-                    "<p>This form is not from your page. Open your page again and change it there.</p>",
+                let text = format!(
+                    "<p>{}</p>",
+                    t("This form is not from your page. Open your page again and change it there.")
                 );
+                return page(lang, StatusCode::FORBIDDEN, t("Not changed"), &text);
             }
-            said = Some(self.change(&user, &fields).await);
+            said = Some(self.change(&user, &fields, lang).await);
             HttpStats::add(&self.links.stats.page_changes);
         } else if request.method() != Method::GET {
+            let text = format!(
+                "<p>{}</p>",
+                t("The page is read with GET and changed with its buttons.")
+            );
             return page(
+                lang,
                 StatusCode::METHOD_NOT_ALLOWED,
-                "Not allowed",
-                "<p>The page is read with GET and changed with its buttons.</p>",
+                t("Not allowed"),
+                &text,
             );
         }
-        self.show(&user, &form_token, said.as_deref()).await
+        self.show(&user, &form_token, said.as_deref(), lang).await
     }
 
     /// Runs `node` as `user` through the page's door: its JSON answer, or the refusal's
@@ -193,7 +206,7 @@ impl Door {
     }
 
     /// A change asked with one of the page's buttons: what the bridge says of it.
-    async fn change(&self, user: &str, fields: &HashMap<String, String>) -> String {
+    async fn change(&self, user: &str, fields: &HashMap<String, String>, lang: Lang) -> String {
         let get = |k: &str| fields.get(k).map(String::as_str);
         let result = if let Some(platform) = get("share") {
             self.run(user, "privacy", &[("share", platform)]).await
@@ -205,16 +218,23 @@ impl Door {
         } else if let Some(status) = get("status") {
             self.run(user, "my-status", &[("status", status)]).await
         } else {
-            return "Nothing was asked.".to_owned();
+            return page_text(lang, "Nothing was asked.").to_owned();
         };
         match result {
-            Ok(answer) => summary(&answer),
+            Ok(answer) => summary(&answer, lang),
             Err(text) => text,
         }
     }
 
     /// The page, with what the last change did.
-    async fn show(&self, user: &str, form_token: &str, said: Option<&str>) -> Response<Body> {
+    async fn show(
+        &self,
+        user: &str,
+        form_token: &str,
+        said: Option<&str>,
+        lang: Lang,
+    ) -> Response<Body> {
+        let t = |english| page_text(lang, english);
         let privacy = self.run(user, "privacy", &[]).await;
         let history = self.run(user, "privacy", &[("history", HISTORY)]).await;
         let invitations = self.run(user, "invitations", &[]).await;
@@ -230,16 +250,16 @@ impl Door {
                 esc(form_token),
                 esc(name),
                 esc(value),
-                esc(label)
+                esc(page_text(lang, label))
             )
         };
-        html.push_str("<section><h2>Platforms</h2>");
+        html.push_str(&format!("<section><h2>{}</h2>", t("Platforms")));
         match &privacy {
             Ok(p) => {
                 let list = |var: &str, name: &str, label: &str| {
                     let names = strings(p, var);
                     if names.is_empty() {
-                        return "<li class=none>none</li>".to_owned();
+                        return format!("<li class=none>{}</li>", t("none"));
                     }
                     names
                         .iter()
@@ -249,8 +269,10 @@ impl Door {
                         .collect()
                 };
                 html.push_str(&format!(
-                    "<h3>See you</h3><ul>{}</ul><h3>Do not see you</h3><ul>{}</ul><p>{}</p>",
+                    "<h3>{}</h3><ul>{}</ul><h3>{}</h3><ul>{}</ul><p>{}</p>",
+                    t("See you"),
                     list("sharing", "stop", "Stop"),
+                    t("Do not see you"),
                     list("not-sharing", "share", "Share"),
                     esc(&text(p, "others"))
                 ));
@@ -262,19 +284,26 @@ impl Door {
                 let muted = strings(p, "muted");
                 if !muted.is_empty() {
                     html.push_str(&format!(
-                        "<p>Game invitations muted from: {}</p>",
+                        "<p>{} {}</p>",
+                        t("Game invitations muted from:"),
                         esc(&muted.join(", "))
                     ));
                 }
             }
             Err(e) => html.push_str(&format!("<p class=error>{}</p>", esc(e))),
         }
-        html.push_str("</section><section><h2>Who looked at you lately</h2>");
+        html.push_str(&format!(
+            "</section><section><h2>{}</h2>",
+            t("Who looked at you lately")
+        ));
         match &history {
             Ok(h) => {
                 let lines = strings(h, "history");
                 if lines.is_empty() {
-                    html.push_str("<p>No platform looked at you lately.</p>");
+                    html.push_str(&format!(
+                        "<p>{}</p>",
+                        t("No platform looked at you lately.")
+                    ));
                 } else {
                     html.push_str("<ul>");
                     for line in lines {
@@ -285,7 +314,10 @@ impl Door {
             }
             Err(e) => html.push_str(&format!("<p class=error>{}</p>", esc(e))),
         }
-        html.push_str("</section><section><h2>Invitations waiting</h2>");
+        html.push_str(&format!(
+            "</section><section><h2>{}</h2>",
+            t("Invitations waiting")
+        ));
         match &invitations {
             Ok(i) => {
                 let rows = i
@@ -294,16 +326,20 @@ impl Door {
                     .cloned()
                     .unwrap_or_default();
                 if rows.is_empty() {
-                    html.push_str("<p>No game invitation is waiting for you.</p>");
+                    html.push_str(&format!(
+                        "<p>{}</p>",
+                        t("No game invitation is waiting for you.")
+                    ));
                 }
                 for row in rows {
                     let id = row.get("id").and_then(Value::as_str).unwrap_or("");
                     let line = row.get("invitation").and_then(Value::as_str).unwrap_or("");
                     let answer = |value: &str, label: &str| {
                         format!(
-                            "<form method=post action=\"{PATH}\"><input type=hidden name=form value=\"{}\"><input type=hidden name=prompt value=\"{}\"><input type=hidden name=answer value=\"{value}\"><button>{label}</button></form>",
+                            "<form method=post action=\"{PATH}\"><input type=hidden name=form value=\"{}\"><input type=hidden name=prompt value=\"{}\"><input type=hidden name=answer value=\"{value}\"><button>{}</button></form>",
                             esc(form_token),
-                            esc(id)
+                            esc(id),
+                            page_text(lang, label)
                         )
                     };
                     html.push_str(&format!(
@@ -316,30 +352,39 @@ impl Door {
             }
             Err(e) => html.push_str(&format!("<p class=error>{}</p>", esc(e))),
         }
-        html.push_str("</section><section><h2>Your status for games</h2>");
+        html.push_str(&format!(
+            "</section><section><h2>{}</h2>",
+            t("Your status for games")
+        ));
         let current = status
             .as_ref()
             .map(|s| text(s, "status"))
             .unwrap_or_default();
         html.push_str(&format!(
-            "<form method=post action=\"{PATH}\" class=status><input type=hidden name=form value=\"{}\"><label for=status>What platforms you share with read, kept when you log out (empty: none)</label><input id=status name=status maxlength=200 value=\"{}\"><button>Save</button></form>",
+            "<form method=post action=\"{PATH}\" class=status><input type=hidden name=form value=\"{}\"><label for=status>{}</label><input id=status name=status maxlength=200 value=\"{}\"><button>{}</button></form>",
             esc(form_token),
-            esc(&current)
+            t("What platforms you share with read, kept when you log out (empty: none)"),
+            esc(&current),
+            t("Save")
         ));
         html.push_str("</section>");
-        page(StatusCode::OK, "Your privacy", &html)
+        page(lang, StatusCode::OK, t("Your privacy"), &html)
     }
 }
 
 /// Opens a link: a session and its cookie, then the page; or why not.
-fn open(pages: &Pages, token: &str) -> Response<Body> {
+fn open(pages: &Pages, token: &str, lang: Lang) -> Response<Body> {
     let now = now_ms();
+    let t = |english| page_text(lang, english);
     let refused = |status, text: &str| {
-        page(
-            status,
-            "This link does not open",
-            &format!("<p>{text} Say <b>privacy link</b> in a chat with the game bridge for a new one.</p>"),
-        )
+        let body = format!(
+            "<p>{} {}</p>",
+            page_text(lang, text),
+            esc(t(
+                "Say \"privacy link\" in a chat with the game bridge for a new one."
+            ))
+        );
+        page(lang, status, t("This link does not open"), &body)
     };
     let (user, expires) = match pages.links.check(token, now) {
         Ok(found) => found,
@@ -482,11 +527,11 @@ fn text(answer: &Value, var: &str) -> String {
     strings(answer, var).join("\n")
 }
 
-fn summary(answer: &Value) -> String {
+fn summary(answer: &Value, lang: Lang) -> String {
     answer
         .get("summary")
         .and_then(Value::as_str)
-        .unwrap_or("Done.")
+        .unwrap_or(page_text(lang, "Done."))
         .to_owned()
 }
 
@@ -507,10 +552,23 @@ fn esc(text: &str) -> String {
 }
 
 /// A whole page.
-fn page(status: StatusCode, title: &str, body: &str) -> Response<Body> {
+/// `browser`'s language for the page, from `Accept-Language` (its first choice).
+fn browser_lang(request: &Request<Incoming>) -> Lang {
+    request
+        .headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map_or(Lang::En, |tag| {
+            Lang::from_tag(tag.split(';').next().unwrap_or("").trim())
+        })
+}
+
+fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response<Body> {
     let html = format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\"><title>{t}</title><link rel=stylesheet href=\"{STYLE_PATH}\"></head><body><main><h1>{t}</h1>{body}</main></body></html>",
-        t = esc(title)
+        "<!doctype html><html lang={lang}><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\"><title>{t}</title><link rel=stylesheet href=\"{STYLE_PATH}\"></head><body><main><h1>{t}</h1>{body}</main></body></html>",
+        t = esc(title),
+        lang = lang.tag()
     );
     let mut response = Response::new(Body::whole(Bytes::from(html)));
     *response.status_mut() = status;

@@ -1093,6 +1093,22 @@ async fn a_user_opens_the_privacy_page_from_a_one_time_link_and_changes_it_there
             .status,
         401
     );
+    // In the browser's language.
+    let french = http
+        .request(
+            "GET",
+            "/privacy",
+            &[("accept-language", "fr-FR,fr;q=0.9,en;q=0.5")],
+            b"",
+        )
+        .await
+        .unwrap();
+    assert!(
+        french.text().contains("<html lang=fr>")
+            && french.text().contains("Votre page de confidentialité"),
+        "{}",
+        french.text()
+    );
 
     // A new link, opened as a browser does: the cookie holds the session.
     let link = url_in(&say(&mut bob, "privacy link").await);
