@@ -686,7 +686,7 @@ pub const PAGE_TEXTS: &[[&str; 4]] = &[
 ];
 
 /// `english`, one of the privacy page's words, in `lang` (as it is when not found).
-pub fn page_text<'a>(lang: Lang, english: &'a str) -> &'a str {
+pub fn page_text(lang: Lang, english: &str) -> &str {
     PAGE_TEXTS
         .iter()
         .find(|row| row[0] == english)
