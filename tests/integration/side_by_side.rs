@@ -87,6 +87,9 @@ struct Bench {
     online: usize,
     /// Appended to the bridge's configuration.
     extra_toml: String,
+    /// The other users in a ring of mutual contacts (each with the three before and the
+    /// three after): hosts and invitees for [`invite_cost`].
+    ring: bool,
 }
 
 impl Bench {
@@ -170,6 +173,19 @@ async fn world(kind: ServerKind, bench: &Bench) -> World {
     let http = match kind {
         ServerKind::Prosody => {
             prosody_accounts(&server, &users).await;
+            if bench.ring {
+                let roster_dir = server
+                    .dir()
+                    .join("data")
+                    .join("example%2etest")
+                    .join("roster");
+                for i in 1..=fillers {
+                    let contacts: Vec<String> = ring_neighbours(i, fillers)
+                        .map(|j| format!("{}@{DOMAIN}", filler(j)))
+                        .collect();
+                    write_roster(&roster_dir, &filler(i), &contacts);
+                }
+            }
             None
         }
         ServerKind::Ejabberd => {
@@ -1022,6 +1038,7 @@ async fn flood_figures() {
                 platforms_unlimited: debian_limits() == Limits::PlatformsExempt,
                 online,
                 extra_toml: "\n[limits]\nplatform_requests_per_sec = 200\n".to_owned(),
+                ..Bench::default()
             };
             let mut world = world(ServerKind::Prosody, &bench).await;
             let flooded = flood(&mut world, count, 200, 100, true).await;
@@ -1063,6 +1080,100 @@ async fn flood_figures() {
             report.push_str(&line);
             report.push('\n');
         }
+    }
+    println!("{report}");
+}
+
+/// The three users before `i` and the three after, in a ring of `n` (from 1).
+fn ring_neighbours(i: usize, n: usize) -> impl Iterator<Item = usize> {
+    [n - 3, n - 2, n - 1, 1, 2, 3]
+        .into_iter()
+        .map(move |d| (i - 1 + d) % n + 1)
+}
+
+/// `invite` from a host to five of its contacts, with the id `id`.
+fn invite_request(id: &str, host: usize, fillers: usize) -> String {
+    let invitees: Vec<String> = ring_neighbours(host, fillers)
+        .take(5)
+        .map(|j| format!("{}@{DOMAIN}", filler(j)))
+        .collect();
+    format!(
+        "<iq type='set' id='{id}' to='{COMPONENT_JID}'><command xmlns='{NS_COMMANDS}' node='invite' action='execute'>\
+         <x xmlns='jabber:x:data' type='submit'>\
+         <field var='host'><value>{}@{DOMAIN}</value></field>\
+         <field var='invitees'><value>{}</value></field>\
+         <field var='game'><value>Chess</value></field>\
+         <field var='session'><value>{id}</value></field>\
+         <field var='join'><value>https://play.example.test/j/{id}</value></field>\
+         <field var='expiry'><value>600</value></field></x></command></iq>",
+        filler(host),
+        invitees.join(",")
+    )
+}
+
+/// What invites cost the chat server: `SBS_INVITES` invites (200), each from another
+/// host to five of its contacts, `SBS_IN_FLIGHT` (64) waiting for their answers at once;
+/// every host's roster is fetched (none was asked about before). Prosody (with
+/// `mod_mam`, info logging) with Debian's `gc` and Nagle, and with what
+/// `component-config/` recommends (`SBS_PROSODY_GC`, `SBS_PROSODY_NAGLE` as for
+/// [`side_by_side`]). Every answer is checked: five invitations sent.
+#[tokio::test]
+#[ignore = "a minute long; scripts/invite-cost.sh runs it"]
+async fn invite_cost() {
+    let invites = env_number("SBS_INVITES", 200);
+    let in_flight = env_number("SBS_IN_FLIGHT", 64).max(1);
+    let online = env_number("SBS_ONLINE", 1_000).max(invites * 4 + 60);
+    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
+    let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
+    let mut report = String::from(
+        "\n| Prosody settings | invites | Prosody CPU per invite | bridge CPU per invite | invites/s |\n|---|---|---|---|---|\n",
+    );
+    for (gc, nagle) in gcs.split('|').zip(nagles.split('|')) {
+        let bench = Bench {
+            gc: (gc.trim() != "default").then(|| gc.trim().to_owned()),
+            nagle_off: nagle.trim() == "off",
+            online,
+            ring: true,
+            ..Bench::default()
+        };
+        let mut world = world(ServerKind::Prosody, &bench).await;
+        let fillers = online.saturating_sub(ACTIVE + AWAY + 4);
+        let server_pid = world.server.pid().expect("server pid");
+        let bridge_pid = world.bridge.pid().expect("bridge pid");
+        let (server0, bridge0, t0) = (cpu_ns(server_pid), cpu_ns(bridge_pid), Instant::now());
+        let (mut sent, mut answered) = (0, 0);
+        while answered < invites {
+            while sent < invites && sent - answered < in_flight {
+                let request = invite_request(&format!("inv-{sent}"), 1 + 4 * sent, fillers);
+                world.platform.send_xml(&request).await.expect("sent");
+                sent += 1;
+            }
+            let reply = world
+                .platform
+                .recv_matching(IQ_TIMEOUT, |e| {
+                    e.name() == "iq" && e.attr("id").is_some_and(|id| id.starts_with("inv-"))
+                })
+                .await
+                .expect("an answer");
+            let text = String::from(&reply);
+            assert_eq!(
+                text.matches("<value>sent</value>").count(),
+                5,
+                "five invitations sent: {}",
+                show(&reply)
+            );
+            answered += 1;
+        }
+        let took = t0.elapsed().as_secs_f64();
+        let server_ms = (cpu_ns(server_pid) - server0) as f64 / 1e6 / invites as f64;
+        let bridge_us = (cpu_ns(bridge_pid) - bridge0) as f64 / 1e3 / invites as f64;
+        let line = format!(
+            "| {} | {invites} | {server_ms:.2} ms | {bridge_us:.0} µs | {:.0} |\n",
+            bench.prosody_settings(),
+            invites as f64 / took
+        );
+        eprintln!("invite-cost: {line}");
+        report.push_str(&line);
     }
     println!("{report}");
 }
