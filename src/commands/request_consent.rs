@@ -142,6 +142,7 @@ impl Node for RequestConsent {
             later: strings::not_now(lang),
             words: ("yes", "no"),
             lang: (lang != Lang::En).then_some(lang.tag()),
+            ephemeral: false,
         });
         ctx.out.write(Write::Prompt(PromptRecord {
             reason: query.reason,

@@ -160,6 +160,7 @@ pub fn invitation(
         later: strings::not_now(lang),
         words: ("accept", "decline"),
         lang: (lang != Lang::En).then_some(lang.tag()),
+        ephemeral: true,
     })
 }
 

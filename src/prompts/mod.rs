@@ -191,6 +191,11 @@ pub struct Question<'a> {
     pub words: (&'a str, &'a str),
     /// The message's language (`xml:lang`), where it is not English.
     pub lang: Option<&'a str>,
+    /// Whether the question lasts minutes (a game invitation): the server is asked not
+    /// to keep it in users' archives (XEP-0334 `no-permanent-store`; Prosody's mod_mam
+    /// follows it), which costs it more than delivering it. Offline storage still keeps
+    /// it for a user with no device online.
+    pub ephemeral: bool,
 }
 
 /// The thread a prompt's message and its answers share.
@@ -271,6 +276,10 @@ pub fn message(q: &Question<'_>) -> Element {
             Element::builder("origin-id", "urn:xmpp:sid:0")
                 .attr(xml_ncname!("id").into(), thread(q.id))
                 .build(),
+        )
+        .append_all(
+            q.ephemeral
+                .then(|| Element::builder("no-permanent-store", "urn:xmpp:hints").build()),
         )
         .build()
 }
@@ -361,6 +370,7 @@ mod tests {
             later: "Not now",
             words: ("yes", "no"),
             lang: None,
+            ephemeral: false,
         });
         let xml = String::from(&message);
         for piece in [
