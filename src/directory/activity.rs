@@ -130,23 +130,14 @@ fn read(activity: &Element, key: &ReportKey) -> Result<Vec<Exchange>, ReportErro
     }
     let mac = activity
         .attr("mac")
-        .and_then(unhex)
+        .filter(|mac| mac.len() == 64)
+        .and_then(crate::rights::token::unhex)
         .ok_or(ReportError::BadMac)?;
     let mut check = HmacSha256::new_from_slice(&key.0).map_err(|_| ReportError::BadMac)?;
     check.update(&signed);
     // Constant time: a forger learns nothing from how fast a wrong MAC is refused.
     check.verify_slice(&mac).map_err(|_| ReportError::BadMac)?;
     Ok(exchanges)
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// A report as the module writes it, for tests here and in the core.

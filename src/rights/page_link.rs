@@ -12,7 +12,7 @@ use std::io::Read;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::token::hex;
+use super::token::{hex, unhex};
 
 /// How long a link may be used, in seconds.
 pub const LINK_SECS: u64 = 600;
@@ -108,17 +108,6 @@ impl PageLinks {
         }
         Ok((user, expires))
     }
-}
-
-/// Lowercase hex only: one link, one spelling.
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

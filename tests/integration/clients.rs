@@ -324,6 +324,52 @@ async fn news(arcade: &mut Client, form_type: &str) -> minidom::Element {
     message.get_child("x", "jabber:x:data").unwrap().clone()
 }
 
+/// The platform asks `jid` to share with it, saying why: the request's id.
+async fn ask_to_share(arcade: &mut Client, jid: &str) -> String {
+    let asked = command(
+        arcade,
+        "request-consent",
+        &[("jid", jid), ("reason", "to find your friends for Chess")],
+        None,
+    )
+    .await;
+    assert_eq!(result_field(&asked, "result"), "sent");
+    result_field(&asked, "prompt")
+}
+
+/// The platform hears that `jid` agreed, and then sees them.
+async fn consent_heard(arcade: &mut Client, jid: &str) {
+    let told = news(arcade, "urn:xmpp-game-bridge:consent:1").await;
+    assert_eq!(field(&told, "answer"), ["yes"]);
+    status_until(arcade, jid, "available").await;
+}
+
+/// The platform invites `jid` to alice's game of Chess: the invite's id.
+async fn invite_to_chess(arcade: &mut Client, jid: &str) -> String {
+    let invited = command(
+        arcade,
+        "invite",
+        &[
+            ("host", "alice@example.test"),
+            ("invitees", jid),
+            ("game", "Chess"),
+            ("session", "table-7"),
+            ("join", "https://play.example.test/j/7"),
+            ("expiry", "900"),
+        ],
+        None,
+    )
+    .await;
+    field(&form(&invited), "invite").join("")
+}
+
+/// The platform hears that the invitation of `invite` was accepted.
+async fn acceptance_heard(arcade: &mut Client, invite: &str) {
+    let told = news(arcade, "urn:xmpp-game-bridge:invite:1").await;
+    assert_eq!(field(&told, "invite"), [invite]);
+    assert_eq!(field(&told, "answer"), ["accepted"]);
+}
+
 /// A player in `app` receives a consent request and a game invitation, sees everything
 /// the messages say, and answers both.
 async fn a_player_reads_and_answers(app: App) {
@@ -339,15 +385,7 @@ async fn a_player_reads_and_answers(app: App) {
     client.wait_for(&[welcome]).await;
 
     // The consent request.
-    let asked = command(
-        &mut arcade,
-        "request-consent",
-        &[("jid", &jid), ("reason", "to find your friends for Chess")],
-        None,
-    )
-    .await;
-    assert_eq!(result_field(&asked, "result"), "sent");
-    let id = result_field(&asked, "prompt");
+    let id = ask_to_share(&mut arcade, &jid).await;
     let screen = client
         .wait_in_chat(&[
             "arcade asks to see when you are available",
@@ -384,26 +422,10 @@ async fn a_player_reads_and_answers(app: App) {
         .wait_for(&["Thank you: arcade may now see you."])
         .await;
     client.keep("consent-answered", &screen);
-    let told = news(&mut arcade, "urn:xmpp-game-bridge:consent:1").await;
-    assert_eq!(field(&told, "answer"), ["yes"]);
-    status_until(&mut arcade, &jid, "available").await;
+    consent_heard(&mut arcade, &jid).await;
 
     // The invitation.
-    let invited = command(
-        &mut arcade,
-        "invite",
-        &[
-            ("host", "alice@example.test"),
-            ("invitees", &jid),
-            ("game", "Chess"),
-            ("session", "table-7"),
-            ("join", "https://play.example.test/j/7"),
-            ("expiry", "900"),
-        ],
-        None,
-    )
-    .await;
-    let invite = field(&form(&invited), "invite").join("");
+    let invite = invite_to_chess(&mut arcade, &jid).await;
     let screen = client
         .wait_in_chat(&[
             "alice@example.test invites you to play Chess on arcade",
@@ -437,9 +459,7 @@ async fn a_player_reads_and_answers(app: App) {
         ])
         .await;
     client.keep("invitation-answered", &screen);
-    let told = news(&mut arcade, "urn:xmpp-game-bridge:invite:1").await;
-    assert_eq!(field(&told, "invite"), [invite]);
-    assert_eq!(field(&told, "answer"), ["accepted"]);
+    acceptance_heard(&mut arcade, &invite).await;
 
     // The player looks at their privacy: short answers, in plain words.
     client.say("history");
@@ -882,14 +902,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
         DesktopApp::Gajim => client.window("^Gajim$").await,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let asked = command(
-        &mut arcade,
-        "request-consent",
-        &[("jid", &jid), ("reason", "to find your friends for Chess")],
-        None,
-    )
-    .await;
-    assert_eq!(result_field(&asked, "result"), "sent");
+    ask_to_share(&mut arcade, &jid).await;
     // Psi shows the event on the bridge in its roster (the last row: the player, alice,
     // then "Not in list"): a double click opens it.
     // Gajim lists the conversation first in its chat list: a click opens it.
@@ -923,26 +936,11 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
         DesktopApp::Pidgin | DesktopApp::Gajim => client.type_line(&window, "yes"),
         DesktopApp::Psi => answer_form(&window, 1),
     }
-    let told = news(&mut arcade, "urn:xmpp-game-bridge:consent:1").await;
-    assert_eq!(field(&told, "answer"), ["yes"]);
-    status_until(&mut arcade, &jid, "available").await;
+    consent_heard(&mut arcade, &jid).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     client.shot("consent-answered");
 
-    command(
-        &mut arcade,
-        "invite",
-        &[
-            ("host", "alice@example.test"),
-            ("invitees", &jid),
-            ("game", "Chess"),
-            ("session", "table-7"),
-            ("join", "https://play.example.test/j/7"),
-            ("expiry", "900"),
-        ],
-        None,
-    )
-    .await;
+    let invite = invite_to_chess(&mut arcade, &jid).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     match app {
         DesktopApp::Pidgin | DesktopApp::Gajim => {
@@ -959,8 +957,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
             client.type_line(&window, "accept");
         }
     }
-    let told = news(&mut arcade, "urn:xmpp-game-bridge:invite:1").await;
-    assert_eq!(field(&told, "answer"), ["accepted"]);
+    acceptance_heard(&mut arcade, &invite).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     client.shot("invitation-answered");
     drop((server, bridge));

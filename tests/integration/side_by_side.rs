@@ -1123,7 +1123,8 @@ async fn invite_cost() {
     let invites = env_number("SBS_INVITES", 200);
     let in_flight = env_number("SBS_IN_FLIGHT", 64).max(1);
     let online = env_number("SBS_ONLINE", 1_000).max(invites * 4 + 60);
-    let gcs = std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
+    let gcs =
+        std::env::var("SBS_PROSODY_GC").unwrap_or_else(|_| format!("default|{RECOMMENDED_GC}"));
     let nagles = std::env::var("SBS_PROSODY_NAGLE").unwrap_or_else(|_| "on|off".into());
     let mut report = String::from(
         "\n| Prosody settings | invites | Prosody CPU per invite | bridge CPU per invite | invites/s |\n|---|---|---|---|---|\n",
