@@ -12,7 +12,6 @@ use crate::rights::User;
 
 use crate::store::{SelfStatusRecord, Write};
 use crate::strings::{self, Lang, StatusNow};
-use crate::xep::datetime;
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:my-status:1";
@@ -20,7 +19,8 @@ pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:my-status:1";
 /// The status: the form's field, and the answer's.
 const STATUS: Spec = Spec::new("status", "Status", FieldType::TextSingle);
 const SET_BY: Spec = Spec::new("set-by", "Set by", FieldType::JidSingle);
-const SET_AT: Spec = Spec::new("set-at", "Set at", FieldType::TextSingle);
+/// When, as a person reads it ("5 min ago", in their language).
+const SET_AT: Spec = Spec::new("set-at", "Set", FieldType::TextSingle);
 
 pub struct MyStatus;
 
@@ -146,7 +146,9 @@ impl Answer for MyStatusAnswer {
         out.field(&SET_BY, s.map_or("", |s| s.set_by.as_str()));
         out.field(
             &SET_AT,
-            &s.map_or_else(String::new, |s| datetime::format(u64::from(s.set_at))),
+            &s.map_or_else(String::new, |s| {
+                strings::ago(self.lang, self.now.saturating_sub(s.set_at))
+            }),
         );
     }
 
