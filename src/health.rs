@@ -125,6 +125,8 @@ pub struct HttpStats {
     pub streams_open: AtomicU64,
     /// Privacy pages opened from their links.
     pub pages_opened: AtomicU64,
+    /// Privacy page sessions held now (a gauge), at most 10,000.
+    pub pages_held: AtomicU64,
     /// Privacy page links refused: used, expired, unknown, or past the caps.
     pub page_links_refused: AtomicU64,
     /// Changes made on privacy pages.

@@ -435,6 +435,11 @@ fn http_counters(http: &HttpStats) -> Vec<(&'static str, &'static str, String)> 
             read(&http.pages_opened),
         ),
         (
+            "privacy-pages-held",
+            "Privacy page sessions held (at most 10,000; expired ones pruned at the cap)",
+            read(&http.pages_held),
+        ),
+        (
             "privacy-links-refused",
             "Privacy page links refused (used, expired, unknown, or at 10,000 pages open)",
             read(&http.page_links_refused),

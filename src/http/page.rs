@@ -78,7 +78,7 @@ impl Pages {
         }
     }
 
-    /// Open sessions (for `stats`).
+    /// Sessions held (expired ones until they are pruned at the cap): `stats`.
     pub fn sessions(&self) -> usize {
         self.state.lock().map_or(0, |s| s.sessions.len())
     }
@@ -125,6 +125,10 @@ impl Door {
         }
         if let Some(token) = path.strip_prefix("/privacy/") {
             let response = open(pages, token, lang);
+            self.links
+                .stats
+                .pages_held
+                .store(pages.sessions() as u64, Ordering::Relaxed);
             let counter = match response.status() {
                 StatusCode::SEE_OTHER => &self.links.stats.pages_opened,
                 _ => &self.links.stats.page_links_refused,
