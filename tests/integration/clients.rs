@@ -44,6 +44,21 @@ impl App {
     }
 }
 
+/// A home of its own for a client: its configuration, its data, nothing of the machine's.
+fn private_home(app: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("xgb-{app}-"))
+        .tempdir()
+        .unwrap()
+}
+
+/// Writes `text` at `path` under `home`, making the folders it needs.
+fn write_in(home: &Path, path: &str, text: String) {
+    let path = home.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
 /// A client running in a detached tmux session of its own, with a private home.
 struct Terminal {
     app: App,
@@ -53,18 +68,11 @@ struct Terminal {
 
 impl Terminal {
     fn start(app: App, user: &str, port: u16) -> Terminal {
-        let home = tempfile::Builder::new()
-            .prefix(&format!("xgb-{}-", app.name()))
-            .tempdir()
-            .unwrap();
+        let home = private_home(app.name());
         let h = home.path();
         let password = format!("{user}-pw");
         let jid = format!("{user}@example.test");
-        let write = |path: &str, text: String| {
-            let path = h.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
+        let write = |path: &str, text: String| write_in(h, path, text);
         match app {
             App::Profanity => {
                 write(
@@ -607,16 +615,9 @@ struct Desktop {
 
 impl Desktop {
     fn start(app: DesktopApp, user: &str, port: u16) -> Desktop {
-        let home = tempfile::Builder::new()
-            .prefix(&format!("xgb-{}-", app.name()))
-            .tempdir()
-            .unwrap();
+        let home = private_home(app.name());
         let h = home.path();
-        let write = |path: &str, text: String| {
-            let path = h.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
+        let write = |path: &str, text: String| write_in(h, path, text);
         let jid = format!("{user}@example.test");
         let password = format!("{user}-pw");
         match app {
