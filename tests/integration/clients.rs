@@ -59,6 +59,16 @@ fn write_in(home: &Path, path: &str, text: String) {
     std::fs::write(path, text).unwrap();
 }
 
+/// Makes `home` nobody's, for a client that will not run as root (Poezio, Gajim).
+fn give_to_nobody(home: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(home)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// A client running in a detached tmux session of its own, with a private home.
 struct Terminal {
     app: App,
@@ -123,12 +133,7 @@ impl Terminal {
         }
         // Poezio will not run as root: as root, it runs as nobody, in a home it owns.
         if app == App::Poezio && is_root() {
-            let status = Command::new("chown")
-                .args(["-R", "nobody:nogroup"])
-                .arg(h)
-                .status()
-                .unwrap();
-            assert!(status.success());
+            give_to_nobody(h);
             line = format!("setpriv --reuid=nobody --regid=nogroup --clear-groups {line}");
         }
         // A client that quits leaves its last words and exit status on the screen.
@@ -679,12 +684,7 @@ impl Desktop {
         // Gajim will not run as root: as root, it runs as nobody, in a home it owns.
         let as_nobody = app == DesktopApp::Gajim && is_root();
         if as_nobody {
-            let status = Command::new("chown")
-                .args(["-R", "nobody:nogroup"])
-                .arg(h)
-                .status()
-                .unwrap();
-            assert!(status.success());
+            give_to_nobody(h);
         }
         use std::io::BufRead;
         let mut xvfb = Command::new("Xvfb")
