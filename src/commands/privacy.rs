@@ -9,7 +9,7 @@
 
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
-use super::{Ctx, Flow, Node, Word};
+use super::{Ctx, Flow, NoInput, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};
 use crate::rights::consent::Choice;
@@ -296,22 +296,13 @@ impl Node for Privacy {
 /// `privacy link`.
 pub struct PrivacyPage;
 
-pub struct PageQuery;
-
-impl TryFrom<&DataForm> for PageQuery {
-    type Error = Failure;
-    fn try_from(_: &DataForm) -> Result<PageQuery, Failure> {
-        Ok(PageQuery)
-    }
-}
-
 impl Node for PrivacyPage {
     const NODE: &'static str = "privacy-page";
     const NAME: &'static str = "Your privacy page: a link to it";
     type Caller = User;
-    type Query = PageQuery;
+    type Query = NoInput;
 
-    fn run(_: PageQuery, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
+    fn run(_: NoInput, ctx: &mut Ctx<'_, User>) -> Result<Flow<User>, Failure> {
         link(ctx)
     }
 }
