@@ -16,7 +16,6 @@
 //! refused with a page saying to try again shortly.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
@@ -88,14 +87,6 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn random_hex() -> Option<String> {
-    let mut bytes = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .ok()?;
-    Some(crate::rights::token::hex(&bytes))
 }
 
 /// Whether `path` is the page's.
@@ -239,6 +230,7 @@ impl Door {
         lang: Lang,
     ) -> Response<Body> {
         let t = |english| page_text(lang, english);
+        // One after another: a connection has at most one request waiting for the core.
         let privacy = self.run(user, "privacy", &[]).await;
         let history = self.run(user, "privacy", &[("history", HISTORY)]).await;
         let invitations = self.run(user, "invitations", &[]).await;
@@ -405,18 +397,15 @@ fn open(pages: &Pages, token: &str, lang: Lang) -> Response<Body> {
             )
         }
     };
-    let Some(session) = random_hex() else {
+    // The session's id and its forms' token, drawn at once.
+    let Ok(drawn) = crate::rights::token::random::<48>() else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "The page cannot open right now.",
         );
     };
-    let Some(form_token) = random_hex() else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The page cannot open right now.",
-        );
-    };
+    let session = crate::rights::token::hex(&drawn[..24]);
+    let form_token = crate::rights::token::hex(&drawn[24..]);
     let Ok(mut state) = pages.state.lock() else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,

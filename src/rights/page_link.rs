@@ -7,8 +7,6 @@
 //! given before. That it is used once is for the listener to remember
 //! ([`crate::http::page`]), until it expires.
 
-use std::io::Read;
-
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -49,9 +47,7 @@ pub enum LinkError {
 impl PageLinks {
     /// Links under `base`, with a fresh key.
     pub fn new(base: &str) -> std::io::Result<PageLinks> {
-        let mut key = [0u8; 32];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
-        Ok(PageLinks::with_key(base, key))
+        Ok(PageLinks::with_key(base, super::token::random()?))
     }
 
     pub fn with_key(base: &str, key: [u8; 32]) -> PageLinks {

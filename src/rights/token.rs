@@ -30,10 +30,16 @@ pub struct NewToken {
     pub hash: [u8; 32],
 }
 
+/// `N` bytes of the operating system's randomness.
+pub fn random<const N: usize>() -> std::io::Result<[u8; N]> {
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Makes a token from the operating system's randomness.
 pub fn generate() -> std::io::Result<NewToken> {
-    let mut bytes = [0u8; 36];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let bytes = random::<36>()?;
     let id = hex(&bytes[..4]);
     let secret = hex(&bytes[4..]);
     Ok(NewToken {
