@@ -124,6 +124,6 @@ mod tests {
         assert_eq!(ran.field("result"), ["delivered"]);
         let sent = ran.sent();
         assert!(sent[0].has_child("attention", NS));
-        assert!(String::from(sent[0]).contains("Your turn"));
+        assert!(String::from(&sent[0]).contains("Your turn"));
     }
 }

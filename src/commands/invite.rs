@@ -569,7 +569,8 @@ mod tests {
         assert!(
             matches!(ran.writes()[0], Write::Invite(ref i) if i.host == jid("bob") && i.game == "Chess")
         );
-        let to: Vec<Option<&str>> = ran.sent().iter().map(|m| m.attr("to")).collect();
+        let sent = ran.sent();
+        let to: Vec<Option<&str>> = sent.iter().map(|m| m.attr("to")).collect();
         assert_eq!(to, [Some(&*jid("carol")), Some(&*jid("dave"))]);
         assert_eq!(ran.field("outcome"), ["waiting"]);
     }

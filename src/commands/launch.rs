@@ -95,6 +95,6 @@ mod tests {
         });
         let ran = bench.run::<Launch>(&game, &steam);
         assert_eq!(ran.field("result"), ["delivered"]);
-        assert!(String::from(ran.sent()[0]).contains("steam://run/42"));
+        assert!(String::from(&ran.sent()[0]).contains("steam://run/42"));
     }
 }

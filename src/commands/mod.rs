@@ -88,6 +88,7 @@ use crate::rights::{Access, Actor, Caller, Right, Rights};
 pub use crate::rights::{Operator, Platform, User, UserOrPlatform};
 pub use crate::store::Reads;
 pub use crate::store::Write;
+use crate::wire::Stanza;
 use crate::xep::forms::DataForm;
 pub use render::{Answer, ResultWriter};
 pub use settings::RightsConfig;
@@ -489,8 +490,9 @@ impl Out {
 
     /// A stanza to send once the transaction is committed; one to a platform's news
     /// address is its news, written in the transaction instead ([`crate::news`]).
-    pub fn send(&mut self, stanza: Element) {
-        match crate::news::event(&stanza) {
+    pub fn send(&mut self, stanza: impl Into<Stanza>) {
+        let stanza = stanza.into();
+        match stanza.tree().and_then(crate::news::event) {
             Some(event) => self.writes.push(Write::News(event)),
             None => self.effects.push(Effect::Send(stanza)),
         }
@@ -529,7 +531,7 @@ impl Out {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Send this stanza.
-    Send(Element),
+    Send(Stanza),
     /// The answer tells the platform about this user (bare JID): it is recorded, and if
     /// it cannot be, the answer is not sent.
     Disclose(String),

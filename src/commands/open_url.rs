@@ -86,7 +86,7 @@ mod tests {
         let sent = ran.sent();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].attr("to"), Some(&*jid("bob")));
-        assert!(String::from(sent[0]).contains(page));
+        assert!(String::from(&sent[0]).contains(page));
         let script = bench.run::<OpenUrl>(
             &game,
             &[("jid", &[&jid("bob")]), ("url", &["javascript:alert(1)"])],

@@ -210,7 +210,7 @@ mod tests {
         );
         assert_eq!(ran.field("result"), ["sent"]);
         assert!(matches!(ran.writes(), [Write::Prompt(p)] if p.user == jid("alice")));
-        assert!(String::from(ran.sent()[0]).contains("To find your friends"));
+        assert!(String::from(&ran.sent()[0]).contains("To find your friends"));
         bench.commit(&ran);
         let again = bench.run::<RequestConsent>(&game, &[("jid", &[&jid("alice")])]);
         assert_eq!(again.field("result"), ["pending"]);

@@ -344,12 +344,12 @@ impl Ran {
     }
 
     /// The stanzas sent once the writes are committed.
-    pub fn sent(&self) -> Vec<&Element> {
+    pub fn sent(&self) -> Vec<Element> {
         self.out
             .effects()
             .iter()
             .filter_map(|e| match e {
-                Effect::Send(el) => Some(el),
+                Effect::Send(stanza) => Some(stanza.to_element().expect("well-formed")),
                 Effect::Disclose(_) => None,
             })
             .collect()

@@ -6,7 +6,7 @@ use minidom::Element;
 use xmpp_parsers::jid::BareJid;
 
 use super::{DoorAnswer, DoorRequest};
-use crate::wire::Wire;
+use crate::wire::{Stanza, Wire};
 
 /// Something that happened, for the core to decide about.
 #[derive(Debug)]
@@ -82,9 +82,9 @@ impl Outbox {
         }
     }
 
-    /// Serialises `el` as the next stanza to send.
-    pub fn send(&mut self, el: Element) {
-        self.wire.send(&el);
+    /// Serialises `stanza` as the next one to send.
+    pub fn send(&mut self, stanza: impl Into<Stanza>) {
+        self.wire.send_stanza(&stanza.into());
     }
 
     /// Everything in the outbox, one output each: stanzas, then requests, then the wake.

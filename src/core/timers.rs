@@ -167,7 +167,10 @@ impl Core {
             told.write(write);
         }
         let messages = self.tell(now).messages(&plan.notices);
-        for message in messages.into_iter().chain(also) {
+        for message in messages
+            .into_iter()
+            .chain(also.map(crate::wire::Stanza::Tree))
+        {
             told.send(message);
         }
         let writes = told.take_writes();

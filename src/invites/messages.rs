@@ -13,7 +13,7 @@ use crate::prompts::{self, Question};
 use crate::rights::platforms::Registry;
 use crate::store::{InviteRecord, PromptRecord};
 use crate::strings::{self, HostNews, Lang};
-use crate::wire::STREAM_NS;
+use crate::wire::{Stanza, STREAM_NS};
 use crate::xep::forms::{DataForm, Field, FieldType, FormType};
 
 /// FORM_TYPE of the platform's message about an invite.
@@ -32,13 +32,13 @@ pub struct Tell<'a> {
 
 impl Tell<'_> {
     /// The stanzas that carry `notices`.
-    pub fn messages(&self, notices: &[Notice]) -> Vec<Element> {
+    pub fn messages(&self, notices: &[Notice]) -> Vec<Stanza> {
         notices.iter().filter_map(|n| self.message(n)).collect()
     }
 
-    fn message(&self, notice: &Notice) -> Option<Element> {
-        match notice {
-            Notice::Invitation { invite, prompt } => Some(self.invitation(invite, prompt)),
+    fn message(&self, notice: &Notice) -> Option<Stanza> {
+        let tree = match notice {
+            Notice::Invitation { invite, prompt } => return Some(self.invitation(invite, prompt)),
             Notice::Answer {
                 invite,
                 invitee,
@@ -108,11 +108,12 @@ impl Tell<'_> {
                 );
                 Some(chat(self.component, &prompt.user, lang, &text, &prompt.id))
             }
-        }
+        };
+        tree.map(Stanza::Tree)
     }
 
     /// The invitation to one invitee.
-    pub fn invitation(&self, invite: &InviteRecord, prompt: &PromptRecord) -> Element {
+    pub fn invitation(&self, invite: &InviteRecord, prompt: &PromptRecord) -> Stanza {
         invitation(
             self.component,
             invite,
@@ -131,7 +132,7 @@ pub fn invitation(
     prompt: &PromptRecord,
     platform: &str,
     now: u32,
-) -> Element {
+) -> Stanza {
     let lang = prompt.lang.as_deref().map_or(Lang::En, Lang::from_tag);
     let minutes = invite.expires_at.saturating_sub(now).div_ceil(60).max(1);
     let body = strings::invitation(

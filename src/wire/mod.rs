@@ -40,6 +40,50 @@ pub struct Wire {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge(pub usize);
 
+/// A stanza to send: an element tree, or one written straight as bytes (a prompt's
+/// message, sent by the thousand: building its tree first cost more than writing it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stanza {
+    Tree(Element),
+    /// One whole stanza in the stream's default namespace, as [`Xml`] writes it.
+    Written(String),
+}
+
+impl From<Element> for Stanza {
+    fn from(el: Element) -> Stanza {
+        Stanza::Tree(el)
+    }
+}
+
+impl Stanza {
+    /// Writes a stanza with `write`.
+    pub fn write(write: impl FnOnce(&mut Xml<'_>)) -> Stanza {
+        let mut buf = Vec::new();
+        write(&mut Xml::new(&mut buf));
+        // Xml writes only what it is given as `&str`, escaped: the bytes are UTF-8.
+        Stanza::Written(
+            String::from_utf8(buf)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        )
+    }
+
+    /// The stanza as an element tree: for tests, and the news a platform asked for.
+    pub fn to_element(&self) -> Result<Element, minidom::Error> {
+        match self {
+            Stanza::Tree(el) => Ok(el.clone()),
+            Stanza::Written(text) => parse_stanza(text),
+        }
+    }
+
+    /// The tree, if it is one (written stanzas are never news to a platform).
+    pub fn tree(&self) -> Option<&Element> {
+        match self {
+            Stanza::Tree(el) => Some(el),
+            Stanza::Written(_) => None,
+        }
+    }
+}
+
 impl Wire {
     pub fn new(max_stanza_bytes: usize) -> Wire {
         Wire {
@@ -79,6 +123,19 @@ impl Wire {
         self.oversized += 1;
         if el.name() == "iq" && el.attr("type") == Some("result") {
             self.too_large_answer(el.attr("id"), el.attr("from"), el.attr("to"), size);
+        }
+    }
+
+    /// Sends `stanza` as [`Wire::send`] does; one written as bytes is never an IQ
+    /// result, and is dropped (and counted) if it is too large.
+    pub fn send_stanza(&mut self, stanza: &Stanza) {
+        match stanza {
+            Stanza::Tree(el) => self.send(el),
+            Stanza::Written(text) => {
+                if self.stanza(|xml| _ = xml.raw(text.as_bytes())).is_err() {
+                    self.oversized += 1;
+                }
+            }
         }
     }
 

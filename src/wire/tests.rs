@@ -158,6 +158,37 @@ fn an_oversized_message_is_dropped_and_counted() {
 }
 
 #[test]
+fn a_written_stanza_goes_out_as_written_and_an_oversized_one_is_dropped_and_counted() {
+    let mut wire = Wire::new(1_000);
+    let written = Stanza::write(|xml| {
+        xml.open("message")
+            .attr("to", "alice@example.test")
+            .head_end();
+        xml.leaf("body", "<hi & bye>").close("message");
+    });
+    wire.send_stanza(&written);
+    assert_eq!(
+        std::str::from_utf8(wire.bytes()).unwrap(),
+        "<message to='alice@example.test'><body>&lt;hi &amp; bye&gt;</body></message>"
+    );
+    assert_eq!(
+        written
+            .to_element()
+            .unwrap()
+            .get_child("body", STREAM_NS)
+            .unwrap()
+            .text(),
+        "<hi & bye>"
+    );
+    let large = Stanza::write(|xml| {
+        xml.leaf("message", &"a".repeat(5_000));
+    });
+    wire.send_stanza(&large);
+    assert_eq!(wire.len(), 1);
+    assert_eq!(wire.oversized(), 1);
+}
+
+#[test]
 fn a_deep_element_costs_no_call_stack() {
     let mut el = Element::bare("leaf", "urn:deep");
     for _ in 0..20_000 {
