@@ -276,7 +276,8 @@ pub struct Book {
     session_max_secs: u32,
     /// When each ready or started invite past its expiry ends by itself, soonest first.
     ends: BinaryHeap<Reverse<(u32, String)>>,
-    invites: HashMap<String, Invite>,
+    /// Boxed: the table stays small, and growing it moves pointers, not invites.
+    invites: HashMap<String, Box<Invite>>,
     /// Prompt id → invite id, for every invitee held.
     by_prompt: HashMap<String, String>,
     /// The one invite linking two users on a platform.
@@ -326,17 +327,17 @@ impl Book {
     }
 
     pub fn get(&self, id: &str) -> Option<&Invite> {
-        self.invites.get(id)
+        self.invites.get(id).map(|i| &**i)
     }
 
     /// The invite `prompt` (an invitee's prompt id) belongs to.
     pub fn of_prompt(&self, prompt: &str) -> Option<&Invite> {
-        self.invites.get(self.by_prompt.get(prompt)?)
+        self.get(self.by_prompt.get(prompt)?)
     }
 
     /// The invite linking `a` and `b` on `platform`, if any.
     pub fn link(&self, platform: &str, a: &str, b: &str) -> Option<&Invite> {
-        self.invites.get(self.links.get(&pair(platform, a, b))?)
+        self.get(self.links.get(&pair(platform, a, b))?)
     }
 
     pub fn len(&self) -> usize {
@@ -352,7 +353,7 @@ impl Book {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Invite> {
-        self.invites.values()
+        self.invites.values().map(|i| &**i)
     }
 
     /// An invite read from the database, with its invitees' prompts.
@@ -401,10 +402,10 @@ impl Book {
             .push(Reverse((record.expires_at, record.id.clone())));
         self.invites.insert(
             record.id.clone(),
-            Invite {
+            Box::new(Invite {
                 record,
                 invitees: Vec::new(),
-            },
+            }),
         );
     }
 

@@ -62,7 +62,8 @@ impl Reply {
 /// The prompts waiting for answers.
 #[derive(Debug, Default)]
 pub struct Prompts {
-    pending: HashMap<String, PromptRecord>,
+    /// Boxed: the table stays small, and growing it moves pointers, not records.
+    pending: HashMap<String, Box<PromptRecord>>,
     by_user: HashMap<Box<str>, Vec<String>>,
     /// When each prompt expires, soonest first: no sweep over every prompt per input.
     /// Entries of prompts answered meanwhile are skipped when they come up, and dropped
@@ -72,7 +73,7 @@ pub struct Prompts {
 
 impl Prompts {
     pub fn get(&self, id: &str) -> Option<&PromptRecord> {
-        self.pending.get(id)
+        self.pending.get(id).map(|p| &**p)
     }
 
     /// The prompts waiting for `user`'s answer, oldest first.
@@ -82,7 +83,7 @@ impl Prompts {
             .get(user)
             .into_iter()
             .flatten()
-            .filter_map(|id| self.pending.get(id))
+            .filter_map(|id| self.get(id))
             .collect();
         prompts.sort_by_key(|p| (p.created_at, p.id.clone()));
         prompts
@@ -113,12 +114,12 @@ impl Prompts {
             .entry(prompt.user.as_str().into())
             .or_default()
             .push(prompt.id.clone());
-        self.pending.insert(prompt.id.clone(), prompt);
+        self.pending.insert(prompt.id.clone(), Box::new(prompt));
     }
 
     /// Takes a prompt out once it is answered (or expired).
     pub fn remove(&mut self, id: &str) -> Option<PromptRecord> {
-        let prompt = self.pending.remove(id)?;
+        let prompt = *self.pending.remove(id)?;
         if let Some(ids) = self.by_user.get_mut(prompt.user.as_str()) {
             ids.retain(|i| i != id);
             if ids.is_empty() {
