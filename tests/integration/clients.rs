@@ -295,7 +295,11 @@ fn read(screen: &str) -> String {
 /// Prosody, the bridge (users opt in), the platform arcade, and `player`, a mutual
 /// contact of alice who has not shared with any platform yet.
 async fn world(player: &str) -> (Server, Bridge, Client, Client) {
-    let server = Server::start_with(ServerKind::Prosody, &ServerOptions::default())
+    world_with(player, &ServerOptions::default()).await
+}
+
+async fn world_with(player: &str, options: &ServerOptions) -> (Server, Bridge, Client, Client) {
+    let server = Server::start_with(ServerKind::Prosody, options)
         .await
         .expect("server starts");
     server
@@ -598,6 +602,7 @@ enum DesktopApp {
     Pidgin,
     Psi,
     Gajim,
+    Dino,
 }
 
 impl DesktopApp {
@@ -606,8 +611,129 @@ impl DesktopApp {
             DesktopApp::Pidgin => "pidgin",
             DesktopApp::Psi => "psi",
             DesktopApp::Gajim => "gajim",
+            DesktopApp::Dino => "dino",
         }
     }
+}
+
+/// What Dino needs to log in, as a user's own server would give it: Dino takes no server
+/// address and insists on TLS, so the test makes a certificate authority and a
+/// certificate for [`DOMAIN`](crate::support::DOMAIN), Prosody offers STARTTLS with it, and
+/// Dino runs in a mount namespace of its own where `/etc/hosts` says example.test is
+/// 127.0.0.1 and the system's trusted authorities include the test's. Port 5222, where
+/// Dino looks without DNS, is forwarded to the test's Prosody (see [`forward_5222`]).
+struct DinoWorld {
+    dir: tempfile::TempDir,
+}
+
+impl DinoWorld {
+    fn new() -> DinoWorld {
+        let dir = private_home("dino-tls");
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &key,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=xmpp-game-bridge test authority",
+                    "-days",
+                    "2",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &key,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=example.test",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(d.join("san.cnf"), "subjectAltName=DNS:example.test\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+        ]);
+        let system =
+            std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+        let ours = std::fs::read_to_string(d.join("ca.crt")).unwrap();
+        std::fs::write(d.join("authorities.crt"), format!("{system}{ours}")).unwrap();
+        let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        std::fs::write(d.join("hosts"), format!("127.0.0.1 example.test\n{hosts}")).unwrap();
+        DinoWorld { dir }
+    }
+
+    fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            c2s_tls: Some((
+                self.dir.path().join("server.crt"),
+                self.dir.path().join("server.key"),
+            )),
+            ..ServerOptions::default()
+        }
+    }
+}
+
+/// Forwards 127.0.0.1:5222 to `port` while the test runs.
+async fn forward_5222(port: u16) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:5222")
+        .await
+        .expect("port 5222 is free on loopback (Dino connects there)");
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    })
 }
 
 /// A desktop client on its own X display, with a window manager placing its windows.
@@ -619,7 +745,8 @@ struct Desktop {
 }
 
 impl Desktop {
-    fn start(app: DesktopApp, user: &str, port: u16) -> Desktop {
+    /// `tls`: for Dino, the folder [`DinoWorld`] made.
+    fn start(app: DesktopApp, user: &str, port: u16, tls: Option<&Path>) -> Desktop {
         let home = private_home(app.name());
         let h = home.path();
         let write = |path: &str, text: String| write_in(h, path, text);
@@ -677,10 +804,11 @@ impl Desktop {
                         .to_owned(),
                 );
             }
-            // Gajim keeps its settings in SQLite: its first start makes them, then the
-            // account goes in (see `Desktop::start`).
-            DesktopApp::Gajim => {}
+            // Gajim and Dino keep their settings in SQLite: their first start makes
+            // them, then the account goes in (below).
+            DesktopApp::Gajim | DesktopApp::Dino => {}
         }
+        let tls = tls.map(|t| t.display().to_string()).unwrap_or_default();
         // Gajim will not run as root: as root, it runs as nobody, in a home it owns.
         let as_nobody = app == DesktopApp::Gajim && is_root();
         if as_nobody {
@@ -723,6 +851,19 @@ impl Desktop {
                 ("gajim", false) => {
                     let mut c = Command::new("dbus-run-session");
                     c.arg("gajim");
+                    c
+                }
+                ("dino", _) => {
+                    let mut c = Command::new("unshare");
+                    c.args([
+                        "--mount",
+                        "sh",
+                        "-c",
+                        "mount --bind \"$0/hosts\" /etc/hosts && \
+                         mount --bind \"$0/authorities.crt\" /etc/ssl/certs/ca-certificates.crt && \
+                         exec dbus-run-session dino-im",
+                        &tls,
+                    ]);
                     c
                 }
                 _ => Command::new(program),
@@ -789,6 +930,33 @@ impl Desktop {
             db.execute(
                 "UPDATE settings SET settings = json_set(settings, '$.use_keyring', json('false')) WHERE name = 'app'",
                 (),
+            )
+            .unwrap();
+            drop(db);
+            client = spawn(app.name());
+        }
+        if app == DesktopApp::Dino {
+            let db = h.join(".local/share/dino/dino.db");
+            let deadline = Instant::now() + T;
+            while !dino_ready(&db) {
+                assert!(
+                    Instant::now() < deadline,
+                    "Dino never started: {}",
+                    std::fs::read_to_string(h.join("dino.log")).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", client.id())])
+                .status();
+            let _ = client.wait();
+            std::thread::sleep(Duration::from_millis(500));
+            let db = rusqlite::Connection::open(&db).unwrap();
+            db.execute(
+                "INSERT INTO account (bare_jid, resourcepart, password, alias, enabled) \
+                 VALUES (?1, 'dino', ?2, ?3, 1)",
+                (&jid, &password, user),
             )
             .unwrap();
             drop(db);
@@ -882,6 +1050,13 @@ impl Drop for Desktop {
     }
 }
 
+/// Whether Dino made its database, accounts table and all.
+fn dino_ready(db: &Path) -> bool {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row("SELECT count(*) FROM account", (), |r| r.get::<_, i64>(0)))
+        .is_ok()
+}
+
 /// Whether Gajim made its settings (`settings`: it holds them locked while it runs).
 fn gajim_ready(settings: &Path) -> bool {
     std::fs::metadata(settings).is_ok_and(|m| m.len() > 0)
@@ -893,14 +1068,29 @@ fn gajim_ready(settings: &Path) -> bool {
 async fn desktop_player_reads_and_answers(app: DesktopApp) {
     let player = "carol";
     let jid = format!("{player}@example.test");
-    let (server, bridge, mut arcade, _alice) = world(player).await;
-    let client = Desktop::start(app, player, server.c2s_port());
+    let dino = (app == DesktopApp::Dino).then(DinoWorld::new);
+    let options = dino
+        .as_ref()
+        .map(DinoWorld::server_options)
+        .unwrap_or_default();
+    let (server, bridge, mut arcade, _alice) = world_with(player, &options).await;
+    let _forward = match &dino {
+        Some(_) => Some(forward_5222(server.c2s_port()).await),
+        None => None,
+    };
+    let client = Desktop::start(
+        app,
+        player,
+        server.c2s_port(),
+        dino.as_ref().map(|d| d.dir.path()),
+    );
     // Logged in: the bridge answers the client's presence probe... the client's own
     // window is enough to go on; a message sent before it logs in waits offline.
     let main = match app {
         DesktopApp::Pidgin => client.window("^Buddy List$").await,
         DesktopApp::Psi => client.window("Psi$").await,
         DesktopApp::Gajim => client.window("^Gajim$").await,
+        DesktopApp::Dino => client.window("^Dino$").await,
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     ask_to_share(&mut arcade, &jid).await;
@@ -910,12 +1100,18 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
     let open = |main: &str| match app {
         DesktopApp::Psi => client.click(main, 95, 165, 2),
         DesktopApp::Gajim => client.click(main, 244, 167, 1),
+        // Dino lists the conversation first too.
+        DesktopApp::Dino => {
+            client.click(main, 120, 90, 1);
+            // Away from the list, whose tooltip would hide the first lines.
+            client.xdotool(&["mousemove", "800", "200"]);
+        }
         DesktopApp::Pidgin => {}
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     open(&main);
     let window = match app {
-        DesktopApp::Gajim => main.clone(),
+        DesktopApp::Gajim | DesktopApp::Dino => main.clone(),
         _ => client.window("^game.example.test$").await,
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -934,7 +1130,9 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
         client.xdotool(&["key", "alt+s"]);
     };
     match app {
-        DesktopApp::Pidgin | DesktopApp::Gajim => client.type_line(&window, "yes"),
+        DesktopApp::Pidgin | DesktopApp::Gajim | DesktopApp::Dino => {
+            client.type_line(&window, "yes")
+        }
         DesktopApp::Psi => answer_form(&window, 1),
     }
     consent_heard(&mut arcade, &jid).await;
@@ -944,7 +1142,7 @@ async fn desktop_player_reads_and_answers(app: DesktopApp) {
     let invite = invite_to_chess(&mut arcade, &jid).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     match app {
-        DesktopApp::Pidgin | DesktopApp::Gajim => {
+        DesktopApp::Pidgin | DesktopApp::Gajim | DesktopApp::Dino => {
             client.shot("invitation");
             client.type_line(&window, "accept");
         }
@@ -980,4 +1178,10 @@ async fn desktop_psi_a_player_reads_and_answers() {
 #[ignore = "a desktop client: scripts/desktop-clients.sh"]
 async fn desktop_gajim_a_player_reads_and_answers() {
     desktop_player_reads_and_answers(DesktopApp::Gajim).await;
+}
+
+#[tokio::test]
+#[ignore = "a desktop client: scripts/desktop-clients.sh"]
+async fn desktop_dino_a_player_reads_and_answers() {
+    desktop_player_reads_and_answers(DesktopApp::Dino).await;
 }

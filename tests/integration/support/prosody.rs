@@ -147,6 +147,7 @@ pub fn write_config(
     let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/support");
     let (domain, component_jid) = (options.domain(), options.component());
     let (disabled, s2s) = match &options.s2s {
+        None if options.c2s_tls.is_some() => ("\"s2s\"", String::new()),
         None => ("\"s2s\", \"tls\"", String::new()),
         Some(s2s) => {
             let targets: String = s2s
@@ -198,14 +199,14 @@ c2s_ports = {{ {c2s} }}
 component_ports = {{ {component} }}
 component_interfaces = {{ "127.0.0.1" }}
 modules_disabled = {{ {disabled} }}
-{s2s}c2s_require_encryption = false
+{s2s}{tls}c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 
 modules_enabled = {{
     "roster"; "saslauth"; "disco"; "ping"; "presence"; "message";
-    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}{admin_adhoc}{limits_module}
+    "mam"; "adhoc"; "pep"; "privilege";{version}{federation_modules}{tls_module}{admin_adhoc}{limits_module}
 }}
 
 VirtualHost "{domain}"
@@ -237,6 +238,19 @@ Component "lobby.{domain}"
         },
         c2s = ports.c2s,
         component = ports.component,
+        tls_module = if options.c2s_tls.is_some() {
+            " \"tls\";"
+        } else {
+            ""
+        },
+        tls = match &options.c2s_tls {
+            Some((cert, key)) => format!(
+                "ssl = {{ certificate = \"{}\"; key = \"{}\" }}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        },
         presence = options.presence_grant(),
         log_level = if options.bench { "info" } else { "debug" },
         bench = {

@@ -129,6 +129,9 @@ pub struct ServerOptions {
     /// `component-config/` advises): Prosody's `unlimited_jids`, ejabberd's `none`
     /// shaper.
     pub limits_exempt: Vec<String>,
+    /// Prosody only: STARTTLS offered to clients with this certificate and key (PEM
+    /// files), for the clients that insist on TLS (Dino).
+    pub c2s_tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A test server's federation: its own s2s port, and where each other test server's
