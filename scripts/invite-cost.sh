@@ -6,6 +6,7 @@
 #
 #   scripts/invite-cost.sh
 #   SBS_INVITES=400 SBS_IN_FLIGHT=32 scripts/invite-cost.sh
+#   SBS_ROUNDS=2 scripts/invite-cost.sh   # then 200 more, from a bridge that has run a while
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
