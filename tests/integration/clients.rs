@@ -892,23 +892,8 @@ impl Desktop {
         let mut client = spawn(app.name());
         if app == DesktopApp::Gajim {
             let settings = h.join(".config/gajim/settings.sqlite");
-            let deadline = Instant::now() + T;
-            while !gajim_ready(&settings) {
-                assert!(
-                    Instant::now() < deadline,
-                    "Gajim never started: {}\n{}",
-                    std::fs::read_to_string(h.join("gajim.log")).unwrap_or_default(),
-                    String::from_utf8_lossy(&Command::new("find").arg(h).output().unwrap().stdout)
-                );
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            // Its first start settled: the settings written.
-            std::thread::sleep(Duration::from_secs(3));
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", client.id())])
-                .status();
-            let _ = client.wait();
-            std::thread::sleep(Duration::from_millis(500));
+            let ready = || gajim_ready(&settings);
+            first_start(&mut client, app, h, Duration::from_secs(3), ready);
             let db = rusqlite::Connection::open(&settings).unwrap();
             let account = serde_json::json!({
                 "account": {
@@ -937,21 +922,9 @@ impl Desktop {
         }
         if app == DesktopApp::Dino {
             let db = h.join(".local/share/dino/dino.db");
-            let deadline = Instant::now() + T;
-            while !dino_ready(&db) {
-                assert!(
-                    Instant::now() < deadline,
-                    "Dino never started: {}",
-                    std::fs::read_to_string(h.join("dino.log")).unwrap_or_default()
-                );
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", client.id())])
-                .status();
-            let _ = client.wait();
-            std::thread::sleep(Duration::from_millis(500));
+            first_start(&mut client, app, h, Duration::from_secs(2), || {
+                dino_ready(&db)
+            });
             let db = rusqlite::Connection::open(&db).unwrap();
             db.execute(
                 "INSERT INTO account (bare_jid, resourcepart, password, alias, enabled) \
@@ -1048,6 +1021,34 @@ impl Drop for Desktop {
             let _ = child.wait();
         }
     }
+}
+
+/// Waits for a client's first start to have made its settings (`ready`), lets it settle
+/// for `settle`, and ends it: its account goes in before the next start.
+fn first_start(
+    client: &mut std::process::Child,
+    app: DesktopApp,
+    home: &Path,
+    settle: Duration,
+    ready: impl Fn() -> bool,
+) {
+    let deadline = Instant::now() + T;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never started: {}\n{}",
+            app.name(),
+            std::fs::read_to_string(home.join(format!("{}.log", app.name()))).unwrap_or_default(),
+            String::from_utf8_lossy(&Command::new("find").arg(home).output().unwrap().stdout)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(settle);
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", client.id())])
+        .status();
+    let _ = client.wait();
+    std::thread::sleep(Duration::from_millis(500));
 }
 
 /// Whether Dino made its database, accounts table and all.
