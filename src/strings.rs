@@ -727,12 +727,25 @@ pub const FORM_TEXTS: &[[&str; 4]] = &[
     ["From whom (left empty: from anyone).", "De qui (vide : de tout le monde).", "Von wem (leer: von allen).", "De quién (vacío: de cualquiera)."],
     ["From", "De", "Von", "De"],
     ["Mute (untick to unmute)", "Sourdine (décochez pour la retirer)", "Stumm (abwählen, um es aufzuheben)", "Silenciar (desmarca para quitarlo)"],
+    // The answers' titles and labels.
+    ["Platforms that see you", "Plateformes qui vous voient", "Plattformen, die dich sehen", "Plataformas que te ven"],
+    ["Platforms that do not", "Plateformes qui ne vous voient pas", "Plattformen, die dich nicht sehen", "Plataformas que no te ven"],
+    ["Other platforms", "Autres plateformes", "Andere Plattformen", "Otras plataformas"],
+    ["What changed", "Ce qui a changé", "Was sich geändert hat", "Qué cambió"],
+    ["Game invitations muted from (* for everyone)", "Invitations à jouer en sourdine venant de (* : tout le monde)", "Spieleinladungen stummgeschaltet von (*: allen)", "Invitaciones a jugar silenciadas de (*: todos)"],
+    ["Invitations", "Invitations", "Einladungen", "Invitaciones"],
+    ["Set", "Défini", "Gesetzt", "Fijado"],
+    ["Set by", "Défini par", "Gesetzt von", "Fijado por"],
+    ["Result", "Résultat", "Ergebnis", "Resultado"],
+    ["Mute", "Sourdine", "Stummschalten", "Silenciar"],
 ];
 
 /// `english`, one of the users' form texts, in `lang`.
+/// (The privacy page's words serve the answers that say the same.)
 pub fn form_text(lang: Lang, english: &str) -> Option<&'static str> {
     FORM_TEXTS
         .iter()
+        .chain(PAGE_TEXTS)
         .find(|row| row[0] == english)
         .map(|row| row[lang as usize])
 }
@@ -1366,7 +1379,7 @@ mod tests {
                 // Words that are the same in both languages.
                 let same = matches!(
                     (name.as_str(), lang),
-                    ("Status", Lang::De) | ("Invitation", Lang::Fr)
+                    ("Status", Lang::De) | ("Invitation" | "Invitations", Lang::Fr)
                 );
                 if *lang != Lang::En && !same {
                     assert_ne!(text, &texts[0], "{name}: {lang:?} is still English");

@@ -241,6 +241,66 @@ mod tests {
         }
     }
 
+    /// The answers users get back carry their titles and labels in the user's language:
+    /// each is in [`strings::FORM_TEXTS`].
+    #[test]
+    fn users_answers_are_in_their_language() {
+        use crate::commands::testkit::Bench;
+        use crate::commands::{
+            invitations::Invitations, mute::Mute, my_status::MyStatus, privacy::Privacy,
+        };
+        use crate::rights::platforms::Shape;
+        let mut bench = Bench::friends();
+        let bob = bench.user("bob");
+        let set = bench.run::<MyStatus>(&bob, &[("status", &["Up for chess"])]);
+        bench.commit(&set);
+        let runs = [
+            ("privacy", bench.run::<Privacy>(&bob, &[])),
+            (
+                "privacy share",
+                bench.run::<Privacy>(&bob, &[("share", &["all"])]),
+            ),
+            (
+                "privacy history",
+                bench.run::<Privacy>(&bob, &[("history", &["10"])]),
+            ),
+            ("invitations", bench.run::<Invitations>(&bob, &[])),
+            ("my-status", bench.run::<MyStatus>(&bob, &[])),
+            ("mute", bench.run::<Mute>(&bob, &[])),
+        ];
+        let mut missing = Vec::new();
+        let mut checked = 0;
+        for (what, ran) in &runs {
+            let english = ran.reply(Shape::Form);
+            let french = ran.reply_in(Shape::Form, Lang::Fr);
+            let texts = |reply: &minidom::Element| -> Vec<String> {
+                let mut texts = Vec::new();
+                let mut stack = vec![reply.clone()];
+                while let Some(el) = stack.pop() {
+                    if el.name() == "title" {
+                        texts.push(el.text());
+                    }
+                    if el.name() == "field" {
+                        texts.extend(el.attr("label").map(str::to_owned));
+                    }
+                    stack.extend(el.children().cloned());
+                }
+                texts
+            };
+            for (en, fr) in texts(&english).into_iter().zip(texts(&french)) {
+                checked += 1;
+                if strings::form_text(Lang::Fr, &en) != Some(fr.as_str()) {
+                    missing.push(format!("{what}: {en:?} (French: {fr:?})"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "not in the user's language: {missing:#?}"
+        );
+        assert!(checked > 5, "{checked} texts checked");
+    }
+
     use super::*;
 
     const USER: Spec = Spec::jid("jid", "User")

@@ -16,6 +16,7 @@
 
 use super::fields::Spec;
 use crate::failure::cut;
+use crate::strings::{self, Lang};
 use crate::wire::xml::{escaped_len, Xml};
 use crate::xep::commands::{NoteType, NS as COMMANDS_NS};
 use crate::xep::forms::{FieldType, FORM_TYPE, NS as DATA_NS};
@@ -59,6 +60,9 @@ pub struct Reply<'a> {
     pub from: &'a str,
     /// The requester.
     pub to: &'a str,
+    /// The language of the form's title and labels: the user's, for a user (the words
+    /// found in [`strings::FORM_TEXTS`]); English for a platform.
+    pub lang: Lang,
 }
 
 /// Writes a result form's fields and table rows, within a byte budget: as XML for an
@@ -100,6 +104,8 @@ struct XmlForm<'a, 'b> {
     /// Where this stanza began in the buffer.
     start: usize,
     max_bytes: usize,
+    /// The language of the title and labels.
+    lang: Lang,
     /// Whether `<x>` is open, and whether the table's `<reported/>` was written.
     begun: bool,
     table: bool,
@@ -191,7 +197,7 @@ impl XmlForm<'_, '_> {
             return;
         }
         self.open_form();
-        self.xml.leaf("title", title);
+        self.xml.leaf("title", words(self.lang, title));
         self.xml
             .open("field")
             .attr_plain("var", FORM_TYPE.as_bytes())
@@ -219,7 +225,7 @@ impl XmlForm<'_, '_> {
             .open("field")
             .attr("var", var)
             .attr_plain("type", type_.as_str().as_bytes())
-            .attr("label", label);
+            .attr("label", words(self.lang, label));
         if values.is_empty() {
             self.xml.empty_end();
             return;
@@ -243,7 +249,7 @@ impl XmlForm<'_, '_> {
                 .open("field")
                 .attr("var", column.var)
                 .attr_plain("type", column.kind.as_str().as_bytes())
-                .attr("label", column.label)
+                .attr("label", words(self.lang, column.label))
                 .empty_end();
         }
         self.xml.close("reported");
@@ -425,7 +431,7 @@ pub fn completed(
         .attr("sessionid", sessionid)
         .attr_plain("status", b"completed")
         .head_end();
-    let written = write_body(xml, start, answer, shape, max_bytes);
+    let written = write_body(xml, start, answer, shape, max_bytes, reply.lang);
     xml.close("command").close("iq");
     written
 }
@@ -434,7 +440,7 @@ pub fn completed(
 /// compact payload), alone: for front doors other than XMPP. Returns the shape written.
 pub fn body(xml: &mut Xml<'_>, answer: &dyn Answer, shape: Shape, max_bytes: usize) -> Shape {
     let start = xml.len();
-    write_body(xml, start, answer, shape, max_bytes)
+    write_body(xml, start, answer, shape, max_bytes, Lang::En)
 }
 
 fn write_body(
@@ -443,6 +449,7 @@ fn write_body(
     answer: &dyn Answer,
     shape: Shape,
     max_bytes: usize,
+    lang: Lang,
 ) -> Shape {
     if shape == Shape::Compact {
         let mark = xml.len();
@@ -459,11 +466,11 @@ fn write_body(
         }
         xml.truncate(mark);
     }
-    form(xml, start, answer, max_bytes);
+    form(xml, start, answer, max_bytes, lang);
     Shape::Form
 }
 
-fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) {
+fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize, lang: Lang) {
     // Profanity 0.13 prints the first note as a printf format: a `%` there would be
     // garbled, or worse. The fullwidth sign reads the same.
     let mut text = summary(answer);
@@ -478,6 +485,7 @@ fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) 
             xml,
             start,
             max_bytes,
+            lang,
             begun: false,
             table: false,
             notes: Vec::new(),
@@ -516,6 +524,14 @@ fn form(xml: &mut Xml<'_>, start: usize, answer: &dyn Answer, max_bytes: usize) 
             ),
         );
     }
+}
+
+/// A title or label in `lang`, where [`strings::FORM_TEXTS`] has it.
+fn words(lang: Lang, text: &str) -> &str {
+    if lang == Lang::En {
+        return text;
+    }
+    strings::form_text(lang, text).unwrap_or(text)
 }
 
 fn note(xml: &mut Xml<'_>, type_: NoteType, text: &str) {

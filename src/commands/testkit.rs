@@ -276,11 +276,17 @@ impl Ran {
 
     /// The command result as the platform receives it, in `shape`.
     pub fn reply(&self, shape: Shape) -> Element {
+        self.reply_in(shape, crate::strings::Lang::En)
+    }
+
+    /// The command result with its title and labels in `lang`, as a user receives it.
+    pub fn reply_in(&self, shape: Shape, lang: crate::strings::Lang) -> Element {
         let mut bytes = Vec::new();
         let reply = Reply {
             id: "t1",
             from: "game.example.test",
             to: "game@example.test/engine",
+            lang,
         };
         let answer = self.answer();
         render::completed(

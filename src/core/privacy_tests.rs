@@ -588,4 +588,45 @@ fn a_user_reads_the_bridge_in_the_language_of_their_client() {
     assert!(say(&mut core, "help", t(12)).starts_with("Je suis la passerelle de jeux."));
     assert!(say(&mut core, "history", t(13)).starts_with("Aucune plateforme ne vous a regardé"));
     assert!(say(&mut core, "frobnicate", t(14)).starts_with("Je ne connais pas « frobnicate »."));
+    // The forms, and the answers to them: titles and labels in French too.
+    let reply = ask(
+        &mut core,
+        &iq(
+            "set",
+            "alice@example.test/pc",
+            "<command xmlns='http://jabber.org/protocol/commands' node='my-status' action='execute'/>",
+        ),
+        t(15),
+    );
+    let text = String::from(&reply);
+    assert!(
+        text.contains("<title>Votre statut de jeu</title>"),
+        "{text}"
+    );
+    let session = reply
+        .get_child("command", crate::xep::commands::NS)
+        .and_then(|c| c.attr("sessionid"))
+        .unwrap()
+        .to_owned();
+    let done = ask(
+        &mut core,
+        &iq(
+            "set",
+            "alice@example.test/pc",
+            &format!(
+                "<command xmlns='http://jabber.org/protocol/commands' node='my-status' sessionid='{session}'>\
+                 <x xmlns='jabber:x:data' type='submit'><field var='status'><value>Up for chess</value></field></x></command>"
+            ),
+        ),
+        t(16),
+    );
+    let text = String::from(&done);
+    assert!(text.contains("status='completed'"), "{text}");
+    for french in [
+        "<title>Votre statut de jeu</title>",
+        "label='Statut'",
+        "label='Défini par'",
+    ] {
+        assert!(text.contains(french), "{french} missing from {text}");
+    }
 }

@@ -39,6 +39,7 @@ const REPLY: Reply<'static> = Reply {
     id: "q1",
     from: "game.example.test",
     to: "arcade@example.test/engine",
+    lang: crate::strings::Lang::En,
 };
 
 /// The answer as the server reads it: one stanza, parsed back.

@@ -277,9 +277,14 @@ impl Core {
                 }
                 self.state.health.stats.commands_served += 1;
                 let node = request.def.node;
+                // A user reads the labels; a platform's program reads the fields' names.
+                let lang = match &request.actor {
+                    Actor::User(user) => self.state.directory.lang(&user.bare()),
+                    _ => crate::strings::Lang::En,
+                };
                 match request.origin {
                     Origin::Xmpp { header, channel } => {
-                        self.answer_stanza(&header, channel, node, &*answer, out)
+                        self.answer_stanza(&header, channel, node, &*answer, lang, out)
                     }
                     Origin::Door { door, id, format } => {
                         let max = self.config.max_stanza_bytes;

@@ -341,6 +341,7 @@ impl Core {
         channel: Channel,
         node: &str,
         answer: &dyn Answer,
+        lang: crate::strings::Lang,
         out: &mut Outbox,
     ) {
         let Channel::Command {
@@ -356,6 +357,7 @@ impl Core {
             id: header.id.as_deref().unwrap_or_default(),
             from: header.to.as_str(),
             to: header.from.as_str(),
+            lang,
         };
         let written = out.wire.stanza(|xml| {
             render::completed(xml, reply, node, &id, answer, shape, max);
