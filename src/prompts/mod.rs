@@ -15,6 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use crate::store::PromptRecord;
 use crate::wire::{Stanza, Xml};
+use crate::xep::forms;
 
 /// FORM_TYPE of the form a prompt message carries, and of its submission.
 pub const FORM_TYPE: &str = "urn:xmpp-game-bridge:prompt:1";
@@ -234,11 +235,11 @@ pub fn message(q: &Question<'_>) -> Stanza {
         // The form: a value chosen makes Profanity list the options; the neutral one
         // keeps Psi, which selects the first option, from agreeing on a blind submit.
         xml.open("x")
-            .attr_plain("xmlns", b"jabber:x:data")
+            .attr_plain("xmlns", forms::NS.as_bytes())
             .attr_plain("type", b"form")
             .head_end();
         xml.leaf("title", q.title).leaf("instructions", q.body);
-        hidden(xml, "FORM_TYPE", FORM_TYPE);
+        hidden(xml, forms::FORM_TYPE, FORM_TYPE);
         hidden(xml, PROMPT_FIELD, q.id);
         xml.open("field")
             .attr("label", q.label)

@@ -67,7 +67,7 @@ impl Stanza {
         )
     }
 
-    /// The stanza as an element tree: for tests, and the news a platform asked for.
+    /// The stanza as an element tree, parsed back if it was written: for tests.
     pub fn to_element(&self) -> Result<Element, minidom::Error> {
         match self {
             Stanza::Tree(el) => Ok(el.clone()),
