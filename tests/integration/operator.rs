@@ -1,6 +1,7 @@
 //! What an operator meets: the command line on the database while the service is
 //! stopped and its secret is out of reach, a platform JID that is not one, the start-up
-//! log's account of the grants on each server, and a wrong component port.
+//! log's account of the grants on each server, a wrong component port, and the process's
+//! memory settings.
 
 use std::time::Duration;
 
@@ -119,4 +120,24 @@ async fn a_wrong_port_gets_a_hint() {
         bridge.log_tail(30)
     );
     assert!(bridge.exit_status().unwrap().is_none(), "it keeps trying");
+}
+
+/// The running bridge has transparent huge pages turned off for itself (`main`): its
+/// tables grow a few kilobytes at a time, and a huge page zeroes 2 MiB at its first touch.
+#[tokio::test]
+async fn the_bridge_takes_no_huge_pages() {
+    let server = Server::start(ServerKind::Prosody)
+        .await
+        .expect("server starts");
+    let mut bridge = Bridge::start_with(&server, &BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.unwrap();
+    let pid = bridge.pid().expect("bridge pid");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let thp = status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    assert_eq!(thp, Some("0"), "{status}");
 }
