@@ -67,6 +67,15 @@ struct RawConfig {
     invites: RawInvites,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    metrics: RawMetrics,
+}
+
+/// `[metrics]`: the operator's listener, off unless `listen` is set.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 /// `[http]`: the HTTP front door, off unless `listen` is set.
@@ -499,6 +508,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// The HTTP front door, if configured.
     pub http: Option<crate::http::HttpConfig>,
+    /// The operator's listener (`/metrics`, `/healthz`, `/readyz`), if configured.
+    pub metrics: Option<crate::http::ops::OpsConfig>,
 }
 
 impl Config {
@@ -873,6 +884,24 @@ impl Config {
                 })
             }
         };
+        let metrics = match &raw.metrics.listen {
+            None => None,
+            Some(listen) => Some(crate::http::ops::OpsConfig {
+                listen: std::net::SocketAddr::from_str(listen.trim()).map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "metrics.listen is {listen:?}; give an address and port, such as \"127.0.0.1:8481\""
+                    ))
+                })?,
+            }),
+        };
+        if let (Some(metrics), Some(http)) = (&metrics, &http) {
+            if metrics.listen == http.listen {
+                return Err(ConfigError::Invalid(format!(
+                    "metrics.listen and http.listen are both {}; give each its own port",
+                    http.listen
+                )));
+            }
+        }
         let url_schemes: Vec<String> = raw
             .rights
             .url_schemes
@@ -953,6 +982,7 @@ impl Config {
                 user_requests_per_sec: small32(raw.limits.user_requests_per_sec),
             },
             http,
+            metrics,
         })
     }
 }

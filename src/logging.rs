@@ -9,8 +9,22 @@ use std::io::IsTerminal;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, Registry};
 
-pub fn init(level: LogLevel, format: LogFormat) {
+/// Changes the log level while the bridge runs (a reload).
+pub struct LogControl(Option<reload::Handle<Targets, Registry>>);
+
+impl LogControl {
+    /// Sets the level from now on; false if logging was set up elsewhere (tests).
+    pub fn set_level(&self, level: LogLevel) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|handle| handle.reload(filter(level)).is_ok())
+    }
+}
+
+/// Our own crate at the chosen level; libraries one notch quieter unless tracing.
+fn filter(level: LogLevel) -> Targets {
     let level = match level {
         LogLevel::Error => LevelFilter::ERROR,
         LogLevel::Warn => LevelFilter::WARN,
@@ -18,15 +32,18 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Debug => LevelFilter::DEBUG,
         LogLevel::Trace => LevelFilter::TRACE,
     };
-    // Our own crate at the chosen level; libraries one notch quieter unless tracing.
     let libraries = if level == LevelFilter::TRACE {
         LevelFilter::TRACE
     } else {
         LevelFilter::WARN
     };
-    let filter = Targets::new()
+    Targets::new()
         .with_target("xmpp_game_bridge", level)
-        .with_default(libraries);
+        .with_default(libraries)
+}
+
+pub fn init(level: LogLevel, format: LogFormat) -> LogControl {
+    let (filter, handle) = reload::Layer::new(filter(level));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Human => registry
@@ -47,7 +64,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
             .try_init(),
     };
     // Already initialised (tests, or a second call): keep the first.
-    let _ = result;
+    LogControl(result.is_ok().then_some(handle))
 }
 
 /// At most one log line per interval for events that outside input can repeat at will

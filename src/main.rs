@@ -264,15 +264,15 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { config } => {
-            let config = match Config::load(&config) {
+        Cmd::Run { config: path } => {
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("xmpp-game-bridge: {e}");
                     return ExitCode::from(2);
                 }
             };
-            logging::init(config.log_level, config.log_format);
+            let logs = logging::init(config.log_level, config.log_format);
             for warning in config.warnings() {
                 tracing::warn!("{warning}");
             }
@@ -289,7 +289,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(daemon::run(config)) {
+            match runtime.block_on(daemon::run(config, daemon::Source { path, logs })) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

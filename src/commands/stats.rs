@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
-use super::{Ctx, Flow, NoInput, Node};
+use super::{Ctx, Flow, NoInput, Node, View};
 use crate::failure::Failure;
-use crate::health::{HttpStats, Link};
+use crate::health::{HttpStats, Link, Reading, Value};
 
 use crate::xep::forms::FieldType;
 
@@ -32,25 +32,32 @@ impl Node for Stats {
 }
 
 struct StatsAnswer {
-    counters: Vec<(&'static str, &'static str, String)>,
+    readings: Vec<Reading>,
     servers: Vec<String>,
 }
 
 impl Answer for StatsAnswer {
     fn write(&self, out: &mut ResultWriter<'_, '_>) {
         out.begin(FORM_TYPE, "Game bridge statistics");
-        for (var, label, value) in &self.counters {
-            out.named_field(var, label, FieldType::TextSingle, value);
+        for reading in &self.readings {
+            let value = match &reading.value {
+                Value::Count(n) | Value::Gauge(n) => n.to_string(),
+                Value::Text(text) => text.clone(),
+            };
+            out.named_field(reading.var, reading.label, FieldType::TextSingle, &value);
         }
         out.fields(&SERVERS, &self.servers);
     }
 
     fn summary(&self) -> String {
         let value = |var: &str| {
-            self.counters
+            self.readings
                 .iter()
-                .find(|(v, _, _)| *v == var)
-                .map_or("", |(_, _, value)| value.as_str())
+                .find(|r| r.var == var)
+                .map_or(String::new(), |r| match &r.value {
+                    Value::Count(n) | Value::Gauge(n) => n.to_string(),
+                    Value::Text(text) => text.clone(),
+                })
         };
         format!(
             "link {}, up {} s, {} commands served, {} online resources, database {}",
@@ -64,6 +71,25 @@ impl Answer for StatsAnswer {
 }
 
 fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
+    let mut readings = readings(ctx)?;
+    // Counted before this request is answered: it includes the request itself.
+    for reading in &mut readings {
+        if let ("commands-served", Value::Count(n)) = (reading.var, &mut reading.value) {
+            *n += 1;
+        }
+    }
+    let servers: Vec<String> = ctx
+        .directory
+        .domains
+        .iter()
+        .filter_map(|d| d.software.as_ref().map(|s| format!("{}: {s}", d.jid)))
+        .collect();
+    Flow::done(StatsAnswer { readings, servers })
+}
+
+/// Every figure of `stats`, in its order: what `/metrics` exports too.
+pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
+    let ctx = view;
     let health = ctx.health;
     let since = |t: SystemTime| {
         ctx.now
@@ -82,52 +108,35 @@ fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
     let stats = &health.stats;
     let directory = ctx.directory;
     let queue = ctx.health.link_queue.get();
-    let counters: [(&str, &str, String); 54] = [
-        ("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
-        (
-            "uptime",
-            "Uptime (seconds)",
-            since(health.started_at).to_string(),
-        ),
-        ("link", "Link to the server", link.to_owned()),
-        (
+    let mut readings = vec![
+        text("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
+        gauge("uptime", "Uptime (seconds)", since(health.started_at)),
+        text("link", "Link to the server", link.to_owned()),
+        gauge(
             "link-since",
             "Link state unchanged for (seconds)",
-            link_since.to_string(),
+            link_since,
         ),
-        (
-            "reconnects",
-            "Reconnections",
-            stats.reconnects().to_string(),
-        ),
-        // Counted before this request is answered, so it includes the request itself.
-        (
-            "commands-served",
-            "Commands served",
-            (stats.commands_served + 1).to_string(),
-        ),
-        (
-            "stanzas-in",
-            "Stanzas received",
-            stats.stanzas_in.to_string(),
-        ),
-        ("stanzas-out", "Stanzas sent", stats.stanzas_out.to_string()),
-        (
+        count("reconnects", "Reconnections", stats.reconnects()),
+        count("commands-served", "Commands served", stats.commands_served),
+        count("stanzas-in", "Stanzas received", stats.stanzas_in),
+        count("stanzas-out", "Stanzas sent", stats.stanzas_out),
+        count(
             "stanzas-dropped",
             "Stanzas dropped as malformed",
-            stats.stanzas_dropped.to_string(),
+            stats.stanzas_dropped,
         ),
-        (
+        count(
             "stanzas-skipped",
             "Stanzas skipped as too large or too deep",
-            stats.stanzas_skipped.to_string(),
+            stats.stanzas_skipped,
         ),
-        (
+        count(
             "stanzas-oversized",
             "Stanzas of the bridge's over the size limit",
-            stats.stanzas_oversized.to_string(),
+            stats.stanzas_oversized,
         ),
-        (
+        text(
             "storage",
             "Database",
             match health.storage_failing_since {
@@ -135,316 +144,360 @@ fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
                 Some(t) => format!("writes failing for {} s", since(t)),
             },
         ),
-        (
+        gauge(
+            "storage-failing-since",
+            "Database writes failing for (seconds; 0 while they succeed)",
+            health.storage_failing_since.map_or(0, since),
+        ),
+        count(
             "storage-writes",
             "Database transactions committed",
-            stats.storage_writes.to_string(),
+            stats.storage_writes,
         ),
-        (
+        count(
             "storage-failures",
             "Database writes failed (retried)",
-            stats.storage_failures.to_string(),
+            stats.storage_failures,
         ),
-        (
+        gauge(
             "pending-writes",
             "Last-seen times waiting to be written",
-            directory.pending_last_seen().to_string(),
+            directory.pending_last_seen(),
         ),
-        (
+        count(
             "remote-presences-dropped",
             "Presences of unlisted users of other servers not kept",
-            directory.remote_dropped.to_string(),
+            directory.remote_dropped,
         ),
-        (
+        count(
             "resources-evicted",
             "Resources forgotten at the per-user cap",
-            directory.resources_evicted.to_string(),
+            directory.resources_evicted,
         ),
-        (
+        count(
             "requests-refused-busy",
             "Requests refused: a cap or a rate reached",
-            stats.requests_refused_busy.to_string(),
+            stats.requests_refused_busy,
         ),
-        (
+        count(
             "requests-rate-limited",
             "Requests refused: requester over its rate",
-            stats.requests_rate_limited.to_string(),
+            stats.requests_rate_limited,
         ),
-        (
+        gauge(
             "rosters-fetching",
             "Rosters being fetched",
-            stats.rosters_fetching.to_string(),
+            stats.rosters_fetching,
         ),
-        (
+        gauge(
             "presence-checks-pending",
             "Pings out to confirm devices",
-            stats.presence_checks_pending.to_string(),
+            stats.presence_checks_pending,
         ),
-        (
+        gauge(
             "requests-waiting",
             "Requests waiting for rosters or pings",
-            stats.requests_waiting.to_string(),
+            stats.requests_waiting,
         ),
-        (
+        count(
             "presence-checks",
             "Pings sent to confirm devices",
-            stats.presence_checks.to_string(),
+            stats.presence_checks,
         ),
-        (
+        count(
+            "presence-updates",
+            "Presence updates from the server",
+            health.histograms.presence.total(),
+        ),
+        count(
+            "iq-timeouts",
+            "IQs to the server not answered in time",
+            health.iq_timeouts,
+        ),
+        count(
             "departures-found",
             "Devices the server said were gone",
-            stats.departures_found.to_string(),
+            stats.departures_found,
         ),
-        (
+        gauge(
             "sessions-live",
             "Command sessions open",
-            stats.sessions_live.to_string(),
+            stats.sessions_live,
         ),
-        (
-            "iqs-pending",
-            "IQs awaiting a reply",
-            stats.iqs_pending.to_string(),
-        ),
-        (
+        gauge("iqs-pending", "IQs awaiting a reply", stats.iqs_pending),
+        gauge(
             "requesters-tracked",
             "Requesters whose rate is tracked",
-            stats.requesters_tracked.to_string(),
+            stats.requesters_tracked,
         ),
-        (
-            "schema-version",
-            "Database schema version",
-            schema.to_string(),
-        ),
-        (
+        gauge("schema-version", "Database schema version", schema),
+        gauge(
             "online-resources",
             "Online resources",
-            directory.online_resources().to_string(),
+            directory.online_resources(),
         ),
-        (
+        gauge(
             "names-known",
             "Bare JIDs held by the directory",
-            directory.interned().to_string(),
+            directory.interned(),
         ),
-        (
-            "rosters-cached",
-            "Rosters cached",
-            directory.rosters.len().to_string(),
-        ),
-        (
+        gauge("rosters-cached", "Rosters cached", directory.rosters.len()),
+        gauge(
             "roster-cache-bytes",
             "Roster cache size (bytes)",
-            directory.rosters.used_bytes().to_string(),
+            directory.rosters.used_bytes(),
         ),
-        (
+        gauge(
             "platforms-registered",
             "Platforms in the registry",
-            ctx.registry.len().to_string(),
+            ctx.registry.len(),
         ),
-        (
+        gauge(
             "send-queue-bytes",
             "Bytes waiting to be sent to the server (at most 16 MiB, then sent past the window)",
-            queue.queued_bytes.to_string(),
+            queue.queued_bytes,
         ),
-        (
+        gauge(
             "send-queue-requesters",
             "Destinations with stanzas waiting, served in turns",
-            queue.lanes.to_string(),
+            queue.lanes,
         ),
-        (
+        gauge(
             "send-in-flight-bytes",
             "Sent, not yet confirmed processed by the server (bytes, and 768 a stanza)",
-            queue.in_flight.to_string(),
+            queue.in_flight,
         ),
-        (
+        gauge(
             "send-window-bytes",
             "What may be in flight now (bytes, and 768 a stanza; adapts to the server)",
-            queue.window.to_string(),
+            queue.window,
         ),
-        (
+        count(
             "send-markers",
             "Markers (pings to the server) sent to learn what it processed",
-            queue.marks_sent.to_string(),
+            queue.marks_sent,
         ),
-        (
+        count(
             "send-queue-overflows",
             "Writes made past the window because the send queue was full",
-            queue.overflows.to_string(),
+            queue.overflows,
         ),
-        (
+        gauge(
             "platforms-unregistered",
             "Platforms outside the registry that asked (at most 1,000)",
-            ctx.askers.len().to_string(),
+            ctx.askers.len(),
         ),
-        (
+        count(
             "platforms-unregistered-forgotten",
             "Platforms outside the registry forgotten at the cap",
-            ctx.askers.forgotten.to_string(),
+            ctx.askers.forgotten,
         ),
-        (
+        gauge(
             "consent-records",
             "Users with privacy choices (at most 1,000,000)",
-            ctx.consent.len().to_string(),
+            ctx.consent.len(),
         ),
-        (
+        gauge(
             "self-statuses",
             "Self-defined statuses (at most 1,000,000)",
-            ctx.self_status.len().to_string(),
+            ctx.self_status.len(),
         ),
-        (
+        gauge(
             "prompts-waiting",
             "Questions waiting for users' answers (at most 100,000)",
-            ctx.prompts.len().to_string(),
+            ctx.prompts.len(),
         ),
-        (
+        gauge(
             "invites-open",
             "Invites that may still change (at most 100,000)",
-            ctx.invites.len().to_string(),
+            ctx.invites.len(),
         ),
-        (
+        gauge(
             "mutes",
             "Invitation mutes (at most 1,000,000)",
-            ctx.mutes.len().to_string(),
+            ctx.mutes.len(),
         ),
-        (
+        gauge(
             "decline-runs",
             "Invitees' runs of declines of one host, for the cooldown (at most 1,000,000)",
-            ctx.invites.decline_runs().to_string(),
+            ctx.invites.decline_runs(),
         ),
-        (
+        gauge(
             "invite-hosts",
             "Hosts whose invitations of the last hour are counted (at most 1,000,000)",
-            ctx.invites.hosts_counted().to_string(),
+            ctx.invites.hosts_counted(),
         ),
-        (
+        count(
             "invite-hosts-untracked",
             "Invites refused because no more hosts could be counted",
-            ctx.invites.hosts_untracked.get().to_string(),
+            ctx.invites.hosts_untracked.get(),
         ),
-        (
+        count(
             "decline-runs-untracked",
             "Runs of declines not tracked at the cap",
-            ctx.invites.declines_untracked.to_string(),
+            ctx.invites.declines_untracked,
         ),
-        (
+        gauge(
             "disclosures-pending",
             "Disclosure records waiting to be written (at most 65,536)",
-            ctx.audit.pending().len().to_string(),
+            ctx.audit.pending().len(),
         ),
-        (
+        count(
             "disclosures-written",
             "Disclosure records written since start",
-            ctx.audit.written.to_string(),
+            ctx.audit.written,
         ),
-        (
+        count(
             "disclosures-refused",
             "Answers refused: their disclosure could not be recorded",
-            stats.disclosures_refused.to_string(),
+            stats.disclosures_refused,
         ),
-        (
+        text(
             "consent-policy",
             "Consent policy",
             ctx.consent.policy().as_str().to_owned(),
         ),
     ];
-    let servers: Vec<String> = directory
-        .domains
-        .iter()
-        .filter_map(|d| d.software.as_ref().map(|s| format!("{}: {s}", d.jid)))
-        .collect();
-    let mut counters: Vec<_> = counters.into();
-    counters.extend(http_counters(&health.http));
-    Flow::done(StatsAnswer { counters, servers })
+    readings.extend(http_readings(&health.http));
+    readings.extend(ops_readings(&health.http));
+    Ok(readings)
+}
+
+fn count(var: &'static str, label: &'static str, value: impl TryInto<u64>) -> Reading {
+    Reading {
+        var,
+        label,
+        value: Value::Count(value.try_into().unwrap_or(u64::MAX)),
+    }
+}
+
+fn gauge(var: &'static str, label: &'static str, value: impl TryInto<u64>) -> Reading {
+    Reading {
+        var,
+        label,
+        value: Value::Gauge(value.try_into().unwrap_or(u64::MAX)),
+    }
+}
+
+fn text(var: &'static str, label: &'static str, value: String) -> Reading {
+    Reading {
+        var,
+        label,
+        value: Value::Text(value),
+    }
+}
+
+/// The operator's listener's counters, where it listens.
+fn ops_readings(http: &HttpStats) -> Vec<Reading> {
+    if !http
+        .ops_listening
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Vec::new();
+    }
+    vec![
+        count(
+            "ops-requests",
+            "Requests to the metrics and health listener",
+            HttpStats::read(&http.ops_requests),
+        ),
+        count(
+            "ops-connections-refused",
+            "Connections to the metrics and health listener refused at its cap (64)",
+            HttpStats::read(&http.ops_connections_refused),
+        ),
+    ]
 }
 
 /// The HTTP front door's counters, where it listens.
-fn http_counters(http: &HttpStats) -> Vec<(&'static str, &'static str, String)> {
+fn http_readings(http: &HttpStats) -> Vec<Reading> {
     if !http.listening.load(std::sync::atomic::Ordering::Relaxed) {
         return Vec::new();
     }
-    let read = |counter| HttpStats::read(counter).to_string();
+    let read = HttpStats::read;
     vec![
-        (
+        gauge(
             "http-connections-open",
             "HTTP connections open (at most http.max_connections)",
             read(&http.connections_open),
         ),
-        (
+        count(
             "http-connections-refused",
             "HTTP connections refused at the cap (answered 503)",
             read(&http.connections_refused),
         ),
-        ("http-requests", "HTTP requests read", read(&http.requests)),
-        (
+        count("http-requests", "HTTP requests read", read(&http.requests)),
+        count(
             "http-answered",
             "HTTP requests answered (2xx)",
             read(&http.answered),
         ),
-        (
+        count(
             "http-refused",
             "HTTP requests refused (4xx)",
             read(&http.refused),
         ),
-        (
+        count(
             "http-failed",
             "HTTP requests failed (5xx)",
             read(&http.failed),
         ),
-        (
+        count(
             "http-bodies-too-large",
             "HTTP bodies over http.max_body_kib (answered 413)",
             read(&http.bodies_too_large),
         ),
-        (
+        count(
             "http-slow-bodies",
             "HTTP bodies not sent within http.body_timeout_secs (answered 408)",
             read(&http.slow_bodies),
         ),
-        (
+        gauge(
             "http-waiting",
             "HTTP requests waiting for an answer (at most one per connection)",
             read(&http.waiting),
         ),
-        (
+        count(
             "webhook-delivered",
             "News events webhooks took",
             read(&http.webhook_delivered),
         ),
-        (
+        count(
             "webhook-attempts-failed",
             "Webhook attempts failed (each tried again later)",
             read(&http.webhook_attempts_failed),
         ),
-        (
+        count(
             "webhook-given-up",
             "News events given up after 24 hours of attempts",
             read(&http.webhook_given_up),
         ),
-        (
+        count(
             "news-pruned",
             "News events pruned (after 7 days, or past 100,000 for a platform)",
             read(&http.news_pruned),
         ),
-        (
+        gauge(
             "http-streams-open",
             "Event streams open",
             read(&http.streams_open),
         ),
-        (
+        count(
             "privacy-pages-opened",
             "Privacy pages opened from their links",
             read(&http.pages_opened),
         ),
-        (
+        gauge(
             "privacy-pages-held",
             "Privacy page sessions held (at most 10,000; expired ones pruned at the cap)",
             read(&http.pages_held),
         ),
-        (
+        count(
             "privacy-links-refused",
             "Privacy page links refused (used, expired, unknown, or at 10,000 pages open)",
             read(&http.page_links_refused),
         ),
-        (
+        count(
             "privacy-page-changes",
             "Changes made on privacy pages",
             read(&http.page_changes),

@@ -33,6 +33,11 @@ pub enum Input {
     /// A request through a front door other than XMPP; answered with
     /// [`Output::Answer`].
     Request(Box<DoorRequest>),
+    /// Someone outside (`/metrics`, `/readyz`, the service manager's watchdog) asks for
+    /// the core's figures and readiness; answered at once, on the core's thread.
+    Look(crate::health::Look),
+    /// The operator's configuration was reloaded: what the core may change live.
+    Reconfigure(Box<super::CoreConfig>),
 }
 
 /// What the core wants done, one by one (see [`super::Core::handle`]).
@@ -68,6 +73,9 @@ pub struct Outbox {
     pub answers: Vec<DoorAnswer>,
     /// Whether news were written for the outbox (its deliverer is woken).
     pub news_written: bool,
+    /// Requests answered (or refused): their door, node and outcome, and when they
+    /// reached the core, for the latency the driver observes once they leave.
+    pub answered: Vec<(crate::health::AnswerKey, SystemTime)>,
 }
 
 impl Outbox {
@@ -79,6 +87,7 @@ impl Outbox {
             list_sessions: Vec::new(),
             answers: Vec::new(),
             news_written: false,
+            answered: Vec::new(),
         }
     }
 

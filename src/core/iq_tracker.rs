@@ -28,18 +28,41 @@ pub enum Purpose {
     Privileged { op: u64 },
 }
 
+impl Purpose {
+    /// The wait, as `/metrics` labels it.
+    pub fn wait(&self) -> crate::health::Wait {
+        use crate::health::Wait;
+        match self {
+            Purpose::ServerVersion { .. } => Wait::Version,
+            Purpose::ActivityProbe { .. } => Wait::Disco,
+            Purpose::Roster { .. } => Wait::Roster,
+            Purpose::Ping { .. } => Wait::Ping,
+            Purpose::Privileged { .. } => Wait::Privileged,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
     to: Jid,
     purpose: Purpose,
+    sent: SystemTime,
     deadline: SystemTime,
 }
 
 /// How an outgoing IQ ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
-    Reply { purpose: Purpose, is_error: bool },
-    TimedOut { purpose: Purpose, to: Jid },
+    Reply {
+        purpose: Purpose,
+        is_error: bool,
+        /// How long the reply took.
+        waited: Duration,
+    },
+    TimedOut {
+        purpose: Purpose,
+        to: Jid,
+    },
 }
 
 #[derive(Debug)]
@@ -52,6 +75,11 @@ pub struct IqTracker {
 }
 
 impl IqTracker {
+    /// The timeout of IQs sent from now on.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     pub fn new(timeout: Duration) -> IqTracker {
         IqTracker {
             timeout,
@@ -83,6 +111,7 @@ impl IqTracker {
             Pending {
                 to,
                 purpose,
+                sent: now,
                 deadline,
             },
         );
@@ -96,7 +125,13 @@ impl IqTracker {
 
     /// Matches a result/error. Replies from another JID than the one asked are not
     /// accepted: the id alone would let anyone answer in the server's name.
-    pub fn on_reply(&mut self, id: &str, from: &Jid, is_error: bool) -> Option<Ended> {
+    pub fn on_reply(
+        &mut self,
+        id: &str,
+        from: &Jid,
+        is_error: bool,
+        now: SystemTime,
+    ) -> Option<Ended> {
         let pending = self.pending.get(id)?;
         if &pending.to != from {
             return None;
@@ -105,6 +140,7 @@ impl IqTracker {
         Some(Ended::Reply {
             purpose: pending.purpose,
             is_error,
+            waited: now.duration_since(pending.sent).unwrap_or_default(),
         })
     }
 
@@ -166,14 +202,15 @@ mod tests {
     fn reply_matches_its_request_once() {
         let mut tracker = IqTracker::new(Duration::from_secs(30));
         let id = tracker.track(domain(), Purpose::ServerVersion { domain: domain() }, t(0));
-        assert!(matches!(
-            tracker.on_reply(&id, &domain(), false),
+        assert_eq!(
+            tracker.on_reply(&id, &domain(), false, t(2)),
             Some(Ended::Reply {
+                purpose: Purpose::ServerVersion { domain: domain() },
                 is_error: false,
-                ..
+                waited: Duration::from_secs(2),
             })
-        ));
-        assert_eq!(tracker.on_reply(&id, &domain(), false), None);
+        );
+        assert_eq!(tracker.on_reply(&id, &domain(), false, t(2)), None);
     }
 
     #[test]
@@ -181,7 +218,7 @@ mod tests {
         let mut tracker = IqTracker::new(Duration::from_secs(30));
         let id = tracker.track(domain(), Purpose::ServerVersion { domain: domain() }, t(0));
         let mallory = Jid::from_str("mallory@example.test/x").unwrap();
-        assert_eq!(tracker.on_reply(&id, &mallory, false), None);
+        assert_eq!(tracker.on_reply(&id, &mallory, false, t(1)), None);
         assert_eq!(tracker.len(), 1);
     }
 

@@ -318,7 +318,88 @@ impl Core {
                 sessions,
             } => self.on_sessions(&domain, link, sessions),
             Input::Request(request) => self.on_request(*request, now, out),
+            Input::Look(look) => look.answer(self.snapshot(now)),
+            Input::Reconfigure(config) => self.reconfigure(*config),
         }
+    }
+
+    /// Takes what may change while the bridge runs from a reloaded configuration:
+    /// admins, access, consent policy, audit days, rights (invites among them), rates,
+    /// timeouts of IQs and command sessions, the component's name. What the link, the
+    /// directory or the database were built with stays as it is until a restart (the
+    /// daemon says which).
+    pub fn reconfigure(&mut self, new: CoreConfig) {
+        self.state.consent.set_policy(new.consent);
+        self.state.askers.set_access(new.access.clone());
+        self.state
+            .invites
+            .set_session_max_secs(new.rights.invites.session_max_secs);
+        self.rates.set_rates(new.platform_rate, new.other_rate);
+        self.iq.set_timeout(new.iq_timeout);
+        self.sessions.set_lifetime(new.command_session);
+        let kept = &self.config;
+        self.config = CoreConfig {
+            component: kept.component.clone(),
+            domains: kept.domains.clone(),
+            directory: kept.directory.clone(),
+            max_stanza_bytes: kept.max_stanza_bytes,
+            activity_key: kept.activity_key.clone(),
+            sessions_api: kept.sessions_api,
+            page: kept.page.clone(),
+            salt: kept.salt,
+            ..new
+        };
+    }
+
+    /// The core's figures, and why it cannot serve now if it cannot: the link is down,
+    /// a served domain's grants have not come or lack what `peers` needs, or the
+    /// database cannot be written.
+    pub fn snapshot(&self, now: SystemTime) -> crate::health::Snapshot {
+        let histograms = &self.state.health.histograms;
+        histograms.presence.close_before(u64::from(unix_secs(now)));
+        let view = pipeline::view(&self.state, &self.config, None, now);
+        let readings = crate::commands::stats::readings(&view).unwrap_or_default();
+        let since = |t: SystemTime| now.duration_since(t).unwrap_or_default().as_secs();
+        let mut unready = Vec::new();
+        let directory = &self.state.directory;
+        match self.state.health.link {
+            Link::Down { since: t } => unready.push(format!(
+                "the link to the server is down (for {} s); the log says why",
+                since(t)
+            )),
+            Link::Up { .. } => {
+                for domain in &directory.domains {
+                    if !directory.grants_settled(domain) {
+                        unready.push(format!(
+                            "{}: the server has not said yet what it grants the bridge",
+                            domain.jid
+                        ));
+                        continue;
+                    }
+                    let missing = crate::directory::grants::missing(domain.privilege.as_ref());
+                    if !missing.is_empty() {
+                        let settings: Vec<&str> = missing.iter().map(|g| g.setting()).collect();
+                        unready.push(format!(
+                            "{}: the server does not grant {}; {}",
+                            domain.jid,
+                            settings.join(" and "),
+                            crate::directory::grants::instructions(
+                                domain.family().0,
+                                self.config.component.as_str(),
+                                domain.jid.as_str()
+                            )
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(t) = self.state.health.storage_failing_since {
+            unready.push(format!(
+                "the database cannot be written (for {} s); the log says why",
+                since(t)
+            ));
+        }
+        crate::health::Snapshot { readings, unready }
     }
 
     fn next_deadline(&self) -> Option<SystemTime> {

@@ -64,6 +64,13 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// The operator changed `[limits]` (a reload): the new rates apply from the next
+    /// request; buckets keep what they hold.
+    pub fn set_rates(&mut self, platform: Rate, other: Rate) {
+        self.platform = platform;
+        self.other = other;
+    }
+
     pub fn new(platform: Rate, other: Rate) -> RateLimits {
         RateLimits {
             platform,

@@ -37,10 +37,13 @@ impl Core {
                 if let Some(ask) = classify::presence_ask(&header, &self.config.component) {
                     return self.on_presence_ask(&header, ask, now, out);
                 }
-                let ingested =
-                    self.state
-                        .directory
-                        .ingest_presence(&header.from, &el, unix_secs(now));
+                let at = unix_secs(now);
+                self.state
+                    .health
+                    .histograms
+                    .presence
+                    .count(u64::from(at), 1);
+                let ingested = self.state.directory.ingest_presence(&header.from, &el, at);
                 self.ingested(ingested, now);
             }
             Kind::Message => {
@@ -181,8 +184,17 @@ impl Core {
                 let Some(id) = header.id.as_deref() else {
                     return;
                 };
-                match self.iq.on_reply(id, &header.from, is_error) {
-                    Some(Ended::Reply { purpose, is_error }) => {
+                match self.iq.on_reply(id, &header.from, is_error, now) {
+                    Some(Ended::Reply {
+                        purpose,
+                        is_error,
+                        waited,
+                    }) => {
+                        self.state
+                            .health
+                            .histograms
+                            .server_wait(purpose.wait())
+                            .observe_time(waited);
                         self.on_iq_reply(purpose, is_error, el, now, out)
                     }
                     _ => debug!("reply to no IQ of ours; ignored"),

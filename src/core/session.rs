@@ -39,6 +39,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// The lifetime of sessions opened or continued from now on.
+    pub fn set_lifetime(&mut self, lifetime: Duration) {
+        self.lifetime = lifetime;
+    }
+
     /// `salt` makes ids unguessable across restarts; it comes from the caller so the
     /// session machinery stays deterministic in tests.
     pub fn new(lifetime: Duration, salt: u64) -> Sessions {

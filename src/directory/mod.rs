@@ -45,7 +45,7 @@ pub fn from_unix_secs(secs: u32) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::from(secs))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryConfig {
     /// A cached roster older than this is fetched again before use.
     pub roster_max_age: Duration,

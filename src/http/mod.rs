@@ -15,6 +15,8 @@
 
 mod body;
 pub mod events;
+pub mod metrics;
+pub mod ops;
 pub mod page;
 pub mod problem;
 pub mod request;

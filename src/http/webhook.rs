@@ -66,6 +66,8 @@ pub struct Shared {
     /// Hosts allowed plain HTTP and non-public addresses (`http.webhook_allow`).
     pub allow: Vec<String>,
     pub stats: Arc<HttpStats>,
+    /// Where each attempt's time is observed, by outcome.
+    pub histograms: Arc<crate::health::Histograms>,
     /// Bumped when the core wrote news.
     pub wake: watch::Receiver<u64>,
 }
@@ -203,7 +205,15 @@ impl Worker {
                 pass = Pass::Until(event.next_at);
                 break;
             }
-            match self.post(&event).await {
+            let started = std::time::Instant::now();
+            let posted = self.post(&event).await;
+            let histograms = &self.shared.histograms;
+            match &posted {
+                Ok(()) => &histograms.webhook_delivered,
+                Err(_) => &histograms.webhook_failed,
+            }
+            .observe_time(started.elapsed());
+            match posted {
                 Ok(()) => {
                     HttpStats::add(&self.shared.stats.webhook_delivered);
                     delivered.push(event.id);

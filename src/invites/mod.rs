@@ -303,6 +303,11 @@ impl Default for Book {
 }
 
 impl Book {
+    /// How long sessions made ready or started from now on last at most.
+    pub fn set_session_max_secs(&mut self, secs: u32) {
+        self.session_max_secs = secs;
+    }
+
     pub fn new(session_max_secs: u32) -> Book {
         Book {
             session_max_secs,

@@ -33,6 +33,11 @@ pub struct Askers {
 }
 
 impl Askers {
+    /// The operator changed `[access]` (a reload): who may ask from now on.
+    pub fn set_access(&mut self, access: AccessConfig) {
+        self.access = access;
+    }
+
     pub fn new(access: AccessConfig) -> Askers {
         Askers {
             access,

@@ -52,6 +52,12 @@ pub struct Consent {
 }
 
 impl Consent {
+    /// The operator changed `privacy.consent` (a reload): users' own choices stay, the
+    /// default for those who made none is the new policy's.
+    pub fn set_policy(&mut self, policy: ConsentPolicy) {
+        self.policy = policy;
+    }
+
     pub fn new(policy: ConsentPolicy) -> Consent {
         Consent {
             policy,

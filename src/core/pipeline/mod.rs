@@ -37,9 +37,30 @@ pub(super) struct Suspended {
     def: &'static NodeDef,
     actor: Actor,
     out: Out,
+    /// When it reached the core: its answer's latency starts here.
+    received: SystemTime,
 }
 
 impl Suspended {
+    /// Its answer is on its way (or its refusal, `ok` false): its latency is observed
+    /// once the answer leaves.
+    fn answered(&self, ok: bool, out: &mut Outbox) {
+        let door = match &self.origin {
+            Origin::Xmpp {
+                channel: Channel::Command { .. },
+                ..
+            } => "xmpp",
+            Origin::Xmpp {
+                channel: Channel::Chat,
+                ..
+            } => "chat",
+            Origin::Door { door, .. } => door,
+        };
+        let outcome = if ok { "answered" } else { "refused" };
+        out.answered
+            .push(((door, self.def.node, outcome), self.received));
+    }
+
     /// Who asks, for the caps per requester.
     pub(super) fn requester(&self) -> BareJid {
         self.actor.jid().to_bare()
@@ -95,7 +116,7 @@ impl std::fmt::Debug for Waiter {
 }
 
 /// What a handler may read, over the core's state.
-fn view<'a>(
+pub(super) fn view<'a>(
     state: &'a State,
     config: &'a CoreConfig,
     reply: Option<&'a IqReply>,
@@ -171,6 +192,7 @@ impl Core {
             def,
             actor,
             out: Out::default(),
+            received: now,
         };
         self.resume(
             Waiter {
@@ -276,6 +298,7 @@ impl Core {
                     self.applied(writes);
                 }
                 self.state.health.stats.commands_served += 1;
+                request.answered(true, out);
                 let node = request.def.node;
                 // A user reads the labels; a platform's program reads the fields' names.
                 let lang = match &request.actor {
@@ -373,6 +396,7 @@ fn through(door: &str, actor: &Actor) -> Result<(), Failure> {
 /// chat words, a refusal to another front door.
 fn fail(request: &Suspended, failure: &Failure, out: &mut Outbox) {
     debug!(condition = ?failure.condition, text = %failure.text, "refused");
+    request.answered(false, out);
     match &request.origin {
         Origin::Xmpp { header, channel } => xmpp::refuse_on(header, channel, failure, out),
         Origin::Door { door, id, .. } => door::refuse(door, *id, failure.clone(), out),

@@ -1,6 +1,9 @@
 //! What the operator sees of the bridge's health: the link, counters and gauges.
 //!
-//! The core keeps these up to date; the `stats` command and the logs read them.
+//! The core keeps these up to date; the `stats` command, `/metrics` and the logs read
+//! them.
+
+pub mod histogram;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -131,6 +134,11 @@ pub struct HttpStats {
     pub page_links_refused: AtomicU64,
     /// Changes made on privacy pages.
     pub page_changes: AtomicU64,
+    /// Whether the operator's listener (`[metrics]`) listens.
+    pub ops_listening: AtomicBool,
+    /// Requests to it, and connections refused at its cap.
+    pub ops_requests: AtomicU64,
+    pub ops_connections_refused: AtomicU64,
 }
 
 impl HttpStats {
@@ -143,6 +151,145 @@ impl HttpStats {
     }
 }
 
+/// One figure of `stats`, as `stats` lists it and `/metrics` exports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// Its name in `stats` (`stanzas-in`); `/metrics` names it from this.
+    pub var: &'static str,
+    /// What it is, for people.
+    pub label: &'static str,
+    pub value: Value,
+}
+
+/// A figure's value, and so how `/metrics` exports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Counted since start; never falls.
+    Count(u64),
+    /// As of now.
+    Gauge(u64),
+    /// Words (a state, a version), exported only where `/metrics` knows its meaning.
+    Text(String),
+}
+
+/// What the core says of itself when asked from outside (by `/metrics`, `/readyz` and
+/// the service manager's watchdog): its figures, and why it is not ready, if it is not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub readings: Vec<Reading>,
+    /// One sentence per reason the bridge cannot serve now, saying what to check;
+    /// empty when it is ready.
+    pub unready: Vec<String>,
+}
+
+/// What the core is asked for its [`Snapshot`] with: called once, on the core's thread.
+pub struct Look(Box<dyn FnOnce(Snapshot) + Send>);
+
+impl Look {
+    pub fn new(answer: impl FnOnce(Snapshot) + Send + 'static) -> Look {
+        Look(Box::new(answer))
+    }
+
+    pub fn answer(self, snapshot: Snapshot) {
+        (self.0)(snapshot)
+    }
+}
+
+impl std::fmt::Debug for Look {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Look")
+    }
+}
+
+/// Why the bridge waited for the server, as `/metrics` labels the wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Roster,
+    Ping,
+    Version,
+    Disco,
+    Privileged,
+}
+
+impl Wait {
+    pub const ALL: [Wait; 5] = [
+        Wait::Roster,
+        Wait::Ping,
+        Wait::Version,
+        Wait::Disco,
+        Wait::Privileged,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Wait::Roster => "roster",
+            Wait::Ping => "ping",
+            Wait::Version => "version",
+            Wait::Disco => "disco",
+            Wait::Privileged => "privileged",
+        }
+    }
+}
+
+/// An answer's front door, node and outcome: the labels of its latency. Each is one of
+/// the bridge's own names, never one that a request chose.
+pub type AnswerKey = (&'static str, &'static str, &'static str);
+
+/// The histograms `/metrics` exports, shared by whoever observes: the core's driver
+/// (answers), the core (waits for the server, presence), the webhook deliverer.
+#[derive(Debug)]
+pub struct Histograms {
+    /// Answer latency by door, node and outcome: from the request's arrival at the core
+    /// to its answer handed to the door. At most doors × nodes × 2 entries, all names the
+    /// bridge's own.
+    answers: std::sync::Mutex<std::collections::BTreeMap<AnswerKey, histogram::Histogram>>,
+    /// Time from an IQ sent to the server to its reply, by [`Wait`].
+    server_waits: [histogram::Histogram; 5],
+    /// Presence updates from the server per second.
+    pub presence: histogram::PerSecond,
+    /// Webhook attempts' time, those delivered and those failed.
+    pub webhook_delivered: histogram::Histogram,
+    pub webhook_failed: histogram::Histogram,
+}
+
+impl Default for Histograms {
+    fn default() -> Self {
+        Histograms {
+            answers: std::sync::Mutex::default(),
+            server_waits: std::array::from_fn(|_| histogram::Histogram::seconds()),
+            presence: histogram::PerSecond::new(),
+            webhook_delivered: histogram::Histogram::seconds(),
+            webhook_failed: histogram::Histogram::seconds(),
+        }
+    }
+}
+
+impl Histograms {
+    /// Observes the latencies of answers: `(key, latency)` each.
+    pub fn answered(&self, answers: impl IntoIterator<Item = (AnswerKey, std::time::Duration)>) {
+        let Ok(mut map) = self.answers.lock() else {
+            return;
+        };
+        for (key, latency) in answers {
+            map.entry(key)
+                .or_insert_with(histogram::Histogram::seconds)
+                .observe_time(latency);
+        }
+    }
+
+    /// The answers' histograms as read, by key, in order.
+    pub fn answers(&self) -> Vec<(AnswerKey, histogram::Buckets)> {
+        self.answers
+            .lock()
+            .map(|map| map.iter().map(|(k, h)| (*k, h.read())).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn server_wait(&self, wait: Wait) -> &histogram::Histogram {
+        &self.server_waits[wait as usize]
+    }
+}
+
 /// The bridge's health as the core keeps it.
 #[derive(Debug, Clone)]
 pub struct Health {
@@ -150,6 +297,8 @@ pub struct Health {
     pub link_queue: std::sync::Arc<LinkQueue>,
     /// Shared with the HTTP front door, which keeps it up to date.
     pub http: std::sync::Arc<HttpStats>,
+    /// Shared with whoever observes them, and with `/metrics`.
+    pub histograms: std::sync::Arc<Histograms>,
     pub started_at: SystemTime,
     pub link: Link,
     pub stats: Stats,
@@ -163,6 +312,7 @@ impl Health {
         Health {
             link_queue: std::sync::Arc::default(),
             http: std::sync::Arc::default(),
+            histograms: std::sync::Arc::default(),
             started_at: now,
             link: Link::Down { since: now },
             stats: Stats::default(),

@@ -1,10 +1,16 @@
 //! Running the component: the database opened and migrated, the core on its own thread,
-//! the link (and the HTTP front door, where configured) on the async runtime, and a
-//! graceful shutdown on SIGTERM or Ctrl-C.
+//! the link (and the HTTP front door and the metrics listener, where configured) on the
+//! async runtime, the service manager told ([`notify`]: ready, status, watchdog), the
+//! configuration reloaded on SIGHUP ([`reload`]), and a graceful shutdown on SIGTERM or
+//! Ctrl-C.
 //!
 //! Shutdown order: stop reading from the server; let the core finish the inputs it has
 //! and send its last stanzas; close the stream; close the database (WAL checkpointed).
 
+pub mod notify;
+pub mod reload;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -51,7 +57,14 @@ const BATCHES_AT_ONCE: usize = 8;
 /// How long shutdown waits for in-flight work and the stream's close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn run(config: Config) -> Result<(), RunError> {
+/// Where the running configuration came from, and what changes live with it.
+pub struct Source {
+    /// Read again on SIGHUP.
+    pub path: PathBuf,
+    pub logs: crate::logging::LogControl,
+}
+
+pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     let store = Store::open(&config.storage_path)?;
     seed_registry(&store, &config.platforms);
     let checkpointer = crate::store::Checkpointer::start(&config.storage_path)?;
@@ -92,6 +105,7 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             store: Arc::new(std::sync::Mutex::new(Store::open(&config.storage_path)?)),
             allow: http.webhook_allow.clone(),
             stats: core.state().health.http.clone(),
+            histograms: core.state().health.histograms.clone(),
             wake: news_rx.clone(),
         });
         tokio::spawn(crate::http::webhook::run(
@@ -120,6 +134,22 @@ pub async fn run(config: Config) -> Result<(), RunError> {
             shutdown_rx.clone(),
         ));
     }
+    if let Some(metrics) = &config.metrics {
+        let listener = tokio::net::TcpListener::bind(metrics.listen)
+            .await
+            .map_err(|e| {
+                RunError::Start(format!(
+                    "cannot listen for metrics on {} (metrics.listen): {e}",
+                    metrics.listen
+                ))
+            })?;
+        let ops = crate::http::ops::Ops {
+            events: events_tx.downgrade(),
+            histograms: core.state().health.histograms.clone(),
+            stats: core.state().health.http.clone(),
+        };
+        tokio::spawn(crate::http::ops::serve(listener, ops, shutdown_rx.clone()));
+    }
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender
     // lives (a weak one: it must not keep the core waiting at shutdown).
     let api = SessionsApi {
@@ -141,29 +171,55 @@ pub async fn run(config: Config) -> Result<(), RunError> {
         .map_err(|e| RunError::Start(format!("cannot start the core thread: {e}")))?;
 
     let settings = link_settings(&config);
+    let core_input = events_tx.downgrade();
     let mut link = tokio::spawn(transport::run(
         settings,
         events_tx,
         out_rx,
-        shutdown_rx,
+        shutdown_rx.clone(),
         queue,
     ));
+    let notifier = notify::Notifier::from_env().map(Arc::new);
+    if let Some(notifier) = &notifier {
+        notifier.send("READY=1\nSTATUS=started; connecting to the server");
+        tokio::spawn(watch_core(
+            notifier.clone(),
+            core_input.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    let mut signals = Signals::new();
+    let mut running = config;
 
-    let link_result = tokio::select! {
-        result = &mut link => link_outcome(result),
-        signal = shutdown_signal() => {
-            info!(signal, "shutdown requested");
-            let _ = shutdown_tx.send(true);
-            // The transport returns once the core has drained and the stream is closed.
-            match tokio::time::timeout(SHUTDOWN_GRACE, &mut link).await {
-                Ok(result) => link_outcome(result),
-                Err(_) => {
-                    warn!("the link did not close in time; closing anyway");
-                    link.abort();
-                    Ok(())
-                }
+    let link_result = loop {
+        let signal = tokio::select! {
+            result = &mut link => break link_outcome(result),
+            signal = signals.next() => signal,
+        };
+        if signal == "SIGHUP" {
+            if let Some(notifier) = &notifier {
+                notifier.send("RELOADING=1");
             }
+            reload_config(&mut running, &source, &core_input).await;
+            if let Some(notifier) = &notifier {
+                notifier.send("READY=1");
+            }
+            continue;
         }
+        info!(signal, "shutdown requested");
+        if let Some(notifier) = &notifier {
+            notifier.send("STOPPING=1");
+        }
+        let _ = shutdown_tx.send(true);
+        // The transport returns once the core has drained and the stream is closed.
+        break match tokio::time::timeout(SHUTDOWN_GRACE, &mut link).await {
+            Ok(result) => link_outcome(result),
+            Err(_) => {
+                warn!("the link did not close in time; closing anyway");
+                link.abort();
+                Ok(())
+            }
+        };
     };
     let _ = shutdown_tx.send(true);
     // Shutdown has a deadline: the core's last work (answers to what waits, one last
@@ -259,6 +315,7 @@ fn drive_core(
     };
     let mut outbox = Outbox::new(max_stanza_bytes);
     let mut wake: Option<SystemTime> = None;
+    let histograms = core.state().health.histograms.clone();
     'run: loop {
         let timeout = wake
             .map(|at| {
@@ -303,6 +360,16 @@ fn drive_core(
         }
         if !outbox.wire.is_empty() && out.blocking_send(outbox.wire.take()).is_err() {
             warn!("the link is gone; stanzas were not sent");
+        }
+        if !outbox.answered.is_empty() {
+            // The answers have left the core: their latency ends here.
+            let left = SystemTime::now();
+            histograms.answered(
+                outbox
+                    .answered
+                    .drain(..)
+                    .map(|(key, at)| (key, left.duration_since(at).unwrap_or_default())),
+            );
         }
         if closed {
             break 'run;
@@ -377,26 +444,165 @@ fn server_domain_guess(component: &BareJid) -> BareJid {
         .unwrap_or_else(|| component.clone())
 }
 
-/// Resolves on SIGTERM or Ctrl-C; names the signal.
-async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            },
-            Err(e) => {
-                error!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop the bridge");
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
+/// Reads the configuration again: applies what may change live, says what waits for a
+/// restart, and keeps the running configuration whole if the file cannot be used.
+async fn reload_config(running: &mut Config, source: &Source, core: &mpsc::WeakSender<Vec<Input>>) {
+    info!(path = %source.path.display(), "reloading the configuration (SIGHUP)");
+    let new = match Config::load(&source.path) {
+        Ok(new) => new,
+        Err(e) => {
+            error!("the configuration was not reloaded, the running one stays: {e}");
+            return;
+        }
+    };
+    for warning in new.warnings() {
+        warn!("{warning}");
+    }
+    let changes = reload::changes(running, &new);
+    if changes.is_empty() {
+        info!("the configuration is unchanged");
+        return;
+    }
+    if !changes.restart.is_empty() {
+        warn!(
+            keys = %changes.restart.join(", "),
+            "changed in the file, but they take a restart (systemctl restart xmpp-game-bridge); the running link and listeners keep the old values"
+        );
+    }
+    if changes.live.is_empty() {
+        return;
+    }
+    if changes.live.contains(&"logging.level") && !source.logs.set_level(new.log_level) {
+        warn!("the log level could not be changed");
+    }
+    if changes.live.contains(&"platforms") {
+        match Store::open(&new.storage_path) {
+            Ok(store) => seed_registry(&store, &new.platforms),
+            Err(e) => warn!(error = %e, "cannot open the database to add the new platforms"),
         }
     }
-    #[cfg(not(unix))]
+    let Some(sender) = core.upgrade() else {
+        return;
+    };
+    // The core takes what it may change; the rest of its configuration stays as it
+    // was built (see `Core::reconfigure`).
+    let mut applied = running.clone();
+    applied.log_level = new.log_level;
+    applied.admins = new.admins.clone();
+    applied.platforms = new.platforms.clone();
+    applied.access = new.access.clone();
+    applied.consent = new.consent;
+    applied.audit_days = new.audit_days;
+    applied.rights = new.rights.clone();
+    applied.limits = new.limits.clone();
+    applied.component_name = new.component_name.clone();
+    applied.link.iq_timeout = new.link.iq_timeout;
+    applied.link.command_session = new.link.command_session;
+    if sender
+        .send(vec![Input::Reconfigure(Box::new(core_config(&applied)))])
+        .await
+        .is_err()
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "SIGINT"
+        warn!("the core is stopping; the configuration was not applied");
+        return;
+    }
+    info!(keys = %changes.live.join(", "), "configuration reloaded; changed at once");
+    *running = applied;
+}
+
+/// Feeds the service manager's watchdog while the core answers, and keeps its status
+/// line up to date: a core stuck for `WatchdogSec` is restarted.
+async fn watch_core(
+    notifier: Arc<notify::Notifier>,
+    core: mpsc::WeakSender<Vec<Input>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let watchdog = notify::watchdog_interval();
+    let every = watchdog.map_or(STATUS_EVERY, |w| (w / 2).min(STATUS_EVERY));
+    let mut last_status = String::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        match crate::http::ops::look(&core, every).await {
+            Some(snapshot) => {
+                let status = notify::status_line(&snapshot.unready);
+                let mut message = String::new();
+                if watchdog.is_some() {
+                    message.push_str("WATCHDOG=1\n");
+                }
+                if status != last_status {
+                    message.push_str(&status);
+                    last_status = status;
+                }
+                if !message.is_empty() {
+                    notifier.send(&message);
+                }
+            }
+            None if core.upgrade().is_none() => return,
+            None => warn!(
+                waited_ms = every.as_millis() as u64,
+                "the core did not answer in time; the watchdog is not fed"
+            ),
+        }
+    }
+}
+
+/// How often the status line is brought up to date without a watchdog.
+const STATUS_EVERY: Duration = Duration::from_secs(15);
+
+/// The signals the bridge acts on: SIGTERM and Ctrl-C stop it, SIGHUP reloads.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(e) => {
+                    error!(error = %e, "cannot listen for {name}");
+                    None
+                }
+            };
+            Signals {
+                term: listen(SignalKind::terminate(), "SIGTERM"),
+                hangup: listen(SignalKind::hangup(), "SIGHUP"),
+            }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal, by name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => "SIGTERM",
+                _ = recv(&mut self.hangup) => "SIGHUP",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
     }
 }
