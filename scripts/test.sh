@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # chromium: the browser (headless) that opens the privacy page.
 # python3-venv: the Python tools that check the HTTP door from outside (openapi-spec-
 # validator, schemathesis; scripts/ensure-python-tools.sh) and the Python example.
+# prometheus: promtool checks /metrics, and a real Prometheus scrapes it.
 scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils nginx openssl curl python3 python3-venv \
-    tmux profanity poezio mcabber chromium
+    tmux profanity poezio mcabber chromium prometheus
 scripts/ensure-python-tools.sh >/dev/null
 
 echo "== cargo fmt"
@@ -31,5 +32,10 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --locked --lib --bins --tests --no-fail-fast
 fi
+echo "== the Debian package: built, lintian, installed, upgraded, removed and purged here"
+# The package of the binary the tests just ran (scripts/build-deb.sh alone builds the
+# release one): what is checked is the packaging, and a release build would double the
+# run's time on two cores.
+BRIDGE_BIN="$PWD/target/debug/xmpp-game-bridge" scripts/package-test.sh
 echo "== doc tests (among them: a handler cannot write to the database, which must not compile)"
 cargo test --locked --doc

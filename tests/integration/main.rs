@@ -18,6 +18,7 @@ mod hardening;
 mod http;
 mod invites;
 mod operator;
+mod ops;
 mod rights;
 mod side_by_side;
 mod soak;

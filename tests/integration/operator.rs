@@ -10,8 +10,8 @@ use crate::support::{free_ports, on_both_servers, Bridge, BridgeConfig, Server, 
 const T: Duration = Duration::from_secs(10);
 
 on_both_servers!(
-    /// With the service stopped, the secret file is gone (systemd's credentials live
-    /// only while the unit runs): the commands that only touch the database still work.
+    /// Where the secret cannot be read (it is gone, or kept from this user), the commands
+    /// that only touch the database still work.
     async fn the_cli_needs_no_secret(kind) {
         let server = Server::start(kind).await.expect("server starts");
         let mut bridge = Bridge::start_with(&server, &BridgeConfig::default()).await.expect("bridge starts");

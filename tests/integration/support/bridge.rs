@@ -60,6 +60,8 @@ pub struct BridgeConfig {
     pub remote_peers: bool,
     /// A component port other than the server's (where nothing listens, say).
     pub port: Option<u16>,
+    /// Environment variables of the process (a service manager's `NOTIFY_SOCKET`, say).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for BridgeConfig {
@@ -77,6 +79,7 @@ impl Default for BridgeConfig {
             consent: "opt-out",
             remote_peers: false,
             port: None,
+            env: Vec::new(),
         }
     }
 }
@@ -86,6 +89,7 @@ pub struct Bridge {
     child: Option<Child>,
     /// `link up` lines already waited for by [`Bridge::wait_connected`].
     links_seen: usize,
+    env: Vec<(String, String)>,
 }
 
 impl Bridge {
@@ -122,6 +126,7 @@ impl Bridge {
             dir,
             child: None,
             links_seen: 0,
+            env: config.env.clone(),
         };
         bridge.spawn()?;
         Ok(bridge)
@@ -135,7 +140,8 @@ impl Bridge {
             .current_dir(self.dir.path())
             // Plain text logs to match on, whatever the terminal.
             .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(process::spawn_logged(&mut cmd, &self.log_path())?);
         Ok(())
     }
@@ -280,6 +286,21 @@ impl Bridge {
             ));
         }
         Ok(status)
+    }
+
+    /// Sends `signal` (`HUP`, say) to the running process.
+    pub fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid = self.pid().ok_or("xmpp-game-bridge is not running")?;
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("kill -{signal} {pid}: {status}"))
+        }
     }
 
     /// Kills the process at once, like a crash.
