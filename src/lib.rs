@@ -3,6 +3,8 @@
 //! carry game invites to the peers' chat clients.
 //!
 //! Map of the modules, from the top down; a module imports only those below it.
+//! - [`doctor`]: the operator's check of a configuration against the server it names:
+//!   links as the bridge would, reads the grants and the server's settings, then leaves.
 //! - [`daemon`]: wires transport, core and store together; reads the core's part of the
 //!   configuration and seeds the registry from it; signals and shutdown.
 //! - [`config`]: the operator's TOML configuration, made of each module's own settings.
@@ -41,6 +43,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod directory;
+pub mod doctor;
 pub mod failure;
 pub mod health;
 pub mod http;

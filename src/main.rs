@@ -36,6 +36,18 @@ enum Cmd {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Check the configuration against the server it names, as the bridge would meet it:
+    /// port and secret, software, grants, recommended settings, database, listeners.
+    /// Links without staying. Exit status 1 when something would keep the bridge from
+    /// serving (each such line says its fix), 2 when the file itself is invalid.
+    Doctor {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The chat server's configuration file (default: /etc/prosody/prosody.cfg.lua or
+        /// /etc/ejabberd/ejabberd.yml, by the software the server says it runs).
+        #[arg(long)]
+        server_config: Option<PathBuf>,
+    },
     /// List the record of what platforms learnt about users and did for them, newest first.
     Audit {
         #[arg(long, short)]
@@ -198,6 +210,30 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
     report(result)
 }
 
+fn doctor(config: &std::path::Path, server_config: Option<PathBuf>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("xmpp-game-bridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = xmpp_game_bridge::doctor::Options { server_config };
+    match runtime.block_on(xmpp_game_bridge::doctor::examine(config, &options)) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::from(report.exit_code())
+        }
+        Err(report) => {
+            println!("{report}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 /// mimalloc asks the kernel for transparent huge pages, which Debian's kernels then grant
 /// (`madvise`): the first touch of each 2 MiB of its arenas zeroes all of it, though the
 /// bridge's tables grow a few kilobytes at a time. Without them the idle bridge holds 14
@@ -240,6 +276,10 @@ fn main() -> ExitCode {
             )),
             Err(code) => code,
         },
+        Cmd::Doctor {
+            config,
+            server_config,
+        } => doctor(&config, server_config),
         Cmd::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 println!(
@@ -316,6 +356,7 @@ mod tests {
             &["x", "platform", "add", "a@b.c", "--config", "f.toml"][..],
             &["x", "platform", "--config", "f.toml", "list"][..],
             &["x", "audit", "--config", "f.toml", "--user", "a@b.c"][..],
+            &["x", "doctor", "--config", "f.toml", "--server-config", "p.cfg.lua"][..],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

@@ -415,7 +415,8 @@ impl SessionsApi {
     }
 }
 
-fn link_settings(config: &Config) -> LinkSettings {
+/// How the link is made, from the configuration (also the doctor's).
+pub fn link_settings(config: &Config) -> LinkSettings {
     LinkSettings {
         host: config.server_host.clone(),
         port: config.server_port,

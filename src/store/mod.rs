@@ -83,6 +83,20 @@ impl Store {
     }
 
     /// A private database in memory, for tests and benchmarks.
+    /// The schema version of the database at `path`, opened read-only: for a look
+    /// (`doctor`) that must neither create nor migrate it.
+    pub fn inspect(path: &Path) -> Result<u32, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(migrations::user_version(&conn)?)
+    }
+
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Store::prepare(Connection::open_in_memory()?)
     }

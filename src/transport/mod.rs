@@ -514,6 +514,60 @@ async fn connect(settings: &LinkSettings, addr: &str) -> Result<Link, Ended> {
     )))
 }
 
+/// A link for a look only (`doctor`): connected and authenticated as the bridge's
+/// would be, read and written a stanza at a time, then closed. It never serves.
+pub struct Probe {
+    link: Link,
+}
+
+/// Why a probe could not link.
+#[derive(Debug)]
+pub enum ProbeError {
+    /// Nothing accepts connections at the address.
+    Refused(String),
+    /// The connection or the stream failed, or the server refused the handshake for
+    /// another reason (such as `conflict`: a component of that name is connected).
+    Lost(String),
+    /// The server refused the secret or does not know the component.
+    Fatal(FatalLinkError),
+}
+
+impl Probe {
+    /// Connects and shakes hands as the bridge does.
+    pub async fn connect(settings: &LinkSettings) -> Result<Probe, ProbeError> {
+        let addr = format!("{}:{}", settings.host, settings.port);
+        match connect(settings, &addr).await {
+            Ok(link) => Ok(Probe { link }),
+            Err(Ended::Refused(why)) => Err(ProbeError::Refused(why)),
+            Err(Ended::Fatal(fatal)) => Err(ProbeError::Fatal(fatal)),
+            Err(Ended::Lost(why)) => Err(ProbeError::Lost(why)),
+            Err(Ended::Shutdown) => Err(ProbeError::Lost("shut down".to_owned())),
+        }
+    }
+
+    pub async fn send(&mut self, stanza: &Element) -> Result<(), String> {
+        self.link.writer.push(serialise(stanza));
+        self.link.flush().await
+    }
+
+    /// The next stanza from the server, if one comes before `until` and the stream
+    /// goes on.
+    pub async fn next(&mut self, until: tokio::time::Instant) -> Option<Element> {
+        loop {
+            match tokio::time::timeout_at(until, self.link.next_event()).await {
+                Ok(Ok(StreamEvent::Stanza(el))) => return Some(el),
+                Ok(Ok(StreamEvent::Header { .. } | StreamEvent::Skipped { .. })) => continue,
+                Ok(Ok(StreamEvent::Footer) | Err(_)) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// Closes the stream.
+    pub async fn close(mut self) {
+        let _ = self.link.write_raw(writer::STREAM_FOOTER).await;
+    }
+}
+
 /// `<stream:error><not-authorized/>...</stream:error>` → "not-authorized".
 fn stream_error_condition(el: &Element) -> String {
     el.children()

@@ -141,3 +141,142 @@ async fn the_bridge_takes_no_huge_pages() {
         .map(str::trim);
     assert_eq!(thp, Some("0"), "{status}");
 }
+
+/// The server's own configuration file, as the test bed wrote it.
+fn server_config(server: &Server) -> String {
+    let path = match server.kind() {
+        ServerKind::Prosody => server.dir().join("prosody.cfg.lua"),
+        ServerKind::Ejabberd => server.dir().join("conf").join("ejabberd.yml"),
+    };
+    path.display().to_string()
+}
+
+/// Runs `doctor` on the bridge's configuration: its exit code and what it printed.
+fn doctor(bridge: &Bridge, server: &Server) -> (Option<i32>, String) {
+    let output = std::process::Command::new(crate::support::binary())
+        .args(["doctor", "--server-config", &server_config(server), "--config"])
+        .arg(bridge.config_path())
+        .output()
+        .expect("doctor runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Shown with the test's output (`--no-capture`), and on a failure.
+    eprintln!("$ xmpp-game-bridge doctor (exit {:?})\n{text}", output.status.code());
+    (output.status.code(), text)
+}
+
+/// The line of `text` that starts with `level` and holds `words`.
+fn line<'a>(text: &'a str, level: &str, words: &str) -> &'a str {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{level}: ")) && l.contains(words))
+        .unwrap_or_else(|| panic!("no {level} line with {words:?}:\n{text}"))
+}
+
+on_both_servers!(
+    /// Debian's configuration with `component-config/`'s file placed as it says: the
+    /// doctor links, names the server, finds every grant and the recommended settings,
+    /// and exits 0. While the bridge runs, it does not link, and reads its readiness.
+    async fn the_doctor_passes_debian_with_the_snippet(kind) {
+        let options = crate::support::ServerOptions { operator_config: true, ..Default::default() };
+        let server = Server::start_with(kind, &options).await.expect("server starts");
+        let metrics = free_ports(1).unwrap()[0];
+        let config = BridgeConfig {
+            ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
+            extra_toml: format!("[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n"),
+            ..BridgeConfig::default()
+        };
+        let mut bridge = Bridge::start_with(&server, &config).await.expect("bridge starts");
+        bridge.wait_connected(T).await.unwrap();
+        // While it runs: no second link, its readiness instead.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let (code, text) = loop {
+            let (code, text) = doctor(&bridge, &server);
+            if text.contains("the running bridge is ready") || std::time::Instant::now() >= deadline {
+                break (code, text);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(code, Some(0), "{text}");
+        line(&text, "note", "a bridge runs with this configuration");
+        line(&text, "ok", "the running bridge is ready");
+        assert!(!text.contains("accepts connections"), "{text}");
+        bridge.terminate().await.unwrap();
+
+        let (code, text) = doctor(&bridge, &server);
+        assert_eq!(code, Some(0), "{text}");
+        line(&text, "ok", "the server accepted the component game.example.test and its secret");
+        line(&text, "ok", "grants what peers and status need: roster=get gives");
+        line(&text, "ok", "the secret is read from the file");
+        line(&text, "ok", "the database");
+        line(&text, "ok", &format!("metrics.listen 127.0.0.1:{metrics} is free"));
+        match kind {
+            ServerKind::Prosody => {
+                line(&text, "ok", "example.test runs Prosody 0.12");
+                line(&text, "ok", "Prosody's gc = { threshold = 200; speed = 200 }");
+                line(&text, "ok", "Nagle's algorithm is off");
+            }
+            ServerKind::Ejabberd => {
+                line(&text, "ok", "example.test runs ejabberd 23.01");
+                line(&text, "ok", "ejabberd's max_stanza_size is 262144 on the ejabberd_c2s listener");
+                line(&text, "ok", "sessions API (server.ejabberd_api) lists who is online on example.test");
+            }
+        }
+        assert!(!text.contains("problem:"), "{text}");
+    }
+);
+
+on_both_servers!(
+    /// Debian's configuration alone, the bridge not attached: nothing listens for it; the
+    /// doctor says so with the fix, names Prosody's settings still at their defaults, and
+    /// exits 1.
+    async fn the_doctor_finds_debian_without_the_snippet_lacking(kind) {
+        let options = crate::support::ServerOptions {
+            operator_config: true,
+            without_snippet: true,
+            ..Default::default()
+        };
+        let server = Server::start_with(kind, &options).await.expect("server starts");
+        let bridge = Bridge::start_with(&server, &BridgeConfig::default()).await.expect("bridge starts");
+        let (code, text) = doctor(&bridge, &server);
+        assert_eq!(code, Some(1), "{text}");
+        let refused = line(&text, "problem", "nothing accepts connections");
+        assert!(refused.contains("Fix:") && refused.contains("component_ports"), "{refused}");
+        if kind == ServerKind::Prosody {
+            line(&text, "warning", "Prosody's gc is its default");
+            line(&text, "warning", "Prosody keeps Nagle's algorithm on");
+        }
+    }
+);
+
+on_both_servers!(
+    /// A wrong secret and a server that grants nothing: each a problem with its fix.
+    async fn the_doctor_names_a_wrong_secret_and_missing_grants(kind) {
+        let server = Server::start(kind).await.expect("server starts");
+        let wrong = BridgeConfig { secret: Some("not-the-secret".to_owned()), ..BridgeConfig::default() };
+        let bridge = Bridge::start_with(&server, &wrong).await.expect("bridge starts");
+        let (code, text) = doctor(&bridge, &server);
+        assert_eq!(code, Some(1), "{text}");
+        let refused = line(&text, "problem", "refused the handshake");
+        assert!(refused.contains("secret"), "{refused}");
+        drop(bridge);
+        drop(server);
+
+        let options = crate::support::ServerOptions { without_privileges: true, ..Default::default() };
+        let server = Server::start_with(kind, &options).await.expect("server starts");
+        let mut bridge = Bridge::start_with(&server, &BridgeConfig::default()).await.expect("bridge starts");
+        // The server takes one link per component: the doctor links once the bridge left.
+        bridge.wait_connected(T).await.unwrap();
+        bridge.terminate().await.unwrap();
+        let (code, text) = doctor(&bridge, &server);
+        assert_eq!(code, Some(1), "{text}");
+        let grants = line(&text, "problem", "does not grant roster=get and presence=managed_entity");
+        let fix = match kind {
+            ServerKind::Prosody => "privileged_entities",
+            ServerKind::Ejabberd => "mod_privilege",
+        };
+        assert!(grants.contains(fix), "{grants}");
+    }
+);

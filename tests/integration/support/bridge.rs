@@ -13,7 +13,7 @@ use super::Server;
 /// The component binary: the one cargo built for this test run, or, where this code is
 /// used outside the integration tests (the demo example), `XMPP_GAME_BRIDGE_BIN` or the
 /// binary next to the running executable's directory (`target/<profile>/`).
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     if let Some(path) = option_env!("CARGO_BIN_EXE_xmpp-game-bridge") {
         return PathBuf::from(path);
     }

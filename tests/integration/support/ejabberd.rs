@@ -98,7 +98,7 @@ pub fn write_config(
         "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n".to_owned(),
     )?;
     if options.operator_config {
-        return write_operator_config(dir, ports, secret);
+        return write_operator_config(dir, ports, secret, !options.without_snippet);
     }
     write(
         "conf/ejabberd.yml",
@@ -223,7 +223,12 @@ const DEBIAN_CONFIG: &str = "/etc/ejabberd/ejabberd.yml";
 /// loopback, STARTTLS not required of the test clients), `component-config/ejabberd.yml`
 /// included as its first lines say, and in-band registration for the test's users in an
 /// include of the test's own.
-fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+fn write_operator_config(
+    dir: &Path,
+    ports: &Ports,
+    secret: &str,
+    snippet: bool,
+) -> Result<(), String> {
     let debian = std::fs::read_to_string(DEBIAN_CONFIG)
         .map_err(|e| format!("cannot read {DEBIAN_CONFIG} (apt-get install -y ejabberd): {e}"))?;
     let extra = super::ports::free_ports(6)?;
@@ -264,7 +269,14 @@ fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), 
         let path = conf.join(name);
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    write("xmpp-game-bridge.yml", bridge)?;
+    write(
+        "xmpp-game-bridge.yml",
+        if snippet {
+            bridge
+        } else {
+            "# The bridge is not attached yet.\n".to_owned()
+        },
+    )?;
     write(
         "test.yml",
         "# In-band registration creates the test users.\nregistration_timeout: infinity\n\

@@ -24,7 +24,7 @@ mod process;
 mod prosody;
 mod server;
 
-pub use bridge::{Bridge, BridgeConfig, LINK_UP};
+pub use bridge::{binary, Bridge, BridgeConfig, LINK_UP};
 pub use client::{befriend, parse_in, show, xml, Background, Client, NS_CLIENT, NS_COMPONENT};
 pub use platform::Platform;
 pub use ports::free_ports;

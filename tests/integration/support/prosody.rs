@@ -75,7 +75,12 @@ const DEBIAN_CONFIG: &str = "/etc/prosody/prosody.cfg.lua";
 /// Debian's `prosody.cfg.lua` verbatim, `component-config/prosody.cfg.lua` dropped into
 /// `conf.d/` as its first lines say, and the test's own paths, ports and host in another
 /// file of `conf.d/` (an operator's would be in their prosody.cfg.lua).
-fn write_operator_config(dir: &Path, ports: &Ports, secret: &str) -> Result<(), String> {
+fn write_operator_config(
+    dir: &Path,
+    ports: &Ports,
+    secret: &str,
+    snippet: bool,
+) -> Result<(), String> {
     let modules = modules_dir()?;
     for sub in ["data", "certs", "conf.d"] {
         std::fs::create_dir_all(dir.join(sub))
@@ -111,6 +116,9 @@ VirtualHost "{DOMAIN}"
             s2s = ports.dist,
         ),
     )?;
+    if !snippet {
+        return Ok(());
+    }
     let shipped = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/component-config/prosody.cfg.lua"
@@ -138,7 +146,7 @@ pub fn write_config(
     options: &ServerOptions,
 ) -> Result<(), String> {
     if options.operator_config {
-        return write_operator_config(dir, ports, secret);
+        return write_operator_config(dir, ports, secret, !options.without_snippet);
     }
     let modules = modules_dir()?;
     // The project's own module, loaded from the source tree as an operator would load it

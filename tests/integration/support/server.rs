@@ -77,6 +77,9 @@ pub struct Server {
     child: Option<Child>,
     /// Where the current run's lines start in the log: a restart appends to the same file.
     run_offset: u64,
+    /// Whether the server is configured for the component (not so for Debian's
+    /// configuration without the project's snippet).
+    attached: bool,
 }
 
 /// Why a launch failed: a port clash is retried with fresh ports, anything else is final.
@@ -102,6 +105,9 @@ pub struct ServerOptions {
     /// default configuration file, with the project's file placed where it says (and the
     /// test's own paths, ports and test host in a file of their own).
     pub operator_config: bool,
+    /// With `operator_config`: leave `component-config/`'s file out, as an operator who
+    /// has not attached the bridge yet (Debian's configuration alone).
+    pub without_snippet: bool,
     /// Prosody only: the virtual host, [`DOMAIN`] when `None`.
     pub domain: Option<&'static str>,
     /// Prosody only: server-to-server links (federation) on loopback.
@@ -224,6 +230,7 @@ impl Server {
                 secret: process::random_token(),
                 child: None,
                 run_offset: 0,
+                attached: !(options.operator_config && options.without_snippet),
             };
             match kind {
                 ServerKind::Prosody => {
@@ -268,6 +275,12 @@ impl Server {
                 ejabberd::CLASH_MARKERS,
             ),
         };
+        // Without the bridge's snippet, nothing listens for components.
+        let component = self.ports.component.to_string();
+        let markers: Vec<String> = markers
+            .into_iter()
+            .filter(|m| self.attached || !m.ends_with(&component) && !m.contains("ejabberd_service"))
+            .collect();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let text = self.run_log();
@@ -303,7 +316,12 @@ impl Server {
             }
             tokio::time::sleep(POLL).await;
         }
-        for addr in [self.c2s_addr(), self.component_addr()] {
+        let addrs = if self.attached {
+            vec![self.c2s_addr(), self.component_addr()]
+        } else {
+            vec![self.c2s_addr()]
+        };
+        for addr in addrs {
             loop {
                 match tokio::net::TcpStream::connect(addr).await {
                     Ok(_) => break,
