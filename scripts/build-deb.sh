@@ -72,13 +72,11 @@ grep -q "^secret_file = \"/etc/$NAME/secret\"" "$ROOT/etc/$NAME/config.toml" \
     || die "component-config/$NAME.toml does not read /etc/$NAME/secret"
 echo "/etc/$NAME/config.toml" >"$ROOT/DEBIAN/conffiles"
 
-# The servers' snippets, and the Grafana dashboard once there is one.
+# The servers' snippets, the Grafana dashboard and the Prometheus alerting rules.
 install -d "$ROOT/usr/share/$NAME"
 install -m 0644 component-config/prosody.cfg.lua component-config/ejabberd.yml \
-    component-config/mod_game_bridge_activity.lua "$ROOT/usr/share/$NAME/"
-if [ -f docs/grafana-dashboard.json ]; then
-    install -m 0644 docs/grafana-dashboard.json "$ROOT/usr/share/$NAME/"
-fi
+    component-config/mod_game_bridge_activity.lua docs/monitoring/grafana-dashboard.json \
+    docs/monitoring/alerts.yml "$ROOT/usr/share/$NAME/"
 
 # Documentation. README.md stays uncompressed: the unit's Documentation= points at it.
 # The version has no Debian revision (a native package), so the Debian changelog is

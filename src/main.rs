@@ -356,7 +356,14 @@ mod tests {
             &["x", "platform", "add", "a@b.c", "--config", "f.toml"][..],
             &["x", "platform", "--config", "f.toml", "list"][..],
             &["x", "audit", "--config", "f.toml", "--user", "a@b.c"][..],
-            &["x", "doctor", "--config", "f.toml", "--server-config", "p.cfg.lua"][..],
+            &[
+                "x",
+                "doctor",
+                "--config",
+                "f.toml",
+                "--server-config",
+                "p.cfg.lua",
+            ][..],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
         }

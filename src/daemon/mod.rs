@@ -184,6 +184,7 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         notifier.send("READY=1\nSTATUS=started; connecting to the server");
         tokio::spawn(watch_core(
             notifier.clone(),
+            notify::watchdog_interval(),
             core_input.clone(),
             shutdown_rx.clone(),
         ));
@@ -515,10 +516,10 @@ async fn reload_config(running: &mut Config, source: &Source, core: &mpsc::WeakS
 /// line up to date: a core stuck for `WatchdogSec` is restarted.
 async fn watch_core(
     notifier: Arc<notify::Notifier>,
+    watchdog: Option<Duration>,
     core: mpsc::WeakSender<Vec<Input>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let watchdog = notify::watchdog_interval();
     let every = watchdog.map_or(STATUS_EVERY, |w| (w / 2).min(STATUS_EVERY));
     let mut last_status = String::new();
     loop {
@@ -605,5 +606,81 @@ impl Signals {
             let _ = tokio::signal::ctrl_c().await;
             "SIGINT"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    /// The service manager's side: what it heard within `wait`.
+    fn heard(manager: &UnixDatagram, wait: Duration) -> String {
+        let deadline = std::time::Instant::now() + wait;
+        let mut heard = String::new();
+        let mut buf = [0u8; 1024];
+        while std::time::Instant::now() < deadline {
+            if let Ok(n) = manager.recv(&mut buf) {
+                heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+                heard.push('\n');
+            }
+        }
+        heard
+    }
+
+    /// The watchdog is fed while the core answers its looks, and not once it stops
+    /// answering: the service manager then restarts a stuck core.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_watchdog_is_fed_only_while_the_core_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let manager = UnixDatagram::bind(&path).unwrap();
+        manager
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        std::env::set_var("NOTIFY_SOCKET", &path);
+        let notifier = Arc::new(notify::Notifier::from_env().unwrap());
+        std::env::remove_var("NOTIFY_SOCKET");
+        let (tx, mut rx) = mpsc::channel::<Vec<Input>>(4);
+        let (_shutdown_tx, shutdown_rx) = watch::channel(false);
+        let answering = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let core = {
+            let answering = answering.clone();
+            tokio::spawn(async move {
+                while let Some(inputs) = rx.recv().await {
+                    for input in inputs {
+                        if let Input::Look(look) = input {
+                            if answering.load(std::sync::atomic::Ordering::SeqCst) {
+                                look.answer(crate::health::Snapshot::default());
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        tokio::spawn(watch_core(
+            notifier,
+            Some(Duration::from_millis(200)),
+            tx.downgrade(),
+            shutdown_rx,
+        ));
+        let fed = tokio::task::spawn_blocking({
+            let manager = manager.try_clone().unwrap();
+            move || heard(&manager, Duration::from_millis(800))
+        })
+        .await
+        .unwrap();
+        assert!(fed.matches("WATCHDOG=1").count() >= 3, "{fed}");
+        assert!(fed.contains("STATUS=ready"), "{fed}");
+        // The core stops answering: the watchdog goes hungry.
+        answering.store(false, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let hungry =
+            tokio::task::spawn_blocking(move || heard(&manager, Duration::from_millis(800)))
+                .await
+                .unwrap();
+        assert!(!hungry.contains("WATCHDOG=1"), "{hungry}");
+        drop(tx);
+        core.abort();
     }
 }

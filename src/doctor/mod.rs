@@ -356,7 +356,9 @@ fn take(domains: &mut [Domain], stanza: &Element) {
                     let query = stanza.get_child("query", ns::DISCO_INFO);
                     let identity = query.and_then(|q| {
                         q.children()
-                            .find(|c| c.name() == "identity" && c.attr("category") == Some("server"))
+                            .find(|c| {
+                                c.name() == "identity" && c.attr("category") == Some("server")
+                            })
                             .and_then(|c| c.attr("name"))
                             .map(crate::failure::quote)
                     });
@@ -406,7 +408,9 @@ fn describe(domain: &Domain, component: &str, report: &mut Report) -> ServerFami
     let missing = grants::missing(domain.privilege.as_ref());
     let granted = grants::report(domain.privilege.as_ref());
     if missing.is_empty() {
-        report.ok(format!("{jid} grants what peers and status need: {granted}"));
+        report.ok(format!(
+            "{jid} grants what peers and status need: {granted}"
+        ));
     } else {
         let settings: Vec<&str> = missing.iter().map(|g| g.setting()).collect();
         report.problem(format!(
@@ -645,7 +649,8 @@ async fn listeners(config: &Config, running: bool, report: &mut Report) {
 async fn http_get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut bytes = Vec::new();
         stream.take(64 * 1024).read_to_end(&mut bytes).await.ok()?;

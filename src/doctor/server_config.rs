@@ -60,10 +60,10 @@ pub fn prosody(path: &Path) -> Result<Prosody, String> {
             if line.starts_with("VirtualHost") || line.starts_with("Component") {
                 global = false;
             }
-            if let Some(pattern) = line
-                .strip_prefix("Include")
-                .map(|rest| rest.trim().trim_matches(|c| c == '"' || c == '\'' || c == '(' || c == ')'))
-            {
+            if let Some(pattern) = line.strip_prefix("Include").map(|rest| {
+                rest.trim()
+                    .trim_matches(|c| c == '"' || c == '\'' || c == '(' || c == ')')
+            }) {
                 let base = file.parent().unwrap_or(Path::new("/"));
                 queue.extend(expand(base, pattern));
                 continue;
@@ -254,7 +254,11 @@ mod tests {
     fn a_prosody_setting_under_a_host_is_not_global() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prosody.cfg.lua");
-        std::fs::write(&path, "VirtualHost \"x\"\ngc = { threshold = 200; speed = 200 }\n").unwrap();
+        std::fs::write(
+            &path,
+            "VirtualHost \"x\"\ngc = { threshold = 200; speed = 200 }\n",
+        )
+        .unwrap();
         let found = prosody(&path).unwrap();
         assert!(!found.gc.clone().unwrap().global);
         assert!(!found.nagle_off());
@@ -277,7 +281,13 @@ mod tests {
         let summary: Vec<(&str, &str, Option<&str>)> = found
             .listeners
             .iter()
-            .map(|l| (l.module.as_str(), l.port.as_str(), l.max_stanza_size.as_deref()))
+            .map(|l| {
+                (
+                    l.module.as_str(),
+                    l.port.as_str(),
+                    l.max_stanza_size.as_deref(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,

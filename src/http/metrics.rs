@@ -129,10 +129,67 @@ pub fn render(snapshot: &Snapshot, histograms: &Histograms, openmetrics: bool) -
             1e-6,
         );
     }
+    process(&mut out);
     if openmetrics {
         out.text.push_str("# EOF\n");
     }
     out.text
+}
+
+/// The process's own figures, named as Prometheus' client libraries name them, read
+/// from `/proc/self` (left out where there is none).
+fn process(out: &mut Exposition) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // The fields after the command's name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok());
+    // sysconf(_SC_CLK_TCK) and the page size are 100 and 4096 on Linux's ABIs we run on.
+    const TICKS: f64 = 100.0;
+    const PAGE: u64 = 4096;
+    if let (Some(user), Some(system)) = (field(11), field(12)) {
+        let seconds = (user + system) as f64 / TICKS;
+        let help = "CPU time used by the process, user and system";
+        if out.openmetrics {
+            out.head("process_cpu_seconds", "counter", help);
+        } else {
+            out.head("process_cpu_seconds_total", "counter", help);
+        }
+        let _ = writeln!(out.text, "process_cpu_seconds_total {}", float(seconds));
+    }
+    if let Some(rss) = field(21) {
+        out.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory of the process",
+            &[],
+            rss.saturating_mul(PAGE),
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        out.gauge(
+            "process_open_fds",
+            "File descriptors the process holds open",
+            &[],
+            fds.count() as u64,
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    });
+    if let (Some(boot), Some(start)) = (boot, field(19)) {
+        out.gauge(
+            "process_start_time_seconds",
+            "When the process started, in seconds since the Unix epoch",
+            &[],
+            boot + start / 100,
+        );
+    }
 }
 
 struct Exposition {
@@ -283,6 +340,8 @@ mod tests {
         assert!(open.contains("xmpp_game_bridge_link_up 1\n"));
         assert!(open.contains("xmpp_game_bridge_build_info{version=\"0.1.0\"} 1\n"));
         assert!(open.contains("xmpp_game_bridge_ready 1\n"));
+        assert!(open.contains("\nprocess_resident_memory_bytes "), "{open}");
+        assert!(open.contains("\nprocess_cpu_seconds_total "), "{open}");
     }
 
     #[test]

@@ -154,7 +154,12 @@ fn server_config(server: &Server) -> String {
 /// Runs `doctor` on the bridge's configuration: its exit code and what it printed.
 fn doctor(bridge: &Bridge, server: &Server) -> (Option<i32>, String) {
     let output = std::process::Command::new(crate::support::binary())
-        .args(["doctor", "--server-config", &server_config(server), "--config"])
+        .args([
+            "doctor",
+            "--server-config",
+            &server_config(server),
+            "--config",
+        ])
         .arg(bridge.config_path())
         .output()
         .expect("doctor runs");
@@ -164,7 +169,10 @@ fn doctor(bridge: &Bridge, server: &Server) -> (Option<i32>, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     // Shown with the test's output (`--no-capture`), and on a failure.
-    eprintln!("$ xmpp-game-bridge doctor (exit {:?})\n{text}", output.status.code());
+    eprintln!(
+        "$ xmpp-game-bridge doctor (exit {:?})\n{text}",
+        output.status.code()
+    );
     (output.status.code(), text)
 }
 
@@ -280,3 +288,26 @@ on_both_servers!(
         assert!(grants.contains(fix), "{grants}");
     }
 );
+
+/// A bridge runs without a metrics listener to tell: Prosody refuses the doctor's second
+/// link under the same name, and the doctor says that another bridge holds it.
+#[tokio::test]
+async fn the_doctor_says_when_another_bridge_holds_the_name() {
+    let server = Server::start(ServerKind::Prosody)
+        .await
+        .expect("server starts");
+    let mut bridge = Bridge::start_with(&server, &BridgeConfig::default())
+        .await
+        .expect("bridge starts");
+    bridge.wait_connected(T).await.unwrap();
+    let (code, text) = doctor(&bridge, &server);
+    assert_eq!(code, Some(1), "{text}");
+    line(
+        &text,
+        "problem",
+        "already has a component game.example.test connected",
+    );
+    // The running bridge keeps its link.
+    assert_eq!(bridge.link_up_count(), 1);
+    assert!(bridge.exit_status().unwrap().is_none());
+}

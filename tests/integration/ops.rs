@@ -178,20 +178,102 @@ async fn without_the_grants_the_bridge_is_not_ready() {
     assert_eq!(get(addr, "/healthz", "*/*").await.status, 200);
 }
 
-/// A real Prometheus (Debian's package) scrapes the bridge and answers a query about it.
+/// The shipped Grafana dashboard's and alerting rules' expressions.
+fn shipped_expressions() -> Vec<String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{root}/docs/monitoring/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    let mut expressions: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$job", "xmpp-game-bridge")
+        })
+        .collect();
+    let alerts = std::fs::read_to_string(format!("{root}/docs/monitoring/alerts.yml")).unwrap();
+    let mut lines = alerts.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(expr) = line.trim().strip_prefix("expr:") else {
+            continue;
+        };
+        let mut expr = expr.trim().to_owned();
+        if expr == "|" {
+            expr.clear();
+            let indent = line.len() - line.trim_start().len();
+            while lines
+                .peek()
+                .is_some_and(|l| l.len() - l.trim_start().len() > indent)
+            {
+                expr.push_str(lines.next().unwrap().trim());
+                expr.push(' ');
+            }
+        }
+        expressions.push(expr);
+    }
+    expressions
+}
+
+/// A real Prometheus (Debian's package) scrapes the bridge, answers a query about it,
+/// loads the shipped alerting rules, and evaluates every expression of the shipped
+/// dashboard and rules; each names only metrics the bridge exports.
 #[tokio::test]
 async fn prometheus_scrapes_the_bridge() {
     let server = Server::start(ServerKind::Prosody)
         .await
         .expect("server starts");
-    let (_bridge, addr) = bridge_with_metrics(&server, "").await;
+    let door = free_ports(1).unwrap()[0];
+    let (_bridge, addr) =
+        bridge_with_metrics(&server, &format!("[http]\nlisten = \"127.0.0.1:{door}\"\n")).await;
+    let exported = get(addr, "/metrics", "*/*").await.text();
+    let expressions = shipped_expressions();
+    assert!(expressions.len() > 30, "{expressions:?}");
+    for expr in &expressions {
+        for (at, _) in expr
+            .match_indices("xmpp_game_bridge_")
+            .chain(expr.match_indices("process_"))
+        {
+            let name: String = expr[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            // A histogram without observations yet is declared, with no samples.
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            assert!(
+                exported.lines().any(|l| l.starts_with(&format!("{name} "))
+                    || l.starts_with(&format!("{name}{{"))
+                    || l == format!("# TYPE {family} histogram")),
+                "{name} (in {expr}) is not exported"
+            );
+        }
+    }
+    let rules = format!("{}/docs/monitoring/alerts.yml", env!("CARGO_MANIFEST_DIR"));
+    let checked = Command::new("promtool")
+        .args(["check", "rules", &rules])
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stdout)
+    );
     let dir = tempfile::tempdir().unwrap();
     let port = free_ports(1).unwrap()[0];
     let config = dir.path().join("prometheus.yml");
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {rules}\n\
              scrape_configs:\n  - job_name: xmpp-game-bridge\n    static_configs:\n      - targets: ['{addr}']\n"
         ),
     )
@@ -237,11 +319,42 @@ async fn prometheus_scrapes_the_bridge() {
         .await
         .map(|r| r.text())
         .unwrap_or_default();
+    // A long answer, which Prometheus sends chunked: curl reads it.
+    let loaded = Command::new("curl")
+        .args(["-sS", &format!("http://{api}/api/v1/rules")])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut refused = Vec::new();
+    for expr in &expressions {
+        let query = format!("/api/v1/query?query={}", url_encode(expr));
+        let reply = Http::new(api, None).request("GET", &query, &[], b"").await;
+        if !reply
+            .as_ref()
+            .is_ok_and(|r| r.json()["status"] == "success")
+        {
+            refused.push(format!("{expr}: {:?}", reply.map(|r| r.text())));
+        }
+    }
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
     assert!(answered, "no answer: {last}\ntargets: {health}\n{log}");
     assert!(health.contains("\"health\":\"up\""), "{health}");
+    assert!(loaded.contains("XmppGameBridgeNotReady"), "{loaded}");
+    assert!(refused.is_empty(), "{refused:#?}");
+}
+
+/// Percent-encoding for a query string.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A reload changes a limit at once, says what needs a restart (and keeps the link),

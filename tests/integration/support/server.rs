@@ -279,7 +279,9 @@ impl Server {
         let component = self.ports.component.to_string();
         let markers: Vec<String> = markers
             .into_iter()
-            .filter(|m| self.attached || !m.ends_with(&component) && !m.contains("ejabberd_service"))
+            .filter(|m| {
+                self.attached || !m.ends_with(&component) && !m.contains("ejabberd_service")
+            })
             .collect();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
