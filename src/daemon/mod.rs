@@ -65,6 +65,9 @@ pub struct Source {
 }
 
 pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
+    // First: from here on SIGHUP reloads instead of ending the process, before the
+    // service manager hears that the bridge is ready (and may ask for a reload).
+    let mut signals = Signals::new();
     let store = Store::open(&config.storage_path)?;
     seed_registry(&store, &config.platforms);
     let checkpointer = crate::store::Checkpointer::start(&config.storage_path)?;
@@ -189,7 +192,6 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
             shutdown_rx.clone(),
         ));
     }
-    let mut signals = Signals::new();
     let mut running = config;
 
     let link_result = loop {
