@@ -74,6 +74,9 @@ struct Terminal {
     app: App,
     session: String,
     _home: tempfile::TempDir,
+    /// The line typed last: on a busy machine a client may miss its Enter, and the line
+    /// stays in its input field.
+    typed: std::cell::RefCell<String>,
 }
 
 impl Terminal {
@@ -149,6 +152,7 @@ impl Terminal {
             app,
             session,
             _home: home,
+            typed: std::cell::RefCell::default(),
         }
     }
 
@@ -164,6 +168,19 @@ impl Terminal {
     fn type_line(&self, line: &str) {
         self.keys(&["-l", line]);
         self.keys(&["Enter"]);
+        *self.typed.borrow_mut() = line.to_owned();
+    }
+
+    /// Whether the line typed last still waits in the input field (the screen's last
+    /// line).
+    fn pending(&self, screen: &str) -> bool {
+        let typed = self.typed.borrow();
+        let last = screen
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        !typed.is_empty() && last.trim_end().ends_with(typed.as_str())
     }
 
     /// What the terminal shows now.
@@ -190,6 +207,7 @@ impl Terminal {
 
     async fn wait(&self, needles: &[&str], open: bool) -> String {
         let deadline = Instant::now() + T;
+        let mut pending_before = false;
         loop {
             let screen = self.screen();
             let text = read(&screen);
@@ -205,6 +223,13 @@ impl Terminal {
                 "{} never showed {missing:?}; the screen:\n{screen}",
                 self.app.name()
             );
+            // Still in the input field a poll later: the client missed its Enter, so
+            // press it again, as a person would.
+            let pending = self.pending(&screen);
+            if pending && pending_before {
+                self.keys(&["Enter"]);
+            }
+            pending_before = pending;
             if open {
                 self.open_bridge().await;
             }

@@ -346,8 +346,13 @@ fn verify(delivery: &crate::support::http::Delivery, secret: &str) {
 
 on_both_servers!(
     async fn news_of_an_invite_made_over_http_reach_the_webhook_signed_and_in_order(kind) {
-        let Bed { server, bridge, door, token } =
-            bed(kind, "opt-in", "webhook_allow = [\"127.0.0.1\"]\n").await;
+        let metrics: SocketAddr = ([127, 0, 0, 1], free_ports(1).unwrap()[0]).into();
+        let Bed { server, bridge, door, token } = bed(
+            kind,
+            "opt-in",
+            &format!("webhook_allow = [\"127.0.0.1\"]\n[metrics]\nlisten = \"{metrics}\"\n"),
+        )
+        .await;
         let receiver = crate::support::http::Receiver::start().await.unwrap();
         let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
         let set = bridge.cli(&["platform", "set-webhook", PLATFORM, &url]).expect("webhook set");
@@ -405,6 +410,25 @@ on_both_servers!(
             .find(|l| l.starts_with(&format!("#{} ", ids[0])))
             .unwrap();
         assert!(!attempts.contains(" 1 attempt(s)"), "retried: {attempts}");
+        // The operator's metrics count the attempts by outcome, and the invite's answer.
+        let exposition = Http::new(metrics, None)
+            .request("GET", "/metrics", &[], b"")
+            .await
+            .unwrap()
+            .text();
+        let count = |sample: &str| -> f64 {
+            exposition
+                .lines()
+                .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        assert!(count("xmpp_game_bridge_webhook_attempt_seconds_count{outcome=\"failed\"}") >= 1.0, "{exposition}");
+        assert!(count("xmpp_game_bridge_webhook_attempt_seconds_count{outcome=\"delivered\"}") >= 2.0, "{exposition}");
+        assert!(count("xmpp_game_bridge_webhook_delivered_total") >= 2.0, "{exposition}");
+        assert!(
+            count("xmpp_game_bridge_answer_seconds_count{door=\"http\",node=\"invite\",outcome=\"answered\"}") >= 1.0,
+            "{exposition}"
+        );
         drop(bridge);
     }
 );
