@@ -210,16 +210,21 @@ fn platform(config: &std::path::Path, action: PlatformCmd) -> ExitCode {
     report(result)
 }
 
-fn doctor(config: &std::path::Path, server_config: Option<PathBuf>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+/// The async runtime: one thread.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
+        .map_err(|e| {
             eprintln!("xmpp-game-bridge: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+            ExitCode::FAILURE
+        })
+}
+
+fn doctor(config: &std::path::Path, server_config: Option<PathBuf>) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
     };
     let options = xmpp_game_bridge::doctor::Options { server_config };
     match runtime.block_on(xmpp_game_bridge::doctor::examine(config, &options)) {
@@ -319,15 +324,9 @@ fn main() -> ExitCode {
             // One thread carries the bytes (the link, the HTTP listener); the core has
             // its own. A second I/O thread only woke the first: measured through
             // Prosody, it cost about a fifth more CPU per invite.
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("xmpp-game-bridge: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(daemon::run(config, daemon::Source { path, logs })) {
                 Ok(()) => ExitCode::SUCCESS,

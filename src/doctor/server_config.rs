@@ -43,17 +43,30 @@ impl Prosody {
     }
 }
 
-/// Reads Prosody's configuration at `path` and the files it includes.
-pub fn prosody(path: &Path) -> Result<Prosody, String> {
-    let mut found = Prosody::default();
+/// Reads the file at `path` and those it includes: `read` is given each file's path and
+/// text, and a queue to put the files it includes on. The files read, in order.
+fn read_with_includes(
+    path: &Path,
+    mut read: impl FnMut(&Path, &str, &mut Vec<PathBuf>),
+) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
     let mut queue = vec![path.to_path_buf()];
     while let Some(file) = queue.pop() {
-        if found.files.len() >= MAX_FILES {
+        if files.len() >= MAX_FILES {
             break;
         }
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        found.files.push(file.clone());
+        read(&file, &text, &mut queue);
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// Reads Prosody's configuration at `path` and the files it includes.
+pub fn prosody(path: &Path) -> Result<Prosody, String> {
+    let mut found = Prosody::default();
+    found.files = read_with_includes(path, |file, text, queue| {
         let mut global = true;
         for (n, raw) in text.lines().enumerate() {
             let line = raw.split("--").next().unwrap_or("").trim();
@@ -81,7 +94,7 @@ pub fn prosody(path: &Path) -> Result<Prosody, String> {
                     if slot.as_ref().is_none_or(|f| global || !f.global) {
                         *slot = Some(Found {
                             value,
-                            file: file.clone(),
+                            file: file.to_path_buf(),
                             line: n + 1,
                             global,
                         });
@@ -89,7 +102,7 @@ pub fn prosody(path: &Path) -> Result<Prosody, String> {
                 }
             }
         }
-    }
+    })?;
     Ok(found)
 }
 
@@ -113,14 +126,7 @@ pub struct Listener {
 /// Reads ejabberd's configuration at `path` and the files it includes.
 pub fn ejabberd(path: &Path) -> Result<Ejabberd, String> {
     let mut found = Ejabberd::default();
-    let mut queue = vec![path.to_path_buf()];
-    while let Some(file) = queue.pop() {
-        if found.files.len() >= MAX_FILES {
-            break;
-        }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        found.files.push(file.clone());
+    found.files = read_with_includes(path, |file, text, queue| {
         let mut top = "";
         let mut item: Option<Listener> = None;
         for (n, raw) in text.lines().enumerate() {
@@ -138,7 +144,7 @@ pub fn ejabberd(path: &Path) -> Result<Ejabberd, String> {
                 if let Some(single) = trimmed.strip_prefix("include_config_file:") {
                     let single = single.trim().trim_matches('"');
                     if !single.is_empty() {
-                        queue.push(relative(&file, single));
+                        queue.push(relative(file, single));
                     }
                 }
                 continue;
@@ -146,7 +152,7 @@ pub fn ejabberd(path: &Path) -> Result<Ejabberd, String> {
             match top {
                 "include_config_file" => {
                     if let Some(included) = trimmed.strip_prefix("- ") {
-                        queue.push(relative(&file, included.trim().trim_matches('"')));
+                        queue.push(relative(file, included.trim().trim_matches('"')));
                     }
                 }
                 "listen" => {
@@ -159,7 +165,7 @@ pub fn ejabberd(path: &Path) -> Result<Ejabberd, String> {
                             module: String::new(),
                             port: String::new(),
                             max_stanza_size: None,
-                            file: file.clone(),
+                            file: file.to_path_buf(),
                             line: n + 1,
                         });
                     }
@@ -181,7 +187,7 @@ pub fn ejabberd(path: &Path) -> Result<Ejabberd, String> {
         if let Some(done) = item.take() {
             found.listeners.push(done);
         }
-    }
+    })?;
     Ok(found)
 }
 

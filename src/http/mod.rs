@@ -204,20 +204,7 @@ pub async fn serve(
             serde_json::to_vec(&crate::commands::doc::openapi()).unwrap_or_default(),
         ),
     });
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, say: wait a little rather than spin.
-                warn!(error = %e, "cannot accept an HTTP connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = accept(&listener, &mut shutdown).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             HttpStats::add(&door.links.stats.connections_refused);
             tokio::spawn(refuse_connection(stream));
@@ -253,6 +240,27 @@ pub async fn serve(
     }
     door.links.stats.listening.store(false, Ordering::Relaxed);
     info!("HTTP front door closed");
+}
+
+/// The next connection, or `None` at shutdown. A failed accept (out of file
+/// descriptors, say) is logged and waited out a little rather than spun on.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return None,
+        };
+        match accepted {
+            Ok(accepted) => return Some(accepted),
+            Err(e) => {
+                warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// Tells a connection over the cap why it is closed.

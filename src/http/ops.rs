@@ -23,7 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::body::Body;
 use crate::core::Input;
@@ -78,19 +78,7 @@ pub async fn serve(listener: TcpListener, ops: Ops, mut shutdown: watch::Receive
     ops.stats.ops_listening.store(true, Ordering::Relaxed);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let ops = Arc::new(ops);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                warn!(error = %e, "cannot accept a connection to the metrics listener");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = super::accept(&listener, &mut shutdown).await {
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             HttpStats::add(&ops.stats.ops_connections_refused);
             drop(stream);
