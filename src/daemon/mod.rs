@@ -616,12 +616,12 @@ mod tests {
     use super::*;
     use std::os::unix::net::UnixDatagram;
 
-    /// The service manager's side: what it heard within `wait`.
-    fn heard(manager: &UnixDatagram, wait: Duration) -> String {
+    /// The service manager's side: what it heard within `wait`, or until `enough` of it.
+    fn heard(manager: &UnixDatagram, wait: Duration, enough: impl Fn(&str) -> bool) -> String {
         let deadline = std::time::Instant::now() + wait;
         let mut heard = String::new();
         let mut buf = [0u8; 1024];
-        while std::time::Instant::now() < deadline {
+        while std::time::Instant::now() < deadline && !enough(&heard) {
             if let Ok(n) = manager.recv(&mut buf) {
                 heard.push_str(&String::from_utf8_lossy(&buf[..n]));
                 heard.push('\n');
@@ -668,7 +668,11 @@ mod tests {
         ));
         let fed = tokio::task::spawn_blocking({
             let manager = manager.try_clone().unwrap();
-            move || heard(&manager, Duration::from_millis(800))
+            move || {
+                heard(&manager, Duration::from_secs(10), |h| {
+                    h.matches("WATCHDOG=1").count() >= 3 && h.contains("STATUS=ready")
+                })
+            }
         })
         .await
         .unwrap();
@@ -677,10 +681,11 @@ mod tests {
         // The core stops answering: the watchdog goes hungry.
         answering.store(false, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let hungry =
-            tokio::task::spawn_blocking(move || heard(&manager, Duration::from_millis(800)))
-                .await
-                .unwrap();
+        let hungry = tokio::task::spawn_blocking(move || {
+            heard(&manager, Duration::from_millis(800), |_| false)
+        })
+        .await
+        .unwrap();
         assert!(!hungry.contains("WATCHDOG=1"), "{hungry}");
         drop(tx);
         core.abort();
