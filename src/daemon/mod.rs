@@ -146,11 +146,11 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
                     metrics.listen
                 ))
             })?;
-        let ops = crate::http::ops::Ops {
-            events: events_tx.downgrade(),
-            histograms: core.state().health.histograms.clone(),
-            stats: core.state().health.http.clone(),
-        };
+        let ops = crate::http::ops::Ops::new(
+            events_tx.downgrade(),
+            core.state().health.histograms.clone(),
+            core.state().health.http.clone(),
+        );
         tokio::spawn(crate::http::ops::serve(listener, ops, shutdown_rx.clone()));
     }
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender

@@ -64,9 +64,44 @@ pub async fn look(events: &mpsc::WeakSender<Vec<Input>>, timeout: Duration) -> O
 /// What the operator's listener answers with.
 pub struct Ops {
     /// The core's input; weak, so that the core stops once the link is gone.
-    pub events: mpsc::WeakSender<Vec<Input>>,
-    pub histograms: Arc<Histograms>,
-    pub stats: Arc<HttpStats>,
+    events: mpsc::WeakSender<Vec<Input>>,
+    histograms: Arc<Histograms>,
+    stats: Arc<HttpStats>,
+    /// The core's last snapshot and when it was taken: requests within [`FRESH`] of it
+    /// share it, and those that come meanwhile wait for the one look under way, so that
+    /// however many ask, the core is asked at most once per [`FRESH`].
+    recent: tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<Snapshot>)>>,
+}
+
+/// How long a snapshot of the core answers `/metrics` and `/readyz`.
+const FRESH: Duration = Duration::from_secs(1);
+
+impl Ops {
+    pub fn new(
+        events: mpsc::WeakSender<Vec<Input>>,
+        histograms: Arc<Histograms>,
+        stats: Arc<HttpStats>,
+    ) -> Ops {
+        Ops {
+            events,
+            histograms,
+            stats,
+            recent: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A snapshot of the core at most [`FRESH`] old, if the core answers.
+    async fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        let mut recent = self.recent.lock().await;
+        if let Some((at, snapshot)) = recent.as_ref() {
+            if at.elapsed() < FRESH {
+                return Some(snapshot.clone());
+            }
+        }
+        let snapshot = Arc::new(look(&self.events, LOOK_TIMEOUT).await?);
+        *recent = Some((tokio::time::Instant::now(), snapshot.clone()));
+        Some(snapshot)
+    }
 }
 
 /// Serves the operator's endpoints on `listener` until `shutdown`.
@@ -127,7 +162,7 @@ impl Ops {
         if path == "/healthz" {
             return plain(StatusCode::OK, "ok\n".to_owned());
         }
-        let Some(snapshot) = look(&self.events, LOOK_TIMEOUT).await else {
+        let Some(snapshot) = self.snapshot().await else {
             return plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(

@@ -410,12 +410,21 @@ on_both_servers!(
             .find(|l| l.starts_with(&format!("#{} ", ids[0])))
             .unwrap();
         assert!(!attempts.contains(" 1 attempt(s)"), "retried: {attempts}");
-        // The operator's metrics count the attempts by outcome, and the invite's answer.
-        let exposition = Http::new(metrics, None)
-            .request("GET", "/metrics", &[], b"")
-            .await
-            .unwrap()
-            .text();
+        // The operator's metrics count the attempts by outcome, and the invite's answer
+        // (read until the last delivery is counted: it is counted after the receiver
+        // answered it).
+        let deadline = Instant::now() + T;
+        let exposition = loop {
+            let text = Http::new(metrics, None)
+                .request("GET", "/metrics", &[], b"")
+                .await
+                .unwrap()
+                .text();
+            if text.contains("xmpp_game_bridge_webhook_delivered_total 2") || Instant::now() >= deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         let count = |sample: &str| -> f64 {
             exposition
                 .lines()
