@@ -13,8 +13,11 @@ cd "$(dirname "$0")/.."
 # python3-venv: the Python tools that check the HTTP door from outside (openapi-spec-
 # validator, schemathesis; scripts/ensure-python-tools.sh) and the Python example.
 # prometheus: promtool checks /metrics, and a real Prometheus scrapes it.
+# postgresql-15: every store test runs on PostgreSQL too, and the standby tests run bridges
+# against it (private clusters on free loopback ports; the package's own cluster is not
+# used).
 scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils nginx openssl curl python3 python3-venv \
-    tmux profanity poezio mcabber chromium prometheus
+    tmux profanity poezio mcabber chromium prometheus postgresql-15
 scripts/ensure-python-tools.sh >/dev/null
 
 echo "== cargo fmt"
@@ -27,6 +30,20 @@ echo "== the example platform (its own package: a tokio-xmpp client)"
 cargo build --locked --quiet --manifest-path examples/platform/Cargo.toml --target-dir target/platform
 export GAME_PLATFORM_BIN="$PWD/target/platform/debug/game-platform-example"
 echo "== tests"
+# The store tests' shared PostgreSQL (src/store/testkit.rs) is stopped when the tests end.
+stop_test_postgres() {
+    local data="${TMPDIR:-/tmp}/xmpp-game-bridge-test-pg/data"
+    if [ -f "$data/postmaster.pid" ]; then
+        local pg_ctl
+        pg_ctl="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/pg_ctl"
+        if [ "$(id -u)" = 0 ]; then
+            runuser -u postgres -- "$pg_ctl" -D "$data" -m fast stop >/dev/null || true
+        else
+            "$pg_ctl" -D "$data" -m fast stop >/dev/null || true
+        fi
+    fi
+}
+trap stop_test_postgres EXIT
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --locked --lib --bins --tests --no-fail-fast
 else

@@ -1,8 +1,7 @@
-//! Game invites and mutes in SQLite. An invite's invitees are prompts (kind `invite`):
+//! Game invites and mutes. An invite's invitees are prompts (kind `invite`):
 //! see [`super::PromptRecord`].
 
-use rusqlite::OptionalExtension;
-
+use super::db::{args, Row};
 use super::{PromptRecord, Store, StoreError};
 
 /// Where an invite's session is.
@@ -73,68 +72,63 @@ const LIVE: &str = "state IN ('open', 'started') AND (expires_at > ?1
 const COLUMNS: &str = "id, platform, notify, host, game, session, join_uri, max_players, sent,
     created_at, expires_at, state, changed_at";
 
-fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<InviteRecord> {
+fn read(r: &Row<'_>) -> Result<InviteRecord, StoreError> {
     Ok(InviteRecord {
-        id: r.get(0)?,
-        platform: r.get(1)?,
-        notify: r.get(2)?,
-        host: r.get(3)?,
-        game: r.get(4)?,
-        session: r.get(5)?,
-        join_uri: r.get(6)?,
-        max_players: r.get(7)?,
-        sent: r.get(8)?,
-        created_at: r.get(9)?,
-        expires_at: r.get(10)?,
+        id: r.text(0)?,
+        platform: r.text(1)?,
+        notify: r.text(2)?,
+        host: r.text(3)?,
+        game: r.text(4)?,
+        session: r.text(5)?,
+        join_uri: r.opt_text(6)?,
+        max_players: r.opt_int(7)?,
+        sent: r.int(8)?,
+        created_at: r.int(9)?,
+        expires_at: r.int(10)?,
         state: {
-            let state: String = r.get(11)?;
-            InviteState::parse(&state).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    11,
-                    rusqlite::types::Type::Text,
-                    format!("unknown invite state {state:?}").into(),
-                )
-            })?
+            let state = r.text(11)?;
+            InviteState::parse(&state)
+                .ok_or_else(|| StoreError::Value(format!("unknown invite state {state:?}")))?
         },
-        changed_at: r.get(12)?,
+        changed_at: r.int(12)?,
     })
 }
 
 impl Store {
     /// One invite, whatever its state.
     pub fn invite(&self, id: &str) -> Result<Option<InviteRecord>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM invite WHERE id = ?1"))?
-            .query_row([id], read)
-            .optional()?)
+        self.db.query_one(
+            &format!("SELECT {COLUMNS} FROM invite WHERE id = ?1"),
+            args![id],
+            read,
+        )
     }
 
     /// Invites that may still change at `now` (see [`LIVE`]).
     pub fn live_invites(&self, now: u32) -> Result<Vec<InviteRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM invite WHERE {LIVE} ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([now], read)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            &format!("SELECT {COLUMNS} FROM invite WHERE {LIVE} ORDER BY created_at, id"),
+            args![now],
+            read,
+        )
     }
 
     /// The invitations of every invite [`Store::live_invites`] gives, in one read.
     pub fn live_invitations(&self, now: u32) -> Result<Vec<PromptRecord>, StoreError> {
         self.prompts_where(
             &format!("invite IN (SELECT id FROM invite WHERE {LIVE})"),
-            rusqlite::params![now],
+            args![now],
         )
     }
 
     /// Every invite made since `since`, oldest first: (host, when, invitations sent).
     pub fn invites_since(&self, since: u32) -> Result<Vec<(String, u32, u32)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.db.query(
             "SELECT host, created_at, sent FROM invite WHERE created_at >= ?1
              ORDER BY created_at, rowid",
-        )?;
-        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![since],
+            |r| Ok((r.text(0)?, r.int(1)?, r.int(2)?)),
+        )
     }
 
     /// Every yes and no given to an invitation since `since`, oldest first: (invitee,
@@ -143,44 +137,40 @@ impl Store {
         &self,
         since: u32,
     ) -> Result<Vec<(String, String, String, u32)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT p.user, i.host, p.answer, p.answered_at FROM prompt p
+        self.db.query(
+            r#"SELECT p."user", i.host, p.answer, p.answered_at FROM prompt p
              JOIN invite i ON i.id = p.invite
              WHERE p.invite IS NOT NULL AND p.answer IN ('yes', 'no') AND p.answered_at >= ?1
-             ORDER BY p.answered_at, p.rowid",
-        )?;
-        let rows = stmt.query_map([since], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+             ORDER BY p.answered_at, p.rowid"#,
+            args![since],
+            |r| Ok((r.text(0)?, r.text(1)?, r.text(2)?, r.int(3)?)),
+        )
     }
 
     /// Deletes invites made before `before`, with their invitations, and answered
     /// consent requests answered before it; how many invites went. Run with the
     /// disclosure record's age (`privacy.audit_days`), far past any expiry.
     pub fn prune_invites(&mut self, before: u32) -> Result<usize, StoreError> {
-        let tx = self.conn.transaction()?;
-        tx.prepare_cached(
-            "DELETE FROM prompt WHERE invite IN (SELECT id FROM invite WHERE created_at < ?1)",
-        )?
-        .execute([before])?;
-        let invites = tx
-            .prepare_cached("DELETE FROM invite WHERE created_at < ?1")?
-            .execute([before])?;
-        tx.prepare_cached(
-            "DELETE FROM prompt WHERE invite IS NULL AND answer IS NOT NULL AND answered_at < ?1",
-        )?
-        .execute([before])?;
-        tx.commit()?;
-        Ok(invites)
+        self.db.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM prompt WHERE invite IN (SELECT id FROM invite WHERE created_at < ?1)",
+                args![before],
+            )?;
+            let invites = tx.execute("DELETE FROM invite WHERE created_at < ?1", args![before])?;
+            tx.execute(
+                "DELETE FROM prompt WHERE invite IS NULL AND answer IS NOT NULL AND answered_at < ?1",
+                args![before],
+            )?;
+            Ok(invites)
+        })
     }
 
     /// Every mute: (user, host or `*`).
     pub fn mutes(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT user, host FROM mute ORDER BY user, host")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            r#"SELECT "user", host FROM mute ORDER BY "user", host"#,
+            args![],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )
     }
 }

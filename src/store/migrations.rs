@@ -1,5 +1,8 @@
-//! Migrations: the sections of `schema.sql`, applied in order with `PRAGMA user_version`
-//! as the cursor, all pending ones in one transaction.
+//! Migrations: the sections of `schema.sql` (SQLite) or `schema-postgres.sql`, applied
+//! in order, all pending ones in one transaction. The cursor is SQLite's
+//! `PRAGMA user_version`, or PostgreSQL's table `bridge_schema`. The same rules hold on
+//! both: a database newer than this version is refused, migrating twice applies nothing
+//! the second time, and a migration that fails leaves the database as it was.
 
 use rusqlite::Connection;
 
@@ -7,6 +10,8 @@ use super::StoreError;
 
 /// The whole schema, split into migrations by its `-- migration N: ...` headers.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
+/// The same schema in PostgreSQL's words, migration by migration.
+pub const SCHEMA_POSTGRES: &str = include_str!("../../schema-postgres.sql");
 
 /// The version a fully migrated database is at: the number of migrations in `schema.sql`.
 pub const SCHEMA_VERSION: u32 = count_migrations(SCHEMA);
@@ -113,6 +118,61 @@ fn migrate_with(conn: &mut Connection, schema: &str) -> Result<Vec<u32>, StoreEr
     Ok(applied)
 }
 
+/// Where PostgreSQL keeps the schema version, and the lock migrations run under (so two
+/// bridges starting at once migrate one after the other).
+const POSTGRES_CURSOR: &str = "CREATE TABLE IF NOT EXISTS bridge_schema (version BIGINT NOT NULL)";
+const POSTGRES_LOCK: i64 = 0x7867_625f_7363_6865; // "xgb_sche"
+
+/// The schema version of a PostgreSQL database (0: none yet).
+pub fn postgres_version<C: postgres::GenericClient>(client: &mut C) -> Result<u32, StoreError> {
+    let exists: Option<String> = client
+        .query_one("SELECT CAST(to_regclass('bridge_schema') AS TEXT)", &[])?
+        .try_get(0)?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    let version: Option<i64> = client
+        .query_opt("SELECT version FROM bridge_schema", &[])?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    u32::try_from(version.unwrap_or(0))
+        .map_err(|_| StoreError::Schema("the schema version is out of range".to_owned()))
+}
+
+/// Brings a PostgreSQL database to [`SCHEMA_VERSION`]; returns the migrations applied.
+pub fn migrate_postgres(client: &mut postgres::Client) -> Result<Vec<u32>, StoreError> {
+    migrate_postgres_with(client, SCHEMA_POSTGRES)
+}
+
+fn migrate_postgres_with(
+    client: &mut postgres::Client,
+    schema: &str,
+) -> Result<Vec<u32>, StoreError> {
+    let migrations = parse(schema)?;
+    let supported = migrations.len() as u32;
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&POSTGRES_LOCK])?;
+    tx.batch_execute(POSTGRES_CURSOR)?;
+    let found = postgres_version(&mut tx)?;
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    let mut applied = Vec::new();
+    for migration in migrations.iter().filter(|m| m.version > found) {
+        tx.batch_execute(migration.sql)?;
+        applied.push(migration.version);
+    }
+    if !applied.is_empty() {
+        tx.execute("DELETE FROM bridge_schema", &[])?;
+        tx.execute(
+            "INSERT INTO bridge_schema (version) VALUES ($1)",
+            &[&i64::from(supported)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +227,79 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tables, 0);
+    }
+
+    fn postgres() -> (crate::store::testkit::TestDatabase, postgres::Client) {
+        let db = crate::store::testkit::database().unwrap();
+        let client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+        (db, client)
+    }
+
+    #[test]
+    fn both_schemas_have_the_same_migrations() {
+        let sqlite = parse(SCHEMA).unwrap();
+        let postgres = parse(SCHEMA_POSTGRES).unwrap();
+        let headers = |m: &[Migration<'_>]| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_owned()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(headers(&sqlite), headers(&postgres));
+    }
+
+    #[test]
+    fn postgres_migrating_twice_applies_nothing_the_second_time() {
+        let (_db, mut client) = postgres();
+        let first = migrate_postgres(&mut client).unwrap();
+        assert_eq!(first.len() as u32, SCHEMA_VERSION);
+        assert!(migrate_postgres(&mut client).unwrap().is_empty());
+        assert_eq!(postgres_version(&mut client).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn an_old_postgres_database_gets_only_the_newer_migrations() {
+        let v1 = "-- migration 1: a\nCREATE TABLE a (x BIGINT);\n";
+        let v2 = format!(
+            "{v1}-- migration 2: b\nALTER TABLE a ADD COLUMN y TEXT;\nCREATE TABLE b (z BIGINT);\n"
+        );
+        let (_db, mut client) = postgres();
+        assert_eq!(migrate_postgres_with(&mut client, v1).unwrap(), vec![1]);
+        client.execute("INSERT INTO a (x) VALUES (7)", &[]).unwrap();
+        assert_eq!(migrate_postgres_with(&mut client, &v2).unwrap(), vec![2]);
+        let y: Option<String> = client
+            .query_one("SELECT y FROM a WHERE x = 7", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(y, None, "existing rows survive the migration");
+        assert_eq!(postgres_version(&mut client).unwrap(), 2);
+        let err = migrate_postgres_with(&mut client, v1).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::TooNew {
+                found: 2,
+                supported: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn a_failing_postgres_migration_leaves_the_database_untouched() {
+        let v1 = "-- migration 1: a\nCREATE TABLE a (x BIGINT);\n";
+        let broken = format!(
+            "{v1}-- migration 2: broken\nCREATE TABLE b (x BIGINT);\nCREATE TABLE a (x BIGINT);\n"
+        );
+        let (_db, mut client) = postgres();
+        migrate_postgres_with(&mut client, v1).unwrap();
+        assert!(migrate_postgres_with(&mut client, &broken).is_err());
+        assert_eq!(postgres_version(&mut client).unwrap(), 1);
+        let b: Option<String> = client
+            .query_one("SELECT CAST(to_regclass('b') AS TEXT)", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            b, None,
+            "the failed migration's first table is gone with it"
+        );
     }
 
     #[test]

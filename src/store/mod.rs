@@ -1,22 +1,29 @@
-//! Durable state in SQLite: the only owner of the connection.
+//! Durable state, in SQLite (the embedded default) or PostgreSQL: one interface over
+//! both, written once in the SQL both understand (see [`db`]).
 //!
-//! The schema and its migrations are `schema.sql` (see [`migrations`]). The database runs
-//! in WAL mode with foreign keys on. A database written by a newer version of the
-//! component is refused rather than guessed at.
+//! The schema and its migrations are `schema.sql` and `schema-postgres.sql` (see
+//! [`migrations`]). SQLite runs in WAL mode with foreign keys on. A database written by a
+//! newer version of the component is refused rather than guessed at.
 //!
-//! The store is owned by the core, which runs on its own thread, so SQLite calls never
+//! The store is owned by the core, which runs on its own thread, so database calls never
 //! block the async runtime that carries the link to the server.
 
+pub(crate) mod db;
 mod invites;
 pub mod migrations;
 mod news;
 mod platforms;
 mod privacy;
 pub mod reads;
+#[doc(hidden)]
+pub mod testkit;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+
+use db::{args, Db};
 
 pub use invites::{InviteRecord, InviteState};
 pub use migrations::SCHEMA_VERSION;
@@ -40,9 +47,47 @@ pub enum StoreError {
     Schema(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot connect to PostgreSQL at {url}: {source}")]
+    Connect {
+        url: String,
+        source: postgres::Error,
+    },
+    #[error("PostgreSQL: {}", postgres_text(.0))]
+    Postgres(#[from] postgres::Error),
+    /// A value that does not fit where it goes.
+    #[error("a stored value does not fit: {0}")]
+    Value(String),
     /// A change that no longer applies (a prompt answered meanwhile).
     #[error("{0}")]
     Conflict(String),
+}
+
+/// PostgreSQL's own message, with its detail, rather than only "db error".
+fn postgres_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    }
+}
+
+/// Where the durable state lives: `[storage] path` or `[storage] url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection string (`postgres://…` or `host=… dbname=…`).
+    Postgres(String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&db::redact(url)),
+        }
+    }
 }
 
 /// How long a statement waits for a lock held by another process.
@@ -52,10 +97,35 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
 const AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 pub struct Store {
-    conn: Connection,
+    db: Db,
 }
 
 impl Store {
+    /// Opens (creating if needed) and migrates the database at `location`.
+    pub fn open_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(url) => Store::connect(url),
+        }
+    }
+
+    /// Connects to PostgreSQL at `url` and migrates its schema.
+    pub fn connect(url: &str) -> Result<Store, StoreError> {
+        let mut pg = db::Postgres::connect(url)?;
+        migrations::migrate_postgres(&mut pg.client)?;
+        Ok(Store {
+            db: Db::Postgres(Box::new(RefCell::new(pg))),
+        })
+    }
+
+    /// Which database this is: `sqlite` or `postgresql`.
+    pub fn kind(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent() {
@@ -82,7 +152,6 @@ impl Store {
         Store::prepare(conn)
     }
 
-    /// A private database in memory, for tests and benchmarks.
     /// The schema version of the database at `path`, opened read-only: for a look
     /// (`doctor`) that must neither create nor migrate it.
     pub fn inspect(path: &Path) -> Result<u32, StoreError> {
@@ -97,6 +166,7 @@ impl Store {
         Ok(migrations::user_version(&conn)?)
     }
 
+    /// A private database in memory, for tests and benchmarks.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         Store::prepare(Connection::open_in_memory()?)
     }
@@ -107,51 +177,65 @@ impl Store {
         // fails is retried later by the core, with backoff.
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store {
+            db: Db::Sqlite(conn),
+        })
     }
 
     /// The schema version the database is at (after migration: [`SCHEMA_VERSION`]).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(migrations::user_version(&self.conn)?)
+        match &self.db {
+            Db::Sqlite(conn) => Ok(migrations::user_version(conn)?),
+            Db::Postgres(pg) => migrations::postgres_version(&mut pg.borrow_mut().client),
+        }
     }
 
-    /// Closes the database cleanly: the WAL is checkpointed into the main file.
+    /// Closes the database cleanly: SQLite's WAL is checkpointed into the main file.
     pub fn close(self) -> Result<(), StoreError> {
-        self.conn
-            .pragma_update(None, "wal_checkpoint", "TRUNCATE")
-            .or_else(|e| match e {
-                // In-memory databases have no WAL to checkpoint.
-                rusqlite::Error::ExecuteReturnedResults => Ok(()),
-                other => Err(other),
-            })?;
-        self.conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
+        match self.db {
+            Db::Sqlite(conn) => {
+                conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+                    .or_else(|e| match e {
+                        // In-memory databases have no WAL to checkpoint.
+                        rusqlite::Error::ExecuteReturnedResults => Ok(()),
+                        other => Err(other),
+                    })?;
+                conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
+            }
+            Db::Postgres(pg) => Ok(pg.into_inner().client.close()?),
+        }
     }
 
     /// Makes every write fail (as a full or locked disk would), or work again.
     #[cfg(test)]
     pub fn set_read_only(&self, read_only: bool) {
-        self.conn
-            .pragma_update(None, "query_only", read_only)
-            .unwrap();
+        match &self.db {
+            Db::Sqlite(conn) => conn.pragma_update(None, "query_only", read_only).unwrap(),
+            Db::Postgres(pg) => pg
+                .borrow_mut()
+                .client
+                .batch_execute(&format!(
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION {}",
+                    if read_only { "READ ONLY" } else { "READ WRITE" }
+                ))
+                .unwrap(),
+        }
     }
 
     /// Reads a metadata value.
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
+        self.db
+            .query_one("SELECT value FROM meta WHERE key = ?1", args![key], |row| {
+                row.text(0)
             })
-            .optional()?)
     }
 
     /// Writes a metadata value.
     pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [key, value],
+            args![key, value],
         )?;
         Ok(())
     }
@@ -261,161 +345,19 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        for write in writes {
-            match write {
-                Write::Meta { key, value } => {
-                    tx.prepare_cached(
-                        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    )?
-                    .execute([key, value])?;
-                }
-                Write::Consent(choice, at) => {
-                    let platform = choice.platform.as_deref().unwrap_or(ALL);
-                    if choice.platform.is_none() {
-                        tx.prepare_cached("DELETE FROM consent WHERE user = ?1")?
-                            .execute([&choice.user])?;
-                    }
-                    tx.prepare_cached(
-                        "INSERT INTO consent (user, platform, share, at) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (user, platform) DO UPDATE
-                         SET share = excluded.share, at = excluded.at",
-                    )?
-                    .execute(rusqlite::params![
-                        choice.user,
-                        platform,
-                        choice.share,
-                        at
-                    ])?;
-                }
-                Write::Prompt(p) => {
-                    tx.prepare_cached(
-                        "INSERT INTO prompt (id, kind, user, platform, notify, reason,
-                         created_at, expires_at, invite, lang)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                    )?
-                    .execute(rusqlite::params![
-                        p.id,
-                        p.kind,
-                        p.user,
-                        p.platform,
-                        p.notify,
-                        p.reason,
-                        p.created_at,
-                        p.expires_at,
-                        p.invite,
-                        p.lang
-                    ])?;
-                }
-                Write::PromptAnswer {
-                    id,
-                    answer,
-                    at,
-                    how,
-                } => {
-                    let changed = tx
-                        .prepare_cached(
-                            "UPDATE prompt SET answer = ?2, answered_at = ?3, how = ?4
-                             WHERE id = ?1 AND answer IS NULL",
-                        )?
-                        .execute(rusqlite::params![id, answer, at, how])?;
-                    if changed != 1 {
-                        // Answered meanwhile: this answer must not count twice.
-                        return Err(StoreError::Conflict(format!(
-                            "prompt {id} is not waiting for an answer"
-                        )));
-                    }
-                }
-                Write::Invite(i) => {
-                    tx.prepare_cached(
-                        "INSERT INTO invite (id, platform, notify, host, game, session, join_uri,
-                         max_players, sent, created_at, expires_at, state, changed_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                    )?
-                    .execute(rusqlite::params![
-                        i.id,
-                        i.platform,
-                        i.notify,
-                        i.host,
-                        i.game,
-                        i.session,
-                        i.join_uri,
-                        i.max_players,
-                        i.sent,
-                        i.created_at,
-                        i.expires_at,
-                        i.state.as_str(),
-                        i.changed_at
-                    ])?;
-                }
-                Write::InviteState { id, state, at } => {
-                    let changed = tx
-                        .prepare_cached(
-                            "UPDATE invite SET state = ?2, changed_at = ?3
-                             WHERE id = ?1 AND state IN ('open', 'started')",
-                        )?
-                        .execute(rusqlite::params![id, state, at])?;
-                    if changed != 1 {
-                        return Err(StoreError::Conflict(format!(
-                            "invite {id} is closed already"
-                        )));
-                    }
-                }
-                Write::News(event) => {
-                    tx.prepare_cached(
-                        "INSERT INTO news (platform, thread, at, body)
-                         VALUES (?1, ?2, unixepoch(), ?3)",
-                    )?
-                    .execute([&event.platform, &event.thread, &event.body])?;
-                }
-                Write::Mute {
-                    user,
-                    host,
-                    mute,
-                    at,
-                } => {
-                    if *mute {
-                        tx.prepare_cached(
-                            "INSERT INTO mute (user, host, at) VALUES (?1, ?2, ?3)
-                             ON CONFLICT (user, host) DO UPDATE SET at = excluded.at",
-                        )?
-                        .execute(rusqlite::params![user, host, at])?;
-                    } else if host == ALL {
-                        // Unmuting everyone takes back every mute of the user.
-                        tx.prepare_cached("DELETE FROM mute WHERE user = ?1")?
-                            .execute([user])?;
-                    } else {
-                        tx.prepare_cached("DELETE FROM mute WHERE user = ?1 AND host = ?2")?
-                            .execute([user, host])?;
-                    }
-                }
-                Write::SelfStatus { user, status } => match status {
-                    Some(s) => {
-                        tx.prepare_cached(
-                            "INSERT INTO self_status (user, text, set_by, set_at)
-                             VALUES (?1, ?2, ?3, ?4)
-                             ON CONFLICT (user) DO UPDATE SET text = excluded.text,
-                             set_by = excluded.set_by, set_at = excluded.set_at",
-                        )?
-                        .execute(rusqlite::params![user, s.text, s.set_by, s.set_at])?;
-                    }
-                    None => {
-                        tx.prepare_cached("DELETE FROM self_status WHERE user = ?1")?
-                            .execute([user])?;
-                    }
-                },
+        self.db.transaction(|tx| {
+            for write in writes {
+                apply(tx, write)?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Writes last-seen times in one transaction; a later time never goes backwards.
     pub fn save_last_seen(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
         self.save_times(
             "INSERT INTO last_seen (jid, seen_at) VALUES (?1, ?2)
-             ON CONFLICT (jid) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)",
+             ON CONFLICT (jid) DO UPDATE SET seen_at = max(last_seen.seen_at, excluded.seen_at)",
             batch,
         )
     }
@@ -429,25 +371,201 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(upsert)?;
+        self.db.transaction(|tx| {
             for (jid, at) in batch {
-                stmt.execute(rusqlite::params![jid, at])?;
+                tx.execute(upsert, args![jid, *at])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// When `jid` was last seen going offline, in seconds since the Unix epoch.
     pub fn last_seen(&self, jid: &str) -> Result<Option<u32>, StoreError> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
-            .prepare_cached("SELECT seen_at FROM last_seen WHERE jid = ?1")?
-            .query_row([jid], |row| row.get(0))
-            .optional()?)
+        self.db.query_one(
+            "SELECT seen_at FROM last_seen WHERE jid = ?1",
+            args![jid],
+            |row| row.int(0),
+        )
+    }
+}
+
+/// One write of a [`Store::commit`], in its transaction.
+fn apply(tx: &mut db::Tx<'_>, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Meta { key, value } => {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                args![key, value],
+            )?;
+        }
+        Write::Consent(choice, at) => {
+            let platform = choice.platform.as_deref().unwrap_or(ALL);
+            if choice.platform.is_none() {
+                tx.execute(
+                    r#"DELETE FROM consent WHERE "user" = ?1"#,
+                    args![&choice.user],
+                )?;
+            }
+            tx.execute(
+                r#"INSERT INTO consent ("user", platform, share, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT ("user", platform) DO UPDATE
+                 SET share = excluded.share, at = excluded.at"#,
+                args![&choice.user, platform, choice.share, *at],
+            )?;
+        }
+        Write::Prompt(p) => {
+            tx.execute(
+                r#"INSERT INTO prompt (id, kind, "user", platform, notify, reason,
+                 created_at, expires_at, invite, lang)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"#,
+                args![
+                    &p.id,
+                    &p.kind,
+                    &p.user,
+                    &p.platform,
+                    &p.notify,
+                    &p.reason,
+                    p.created_at,
+                    p.expires_at,
+                    &p.invite,
+                    &p.lang
+                ],
+            )?;
+        }
+        Write::PromptAnswer {
+            id,
+            answer,
+            at,
+            how,
+        } => {
+            let changed = tx.execute(
+                "UPDATE prompt SET answer = ?2, answered_at = ?3, how = ?4
+                 WHERE id = ?1 AND answer IS NULL",
+                args![id, *answer, *at, *how],
+            )?;
+            if changed != 1 {
+                // Answered meanwhile: this answer must not count twice.
+                return Err(StoreError::Conflict(format!(
+                    "prompt {id} is not waiting for an answer"
+                )));
+            }
+        }
+        Write::Invite(i) => {
+            tx.execute(
+                "INSERT INTO invite (id, platform, notify, host, game, session, join_uri,
+                 max_players, sent, created_at, expires_at, state, changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                args![
+                    &i.id,
+                    &i.platform,
+                    &i.notify,
+                    &i.host,
+                    &i.game,
+                    &i.session,
+                    &i.join_uri,
+                    i.max_players,
+                    i.sent,
+                    i.created_at,
+                    i.expires_at,
+                    i.state.as_str(),
+                    i.changed_at
+                ],
+            )?;
+        }
+        Write::InviteState { id, state, at } => {
+            let changed = tx.execute(
+                "UPDATE invite SET state = ?2, changed_at = ?3
+                 WHERE id = ?1 AND state IN ('open', 'started')",
+                args![id, *state, *at],
+            )?;
+            if changed != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "invite {id} is closed already"
+                )));
+            }
+        }
+        Write::News(event) => {
+            tx.execute(
+                "INSERT INTO news (platform, thread, at, body)
+                 VALUES (?1, ?2, unixepoch(), ?3)",
+                args![&event.platform, &event.thread, &event.body],
+            )?;
+        }
+        Write::Mute {
+            user,
+            host,
+            mute,
+            at,
+        } => {
+            if *mute {
+                tx.execute(
+                    r#"INSERT INTO mute ("user", host, at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT ("user", host) DO UPDATE SET at = excluded.at"#,
+                    args![user, host, *at],
+                )?;
+            } else if host == ALL {
+                // Unmuting everyone takes back every mute of the user.
+                tx.execute(r#"DELETE FROM mute WHERE "user" = ?1"#, args![user])?;
+            } else {
+                tx.execute(
+                    r#"DELETE FROM mute WHERE "user" = ?1 AND host = ?2"#,
+                    args![user, host],
+                )?;
+            }
+        }
+        Write::SelfStatus { user, status } => match status {
+            Some(s) => {
+                tx.execute(
+                    r#"INSERT INTO self_status ("user", text, set_by, set_at)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT ("user") DO UPDATE SET text = excluded.text,
+                     set_by = excluded.set_by, set_at = excluded.set_at"#,
+                    args![user, &s.text, &s.set_by, s.set_at],
+                )?;
+            }
+            None => {
+                tx.execute(r#"DELETE FROM self_status WHERE "user" = ?1"#, args![user])?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// The test's store on each backend in turn.
+#[cfg(test)]
+pub(crate) mod each {
+    use super::{testkit, Location, Store};
+
+    /// Where a test's database lives, on one backend: opened as often as the test likes.
+    pub(crate) enum Place {
+        Sqlite(tempfile::TempDir),
+        Postgres(testkit::TestDatabase),
+    }
+
+    impl Place {
+        pub fn location(&self) -> Location {
+            match self {
+                Place::Sqlite(dir) => Location::Sqlite(dir.path().join("bridge.sqlite")),
+                Place::Postgres(db) => Location::Postgres(db.url.clone()),
+            }
+        }
+
+        pub fn open(&self) -> Store {
+            Store::open_at(&self.location()).unwrap()
+        }
+    }
+
+    /// Runs `test` with an empty database of each kind: a SQLite file, then a
+    /// PostgreSQL database.
+    pub(crate) fn place(test: impl Fn(&Place)) {
+        test(&Place::Sqlite(tempfile::tempdir().unwrap()));
+        test(&Place::Postgres(testkit::database().unwrap()));
+    }
+
+    /// Runs `test` with a new store of each kind.
+    pub(crate) fn backend(test: impl Fn(Store)) {
+        place(|place| test(place.open()));
     }
 }
 
@@ -457,61 +575,76 @@ mod tests {
 
     #[test]
     fn new_database_is_at_current_version() {
-        let store = Store::open_in_memory().unwrap();
-        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        each::backend(|store| assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION));
     }
 
     #[test]
-    fn file_database_survives_reopen_with_its_data() {
+    fn a_database_survives_reopen_with_its_data() {
+        each::place(|place| {
+            let store = place.open();
+            store.set_meta("k", "v1").unwrap();
+            store.set_meta("k", "v2").unwrap();
+            store.close().unwrap();
+            let store = place.open();
+            assert_eq!(store.meta("k").unwrap().as_deref(), Some("v2"));
+            if let Db::Sqlite(conn) = &store.db {
+                let mode: String = conn
+                    .pragma_query_value(None, "journal_mode", |r| r.get(0))
+                    .unwrap();
+                assert_eq!(mode, "wal");
+                let fk: i64 = conn
+                    .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                    .unwrap();
+                assert_eq!(fk, 1);
+            }
+        });
+    }
+
+    #[test]
+    fn a_sqlite_file_is_made_with_its_directory() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/bridge.sqlite");
-        let store = Store::open(&path).unwrap();
-        store.set_meta("k", "v1").unwrap();
-        store.set_meta("k", "v2").unwrap();
-        store.close().unwrap();
-        let store = Store::open(&path).unwrap();
-        assert_eq!(store.meta("k").unwrap().as_deref(), Some("v2"));
-        let mode: String = store
-            .conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "wal");
-        let fk: i64 = store
-            .conn
-            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
-            .unwrap();
-        assert_eq!(fk, 1);
+        Store::open(&path).unwrap().close().unwrap();
+        assert!(path.exists());
     }
 
     #[test]
     fn last_seen_batches_are_saved_and_never_go_backwards() {
-        let mut store = Store::open_in_memory().unwrap();
-        store
-            .save_last_seen(&[
-                ("alice@example.test".into(), 100),
-                ("bob@example.test".into(), 50),
-            ])
-            .unwrap();
-        store
-            .save_last_seen(&[("alice@example.test".into(), 90)])
-            .unwrap();
-        assert_eq!(store.last_seen("alice@example.test").unwrap(), Some(100));
-        assert_eq!(store.last_seen("bob@example.test").unwrap(), Some(50));
-        assert_eq!(store.last_seen("carol@example.test").unwrap(), None);
+        each::backend(|mut store| {
+            store
+                .save_last_seen(&[
+                    ("alice@example.test".into(), 100),
+                    ("bob@example.test".into(), 50),
+                ])
+                .unwrap();
+            store
+                .save_last_seen(&[("alice@example.test".into(), 90)])
+                .unwrap();
+            assert_eq!(store.last_seen("alice@example.test").unwrap(), Some(100));
+            assert_eq!(store.last_seen("bob@example.test").unwrap(), Some(50));
+            assert_eq!(store.last_seen("carol@example.test").unwrap(), None);
+        });
     }
 
     #[test]
     fn newer_database_is_refused_with_a_clear_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bridge.sqlite");
-        Store::open(&path).unwrap().close().unwrap();
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-            .unwrap();
-        drop(conn);
-        let err = Store::open(&path).err().unwrap();
-        assert!(matches!(err, StoreError::TooNew { found, supported }
-            if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION));
-        assert!(err.to_string().contains("newer than this xmpp-game-bridge"));
+        each::place(|place| {
+            let store = place.open();
+            let newer = i64::from(SCHEMA_VERSION + 1);
+            match &store.db {
+                Db::Sqlite(conn) => conn.pragma_update(None, "user_version", newer).unwrap(),
+                Db::Postgres(_) => {
+                    store
+                        .db
+                        .execute("UPDATE bridge_schema SET version = ?1", args![newer])
+                        .unwrap();
+                }
+            }
+            store.close().unwrap();
+            let err = Store::open_at(&place.location()).err().unwrap();
+            assert!(matches!(err, StoreError::TooNew { found, supported }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION));
+            assert!(err.to_string().contains("newer than this xmpp-game-bridge"));
+        });
     }
 }

@@ -1,10 +1,9 @@
-//! The news outbox and the platforms' webhooks in SQLite (see [`crate::news`]).
+//! The news outbox and the platforms' webhooks (see [`crate::news`]).
 //!
 //! The core appends events in its transactions ([`super::Write::News`]); the deliverer
 //! and the event stream read and mark them through their own connection.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::{args, Row};
 use super::{Store, StoreError};
 
 /// An event as stored, with how its delivery goes.
@@ -50,18 +49,18 @@ macro_rules! select {
     };
 }
 
-fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<NewsRecord> {
+fn record(row: &Row<'_>) -> Result<NewsRecord, StoreError> {
     Ok(NewsRecord {
-        id: row.get(0)?,
-        platform: row.get(1)?,
-        thread: row.get(2)?,
-        at: row.get(3)?,
-        body: row.get(4)?,
-        attempts: row.get(5)?,
-        next_at: row.get(6)?,
-        delivered_at: row.get(7)?,
-        failed_at: row.get(8)?,
-        last_error: row.get(9)?,
+        id: row.int(0)?,
+        platform: row.text(1)?,
+        thread: row.text(2)?,
+        at: row.int(3)?,
+        body: row.text(4)?,
+        attempts: row.int(5)?,
+        next_at: row.int(6)?,
+        delivered_at: row.opt_int(7)?,
+        failed_at: row.opt_int(8)?,
+        last_error: row.opt_text(9)?,
     })
 }
 
@@ -73,64 +72,57 @@ impl Store {
         after: i64,
         limit: usize,
     ) -> Result<Vec<NewsRecord>, StoreError> {
-        self.news(
+        self.db.query(
             select!("WHERE platform = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
-            params![platform, after, limit as i64],
+            args![platform, after, limit as i64],
+            record,
         )
     }
 
     /// `platform`'s events not delivered or given up yet, oldest first, at most `limit`:
     /// what its webhook is owed, in order.
     pub fn news_owed(&self, platform: &str, limit: usize) -> Result<Vec<NewsRecord>, StoreError> {
-        self.news(
+        self.db.query(
             select!(
                 "WHERE platform = ?1 AND delivered_at IS NULL AND failed_at IS NULL
                  ORDER BY id LIMIT ?2"
             ),
-            params![platform, limit as i64],
+            args![platform, limit as i64],
+            record,
         )
     }
 
     /// `platform`'s latest events, newest first, at most `limit`: for the operator.
     pub fn news_latest(&self, platform: &str, limit: usize) -> Result<Vec<NewsRecord>, StoreError> {
-        self.news(
+        self.db.query(
             select!("WHERE platform = ?1 ORDER BY id DESC LIMIT ?2"),
-            params![platform, limit as i64],
+            args![platform, limit as i64],
+            record,
         )
-    }
-
-    fn news(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<NewsRecord>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached(sql)?
-            .query_map(params, record)?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
     }
 
     /// The newest event's id (0 without any).
     pub fn news_last_id(&self) -> Result<i64, StoreError> {
         Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM news", [], |r| r.get(0))?)
+            .db
+            .query_one("SELECT COALESCE(MAX(id), 0) FROM news", args![], |r| {
+                r.int(0)
+            })?
+            .unwrap_or(0))
     }
 
     /// Marks events delivered at `at`, in one transaction.
     pub fn news_delivered(&mut self, ids: &[i64], at: u32) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        for id in ids {
-            tx.prepare_cached(
-                "UPDATE news SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, at])?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.db.transaction(|tx| {
+            for id in ids {
+                tx.execute(
+                    "UPDATE news SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+                     WHERE id = ?1",
+                    args![*id, at],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Records a failed attempt: the next one is due at `next_at`; with `give_up`, none
@@ -142,12 +134,11 @@ impl Store {
         error: &str,
         give_up: bool,
     ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE news SET attempts = attempts + 1, next_at = ?2, last_error = ?3,
-                 failed_at = CASE WHEN ?4 THEN ?5 ELSE NULL END WHERE id = ?1",
-            )?
-            .execute(params![id, next_at, error, give_up, at])?;
+        self.db.execute(
+            "UPDATE news SET attempts = attempts + 1, next_at = ?2, last_error = ?3,
+             failed_at = CASE WHEN ?4 = 1 THEN CAST(?5 AS BIGINT) ELSE NULL END WHERE id = ?1",
+            args![id, next_at, error, give_up, at],
+        )?;
         Ok(())
     }
 
@@ -155,12 +146,12 @@ impl Store {
     /// `cap`; the number deleted.
     pub fn prune_news(&self, before: u32, cap: usize) -> Result<usize, StoreError> {
         let old = self
-            .conn
-            .execute("DELETE FROM news WHERE at < ?1", [before])?;
-        let over = self.conn.execute(
+            .db
+            .execute("DELETE FROM news WHERE at < ?1", args![before])?;
+        let over = self.db.execute(
             "DELETE FROM news WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER
-             (PARTITION BY platform ORDER BY id DESC) AS n FROM news) WHERE n > ?1)",
-            [cap as i64],
+             (PARTITION BY platform ORDER BY id DESC) AS n FROM news) AS ranked WHERE n > ?1)",
+            args![cap as i64],
         )?;
         Ok(old + over)
     }
@@ -174,42 +165,38 @@ impl Store {
         now: u32,
     ) -> Result<bool, StoreError> {
         let (url, secret) = hook.unzip();
-        Ok(self.conn.execute(
+        Ok(self.db.execute(
             "UPDATE platform SET webhook_url = ?2, webhook_secret = ?3, updated_at = ?4
              WHERE jid = ?1",
-            params![platform, url, secret, now],
+            args![platform, url, secret, now],
         )? == 1)
     }
 
     /// Every platform's webhook.
     pub fn webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
-        let rows = self
-            .conn
-            .prepare_cached(
-                "SELECT jid, webhook_url, webhook_secret FROM platform
-                 WHERE webhook_url IS NOT NULL AND webhook_secret IS NOT NULL ORDER BY jid",
-            )?
-            .query_map([], |row| {
+        self.db.query(
+            "SELECT jid, webhook_url, webhook_secret FROM platform
+             WHERE webhook_url IS NOT NULL AND webhook_secret IS NOT NULL ORDER BY jid",
+            args![],
+            |row| {
                 Ok(Webhook {
-                    platform: row.get(0)?,
-                    url: row.get(1)?,
-                    secret: row.get(2)?,
+                    platform: row.text(0)?,
+                    url: row.text(1)?,
+                    secret: row.text(2)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+            },
+        )
     }
 
     /// A platform's webhook URL, if it has one.
     pub fn webhook_url(&self, platform: &str) -> Result<Option<String>, StoreError> {
         Ok(self
-            .conn
-            .query_row(
+            .db
+            .query_one(
                 "SELECT webhook_url FROM platform WHERE jid = ?1",
-                [platform],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()?
+                args![platform],
+                |r| r.opt_text(0),
+            )?
             .flatten())
     }
 }
@@ -230,7 +217,10 @@ mod tests {
 
     #[test]
     fn events_are_owed_in_order_until_delivered_or_given_up() {
-        let mut store = Store::open_in_memory().unwrap();
+        crate::store::each::backend(events_are_owed_in_order_until_delivered_or_given_up_on);
+    }
+
+    fn events_are_owed_in_order_until_delivered_or_given_up_on(mut store: Store) {
         store
             .commit(&[event("a@x", "1"), event("b@x", "2"), event("a@x", "1")])
             .unwrap();
@@ -262,7 +252,10 @@ mod tests {
 
     #[test]
     fn pruning_keeps_each_platforms_newest() {
-        let mut store = Store::open_in_memory().unwrap();
+        crate::store::each::backend(pruning_keeps_each_platforms_newest_on);
+    }
+
+    fn pruning_keeps_each_platforms_newest_on(mut store: Store) {
         let writes: Vec<Write> = (0..5).map(|n| event("a@x", &n.to_string())).collect();
         store.commit(&writes).unwrap();
         store.commit(&[event("b@x", "b")]).unwrap();

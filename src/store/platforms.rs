@@ -1,7 +1,6 @@
-//! The registry of platforms in SQLite.
+//! The registry of platforms.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::{args, Db};
 use super::{Store, StoreError};
 
 /// A platform as stored.
@@ -35,43 +34,41 @@ pub struct TokenRecord {
 impl Store {
     /// Every platform with its tokens, by JID.
     pub fn platforms(&self) -> Result<Vec<PlatformRecord>, StoreError> {
-        let mut platforms: Vec<PlatformRecord> = self
-            .conn
-            .prepare_cached(
-                "SELECT jid, name, authorized, rights, domains, launch_schemes, created_at,
-                 updated_at, answers, doors FROM platform ORDER BY jid",
-            )?
-            .query_map([], |row| {
+        let mut platforms = self.db.query(
+            "SELECT jid, name, authorized, rights, domains, launch_schemes, created_at,
+             updated_at, answers, doors FROM platform ORDER BY jid",
+            args![],
+            |row| {
                 Ok(PlatformRecord {
-                    jid: row.get(0)?,
-                    name: row.get(1)?,
-                    authorized: row.get(2)?,
-                    rights: row.get(3)?,
-                    domains: row.get(4)?,
-                    launch_schemes: row.get(5)?,
-                    created_at: row.get(6)?,
-                    updated_at: row.get(7)?,
-                    answers: row.get(8)?,
-                    doors: row.get(9)?,
+                    jid: row.text(0)?,
+                    name: row.text(1)?,
+                    authorized: row.flag(2)?,
+                    rights: row.opt_text(3)?,
+                    domains: row.opt_text(4)?,
+                    launch_schemes: row.opt_text(5)?,
+                    created_at: row.int(6)?,
+                    updated_at: row.int(7)?,
+                    answers: row.opt_text(8)?,
+                    doors: row.opt_text(9)?,
                     tokens: Vec::new(),
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT platform, id, hash, created_at FROM platform_token ORDER BY created_at, id",
+            },
         )?;
-        let tokens = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                TokenRecord {
-                    id: row.get(1)?,
-                    hash: row.get(2)?,
-                    created_at: row.get(3)?,
-                },
-            ))
-        })?;
-        for token in tokens {
-            let (platform, token) = token?;
+        let tokens = self.db.query(
+            "SELECT platform, id, hash, created_at FROM platform_token ORDER BY created_at, id",
+            args![],
+            |row| {
+                Ok((
+                    row.text(0)?,
+                    TokenRecord {
+                        id: row.text(1)?,
+                        hash: row.bytes(2)?,
+                        created_at: row.int(3)?,
+                    },
+                ))
+            },
+        )?;
+        for (platform, token) in tokens {
             if let Some(p) = platforms.iter_mut().find(|p| p.jid == platform) {
                 p.tokens.push(token);
             }
@@ -85,21 +82,21 @@ impl Store {
 
     /// Adds a platform; `false` if one with this JID exists (nothing changed).
     pub fn add_platform(&self, record: &PlatformRecord) -> Result<bool, StoreError> {
-        let added = self.conn.execute(
+        let added = self.db.execute(
             "INSERT INTO platform
              (jid, name, authorized, rights, domains, launch_schemes, created_at, updated_at,
               answers, doors)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9) ON CONFLICT (jid) DO NOTHING",
-            params![
-                record.jid,
-                record.name,
+            args![
+                &record.jid,
+                &record.name,
                 record.authorized,
-                record.rights,
-                record.domains,
-                record.launch_schemes,
+                &record.rights,
+                &record.domains,
+                &record.launch_schemes,
                 record.created_at,
-                record.answers,
-                record.doors
+                &record.answers,
+                &record.doors
             ],
         )?;
         Ok(added == 1)
@@ -108,8 +105,8 @@ impl Store {
     /// Removes a platform and its tokens; `false` if there was none.
     pub fn remove_platform(&self, jid: &str) -> Result<bool, StoreError> {
         Ok(self
-            .conn
-            .execute("DELETE FROM platform WHERE jid = ?1", [jid])?
+            .db
+            .execute("DELETE FROM platform WHERE jid = ?1", args![jid])?
             == 1)
     }
 
@@ -121,10 +118,10 @@ impl Store {
         rights: Option<&str>,
         now: u32,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        self.set_column(
             "UPDATE platform SET rights = ?2, updated_at = ?3 WHERE jid = ?1",
-            params![jid, rights, now],
-        )? == 1)
+            (jid, rights, now),
+        )
     }
 
     /// Sets the URI schemes a platform's `launch` may use (`None`: none); `false` if
@@ -135,10 +132,10 @@ impl Store {
         schemes: Option<&str>,
         now: u32,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        self.set_column(
             "UPDATE platform SET launch_schemes = ?2, updated_at = ?3 WHERE jid = ?1",
-            params![jid, schemes, now],
-        )? == 1)
+            (jid, schemes, now),
+        )
     }
 
     /// Sets the shape of a platform's answers (`None`: the form); `false` if there is no
@@ -149,19 +146,29 @@ impl Store {
         answers: Option<&str>,
         now: u32,
     ) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        self.set_column(
             "UPDATE platform SET answers = ?2, updated_at = ?3 WHERE jid = ?1",
-            params![jid, answers, now],
-        )? == 1)
+            (jid, answers, now),
+        )
     }
 
     /// Sets the front doors a platform may ask through (`None`: both); `false` if there
     /// is no such platform.
     pub fn set_doors(&self, jid: &str, doors: Option<&str>, now: u32) -> Result<bool, StoreError> {
-        Ok(self.conn.execute(
+        self.set_column(
             "UPDATE platform SET doors = ?2, updated_at = ?3 WHERE jid = ?1",
-            params![jid, doors, now],
-        )? == 1)
+            (jid, doors, now),
+        )
+    }
+
+    /// Runs `update` (parameters: the platform's JID, the value, the time); `false` if
+    /// there is no such platform.
+    fn set_column(
+        &self,
+        update: &str,
+        (jid, value, now): (&str, Option<&str>, u32),
+    ) -> Result<bool, StoreError> {
+        Ok(self.db.execute(update, args![jid, value, now])? == 1)
     }
 
     /// Stores a token's hash for a platform; `false` if there is no such platform.
@@ -172,44 +179,49 @@ impl Store {
         hash: &[u8],
         now: u32,
     ) -> Result<bool, StoreError> {
-        let exists: Option<i64> = self
-            .conn
-            .query_row("SELECT 1 FROM platform WHERE jid = ?1", [platform], |r| {
-                r.get(0)
-            })
-            .optional()?;
+        let exists = self.db.query_one(
+            "SELECT 1 FROM platform WHERE jid = ?1",
+            args![platform],
+            |r| r.int::<i64>(0),
+        )?;
         if exists.is_none() {
             return Ok(false);
         }
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO platform_token (id, platform, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, platform, hash, now],
+            args![id, platform, hash, now],
         )?;
-        self.conn.execute(
+        self.db.execute(
             "UPDATE platform SET updated_at = ?2 WHERE jid = ?1",
-            params![platform, now],
+            args![platform, now],
         )?;
         Ok(true)
     }
 
     /// Revokes a token by its id; the platform it belonged to, if there was one.
     pub fn revoke_token(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "DELETE FROM platform_token WHERE id = ?1 RETURNING platform",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db.query_one(
+            "DELETE FROM platform_token WHERE id = ?1 RETURNING platform",
+            args![id],
+            |r| r.text(0),
+        )
     }
 
-    /// A number that changes whenever another connection commits (SQLite's
-    /// `data_version`): the cue to read the registry again.
+    /// A number that changes when the registry may have changed through another
+    /// connection (SQLite's `data_version`, PostgreSQL's count of registry changes):
+    /// the cue to read the registry again.
     pub fn data_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+        match &self.db {
+            Db::Sqlite(conn) => Ok(conn.pragma_query_value(None, "data_version", |r| r.get(0))?),
+            Db::Postgres(_) => Ok(self
+                .db
+                .query_one(
+                    "SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END FROM registry_changes",
+                    args![],
+                    |r| r.int(0),
+                )?
+                .unwrap_or(0)),
+        }
     }
 }
 
@@ -235,7 +247,10 @@ mod tests {
 
     #[test]
     fn platforms_and_tokens_round_trip_and_go_together() {
-        let store = Store::open_in_memory().unwrap();
+        crate::store::each::backend(platforms_and_tokens_round_trip);
+    }
+
+    fn platforms_and_tokens_round_trip(store: Store) {
         assert!(store.add_platform(&arcade()).unwrap());
         assert!(!store.add_platform(&arcade()).unwrap());
         assert!(store
@@ -262,24 +277,28 @@ mod tests {
             .unwrap();
         assert!(store.remove_platform("arcade@example.test").unwrap());
         assert!(store.platforms().unwrap().is_empty());
-        let orphans: i64 = store
-            .conn
-            .query_row("SELECT count(*) FROM platform_token", [], |r| r.get(0))
+        let orphans: Option<i64> = store
+            .db
+            .query_one("SELECT count(*) FROM platform_token", args![], |r| r.int(0))
             .unwrap();
-        assert_eq!(orphans, 0);
+        assert_eq!(orphans, Some(0));
     }
 
     #[test]
-    fn another_connections_commit_changes_the_data_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bridge.sqlite");
-        let bridge = Store::open(&path).unwrap();
-        let before = bridge.data_version().unwrap();
-        // This connection's own writes do not count.
-        bridge.set_meta("k", "v").unwrap();
-        assert_eq!(bridge.data_version().unwrap(), before);
-        let cli = Store::open(&path).unwrap();
-        cli.add_platform(&arcade()).unwrap();
-        assert_ne!(bridge.data_version().unwrap(), before);
+    fn another_connections_change_of_the_registry_changes_the_data_version() {
+        crate::store::each::place(|place| {
+            let bridge = place.open();
+            let before = bridge.data_version().unwrap();
+            // The bridge's own writes (other than to the registry) do not count.
+            bridge.set_meta("k", "v").unwrap();
+            assert_eq!(bridge.data_version().unwrap(), before);
+            let cli = place.open();
+            cli.add_platform(&arcade()).unwrap();
+            let added = bridge.data_version().unwrap();
+            assert_ne!(added, before);
+            cli.add_token("arcade@example.test", "0a1b2c3d", &[7; 32], 200)
+                .unwrap();
+            assert_ne!(bridge.data_version().unwrap(), added);
+        });
     }
 }

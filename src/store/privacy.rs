@@ -1,7 +1,6 @@
-//! Consent, self-defined status and the disclosure record in SQLite.
+//! Consent, self-defined status and the disclosure record.
 
-use rusqlite::params;
-
+use super::db::{args, Param};
 use super::{Store, StoreError};
 
 /// A self-defined status as stored.
@@ -97,40 +96,37 @@ pub struct AuditFilter {
 impl Store {
     /// Every stored consent row: (user, platform or `*`, share).
     pub fn consents(&self) -> Result<Vec<(String, String, bool)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT user, platform, share FROM consent ORDER BY user, platform")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            r#"SELECT "user", platform, share FROM consent ORDER BY "user", platform"#,
+            args![],
+            |r| Ok((r.text(0)?, r.text(1)?, r.flag(2)?)),
+        )
     }
 
     /// Every stored self-defined status.
     pub fn self_statuses(&self) -> Result<Vec<SelfStatusRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT user, text, set_by, set_at FROM self_status")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SelfStatusRecord {
-                user: r.get(0)?,
-                text: r.get(1)?,
-                set_by: r.get(2)?,
-                set_at: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            r#"SELECT "user", text, set_by, set_at FROM self_status"#,
+            args![],
+            |r| {
+                Ok(SelfStatusRecord {
+                    user: r.text(0)?,
+                    text: r.text(1)?,
+                    set_by: r.text(2)?,
+                    set_at: r.int(3)?,
+                })
+            },
+        )
     }
 
     /// Prompts still waiting for an answer.
     pub fn pending_prompts(&self) -> Result<Vec<PromptRecord>, StoreError> {
-        self.prompts_where("answer IS NULL", params![])
+        self.prompts_where("answer IS NULL", args![])
     }
 
     /// One prompt, answered or not.
     pub fn prompt(&self, id: &str) -> Result<Option<PromptRecord>, StoreError> {
-        Ok(self
-            .prompts_where("id = ?1", params![id])?
-            .into_iter()
-            .next())
+        Ok(self.prompts_where("id = ?1", args![id])?.into_iter().next())
     }
 
     /// When `user` last answered no to a `kind` prompt of `platform`, if since `since`.
@@ -143,9 +139,9 @@ impl Store {
     ) -> Result<Option<u32>, StoreError> {
         Ok(self
             .prompts_where(
-                "kind = 'consent' AND answer IN ('yes', 'no') AND user = ?1 AND answered_at >= ?4
-                 AND platform = ?2 AND kind = ?3 AND answer = 'no'",
-                params![user, platform, kind, since],
+                r#"kind = 'consent' AND answer IN ('yes', 'no') AND "user" = ?1
+                 AND answered_at >= ?4 AND platform = ?2 AND kind = ?3 AND answer = 'no'"#,
+                args![user, platform, kind, since],
             )?
             .into_iter()
             .filter_map(|p| p.answered_at)
@@ -154,7 +150,7 @@ impl Store {
 
     /// The prompts of invite `id`, in the order they were created.
     pub fn invite_prompts(&self, id: &str) -> Result<Vec<PromptRecord>, StoreError> {
-        self.prompts_where("invite = ?1", params![id])
+        self.prompts_where("invite = ?1", args![id])
     }
 
     /// Invitations waiting for an answer whose message may not have left (written before
@@ -162,7 +158,7 @@ impl Store {
     pub fn unsent_invitations(&self) -> Result<Vec<PromptRecord>, StoreError> {
         self.prompts_where(
             "answer IS NULL AND invite IS NOT NULL AND sent_at IS NULL",
-            params![],
+            args![],
         )
     }
 
@@ -171,47 +167,47 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE prompt SET sent_at = ?2 WHERE id = ?1 AND sent_at IS NULL",
-            )?;
+        self.db.transaction(|tx| {
             for id in ids {
-                stmt.execute(params![id, at])?;
+                tx.execute(
+                    "UPDATE prompt SET sent_at = ?2 WHERE id = ?1 AND sent_at IS NULL",
+                    args![id, at],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub(super) fn prompts_where(
         &self,
         condition: &str,
-        params: &[&dyn rusqlite::ToSql],
+        args: &[Param<'_>],
     ) -> Result<Vec<PromptRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT id, kind, user, platform, notify, reason, created_at, expires_at, answer,
-             answered_at, invite, lang, how FROM prompt WHERE {condition}
-             ORDER BY created_at, rowid"
-        ))?;
-        let rows = stmt.query_map(params, |r| {
-            Ok(PromptRecord {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                user: r.get(2)?,
-                platform: r.get(3)?,
-                notify: r.get(4)?,
-                reason: r.get(5)?,
-                created_at: r.get(6)?,
-                expires_at: r.get(7)?,
-                answer: r.get(8)?,
-                answered_at: r.get(9)?,
-                invite: r.get(10)?,
-                lang: r.get(11)?,
-                how: r.get(12)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            &format!(
+                r#"SELECT id, kind, "user", platform, notify, reason, created_at, expires_at,
+                 answer, answered_at, invite, lang, how FROM prompt WHERE {condition}
+                 ORDER BY created_at, rowid"#
+            ),
+            args,
+            |r| {
+                Ok(PromptRecord {
+                    id: r.text(0)?,
+                    kind: r.text(1)?,
+                    user: r.text(2)?,
+                    platform: r.text(3)?,
+                    notify: r.text(4)?,
+                    reason: r.opt_text(5)?,
+                    created_at: r.int(6)?,
+                    expires_at: r.int(7)?,
+                    answer: r.opt_text(8)?,
+                    answered_at: r.opt_int(9)?,
+                    invite: r.opt_text(10)?,
+                    lang: r.opt_text(11)?,
+                    how: r.opt_text(12)?,
+                })
+            },
+        )
     }
 
     /// Appends disclosure records in one transaction.
@@ -219,83 +215,75 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO audit (at, platform, user, command) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+        self.db.transaction(|tx| {
             for r in records {
-                stmt.execute(params![r.at, r.platform, r.user, r.command])?;
+                tx.execute(
+                    r#"INSERT INTO audit (at, platform, "user", command) VALUES (?1, ?2, ?3, ?4)"#,
+                    args![r.at, &r.platform, &r.user, &r.command],
+                )?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Disclosure records, newest first.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT at, platform, user, command FROM audit
-             WHERE (?1 IS NULL OR user = ?1) AND (?2 IS NULL OR platform = ?2) AND at >= ?3
-             ORDER BY at DESC, rowid DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                filter.user,
-                filter.platform,
+        self.db.query(
+            r#"SELECT at, platform, "user", command FROM audit
+             WHERE (CAST(?1 AS TEXT) IS NULL OR "user" = ?1)
+             AND (CAST(?2 AS TEXT) IS NULL OR platform = ?2) AND at >= ?3
+             ORDER BY at DESC, rowid DESC LIMIT ?4"#,
+            args![
+                &filter.user,
+                &filter.platform,
                 filter.since.unwrap_or(0),
                 filter.limit
             ],
             |r| {
                 Ok(AuditRecord {
-                    at: r.get(0)?,
-                    platform: r.get(1)?,
-                    user: r.get(2)?,
-                    command: r.get(3)?,
+                    at: r.int(0)?,
+                    platform: r.text(1)?,
+                    user: r.text(2)?,
+                    command: r.text(3)?,
                 })
             },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        )
     }
 
     /// Deletes records older than `before`; how many went. Records are appended in time
     /// order, so the old ones are the rows before the first that is not old: found by
     /// reading from the start, and deleted by rowid.
     pub fn prune_audit(&self, before: u32) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "DELETE FROM audit WHERE rowid < coalesce(
-                   (SELECT rowid FROM audit WHERE at >= ?1 ORDER BY rowid LIMIT 1),
-                   (SELECT max(rowid) + 1 FROM audit))",
-            )?
-            .execute([before])?)
+        self.db.execute(
+            "DELETE FROM audit WHERE rowid < coalesce(
+               (SELECT rowid FROM audit WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+               (SELECT max(rowid) + 1 FROM audit))",
+            args![before],
+        )
     }
 
     /// The platforms outside the registry that asked, and when they last did.
     pub fn askers(&self) -> Result<Vec<(String, u32)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT jid, last_at FROM asker ORDER BY last_at DESC")?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.query(
+            "SELECT jid, last_at FROM asker ORDER BY last_at DESC",
+            args![],
+            |row| Ok((row.text(0)?, row.int(1)?)),
+        )
     }
 
     /// Records that these platforms asked (when), in one transaction.
     pub fn save_askers(&mut self, batch: &[(String, u32)]) -> Result<(), StoreError> {
         self.save_times(
             "INSERT INTO asker (jid, last_at) VALUES (?1, ?2)
-             ON CONFLICT (jid) DO UPDATE SET last_at = max(last_at, excluded.last_at)",
+             ON CONFLICT (jid) DO UPDATE SET last_at = max(asker.last_at, excluded.last_at)",
             batch,
         )
     }
 
     /// Forgets the platforms that last asked before `before`.
     pub fn prune_askers(&self, before: u32) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("DELETE FROM asker WHERE last_at < ?1")?
-            .execute([before])?)
+        self.db
+            .execute("DELETE FROM asker WHERE last_at < ?1", args![before])
     }
 }
 
@@ -314,7 +302,10 @@ mod tests {
 
     #[test]
     fn the_record_is_filtered_newest_first_and_pruned_by_age() {
-        let mut store = Store::open_in_memory().unwrap();
+        crate::store::each::backend(the_record_is_filtered_newest_first_and_pruned_by_age_on);
+    }
+
+    fn the_record_is_filtered_newest_first_and_pruned_by_age_on(mut store: Store) {
         store
             .append_audit(&[
                 record(100, "arcade@x", "alice@x"),

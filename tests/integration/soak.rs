@@ -27,7 +27,7 @@ fn rounds() -> usize {
 
 fn request(id: &str, n: usize) -> String {
     let user = USERS[n % USERS.len()];
-    let (node, var) = if n % 3 == 0 {
+    let (node, var) = if n.is_multiple_of(3) {
         ("status", "jids")
     } else {
         ("peers", "jid")
