@@ -384,7 +384,8 @@ impl Default for RawLink {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawStorage {
-    path: PathBuf,
+    path: Option<PathBuf>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -502,7 +503,9 @@ pub struct Config {
     pub rights: crate::commands::RightsConfig,
     pub link: LinkConfig,
     pub directory: DirectoryConfig,
-    pub storage_path: PathBuf,
+    /// Where the durable state lives: `storage.path` (SQLite) or `storage.url`
+    /// (PostgreSQL).
+    pub storage: crate::store::Location,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub limits: LimitsConfig,
@@ -917,9 +920,7 @@ impl Config {
                 "rights.url_schemes lists {bad:?}; open-url sends web pages and the like: https, http, xmpp, mailto or geo (launch URIs are set per platform with the platform CLI)"
             )));
         }
-        if raw.storage.path.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid("storage.path is empty".to_owned()));
-        }
+        let storage = storage_location(raw.storage)?;
         Ok(Config {
             component_name: raw
                 .component
@@ -975,7 +976,7 @@ impl Config {
                 max_incoming_stanza_bytes: kib(link.max_incoming_stanza_kib),
                 max_outgoing_stanza_bytes: kib(link.max_outgoing_stanza_kib),
             },
-            storage_path: raw.storage.path,
+            storage,
             log_level: raw.logging.level,
             log_format: raw.logging.format,
             limits: LimitsConfig {
@@ -1056,6 +1057,38 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
+}
+
+/// `storage.path` (SQLite) or `storage.url` (PostgreSQL): exactly one of them.
+fn storage_location(raw: RawStorage) -> Result<crate::store::Location, ConfigError> {
+    use crate::store::Location;
+    match (raw.path, raw.url) {
+        (Some(_), Some(_)) => Err(ConfigError::Invalid(
+            "storage.path (SQLite) and storage.url (PostgreSQL) are both set; keep one".to_owned(),
+        )),
+        (None, None) => Err(ConfigError::Invalid(
+            "[storage] needs path (a SQLite file) or url (postgres://...)".to_owned(),
+        )),
+        (Some(path), None) if path.as_os_str().is_empty() => {
+            Err(ConfigError::Invalid("storage.path is empty".to_owned()))
+        }
+        (Some(path), None) => Ok(Location::Sqlite(path)),
+        (None, Some(url)) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid(
+                    "storage.url must be a PostgreSQL URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                        .to_owned(),
+                ));
+            }
+            if let Err(e) = url.parse::<postgres::Config>() {
+                return Err(ConfigError::Invalid(format!(
+                    "storage.url {} is not a PostgreSQL URL: {e}",
+                    crate::store::db::redact(&url)
+                )));
+            }
+            Ok(Location::Postgres(url))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1251,7 +1284,10 @@ mod tests {
         ));
         let config = Config::load_without_secret(&path).unwrap();
         assert!(!config.secret.is_read());
-        assert_eq!(config.storage_path, Path::new("/tmp/x.sqlite"));
+        assert_eq!(
+            config.storage,
+            crate::store::Location::Sqlite("/tmp/x.sqlite".into())
+        );
         // Everything else is still checked.
         std::fs::write(&path, text.replace("port = 5347", "port = 0")).unwrap();
         assert!(Config::load_without_secret(&path).is_err());

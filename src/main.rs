@@ -67,7 +67,7 @@ enum Cmd {
     },
     /// Manage the registry of game platforms (works while the bridge runs).
     Platform {
-        /// The TOML configuration file (its storage.path is the database); before or
+        /// The TOML configuration file (its storage.path or storage.url names the database); before or
         /// after the action.
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
@@ -144,7 +144,7 @@ fn open_store(config: &std::path::Path) -> Result<xmpp_game_bridge::store::Store
         eprintln!("xmpp-game-bridge: {e}");
         ExitCode::from(2)
     })?;
-    xmpp_game_bridge::store::Store::open(&config.storage_path).map_err(|e| {
+    xmpp_game_bridge::store::Store::open_at(&config.storage).map_err(|e| {
         eprintln!("xmpp-game-bridge: {e}");
         ExitCode::FAILURE
     })

@@ -68,14 +68,6 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     // First: from here on SIGHUP reloads instead of ending the process, before the
     // service manager hears that the bridge is ready (and may ask for a reload).
     let mut signals = Signals::new();
-    let store = Store::open(&config.storage_path)?;
-    seed_registry(&store, &config.platforms);
-    let checkpointer = crate::store::Checkpointer::start(&config.storage_path)?;
-    info!(
-        path = %config.storage_path.display(),
-        schema_version = store.schema_version()?,
-        "database ready"
-    );
     let (events_tx, events_rx) = mpsc::channel::<Vec<Input>>(INPUT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Stanzas>(OUTPUT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -89,14 +81,30 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         ),
         None => None,
     };
-    let core = Core::new(
-        CoreConfig {
-            page: page.clone(),
-            ..core_config(&config)
-        },
-        store,
-        SystemTime::now(),
-        random_u64(),
+    let core_config = CoreConfig {
+        page: page.clone(),
+        ..core_config(&config)
+    };
+    let (location, seeds) = (config.storage.clone(), config.platforms.clone());
+    // The database is opened, and the core built from it, off the runtime: PostgreSQL's
+    // client blocks.
+    let (core, schema_version) = off_runtime(move || {
+        let store = Store::open_at(&location)?;
+        seed_registry(&store, &seeds);
+        let schema_version = store.schema_version()?;
+        let core = Core::new(core_config, store, SystemTime::now(), random_u64());
+        Ok::<_, RunError>((core, schema_version))
+    })
+    .await??;
+    let checkpointer = match &config.storage {
+        crate::store::Location::Sqlite(path) => Some(crate::store::Checkpointer::start(path)?),
+        crate::store::Location::Postgres(_) => None,
+    };
+    info!(
+        database = %config.storage,
+        kind = core.state().store.kind(),
+        schema_version,
+        "database ready"
     );
     let queue = core.state().health.link_queue.clone();
     // The HTTP door's answers come from the core's thread; its requests go in as inputs.
@@ -105,7 +113,12 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     let (news_tx, news_rx) = watch::channel(0u64);
     if let Some(http) = &config.http {
         let shared = Arc::new(crate::http::webhook::Shared {
-            store: Arc::new(std::sync::Mutex::new(Store::open(&config.storage_path)?)),
+            store: {
+                let location = config.storage.clone();
+                Arc::new(std::sync::Mutex::new(
+                    off_runtime(move || Store::open_at(&location)).await??,
+                ))
+            },
             allow: http.webhook_allow.clone(),
             stats: core.state().health.http.clone(),
             histograms: core.state().health.histograms.clone(),
@@ -243,7 +256,7 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         }
     };
     drop(checkpointer);
-    store.close()?;
+    off_runtime(move || store.close()).await??;
     info!("database closed");
     link_result
 }
@@ -283,6 +296,16 @@ pub fn core_config(config: &Config) -> CoreConfig {
 
 /// Registers the platforms of the configuration (`[[platform]]`) that are not yet; an
 /// entry already there (perhaps changed with the CLI) is left as it is.
+/// Runs `work` on a thread of its own, where it may block (PostgreSQL's client does), and
+/// waits for it without holding up the runtime.
+pub async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RunError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RunError::Start(format!("a blocking task was lost: {e}")))
+}
+
 pub fn seed_registry(store: &Store, seeds: &[NewPlatform]) {
     for seed in seeds {
         if let Ok(added) = crate::admin::add(store, seed) {
@@ -480,9 +503,15 @@ async fn reload_config(running: &mut Config, source: &Source, core: &mpsc::WeakS
         warn!("the log level could not be changed");
     }
     if changes.live.contains(&"platforms") {
-        match Store::open(&new.storage_path) {
-            Ok(store) => seed_registry(&store, &new.platforms),
-            Err(e) => warn!(error = %e, "cannot open the database to add the new platforms"),
+        let (location, seeds) = (new.storage.clone(), new.platforms.clone());
+        let seeded = off_runtime(move || {
+            Store::open_at(&location).map(|store| seed_registry(&store, &seeds))
+        })
+        .await;
+        match seeded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "cannot open the database to add the new platforms"),
+            Err(e) => warn!(error = %e, "cannot add the new platforms"),
         }
     }
     let Some(sender) = core.upgrade() else {

@@ -84,7 +84,7 @@ pub fn changes(old: &Config, new: &Config) -> Changes {
         old.directory != new.directory,
         "directory and privacy.remote_peers",
     );
-    restart(old.storage_path != new.storage_path, "storage.path");
+    restart(old.storage != new.storage, "storage.path and storage.url");
     restart(old.http != new.http, "http");
     restart(old.metrics != new.metrics, "metrics");
     restart(old.log_format != new.log_format, "logging.format");

@@ -165,7 +165,10 @@ pub async fn examine(path: &Path, options: &Options) -> Result<Report, Report> {
     }
     server_settings(&config, family, options, &mut report);
     sessions_api(&config, family, &mut report).await;
-    database(&config.storage_path, &mut report);
+    match &config.storage {
+        crate::store::Location::Sqlite(path) => database(path, &mut report),
+        crate::store::Location::Postgres(url) => postgres(url, &mut report).await,
+    }
     listeners(&config, running, &mut report).await;
     Ok(report)
 }
@@ -563,6 +566,39 @@ async fn sessions_api(config: &Config, family: ServerFamily, report: &mut Report
                 }
             }
         }
+    }
+}
+
+/// The PostgreSQL database: reachable, its schema, and whether the bridge may write it.
+async fn postgres(url: &str, report: &mut Report) {
+    let shown = crate::store::db::redact(url);
+    let owned = url.to_owned();
+    let looked = tokio::task::spawn_blocking(move || crate::store::Store::inspect_postgres(&owned))
+        .await
+        .map_err(|e| crate::store::StoreError::Value(e.to_string()))
+        .and_then(|r| r);
+    match looked {
+        Err(e) => report.problem(format!(
+            "the database {shown} cannot be reached: {e}. Fix: storage.url names the host, port, user, password and database; PostgreSQL's pg_hba.conf must let this user in from this host"
+        )),
+        Ok(look) if look.version > crate::store::SCHEMA_VERSION => report.problem(format!(
+            "the database {shown} has schema {}, newer than this binary's {}: the bridge refuses it. Fix: run the newer version, or restore a backup",
+            look.version,
+            crate::store::SCHEMA_VERSION
+        )),
+        Ok(look) if !look.writable => report.problem(format!(
+            "the database {shown} (schema {}) cannot be written by its user. Fix: GRANT the user the database (ALTER DATABASE … OWNER TO …, or CREATE on the database and ownership of its tables)",
+            look.version
+        )),
+        Ok(look) if look.version < crate::store::SCHEMA_VERSION => report.ok(format!(
+            "the database {shown} has schema {} (migrated to {} at the next start); its user may write it",
+            look.version,
+            crate::store::SCHEMA_VERSION
+        )),
+        Ok(look) => report.ok(format!(
+            "the database {shown} has schema {}; its user may write it",
+            look.version
+        )),
     }
 }
 

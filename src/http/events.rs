@@ -37,21 +37,30 @@ pub struct Tokens(Mutex<Option<(Registry, i64)>>);
 
 impl Tokens {
     /// The platform (bare JID) `token` was issued to, if it may use the HTTP door.
-    pub fn platform(&self, shared: &Shared, token: Option<&str>) -> Result<String, Failure> {
+    pub async fn platform(&self, shared: &Shared, token: Option<&str>) -> Result<String, Failure> {
         let unknown = crate::rights::token::needed;
         let token = token.ok_or_else(unknown)?;
-        let mut held = self.0.lock().map_err(|_| Failure::internal())?;
         let version = shared
             .with_store(|s| s.data_version().ok())
+            .await
             .flatten()
             .unwrap_or(-1);
-        if held.as_ref().is_none_or(|(_, v)| *v != version) {
+        let stale = self
+            .0
+            .lock()
+            .map_err(|_| Failure::internal())?
+            .as_ref()
+            .is_none_or(|(_, v)| *v != version);
+        if stale {
             let records = shared
                 .with_store(|s| s.platforms().ok())
+                .await
                 .flatten()
                 .ok_or_else(Failure::internal)?;
-            *held = Some((Registry::from_records(records), version));
+            *self.0.lock().map_err(|_| Failure::internal())? =
+                Some((Registry::from_records(records), version));
         }
+        let held = self.0.lock().map_err(|_| Failure::internal())?;
         let (registry, _) = held.as_ref().ok_or_else(Failure::internal)?;
         let (jid, entry) = registry.by_token(token).ok_or_else(unknown)?;
         if !entry.profile.doors.allows(super::DOOR) {
@@ -62,7 +71,7 @@ impl Tokens {
 }
 
 /// The streaming response for `platform`, after event `after` (`None`: from now).
-pub fn open(
+pub async fn open(
     shared: Arc<Shared>,
     platform: String,
     after: Option<i64>,
@@ -71,6 +80,7 @@ pub fn open(
         Some(after) => after,
         None => shared
             .with_store(|s| s.news_last_id().ok())
+            .await
             .flatten()
             .ok_or_else(Failure::internal)?,
     };
@@ -99,8 +109,10 @@ async fn feed(shared: Arc<Shared>, platform: String, mut after: i64, tx: mpsc::S
         return;
     }
     loop {
+        let asked = platform.clone();
         let events = shared
-            .with_store(|s| s.news_after(&platform, after, BATCH).ok())
+            .with_store(move |s| s.news_after(&asked, after, BATCH).ok())
+            .await
             .flatten()
             .unwrap_or_default();
         let more = events.len() == BATCH;

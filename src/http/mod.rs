@@ -294,7 +294,7 @@ impl Door {
             return Ok(self.privacy(request).await);
         }
         if request.uri().path() == EVENTS {
-            return self.events(&request);
+            return self.events(&request).await;
         }
         if request.uri().path() == crate::commands::doc::OPENAPI_PATH {
             let mut response = Response::new(Body::whole(self.openapi.clone()));
@@ -348,7 +348,7 @@ impl Door {
     }
 
     /// `GET /v1/events`: the platform's event stream.
-    fn events(&self, request: &Request<Incoming>) -> Result<Response<Body>, Refusal> {
+    async fn events(&self, request: &Request<Incoming>) -> Result<Response<Body>, Refusal> {
         if request.method() != Method::GET {
             let failure = Failure::not_allowed("the event stream is read with GET");
             let mut response = problem::response(StatusCode::METHOD_NOT_ALLOWED, &failure);
@@ -359,9 +359,12 @@ impl Door {
         }
         let headers = request.headers();
         let token = request::bearer(headers.get(AUTHORIZATION).map(HeaderValue::as_bytes));
-        let platform = self.tokens.platform(&self.links.news, token.as_deref())?;
+        let platform = self
+            .tokens
+            .platform(&self.links.news, token.as_deref())
+            .await?;
         let after = events::last_event_id(headers.get("last-event-id").map(HeaderValue::as_bytes))?;
-        Ok(events::open(self.links.news.clone(), platform, after)?)
+        Ok(events::open(self.links.news.clone(), platform, after).await?)
     }
 
     /// The body, within its size and time.

@@ -73,10 +73,21 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// `f` on the database; `None` if another worker panicked holding it.
-    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Option<T> {
-        let mut store = self.store.lock().ok()?;
-        Some(f(&mut store))
+    /// `f` on the database, on a thread where it may block (PostgreSQL's client does):
+    /// the runtime carries the link meanwhile. `None` if another worker panicked holding
+    /// the database.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().ok()?;
+            Some(f(&mut store))
+        })
+        .await
+        .ok()
+        .flatten()
     }
 }
 
@@ -86,7 +97,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut workers: HashMap<String, (Webhook, tokio::task::JoinHandle<()>)> = HashMap::new();
     let mut pruned_at = SystemTime::UNIX_EPOCH;
     loop {
-        let hooks = shared.with_store(|s| s.webhooks());
+        let hooks = shared.with_store(|s| s.webhooks()).await;
         match hooks {
             Some(Ok(hooks)) => {
                 workers.retain(|platform, (hook, task)| {
@@ -119,7 +130,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         let now = SystemTime::now();
         if now.duration_since(pruned_at).unwrap_or(PRUNE_EVERY) >= PRUNE_EVERY {
             pruned_at = now;
-            prune(&shared, now);
+            prune(&shared, now).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(HOOKS_EVERY) => {}
@@ -131,9 +142,11 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-fn prune(shared: &Shared, now: SystemTime) {
+async fn prune(shared: &Shared, now: SystemTime) {
     let before = unix_secs(now).saturating_sub(KEEP_NEWS.as_secs() as u32);
-    let pruned = shared.with_store(|s| s.prune_news(before, MAX_NEWS_PER_PLATFORM));
+    let pruned = shared
+        .with_store(move |s| s.prune_news(before, MAX_NEWS_PER_PLATFORM))
+        .await;
     match pruned {
         Some(Ok(n)) => {
             shared
@@ -180,9 +193,11 @@ impl Worker {
 
     /// Delivers what is owed and due, in order; what to do next.
     async fn deliver_owed(&mut self) -> Pass {
+        let platform = self.hook.platform.clone();
         let owed = self
             .shared
-            .with_store(|s| s.news_owed(&self.hook.platform, BATCH));
+            .with_store(move |s| s.news_owed(&platform, BATCH))
+            .await;
         let owed = match owed {
             Some(Ok(owed)) => owed,
             Some(Err(e)) => {
@@ -197,8 +212,9 @@ impl Worker {
         for event in owed {
             let now = unix_secs(SystemTime::now());
             if u64::from(now.saturating_sub(event.at)) > RETRY_FOR.as_secs() {
-                self.mark(&mut delivered);
-                self.failed(&event, now, "not delivered within 24 hours; given up", true);
+                self.mark(&mut delivered).await;
+                self.failed(&event, now, "not delivered within 24 hours; given up", true)
+                    .await;
                 continue;
             }
             if event.next_at > now {
@@ -218,28 +234,32 @@ impl Worker {
                     HttpStats::add(&self.shared.stats.webhook_delivered);
                     delivered.push(event.id);
                     if delivered.len() >= MARK_EVERY {
-                        self.mark(&mut delivered);
+                        self.mark(&mut delivered).await;
                     }
                 }
                 Err(error) => {
                     self.conn = None;
-                    self.mark(&mut delivered);
-                    let next = self.failed(&event, now, &error, false);
+                    self.mark(&mut delivered).await;
+                    let next = self.failed(&event, now, &error, false).await;
                     pass = Pass::Until(next);
                     break;
                 }
             }
         }
-        self.mark(&mut delivered);
+        self.mark(&mut delivered).await;
         pass
     }
 
-    fn mark(&self, delivered: &mut Vec<i64>) {
+    async fn mark(&self, delivered: &mut Vec<i64>) {
         if delivered.is_empty() {
             return;
         }
         let now = unix_secs(SystemTime::now());
-        let marked = self.shared.with_store(|s| s.news_delivered(delivered, now));
+        let ids = std::mem::take(delivered);
+        let marked = self
+            .shared
+            .with_store(move |s| s.news_delivered(&ids, now))
+            .await;
         if let Some(Err(e)) = marked {
             // Delivered again later, with the same ids.
             warn!(error = %e, "cannot record webhook deliveries");
@@ -248,7 +268,7 @@ impl Worker {
     }
 
     /// Records a failed attempt; when the next is due.
-    fn failed(&self, event: &NewsRecord, now: u32, error: &str, give_up: bool) -> u32 {
+    async fn failed(&self, event: &NewsRecord, now: u32, error: &str, give_up: bool) -> u32 {
         let next = now.saturating_add(backoff(event.attempts + 1).as_secs() as u32);
         if give_up {
             HttpStats::add(&self.shared.stats.webhook_given_up);
@@ -258,9 +278,11 @@ impl Worker {
             warn!(platform = %self.hook.platform, event = event.id, attempt = event.attempts + 1, %error, "webhook delivery failed; tried again later");
         }
         let error = crate::failure::quote(error);
+        let id = event.id;
         let recorded = self
             .shared
-            .with_store(|s| s.news_attempt_failed(event.id, (now, next), &error, give_up));
+            .with_store(move |s| s.news_attempt_failed(id, (now, next), &error, give_up))
+            .await;
         if let Some(Err(e)) = recorded {
             warn!(error = %e, "cannot record a failed webhook delivery");
         }

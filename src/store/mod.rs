@@ -8,7 +8,7 @@
 //! The store is owned by the core, which runs on its own thread, so database calls never
 //! block the async runtime that carries the link to the server.
 
-pub(crate) mod db;
+pub mod db;
 mod invites;
 pub mod migrations;
 mod news;
@@ -90,6 +90,13 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// What [`Store::inspect_postgres`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inspected {
+    pub version: u32,
+    pub writable: bool,
+}
+
 /// How long a statement waits for a lock held by another process.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(100);
 /// WAL pages after which a commit checkpoints by itself: the fallback, should the
@@ -164,6 +171,20 @@ impl Store {
             source,
         })?;
         Ok(migrations::user_version(&conn)?)
+    }
+
+    /// A look at the PostgreSQL database at `url` that neither creates nor migrates
+    /// anything (`doctor`): its schema version, and whether its user may write it.
+    pub fn inspect_postgres(url: &str) -> Result<Inspected, StoreError> {
+        let mut pg = db::Postgres::connect(url)?;
+        let version = migrations::postgres_version(&mut pg.client)?;
+        let probe = if version == 0 {
+            "SELECT has_database_privilege(current_database(), 'CREATE')"
+        } else {
+            "SELECT has_table_privilege('prompt', 'INSERT, UPDATE, DELETE')"
+        };
+        let writable: bool = pg.client.query_one(probe, &[])?.try_get(0)?;
+        Ok(Inspected { version, writable })
     }
 
     /// A private database in memory, for tests and benchmarks.

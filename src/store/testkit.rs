@@ -22,13 +22,25 @@ pub struct TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = apart(move || {
+            if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
+                let _ =
+                    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+            Ok(())
+        });
     }
+}
+
+/// Runs `work` on a thread of its own: PostgreSQL's blocking client must not run on an
+/// async test's runtime.
+fn apart<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    std::thread::spawn(work)
+        .join()
+        .map_err(|_| "the test PostgreSQL's helper thread panicked".to_owned())?
 }
 
 /// Where the shared cluster lives.
@@ -38,6 +50,10 @@ pub fn cluster_dir() -> PathBuf {
 
 /// A fresh, empty database on the shared cluster (started if need be).
 pub fn database() -> Result<TestDatabase, String> {
+    apart(database_here)
+}
+
+fn database_here() -> Result<TestDatabase, String> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let port = cluster()?;
     let admin = format!("postgres://postgres@127.0.0.1:{port}/postgres");

@@ -26,6 +26,17 @@ async fn world(
     users: &[&str],
     extra_toml: &str,
 ) -> (Server, Bridge, Client, Vec<Client>) {
+    world_in(kind, host, users, extra_toml, None).await
+}
+
+/// [`world`], with the bridge's state in the PostgreSQL database at `storage_url`.
+async fn world_in(
+    kind: crate::support::ServerKind,
+    host: &str,
+    users: &[&str],
+    extra_toml: &str,
+    storage_url: Option<String>,
+) -> (Server, Bridge, Client, Vec<Client>) {
     let server = Server::start_with(kind, &ServerOptions::default())
         .await
         .expect("server starts");
@@ -39,6 +50,7 @@ async fn world(
         // operator configures its HTTP API, which the bridge asks who is online.
         ejabberd_api: (kind == crate::support::ServerKind::Ejabberd).then(|| server.api_url()),
         extra_toml: extra_toml.to_owned(),
+        storage_url,
         ..BridgeConfig::default()
     };
     let mut bridge = Bridge::start_with(&server, &config)
@@ -354,6 +366,77 @@ on_both_servers!(
         assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
         let told = news(&mut arcade).await;
         assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
+    /// The bridge with its state in PostgreSQL (`storage.url`): consent given in a chat
+    /// client, an invite answered, the operator's CLI reading the same database; killed
+    /// (`kill -9`) with an invitation pending and started again on the same database, the
+    /// invitation is answered after, and what was stored before is all there.
+    async fn the_state_in_postgresql_survives_a_kill(kind) {
+        let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+        let (server, mut bridge, mut arcade, mut c) =
+            world_in(kind, "alice", &["bob", "dave"], "", Some(db.url.clone())).await;
+        let reply = invite(&mut arcade, "alice", &["bob"], "600").await;
+        let first = result_field(&reply, "invite");
+        let (bob_id, _) = invitation(&mut c[1]).await;
+        let said = say(&mut c[1], &format!("accept {bob_id}")).await;
+        assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
+        let told = news(&mut arcade).await;
+        assert_eq!((one(&told, "invite"), one(&told, "outcome")), (first.clone(), "ready".to_owned()));
+
+        let kept = invite(&mut arcade, "alice", &["dave"], "600").await;
+        let kept_id = result_field(&kept, "invite");
+        let (dave_id, _) = invitation(&mut c[2]).await;
+        bridge.kill();
+        bridge.start_again().unwrap();
+        bridge.wait_for_count(crate::support::LINK_UP, 2, T).await.unwrap();
+        if kind == crate::support::ServerKind::Ejabberd {
+            for client in c.iter_mut() {
+                client.send_presence(None, None).await.unwrap();
+            }
+        }
+        // Killed right after the invitation left, the bridge may not have recorded that
+        // it did: it sends it again, under the same id.
+        let mut said = String::new();
+        for _ in 0..50 {
+            said = say(&mut c[2], &format!("accept {dave_id}")).await;
+            while said.contains("invites you to play Chess") {
+                assert!(said.contains(&format!("accept {dave_id}")), "sent again under another id: {said}");
+                let next = c[2]
+                    .recv_matching(T, |e| e.name() == "message" && e.attr("from") == Some(COMPONENT_JID))
+                    .await
+                    .expect("the bridge answers");
+                said = body(&next);
+            }
+            if !said.contains("being answered") && !said.contains("There is no") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
+        let told = news(&mut arcade).await;
+        assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
+        // The first invite, answered before the kill, is as it was.
+        let status = command(&mut arcade, "invite-status", &[("invite", &first)], None).await;
+        assert_eq!(result_field(&status, "outcome"), "ready", "{}", String::from(&status));
+        // Each user's consent, given before the kill, still holds: bob is shown.
+        crate::directory::status_until(&mut arcade, "bob@example.test", "available").await;
+        // The operator's CLI reads the same database.
+        let platforms = bridge.cli(&["platform", "list"]).unwrap();
+        assert!(platforms.contains(ARCADE), "{platforms}");
+        // bob's status was just disclosed: recorded within a moment, in the same database.
+        let mut audit = String::new();
+        for _ in 0..100 {
+            audit = bridge.cli(&["audit", "--user", "bob@example.test"]).unwrap();
+            if audit.contains(ARCADE) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(audit.contains(ARCADE) && audit.contains("status"), "{audit}");
         drop((server, bridge));
     }
 );

@@ -62,6 +62,8 @@ pub struct BridgeConfig {
     pub port: Option<u16>,
     /// Environment variables of the process (a service manager's `NOTIFY_SOCKET`, say).
     pub env: Vec<(String, String)>,
+    /// `storage.url`: the state in PostgreSQL rather than in the temp dir's SQLite file.
+    pub storage_url: Option<String>,
 }
 
 impl Default for BridgeConfig {
@@ -80,6 +82,7 @@ impl Default for BridgeConfig {
             remote_peers: false,
             port: None,
             env: Vec::new(),
+            storage_url: None,
         }
     }
 }
@@ -362,7 +365,7 @@ keepalive_secs = {keepalive}
 reconnect_max_secs = {reconnect}
 
 [storage]
-path = {db}
+{storage}
 
 [logging]
 level = {level}
@@ -392,7 +395,10 @@ remote_peers = {remote_peers}
             .unwrap_or_default(),
         keepalive = config.keepalive_secs,
         reconnect = config.reconnect_max_secs,
-        db = toml_str(&db.display().to_string()),
+        storage = match &config.storage_url {
+            Some(url) => format!("url = {}", toml_str(url)),
+            None => format!("path = {}", toml_str(&db.display().to_string())),
+        },
         level = toml_str(&config.log_level),
         extra = config.extra_toml,
     )
