@@ -194,7 +194,7 @@ pub fn from_user<C: Caller>(
     let prompt: PromptRecord = match &query.id {
         Some(id) => match ctx.prompts.get(id) {
             Some(p) if p.user == user => p.clone(),
-            _ => return said(explain(ctx, &user, id, lang)?),
+            _ => return explain(ctx, user, id.clone(), lang),
         },
         None => {
             let waiting = ctx.prompts.pending_for(&user);
@@ -225,12 +225,12 @@ pub fn from_user<C: Caller>(
             Reply::No => invites::Answer::Declined,
         };
         let Some(invite) = ctx.invites.of_prompt(&prompt.id).map(|i| i.record.clone()) else {
-            return said(explain(ctx, &user, &prompt.id, lang)?);
+            return explain(ctx, user, prompt.id, lang);
         };
         let Some(plan) =
             invites::plan::answer(ctx.invites, &prompt.id, answer, Some(How::Chat), now)
         else {
-            return said(explain(ctx, &user, &prompt.id, lang)?);
+            return explain(ctx, user, prompt.id, lang);
         };
         let full = plan.writes.iter().any(|w| {
             matches!(w, Write::PromptAnswer { answer, .. } if *answer == invites::Answer::Full.stored())
@@ -387,20 +387,32 @@ fn what<C>(ctx: &Ctx<'_, C>, prompt: &PromptRecord, reply: Reply, lang: Lang) ->
 }
 
 /// Why `id` cannot be answered now.
-fn explain<C>(ctx: &Ctx<'_, C>, user: &str, id: &str, lang: Lang) -> Result<String, Failure> {
-    let failed = |e| {
-        tracing::error!(error = %e, "cannot read prompts");
-        Failure::internal()
+fn explain<C: Caller>(
+    ctx: &mut Ctx<'_, C>,
+    user: String,
+    id: String,
+    lang: Lang,
+) -> Result<Flow<C>, Failure> {
+    let said = |text: String| Flow::done(Said { text });
+    let stored = {
+        let (user, id) = (user.clone(), id.clone());
+        crate::fetched!(ctx.stored_prompt(&id), move |ctx| explain(
+            ctx, user, id, lang
+        ))
     };
-    let stored = ctx.store.prompt(id).map_err(failed)?;
     let Some(p) = stored.filter(|p| p.user == user) else {
-        let id = crate::failure::cut(id, 12).unwrap_or_else(|| id.to_owned());
-        return Ok(strings::question_closed(lang, QuestionClosed::Unknown(&id)));
+        let id = crate::failure::cut(&id, 12).unwrap_or_else(|| id.clone());
+        return said(strings::question_closed(lang, QuestionClosed::Unknown(&id)));
     };
     if let Some(invite) = &p.invite {
         let record = match ctx.invites.get(invite) {
             Some(i) => Some(i.record.clone()),
-            None => ctx.store.invite(invite).map_err(failed)?,
+            None => {
+                let (user, id) = (user.clone(), id.clone());
+                crate::fetched!(ctx.stored_invite(invite), move |ctx| explain(
+                    ctx, user, id, lang
+                ))
+            }
         };
         let (host, game) = record
             .as_ref()
@@ -413,20 +425,20 @@ fn explain<C>(ctx: &Ctx<'_, C>, user: &str, id: &str, lang: Lang) -> Result<Stri
             Some(invites::Answer::Accepted) => Closed::Answered(true),
             Some(invites::Answer::Declined) => Closed::Answered(false),
             None => {
-                return Ok(strings::question_closed(
+                return said(strings::question_closed(
                     lang,
-                    QuestionClosed::Answering(id),
+                    QuestionClosed::Answering(&id),
                 ))
             }
         };
-        return Ok(strings::closed(lang, why, host, game, id));
+        return said(strings::closed(lang, why, host, game, &id));
     }
     let why = match p.answer.as_deref() {
-        Some("expired") => QuestionClosed::Expired(id, platform_name(ctx, &p.platform)),
-        Some(answer) => QuestionClosed::Answered(id, answer),
-        None => QuestionClosed::Answering(id),
+        Some("expired") => QuestionClosed::Expired(&id, platform_name(ctx, &p.platform)),
+        Some(answer) => QuestionClosed::Answered(&id, answer),
+        None => QuestionClosed::Answering(&id),
     };
-    Ok(strings::question_closed(lang, why))
+    said(strings::question_closed(lang, why))
 }
 
 /// The message telling the platform the answer (also used when a prompt expires).

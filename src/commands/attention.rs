@@ -6,7 +6,7 @@
 use super::doc::Doc;
 use super::execute::{self, deliver, platform_name, target, Input, Target};
 use super::fields::Spec;
-use super::{Ctx, Flow, Node};
+use super::{Ctx, Flow, Got, Node};
 use crate::directory::unix_secs;
 use crate::failure::Failure;
 use crate::rights::Platform;
@@ -52,7 +52,9 @@ impl Node for Attention {
     fn run(query: AttentionQuery, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
         let target = target(ctx, &query.input, Right::Attention)?;
         if let Target::User { jid, online: true } = &target {
-            let wait = wait_secs(ctx, jid.as_str())?;
+            let wait = crate::fetched!(wait_secs(ctx, jid.as_str()), move |ctx| Self::run(
+                query, ctx
+            ));
             if wait > 0 {
                 return Err(Failure::resource_constraint(format!(
                     "{} was asked for attention a moment ago; try again in {wait} s",
@@ -77,34 +79,29 @@ impl Node for Attention {
 
 /// Seconds until `user` may be asked for attention again: the record of disclosures
 /// says when the last `attention` was.
-fn wait_secs(ctx: &Ctx<'_, Platform>, user: &str) -> Result<u32, Failure> {
+fn wait_secs(ctx: &Ctx<'_, Platform>, user: &str) -> Result<Got<u32>, Failure> {
     let interval = ctx.settings.attention_interval_secs;
     let now = unix_secs(ctx.now);
     let pending = ctx
         .audit
         .pending()
-        .iter()
         .filter(|r| r.user == user && r.command == Attention::NODE)
         .map(|r| r.at)
         .max();
-    let stored = ctx
-        .store
-        .audit(&AuditFilter {
-            user: Some(user.to_owned()),
-            since: Some(now.saturating_sub(interval)),
-            limit: 64,
-            ..AuditFilter::default()
-        })
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot read the disclosure record");
-            Failure::internal()
-        })?
-        .into_iter()
-        .filter(|r| r.command == Attention::NODE)
-        .map(|r| r.at)
-        .max();
+    let stored = crate::ready!(ctx.stored_audit(AuditFilter {
+        user: Some(user.to_owned()),
+        since: Some(now.saturating_sub(interval)),
+        limit: 64,
+        ..AuditFilter::default()
+    }))
+    .into_iter()
+    .filter(|r| r.command == Attention::NODE)
+    .map(|r| r.at)
+    .max();
     let last = pending.max(stored);
-    Ok(last.map_or(0, |at| (at + interval).saturating_sub(now)))
+    Ok(Got::Ready(
+        last.map_or(0, |at| (at + interval).saturating_sub(now)),
+    ))
 }
 
 #[cfg(test)]

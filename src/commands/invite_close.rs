@@ -118,7 +118,8 @@ fn close(
     state: State,
     ctx: &mut Ctx<'_, Platform>,
 ) -> Result<Flow<Platform>, Failure> {
-    let (record, current, invitees) = find(ctx, &query.0)?;
+    let (record, current, invitees) =
+        crate::fetched!(find(ctx, &query.0), move |ctx| close(query, state, ctx));
     let now = unix_secs(ctx.now);
     let refused = |text: String| Err(Failure::not_acceptable(text));
     let id = record.id.clone();

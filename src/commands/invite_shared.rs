@@ -2,7 +2,7 @@
 //! asking platform's, and a plan of the invites' carried into the request's outputs.
 
 use super::fields::Spec;
-use super::Ctx;
+use super::{Ctx, Got};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};
 use crate::invites::messages::Tell;
@@ -51,7 +51,7 @@ pub fn invite_form(title: &str) -> DataForm {
 pub fn find(
     ctx: &Ctx<'_, Platform>,
     id: &str,
-) -> Result<(InviteRecord, State, Vec<Listed>), Failure> {
+) -> Result<Got<(InviteRecord, State, Vec<Listed>)>, Failure> {
     let platform = &ctx.caller.id;
     let not_found =
         || Failure::item_not_found(format!("this platform has no invite {}", quote(id)));
@@ -68,22 +68,12 @@ pub fn find(
                 how: i.how,
             })
             .collect();
-        return Ok((invite.record.clone(), invite.state(), listed));
+        return Ok(Got::Ready((invite.record.clone(), invite.state(), listed)));
     }
-    let failed = |e| {
-        tracing::error!(error = %e, "cannot read invites");
-        Failure::internal()
-    };
-    let record = ctx
-        .store
-        .invite(id)
-        .map_err(failed)?
+    let record = crate::ready!(ctx.stored_invite(id))
         .filter(|r| r.platform == platform.as_str())
         .ok_or_else(not_found)?;
-    let listed = ctx
-        .store
-        .invite_prompts(id)
-        .map_err(failed)?
+    let listed = crate::ready!(ctx.stored_invite_prompts(id))
         .into_iter()
         .map(|p| Listed {
             answer: p.answer.as_deref().and_then(invites::Answer::from_stored),
@@ -92,7 +82,7 @@ pub fn find(
         })
         .collect();
     let state = record.state;
-    Ok((record, state, listed))
+    Ok(Got::Ready((record, state, listed)))
 }
 
 /// An invitee as listed.

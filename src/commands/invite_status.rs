@@ -61,7 +61,8 @@ impl Node for InviteStatus {
     }
 
     fn run(query: InviteId, ctx: &mut Ctx<'_, Platform>) -> Result<Flow<Platform>, Failure> {
-        let (record, state, invitees) = find(ctx, &query.0)?;
+        let (record, state, invitees) =
+            crate::fetched!(find(ctx, &query.0), move |ctx| Self::run(query, ctx));
         Flow::done(Status {
             outcome: Outcome::of(state, invitees.iter().map(|i| i.answer)),
             record,

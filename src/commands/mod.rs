@@ -70,6 +70,7 @@ pub(crate) mod test_nodes;
 pub(crate) mod testkit;
 pub mod values;
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use minidom::Element;
@@ -86,8 +87,9 @@ use crate::rights::platforms::Registry;
 use crate::rights::policy::{self, Subject};
 use crate::rights::{Access, Actor, Caller, Right, Rights};
 pub use crate::rights::{Operator, Platform, User, UserOrPlatform};
-pub use crate::store::Reads;
 pub use crate::store::Write;
+use crate::store::{AuditFilter, AuditRecord, InviteRecord, PromptRecord};
+pub use crate::store::{Fetched, Read, Reads};
 use crate::wire::Stanza;
 use crate::xep::forms::DataForm;
 pub use render::{Answer, ResultWriter};
@@ -420,12 +422,60 @@ pub struct Needs {
     /// A privileged IQ (XEP-0356 `iq` permission) on a user's behalf; its answer is in
     /// [`View::reply`] when the continuation resumes.
     pub iq: Option<PrivilegedIq>,
+    /// A read of the database, where it is not on the core's thread; its answer is
+    /// what [`View::fetch`] gives when the continuation resumes.
+    pub read: Option<Box<Read>>,
 }
 
 impl Needs {
     pub fn is_empty(&self) -> bool {
-        self.roster.is_none() && self.checks.is_empty() && self.iq.is_none()
+        self.roster.is_none() && self.checks.is_empty() && self.iq.is_none() && self.read.is_none()
     }
+
+    /// A read of the database, and nothing else.
+    pub fn read(read: Read) -> Needs {
+        Needs {
+            read: Some(Box::new(read)),
+            ..Needs::default()
+        }
+    }
+}
+
+/// A read a request waited for, and its answer (`Err`: the read failed).
+pub type FetchedRead = (Read, Result<Fetched, ()>);
+
+/// A read of the database as a handler gets it: its answer, or the read to wait for.
+#[derive(Debug)]
+pub enum Got<T> {
+    Ready(T),
+    Wait(Read),
+}
+
+/// The value of a read, or a return of `Ok(Got::Wait(read))` from the function that
+/// asked for it, for its caller to wait.
+#[macro_export]
+macro_rules! ready {
+    ($got:expr) => {
+        match $got? {
+            $crate::commands::Got::Ready(value) => value,
+            $crate::commands::Got::Wait(read) => return Ok($crate::commands::Got::Wait(read)),
+        }
+    };
+}
+
+/// The answer of a read (see [`View::fetch`]), or a return from the handler that waits
+/// for it and goes on with `$again` (a continuation taking the handler's context) once
+/// it is in.
+#[macro_export]
+macro_rules! fetched {
+    ($got:expr, $again:expr) => {
+        match $got? {
+            $crate::commands::Got::Ready(value) => value,
+            $crate::commands::Got::Wait(read) => {
+                return $crate::commands::Flow::wait($crate::commands::Needs::read(read), $again)
+            }
+        }
+    };
 }
 
 /// An IQ sent as a user, through the server's privilege.
@@ -573,8 +623,14 @@ pub struct View<'a> {
     /// The component's own JID, which what it sends comes from.
     pub component: &'a BareJid,
     pub directory: &'a Directory,
-    /// The database, read-only; writes go into the request's [`Out`].
-    pub store: &'a dyn Reads,
+    /// The database, read-only, where it is on the core's thread (`None`: it is
+    /// across the network; read with [`View::fetch`]). Writes go into the request's
+    /// [`Out`].
+    pub store: Option<&'a dyn Reads>,
+    /// The reads this request waited for, and their answers.
+    pub fetched: &'a [FetchedRead],
+    /// The database's schema version.
+    pub schema_version: u32,
     pub health: &'a Health,
     pub registry: &'a Registry,
     pub consent: &'a Consent,
@@ -601,12 +657,102 @@ pub struct View<'a> {
 }
 
 impl View<'_> {
-    /// When `bare` was last seen going offline, from the database: for users the
-    /// directory has not seen leave since the component started.
-    pub fn stored_last_seen(&self, bare: &str) -> Result<Option<u32>, Failure> {
-        self.store.last_seen(bare).map_err(|e| {
-            tracing::error!(error = %e, "cannot read last-seen times");
-            Failure::internal()
+    /// A read of the database: its answer at once where the database is on the core's
+    /// thread, or where this request waited for it already; otherwise the read to wait
+    /// for (see [`fetched!`](crate::fetched)).
+    pub fn fetch(&self, read: Read) -> Result<Got<Fetched>, Failure> {
+        if let Some((_, answer)) = self.fetched.iter().find(|(asked, _)| *asked == read) {
+            return answer
+                .clone()
+                .map(Got::Ready)
+                .map_err(|()| Failure::internal());
+        }
+        match self.store {
+            Some(store) => read.run(store).map(Got::Ready).map_err(|e| {
+                tracing::error!(error = %e, "cannot read the database");
+                Failure::internal()
+            }),
+            None => Ok(Got::Wait(read)),
+        }
+    }
+
+    /// When each of `users` (bare JIDs) was last seen going offline, from the database:
+    /// for users the directory has not seen leave since the component started.
+    pub fn stored_last_seen(
+        &self,
+        users: Vec<String>,
+    ) -> Result<Got<HashMap<String, u32>>, Failure> {
+        let read = Read::LastSeen(users);
+        Ok(match self.fetch(read.clone())? {
+            Got::Ready(Fetched::Times(times)) => {
+                let Read::LastSeen(users) = read else {
+                    return Err(Failure::internal());
+                };
+                Got::Ready(
+                    users
+                        .into_iter()
+                        .zip(times)
+                        .filter_map(|(user, at)| Some((user, at?)))
+                        .collect(),
+                )
+            }
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
+        })
+    }
+
+    /// A prompt, answered or not.
+    pub fn stored_prompt(&self, id: &str) -> Result<Got<Option<PromptRecord>>, Failure> {
+        Ok(match self.fetch(Read::Prompt(id.to_owned()))? {
+            Got::Ready(Fetched::Prompt(prompt)) => Got::Ready(prompt),
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
+        })
+    }
+
+    /// An invite, whatever its state.
+    pub fn stored_invite(&self, id: &str) -> Result<Got<Option<InviteRecord>>, Failure> {
+        Ok(match self.fetch(Read::Invite(id.to_owned()))? {
+            Got::Ready(Fetched::Invite(invite)) => Got::Ready(invite),
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
+        })
+    }
+
+    /// An invite's prompts, in the order they were made.
+    pub fn stored_invite_prompts(&self, id: &str) -> Result<Got<Vec<PromptRecord>>, Failure> {
+        Ok(match self.fetch(Read::InvitePrompts(id.to_owned()))? {
+            Got::Ready(Fetched::Prompts(prompts)) => Got::Ready(prompts),
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
+        })
+    }
+
+    /// Disclosure records, newest first.
+    pub fn stored_audit(&self, filter: AuditFilter) -> Result<Got<Vec<AuditRecord>>, Failure> {
+        Ok(match self.fetch(Read::Audit(filter))? {
+            Got::Ready(Fetched::Audit(records)) => Got::Ready(records),
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
+        })
+    }
+
+    /// When `user` last answered no to a `kind` prompt of `platform`, if since `since`.
+    pub fn stored_refusal(
+        &self,
+        (user, platform, kind): (&str, &str, &str),
+        since: u32,
+    ) -> Result<Got<Option<u32>>, Failure> {
+        let read = Read::RefusedSince {
+            user: user.to_owned(),
+            platform: platform.to_owned(),
+            kind: kind.to_owned(),
+            since,
+        };
+        Ok(match self.fetch(read)? {
+            Got::Ready(Fetched::Time(at)) => Got::Ready(at),
+            Got::Ready(_) => return Err(Failure::internal()),
+            Got::Wait(read) => Got::Wait(read),
         })
     }
 }

@@ -9,7 +9,7 @@
 
 use super::fields::Spec;
 use super::render::{Answer, ResultWriter};
-use super::{Ctx, Flow, NoInput, Node, Word};
+use super::{Ctx, Flow, Got, NoInput, Node, Word};
 use crate::directory::unix_secs;
 use crate::failure::{quote, Failure};
 use crate::rights::consent::Choice;
@@ -194,7 +194,10 @@ impl Node for Privacy {
             return link(ctx);
         }
         if let PrivacyQuery::History(n) = query {
-            let (lines, more) = history(ctx, &user, n, lang)?;
+            let (lines, more) = crate::fetched!(
+                history(ctx, &user, n, lang),
+                move |ctx| Self::run(query, ctx)
+            );
             return Flow::done(PrivacyAnswer {
                 lang,
                 history: Some((lines, more)),
@@ -399,34 +402,25 @@ fn find_platform(ctx: &Ctx<'_, User>, word: &str) -> Result<String, Failure> {
     )))
 }
 
+/// Lines of the disclosure record, and how many to ask for to see more.
+type History = (Vec<String>, Option<u32>);
+
 /// The last `n` disclosures about `user` in plain words, newest first, those not
 /// written yet included; and how many to ask for to see more, if there are more.
-fn history(
-    ctx: &Ctx<'_, User>,
-    user: &str,
-    n: u32,
-    lang: Lang,
-) -> Result<(Vec<String>, Option<u32>), Failure> {
+fn history(ctx: &Ctx<'_, User>, user: &str, n: u32, lang: Lang) -> Result<Got<History>, Failure> {
     let mut records: Vec<AuditRecord> = ctx
         .audit
         .pending()
-        .iter()
         .rev()
         .filter(|r| r.user == user)
         .take(n as usize + 1)
         .cloned()
         .collect();
-    let stored = ctx
-        .store
-        .audit(&AuditFilter {
-            user: Some(user.to_owned()),
-            limit: n + 1,
-            ..AuditFilter::default()
-        })
-        .map_err(|e| {
-            tracing::error!(error = %e, "cannot read the disclosure record");
-            Failure::internal()
-        })?;
+    let stored = crate::ready!(ctx.stored_audit(AuditFilter {
+        user: Some(user.to_owned()),
+        limit: n + 1,
+        ..AuditFilter::default()
+    }));
     records.extend(stored);
     let more = (records.len() > n as usize && n < HISTORY_MAX)
         .then(|| (n * 5).clamp(HISTORY, HISTORY_MAX));
@@ -442,7 +436,7 @@ fn history(
             )
         })
         .collect();
-    Ok((lines, more))
+    Ok(Got::Ready((lines, more)))
 }
 
 #[derive(Default)]

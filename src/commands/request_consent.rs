@@ -96,18 +96,13 @@ impl Node for RequestConsent {
             return answer(Some(waiting.id.clone()), "pending");
         }
         let now = unix_secs(ctx.now);
-        let refused = ctx
-            .store
-            .refused_since(
-                user.as_str(),
-                id.as_str(),
-                KIND,
+        let refused = crate::fetched!(
+            ctx.stored_refusal(
+                (user.as_str(), id.as_str(), KIND),
                 now.saturating_sub(COOLDOWN_SECS),
-            )
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot read prompts");
-                Failure::internal()
-            })?;
+            ),
+            move |ctx| Self::run(query, ctx)
+        );
         if refused.is_some() {
             return answer(None, "declined-recently");
         }

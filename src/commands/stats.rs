@@ -101,10 +101,7 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
         Link::Up { since: t } => ("up", since(t)),
         Link::Down { since: t } => ("down", since(t)),
     };
-    let schema = ctx.store.schema_version().map_err(|e| {
-        tracing::error!(error = %e, "cannot read the schema version");
-        Failure::internal()
-    })?;
+    let schema = ctx.schema_version;
     let stats = &health.stats;
     let directory = ctx.directory;
     let queue = ctx.health.link_queue.get();
@@ -158,6 +155,21 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
             "storage-failures",
             "Database writes failed (retried)",
             stats.storage_failures,
+        ),
+        count(
+            "storage-jobs",
+            "Database jobs sent to the storage worker (PostgreSQL)",
+            stats.storage_jobs_sent,
+        ),
+        gauge(
+            "storage-jobs-waiting",
+            "Database jobs out with the storage worker (PostgreSQL)",
+            stats.storage_jobs_waiting,
+        ),
+        count(
+            "storage-jobs-refused",
+            "Requests refused: too many database jobs out (PostgreSQL)",
+            stats.storage_jobs_refused,
         ),
         gauge(
             "pending-writes",
@@ -340,7 +352,7 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
         gauge(
             "disclosures-pending",
             "Disclosure records waiting to be written (at most 65,536)",
-            ctx.audit.pending().len(),
+            ctx.audit.pending().count(),
         ),
         count(
             "disclosures-written",

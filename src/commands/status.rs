@@ -14,6 +14,8 @@
 
 use crate::rights::Platform;
 
+use std::collections::HashMap;
+
 use xmpp_parsers::jid::BareJid;
 
 use super::doc::{AnswerDoc, Doc};
@@ -353,6 +355,27 @@ fn answer(
             return Flow::wait(needs, move |ctx| answer(jids, waited, ctx));
         }
     }
+    // When users the directory has not seen leave were last seen: read from the database
+    // together, before anything is disclosed.
+    let unknown: Vec<String> = jids
+        .iter()
+        .filter_map(|jid| served_user(jid, ctx.directory, &[Grant::Presence]).ok())
+        .filter(|user| ctx.visible(user.as_str()))
+        .filter(|user| {
+            !matches!(
+                directory.seen_by_name(user.as_str(), now),
+                Seen::Online { .. } | Seen::Offline { last_seen: Some(_) }
+            ) && directory.last_seen_by_name(user.as_str()).is_none()
+        })
+        .map(|user| user.to_string())
+        .collect();
+    let stored = if unknown.is_empty() {
+        HashMap::new()
+    } else {
+        crate::fetched!(ctx.stored_last_seen(unknown), move |ctx| answer(
+            jids, waited, ctx
+        ))
+    };
     let mut rows = Vec::with_capacity(jids.len());
     for jid in &jids {
         let user = match served_user(jid, ctx.directory, &[Grant::Presence]) {
@@ -402,10 +425,9 @@ fn answer(
             Seen::Offline {
                 last_seen: Some(at),
             } => Some(at),
-            _ => match directory.last_seen_by_name(user.as_str()) {
-                Some(at) => Some(at),
-                None => ctx.stored_last_seen(user.as_str())?,
-            },
+            _ => directory
+                .last_seen_by_name(user.as_str())
+                .or_else(|| stored.get(user.as_str()).copied()),
         };
         rows.push(Row::Known {
             availability: availability_label(&seen),

@@ -710,7 +710,10 @@ fn an_invitation_perhaps_not_sent_before_a_crash_is_sent_again_with_the_same_ids
     // After a clean stop, nothing is sent again either.
     let mut core = bed_on(file_store(&dir), |_| {});
     invite(&mut core, "dave", &["bob"], t(20));
-    core.into_store().close().unwrap();
+    core.into_store(&mut crate::core::Outbox::new(1 << 20))
+        .unwrap()
+        .close()
+        .unwrap();
     let mut core = core_with(file_store(&dir), |_| {});
     let out = sent(&core.handle(Input::Connected, t(21)));
     assert!(to(&out, "bob@example.test").is_empty(), "{out:?}");

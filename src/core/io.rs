@@ -38,6 +38,8 @@ pub enum Input {
     Look(crate::health::Look),
     /// The operator's configuration was reloaded: what the core may change live.
     Reconfigure(Box<super::CoreConfig>),
+    /// A job's outcome from the storage worker (the database is away).
+    Stored(Box<super::storage::Stored>),
 }
 
 /// What the core wants done, one by one (see [`super::Core::handle`]).
@@ -57,6 +59,8 @@ pub enum Output {
     },
     /// The answer to an [`Input::Request`], for its front door.
     Answer(DoorAnswer),
+    /// A job for the storage worker (the database is away).
+    Store { ticket: u64, job: crate::store::Job },
 }
 
 /// What handling a batch of inputs produced: the stanzas to send, already serialised in
@@ -76,6 +80,8 @@ pub struct Outbox {
     /// Requests answered (or refused): their door, node and outcome, and when they
     /// reached the core, for the latency the driver observes once they leave.
     pub answered: Vec<(crate::health::AnswerKey, SystemTime)>,
+    /// Jobs for the storage worker (the database is away), by ticket, in order.
+    pub jobs: Vec<(u64, crate::store::Job)>,
 }
 
 impl Outbox {
@@ -88,6 +94,7 @@ impl Outbox {
             answers: Vec::new(),
             news_written: false,
             answered: Vec::new(),
+            jobs: Vec::new(),
         }
     }
 
@@ -109,6 +116,11 @@ impl Outbox {
                 .map(|(domain, link)| Output::ListSessions { domain, link }),
         );
         outputs.extend(self.answers.into_iter().map(Output::Answer));
+        outputs.extend(
+            self.jobs
+                .into_iter()
+                .map(|(ticket, job)| Output::Store { ticket, job }),
+        );
         outputs.extend(self.wake_at.map(Output::WakeAt));
         outputs
     }

@@ -37,6 +37,7 @@ mod routing;
 pub mod session;
 pub mod stanza;
 mod start;
+pub mod storage;
 mod timers;
 
 pub use io::{Input, Outbox, Output};
@@ -45,7 +46,7 @@ pub use pipeline::{Answered, DoorAnswer, DoorRequest, Format, PAGE_DOOR};
 use std::time::{Duration, SystemTime};
 
 use minidom::Element;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, warn};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::ns;
 
@@ -109,7 +110,10 @@ pub struct CoreConfig {
 pub struct State {
     pub health: Health,
     pub directory: Directory,
-    pub store: Store,
+    /// The database, on the core's thread or across the network.
+    pub store: storage::Storage,
+    /// The database's schema version, read at start.
+    pub schema_version: u32,
     /// The registry of platforms.
     pub registry: Registry,
     /// What users let platforms see.
@@ -136,8 +140,8 @@ pub struct State {
 const LAST_SEEN_FLUSH: Duration = Duration::from_millis(250);
 /// After a failed write, the first retry comes this much later, doubling up to
 /// [`STORAGE_RETRY_MAX`].
-const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
-const STORAGE_RETRY_MAX: Duration = Duration::from_secs(60);
+pub(crate) const STORAGE_RETRY_MIN: Duration = Duration::from_secs(1);
+pub(crate) const STORAGE_RETRY_MAX: Duration = Duration::from_secs(60);
 /// A batch this large is written at once.
 const LAST_SEEN_BATCH: usize = 512;
 /// Longest IQ id the bridge echoes in an answer; a request with a longer one is dropped
@@ -178,6 +182,8 @@ pub struct Core {
     /// Whether invitations not known to be sent were sent again (once, at the first
     /// connection).
     resent: bool,
+    /// Jobs out with the storage worker and their continuations.
+    storing: storage::Waiting,
 }
 
 /// The `meta` key of where the id sequence (prompts and invites) starts after a restart:
@@ -196,61 +202,30 @@ impl Core {
 
     /// Writes the batched last-seen times and disclosure records, each batch in one
     /// transaction. A failure keeps them and schedules a retry with backoff, so a locked
-    /// or full disk never costs the core more than one short wait per retry.
-    fn flush_writes(&mut self, now: SystemTime) {
-        self.pending_since = None;
-        let last_seen = self.state.directory.take_last_seen();
-        let audit = self.state.audit.take();
-        let sent = std::mem::take(&mut self.sent);
-        let askers = self.state.askers.take_dirty();
-        if last_seen.is_empty() && audit.is_empty() && sent.is_empty() && askers.is_empty() {
+    /// or full disk never costs the core more than one short wait per retry. Where the
+    /// database is away, one batch is out at a time; what comes meanwhile waits for the
+    /// next.
+    fn flush_writes(&mut self, now: SystemTime, out: &mut Outbox) {
+        if self.storing.batch {
             return;
         }
-        let result = self
-            .state
-            .store
-            .save_last_seen(&last_seen)
-            .and_then(|()| self.state.store.append_audit(&audit))
-            .and_then(|()| self.state.store.mark_sent(&sent, unix_secs(now)))
-            .and_then(|()| self.state.store.save_askers(&askers));
-        match result {
-            Ok(()) => {
-                self.state.health.stats.storage_writes += 1;
-                self.state.audit.written += audit.len() as u64;
-                debug!(
-                    last_seen = last_seen.len(),
-                    disclosures = audit.len(),
-                    "batched writes done"
-                );
-                if self.state.health.storage_failing_since.take().is_some() {
-                    info!("the database is writable again");
-                }
-                self.storage_retry = None;
-            }
-            Err(e) => {
-                self.state.health.stats.storage_failures += 1;
-                let wait = self
-                    .storage_retry
-                    .map_or(STORAGE_RETRY_MIN, |(_, wait)| wait);
-                self.storage_retry = Some((now + wait, (wait * 2).min(STORAGE_RETRY_MAX)));
-                self.state.health.storage_failing_since.get_or_insert(now);
-                error!(
-                    error = %e,
-                    last_seen = last_seen.len(),
-                    disclosures = audit.len(),
-                    retry_in_secs = wait.as_secs(),
-                    "cannot write to the database; the bridge answers from memory, tells platforms nothing about users until it can record it, and retries"
-                );
-                // Last-seen times are written idempotently: a batch written before the
-                // failure may be written again.
-                self.state.directory.requeue_last_seen(last_seen);
-                self.state.audit.requeue(audit);
-                self.state.askers.requeue(askers);
-                self.sent.extend(sent);
-                // Woken for the retry, not only by the next input.
-                self.pending_since = Some(now);
-            }
+        self.pending_since = None;
+        let batch = crate::store::Batch {
+            last_seen: self.state.directory.take_last_seen(),
+            audit: self.state.audit.take(),
+            sent: std::mem::take(&mut self.sent),
+            at: unix_secs(now),
+            askers: self.state.askers.take_dirty(),
+        };
+        if batch.is_empty() {
+            return;
         }
+        self.store(
+            crate::store::Job::Batch(batch),
+            storage::After::Batch,
+            now,
+            out,
+        );
     }
 
     /// Handles `inputs`, in order, at `now`: their stanzas are added to `out.wire` and
@@ -319,6 +294,7 @@ impl Core {
             } => self.on_sessions(&domain, link, sessions),
             Input::Request(request) => self.on_request(*request, now, out),
             Input::Look(look) => look.answer(self.snapshot(now)),
+            Input::Stored(stored) => self.on_stored(*stored, now, out),
             Input::Reconfigure(config) => self.reconfigure(*config),
         }
     }
@@ -357,7 +333,7 @@ impl Core {
     pub fn snapshot(&self, now: SystemTime) -> crate::health::Snapshot {
         let histograms = &self.state.health.histograms;
         histograms.presence.close_before(u64::from(unix_secs(now)));
-        let view = pipeline::view(&self.state, &self.config, None, now);
+        let view = pipeline::view(&self.state, &self.config, (None, &[]), now);
         let readings = crate::commands::stats::readings(&view).unwrap_or_default();
         let since = |t: SystemTime| now.duration_since(t).unwrap_or_default().as_secs();
         let mut unready = Vec::new();
@@ -441,7 +417,7 @@ impl Core {
             }
         }
         let pending = self.state.directory.pending_last_seen()
-            + self.state.audit.pending().len()
+            + self.state.audit.pending().count()
             + self.sent.len()
             + self.state.askers.pending();
         if pending > 0 && self.pending_since.is_none() {
@@ -452,12 +428,12 @@ impl Core {
             .is_some_and(|since| now >= since + LAST_SEEN_FLUSH);
         let may_write = self.storage_retry.is_none_or(|(retry, _)| now >= retry);
         if may_write && (pending >= LAST_SEEN_BATCH || due) {
-            self.flush_writes(now);
+            self.flush_writes(now, out);
         }
         self.expire_prompts(now, out);
         if now >= self.last_prune + ACTIVITY_PRUNE {
             self.last_prune = now;
-            self.prune_audit(now);
+            self.prune_audit(now, out);
             let cooldown = self.config.rights.invites.cooldown_secs;
             self.state
                 .invites
@@ -475,21 +451,16 @@ impl Core {
 
     /// Forgets disclosure records, invites and answered questions older than
     /// `privacy.audit_days`.
-    fn prune_audit(&mut self, now: SystemTime) {
+    fn prune_audit(&mut self, now: SystemTime, out: &mut Outbox) {
         let before = unix_secs(now).saturating_sub(self.config.audit_days.saturating_mul(86_400));
-        match self.state.store.prune_audit(before) {
-            Ok(0) => {}
-            Ok(pruned) => debug!(pruned, "old disclosure records pruned"),
-            Err(e) => debug!(error = %e, "cannot prune the disclosure record; tried again later"),
-        }
-        match self.state.store.prune_invites(before) {
-            Ok(0) => {}
-            Ok(pruned) => debug!(pruned, "old invites pruned"),
-            Err(e) => debug!(error = %e, "cannot prune old invites; tried again later"),
-        }
         self.state.askers.prune(before);
-        if let Err(e) = self.state.store.prune_askers(before) {
-            debug!(error = %e, "cannot prune the platforms that asked; tried again later");
+        if !self.storing.prune {
+            self.store(
+                crate::store::Job::Prune { before },
+                storage::After::Prune,
+                now,
+                out,
+            );
         }
     }
 
@@ -598,5 +569,7 @@ mod prompt_tests;
 mod properties_tests;
 #[cfg(test)]
 mod rights_tests;
+#[cfg(test)]
+mod storage_tests;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,8 @@ pub enum Operation {
     Ping(UserId, Box<str>),
     /// A privileged IQ on a user's behalf, numbered by the core.
     Iq(u64),
+    /// A read of the database, where it is away.
+    Read(crate::store::Read),
 }
 
 /// A request put aside: what resumes it (its continuation), and who asked.
@@ -134,6 +136,8 @@ impl<T> Parked<T> {
                 self.pings += 1;
                 Joined::Send
             }
+            // Bounded by the storage worker's own cap (core::storage::MAX_IN_FLIGHT).
+            (None, Operation::Read(_)) => Joined::Send,
         };
         let Some(waiting) = self.waiting.get_mut(&ticket) else {
             return Joined::Full;
@@ -191,6 +195,7 @@ impl<T> Parked<T> {
                 self.rosters = self.rosters.saturating_sub(1)
             }
             Operation::Ping(..) => self.pings = self.pings.saturating_sub(1),
+            Operation::Read(_) => {}
         }
         let mut ready = Vec::new();
         for ticket in tickets {

@@ -331,7 +331,9 @@ fn a_user_names_any_platform_that_may_ask_by_its_jid() {
         );
     }
     core.handle(Input::Tick, t(20));
-    let store = core.into_store();
+    let store = core
+        .into_store(&mut crate::core::Outbox::new(1 << 20))
+        .unwrap();
     let mut again = core_with(store, |c| {
         c.consent = crate::rights::consent::ConsentPolicy::OptIn;
         c.access.trusted_domains = vec!["games.example.test".parse().unwrap()];

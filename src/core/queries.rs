@@ -350,7 +350,8 @@ impl Core {
                 }
             }
         }
-        if needs.roster.is_none() && pings.is_empty() && needs.iq.is_none() {
+        if needs.roster.is_none() && pings.is_empty() && needs.iq.is_none() && needs.read.is_none()
+        {
             // Nothing to wait for: it goes on at once.
             self.resume(waiter, now, out);
             return;
@@ -414,9 +415,38 @@ impl Core {
                 self.send_iq_within(IqType::Get, to, ping, purpose, now, PING_TIMEOUT, out);
             }
         }
-        // Last: a roster that cannot even be asked for ends at once.
+        // Last: a roster that cannot even be asked for ends at once, as does a read where
+        // the database is on the core's thread.
         if let Some(user) = fetch {
             self.fetch_roster(user, now, out);
+        }
+        if let Some(read) = needs.read {
+            let read = *read;
+            let operation = Operation::Read(read.clone());
+            let joined = if self.storage_has_room() {
+                self.parked.wait_for(ticket, operation)
+            } else {
+                self.state.health.stats.storage_jobs_refused += 1;
+                Joined::Full
+            };
+            match joined {
+                Joined::Send => self.store(
+                    crate::store::Job::Read(read),
+                    super::storage::After::Read,
+                    now,
+                    out,
+                ),
+                Joined::UnderWay => {}
+                Joined::Full => {
+                    let failure = Failure::resource_constraint(
+                        "the bridge's database is behind; try again shortly",
+                    );
+                    if let Some(waiting) = self.parked.take(ticket) {
+                        refuse(self, &waiting.item, failure, out);
+                    }
+                    return;
+                }
+            }
         }
         if let Some(ready) = self.parked.take_if_ready(ticket) {
             self.resume(ready.item, now, out);

@@ -5,11 +5,10 @@
 use std::time::SystemTime;
 
 use minidom::Element;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::version::VersionResult;
 
-use super::start::load_registry;
 use super::*;
 
 impl Core {
@@ -165,7 +164,7 @@ impl Core {
                     }
                     return;
                 }
-                if let Err(failure) = self.admit_requester(&header.from, now) {
+                if let Err(failure) = self.admit_requester(&header.from, now, out) {
                     if failure.text.is_empty() {
                         out.send(stanza::bare_error_reply(
                             header,
@@ -222,8 +221,13 @@ impl Core {
     /// theirs, anyone else another), whichever door it came through. Past it, the
     /// first refusal in a second says why; the others are the condition alone (an
     /// empty text).
-    pub(super) fn admit_requester(&mut self, from: &Jid, now: SystemTime) -> Result<(), Failure> {
-        self.refresh_registry(now);
+    pub(super) fn admit_requester(
+        &mut self,
+        from: &Jid,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Result<(), Failure> {
+        self.refresh_registry(now, out);
         let requester = from.to_bare();
         let trusted = self.state.registry.get(requester.as_str()).is_some()
             || self.config.admins.contains(&requester);
@@ -243,25 +247,23 @@ impl Core {
         })
     }
 
-    /// Reads the registry again if another process changed the database since.
-    pub(super) fn refresh_registry(&mut self, now: SystemTime) {
+    /// Reads the registry again if another process changed the database since (at most
+    /// every [`REGISTRY_CHECK`](super::REGISTRY_CHECK), one look at a time).
+    pub(super) fn refresh_registry(&mut self, now: SystemTime, out: &mut Outbox) {
         if now < self.registry_checked + REGISTRY_CHECK && now >= self.registry_checked {
             return;
         }
-        self.registry_checked = now;
-        match self.state.store.data_version() {
-            Ok(version) if version != self.registry_version => {
-                let (registry, version) = load_registry(&self.state.store);
-                info!(
-                    platforms = registry.len(),
-                    "registry of platforms read again"
-                );
-                self.state.registry = registry;
-                self.registry_version = version;
-            }
-            Ok(_) => {}
-            Err(e) => debug!(error = %e, "cannot read the database's data version"),
+        if self.storing.registry {
+            return;
         }
+        self.registry_checked = now;
+        let known = self.registry_version;
+        self.store(
+            crate::store::Job::Registry { known },
+            super::storage::After::Registry,
+            now,
+            out,
+        );
     }
 
     /// Counts and logs what the directory could not take.

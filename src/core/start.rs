@@ -64,10 +64,20 @@ impl Core {
                 error!(error = %e, "cannot read open invites and mutes; they are read again at the next start")
             }
         }
+        let schema_version = store.schema_version().unwrap_or(0);
+        // A new database starts its sequence at a random point, so that ids tell nothing
+        // of how many came before.
+        let next_id = store
+            .meta(NEXT_ID)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(crate::prompts::FIRST_ID + salt % crate::prompts::FIRST_ID_SPREAD);
         let state = State {
             health: Health::new(now),
             directory,
-            store,
+            store: storage::Storage::Here(store),
+            schema_version,
             registry,
             consent,
             self_status,
@@ -76,21 +86,11 @@ impl Core {
             invites,
             mutes,
             askers,
-            next_id: 0,
-            ids_reserved: 0,
+            next_id,
+            ids_reserved: next_id,
         };
-        let mut state = state;
-        // A new database starts its sequence at a random point, so that ids tell nothing
-        // of how many came before.
-        state.next_id = state
-            .store
-            .meta(NEXT_ID)
-            .ok()
-            .flatten()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(crate::prompts::FIRST_ID + salt % crate::prompts::FIRST_ID_SPREAD);
-        state.ids_reserved = state.next_id;
         Core {
+            storing: storage::Waiting::default(),
             next_op: 0,
             registry_version,
             registry_checked: now,
@@ -111,16 +111,37 @@ impl Core {
         }
     }
 
+    /// From now on the database is away: jobs leave in the outbox for a storage worker,
+    /// which is given the store returned, and their outcomes come back as
+    /// [`Input::Stored`]s. (`None`: it was away already.)
+    pub fn send_store_away(&mut self) -> Option<Store> {
+        match std::mem::replace(
+            &mut self.state.store,
+            storage::Storage::Away { in_flight: 0 },
+        ) {
+            storage::Storage::Here(store) => Some(store),
+            away => {
+                self.state.store = away;
+                None
+            }
+        }
+    }
+
     /// Gives the store back for a clean close at shutdown, with every pending write done
-    /// (one last try, whatever the backoff says).
-    pub fn into_store(mut self) -> Store {
+    /// (one last try, whatever the backoff says); where the database is away, the last
+    /// batch leaves in `out` for the storage worker, and `None` is given.
+    pub fn into_store(mut self, out: &mut Outbox) -> Option<Store> {
         let now = self
             .state
             .health
             .storage_failing_since
             .unwrap_or(self.state.health.started_at);
-        self.flush_writes(now);
-        self.state.store
+        self.storing.batch = false;
+        self.flush_writes(now, out);
+        match self.state.store {
+            storage::Storage::Here(store) => Some(store),
+            storage::Storage::Away { .. } => None,
+        }
     }
 }
 

@@ -92,7 +92,10 @@ pub(super) fn sent(outputs: &[Output]) -> Vec<Element> {
             Output::Send(stanza) => {
                 Some(crate::wire::parse_stanza(stanza).unwrap_or_else(|e| panic!("{e}: {stanza}")))
             }
-            Output::WakeAt(_) | Output::ListSessions { .. } | Output::Answer(_) => None,
+            Output::WakeAt(_)
+            | Output::ListSessions { .. }
+            | Output::Answer(_)
+            | Output::Store { .. } => None,
         })
         .collect()
 }

@@ -5,9 +5,10 @@ use std::str::FromStr;
 use std::time::SystemTime;
 
 use minidom::Element;
-use tracing::{debug, error};
+use tracing::debug;
 use xmpp_parsers::jid::{BareJid, Jid};
 
+use super::storage::{After, Carried, Carrying};
 use super::{Core, Outbox};
 use crate::commands;
 use crate::rights::Access;
@@ -51,11 +52,7 @@ impl Core {
                         (plan, told)
                     }
                 };
-            if let Err(e) = self.carry_out(plan, told, now, out) {
-                // Tried again a second later; the prompt stays waiting meanwhile.
-                debug!(error = %e, "cannot record an expired prompt");
-                self.state.prompts.retry_expiry(&id, secs + 1);
-            }
+            self.carry_out(plan, told, Carried::Expiry(id), now, out);
         }
         for id in self.state.invites.retire(secs) {
             debug!(invite = %id, "invite past its expiry, with every answer in: no longer held");
@@ -88,15 +85,13 @@ impl Core {
             Ok(plan) => plan,
             Err(_) => return,
         };
-        if let Err(e) = self.carry_out(plan, None, now, out) {
-            debug!(error = %e, invite = %id, "cannot record the end of a session; tried again in a second");
-            self.state.invites.end_later(id, secs + 1);
-            return;
-        }
-        tracing::info!(invite = %id, "a session its platform did not end ended by itself (invites.session_max_secs)");
-        if started {
-            self.clear_playing(&platform, &players, now, out);
-        }
+        let what = Carried::SessionEnd {
+            invite: id.to_owned(),
+            started,
+            platform,
+            players,
+        };
+        self.carry_out(plan, None, what, now, out);
     }
 
     /// Clears what a started session published for `players` (XEP-0196), where the
@@ -151,15 +146,16 @@ impl Core {
         }
     }
 
-    /// Commits a plan of the core's own (an expiry), brings memory in line, then sends
-    /// what it tells, and `also`.
+    /// Stores a plan of the core's own (an expiry, a session's end); once it is stored,
+    /// brings memory in line, then sends what it tells, and `also`.
     pub(super) fn carry_out(
         &mut self,
         plan: crate::invites::plan::Plan,
         also: Option<Element>,
+        what: Carried,
         now: SystemTime,
         out: &mut Outbox,
-    ) -> Result<(), crate::store::StoreError> {
+    ) {
         // As a handler's outputs: news for platforms that asked over HTTP go in the
         // same transaction (Out::send), the rest is sent once it is stored.
         let mut told = commands::Out::default();
@@ -174,18 +170,68 @@ impl Core {
             told.send(message);
         }
         let writes = told.take_writes();
-        self.state.store.commit(&writes)?;
+        let carrying = Carrying {
+            effects: told.take_effects(),
+            what,
+        };
+        self.store(
+            crate::store::Job::Commit(writes),
+            After::Carry(Box::new(carrying)),
+            now,
+            out,
+        );
+    }
+
+    /// A timer's plan is stored (or could not be: tried again a second later).
+    pub(super) fn carried(
+        &mut self,
+        carrying: Carrying,
+        writes: Vec<crate::store::Write>,
+        stored: Result<(), crate::store::StoreError>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let secs = crate::directory::unix_secs(now);
+        let Carrying { effects, what } = carrying;
+        if let Err(e) = stored {
+            self.state.health.stats.storage_failures += 1;
+            match what {
+                // Answered meanwhile: nothing to expire.
+                Carried::Expiry(_) if matches!(e, crate::store::StoreError::Conflict(_)) => {}
+                Carried::Expiry(id) => {
+                    // The prompt stays waiting meanwhile.
+                    debug!(error = %e, "cannot record an expired prompt; tried again in a second");
+                    self.state.prompts.retry_expiry(&id, secs + 1);
+                }
+                Carried::SessionEnd { invite, .. } => {
+                    debug!(error = %e, %invite, "cannot record the end of a session; tried again in a second");
+                    self.state.invites.end_later(&invite, secs + 1);
+                }
+            }
+            return;
+        }
         self.state.health.stats.storage_writes += 1;
         out.news_written |= writes
             .iter()
             .any(|w| matches!(w, crate::store::Write::News(_)));
         self.applied(writes);
-        for effect in told.take_effects() {
+        for effect in effects {
             if let commands::Effect::Send(message) = effect {
                 out.send(message);
             }
         }
-        Ok(())
+        if let Carried::SessionEnd {
+            invite,
+            started,
+            platform,
+            players,
+        } = what
+        {
+            tracing::info!(%invite, "a session its platform did not end ended by itself (invites.session_max_secs)");
+            if started {
+                self.clear_playing(&platform, &players, now, out);
+            }
+        }
     }
 
     /// Invitations stored but perhaps never sent (the bridge stopped between the two):
@@ -196,13 +242,16 @@ impl Core {
             return;
         }
         self.resent = true;
-        let unsent = match self.state.store.unsent_invitations() {
-            Ok(unsent) => unsent,
-            Err(e) => {
-                error!(error = %e, "cannot read invitations not known to be sent; they are not sent again");
-                return;
-            }
-        };
+        self.store(crate::store::Job::Unsent, After::Unsent, now, out);
+    }
+
+    /// Sends `unsent` again (see [`Core::resend_invitations`]).
+    pub(super) fn send_again(
+        &mut self,
+        unsent: Vec<crate::store::PromptRecord>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
         let tell = self.tell(now);
         let mut sent = Vec::new();
         for prompt in unsent {

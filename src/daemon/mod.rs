@@ -173,6 +173,26 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         runtime: tokio::runtime::Handle::current(),
         events: events_tx.downgrade(),
     };
+    // PostgreSQL is across the network: the core hands its jobs to a storage worker of
+    // their own, and does no I/O. SQLite stays on the core's thread.
+    let mut core = core;
+    let (storage, worker) = match &config.storage {
+        crate::store::Location::Postgres(_) => match core.send_store_away() {
+            Some(store) => {
+                let (jobs_tx, jobs_rx) = std::sync::mpsc::channel();
+                let input = events_tx.downgrade();
+                let worker = std::thread::Builder::new()
+                    .name("storage".to_owned())
+                    .spawn(move || storage_worker(store, jobs_rx, input))
+                    .map_err(|e| {
+                        RunError::Start(format!("cannot start the storage worker: {e}"))
+                    })?;
+                (Some(jobs_tx), Some(worker))
+            }
+            None => (None, None),
+        },
+        crate::store::Location::Sqlite(_) => (None, None),
+    };
     let core_thread = std::thread::Builder::new()
         .name("core".to_owned())
         .spawn(move || {
@@ -181,6 +201,7 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
                 events_rx,
                 out_tx,
                 (api, waiting, news_tx),
+                storage,
                 max_stanza_bytes,
             )
         })
@@ -255,6 +276,26 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
             return link_result;
         }
     };
+    // The core is done: the storage worker finishes the jobs it was handed (the last
+    // batch among them) and gives the store back.
+    let store = match (store, worker) {
+        (Some(store), _) => store,
+        (None, Some(worker)) => {
+            let finished = tokio::time::timeout(
+                SHUTDOWN_GRACE,
+                tokio::task::spawn_blocking(move || worker.join()),
+            )
+            .await;
+            match finished {
+                Ok(Ok(Ok(store))) => store,
+                _ => {
+                    warn!("the storage worker did not finish in time; exiting without its last writes");
+                    return link_result;
+                }
+            }
+        }
+        (None, None) => return link_result,
+    };
     drop(checkpointer);
     off_runtime(move || store.close()).await??;
     info!("database closed");
@@ -326,8 +367,9 @@ fn drive_core(
     mut events: mpsc::Receiver<Vec<Input>>,
     out: mpsc::Sender<Stanzas>,
     (api, doors, news): (SessionsApi, Arc<crate::http::Waiting>, watch::Sender<u64>),
+    storage: Option<std::sync::mpsc::Sender<(u64, crate::store::Job)>>,
     max_stanza_bytes: usize,
-) -> Store {
+) -> Option<Store> {
     // A timer for the wait with a timeout; nothing else runs on it.
     let clock = match tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -336,7 +378,10 @@ fn drive_core(
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the core's timer; the core stops");
-            return core.into_store();
+            let mut outbox = Outbox::new(max_stanza_bytes);
+            let store = core.into_store(&mut outbox);
+            hand_jobs(&storage, &mut outbox);
+            return store;
         }
     };
     let mut outbox = Outbox::new(max_stanza_bytes);
@@ -384,6 +429,7 @@ fn drive_core(
         for (domain, link) in outbox.list_sessions.drain(..) {
             api.list(domain, link);
         }
+        hand_jobs(&storage, &mut outbox);
         if !outbox.wire.is_empty() && out.blocking_send(outbox.wire.take()).is_err() {
             warn!("the link is gone; stanzas were not sent");
         }
@@ -406,7 +452,49 @@ fn drive_core(
         let _ = out.blocking_send(outbox.wire.take());
     }
     info!("core stopped");
-    core.into_store()
+    let store = core.into_store(&mut outbox);
+    hand_jobs(&storage, &mut outbox);
+    store
+}
+
+/// Hands the outbox's jobs to the storage worker, in order.
+fn hand_jobs(
+    storage: &Option<std::sync::mpsc::Sender<(u64, crate::store::Job)>>,
+    outbox: &mut Outbox,
+) {
+    match storage {
+        Some(worker) => {
+            for job in outbox.jobs.drain(..) {
+                if worker.send(job).is_err() {
+                    error!("the storage worker is gone; a job was dropped");
+                    break;
+                }
+            }
+        }
+        None => outbox.jobs.clear(),
+    }
+}
+
+/// The storage worker: runs the core's jobs on the database, one at a time in the order
+/// they came, and hands each outcome back to the core as an input. Ends when the core
+/// drops its sender, after the jobs already handed over; gives the store back.
+fn storage_worker(
+    mut store: Store,
+    jobs: std::sync::mpsc::Receiver<(u64, crate::store::Job)>,
+    core: mpsc::WeakSender<Vec<Input>>,
+) -> Store {
+    while let Ok((ticket, job)) = jobs.recv() {
+        let result = job.run(&mut store);
+        let stored = crate::core::storage::Stored {
+            ticket,
+            job,
+            result,
+        };
+        if let Some(core) = core.upgrade() {
+            let _ = core.blocking_send(vec![Input::Stored(Box::new(stored))]);
+        }
+    }
+    store
 }
 
 /// How long the server's HTTP API may take to list the sessions of one domain.

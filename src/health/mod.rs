@@ -30,6 +30,11 @@ pub struct Stats {
     /// Transactions committed, and attempts that failed (each retried later).
     pub storage_writes: u64,
     pub storage_failures: u64,
+    /// With PostgreSQL: jobs sent to the storage worker; requests refused because
+    /// [`crate::core::storage::MAX_IN_FLIGHT`] jobs were out; and (a gauge) jobs out.
+    pub storage_jobs_sent: u64,
+    pub storage_jobs_refused: u64,
+    pub storage_jobs_waiting: usize,
     /// Requests refused with `resource-constraint`: a cap on waiting requests, or a
     /// requester over its rate.
     pub requests_refused_busy: u64,

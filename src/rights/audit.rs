@@ -25,6 +25,8 @@ pub const MAX_RECENT: usize = 1_000_000;
 #[derive(Debug, Default)]
 pub struct AuditLog {
     pending: Vec<AuditRecord>,
+    /// Taken for a write not known to be done yet: still shown with the pending ones.
+    storing: Vec<AuditRecord>,
     /// When each (platform, user, command) was last recorded, by a 64-bit hash of the
     /// three under a key drawn at start: looked up without allocating, since most
     /// disclosures repeat one made a moment ago. Two triples sharing a hash (one chance
@@ -38,7 +40,7 @@ pub struct AuditLog {
 impl AuditLog {
     /// Whether a disclosure may be made now: there is room to record it.
     pub fn has_room(&self, records: usize) -> bool {
-        self.pending.len() + records <= MAX_PENDING
+        self.pending.len() + self.storing.len() + records <= MAX_PENDING
     }
 
     /// Records that `platform` learnt about `user` through `command` at `at`.
@@ -70,16 +72,29 @@ impl AuditLog {
     }
 
     /// The records waiting to be written.
-    pub fn pending(&self) -> &[AuditRecord] {
-        &self.pending
+    /// The records not written yet, oldest first: those waiting, and those being
+    /// written.
+    pub fn pending(&self) -> impl DoubleEndedIterator<Item = &AuditRecord> {
+        self.storing.iter().chain(&self.pending)
     }
 
+    /// The waiting records, for a write; they are still [`AuditLog::pending`] until
+    /// [`AuditLog::stored`] or [`AuditLog::requeue`].
     pub fn take(&mut self) -> Vec<AuditRecord> {
-        std::mem::take(&mut self.pending)
+        let batch = std::mem::take(&mut self.pending);
+        self.storing.extend(batch.iter().cloned());
+        batch
+    }
+
+    /// The records taken last are written.
+    pub fn stored(&mut self, records: usize) {
+        self.storing.clear();
+        self.written += records as u64;
     }
 
     /// Puts back a batch whose write failed, ahead of newer records.
     pub fn requeue(&mut self, mut batch: Vec<AuditRecord>) {
+        self.storing.clear();
         batch.append(&mut self.pending);
         self.pending = batch;
     }
@@ -99,7 +114,6 @@ mod tests {
         log.record("arcade@x", "alice@x", "status", 100 + COALESCE_SECS);
         let at: Vec<(u32, &str, &str)> = log
             .pending()
-            .iter()
             .map(|r| (r.at, r.platform.as_str(), r.command.as_str()))
             .collect();
         assert_eq!(
@@ -112,10 +126,12 @@ mod tests {
             ]
         );
         let batch = log.take();
+        // Taken for a write, they are still shown until it is done.
+        assert_eq!(log.pending().count(), 4);
         log.record("bob@x", "alice@x", "status", 200);
         log.requeue(batch);
-        assert_eq!(log.pending().len(), 5);
-        assert_eq!(log.pending()[4].platform, "bob@x");
+        assert_eq!(log.pending().count(), 5);
+        assert_eq!(log.pending().nth(4).unwrap().platform, "bob@x");
     }
 
     #[test]
@@ -124,23 +140,25 @@ mod tests {
         for n in 0..MAX_RECENT {
             log.record("arcade@x", &format!("u{n}@x"), "status", 0);
         }
-        log.take();
+        let written = log.take().len();
+        log.stored(written);
         // Within the window, a repeat is one record.
         log.record("arcade@x", "u7@x", "status", 30);
-        assert!(log.pending().is_empty());
+        assert_eq!(log.pending().count(), 0);
         // Past the window, the full memory forgets what is stale, and keeps the new.
         log.record("arcade@x", "new@x", "status", 100);
         assert_eq!(log.recent.len(), 1);
         log.record("arcade@x", "new@x", "status", 120);
-        assert_eq!(log.pending().len(), 1);
+        assert_eq!(log.pending().count(), 1);
         // Full of what is recent, it forgets all: a repeat is recorded again, never lost.
         let mut log = AuditLog::default();
         for n in 0..MAX_RECENT {
             log.record("arcade@x", &format!("u{n}@x"), "status", 0);
         }
-        log.take();
+        let written = log.take().len();
+        log.stored(written);
         log.record("arcade@x", "other@x", "status", 10);
         log.record("arcade@x", "u7@x", "status", 11);
-        assert_eq!(log.pending().len(), 2);
+        assert_eq!(log.pending().count(), 2);
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod db;
 mod invites;
+mod job;
 pub mod migrations;
 mod news;
 mod platforms;
@@ -26,11 +27,12 @@ use rusqlite::{Connection, OpenFlags};
 use db::{args, Db};
 
 pub use invites::{InviteRecord, InviteState};
+pub use job::{Batch, Done, Job};
 pub use migrations::SCHEMA_VERSION;
 pub use news::{NewsRecord, Webhook};
 pub use platforms::{PlatformRecord, TokenRecord};
 pub use privacy::{AuditFilter, AuditRecord, Choice, PromptRecord, SelfStatusRecord, ALL};
-pub use reads::Reads;
+pub use reads::{Fetched, Read, Reads};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -85,7 +85,7 @@ impl PromptRecord {
 }
 
 /// Which records `audit` lists.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct AuditFilter {
     pub user: Option<String>,
     pub platform: Option<String>,

@@ -6,9 +6,60 @@ use std::collections::HashMap;
 
 use super::{AuditFilter, AuditRecord, InviteRecord, PromptRecord, Store, StoreError};
 
+/// A read a handler asks for, when the database is not on the core's thread: the core
+/// has it done as a [`crate::store::Job`] and resumes the handler with its answer
+/// ([`Fetched`]), as it resumes a handler waiting for the chat server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// When each of these users was last seen going offline.
+    LastSeen(Vec<String>),
+    Prompt(String),
+    Invite(String),
+    InvitePrompts(String),
+    RefusedSince {
+        user: String,
+        platform: String,
+        kind: String,
+        since: u32,
+    },
+    Audit(AuditFilter),
+}
+
+/// The answer to a [`Read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Times(Vec<Option<u32>>),
+    Time(Option<u32>),
+    Prompt(Option<PromptRecord>),
+    Invite(Option<InviteRecord>),
+    Prompts(Vec<PromptRecord>),
+    Audit(Vec<AuditRecord>),
+}
+
+impl Read {
+    pub fn run(&self, store: &dyn Reads) -> Result<Fetched, StoreError> {
+        Ok(match self {
+            Read::LastSeen(jids) => Fetched::Times(
+                jids.iter()
+                    .map(|jid| store.last_seen(jid))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Read::Prompt(id) => Fetched::Prompt(store.prompt(id)?),
+            Read::Invite(id) => Fetched::Invite(store.invite(id)?),
+            Read::InvitePrompts(id) => Fetched::Prompts(store.invite_prompts(id)?),
+            Read::RefusedSince {
+                user,
+                platform,
+                kind,
+                since,
+            } => Fetched::Time(store.refused_since(user, platform, kind, *since)?),
+            Read::Audit(filter) => Fetched::Audit(store.audit(filter)?),
+        })
+    }
+}
+
 /// The database, read-only.
 pub trait Reads {
-    fn schema_version(&self) -> Result<u32, StoreError>;
     /// When `jid` was last seen going offline.
     fn last_seen(&self, jid: &str) -> Result<Option<u32>, StoreError>;
     fn prompt(&self, id: &str) -> Result<Option<PromptRecord>, StoreError>;
@@ -28,9 +79,6 @@ pub trait Reads {
 }
 
 impl Reads for Store {
-    fn schema_version(&self) -> Result<u32, StoreError> {
-        Store::schema_version(self)
-    }
     fn last_seen(&self, jid: &str) -> Result<Option<u32>, StoreError> {
         Store::last_seen(self, jid)
     }
@@ -67,9 +115,6 @@ pub struct Fake {
 }
 
 impl Reads for Fake {
-    fn schema_version(&self) -> Result<u32, StoreError> {
-        Ok(super::SCHEMA_VERSION)
-    }
     fn last_seen(&self, jid: &str) -> Result<Option<u32>, StoreError> {
         Ok(self.last_seen.get(jid).copied())
     }

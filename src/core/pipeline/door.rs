@@ -150,7 +150,7 @@ impl Core {
         let refuse = |failure: Failure, out: &mut Outbox| refuse(door, id, failure, out);
         // As bounded as the token read from a command's form.
         let token = token.filter(|t| t.len() <= crate::rights::token::MAX_TOKEN_BYTES);
-        let Some(from) = from.or_else(|| self.token_holder(token.as_deref(), now)) else {
+        let Some(from) = from.or_else(|| self.token_holder(token.as_deref(), now, out)) else {
             return refuse(crate::rights::token::needed(), out);
         };
         if !matches!(self.state.health.link, crate::health::Link::Up { .. }) {
@@ -160,7 +160,7 @@ impl Core {
             );
             return refuse(failure, out);
         }
-        if let Err(failure) = self.admit_requester(&from, now) {
+        if let Err(failure) = self.admit_requester(&from, now, out) {
             return refuse(failure, out);
         }
         let mut actor = None;
@@ -200,8 +200,13 @@ impl Core {
 
     /// The news address of the platform `token` was issued to, if it is valid (the
     /// registry read again first if the CLI changed it): what it starts tells it there.
-    fn token_holder(&mut self, token: Option<&str>, now: SystemTime) -> Option<Jid> {
-        self.refresh_registry(now);
+    fn token_holder(
+        &mut self,
+        token: Option<&str>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) -> Option<Jid> {
+        self.refresh_registry(now, out);
         let (jid, _) = self.state.registry.by_token(token?)?;
         Some(crate::news::address(&BareJid::from_str(jid).ok()?))
     }

@@ -23,6 +23,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::session::Session;
 use super::stanza::{self, Header};
+use super::storage::After;
 use super::{Core, CoreConfig, Outbox, State};
 use crate::commands::{Effect, IqReply, NodeDef, Out, Progress, Resume, View};
 use crate::failure::Failure;
@@ -39,6 +40,8 @@ pub(super) struct Suspended {
     out: Out,
     /// When it reached the core: its answer's latency starts here.
     received: SystemTime,
+    /// The reads it waited for so far, and their answers (`Err`: the read failed).
+    pub(super) fetched: Vec<crate::commands::FetchedRead>,
 }
 
 impl Suspended {
@@ -109,6 +112,15 @@ pub(super) struct Waiter {
     pub(super) reply: Option<IqReply>,
 }
 
+/// A request whose writes are on their way to the database: its answer, sent once they
+/// are stored.
+pub(in crate::core) struct Committing {
+    request: Suspended,
+    answer: Box<dyn crate::commands::Answer>,
+    /// The end of the block of ids its writes reserve, if they do.
+    reserve: Option<u64>,
+}
+
 impl std::fmt::Debug for Waiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Waiter({})", self.request.def.node)
@@ -119,14 +131,19 @@ impl std::fmt::Debug for Waiter {
 pub(super) fn view<'a>(
     state: &'a State,
     config: &'a CoreConfig,
-    reply: Option<&'a IqReply>,
+    (reply, fetched): (Option<&'a IqReply>, &'a [crate::commands::FetchedRead]),
     now: SystemTime,
 ) -> View<'a> {
     View {
         now,
         component: &config.component,
         directory: &state.directory,
-        store: &state.store,
+        store: state
+            .store
+            .here()
+            .map(|store| store as &dyn crate::store::Reads),
+        fetched,
+        schema_version: state.schema_version,
         health: &state.health,
         registry: &state.registry,
         consent: &state.consent,
@@ -193,6 +210,7 @@ impl Core {
             actor,
             out: Out::default(),
             received: now,
+            fetched: Vec::new(),
         };
         self.resume(
             Waiter {
@@ -279,53 +297,99 @@ impl Core {
                     return fail(&request, &Failure::unrecordable(), out);
                 }
                 let writes = request.out.take_writes();
-                if let Err(e) = self.state.store.commit(&writes) {
-                    self.state.health.stats.storage_failures += 1;
-                    error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
-                    return fail(&request, &Failure::internal(), out);
-                }
-                if writes
-                    .iter()
-                    .any(|w| matches!(w, crate::store::Write::News(_)))
-                {
-                    out.news_written = true;
-                }
-                if let Some(reserve) = reserve {
-                    self.state.ids_reserved = reserve;
-                }
-                if !writes.is_empty() {
-                    self.state.health.stats.storage_writes += 1;
-                    self.applied(writes);
-                }
-                self.state.health.stats.commands_served += 1;
-                request.answered(true, out);
-                let node = request.def.node;
-                // A user reads the labels; a platform's program reads the fields' names.
-                let lang = match &request.actor {
-                    Actor::User(user) => self.state.directory.lang(&user.bare()),
-                    _ => crate::strings::Lang::En,
+                let committing = Committing {
+                    request,
+                    answer,
+                    reserve,
                 };
-                match request.origin {
-                    Origin::Xmpp { header, channel } => {
-                        self.answer_stanza(&header, channel, node, &*answer, lang, out)
-                    }
-                    Origin::Door { door, id, format } => {
-                        let max = self.config.max_stanza_bytes;
-                        door::answer((door, id, format), node, &*answer, max, out)
-                    }
+                if writes.is_empty() {
+                    return self.committed(committing, writes, Ok(()), now, out);
                 }
-                let platform = request.actor.platform().map(|p| p.id.as_str());
-                let at = crate::directory::unix_secs(now);
-                for effect in request.out.take_effects() {
-                    match effect {
-                        Effect::Send(el) => out.send(el),
-                        Effect::Disclose(user) => {
-                            if let Some(platform) = platform {
-                                self.state
-                                    .audit
-                                    .record(platform, &user, request.def.node, at);
-                            }
-                        }
+                if !self.storage_has_room() {
+                    self.state.health.stats.storage_jobs_refused += 1;
+                    let failure = Failure::resource_constraint(
+                        "the bridge's database is behind; try again shortly",
+                    );
+                    return fail(&committing.request, &failure, out);
+                }
+                self.store(
+                    crate::store::Job::Commit(writes),
+                    After::Answer(Box::new(committing)),
+                    now,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// A request's writes are stored (or could not be): its answer and effects leave
+    /// (or its refusal).
+    pub(in crate::core) fn committed(
+        &mut self,
+        committing: Committing,
+        writes: Vec<crate::store::Write>,
+        stored: Result<(), crate::store::StoreError>,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        let Committing {
+            mut request,
+            answer,
+            reserve,
+        } = committing;
+        match stored {
+            Ok(()) => {}
+            Err(crate::store::StoreError::Conflict(what)) => {
+                // Answered or closed meanwhile, by a request stored just before.
+                let failure = Failure::not_acceptable(format!("{what}; nothing was changed"));
+                return fail(&request, &failure, out);
+            }
+            Err(e) => {
+                self.state.health.stats.storage_failures += 1;
+                error!(error = %e, node = request.def.node, "cannot store a command's changes; nothing was sent for it");
+                return fail(&request, &Failure::internal(), out);
+            }
+        }
+        if writes
+            .iter()
+            .any(|w| matches!(w, crate::store::Write::News(_)))
+        {
+            out.news_written = true;
+        }
+        if let Some(reserve) = reserve {
+            self.state.ids_reserved = self.state.ids_reserved.max(reserve);
+        }
+        if !writes.is_empty() {
+            self.state.health.stats.storage_writes += 1;
+            self.applied(writes);
+        }
+        self.state.health.stats.commands_served += 1;
+        request.answered(true, out);
+        let node = request.def.node;
+        // A user reads the labels; a platform's program reads the fields' names.
+        let lang = match &request.actor {
+            Actor::User(user) => self.state.directory.lang(&user.bare()),
+            _ => crate::strings::Lang::En,
+        };
+        match request.origin {
+            Origin::Xmpp { header, channel } => {
+                self.answer_stanza(&header, channel, node, &*answer, lang, out)
+            }
+            Origin::Door { door, id, format } => {
+                let max = self.config.max_stanza_bytes;
+                door::answer((door, id, format), node, &*answer, max, out)
+            }
+        }
+        let platform = request.actor.platform().map(|p| p.id.as_str());
+        let at = crate::directory::unix_secs(now);
+        for effect in request.out.take_effects() {
+            match effect {
+                Effect::Send(el) => out.send(el),
+                Effect::Disclose(user) => {
+                    if let Some(platform) = platform {
+                        self.state
+                            .audit
+                            .record(platform, &user, request.def.node, at);
                     }
                 }
             }
@@ -364,7 +428,12 @@ impl Core {
         request.out.id_base = self.state.next_id;
         let result = then.run(
             &request.actor,
-            &view(&self.state, &self.config, reply.as_ref(), now),
+            &view(
+                &self.state,
+                &self.config,
+                (reply.as_ref(), &request.fetched),
+                now,
+            ),
             &mut request.out,
         );
         self.settle(request, result, now, out);

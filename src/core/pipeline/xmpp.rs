@@ -226,7 +226,7 @@ impl Core {
                     .with_specific(SpecificCondition::BadSessionid))
                 }
             }
-            let blank = (def.form)(actor, &view(&self.state, &self.config, None, now));
+            let blank = (def.form)(actor, &view(&self.state, &self.config, (None, &[]), now));
             return Ok(match (request.form, blank) {
                 // One step: a submitted form must hold the answer's input.
                 (Some(form), _) if form.type_ == FormType::Submit => Step::Run {
