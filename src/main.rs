@@ -65,6 +65,20 @@ enum Cmd {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+    /// Copy the state of a SQLite database ([storage] path) into an empty PostgreSQL
+    /// database, and check the copy: the rows and a checksum of each table, on both
+    /// sides. The SQLite file is only read. Stop the bridge for the copy that counts: what
+    /// it writes afterwards is not copied. Exit status 1 when the copy was refused or
+    /// differs.
+    MigrateStorage {
+        /// The SQLite database file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database: postgres://USER@HOST:PORT/DATABASE (the password in
+        /// the URL, or in PGPASSWORD).
+        #[arg(long)]
+        to: String,
+    },
     /// Manage the registry of game platforms (works while the bridge runs).
     Platform {
         /// The TOML configuration file (its storage.path or storage.url names the database); before or
@@ -221,6 +235,53 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// Copies a SQLite database into PostgreSQL and says how each table compares.
+fn migrate_storage(from: &std::path::Path, to: &str) -> ExitCode {
+    use xmpp_game_bridge::store::copy;
+    let shown = xmpp_game_bridge::store::db::redact(to);
+    let compared = match copy::sqlite_to_postgres(from, to) {
+        Ok(compared) => compared,
+        Err(e) => {
+            eprintln!("xmpp-game-bridge: nothing was copied: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{:<15} {:>10} {:>12}  {:<16}  {:<16}",
+        "table", "rows", "copied", "checksum", "copy's checksum"
+    );
+    for c in &compared {
+        println!(
+            "{:<15} {:>10} {:>12}  {:<16}  {:<16}{}",
+            c.table,
+            c.source_rows,
+            c.target_rows,
+            c.source_sum,
+            c.target_sum,
+            if c.same() { "" } else { "  DIFFERS" }
+        );
+    }
+    let rows: usize = compared.iter().map(|c| c.source_rows).sum();
+    match compared.iter().find(|c| !c.same()) {
+        None => {
+            println!(
+                "{} copied into {shown} and checked: {} tables, {rows} rows, every count and checksum the same. Set [storage] url to it and start the bridge.",
+                from.display(),
+                compared.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(c) => {
+            eprintln!(
+                "xmpp-game-bridge: the copy differs from {} in {} (did a bridge write to it meanwhile? stop it, empty the PostgreSQL database and copy again)",
+                from.display(),
+                c.table
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn doctor(config: &std::path::Path, server_config: Option<PathBuf>) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -285,6 +346,7 @@ fn main() -> ExitCode {
             config,
             server_config,
         } => doctor(&config, server_config),
+        Cmd::MigrateStorage { from, to } => migrate_storage(&from, &to),
         Cmd::CheckConfig { config } => match Config::load(&config) {
             Ok(c) => {
                 println!(

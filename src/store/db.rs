@@ -115,6 +115,26 @@ impl<'a> Param<'a> {
     }
 }
 
+/// A value of any column, as read from either database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl<'a> From<&'a Value> for Param<'a> {
+    fn from(v: &'a Value) -> Self {
+        match v {
+            Value::Null => Param::Null,
+            Value::Int(i) => Param::Int(*i),
+            Value::Text(t) => Param::Text(t),
+            Value::Bytes(b) => Param::Bytes(b),
+        }
+    }
+}
+
 /// A row read, from either database.
 pub(crate) enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
@@ -165,6 +185,38 @@ impl Row<'_> {
             .transpose()
     }
 
+    /// Column `i`, whatever its type.
+    pub fn value(&self, i: usize) -> Result<Value, StoreError> {
+        match self {
+            Row::Sqlite(row) => {
+                use rusqlite::types::ValueRef;
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+                    ValueRef::Real(r) => {
+                        return Err(StoreError::Value(format!(
+                            "column {i} holds a real number ({r})"
+                        )))
+                    }
+                })
+            }
+            Row::Postgres(row) => {
+                let ty = row.columns().get(i).map(|c| c.type_().clone());
+                Ok(match ty {
+                    Some(Type::BYTEA) => row
+                        .try_get::<_, Option<Vec<u8>>>(i)?
+                        .map_or(Value::Null, Value::Bytes),
+                    Some(Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME) => row
+                        .try_get::<_, Option<String>>(i)?
+                        .map_or(Value::Null, Value::Text),
+                    _ => self.opt_int::<i64>(i)?.map_or(Value::Null, Value::Int),
+                })
+            }
+        }
+    }
+
     /// A flag stored as 0 or 1.
     pub fn flag(&self, i: usize) -> Result<bool, StoreError> {
         Ok(self.int::<i64>(i)? != 0)
@@ -188,6 +240,11 @@ pub(crate) fn to_postgres(sql: &str) -> String {
     out
 }
 
+/// How long a connection to PostgreSQL may take, unless the URL says.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// Idle time before TCP keepalives probe a PostgreSQL connection.
+const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Prepared statements kept per PostgreSQL connection, by their text. The store's
 /// statements are a fixed set; the cap only guards against a mistake.
 const MAX_STATEMENTS: usize = 256;
@@ -200,13 +257,25 @@ pub(crate) struct Postgres {
 }
 
 impl Postgres {
+    /// Connects to `url`. Without a password in it, `PGPASSWORD` gives one, as for
+    /// PostgreSQL's own tools; without `connect_timeout`, 5 s (a standby's lease must not
+    /// wait on a database that does not answer).
     pub fn connect(url: &str) -> Result<Postgres, StoreError> {
-        let client = postgres::Client::connect(url, postgres::NoTls).map_err(|source| {
-            StoreError::Connect {
-                url: redact(url),
-                source,
+        let failed = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let mut config: postgres::Config = url.parse().map_err(failed)?;
+        if config.get_password().is_none() {
+            if let Ok(password) = std::env::var("PGPASSWORD") {
+                config.password(password);
             }
-        })?;
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+        let client = config.connect(postgres::NoTls).map_err(failed)?;
         Ok(Postgres {
             client,
             statements: HashMap::new(),

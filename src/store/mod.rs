@@ -8,6 +8,7 @@
 //! The store is owned by the core, which runs on its own thread, so database calls never
 //! block the async runtime that carries the link to the server.
 
+pub mod copy;
 pub mod db;
 mod invites;
 mod job;

@@ -442,6 +442,80 @@ on_both_servers!(
 );
 
 on_both_servers!(
+    /// An installation on SQLite moves to PostgreSQL as the README says: the bridge
+    /// stopped, `migrate-storage` copies its database and checks the copy, the
+    /// configuration names `storage.url`, and the bridge started again finds everything:
+    /// an invitation pending from before is answered, consent holds, the disclosure
+    /// record is the same.
+    async fn a_sqlite_installation_moves_to_postgresql(kind) {
+        let (server, mut bridge, mut arcade, mut c) =
+            world(kind, "alice", &["bob", "dave"], "").await;
+        let reply = invite(&mut arcade, "alice", &["bob"], "600").await;
+        let first = result_field(&reply, "invite");
+        let (bob_id, _) = invitation(&mut c[1]).await;
+        let said = say(&mut c[1], &format!("accept {bob_id}")).await;
+        assert!(said.starts_with("You accepted"), "{said}");
+        news(&mut arcade).await;
+        let kept = invite(&mut arcade, "alice", &["dave"], "600").await;
+        let kept_id = result_field(&kept, "invite");
+        let (dave_id, _) = invitation(&mut c[2]).await;
+        crate::directory::status_until(&mut arcade, "bob@example.test", "available").await;
+        bridge.terminate().await.unwrap();
+        let audit_before = bridge.cli(&["audit"]).unwrap();
+        assert!(audit_before.contains(ARCADE), "{audit_before}");
+
+        let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+        let out = std::process::Command::new(crate::support::binary())
+            .args(["migrate-storage", "--from"])
+            .arg(bridge.database_path())
+            .args(["--to", &db.url])
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(printed.contains("every count and checksum the same"), "{printed}");
+        for table in ["consent", "invite", "prompt", "audit", "platform", "meta"] {
+            let line = printed.lines().find(|l| l.starts_with(table)).unwrap_or_else(|| panic!("{printed}"));
+            let rows: Vec<&str> = line.split_whitespace().collect();
+            assert!(rows[1] != "0" && rows[1] == rows[2], "{line}");
+        }
+
+        let config = std::fs::read_to_string(bridge.config_path()).unwrap();
+        let path_line = config.lines().find(|l| l.starts_with("path = ")).unwrap().to_owned();
+        let config = config.replace(&path_line, &format!("url = \"{}\"", db.url));
+        std::fs::write(bridge.config_path(), config).unwrap();
+        std::fs::remove_file(bridge.database_path()).unwrap();
+        bridge.start_again().unwrap();
+        bridge.wait_for_count(crate::support::LINK_UP, 2, T).await.unwrap();
+        assert!(bridge.log().contains("kind=\"postgresql\""), "{}", bridge.log_tail(20));
+        if kind == crate::support::ServerKind::Ejabberd {
+            for client in c.iter_mut() {
+                client.send_presence(None, None).await.unwrap();
+            }
+        }
+        let mut said = String::new();
+        for _ in 0..50 {
+            said = say(&mut c[2], &format!("accept {dave_id}")).await;
+            if !said.contains("being answered") && !said.contains("There is no") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
+        let told = news(&mut arcade).await;
+        assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
+        let status = command(&mut arcade, "invite-status", &[("invite", &first)], None).await;
+        assert_eq!(result_field(&status, "outcome"), "ready");
+        crate::directory::status_until(&mut arcade, "bob@example.test", "available").await;
+        let audit_after = bridge.cli(&["audit"]).unwrap();
+        for line in audit_before.lines().filter(|l| l.contains(ARCADE)) {
+            assert!(audit_after.contains(line), "{line} is gone:\n{audit_after}");
+        }
+        drop((server, bridge));
+    }
+);
+
+on_both_servers!(
     /// A muted host, a host declined too often, a host over its hourly rate, and users
     /// who do not share: their invitations are not sent, and the platform is told why.
     async fn the_abuse_limits_and_consent(kind) {
