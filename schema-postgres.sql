@@ -160,3 +160,11 @@ CREATE TABLE news (
 CREATE INDEX news_by_platform ON news (platform, id);
 ALTER TABLE platform ADD COLUMN webhook_url TEXT;
 ALTER TABLE platform ADD COLUMN webhook_secret TEXT;
+
+-- migration 10: the leader's lease
+CREATE TABLE lease (
+    name       TEXT PRIMARY KEY NOT NULL,
+    term       BIGINT NOT NULL,
+    holder     TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);

@@ -183,3 +183,16 @@ CREATE INDEX news_by_platform ON news (platform, id);
 -- with (shown once, when set).
 ALTER TABLE platform ADD COLUMN webhook_url TEXT;
 ALTER TABLE platform ADD COLUMN webhook_secret TEXT;
+
+-- migration 10: the leader's lease
+-- Bridges sharing one database (PostgreSQL, on several machines) take turns: the one
+-- holding this lease links to the chat server and writes; the others wait. The term
+-- grows at each change of holder, and every write of the holder's checks it, so a
+-- holder that was paused past its lease writes nothing once another took over.
+-- expires_ms: milliseconds since the Unix epoch, by the database's clock.
+CREATE TABLE lease (
+    name       TEXT PRIMARY KEY NOT NULL,   -- 'leader'
+    term       INTEGER NOT NULL,
+    holder     TEXT NOT NULL,               -- host/pid/random of the bridge holding it
+    expires_ms INTEGER NOT NULL
+) STRICT;

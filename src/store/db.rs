@@ -495,6 +495,18 @@ impl Tx<'_> {
             Tx::Postgres(tx, statements) => pg_execute(tx, statements, sql, args),
         }
     }
+
+    pub fn query<T>(
+        &mut self,
+        sql: &str,
+        args: &[Param<'_>],
+        read: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        match self {
+            Tx::Sqlite(tx) => sqlite_query(tx, sql, args, read),
+            Tx::Postgres(tx, statements) => pg_query(tx, statements, sql, args, read),
+        }
+    }
 }
 
 #[cfg(test)]

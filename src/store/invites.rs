@@ -151,7 +151,7 @@ impl Store {
     /// consent requests answered before it; how many invites went. Run with the
     /// disclosure record's age (`privacy.audit_days`), far past any expiry.
     pub fn prune_invites(&mut self, before: u32) -> Result<usize, StoreError> {
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             tx.execute(
                 "DELETE FROM prompt WHERE invite IN (SELECT id FROM invite WHERE created_at < ?1)",
                 args![before],

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod db;
 mod invites;
 mod job;
+mod lease;
 pub mod migrations;
 mod news;
 mod platforms;
@@ -29,6 +30,7 @@ use db::{args, Db};
 
 pub use invites::{InviteRecord, InviteState};
 pub use job::{Batch, Done, Job};
+pub use lease::Fence;
 pub use migrations::SCHEMA_VERSION;
 pub use news::{NewsRecord, Webhook};
 pub use platforms::{PlatformRecord, TokenRecord};
@@ -63,6 +65,9 @@ pub enum StoreError {
     /// A change that no longer applies (a prompt answered meanwhile).
     #[error("{0}")]
     Conflict(String),
+    /// The write of a bridge whose lease another bridge took over.
+    #[error("this bridge's lease (term {term}) was taken over by another bridge; it writes nothing more")]
+    Fenced { term: i64 },
 }
 
 /// PostgreSQL's own message, with its detail, rather than only "db error".
@@ -108,6 +113,8 @@ const AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
 pub struct Store {
     db: Db,
+    /// The lease its writes check, once it holds one.
+    fence: Option<Fence>,
 }
 
 impl Store {
@@ -125,6 +132,7 @@ impl Store {
         migrations::migrate_postgres(&mut pg.client)?;
         Ok(Store {
             db: Db::Postgres(Box::new(RefCell::new(pg))),
+            fence: None,
         })
     }
 
@@ -203,6 +211,7 @@ impl Store {
         migrations::migrate(&mut conn)?;
         Ok(Store {
             db: Db::Sqlite(conn),
+            fence: None,
         })
     }
 
@@ -369,7 +378,7 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             for write in writes {
                 apply(tx, write)?;
             }
@@ -395,7 +404,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             for (jid, at) in batch {
                 tx.execute(upsert, args![jid, *at])?;
             }

@@ -113,7 +113,7 @@ impl Store {
 
     /// Marks events delivered at `at`, in one transaction.
     pub fn news_delivered(&mut self, ids: &[i64], at: u32) -> Result<(), StoreError> {
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             for id in ids {
                 tx.execute(
                     "UPDATE news SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
@@ -128,32 +128,34 @@ impl Store {
     /// Records a failed attempt: the next one is due at `next_at`; with `give_up`, none
     /// is (delivery failed for good).
     pub fn news_attempt_failed(
-        &self,
+        &mut self,
         id: i64,
         (at, next_at): (u32, u32),
         error: &str,
         give_up: bool,
     ) -> Result<(), StoreError> {
-        self.db.execute(
-            "UPDATE news SET attempts = attempts + 1, next_at = ?2, last_error = ?3,
-             failed_at = CASE WHEN ?4 = 1 THEN CAST(?5 AS BIGINT) ELSE NULL END WHERE id = ?1",
-            args![id, next_at, error, give_up, at],
-        )?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE news SET attempts = attempts + 1, next_at = ?2, last_error = ?3,
+                 failed_at = CASE WHEN ?4 = 1 THEN CAST(?5 AS BIGINT) ELSE NULL END WHERE id = ?1",
+                args![id, next_at, error, give_up, at],
+            )
+        })?;
         Ok(())
     }
 
     /// Deletes events older than `before`, and each platform's oldest past the newest
     /// `cap`; the number deleted.
-    pub fn prune_news(&self, before: u32, cap: usize) -> Result<usize, StoreError> {
-        let old = self
-            .db
-            .execute("DELETE FROM news WHERE at < ?1", args![before])?;
-        let over = self.db.execute(
-            "DELETE FROM news WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER
-             (PARTITION BY platform ORDER BY id DESC) AS n FROM news) AS ranked WHERE n > ?1)",
-            args![cap as i64],
-        )?;
-        Ok(old + over)
+    pub fn prune_news(&mut self, before: u32, cap: usize) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let old = tx.execute("DELETE FROM news WHERE at < ?1", args![before])?;
+            let over = tx.execute(
+                "DELETE FROM news WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER
+                 (PARTITION BY platform ORDER BY id DESC) AS n FROM news) AS ranked WHERE n > ?1)",
+                args![cap as i64],
+            )?;
+            Ok(old + over)
+        })
     }
 
     /// Sets (or, with `None`, removes) a platform's webhook; `false` if there is no such

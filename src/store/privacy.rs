@@ -167,7 +167,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(());
         }
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             for id in ids {
                 tx.execute(
                     "UPDATE prompt SET sent_at = ?2 WHERE id = ?1 AND sent_at IS NULL",
@@ -215,7 +215,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        self.db.transaction(|tx| {
+        self.write(|tx| {
             for r in records {
                 tx.execute(
                     r#"INSERT INTO audit (at, platform, "user", command) VALUES (?1, ?2, ?3, ?4)"#,
@@ -253,13 +253,15 @@ impl Store {
     /// Deletes records older than `before`; how many went. Records are appended in time
     /// order, so the old ones are the rows before the first that is not old: found by
     /// reading from the start, and deleted by rowid.
-    pub fn prune_audit(&self, before: u32) -> Result<usize, StoreError> {
-        self.db.execute(
-            "DELETE FROM audit WHERE rowid < coalesce(
-               (SELECT rowid FROM audit WHERE at >= ?1 ORDER BY rowid LIMIT 1),
-               (SELECT max(rowid) + 1 FROM audit))",
-            args![before],
-        )
+    pub fn prune_audit(&mut self, before: u32) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM audit WHERE rowid < coalesce(
+                   (SELECT rowid FROM audit WHERE at >= ?1 ORDER BY rowid LIMIT 1),
+                   (SELECT max(rowid) + 1 FROM audit))",
+                args![before],
+            )
+        })
     }
 
     /// The platforms outside the registry that asked, and when they last did.
@@ -281,9 +283,8 @@ impl Store {
     }
 
     /// Forgets the platforms that last asked before `before`.
-    pub fn prune_askers(&self, before: u32) -> Result<usize, StoreError> {
-        self.db
-            .execute("DELETE FROM asker WHERE last_at < ?1", args![before])
+    pub fn prune_askers(&mut self, before: u32) -> Result<usize, StoreError> {
+        self.write(|tx| tx.execute("DELETE FROM asker WHERE last_at < ?1", args![before]))
     }
 }
 
