@@ -108,3 +108,7 @@ Component "game.example.org"
     -- The same secret as in the file named by server.secret_file in the bridge's config.
     component_secret = "change-me-to-a-long-random-secret"
     modules_enabled = { "privilege" }
+    -- A new connection of the bridge replaces one Prosody still holds: a standby bridge
+    -- taking over (see the README), or the bridge itself after a network failure, is let
+    -- in at once instead of being refused until Prosody notices the old one is dead.
+    component_conflict_resolve = "kick_old"

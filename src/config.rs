@@ -386,6 +386,12 @@ impl Default for RawLink {
 struct RawStorage {
     path: Option<PathBuf>,
     url: Option<String>,
+    #[serde(default = "default_lease_secs")]
+    lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    5
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -506,6 +512,8 @@ pub struct Config {
     /// Where the durable state lives: `storage.path` (SQLite) or `storage.url`
     /// (PostgreSQL).
     pub storage: crate::store::Location,
+    /// `storage.lease_secs`: how long the active bridge's lease lasts unrenewed.
+    pub lease: std::time::Duration,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     pub limits: LimitsConfig,
@@ -920,6 +928,13 @@ impl Config {
                 "rights.url_schemes lists {bad:?}; open-url sends web pages and the like: https, http, xmpp, mailto or geo (launch URIs are set per platform with the platform CLI)"
             )));
         }
+        if !(2..=60).contains(&raw.storage.lease_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "storage.lease_secs is {}; between 2 and 60 (a standby takes over within about this long after the active bridge is gone)",
+                raw.storage.lease_secs
+            )));
+        }
+        let lease = std::time::Duration::from_secs(raw.storage.lease_secs);
         let storage = storage_location(raw.storage)?;
         Ok(Config {
             component_name: raw
@@ -977,6 +992,7 @@ impl Config {
                 max_outgoing_stanza_bytes: kib(link.max_outgoing_stanza_kib),
             },
             storage,
+            lease,
             log_level: raw.logging.level,
             log_format: raw.logging.format,
             limits: LimitsConfig {

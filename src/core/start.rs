@@ -111,6 +111,17 @@ impl Core {
         }
     }
 
+    /// Keeps its figures in these (shared with the operator's listener, made before the
+    /// core was).
+    pub fn share(
+        &mut self,
+        http: std::sync::Arc<crate::health::HttpStats>,
+        histograms: std::sync::Arc<crate::health::Histograms>,
+    ) {
+        self.state.health.http = http;
+        self.state.health.histograms = histograms;
+    }
+
     /// From now on the database is away: jobs leave in the outbox for a storage worker,
     /// which is given the store returned, and their outcomes come back as
     /// [`Input::Stored`]s. (`None`: it was away already.)

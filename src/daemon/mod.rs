@@ -36,6 +36,9 @@ pub enum RunError {
     Link(#[from] FatalLinkError),
     #[error("cannot start: {0}")]
     Start(String),
+    /// Another bridge took the lease over, or it could not be renewed in time.
+    #[error("stepped down: {0}")]
+    SteppedDown(String),
 }
 
 /// Longest sleep of the core thread when no timer is due: bounds how late a timer set
@@ -71,6 +74,29 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     let (events_tx, events_rx) = mpsc::channel::<Vec<Input>>(INPUT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel::<Stanzas>(OUTPUT_QUEUE);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown_tx = Arc::new(shutdown_tx);
+    let notifier = notify::Notifier::from_env().map(Arc::new);
+    // The operator's listener answers from the start: a standby says so.
+    let role = Arc::new(crate::health::Role::default());
+    let http_stats = Arc::<crate::health::HttpStats>::default();
+    let histograms = Arc::<crate::health::Histograms>::default();
+    if let Some(metrics) = &config.metrics {
+        let listener = tokio::net::TcpListener::bind(metrics.listen)
+            .await
+            .map_err(|e| {
+                RunError::Start(format!(
+                    "cannot listen for metrics on {} (metrics.listen): {e}",
+                    metrics.listen
+                ))
+            })?;
+        let ops = crate::http::ops::Ops::new(
+            events_tx.downgrade(),
+            histograms.clone(),
+            http_stats.clone(),
+            role.clone(),
+        );
+        tokio::spawn(crate::http::ops::serve(listener, ops, shutdown_rx.clone()));
+    }
 
     let max_stanza_bytes = config.link.max_outgoing_stanza_bytes;
     // The privacy page's links: a fresh key each start.
@@ -85,17 +111,34 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         page: page.clone(),
         ..core_config(&config)
     };
-    let (location, seeds) = (config.storage.clone(), config.platforms.clone());
     // The database is opened, and the core built from it, off the runtime: PostgreSQL's
     // client blocks.
-    let (core, schema_version) = off_runtime(move || {
-        let store = Store::open_at(&location)?;
+    let location = config.storage.clone();
+    let store = off_runtime(move || Store::open_at(&location)).await??;
+    let holder = holder_name();
+    let Some((store, fence)) = lead(
+        store,
+        &holder,
+        config.lease,
+        &role,
+        (&mut signals, notifier.as_deref()),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let seeds = config.platforms.clone();
+    let core_fence = fence.clone();
+    let (mut core, schema_version) = off_runtime(move || {
+        let mut store = store;
+        store.fence(core_fence);
         seed_registry(&store, &seeds);
         let schema_version = store.schema_version()?;
         let core = Core::new(core_config, store, SystemTime::now(), random_u64());
         Ok::<_, RunError>((core, schema_version))
     })
     .await??;
+    core.share(http_stats.clone(), histograms.clone());
     let checkpointer = match &config.storage {
         crate::store::Location::Sqlite(path) => Some(crate::store::Checkpointer::start(path)?),
         crate::store::Location::Postgres(_) => None,
@@ -106,6 +149,19 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         schema_version,
         "database ready"
     );
+    // The lease is renewed on a connection of its own, whatever the core's jobs wait for.
+    let (lost_tx, mut lost) = watch::channel(None::<String>);
+    {
+        let location = config.storage.clone();
+        let keeper = off_runtime(move || Store::open_at(&location)).await??;
+        tokio::spawn(keep_lease(
+            keeper,
+            fence.clone(),
+            config.lease,
+            (lost_tx, shutdown_tx.clone()),
+            shutdown_rx.clone(),
+        ));
+    }
     let queue = core.state().health.link_queue.clone();
     // The HTTP door's answers come from the core's thread; its requests go in as inputs.
     let waiting = Arc::new(crate::http::Waiting::default());
@@ -114,14 +170,19 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     if let Some(http) = &config.http {
         let shared = Arc::new(crate::http::webhook::Shared {
             store: {
-                let location = config.storage.clone();
-                Arc::new(std::sync::Mutex::new(
-                    off_runtime(move || Store::open_at(&location)).await??,
-                ))
+                let (location, fence) = (config.storage.clone(), fence.clone());
+                let store = off_runtime(move || {
+                    Store::open_at(&location).map(|mut store| {
+                        store.fence(fence);
+                        store
+                    })
+                })
+                .await??;
+                Arc::new(std::sync::Mutex::new(store))
             },
             allow: http.webhook_allow.clone(),
-            stats: core.state().health.http.clone(),
-            histograms: core.state().health.histograms.clone(),
+            stats: http_stats.clone(),
+            histograms: histograms.clone(),
             wake: news_rx.clone(),
         });
         tokio::spawn(crate::http::webhook::run(
@@ -149,22 +210,6 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
             links,
             shutdown_rx.clone(),
         ));
-    }
-    if let Some(metrics) = &config.metrics {
-        let listener = tokio::net::TcpListener::bind(metrics.listen)
-            .await
-            .map_err(|e| {
-                RunError::Start(format!(
-                    "cannot listen for metrics on {} (metrics.listen): {e}",
-                    metrics.listen
-                ))
-            })?;
-        let ops = crate::http::ops::Ops::new(
-            events_tx.downgrade(),
-            core.state().health.histograms.clone(),
-            core.state().health.http.clone(),
-        );
-        tokio::spawn(crate::http::ops::serve(listener, ops, shutdown_rx.clone()));
     }
     // Answers of the server's HTTP API come back as inputs, as long as the link's sender
     // lives (a weak one: it must not keep the core waiting at shutdown).
@@ -216,9 +261,8 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         shutdown_rx.clone(),
         queue,
     ));
-    let notifier = notify::Notifier::from_env().map(Arc::new);
     if let Some(notifier) = &notifier {
-        notifier.send("READY=1\nSTATUS=started; connecting to the server");
+        notifier.send("READY=1\nSTATUS=holding the lease; connecting to the server");
         tokio::spawn(watch_core(
             notifier.clone(),
             notify::watchdog_interval(),
@@ -228,10 +272,17 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     }
     let mut running = config;
 
+    let mut stepped_down = None;
     let link_result = loop {
         let signal = tokio::select! {
             result = &mut link => break link_outcome(result),
             signal = signals.next() => signal,
+            _ = lost.changed() => {
+                let why = lost.borrow().clone().unwrap_or_default();
+                error!(%why, "this bridge no longer holds the lease: it stops, and its service manager starts it again as a standby");
+                stepped_down = Some(why);
+                "lease lost"
+            }
         };
         if signal == "SIGHUP" {
             if let Some(notifier) = &notifier {
@@ -297,9 +348,232 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         (None, None) => return link_result,
     };
     drop(checkpointer);
-    off_runtime(move || store.close()).await??;
+    let clean = stepped_down.is_none();
+    off_runtime(move || {
+        if clean {
+            // A standby takes over at once rather than when the lease runs out.
+            if let Err(e) = store.release(&fence) {
+                warn!(error = %e, "cannot give up the lease; a standby takes over when it runs out");
+            }
+        }
+        store.close()
+    })
+    .await??;
     info!("database closed");
-    link_result
+    match stepped_down {
+        Some(why) => Err(RunError::SteppedDown(why)),
+        None => link_result,
+    }
+}
+
+/// The machine's name in the lease: `XMPP_GAME_BRIDGE_NODE`, or the host name.
+fn node_name() -> String {
+    std::env::var("XMPP_GAME_BRIDGE_NODE")
+        .ok()
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "host".to_owned())
+}
+
+/// This process on this machine, as the lease names its holder.
+fn holder_name() -> String {
+    format!(
+        "{}/{}/{:08x}",
+        node_name(),
+        std::process::id(),
+        random_u64() as u32
+    )
+}
+
+/// Whether `holder` (as [`holder_name`] names it) was a process of this machine that is
+/// no longer running.
+fn gone_from_here(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, '/');
+    let (_, pid, host) = (parts.next(), parts.next(), parts.next());
+    match (host, pid.and_then(|p| p.parse::<u32>().ok())) {
+        (Some(host), Some(pid)) if host == node_name() && pid != std::process::id() => {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
+}
+
+/// How often a standby looks whether the lease is free.
+fn standby_look(lease: Duration) -> Duration {
+    (lease / 5).clamp(Duration::from_millis(200), Duration::from_secs(1))
+}
+
+/// Waits for the lease: `Some` once this bridge holds it, `None` if it was asked to stop
+/// meanwhile. Meanwhile it is a standby: `/readyz` says so, and so does the service
+/// manager's status.
+async fn lead(
+    store: Store,
+    holder: &str,
+    lease: Duration,
+    role: &crate::health::Role,
+    (signals, notifier): (&mut Signals, Option<&notify::Notifier>),
+) -> Result<Option<(Store, crate::store::Fence)>, RunError> {
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let ttl = lease.as_millis() as i64;
+    let mut told = None;
+    loop {
+        let (claiming, claimant) = (store.clone(), holder.to_owned());
+        let claimed = off_runtime(move || -> Result<Result<i64, String>, StoreError> {
+            let store = claiming
+                .lock()
+                .map_err(|_| StoreError::Value("the database was poisoned".into()))?;
+            if let Some(term) = store.claim(&claimant, None, ttl)? {
+                return Ok(Ok(term));
+            }
+            let lease = store.lease()?;
+            if let Some((gone, ..)) = lease.as_ref().filter(|(h, ..)| gone_from_here(h)) {
+                // A process of this machine that is no longer there (killed, crashed):
+                // its lease need not run out first.
+                info!(holder = %gone, "the lease's holder was a process of this machine that is gone; its lease ends now");
+                store.expire(gone)?;
+                if let Some(term) = store.claim(&claimant, None, ttl)? {
+                    return Ok(Ok(term));
+                }
+            }
+            Ok(Err(lease.map_or_else(
+                || "nobody".to_owned(),
+                |(holder, term, left)| format!("{holder} (term {term}, {left} ms left)"),
+            )))
+        })
+        .await?;
+        let held_by = match claimed {
+            Ok(Ok(term)) => {
+                info!(holder, term, "this bridge holds the lease: it serves");
+                role.leader();
+                let store = Arc::try_unwrap(store)
+                    .map_err(|_| RunError::Start("the database is still in use".to_owned()))?
+                    .into_inner()
+                    .map_err(|_| RunError::Start("the database was poisoned".to_owned()))?;
+                let fence = crate::store::Fence {
+                    holder: holder.to_owned(),
+                    term,
+                };
+                return Ok(Some((store, fence)));
+            }
+            Ok(Err(held_by)) => held_by,
+            Err(e) => format!("unknown: the database cannot be asked ({e})"),
+        };
+        let who = held_by.split(' ').next().unwrap_or_default().to_owned();
+        if told.as_deref() != Some(who.as_str()) {
+            info!(lease = %held_by, "standby: another bridge holds the lease; this one takes over when it lapses");
+            if let Some(notifier) = notifier {
+                notifier.send(&format!("READY=1\nSTATUS=standby: {who} holds the lease"));
+            }
+            told = Some(who.clone());
+        }
+        role.standby(&who);
+        tokio::select! {
+            _ = tokio::time::sleep(standby_look(lease)) => {}
+            signal = signals.next() => {
+                if signal != "SIGHUP" {
+                    info!(signal, "stopped while standby");
+                    if let Some(notifier) = notifier {
+                        notifier.send("STOPPING=1");
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// A renewal of the lease under way: when it was asked for, and its answer to come.
+type Renewal = (
+    tokio::time::Instant,
+    tokio::task::JoinHandle<Result<Option<i64>, StoreError>>,
+);
+
+/// Renews the lease every third of its time until `shutdown`; if it was taken over or
+/// could not be renewed before it would run out, stops the bridge at once (the link does
+/// not connect again) and says why on `lost`.
+async fn keep_lease(
+    store: Store,
+    fence: crate::store::Fence,
+    lease: Duration,
+    (lost, stop): (watch::Sender<Option<String>>, Arc<watch::Sender<bool>>),
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let step_down = |why: String| {
+        let _ = stop.send(true);
+        let _ = lost.send(Some(why));
+    };
+    let store = Arc::new(std::sync::Mutex::new(store));
+    let ttl = lease.as_millis() as i64;
+    let every = lease / 3;
+    // Counted from when a renewal was asked for, not answered: on the safe side.
+    let mut renewed = tokio::time::Instant::now();
+    let give_up = lease.saturating_sub(lease / 5);
+    let mut pending: Option<Renewal> = None;
+    let mut next = tokio::time::Instant::now() + every;
+    loop {
+        let now = tokio::time::Instant::now();
+        if pending.is_none() && now >= next {
+            let (store, fence) = (store.clone(), fence.clone());
+            pending = Some((
+                now,
+                tokio::task::spawn_blocking(move || {
+                    let store = store
+                        .lock()
+                        .map_err(|_| StoreError::Value("the database was poisoned".into()))?;
+                    store.claim(&fence.holder, Some(fence.term), ttl)
+                }),
+            ));
+        }
+        let deadline = renewed + give_up;
+        let wake = if pending.is_some() {
+            deadline
+        } else {
+            next.min(deadline)
+        };
+        let outcome = match pending.as_mut() {
+            Some((_, handle)) => tokio::select! {
+                done = handle => Some(done),
+                _ = tokio::time::sleep_until(wake) => None,
+                _ = shutdown.changed() => return,
+            },
+            None => tokio::select! {
+                _ = tokio::time::sleep_until(wake) => None,
+                _ = shutdown.changed() => return,
+            },
+        };
+        if let Some(done) = outcome {
+            let asked = pending.take().map_or(renewed, |(asked, _)| asked);
+            match done {
+                Ok(Ok(Some(term))) if term == fence.term => {
+                    renewed = asked;
+                    next = renewed + every;
+                }
+                Ok(Ok(_)) => {
+                    step_down("another bridge took the lease over".to_owned());
+                    return;
+                }
+                Ok(Err(e)) => {
+                    warn!(error = %e, "cannot renew the lease; trying again");
+                    next = tokio::time::Instant::now() + every / 4;
+                }
+                Err(e) => {
+                    warn!(error = %e, "the lease's renewal was lost; trying again");
+                    next = tokio::time::Instant::now();
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= renewed + give_up {
+            step_down(format!(
+                "the lease could not be renewed for {} ms; it runs out soon",
+                give_up.as_millis()
+            ));
+            return;
+        }
+    }
 }
 
 fn link_outcome(
@@ -484,7 +758,21 @@ fn storage_worker(
     core: mpsc::WeakSender<Vec<Input>>,
 ) -> Store {
     while let Ok((ticket, job)) = jobs.recv() {
-        let result = job.run(&mut store);
+        let mut result = job.run(&mut store);
+        // A passing failure of the database (a lost connection, a lock waited for too
+        // long) is tried again, twice, before the core hears of it.
+        for pause in [100, 400] {
+            match &result {
+                Err(StoreError::Postgres(_) | StoreError::Connect { .. }) => {
+                    std::thread::sleep(Duration::from_millis(pause));
+                    result = job.run(&mut store);
+                }
+                _ => break,
+            }
+        }
+        if let Err(e @ StoreError::Fenced { .. }) = &result {
+            warn!(error = %e, "a write was refused");
+        }
         let stored = crate::core::storage::Stored {
             ticket,
             job,

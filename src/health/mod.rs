@@ -326,3 +326,34 @@ impl Health {
         }
     }
 }
+
+/// Whether this bridge serves or waits for the lease, as the operator's listener tells.
+#[derive(Debug, Default)]
+pub struct Role {
+    /// 0 starting, 1 standby, 2 leader.
+    state: std::sync::atomic::AtomicU8,
+    /// Who holds the lease, as the standby last saw.
+    holder: std::sync::Mutex<String>,
+}
+
+impl Role {
+    pub fn standby(&self, holder: &str) {
+        self.state.store(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut held) = self.holder.lock() {
+            holder.clone_into(&mut held);
+        }
+    }
+
+    pub fn leader(&self) {
+        self.state.store(2, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `Some(holder)` while this bridge waits as a standby (`Some("")` while it starts).
+    pub fn waiting_for(&self) -> Option<String> {
+        match self.state.load(std::sync::atomic::Ordering::Relaxed) {
+            2 => None,
+            0 => Some(String::new()),
+            _ => Some(self.holder.lock().map(|h| h.clone()).unwrap_or_default()),
+        }
+    }
+}

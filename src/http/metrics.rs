@@ -79,6 +79,7 @@ pub fn render(snapshot: &Snapshot, histograms: &Histograms, openmetrics: bool) -
         &[],
         u64::from(snapshot.unready.is_empty()),
     );
+    leader(&mut out, true);
     let answers = histograms.answers();
     out.histogram_head(
         &format!("{PREFIX}answer_seconds"),
@@ -134,6 +135,35 @@ pub fn render(snapshot: &Snapshot, histograms: &Histograms, openmetrics: bool) -
         out.text.push_str("# EOF\n");
     }
     out.text
+}
+
+/// The exposition of a standby bridge: it is no leader, and its process.
+pub fn standby(openmetrics: bool) -> String {
+    let mut out = Exposition {
+        text: String::with_capacity(2 * 1024),
+        openmetrics,
+    };
+    leader(&mut out, false);
+    out.gauge(
+        &format!("{PREFIX}ready"),
+        "Whether the bridge can serve (1): link up, grants in, database writable; /readyz says why not",
+        &[],
+        0,
+    );
+    process(&mut out);
+    if openmetrics {
+        out.text.push_str("# EOF\n");
+    }
+    out.text
+}
+
+fn leader(out: &mut Exposition, leader: bool) {
+    out.gauge(
+        &format!("{PREFIX}leader"),
+        "Whether this bridge holds the lease and serves (1) or waits as a standby (0)",
+        &[],
+        u64::from(leader),
+    );
 }
 
 /// The process's own figures, named as Prometheus' client libraries name them, read

@@ -67,6 +67,8 @@ pub struct Ops {
     events: mpsc::WeakSender<Vec<Input>>,
     histograms: Arc<Histograms>,
     stats: Arc<HttpStats>,
+    /// Whether the bridge serves, or waits as a standby.
+    role: Arc<crate::health::Role>,
     /// The core's last snapshot and when it was taken: requests within [`FRESH`] of it
     /// share it, and those that come meanwhile wait for the one look under way, so that
     /// however many ask, the core is asked at most once per [`FRESH`].
@@ -81,11 +83,13 @@ impl Ops {
         events: mpsc::WeakSender<Vec<Input>>,
         histograms: Arc<Histograms>,
         stats: Arc<HttpStats>,
+        role: Arc<crate::health::Role>,
     ) -> Ops {
         Ops {
             events,
             histograms,
             stats,
+            role,
             recent: tokio::sync::Mutex::new(None),
         }
     }
@@ -162,6 +166,22 @@ impl Ops {
         if path == "/healthz" {
             return plain(StatusCode::OK, "ok\n".to_owned());
         }
+        if let Some(holder) = self.role.waiting_for() {
+            let openmetrics = super::metrics::wants_openmetrics(
+                request.headers().get(ACCEPT).map(HeaderValue::as_bytes),
+            );
+            return match path {
+                "/metrics" => metrics_response(super::metrics::standby(openmetrics), openmetrics),
+                _ if holder.is_empty() => plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: starting (opening the database, looking at the lease)\n".to_owned(),
+                ),
+                _ => plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("standby: another bridge holds the lease ({holder}); this one takes over when it lapses\n"),
+                ),
+            };
+        }
         let Some(snapshot) = self.snapshot().await else {
             return plain(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -188,17 +208,21 @@ impl Ops {
             request.headers().get(ACCEPT).map(HeaderValue::as_bytes),
         );
         let text = super::metrics::render(&snapshot, &self.histograms, openmetrics);
-        let mut response = Response::new(Body::whole(text));
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(if openmetrics {
-                super::metrics::OPENMETRICS
-            } else {
-                super::metrics::TEXT
-            }),
-        );
-        response
+        metrics_response(text, openmetrics)
     }
+}
+
+fn metrics_response(text: String, openmetrics: bool) -> Response<Body> {
+    let mut response = Response::new(Body::whole(text));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(if openmetrics {
+            super::metrics::OPENMETRICS
+        } else {
+            super::metrics::TEXT
+        }),
+    );
+    response
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {

@@ -222,6 +222,20 @@ pub fn compare(from: &Path, to: &str) -> Result<Vec<Compared>, StoreError> {
     Ok(compared)
 }
 
+/// Every table of the PostgreSQL database at `url`: its rows and their checksum (as
+/// [`compare`] reads them): what a test compares before and after, to see whether
+/// anything wrote.
+pub fn fingerprint(url: &str) -> Result<Vec<(&'static str, usize, String)>, StoreError> {
+    let target = Store::connect(url)?;
+    TABLES
+        .iter()
+        .map(|table| {
+            let (rows, sum) = digest(&target.db, table, Side::Postgres)?;
+            Ok((table.name, rows, sum))
+        })
+        .collect()
+}
+
 fn open_source(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     let conn = rusqlite::Connection::open_with_flags(
         path,

@@ -242,6 +242,8 @@ pub(crate) fn to_postgres(sql: &str) -> String {
 
 /// How long a connection to PostgreSQL may take, unless the URL says.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a bridge's session may sit idle in a transaction, or wait for a lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Idle time before TCP keepalives probe a PostgreSQL connection.
 const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -250,7 +252,8 @@ const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 const MAX_STATEMENTS: usize = 256;
 
 pub(crate) struct Postgres {
-    pub(crate) client: postgres::Client,
+    /// `None` only once dropped (see `Drop`).
+    client: Option<postgres::Client>,
     statements: HashMap<String, postgres::Statement>,
     /// Where it connects again after the connection was lost.
     url: String,
@@ -275,21 +278,64 @@ impl Postgres {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
-        let client = config.connect(postgres::NoTls).map_err(failed)?;
+        let mut client = config.connect(postgres::NoTls).map_err(failed)?;
+        // A bridge paused in the middle of a transaction (its lease check holds the lease's
+        // row) must not keep a standby from taking over: its transaction ends after this
+        // long idle, and nobody waits longer than this for a lock.
+        client.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = {ms}; SET lock_timeout = {ms}",
+            ms = LOCK_WAIT.as_millis()
+        ))?;
         Ok(Postgres {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
             url: url.to_owned(),
         })
     }
 
+    /// The connection.
+    pub(crate) fn client(&mut self) -> Result<&mut postgres::Client, StoreError> {
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::Value("the connection to PostgreSQL is closed".into()))
+    }
+
+    /// Closes the connection cleanly.
+    pub(crate) fn close(mut self) -> Result<(), StoreError> {
+        match self.client.take() {
+            Some(client) => Ok(client.close()?),
+            None => Ok(()),
+        }
+    }
+
     /// Connects again if the connection was lost: the store's next call after a
     /// database restart or a failover of PostgreSQL works again.
     fn alive(&mut self) -> Result<(), StoreError> {
-        if self.client.is_closed() {
-            *self = Postgres::connect(&self.url)?;
+        if self.client.as_ref().is_none_or(postgres::Client::is_closed) {
+            let fresh = Postgres::connect(&self.url)?;
+            self.client = fresh.client_taken();
+            self.statements.clear();
         }
         Ok(())
+    }
+
+    fn client_taken(mut self) -> Option<postgres::Client> {
+        self.client.take()
+    }
+}
+
+/// PostgreSQL's blocking client ends its connection on a runtime of its own, which
+/// cannot run inside another: dropped on the bridge's runtime (a task that held a store),
+/// it is dropped on a thread of its own instead.
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("postgres-close".to_owned())
+                    .spawn(move || drop(client));
+            }
+        }
     }
 }
 
@@ -413,7 +459,13 @@ impl Db {
             Db::Postgres(pg) => {
                 let pg = &mut *pg.borrow_mut();
                 pg.alive()?;
-                pg_execute(&mut pg.client, &mut pg.statements, sql, args)
+                let Postgres {
+                    client, statements, ..
+                } = pg;
+                let client = client
+                    .as_mut()
+                    .ok_or_else(|| StoreError::Value("closed".into()))?;
+                pg_execute(client, statements, sql, args)
             }
         }
     }
@@ -430,7 +482,13 @@ impl Db {
             Db::Postgres(pg) => {
                 let pg = &mut *pg.borrow_mut();
                 pg.alive()?;
-                pg_query(&mut pg.client, &mut pg.statements, sql, args, read)
+                let Postgres {
+                    client, statements, ..
+                } = pg;
+                let client = client
+                    .as_mut()
+                    .ok_or_else(|| StoreError::Value("closed".into()))?;
+                pg_query(client, statements, sql, args, read)
             }
         }
     }
@@ -467,6 +525,9 @@ impl Db {
                 let Postgres {
                     client, statements, ..
                 } = pg;
+                let client = client
+                    .as_mut()
+                    .ok_or_else(|| StoreError::Value("closed".into()))?;
                 let tx = client.transaction()?;
                 let mut wrapped = Tx::Postgres(tx, statements);
                 let result = work(&mut wrapped)?;

@@ -72,6 +72,16 @@ impl Store {
         Ok(())
     }
 
+    /// Ends `holder`'s lease now, whoever asks: for a holder known to be gone (a process
+    /// of this machine that is no longer there).
+    pub fn expire(&self, holder: &str) -> Result<(), StoreError> {
+        self.db.execute(
+            "UPDATE lease SET expires_ms = 0 WHERE name = ?1 AND holder = ?2",
+            args![LEASE, holder],
+        )?;
+        Ok(())
+    }
+
     /// The lease as it is: its holder, term, and how many milliseconds it has left (by
     /// the database's clock; negative once it ran out).
     pub fn lease(&self) -> Result<Option<(String, i64, i64)>, StoreError> {
@@ -110,10 +120,9 @@ impl Store {
         });
         self.db.transaction(|tx| {
             if let Some((sql, fence)) = &check {
-                let held =
-                    tx.query(&sql, args![LEASE, fence.holder.as_str(), fence.term], |r| {
-                        r.int::<i64>(0)
-                    })?;
+                let held = tx.query(sql, args![LEASE, fence.holder.as_str(), fence.term], |r| {
+                    r.int::<i64>(0)
+                })?;
                 if held.is_empty() {
                     return Err(StoreError::Fenced { term: fence.term });
                 }

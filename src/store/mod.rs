@@ -129,7 +129,7 @@ impl Store {
     /// Connects to PostgreSQL at `url` and migrates its schema.
     pub fn connect(url: &str) -> Result<Store, StoreError> {
         let mut pg = db::Postgres::connect(url)?;
-        migrations::migrate_postgres(&mut pg.client)?;
+        migrations::migrate_postgres(pg.client()?)?;
         Ok(Store {
             db: Db::Postgres(Box::new(RefCell::new(pg))),
             fence: None,
@@ -188,13 +188,13 @@ impl Store {
     /// anything (`doctor`): its schema version, and whether its user may write it.
     pub fn inspect_postgres(url: &str) -> Result<Inspected, StoreError> {
         let mut pg = db::Postgres::connect(url)?;
-        let version = migrations::postgres_version(&mut pg.client)?;
+        let version = migrations::postgres_version(pg.client()?)?;
         let probe = if version == 0 {
             "SELECT has_database_privilege(current_database(), 'CREATE')"
         } else {
             "SELECT has_table_privilege('prompt', 'INSERT, UPDATE, DELETE')"
         };
-        let writable: bool = pg.client.query_one(probe, &[])?.try_get(0)?;
+        let writable: bool = pg.client()?.query_one(probe, &[])?.try_get(0)?;
         Ok(Inspected { version, writable })
     }
 
@@ -219,7 +219,7 @@ impl Store {
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         match &self.db {
             Db::Sqlite(conn) => Ok(migrations::user_version(conn)?),
-            Db::Postgres(pg) => migrations::postgres_version(&mut pg.borrow_mut().client),
+            Db::Postgres(pg) => migrations::postgres_version(pg.borrow_mut().client()?),
         }
     }
 
@@ -235,7 +235,7 @@ impl Store {
                     })?;
                 conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
             }
-            Db::Postgres(pg) => Ok(pg.into_inner().client.close()?),
+            Db::Postgres(pg) => pg.into_inner().close(),
         }
     }
 
@@ -246,7 +246,8 @@ impl Store {
             Db::Sqlite(conn) => conn.pragma_update(None, "query_only", read_only).unwrap(),
             Db::Postgres(pg) => pg
                 .borrow_mut()
-                .client
+                .client()
+                .unwrap()
                 .batch_execute(&format!(
                     "SET SESSION CHARACTERISTICS AS TRANSACTION {}",
                     if read_only { "READ ONLY" } else { "READ WRITE" }

@@ -20,7 +20,7 @@ const ARCADE: &str = "arcade@example.test";
 
 /// A server with the platform `arcade` and `users` online, each sharing with every
 /// platform, `host` a mutual contact of every other user; and the bridge.
-async fn world(
+pub(crate) async fn world(
     kind: crate::support::ServerKind,
     host: &str,
     users: &[&str],
@@ -30,7 +30,7 @@ async fn world(
 }
 
 /// [`world`], with the bridge's state in the PostgreSQL database at `storage_url`.
-async fn world_in(
+pub(crate) async fn world_in(
     kind: crate::support::ServerKind,
     host: &str,
     users: &[&str],
@@ -82,13 +82,18 @@ async fn world_in(
     (server, bridge, arcade, clients)
 }
 
-fn jid(user: &str) -> String {
+pub(crate) fn jid(user: &str) -> String {
     format!("{user}@example.test")
 }
 
 /// The platform invites `invitees` of `host` (all of them comma-separated; empty: the
 /// host's active peers).
-async fn invite(arcade: &mut Client, host: &str, invitees: &[&str], expiry: &str) -> Element {
+pub(crate) async fn invite(
+    arcade: &mut Client,
+    host: &str,
+    invitees: &[&str],
+    expiry: &str,
+) -> Element {
     let list: Vec<String> = invitees.iter().map(|i| jid(i)).collect();
     let mut fields = vec![
         ("host", jid(host)),
@@ -104,7 +109,7 @@ async fn invite(arcade: &mut Client, host: &str, invitees: &[&str], expiry: &str
     command(arcade, "invite", &fields, None).await
 }
 
-fn row_of(reply: &Element, user: &str) -> Row {
+pub(crate) fn row_of(reply: &Element, user: &str) -> Row {
     rows(&form(reply))
         .into_iter()
         .find(|r| r["jid"] == vec![jid(user)])
@@ -112,7 +117,7 @@ fn row_of(reply: &Element, user: &str) -> Row {
 }
 
 /// The next invite news the platform receives, as its form.
-async fn news(arcade: &mut Client) -> Element {
+pub(crate) async fn news(arcade: &mut Client) -> Element {
     let message = arcade
         .recv_matching(T, |e| {
             e.name() == "message"
@@ -124,12 +129,12 @@ async fn news(arcade: &mut Client) -> Element {
     message.get_child("x", "jabber:x:data").unwrap().clone()
 }
 
-fn one(form: &Element, var: &str) -> String {
+pub(crate) fn one(form: &Element, var: &str) -> String {
     field(form, var).join(",")
 }
 
 /// The prompt id of the invitation `user` received.
-async fn invitation(user: &mut Client) -> (String, Element) {
+pub(crate) async fn invitation(user: &mut Client) -> (String, Element) {
     let message = receive(user, "invites you to play Chess").await;
     let id = one(message.get_child("x", "jabber:x:data").unwrap(), "prompt");
     (id, message)

@@ -22,5 +22,6 @@ mod ops;
 mod rights;
 mod side_by_side;
 mod soak;
+mod standby;
 mod testbed_smoke;
 mod truth;

@@ -339,6 +339,13 @@ impl Core {
         } = committing;
         match stored {
             Ok(()) => {}
+            Err(crate::store::StoreError::Fenced { .. }) => {
+                self.state.health.stats.storage_failures += 1;
+                let failure = Failure::service_unavailable(
+                    "this bridge is handing over to another; try again in a few seconds",
+                );
+                return fail(&request, &failure, out);
+            }
             Err(crate::store::StoreError::Conflict(what)) => {
                 // Answered or closed meanwhile, by a request stored just before.
                 let failure = Failure::not_acceptable(format!("{what}; nothing was changed"));

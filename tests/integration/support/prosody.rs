@@ -232,6 +232,7 @@ VirtualHost "{domain}"
 Component "{component_jid}"
     component_secret = "{secret}"
     modules_enabled = {{ "privilege" }}
+    component_conflict_resolve = "kick_old"
 
 -- Another service of the server (a platform's own component).
 Component "lobby.{domain}"

@@ -1,0 +1,309 @@
+//! Active and standby: two bridges with one configuration on one PostgreSQL (each on a
+//! "machine" of its own: `XMPP_GAME_BRIDGE_NODE`), against a real Prosody and a real
+//! ejabberd. One holds the lease and links to the server; the other answers `/readyz`
+//! with 503 "standby" and takes over when the lease lapses: after a `kill -9`, within
+//! 10 s, with a pending invitation answered after; after a pause (SIGSTOP past the
+//! lease), the paused one writes nothing once resumed, and stops.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use xmpp_game_bridge::store::testkit::TestDatabase;
+
+use crate::directory::login;
+use crate::invites::{invitation, invite, news, one};
+use crate::rights::{command, result_field, say};
+use crate::support::http::{Http, Reply};
+use crate::support::{
+    befriend, free_ports, on_both_servers, Bridge, BridgeConfig, Client, Server, ServerKind,
+    ServerOptions, LINK_UP,
+};
+
+const T: Duration = Duration::from_secs(10);
+const ARCADE: &str = "arcade@example.test";
+/// The target: the standby answers within this long after the leader is gone.
+const TAKEOVER: Duration = Duration::from_secs(10);
+
+/// Two bridges on one database, the first the leader; the platform and three users
+/// (alice a mutual contact of bob and carol), each sharing with every platform.
+pub(crate) struct Pair {
+    /// Kept running while the pair lives.
+    pub _server: Server,
+    pub db: TestDatabase,
+    pub bridges: Vec<Bridge>,
+    pub ops: Vec<SocketAddr>,
+    pub arcade: Client,
+    pub users: Vec<Client>,
+    pub kind: ServerKind,
+}
+
+fn config(server: &Server, kind: ServerKind, url: &str, node: usize, port: u16) -> BridgeConfig {
+    BridgeConfig {
+        platforms: vec![ARCADE.to_owned()],
+        consent: "opt-in",
+        ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
+        storage_url: Some(url.to_owned()),
+        env: vec![("XMPP_GAME_BRIDGE_NODE".to_owned(), format!("node-{node}"))],
+        extra_toml: format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        ..BridgeConfig::default()
+    }
+}
+
+pub(crate) async fn pair(kind: ServerKind) -> Pair {
+    let server = Server::start_with(kind, &ServerOptions::default())
+        .await
+        .expect("server starts");
+    server
+        .register_users(&["arcade", "alice", "bob", "carol"])
+        .await
+        .unwrap();
+    let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+    let ports = free_ports(2).unwrap();
+    let ops: Vec<SocketAddr> = ports
+        .iter()
+        .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect();
+    let mut first = Bridge::start_with(&server, &config(&server, kind, &db.url, 0, ports[0]))
+        .await
+        .expect("bridge starts");
+    first.wait_connected(T).await.unwrap();
+    let second = Bridge::start_with(&server, &config(&server, kind, &db.url, 1, ports[1]))
+        .await
+        .expect("bridge starts");
+    let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
+    assert!(standby.text().contains("node-0/"), "{}", standby.text());
+    assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
+    let arcade = login(&server, "arcade").await;
+    let mut users = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        users.push(login(&server, name).await);
+    }
+    for user in &mut users {
+        user.send_presence(None, None).await.unwrap();
+    }
+    let (alice, rest) = users.split_at_mut(1);
+    for other in rest.iter_mut() {
+        befriend(&mut alice[0], other, T)
+            .await
+            .expect("mutual contacts");
+    }
+    for user in &mut users {
+        user.send_presence(None, None).await.unwrap();
+        let said = say(user, "share all").await;
+        assert!(
+            said.starts_with("Every platform may now see you."),
+            "{said}"
+        );
+    }
+    Pair {
+        _server: server,
+        db,
+        bridges: vec![first, second],
+        ops,
+        arcade,
+        users,
+        kind,
+    }
+}
+
+async fn readyz(addr: SocketAddr) -> Option<Reply> {
+    Http::new(addr, None)
+        .request("GET", "/readyz", &[], b"")
+        .await
+        .ok()
+}
+
+/// Polls `/readyz` at `addr` until `ok` holds; the last reply (30 s at most).
+async fn until(addr: SocketAddr, ok: impl Fn(&Reply) -> bool) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(reply) = readyz(addr).await {
+            if ok(&reply) || Instant::now() >= deadline {
+                return reply;
+            }
+        } else if Instant::now() >= deadline {
+            panic!("{addr} does not answer");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Pair {
+    /// Waits until bridge `which` serves (its `/readyz` 200); how long it took.
+    pub(crate) async fn serving(&self, which: usize, since: Instant) -> Duration {
+        let reply = until(self.ops[which], |r| r.status == 200).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        since.elapsed()
+    }
+
+    /// After a takeover, ejabberd tells the new leader who is online (its sessions API)
+    /// but not how: the users' next presence does.
+    pub(crate) async fn presences_again(&mut self) {
+        if self.kind == ServerKind::Ejabberd {
+            for user in &mut self.users {
+                user.send_presence(None, None).await.unwrap();
+            }
+        }
+    }
+
+    /// The database's every table: rows and checksums.
+    pub(crate) async fn fingerprint(&self) -> Vec<(&'static str, usize, String)> {
+        let url = self.db.url.clone();
+        tokio::task::spawn_blocking(move || xmpp_game_bridge::store::copy::fingerprint(&url))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// Says `accept id` until the bridge answers it (a new leader may still be reading the
+/// server's presences); invitations sent again under the same id are skipped.
+pub(crate) async fn accept(user: &mut Client, id: &str) -> String {
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = say(user, &format!("accept {id}")).await;
+        while said.contains("invites you to play") {
+            assert!(
+                said.contains(&format!("accept {id}")),
+                "sent again under another id: {said}"
+            );
+            let next = user
+                .recv_matching(T, |e| {
+                    e.name() == "message" && e.attr("from") == Some(crate::support::COMPONENT_JID)
+                })
+                .await
+                .expect("the bridge answers");
+            said = crate::rights::body(&next);
+        }
+        if !said.contains("being answered") && !said.contains("There is no") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    said
+}
+
+on_both_servers!(
+    /// The leader killed (`kill -9`) with an invitation pending: the standby serves within
+    /// 10 s, the invitation is answered through it and the platform told; the killed one,
+    /// started again, waits as the new standby.
+    async fn a_killed_leader_is_replaced_within_ten_seconds(kind) {
+        let mut p = pair(kind).await;
+        let reply = invite(&mut p.arcade, "alice", &["bob"], "600").await;
+        let id = result_field(&reply, "invite");
+        let (bob_id, _) = invitation(&mut p.users[1]).await;
+        let killed = Instant::now();
+        p.bridges[0].kill();
+        let took = p.serving(1, killed).await;
+        eprintln!("takeover after kill -9 ({kind:?}): {} ms", took.as_millis());
+        assert!(took < TAKEOVER, "the standby took {took:?}");
+        p.bridges[1].wait_for_count(LINK_UP, 1, T).await.unwrap();
+        p.presences_again().await;
+        let said = accept(&mut p.users[1], &bob_id).await;
+        assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
+        let told = news(&mut p.arcade).await;
+        assert_eq!((one(&told, "invite"), one(&told, "outcome")), (id.clone(), "ready".to_owned()));
+        let status = command(&mut p.arcade, "invite-status", &[("invite", &id)], None).await;
+        assert_eq!(result_field(&status, "outcome"), "ready");
+        // The first comes back as the standby.
+        p.bridges[0].start_again().unwrap();
+        let standby = until(p.ops[0], |r| r.status == 503 && r.text().contains("standby")).await;
+        assert!(standby.text().contains("node-1/"), "{}", standby.text());
+        assert_eq!(p.bridges[0].link_up_count(), 1, "a standby links to nothing");
+        drop(p);
+    }
+);
+
+/// Holds a lock on the last-seen table in a transaction of its own, on its own thread,
+/// until the returned sender is dropped: the bridge's next write of last-seen times
+/// waits in the middle of its transaction meanwhile.
+fn lock_last_seen(url: &str) -> std::sync::mpsc::Sender<()> {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked) = std::sync::mpsc::channel::<()>();
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute("LOCK TABLE last_seen IN EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        let _ = released.recv();
+        tx.rollback().unwrap();
+    });
+    locked.recv().unwrap();
+    release
+}
+
+/// Sessions of the database waiting for a lock.
+async fn waiting_for_locks(url: &str) -> i64 {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+    })
+    .await
+    .unwrap()
+}
+
+on_both_servers!(
+    /// The leader paused (SIGSTOP) in the middle of a write, past its lease: the standby
+    /// takes the lease over. Resumed (SIGCONT), the old leader tries its write again,
+    /// and the database refuses it (its term is over): the database is as the new leader
+    /// left it. The old leader does not link again, and stops, to come back as a
+    /// standby. On Prosody (`component_conflict_resolve = "kick_old"`), the new leader's
+    /// connection replaced the paused one and it serves throughout. (ejabberd keeps the
+    /// paused leader's connection and sends it half of the component's stanzas, its
+    /// grants among them, until that connection ends: see the README.)
+    async fn a_paused_leader_writes_nothing_after_the_takeover(kind) {
+        let mut p = pair(kind).await;
+        // carol leaves: the leader writes when she was last seen, and waits for a lock
+        // the test holds, in the middle of its transaction.
+        let release = lock_last_seen(&p.db.url);
+        p.users[2].send_xml("<presence type='unavailable'/>").await.unwrap();
+        let deadline = Instant::now() + T;
+        while waiting_for_locks(&p.db.url).await == 0 {
+            assert!(Instant::now() < deadline, "the leader did not write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        p.bridges[0].signal("STOP").unwrap();
+        let paused = Instant::now();
+        p.bridges[1]
+            .wait_for_log("this bridge holds the lease", Duration::from_secs(20))
+            .await
+            .unwrap();
+        p.bridges[1].wait_for_count(LINK_UP, 1, T).await.unwrap();
+        eprintln!("lease taken over after SIGSTOP ({kind:?}): {} ms", paused.elapsed().as_millis());
+        if kind == ServerKind::Prosody {
+            let took = p.serving(1, paused).await;
+            eprintln!("serving after SIGSTOP ({kind:?}): {} ms", took.as_millis());
+        }
+        drop(release);
+        // The new leader's own first writes (if any) are in before the look.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = p.fingerprint().await;
+        p.bridges[0].signal("CONT").unwrap();
+        let status = p.bridges[0].wait_exit(Duration::from_secs(30)).await.unwrap();
+        assert!(!status.success(), "{status:?}");
+        let log = p.bridges[0].log();
+        assert!(log.contains("no longer holds the lease"), "{}", p.bridges[0].log_tail(40));
+        assert_eq!(p.fingerprint().await, before, "the paused leader wrote after the takeover");
+        assert!(
+            log.contains("was taken over by another bridge; it writes nothing more"),
+            "the resumed leader did not try its write: {}",
+            p.bridges[0].log_tail(40)
+        );
+        assert_eq!(p.bridges[0].link_up_count(), 1, "the paused leader linked again");
+        assert!(!log.contains("panicked"), "{}", p.bridges[0].log_tail(60));
+        if kind == ServerKind::Prosody {
+            // The new leader serves on.
+            assert_eq!(until(p.ops[1], |r| r.status == 200).await.status, 200);
+        }
+        drop(p);
+    }
+);
