@@ -606,6 +606,7 @@ impl Memory<'_> {
             | Write::Invite(_)
             | Write::InviteState { .. }
             | Write::Mute { .. }
+            | Write::Audit(_)
             | Write::News(_) => {}
             Write::Consent(choice, _) => self.consent.apply(&choice),
             Write::SelfStatus { user, status } => self.self_status.apply(&user, status),

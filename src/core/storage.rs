@@ -54,6 +54,11 @@ impl Storage {
         }
     }
 
+    /// Whether the database is across the network.
+    pub fn is_away(&self) -> bool {
+        matches!(self, Storage::Away { .. })
+    }
+
     /// Jobs out with the storage worker.
     pub fn in_flight(&self) -> usize {
         match self {

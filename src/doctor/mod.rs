@@ -183,12 +183,44 @@ fn join(domains: &[BareJid]) -> String {
 
 /// Whether a bridge with this configuration runs now: its metrics listener answers.
 async fn running_bridge(config: &Config, report: &mut Report) -> bool {
+    if answers_for_itself(config, report).await {
+        return true;
+    }
+    // Without a listener to ask: the database's lease says whether a bridge runs.
+    let location = config.storage.clone();
+    let lease = tokio::task::spawn_blocking(move || crate::store::Store::held_lease(&location))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    match lease {
+        Some((holder, term, left)) if left > 0 => {
+            report.note(format!(
+                "a bridge holds the database's lease ({holder}, term {term}): it runs, so the doctor does not link to the server (its link would take the running bridge's place)"
+            ));
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether a bridge of this configuration answers on its metrics listener, and what it
+/// says of itself.
+async fn answers_for_itself(config: &Config, report: &mut Report) -> bool {
     let Some(metrics) = &config.metrics else {
         return false;
     };
     let Some((status, body)) = http_get(metrics.listen, "/readyz").await else {
         return false;
     };
+    if body.starts_with("standby") {
+        report.note(format!(
+            "a bridge runs with this configuration as a standby (metrics.listen {} answers: {}): the doctor does not link to the server, so as not to take the active bridge's place",
+            metrics.listen,
+            body.trim()
+        ));
+        return true;
+    }
     if !(body.starts_with("ready") || body.starts_with("not ready")) {
         return false;
     }

@@ -45,12 +45,45 @@ impl AuditLog {
 
     /// Records that `platform` learnt about `user` through `command` at `at`.
     pub fn record(&mut self, platform: &str, user: &str, command: &'static str, at: u32) {
-        let key = {
-            use std::hash::BuildHasher;
-            self.keys.hash_one((platform, user, command))
-        };
+        if !self.remember(platform, user, command, at) {
+            return;
+        }
+        self.pending.push(AuditRecord {
+            at,
+            platform: platform.to_owned(),
+            user: user.to_owned(),
+            command: command.to_owned(),
+        });
+    }
+
+    /// Whether a disclosure at `at` repeats one recorded within [`COALESCE_SECS`] (and so
+    /// needs no record of its own).
+    pub fn is_repeat(&self, platform: &str, user: &str, command: &str, at: u32) -> bool {
+        self.recent
+            .get(&self.key(platform, user, command))
+            .is_some_and(|last| at.saturating_sub(*last) < COALESCE_SECS)
+    }
+
+    /// Notes records written with a request's other writes (the database away): they
+    /// count as written, and repeats within [`COALESCE_SECS`] are not recorded again.
+    pub fn written_with_request(&mut self, records: &[AuditRecord]) {
+        for r in records {
+            self.remember(&r.platform, &r.user, &r.command, r.at);
+        }
+        self.written += records.len() as u64;
+    }
+
+    fn key(&self, platform: &str, user: &str, command: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.keys.hash_one((platform, user, command))
+    }
+
+    /// Notes a record of (`platform`, `user`, `command`) at `at`, unless it repeats one
+    /// within [`COALESCE_SECS`]; whether it is to be recorded.
+    fn remember(&mut self, platform: &str, user: &str, command: &str, at: u32) -> bool {
+        let key = self.key(platform, user, command);
         match self.recent.get_mut(&key) {
-            Some(last) if at.saturating_sub(*last) < COALESCE_SECS => return,
+            Some(last) if at.saturating_sub(*last) < COALESCE_SECS => return false,
             Some(last) => *last = at,
             None => {
                 if self.recent.len() >= MAX_RECENT {
@@ -63,12 +96,7 @@ impl AuditLog {
                 self.recent.insert(key, at);
             }
         }
-        self.pending.push(AuditRecord {
-            at,
-            platform: platform.to_owned(),
-            user: user.to_owned(),
-            command: command.to_owned(),
-        });
+        true
     }
 
     /// The records waiting to be written.

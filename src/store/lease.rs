@@ -93,6 +93,44 @@ impl Store {
         )
     }
 
+    /// The lease of the database at `location`, read without creating or migrating
+    /// anything (`doctor`): its holder, term and milliseconds left, if there is one.
+    pub fn held_lease(
+        location: &super::Location,
+    ) -> Result<Option<(String, i64, i64)>, StoreError> {
+        let store = match location {
+            super::Location::Sqlite(path) => {
+                if !path.exists() {
+                    return Ok(None);
+                }
+                let conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|source| StoreError::Open {
+                    path: path.clone(),
+                    source,
+                })?;
+                Store {
+                    db: Db::Sqlite(conn),
+                    fence: None,
+                }
+            }
+            super::Location::Postgres(url) => Store {
+                db: Db::Postgres(Box::new(std::cell::RefCell::new(
+                    super::db::Postgres::connect(url)?,
+                ))),
+                fence: None,
+            },
+        };
+        // A database older than the lease has none.
+        if store.schema_version()? < 10 {
+            return Ok(None);
+        }
+        store.lease()
+    }
+
     /// From now on every write of this store's checks that `fence` still holds the lease
     /// ([`StoreError::Fenced`] otherwise).
     pub fn fence(&mut self, fence: Fence) {

@@ -364,6 +364,9 @@ pub enum Write {
     },
     /// News for a platform that asked over HTTP, for its outbox.
     News(crate::news::Event),
+    /// Disclosure records, written with the request that disclosed (where the database
+    /// is away, so that a failover loses none).
+    Audit(Vec<AuditRecord>),
     /// A user mutes (or unmutes) invitations from `host` (`*`: from anyone).
     Mute {
         user: String,
@@ -545,6 +548,14 @@ fn apply(tx: &mut db::Tx<'_>, write: &Write) -> Result<(), StoreError> {
                 tx.execute(
                     r#"DELETE FROM mute WHERE "user" = ?1 AND host = ?2"#,
                     args![user, host],
+                )?;
+            }
+        }
+        Write::Audit(records) => {
+            for r in records {
+                tx.execute(
+                    r#"INSERT INTO audit (at, platform, "user", command) VALUES (?1, ?2, ?3, ?4)"#,
+                    args![r.at, &r.platform, &r.user, &r.command],
                 )?;
             }
         }

@@ -296,7 +296,16 @@ impl Core {
                     self.state.health.stats.disclosures_refused += 1;
                     return fail(&request, &Failure::unrecordable(), out);
                 }
-                let writes = request.out.take_writes();
+                let mut writes = request.out.take_writes();
+                if disclosed > 0 && self.state.store.is_away() {
+                    // With the database away (PostgreSQL, perhaps with a standby), what
+                    // the answer discloses is recorded with the request's writes, before
+                    // it leaves: a failover loses no record.
+                    let records = self.disclosures(&request, now);
+                    if !records.is_empty() {
+                        writes.push(crate::store::Write::Audit(records));
+                    }
+                }
                 let committing = Committing {
                     request,
                     answer,
@@ -366,6 +375,13 @@ impl Core {
         if let Some(reserve) = reserve {
             self.state.ids_reserved = self.state.ids_reserved.max(reserve);
         }
+        let mut recorded = false;
+        for write in &writes {
+            if let crate::store::Write::Audit(records) = write {
+                self.state.audit.written_with_request(records);
+                recorded = true;
+            }
+        }
         if !writes.is_empty() {
             self.state.health.stats.storage_writes += 1;
             self.applied(writes);
@@ -392,6 +408,9 @@ impl Core {
         for effect in request.out.take_effects() {
             match effect {
                 Effect::Send(el) => out.send(el),
+                // Recorded with the writes already, or now, to be written with the next
+                // batch.
+                Effect::Disclose(_) if recorded => {}
                 Effect::Disclose(user) => {
                     if let Some(platform) = platform {
                         self.state
@@ -401,6 +420,32 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The records of what `request`'s answer discloses, but those repeating one made
+    /// within the coalescing window.
+    fn disclosures(&self, request: &Suspended, now: SystemTime) -> Vec<crate::store::AuditRecord> {
+        let Some(platform) = request.actor.platform().map(|p| p.id.as_str()) else {
+            return Vec::new();
+        };
+        let at = crate::directory::unix_secs(now);
+        let mut records: Vec<crate::store::AuditRecord> = Vec::new();
+        for effect in request.out.effects() {
+            if let Effect::Disclose(user) = effect {
+                let node = request.def.node;
+                let repeat = self.state.audit.is_repeat(platform, user, node, at)
+                    || records.iter().any(|r| r.user == *user);
+                if !repeat {
+                    records.push(crate::store::AuditRecord {
+                        at,
+                        platform: platform.to_owned(),
+                        user: user.clone(),
+                        command: node.to_owned(),
+                    });
+                }
+            }
+        }
+        records
     }
 
     /// Brings what the core holds in memory in line with writes just committed.
