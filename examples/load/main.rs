@@ -140,6 +140,8 @@ usage: load [options]
                          (default 1000)
   --webhook-outage SECS  the webhook receiver is down for SECS when the news start
                          coming (default 0): how the bridge catches up
+  --storage-url URL      keep the bridge's state in this PostgreSQL database (empty)
+                         instead of a SQLite file (scripts/load-postgres.sh starts one)
   --cpu C                core to pin the bridge to with taskset (default 1)
   --timeout SECS         bound on the whole run (default 1200)
   --keep                 keep the temporary directory (config, database, bridge.log)
@@ -168,6 +170,7 @@ struct Opts {
     cpu: usize,
     timeout: Duration,
     keep: bool,
+    storage_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -189,6 +192,7 @@ impl Default for Opts {
             cpu: 1,
             timeout: Duration::from_secs(1200),
             keep: false,
+            storage_url: None,
         }
     }
 }
@@ -216,6 +220,7 @@ fn parse_args() -> Res<Option<Opts>> {
             "--http-invites" => o.http_invites = number(&mut args, &arg)?,
             "--webhook-outage" => o.webhook_outage = number(&mut args, &arg)? as u64,
             "--keep" => o.keep = true,
+            "--storage-url" => o.storage_url = Some(value(&mut args, &arg)?),
             "--bridge" => o.bridge = PathBuf::from(value(&mut args, &arg)?),
             "--users" => o.users = number(&mut args, &arg)?,
             "--contacts" => o.contacts = number(&mut args, &arg)?,

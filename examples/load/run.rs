@@ -36,7 +36,13 @@ pub(crate) async fn run(opts: &Opts, self_pin: String) -> Res<()> {
         config_toml(
             port,
             &secret_path,
-            &dir.path().join("bridge.sqlite"),
+            &match &opts.storage_url {
+                Some(url) => format!("url = {}", toml_string(url)),
+                None => format!(
+                    "path = {}",
+                    toml_string(&dir.path().join("bridge.sqlite").display().to_string())
+                ),
+            },
             http_port,
         ),
     )?;

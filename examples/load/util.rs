@@ -25,7 +25,8 @@ impl Report {
     }
 }
 
-pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path, http: Option<u16>) -> String {
+/// The bridge's configuration; `storage` is the `[storage]` line naming the database.
+pub(crate) fn config_toml(port: u16, secret: &Path, storage: &str, http: Option<u16>) -> String {
     let http = match http {
         Some(port) => format!(
             "\n[http]\nlisten = \"127.0.0.1:{port}\"\nwebhook_allow = [\"127.0.0.1\"]\nmax_connections = 1024\n"
@@ -52,7 +53,7 @@ pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path, http: Optio
          iq_timeout_secs = 30\n\
          \n\
          [storage]\n\
-         path = {}\n\
+         {storage}\n\
          \n\
          [logging]\n\
          level = \"warn\"\n\
@@ -63,7 +64,6 @@ pub(crate) fn config_toml(port: u16, secret: &Path, database: &Path, http: Optio
          [privacy]\n\
          consent = \"opt-out\"\n{http}",
         toml_string(&secret.display().to_string()),
-        toml_string(&database.display().to_string()),
     )
 }
 

@@ -471,6 +471,10 @@ async fn lead(
             told = Some(who.clone());
         }
         role.standby(&who);
+        if let Some(notifier) = notifier {
+            // A standby that looks at the lease is alive.
+            notifier.send("WATCHDOG=1");
+        }
         tokio::select! {
             _ = tokio::time::sleep(standby_look(lease)) => {}
             signal = signals.next() => {
