@@ -753,38 +753,120 @@ fn hand_jobs(
     }
 }
 
-/// The storage worker: runs the core's jobs on the database, one at a time in the order
-/// they came, and hands each outcome back to the core as an input. Ends when the core
-/// drops its sender, after the jobs already handed over; gives the store back.
+/// Jobs the storage worker takes at once, at most.
+const GROUP: usize = 256;
+
+/// The storage worker: runs the core's jobs on the database in the order they came, and
+/// hands their outcomes back to the core as inputs. Requests' writes waiting together
+/// are stored in one transaction (a savepoint each: each all or nothing), so that many
+/// answers wait for one commit. A passing failure of the database (a lost connection, a
+/// lock waited for too long) is tried again, twice, before the core hears of it. Ends
+/// when the core drops its sender, after the jobs already handed over; gives the store
+/// back.
 fn storage_worker(
     mut store: Store,
     jobs: std::sync::mpsc::Receiver<(u64, crate::store::Job)>,
     core: mpsc::WeakSender<Vec<Input>>,
 ) -> Store {
-    while let Ok((ticket, job)) = jobs.recv() {
-        let mut result = job.run(&mut store);
-        // A passing failure of the database (a lost connection, a lock waited for too
-        // long) is tried again, twice, before the core hears of it.
+    use crate::core::storage::Stored;
+    use crate::store::Job;
+    let retried = |store: &mut Store, job: &Job| {
+        let mut result = job.run(store);
         for pause in [100, 400] {
             match &result {
                 Err(StoreError::Postgres(_) | StoreError::Connect { .. }) => {
                     std::thread::sleep(Duration::from_millis(pause));
-                    result = job.run(&mut store);
+                    result = job.run(store);
                 }
                 _ => break,
             }
         }
-        if let Err(e @ StoreError::Fenced { .. }) = &result {
-            warn!(error = %e, "a write was refused");
+        result
+    };
+    while let Ok(first) = jobs.recv() {
+        let mut taken = vec![first];
+        while taken.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(next) => taken.push(next),
+                Err(_) => break,
+            }
         }
-        let stored = crate::core::storage::Stored {
-            ticket,
-            job,
-            result,
+        let mut outcomes: Vec<Stored> = Vec::with_capacity(taken.len());
+        let mut rest = taken.into_iter().peekable();
+        while let Some((ticket, job)) = rest.next() {
+            let mut group = vec![(ticket, job)];
+            while matches!(group[0].1, Job::Commit(_))
+                && matches!(rest.peek(), Some((_, Job::Commit(_))))
+            {
+                group.extend(rest.next());
+            }
+            if group.len() == 1 {
+                let (ticket, job) = group.remove(0);
+                let result = retried(&mut store, &job);
+                outcomes.push(Stored {
+                    ticket,
+                    job,
+                    result,
+                });
+                continue;
+            }
+            let sets: Vec<&[crate::store::Write]> = group
+                .iter()
+                .map(|(_, job)| match job {
+                    Job::Commit(writes) => writes.as_slice(),
+                    _ => &[],
+                })
+                .collect();
+            let mut grouped = store.commit_group(&sets);
+            for pause in [100, 400] {
+                match &grouped {
+                    Err(StoreError::Postgres(_) | StoreError::Connect { .. }) => {
+                        std::thread::sleep(Duration::from_millis(pause));
+                        grouped = store.commit_group(&sets);
+                    }
+                    _ => break,
+                }
+            }
+            match grouped {
+                Ok(results) => {
+                    for ((ticket, job), result) in group.into_iter().zip(results) {
+                        let result = result.map(|()| crate::store::Done::Stored);
+                        outcomes.push(Stored {
+                            ticket,
+                            job,
+                            result,
+                        });
+                    }
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    for (ticket, job) in group {
+                        let result = Err(match e {
+                            StoreError::Fenced { term } => StoreError::Fenced { term },
+                            _ => StoreError::Value(text.clone()),
+                        });
+                        outcomes.push(Stored {
+                            ticket,
+                            job,
+                            result,
+                        });
+                    }
+                }
+            }
+        }
+        for outcome in &outcomes {
+            if let Err(e @ StoreError::Fenced { .. }) = &outcome.result {
+                warn!(error = %e, "a write was refused");
+            }
+        }
+        let Some(core) = core.upgrade() else {
+            continue;
         };
-        if let Some(core) = core.upgrade() {
-            let _ = core.blocking_send(vec![Input::Stored(Box::new(stored))]);
-        }
+        let inputs: Vec<Input> = outcomes
+            .into_iter()
+            .map(|stored| Input::Stored(Box::new(stored)))
+            .collect();
+        let _ = core.blocking_send(inputs);
     }
     store
 }

@@ -382,12 +382,27 @@ impl Store {
         if writes.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            for write in writes {
-                apply(tx, write)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| apply_all(tx, writes))
+    }
+
+    /// Applies several requests' writes in one transaction: one commit, and one wait
+    /// for the disk, for all of them. Should one set fail, each is tried alone instead,
+    /// so that each is still all or nothing. Each set's outcome, in order; `Err` if the
+    /// database failed as a whole (nothing of any set stored).
+    pub fn commit_group(
+        &mut self,
+        sets: &[&[Write]],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let together = self.write(|tx| sets.iter().try_for_each(|writes| apply_all(tx, writes)));
+        match together {
+            Ok(()) => Ok(sets.iter().map(|_| Ok(())).collect()),
+            Err(
+                e @ (StoreError::Postgres(_)
+                | StoreError::Connect { .. }
+                | StoreError::Fenced { .. }),
+            ) if !matches!(&e, StoreError::Postgres(pg) if pg.as_db_error().is_some()) => Err(e),
+            Err(_) => Ok(sets.iter().map(|writes| self.commit(writes)).collect()),
+        }
     }
 
     /// Writes last-seen times in one transaction; a later time never goes backwards.
@@ -426,6 +441,106 @@ impl Store {
     }
 }
 
+/// `writes`, in order; prompts that follow one another (an invite's invitations) in one
+/// statement.
+fn apply_all(tx: &mut db::Tx<'_>, writes: &[Write]) -> Result<(), StoreError> {
+    let mut i = 0;
+    while i < writes.len() {
+        let run = writes[i..]
+            .iter()
+            .take_while(|w| matches!(w, Write::Prompt(_)))
+            .count();
+        if run > 1 {
+            let prompts: Vec<&PromptRecord> = writes[i..i + run]
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Prompt(p) => Some(p),
+                    _ => None,
+                })
+                .collect();
+            insert_prompts(tx, &prompts)?;
+            i += run;
+        } else {
+            apply(tx, &writes[i])?;
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// New prompts, up to [`AUDIT_ROWS`] a statement.
+fn insert_prompts(tx: &mut db::Tx<'_>, prompts: &[&PromptRecord]) -> Result<(), StoreError> {
+    const COLUMNS: usize = 10;
+    for chunk in prompts.chunks(AUDIT_ROWS) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let marks: Vec<String> = (1..=COLUMNS)
+                    .map(|c| format!("?{}", COLUMNS * i + c))
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            r#"INSERT INTO prompt (id, kind, "user", platform, notify, reason,
+             created_at, expires_at, invite, lang) VALUES {}"#,
+            values.join(", ")
+        );
+        let mut params: Vec<db::Param<'_>> = Vec::with_capacity(COLUMNS * chunk.len());
+        for p in chunk {
+            params.extend([
+                db::Param::from(&p.id),
+                db::Param::from(&p.kind),
+                db::Param::from(&p.user),
+                db::Param::from(&p.platform),
+                db::Param::from(&p.notify),
+                db::Param::from(&p.reason),
+                db::Param::from(p.created_at),
+                db::Param::from(p.expires_at),
+                db::Param::from(&p.invite),
+                db::Param::from(&p.lang),
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Disclosure records, up to [`AUDIT_ROWS`] a statement (a request about 100 users
+/// discloses 100).
+fn insert_audit(tx: &mut db::Tx<'_>, records: &[AuditRecord]) -> Result<(), StoreError> {
+    for chunk in records.chunks(AUDIT_ROWS) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(?{}, ?{}, ?{}, ?{})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            r#"INSERT INTO audit (at, platform, "user", command) VALUES {}"#,
+            values.join(", ")
+        );
+        let mut params: Vec<db::Param<'_>> = Vec::with_capacity(4 * chunk.len());
+        for r in chunk {
+            params.extend([
+                db::Param::from(r.at),
+                db::Param::from(&r.platform),
+                db::Param::from(&r.user),
+                db::Param::from(&r.command),
+            ]);
+        }
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Rows of one statement that inserts disclosure records.
+const AUDIT_ROWS: usize = 100;
+
 /// One write of a [`Store::commit`], in its transaction.
 fn apply(tx: &mut db::Tx<'_>, write: &Write) -> Result<(), StoreError> {
     match write {
@@ -451,25 +566,7 @@ fn apply(tx: &mut db::Tx<'_>, write: &Write) -> Result<(), StoreError> {
                 args![&choice.user, platform, choice.share, *at],
             )?;
         }
-        Write::Prompt(p) => {
-            tx.execute(
-                r#"INSERT INTO prompt (id, kind, "user", platform, notify, reason,
-                 created_at, expires_at, invite, lang)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"#,
-                args![
-                    &p.id,
-                    &p.kind,
-                    &p.user,
-                    &p.platform,
-                    &p.notify,
-                    &p.reason,
-                    p.created_at,
-                    p.expires_at,
-                    &p.invite,
-                    &p.lang
-                ],
-            )?;
-        }
+        Write::Prompt(p) => insert_prompts(tx, &[p])?,
         Write::PromptAnswer {
             id,
             answer,
@@ -551,14 +648,7 @@ fn apply(tx: &mut db::Tx<'_>, write: &Write) -> Result<(), StoreError> {
                 )?;
             }
         }
-        Write::Audit(records) => {
-            for r in records {
-                tx.execute(
-                    r#"INSERT INTO audit (at, platform, "user", command) VALUES (?1, ?2, ?3, ?4)"#,
-                    args![r.at, &r.platform, &r.user, &r.command],
-                )?;
-            }
-        }
+        Write::Audit(records) => insert_audit(tx, records)?,
         Write::SelfStatus { user, status } => match status {
             Some(s) => {
                 tx.execute(
@@ -668,6 +758,53 @@ mod tests {
             assert_eq!(store.last_seen("alice@example.test").unwrap(), Some(100));
             assert_eq!(store.last_seen("bob@example.test").unwrap(), Some(50));
             assert_eq!(store.last_seen("carol@example.test").unwrap(), None);
+        });
+    }
+
+    #[test]
+    fn a_group_of_writes_stores_each_set_all_or_nothing() {
+        each::backend(|mut store| {
+            let meta = |k: &str| Write::Meta {
+                key: k.into(),
+                value: "v".into(),
+            };
+            let answer = |id: &str| Write::PromptAnswer {
+                id: id.into(),
+                answer: "yes",
+                at: 5,
+                how: None,
+            };
+            let prompts: Vec<Write> = (0..3)
+                .map(|n| {
+                    Write::Prompt(PromptRecord::new(
+                        format!("p{n}"),
+                        "consent",
+                        "alice@x".into(),
+                        "arcade@x".into(),
+                        "arcade@x".into(),
+                        1,
+                        100,
+                    ))
+                })
+                .collect();
+            let together = store
+                .commit_group(&[&prompts, &[meta("a")], &[answer("p0")]])
+                .unwrap();
+            assert!(together.iter().all(Result::is_ok), "{together:?}");
+            assert_eq!(store.pending_prompts().unwrap().len(), 2);
+            // The second set answers p0 again, with a write before it: that set alone
+            // fails, whole; the others are stored.
+            let apart = store
+                .commit_group(&[&[meta("b")], &[meta("c"), answer("p0")], &[answer("p1")]])
+                .unwrap();
+            assert!(apart[0].is_ok() && apart[2].is_ok(), "{apart:?}");
+            assert!(
+                matches!(apart[1], Err(StoreError::Conflict(_))),
+                "{apart:?}"
+            );
+            assert_eq!(store.meta("b").unwrap().as_deref(), Some("v"));
+            assert_eq!(store.meta("c").unwrap(), None);
+            assert_eq!(store.pending_prompts().unwrap().len(), 1);
         });
     }
 

@@ -215,15 +215,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        self.write(|tx| {
-            for r in records {
-                tx.execute(
-                    r#"INSERT INTO audit (at, platform, "user", command) VALUES (?1, ?2, ?3, ?4)"#,
-                    args![r.at, &r.platform, &r.user, &r.command],
-                )?;
-            }
-            Ok(())
-        })
+        self.write(|tx| super::insert_audit(tx, records))
     }
 
     /// Disclosure records, newest first.
