@@ -163,6 +163,23 @@ impl Core {
         }
     }
 
+    /// Has a request's writes stored; its answer leaves once they are
+    /// ([`Core::committed`]).
+    pub(super) fn store_request(
+        &mut self,
+        writes: Vec<crate::store::Write>,
+        committing: Committing,
+        now: SystemTime,
+        out: &mut Outbox,
+    ) {
+        self.store(
+            Job::Commit(writes),
+            After::Answer(Box::new(committing)),
+            now,
+            out,
+        );
+    }
+
     /// A job's outcome from the storage worker.
     pub(super) fn on_stored(&mut self, stored: Stored, now: SystemTime, out: &mut Outbox) {
         let Some(after) = self.storing.after.remove(&stored.ticket) else {

@@ -32,24 +32,40 @@ pub(crate) struct Pair {
     pub db: TestDatabase,
     pub bridges: Vec<Bridge>,
     pub ops: Vec<SocketAddr>,
+    /// Each bridge's HTTP front door, where the pair has them.
+    pub doors: Vec<SocketAddr>,
     pub arcade: Client,
     pub users: Vec<Client>,
     pub kind: ServerKind,
 }
 
-fn config(server: &Server, kind: ServerKind, url: &str, node: usize, port: u16) -> BridgeConfig {
+fn config(
+    server: &Server,
+    kind: ServerKind,
+    url: &str,
+    node: usize,
+    (port, door): (u16, Option<SocketAddr>),
+) -> BridgeConfig {
+    let http = door.map_or_else(String::new, |door| {
+        format!("[http]\nlisten = \"{door}\"\nwebhook_allow = [\"127.0.0.1\"]\n")
+    });
     BridgeConfig {
         platforms: vec![ARCADE.to_owned()],
         consent: "opt-in",
         ejabberd_api: (kind == ServerKind::Ejabberd).then(|| server.api_url()),
         storage_url: Some(url.to_owned()),
         env: vec![("XMPP_GAME_BRIDGE_NODE".to_owned(), format!("node-{node}"))],
-        extra_toml: format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+        extra_toml: format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n{http}"),
         ..BridgeConfig::default()
     }
 }
 
 pub(crate) async fn pair(kind: ServerKind) -> Pair {
+    pair_with(kind, false).await
+}
+
+/// [`pair`], each bridge with an HTTP front door where `http`.
+pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
     let server = Server::start_with(kind, &ServerOptions::default())
         .await
         .expect("server starts");
@@ -58,18 +74,29 @@ pub(crate) async fn pair(kind: ServerKind) -> Pair {
         .await
         .unwrap();
     let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
-    let ports = free_ports(2).unwrap();
-    let ops: Vec<SocketAddr> = ports
+    let ports = free_ports(4).unwrap();
+    let ops: Vec<SocketAddr> = ports[..2]
         .iter()
         .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
         .collect();
-    let mut first = Bridge::start_with(&server, &config(&server, kind, &db.url, 0, ports[0]))
-        .await
-        .expect("bridge starts");
+    let doors: Vec<SocketAddr> = ports[2..]
+        .iter()
+        .map(|&p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect();
+    let door = |i: usize| http.then_some(doors[i]);
+    let mut first = Bridge::start_with(
+        &server,
+        &config(&server, kind, &db.url, 0, (ports[0], door(0))),
+    )
+    .await
+    .expect("bridge starts");
     first.wait_connected(T).await.unwrap();
-    let second = Bridge::start_with(&server, &config(&server, kind, &db.url, 1, ports[1]))
-        .await
-        .expect("bridge starts");
+    let second = Bridge::start_with(
+        &server,
+        &config(&server, kind, &db.url, 1, (ports[1], door(1))),
+    )
+    .await
+    .expect("bridge starts");
     let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
     assert!(standby.text().contains("node-0/"), "{}", standby.text());
     assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
@@ -100,6 +127,7 @@ pub(crate) async fn pair(kind: ServerKind) -> Pair {
         db,
         bridges: vec![first, second],
         ops,
+        doors,
         arcade,
         users,
         kind,
@@ -498,3 +526,81 @@ async fn twenty_failovers_on_prosody() {
 async fn twenty_failovers_on_ejabberd() {
     twenty_failovers(ServerKind::Ejabberd).await;
 }
+
+on_both_servers!(
+    /// News over a failover: the platform's webhook is down when bob accepts an invite
+    /// made over HTTP, so the event waits in the outbox when the leader is killed; the
+    /// new leader delivers it, and carol's answer after it. Every event arrives, in id
+    /// order; one delivered twice carries the same id.
+    async fn webhook_news_survive_a_failover(kind) {
+        let mut p = pair_with(kind, true).await;
+        p.bridges[0].wait_for_log("HTTP front door listening", T).await.unwrap();
+        let made = p.bridges[0].cli(&["platform", "new-token", ARCADE]).unwrap();
+        let token = made.lines().last().unwrap().trim().to_owned();
+        let receiver = crate::support::http::Receiver::start().await.unwrap();
+        let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
+        p.bridges[0].cli(&["platform", "set-webhook", ARCADE, &url]).unwrap();
+        let mut http = Http::new(p.doors[0], Some(&token));
+        let invite = serde_json::json!({"host": "alice@example.test",
+            "invitees": ["bob@example.test", "carol@example.test"],
+            "game": "Chess", "session": "table-9", "expiry": 600});
+        let deadline = Instant::now() + T;
+        let reply = loop {
+            let reply = http.command("invite", &invite).await;
+            if reply.status == 200 || Instant::now() >= deadline {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let (bobs, _) = invitation(&mut p.users[1]).await;
+        let (carols, _) = invitation(&mut p.users[2]).await;
+        receiver.set_down(true);
+        let said = say(&mut p.users[1], &format!("accept {bobs}")).await;
+        assert!(said.starts_with("You accepted"), "{said}");
+        let deadline = Instant::now() + T;
+        while receiver.refused() == 0 {
+            assert!(Instant::now() < deadline, "no delivery was attempted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let killed = Instant::now();
+        p.bridges[0].kill();
+        p.serving(1, killed).await;
+        p.presences_again().await;
+        receiver.set_down(false);
+        let said = {
+            let mut said = String::new();
+            for _ in 0..100 {
+                said = say(&mut p.users[2], &format!("decline {carols}")).await;
+                if !said.contains("being answered") && !said.contains("There is no") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            said
+        };
+        assert!(said.starts_with("You declined"), "{said}");
+        let deliveries = receiver.wait_for(2, Duration::from_secs(30)).await.unwrap();
+        let events: Vec<serde_json::Value> = deliveries.iter().map(|d| d.json()).collect();
+        let ids: Vec<u64> = events
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] <= w[1]), "out of order: {ids:?}");
+        let mut distinct = ids.clone();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 2, "{ids:?}");
+        let answers: Vec<(String, String)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e["fields"]["invitee"].as_str().unwrap_or_default().to_owned(),
+                    e["fields"]["answer"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        assert!(answers.contains(&("bob@example.test".into(), "accepted".into())), "{answers:?}");
+        assert!(answers.contains(&("carol@example.test".into(), "declined".into())), "{answers:?}");
+        drop(p);
+    }
+);

@@ -23,7 +23,6 @@ use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::session::Session;
 use super::stanza::{self, Header};
-use super::storage::After;
 use super::{Core, CoreConfig, Outbox, State};
 use crate::commands::{Effect, IqReply, NodeDef, Out, Progress, Resume, View};
 use crate::failure::Failure;
@@ -321,12 +320,7 @@ impl Core {
                     );
                     return fail(&committing.request, &failure, out);
                 }
-                self.store(
-                    crate::store::Job::Commit(writes),
-                    After::Answer(Box::new(committing)),
-                    now,
-                    out,
-                );
+                self.store_request(writes, committing, now, out);
             }
         }
     }
