@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 # prometheus: promtool checks /metrics, and a real Prometheus scrapes it.
 # postgresql-15: every store test runs on PostgreSQL too, and the standby tests run bridges
 # against it (private clusters on free loopback ports; the package's own cluster is not
-# used).
+# used). iproute2: a bridge cut off the network in a namespace of its own.
 scripts/ensure-packages.sh prosody prosody-modules ejabberd libxml2-utils nginx openssl curl python3 python3-venv \
-    tmux profanity poezio mcabber chromium prometheus postgresql-15
+    tmux profanity poezio mcabber chromium prometheus postgresql-15 iproute2
 scripts/ensure-python-tools.sh >/dev/null
 
 echo "== cargo fmt"

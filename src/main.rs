@@ -390,7 +390,11 @@ fn main() -> ExitCode {
                 Ok(rt) => rt,
                 Err(code) => return code,
             };
-            match runtime.block_on(daemon::run(config, daemon::Source { path, logs })) {
+            let result = runtime.block_on(daemon::run(config, daemon::Source { path, logs }));
+            // A blocking call still waiting on a database that does not answer (a bridge
+            // cut off the network) must not keep the process from ending.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");

@@ -310,6 +310,11 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
         };
     };
     let _ = shutdown_tx.send(true);
+    // A bridge that lost its lease says so whatever else happens now.
+    let link_result = match &stepped_down {
+        Some(why) => Err(RunError::SteppedDown(why.clone())),
+        None => link_result,
+    };
     // Shutdown has a deadline: the core's last work (answers to what waits, one last
     // write of last-seen times) is bounded, and so is the wait for it.
     let joined = tokio::time::timeout(
@@ -360,10 +365,7 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
     })
     .await??;
     info!("database closed");
-    match stepped_down {
-        Some(why) => Err(RunError::SteppedDown(why)),
-        None => link_result,
-    }
+    link_result
 }
 
 /// The machine's name in the lease: `XMPP_GAME_BRIDGE_NODE`, or the host name.

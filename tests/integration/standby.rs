@@ -604,3 +604,121 @@ on_both_servers!(
         drop(p);
     }
 );
+
+/// The leader cut off the network (its network namespace's link brought down: its
+/// packets dropped, no connection reset), on Prosody with the shipped
+/// `component_conflict_resolve = "kick_old"`: the standby serves within 10 s, the
+/// invitation pending at the cut is answered through it; the cut-off leader, unable to
+/// renew its lease, stops by itself. (On ejabberd, see the README: its connection to
+/// the cut-off leader lingers.)
+#[tokio::test]
+async fn a_leader_cut_off_the_network_is_replaced_within_ten_seconds() {
+    use crate::support::netns::Netns;
+    let kind = ServerKind::Prosody;
+    let server = Server::start_with(kind, &ServerOptions::default())
+        .await
+        .expect("server starts");
+    server
+        .register_users(&["arcade", "alice", "bob", "carol"])
+        .await
+        .unwrap();
+    let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+    let netns = Netns::create().expect("a network namespace (root, iproute2)");
+    // The cut-off bridge reaches the server and the database through forwarders on this
+    // side of its link.
+    let component = netns
+        .forward(([127, 0, 0, 1], server.component_port()).into())
+        .await
+        .unwrap();
+    let pg_port: u16 = db
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .expect("the database's port");
+    let pg = netns
+        .forward(([127, 0, 0, 1], pg_port).into())
+        .await
+        .unwrap();
+    let url_inside = db
+        .url
+        .replace(&format!("127.0.0.1:{pg_port}"), &pg.to_string());
+    let ports = free_ports(2).unwrap();
+    let ops = [
+        SocketAddr::from((netns.ns_ip, ports[0])),
+        SocketAddr::from(([127, 0, 0, 1], ports[1])),
+    ];
+    let inside = BridgeConfig {
+        host: Some(netns.host_ip.to_string()),
+        port: Some(component.port()),
+        wrapper: netns.wrapper(),
+        extra_toml: format!("[metrics]\nlisten = \"{}\"\n", ops[0]),
+        ..config(&server, kind, &url_inside, 0, (ports[0], None))
+    };
+    let mut cut = Bridge::start_with(&server, &inside)
+        .await
+        .expect("bridge starts");
+    cut.wait_connected(T).await.unwrap();
+    let mut standby = Bridge::start_with(
+        &server,
+        &config(&server, kind, &db.url, 1, (ports[1], None)),
+    )
+    .await
+    .expect("bridge starts");
+    let waiting = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
+    assert!(waiting.text().contains("node-0/"), "{}", waiting.text());
+    assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
+    let mut arcade = login(&server, "arcade").await;
+    let mut alice = login(&server, "alice").await;
+    let mut bob = login(&server, "bob").await;
+    for user in [&mut alice, &mut bob] {
+        user.send_presence(None, None).await.unwrap();
+    }
+    befriend(&mut alice, &mut bob, T)
+        .await
+        .expect("mutual contacts");
+    for user in [&mut alice, &mut bob] {
+        user.send_presence(None, None).await.unwrap();
+        let said = say(user, "share all").await;
+        assert!(
+            said.starts_with("Every platform may now see you."),
+            "{said}"
+        );
+    }
+    let reply = invite(&mut arcade, "alice", &["bob"], "600").await;
+    let id = result_field(&reply, "invite");
+    let (prompt, _) = invitation(&mut bob).await;
+
+    let cut_at = Instant::now();
+    netns.cut().unwrap();
+    let serving = until(ops[1], |r| r.status == 200).await;
+    let took = cut_at.elapsed();
+    assert_eq!(serving.status, 200, "{}", serving.text());
+    eprintln!(
+        "takeover after the network cut (Prosody): {} ms",
+        took.as_millis()
+    );
+    assert!(took < TAKEOVER, "the standby took {took:?}");
+    standby.wait_for_count(LINK_UP, 1, T).await.unwrap();
+    let said = accept(&mut bob, &prompt).await;
+    assert!(
+        said.starts_with("You accepted alice@example.test's invitation"),
+        "{said}"
+    );
+    let told = news(&mut arcade).await;
+    assert_eq!(
+        (one(&told, "invite"), one(&told, "outcome")),
+        (id, "ready".to_owned())
+    );
+    // The cut-off leader could not renew its lease: it stopped by itself.
+    let status = cut.wait_exit(Duration::from_secs(30)).await.unwrap();
+    assert!(!status.success(), "{status:?}");
+    assert!(
+        cut.log().contains("no longer holds the lease"),
+        "{}",
+        cut.log_tail(30)
+    );
+    assert_eq!(cut.link_up_count(), 1, "the cut-off leader linked again");
+    drop((cut, standby, netns, server));
+}

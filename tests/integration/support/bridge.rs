@@ -64,6 +64,10 @@ pub struct BridgeConfig {
     pub env: Vec<(String, String)>,
     /// `storage.url`: the state in PostgreSQL rather than in the temp dir's SQLite file.
     pub storage_url: Option<String>,
+    /// `server.host`, if not the loopback address.
+    pub host: Option<String>,
+    /// A command the bridge runs under (`ip netns exec NAME`: a network of its own).
+    pub wrapper: Vec<String>,
 }
 
 impl Default for BridgeConfig {
@@ -83,6 +87,8 @@ impl Default for BridgeConfig {
             port: None,
             env: Vec::new(),
             storage_url: None,
+            host: None,
+            wrapper: Vec::new(),
         }
     }
 }
@@ -93,6 +99,7 @@ pub struct Bridge {
     /// `link up` lines already waited for by [`Bridge::wait_connected`].
     links_seen: usize,
     env: Vec<(String, String)>,
+    wrapper: Vec<String>,
 }
 
 impl Bridge {
@@ -130,13 +137,21 @@ impl Bridge {
             child: None,
             links_seen: 0,
             env: config.env.clone(),
+            wrapper: config.wrapper.clone(),
         };
         bridge.spawn()?;
         Ok(bridge)
     }
 
     fn spawn(&mut self) -> Result<(), String> {
-        let mut cmd = Command::new(binary());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(binary());
+                cmd
+            }
+            None => Command::new(binary()),
+        };
         cmd.arg("run")
             .arg("--config")
             .arg(self.config_path())
@@ -355,7 +370,7 @@ platforms = [{platforms}]
 jid = {jid}
 
 [server]
-host = "127.0.0.1"
+host = {host}
 port = {port}
 domains = [{domain}]
 secret_file = {secret}
@@ -386,6 +401,7 @@ remote_peers = {remote_peers}
                 .unwrap_or(server.component_jid())
         ),
         port = config.port.unwrap_or_else(|| server.component_port()),
+        host = toml_str(config.host.as_deref().unwrap_or("127.0.0.1")),
         domain = toml_str(server.domain()),
         secret = toml_str(&secret.display().to_string()),
         api = config

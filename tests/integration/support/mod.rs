@@ -18,6 +18,7 @@ mod bridge;
 mod client;
 mod ejabberd;
 pub mod http;
+pub mod netns;
 mod platform;
 mod ports;
 mod process;
