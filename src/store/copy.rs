@@ -148,6 +148,11 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Vec<Compared>, CopyEr
     }
     let source = Db::Sqlite(source);
     let mut target = Store::connect(to)?;
+    // The copy's transaction waits while a large table is read from SQLite: it is not
+    // the bridge's, and must not be ended as a paused bridge's would be.
+    target
+        .db
+        .execute("SET idle_in_transaction_session_timeout = 0", &[])?;
     for table in TABLES {
         let rows = count(&target.db, table)?;
         if rows > 0 {

@@ -319,6 +319,24 @@ impl Postgres {
         Ok(())
     }
 
+    /// The connection (connected again if it was lost) and its prepared statements.
+    fn parts(
+        &mut self,
+    ) -> Result<
+        (
+            &mut postgres::Client,
+            &mut HashMap<String, postgres::Statement>,
+        ),
+        StoreError,
+    > {
+        self.alive()?;
+        let client = self
+            .client
+            .as_mut()
+            .ok_or_else(|| StoreError::Value("the connection to PostgreSQL is closed".into()))?;
+        Ok((client, &mut self.statements))
+    }
+
     fn client_taken(mut self) -> Option<postgres::Client> {
         self.client.take()
     }
@@ -458,13 +476,7 @@ impl Db {
             Db::Sqlite(conn) => sqlite_execute(conn, sql, args),
             Db::Postgres(pg) => {
                 let pg = &mut *pg.borrow_mut();
-                pg.alive()?;
-                let Postgres {
-                    client, statements, ..
-                } = pg;
-                let client = client
-                    .as_mut()
-                    .ok_or_else(|| StoreError::Value("closed".into()))?;
+                let (client, statements) = pg.parts()?;
                 pg_execute(client, statements, sql, args)
             }
         }
@@ -481,13 +493,7 @@ impl Db {
             Db::Sqlite(conn) => sqlite_query(conn, sql, args, read),
             Db::Postgres(pg) => {
                 let pg = &mut *pg.borrow_mut();
-                pg.alive()?;
-                let Postgres {
-                    client, statements, ..
-                } = pg;
-                let client = client
-                    .as_mut()
-                    .ok_or_else(|| StoreError::Value("closed".into()))?;
+                let (client, statements) = pg.parts()?;
                 pg_query(client, statements, sql, args, read)
             }
         }
@@ -520,14 +526,7 @@ impl Db {
                 Ok(result)
             }
             Db::Postgres(pg) => {
-                let pg = pg.get_mut();
-                pg.alive()?;
-                let Postgres {
-                    client, statements, ..
-                } = pg;
-                let client = client
-                    .as_mut()
-                    .ok_or_else(|| StoreError::Value("closed".into()))?;
+                let (client, statements) = pg.get_mut().parts()?;
                 let tx = client.transaction()?;
                 let mut wrapped = Tx::Postgres(tx, statements);
                 let result = work(&mut wrapped)?;

@@ -405,22 +405,7 @@ on_both_servers!(
         }
         // Killed right after the invitation left, the bridge may not have recorded that
         // it did: it sends it again, under the same id.
-        let mut said = String::new();
-        for _ in 0..50 {
-            said = say(&mut c[2], &format!("accept {dave_id}")).await;
-            while said.contains("invites you to play Chess") {
-                assert!(said.contains(&format!("accept {dave_id}")), "sent again under another id: {said}");
-                let next = c[2]
-                    .recv_matching(T, |e| e.name() == "message" && e.attr("from") == Some(COMPONENT_JID))
-                    .await
-                    .expect("the bridge answers");
-                said = body(&next);
-            }
-            if !said.contains("being answered") && !said.contains("There is no") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let said = crate::standby::accept(&mut c[2], &dave_id).await;
         assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
         let told = news(&mut arcade).await;
         assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
@@ -498,14 +483,7 @@ on_both_servers!(
                 client.send_presence(None, None).await.unwrap();
             }
         }
-        let mut said = String::new();
-        for _ in 0..50 {
-            said = say(&mut c[2], &format!("accept {dave_id}")).await;
-            if !said.contains("being answered") && !said.contains("There is no") {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let said = crate::standby::accept(&mut c[2], &dave_id).await;
         assert!(said.starts_with("You accepted alice@example.test's invitation"), "{said}");
         let told = news(&mut arcade).await;
         assert_eq!((one(&told, "invite"), one(&told, "outcome")), (kept_id, "ready".to_owned()));
