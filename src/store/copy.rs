@@ -12,7 +12,6 @@
 
 use std::path::Path;
 
-use rusqlite::OpenFlags;
 use sha2::{Digest, Sha256};
 
 use super::db::{Db, Value};
@@ -138,7 +137,7 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Vec<Compared>, CopyEr
             from.display()
         )));
     }
-    let source = open_source(from)?;
+    let source = super::open_read_only(from)?;
     let version = migrations::user_version(&source).map_err(StoreError::from)?;
     if version != SCHEMA_VERSION {
         return Err(CopyError::Refused(format!(
@@ -207,7 +206,7 @@ pub fn sqlite_to_postgres(from: &Path, to: &str) -> Result<Vec<Compared>, CopyEr
 /// How the SQLite database at `from` and the PostgreSQL database at `to` compare, table
 /// by table.
 pub fn compare(from: &Path, to: &str) -> Result<Vec<Compared>, StoreError> {
-    let source = Db::Sqlite(open_source(from)?);
+    let source = Db::Sqlite(super::open_read_only(from)?);
     let target = Store::connect(to)?;
     let mut compared = Vec::new();
     read_snapshot(&source, |source| {
@@ -239,19 +238,6 @@ pub fn fingerprint(url: &str) -> Result<Vec<(&'static str, usize, String)>, Stor
             Ok((table.name, rows, sum))
         })
         .collect()
-}
-
-fn open_source(path: &Path) -> Result<rusqlite::Connection, StoreError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|source| StoreError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(conn)
 }
 
 /// Runs `work` on one consistent moment of the SQLite database.

@@ -103,17 +103,8 @@ impl Store {
                 if !path.exists() {
                     return Ok(None);
                 }
-                let conn = rusqlite::Connection::open_with_flags(
-                    path,
-                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )
-                .map_err(|source| StoreError::Open {
-                    path: path.clone(),
-                    source,
-                })?;
                 Store {
-                    db: Db::Sqlite(conn),
+                    db: Db::Sqlite(super::open_read_only(path)?),
                     fence: None,
                 }
             }

@@ -98,6 +98,21 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// The SQLite database at `path`, opened only to read (`doctor`, `migrate-storage`): it
+/// is neither created nor migrated, and waits up to 5 s for a writer's lock.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
 /// What [`Store::inspect_postgres`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inspected {
@@ -173,15 +188,7 @@ impl Store {
     /// The schema version of the database at `path`, opened read-only: for a look
     /// (`doctor`) that must neither create nor migrate it.
     pub fn inspect(path: &Path) -> Result<u32, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|source| StoreError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        Ok(migrations::user_version(&conn)?)
+        Ok(migrations::user_version(&open_read_only(path)?)?)
     }
 
     /// A look at the PostgreSQL database at `url` that neither creates nor migrates

@@ -100,17 +100,33 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
     let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
     assert!(standby.text().contains("node-0/"), "{}", standby.text());
     assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
-    let arcade = login(&server, "arcade").await;
+    let (arcade, users) = logged_in(&server, &["alice", "bob", "carol"]).await;
+    Pair {
+        _server: server,
+        db,
+        bridges: vec![first, second],
+        ops,
+        doors,
+        arcade,
+        users,
+        kind,
+    }
+}
+
+/// The platform's account, and `names` logged in (the first a mutual contact of the
+/// others), each sharing with every platform.
+async fn logged_in(server: &Server, names: &[&str]) -> (Client, Vec<Client>) {
+    let arcade = login(server, "arcade").await;
     let mut users = Vec::new();
-    for name in ["alice", "bob", "carol"] {
-        users.push(login(&server, name).await);
+    for name in names {
+        users.push(login(server, name).await);
     }
     for user in &mut users {
         user.send_presence(None, None).await.unwrap();
     }
-    let (alice, rest) = users.split_at_mut(1);
+    let (first, rest) = users.split_at_mut(1);
     for other in rest.iter_mut() {
-        befriend(&mut alice[0], other, T)
+        befriend(&mut first[0], other, T)
             .await
             .expect("mutual contacts");
     }
@@ -122,16 +138,7 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
             "{said}"
         );
     }
-    Pair {
-        _server: server,
-        db,
-        bridges: vec![first, second],
-        ops,
-        doors,
-        arcade,
-        users,
-        kind,
-    }
+    (arcade, users)
 }
 
 async fn readyz(addr: SocketAddr) -> Option<Reply> {
@@ -669,26 +676,10 @@ async fn a_leader_cut_off_the_network_is_replaced_within_ten_seconds() {
     let waiting = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
     assert!(waiting.text().contains("node-0/"), "{}", waiting.text());
     assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
-    let mut arcade = login(&server, "arcade").await;
-    let mut alice = login(&server, "alice").await;
-    let mut bob = login(&server, "bob").await;
-    for user in [&mut alice, &mut bob] {
-        user.send_presence(None, None).await.unwrap();
-    }
-    befriend(&mut alice, &mut bob, T)
-        .await
-        .expect("mutual contacts");
-    for user in [&mut alice, &mut bob] {
-        user.send_presence(None, None).await.unwrap();
-        let said = say(user, "share all").await;
-        assert!(
-            said.starts_with("Every platform may now see you."),
-            "{said}"
-        );
-    }
+    let (mut arcade, mut users) = logged_in(&server, &["alice", "bob"]).await;
     let reply = invite(&mut arcade, "alice", &["bob"], "600").await;
     let id = result_field(&reply, "invite");
-    let (prompt, _) = invitation(&mut bob).await;
+    let (prompt, _) = invitation(&mut users[1]).await;
 
     let cut_at = Instant::now();
     netns.cut().unwrap();
@@ -701,7 +692,7 @@ async fn a_leader_cut_off_the_network_is_replaced_within_ten_seconds() {
     );
     assert!(took < TAKEOVER, "the standby took {took:?}");
     standby.wait_for_count(LINK_UP, 1, T).await.unwrap();
-    let said = accept(&mut bob, &prompt).await;
+    let said = accept(&mut users[1], &prompt).await;
     assert!(
         said.starts_with("You accepted alice@example.test's invitation"),
         "{said}"
