@@ -350,22 +350,43 @@ pub(crate) struct Run {
     pub invites: usize,
     pub consent_answers: usize,
     pub disclosures_checked: usize,
+    /// Webhook events delivered (distinct ids), and deliveries in all.
+    pub events: usize,
+    pub deliveries: usize,
 }
 
 /// `rounds` failovers (the leader killed with -9) during invites and consent answers. In
 /// each: an invitation is pending when the leader dies and answered through the new one;
 /// a consent answer given before the kill holds after it; what a status answer
 /// disclosed is in the disclosure record as soon as the answer arrived, and still after;
-/// no invitation reaches its invitee under two ids. The killed bridge comes back as the
-/// standby for the next round.
+/// no invitation reaches its invitee under two ids. The invite is made over HTTP, so its
+/// news go to the platform's webhook, which is down every other round when the answer
+/// comes: that event waits in the outbox through the next failover. At the end every
+/// answer's event has arrived, each under one id, in id order. The killed bridge comes
+/// back as the standby for the next round.
 pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
-    let mut p = pair(kind).await;
+    let mut p = pair_with(kind, true).await;
+    p.bridges[0]
+        .wait_for_log("HTTP front door listening", T)
+        .await
+        .unwrap();
+    let made = p.bridges[0]
+        .cli(&["platform", "new-token", ARCADE])
+        .unwrap();
+    let token = made.lines().last().unwrap().trim().to_owned();
+    let receiver = crate::support::http::Receiver::start().await.unwrap();
+    let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
+    p.bridges[0]
+        .cli(&["platform", "set-webhook", ARCADE, &url])
+        .unwrap();
     let mut leader = 0;
     let mut run = Run {
         takeovers: Vec::new(),
         invites: 0,
         consent_answers: 0,
         disclosures_checked: 0,
+        events: 0,
+        deliveries: 0,
     };
     let mut links = [1usize, 0];
     let mut answered = Vec::new();
@@ -409,15 +430,26 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
             "round {round}: {audit}"
         );
         run.disclosures_checked += 1;
-        // An invitation pending when the leader dies.
-        let reply = invite(&mut p.arcade, "alice", &["bob"], "600").await;
+        // An invitation pending when the leader dies, made over HTTP.
+        let mut http = Http::new(p.doors[leader], Some(&token));
+        let body = serde_json::json!({"host": "alice@example.test",
+            "invitees": ["bob@example.test"], "game": "Chess",
+            "session": format!("round-{round}"), "expiry": 600});
+        let deadline = Instant::now() + T;
+        let reply = loop {
+            let reply = http.command("invite", &body).await;
+            if reply.status == 200 || Instant::now() >= deadline {
+                break reply;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
+        let created = reply.json();
         assert_eq!(
-            crate::invites::row_of(&reply, "bob")["result"],
-            vec!["sent"],
-            "round {round}: {}",
-            String::from(&reply)
+            created["items"][0]["result"], "sent",
+            "round {round}: {created}"
         );
-        let id = result_field(&reply, "invite");
+        let id = created["fields"]["invite"].as_str().unwrap().to_owned();
         let (prompt, _) = invitation(&mut p.users[1]).await;
         let killed = Instant::now();
         p.bridges[leader].kill();
@@ -430,16 +462,26 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
             .await
             .unwrap();
         p.presences_again().await;
+        // Every other round the webhook is down when bob answers: his event waits in the
+        // outbox, through the next failover.
+        let down = round % 2 == 0;
+        receiver.set_down(down);
+        let refused = receiver.refused();
         let said = accept(&mut p.users[1], &prompt).await;
         assert!(
             said.starts_with("You accepted alice@example.test's invitation"),
             "round {round}: {said}"
         );
-        let told = news(&mut p.arcade).await;
-        assert_eq!(
-            (one(&told, "invite"), one(&told, "outcome")),
-            (id.clone(), "ready".to_owned())
-        );
+        if down {
+            let deadline = Instant::now() + T;
+            while receiver.refused() == refused {
+                assert!(
+                    Instant::now() < deadline,
+                    "round {round}: no delivery was tried"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         // The session is played and ended: the invite's last state, to hold from now on.
         let ended = command(&mut p.arcade, "session-ended", &[("invite", &id)], None).await;
         assert_eq!(
@@ -484,6 +526,55 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
         assert!(back.text().contains("standby"), "{}", back.text());
         leader = standby;
     }
+    // Every answer's event arrived, each under one id, in id order.
+    receiver.set_down(false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let answered_ids: Vec<String> = answered.iter().map(|(id, _)| id.clone()).collect();
+    let deliveries = loop {
+        let deliveries = receiver.deliveries();
+        let accepted = |id: &str| {
+            deliveries.iter().any(|d| {
+                let e = d.json();
+                e["fields"]["invite"] == id && e["fields"]["answer"] == "accepted"
+            })
+        };
+        if answered_ids.iter().all(|id| accepted(id)) {
+            break deliveries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "events missing: {:?}",
+            answered_ids
+                .iter()
+                .filter(|id| !accepted(id))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut ids_of: std::collections::HashMap<String, std::collections::BTreeSet<u64>> =
+        Default::default();
+    let mut first_seen: Vec<u64> = Vec::new();
+    for delivery in &deliveries {
+        let mut event = delivery.json();
+        let id: u64 = event["id"].as_str().unwrap().parse().unwrap();
+        if let Some(fields) = event.as_object_mut() {
+            fields.remove("id");
+            fields.remove("at");
+        }
+        ids_of.entry(event.to_string()).or_default().insert(id);
+        if !first_seen.contains(&id) {
+            first_seen.push(id);
+        }
+    }
+    for (event, ids) in &ids_of {
+        assert_eq!(ids.len(), 1, "delivered under several ids: {event}");
+    }
+    assert!(
+        first_seen.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {first_seen:?}"
+    );
+    run.events = first_seen.len();
+    run.deliveries = deliveries.len();
     // Every invite is as it was left, through every later failover.
     for (id, outcome) in &answered {
         let status = command(&mut p.arcade, "invite-status", &[("invite", id)], None).await;
@@ -511,11 +602,13 @@ async fn twenty_failovers(kind: ServerKind) {
     let mut ms: Vec<u128> = run.takeovers.iter().map(Duration::as_millis).collect();
     ms.sort_unstable();
     eprintln!(
-        "failovers ({kind:?}): {} rounds, {} invites answered after the failover, {} consent answers, {} disclosures checked; takeover ms: min {} median {} max {}",
+        "failovers ({kind:?}): {} rounds, {} invites answered after the failover, {} consent answers, {} disclosures checked, {} webhook events in {} deliveries; takeover ms: min {} median {} max {}",
         ms.len(),
         run.invites,
         run.consent_answers,
         run.disclosures_checked,
+        run.events,
+        run.deliveries,
         ms[0],
         ms[ms.len() / 2],
         ms[ms.len() - 1]
