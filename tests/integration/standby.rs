@@ -141,6 +141,49 @@ async fn logged_in(server: &Server, names: &[&str]) -> (Client, Vec<Client>) {
     (arcade, users)
 }
 
+impl Pair {
+    /// The platform's token, made with the CLI, and a webhook receiver set as its
+    /// webhook.
+    async fn webhook(&mut self) -> (String, crate::support::http::Receiver) {
+        self.bridges[0]
+            .wait_for_log("HTTP front door listening", T)
+            .await
+            .unwrap();
+        let made = self.bridges[0]
+            .cli(&["platform", "new-token", ARCADE])
+            .unwrap();
+        let token = made.lines().last().unwrap().trim().to_owned();
+        let receiver = crate::support::http::Receiver::start().await.unwrap();
+        let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
+        self.bridges[0]
+            .cli(&["platform", "set-webhook", ARCADE, &url])
+            .unwrap();
+        (token, receiver)
+    }
+}
+
+/// alice invites `invitees` (bare JIDs) to `session` through the HTTP door at `door`,
+/// as soon as it answers; the created invite, as JSON.
+async fn invite_over_http(
+    door: SocketAddr,
+    token: &str,
+    invitees: &[&str],
+    session: &str,
+) -> serde_json::Value {
+    let mut http = Http::new(door, Some(token));
+    let body = serde_json::json!({"host": "alice@example.test", "invitees": invitees,
+        "game": "Chess", "session": session, "expiry": 600});
+    let deadline = Instant::now() + T;
+    loop {
+        let reply = http.command("invite", &body).await;
+        if reply.status == 200 {
+            return reply.json();
+        }
+        assert!(Instant::now() < deadline, "{}", reply.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn readyz(addr: SocketAddr) -> Option<Reply> {
     Http::new(addr, None)
         .request("GET", "/readyz", &[], b"")
@@ -366,19 +409,7 @@ pub(crate) struct Run {
 /// back as the standby for the next round.
 pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
     let mut p = pair_with(kind, true).await;
-    p.bridges[0]
-        .wait_for_log("HTTP front door listening", T)
-        .await
-        .unwrap();
-    let made = p.bridges[0]
-        .cli(&["platform", "new-token", ARCADE])
-        .unwrap();
-    let token = made.lines().last().unwrap().trim().to_owned();
-    let receiver = crate::support::http::Receiver::start().await.unwrap();
-    let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
-    p.bridges[0]
-        .cli(&["platform", "set-webhook", ARCADE, &url])
-        .unwrap();
+    let (token, receiver) = p.webhook().await;
     let mut leader = 0;
     let mut run = Run {
         takeovers: Vec::new(),
@@ -431,20 +462,13 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
         );
         run.disclosures_checked += 1;
         // An invitation pending when the leader dies, made over HTTP.
-        let mut http = Http::new(p.doors[leader], Some(&token));
-        let body = serde_json::json!({"host": "alice@example.test",
-            "invitees": ["bob@example.test"], "game": "Chess",
-            "session": format!("round-{round}"), "expiry": 600});
-        let deadline = Instant::now() + T;
-        let reply = loop {
-            let reply = http.command("invite", &body).await;
-            if reply.status == 200 || Instant::now() >= deadline {
-                break reply;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(reply.status, 200, "round {round}: {}", reply.text());
-        let created = reply.json();
+        let created = invite_over_http(
+            p.doors[leader],
+            &token,
+            &["bob@example.test"],
+            &format!("round-{round}"),
+        )
+        .await;
         assert_eq!(
             created["items"][0]["result"], "sent",
             "round {round}: {created}"
@@ -634,25 +658,14 @@ on_both_servers!(
     /// order; one delivered twice carries the same id.
     async fn webhook_news_survive_a_failover(kind) {
         let mut p = pair_with(kind, true).await;
-        p.bridges[0].wait_for_log("HTTP front door listening", T).await.unwrap();
-        let made = p.bridges[0].cli(&["platform", "new-token", ARCADE]).unwrap();
-        let token = made.lines().last().unwrap().trim().to_owned();
-        let receiver = crate::support::http::Receiver::start().await.unwrap();
-        let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
-        p.bridges[0].cli(&["platform", "set-webhook", ARCADE, &url]).unwrap();
-        let mut http = Http::new(p.doors[0], Some(&token));
-        let invite = serde_json::json!({"host": "alice@example.test",
-            "invitees": ["bob@example.test", "carol@example.test"],
-            "game": "Chess", "session": "table-9", "expiry": 600});
-        let deadline = Instant::now() + T;
-        let reply = loop {
-            let reply = http.command("invite", &invite).await;
-            if reply.status == 200 || Instant::now() >= deadline {
-                break reply;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        assert_eq!(reply.status, 200, "{}", reply.text());
+        let (token, receiver) = p.webhook().await;
+        invite_over_http(
+            p.doors[0],
+            &token,
+            &["bob@example.test", "carol@example.test"],
+            "table-9",
+        )
+        .await;
         let (bobs, _) = invitation(&mut p.users[1]).await;
         let (carols, _) = invitation(&mut p.users[2]).await;
         receiver.set_down(true);
