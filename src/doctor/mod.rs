@@ -153,9 +153,12 @@ pub async fn examine(path: &Path, options: &Options) -> Result<Report, Report> {
     let running = running_bridge(&config, &mut report).await;
     let mut family = ServerFamily::Unknown;
     match (&secret, running) {
-        (_, true) => {}
-        (None, false) => report.note("the server is not asked: the secret cannot be read"),
-        (Some(secret), false) => {
+        // A running bridge's link is not replaced; where it did not say how it is, that
+        // something listens is still told.
+        (_, Some(Running::Told)) => {}
+        (_, Some(Running::Leased)) => listening(&config, &mut report).await,
+        (None, None) => report.note("the server is not asked: the secret cannot be read"),
+        (Some(secret), None) => {
             let settings = LinkSettings {
                 secret: secret.clone(),
                 ..crate::daemon::link_settings(&config)
@@ -169,7 +172,7 @@ pub async fn examine(path: &Path, options: &Options) -> Result<Report, Report> {
         crate::store::Location::Sqlite(path) => database(path, &mut report),
         crate::store::Location::Postgres(url) => postgres(url, &mut report).await,
     }
-    listeners(&config, running, &mut report).await;
+    listeners(&config, running.is_some(), &mut report).await;
     Ok(report)
 }
 
@@ -182,9 +185,18 @@ fn join(domains: &[BareJid]) -> String {
 }
 
 /// Whether a bridge with this configuration runs now: its metrics listener answers.
-async fn running_bridge(config: &Config, report: &mut Report) -> bool {
+/// How the doctor knows a bridge runs with this configuration.
+#[derive(Clone, Copy)]
+enum Running {
+    /// It answered on its metrics listener, and said how it is.
+    Told,
+    /// It holds the database's lease.
+    Leased,
+}
+
+async fn running_bridge(config: &Config, report: &mut Report) -> Option<Running> {
     if answers_for_itself(config, report).await {
-        return true;
+        return Some(Running::Told);
     }
     // Without a listener to ask: the database's lease says whether a bridge runs.
     let location = config.storage.clone();
@@ -198,9 +210,9 @@ async fn running_bridge(config: &Config, report: &mut Report) -> bool {
             report.note(format!(
                 "a bridge holds the database's lease ({holder}, term {term}): it runs, so the doctor does not link to the server (its link would take the running bridge's place)"
             ));
-            true
+            Some(Running::Leased)
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -238,15 +250,36 @@ async fn answers_for_itself(config: &Config, report: &mut Report) -> bool {
     true
 }
 
+/// Whether something accepts connections at the server's component port, without a
+/// handshake (which would take a running bridge's place).
+async fn listening(config: &Config, report: &mut Report) {
+    let at = format!("{}:{}", config.server_host, config.server_port);
+    let connected = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&at),
+    )
+    .await;
+    match connected {
+        Ok(Ok(_)) => report.ok(format!("{at} accepts connections")),
+        Ok(Err(e)) => report.problem(refused_at(&at, &e.to_string())),
+        Err(_) => report.problem(refused_at(&at, "no answer within 5 s")),
+    }
+}
+
+/// The problem of nothing accepting connections at `at`, with its fix.
+fn refused_at(at: &str, why: &str) -> String {
+    format!(
+        "nothing accepts connections at {at} ({why}). Fix: start the server; or set server.host and server.port to its component port (Prosody: component_ports, above the first VirtualHost; ejabberd: the port of the ejabberd_service listener; both in /usr/share/xmpp-game-bridge/)"
+    )
+}
+
 /// Links as the bridge would, asks each domain what it runs, reads the grants, closes.
 async fn link(config: &Config, settings: &LinkSettings, report: &mut Report) -> ServerFamily {
     let at = format!("{}:{}", settings.host, settings.port);
     let mut probe = match Probe::connect(settings).await {
         Ok(probe) => probe,
         Err(ProbeError::Refused(why)) => {
-            report.problem(format!(
-                "nothing accepts connections at {at} ({why}). Fix: start the server; or set server.host and server.port to its component port (Prosody: component_ports, above the first VirtualHost; ejabberd: the port of the ejabberd_service listener; both in /usr/share/xmpp-game-bridge/)"
-            ));
+            report.problem(refused_at(&at, &why));
             return ServerFamily::Unknown;
         }
         Err(ProbeError::Fatal(fatal)) => {

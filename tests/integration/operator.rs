@@ -277,7 +277,11 @@ on_both_servers!(
     async fn the_doctor_names_a_wrong_secret_and_missing_grants(kind) {
         let server = Server::start(kind).await.expect("server starts");
         let wrong = BridgeConfig { secret: Some("not-the-secret".to_owned()), ..BridgeConfig::default() };
-        let bridge = Bridge::start_with(&server, &wrong).await.expect("bridge starts");
+        let mut bridge = Bridge::start_with(&server, &wrong).await.expect("bridge starts");
+        // Refused, the bridge stops (status 3) and gives its lease up; then the operator
+        // asks the doctor.
+        let stopped = bridge.wait_exit(T).await.expect("the bridge stops");
+        assert_eq!(stopped.code(), Some(3), "{}", bridge.log_tail(20));
         let (code, text) = doctor(&bridge, &server);
         assert_eq!(code, Some(1), "{text}");
         let refused = line(&text, "problem", "refused the handshake");
