@@ -64,8 +64,8 @@ pub(crate) async fn pair(kind: ServerKind) -> Pair {
     pair_with(kind, false).await
 }
 
-/// [`pair`], each bridge with an HTTP front door where `http`.
-pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
+/// A server with the platform's account and three users, and an empty database.
+async fn server_and_database(kind: ServerKind) -> (Server, TestDatabase) {
     let server = Server::start_with(kind, &ServerOptions::default())
         .await
         .expect("server starts");
@@ -74,6 +74,12 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
         .await
         .unwrap();
     let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+    (server, db)
+}
+
+/// [`pair`], each bridge with an HTTP front door where `http`.
+pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
+    let (server, db) = server_and_database(kind).await;
     let ports = free_ports(4).unwrap();
     let ops: Vec<SocketAddr> = ports[..2]
         .iter()
@@ -728,14 +734,7 @@ on_both_servers!(
 async fn a_leader_cut_off_the_network_is_replaced_within_ten_seconds() {
     use crate::support::netns::Netns;
     let kind = ServerKind::Prosody;
-    let server = Server::start_with(kind, &ServerOptions::default())
-        .await
-        .expect("server starts");
-    server
-        .register_users(&["arcade", "alice", "bob", "carol"])
-        .await
-        .unwrap();
-    let db = xmpp_game_bridge::store::testkit::database().expect("the test PostgreSQL");
+    let (server, db) = server_and_database(kind).await;
     let netns = Netns::create().expect("a network namespace (root, iproute2)");
     // The cut-off bridge reaches the server and the database through forwarders on this
     // side of its link.
