@@ -74,7 +74,7 @@ echo "/etc/$NAME/config.toml" >"$ROOT/DEBIAN/conffiles"
 
 # The servers' snippets, the Grafana dashboard and the Prometheus alerting rules.
 install -d "$ROOT/usr/share/$NAME"
-install -m 0644 component-config/prosody.cfg.lua component-config/ejabberd.yml \
+install -m 0644 component-config/prosody.cfg.lua component-config/ejabberd.yml component-config/ejabberd-vm.args \
     component-config/mod_game_bridge_activity.lua docs/monitoring/grafana-dashboard.json \
     docs/monitoring/alerts.yml "$ROOT/usr/share/$NAME/"
 

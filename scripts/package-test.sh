@@ -164,7 +164,7 @@ expect_stat "$CONFIG" "root:$NAME 640"
 expect_stat "$SECRET" "root:$NAME 640"
 expect_stat "$STATE" "$NAME:$NAME 750"
 expect_stat "$SHARE" "root:root 755"
-snippets=(prosody.cfg.lua ejabberd.yml mod_game_bridge_activity.lua grafana-dashboard.json alerts.yml)
+snippets=(prosody.cfg.lua ejabberd.yml ejabberd-vm.args mod_game_bridge_activity.lua grafana-dashboard.json alerts.yml)
 for file in "${snippets[@]}"; do expect_stat "$SHARE/$file" "root:root 644"; done
 expect_stat "$DOC" "root:root 755"
 for file in copyright changelog.gz README.md; do expect_stat "$DOC/$file" "root:root 644"; done

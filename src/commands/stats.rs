@@ -1,6 +1,7 @@
 //! `stats`: the operator's view of the bridge (uptime, link, counters). Single step.
 
 use crate::rights::Operator;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use super::fields::Spec;
@@ -104,7 +105,8 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
     let schema = ctx.schema_version;
     let stats = &health.stats;
     let directory = ctx.directory;
-    let queue = ctx.health.link_queue.get();
+    let report = &ctx.health.link_report;
+    let queue = report.get();
     let mut readings = vec![
         text("version", "Version", env!("CARGO_PKG_VERSION").to_owned()),
         gauge("uptime", "Uptime (seconds)", since(health.started_at)),
@@ -293,6 +295,35 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
             "send-queue-overflows",
             "Writes made past the window because the send queue was full",
             queue.overflows,
+        ),
+        text(
+            "route",
+            "The component's stanzas reach",
+            if report.route_shared.load(Ordering::Relaxed) {
+                "this link and another connection".to_owned()
+            } else {
+                "this link alone".to_owned()
+            },
+        ),
+        count(
+            "route-pings",
+            "Pings to itself the link sent, to check that the server routes the component's stanzas to it alone",
+            report.route_probes.load(Ordering::Relaxed),
+        ),
+        count(
+            "route-pings-lost",
+            "Of those, routed to another connection",
+            report.route_probes_lost.load(Ordering::Relaxed),
+        ),
+        count(
+            "route-pings-foreign",
+            "Route pings of another live connection of the component, heard",
+            report.route_foreign.load(Ordering::Relaxed),
+        ),
+        count(
+            "route-relinks",
+            "Links made again once the route was the link's alone again",
+            report.route_relinks.load(Ordering::Relaxed),
         ),
         gauge(
             "platforms-unregistered",

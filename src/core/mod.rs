@@ -344,6 +344,16 @@ impl Core {
                 since(t)
             )),
             Link::Up { .. } => {
+                let report = &self.state.health.link_report;
+                if report
+                    .route_shared
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    unready.push(format!(
+                        "the server sends part of {}'s stanzas to another connection, where they are lost (a bridge gone without closing its connection?); the log says more",
+                        self.config.component
+                    ));
+                }
                 for domain in &directory.domains {
                     if !directory.grants_settled(domain) {
                         unready.push(format!(

@@ -1502,3 +1502,38 @@ fn with_nothing_left_to_ping_a_request_is_answered_at_once_and_never_refused_as_
     }
     assert_eq!(core.state().health.stats.requests_refused_busy, 0);
 }
+
+/// The link found the server sending part of the component's stanzas elsewhere: the
+/// bridge is not ready while that lasts, and `stats` says where they go.
+#[test]
+fn a_shared_route_makes_the_bridge_unready_while_it_lasts() {
+    use std::sync::atomic::Ordering;
+    let core = linked_core();
+    let shared = |core: &Core| {
+        let snapshot = core.snapshot(t(5));
+        let route = snapshot
+            .readings
+            .iter()
+            .find(|r| r.var == "route")
+            .map(|r| format!("{:?}", r.value))
+            .unwrap_or_default();
+        let unready = snapshot
+            .unready
+            .iter()
+            .any(|why| why.contains("to another connection, where they are lost"));
+        (unready, route)
+    };
+    let alone = (false, "Text(\"this link alone\")".to_owned());
+    assert_eq!(shared(&core), alone);
+    let report = core.state().health.link_report.clone();
+    report.route_shared.store(true, Ordering::Relaxed);
+    assert_eq!(
+        shared(&core),
+        (
+            true,
+            "Text(\"this link and another connection\")".to_owned()
+        )
+    );
+    report.route_shared.store(false, Ordering::Relaxed);
+    assert_eq!(shared(&core), alone);
+}

@@ -162,7 +162,7 @@ pub async fn run(config: Config, source: Source) -> Result<(), RunError> {
             shutdown_rx.clone(),
         ));
     }
-    let queue = core.state().health.link_queue.clone();
+    let queue = core.state().health.link_report.clone();
     // The HTTP door's answers come from the core's thread; its requests go in as inputs.
     let waiting = Arc::new(crate::http::Waiting::default());
     // Bumped when the core wrote news: webhooks and event streams look again.
@@ -922,6 +922,7 @@ pub fn link_settings(config: &Config) -> LinkSettings {
         reconnect_initial: config.link.reconnect_initial,
         reconnect_max: config.link.reconnect_max,
         max_incoming_stanza_bytes: config.link.max_incoming_stanza_bytes,
+        route_check: true,
     }
 }
 

@@ -84,19 +84,32 @@ pub struct QueueStats {
     pub overflows: u64,
 }
 
-/// The link's send queue as the link last reported it; `stats` reads it.
+/// What the link reports: its send queue as it last reported it, and whether the server
+/// routes the component's stanzas to it alone (see `transport::route`). `stats` and the
+/// readiness read it.
 #[derive(Debug, Default)]
-pub struct LinkQueue(std::sync::Mutex<QueueStats>);
+pub struct LinkReport {
+    queue: std::sync::Mutex<QueueStats>,
+    /// The server sends part of the component's stanzas to another connection.
+    pub route_shared: AtomicBool,
+    /// Route pings sent, and those of them that went to another connection.
+    pub route_probes: AtomicU64,
+    pub route_probes_lost: AtomicU64,
+    /// Route pings of another live connection of the component, heard.
+    pub route_foreign: AtomicU64,
+    /// Links made again once the route was this link's alone again.
+    pub route_relinks: AtomicU64,
+}
 
-impl LinkQueue {
+impl LinkReport {
     pub fn set(&self, stats: QueueStats) {
-        if let Ok(mut current) = self.0.lock() {
+        if let Ok(mut current) = self.queue.lock() {
             *current = stats;
         }
     }
 
     pub fn get(&self) -> QueueStats {
-        self.0.lock().map(|s| *s).unwrap_or_default()
+        self.queue.lock().map(|s| *s).unwrap_or_default()
     }
 }
 
@@ -299,7 +312,7 @@ impl Histograms {
 #[derive(Debug, Clone)]
 pub struct Health {
     /// Shared with the link, which keeps it up to date.
-    pub link_queue: std::sync::Arc<LinkQueue>,
+    pub link_report: std::sync::Arc<LinkReport>,
     /// Shared with the HTTP front door, which keeps it up to date.
     pub http: std::sync::Arc<HttpStats>,
     /// Shared with whoever observes them, and with `/metrics`.
@@ -315,7 +328,7 @@ pub struct Health {
 impl Health {
     pub fn new(now: SystemTime) -> Health {
         Health {
-            link_queue: std::sync::Arc::default(),
+            link_report: std::sync::Arc::default(),
             http: std::sync::Arc::default(),
             histograms: std::sync::Arc::default(),
             started_at: now,

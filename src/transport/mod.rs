@@ -29,10 +29,12 @@
 pub mod backoff;
 pub mod fair;
 pub mod reader;
+pub mod route;
 pub mod sessions_api;
 pub mod writer;
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use minidom::rxml::xml_ncname;
@@ -47,12 +49,13 @@ use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::ns;
 
 use crate::core::Input;
-use crate::health::LinkQueue;
+use crate::health::LinkReport;
 use crate::logging::Throttle;
 use crate::wire::{Stanzas, Xml, STREAM_NS};
 use backoff::{random_u64, Backoff};
 use fair::{Pacer, MARK_PREFIX};
 use reader::{ReaderLimits, StreamEvent, StreamReader, NS_STREAM};
+use route::{Heard, RouteCheck, Verdict};
 use writer::Writer;
 
 /// Ids of keepalive pings start with this; their replies stay in the transport.
@@ -88,6 +91,9 @@ pub struct LinkSettings {
     pub reconnect_max: Duration,
     /// Incoming stanzas larger than this are skipped.
     pub max_incoming_stanza_bytes: usize,
+    /// Check at each link-up that the server routes the component's stanzas to this link
+    /// alone ([`route`]).
+    pub route_check: bool,
 }
 
 /// Problems that reconnecting cannot fix: the operator must change a configuration.
@@ -113,6 +119,8 @@ enum Ended {
     /// Nothing accepts connections at the address (reconnect, and after a few in a row,
     /// say what is likely wrong).
     Refused(String),
+    /// The link was ended on purpose, to be made again at once.
+    Relink(String),
     /// Do not reconnect.
     Fatal(FatalLinkError),
 }
@@ -128,7 +136,7 @@ pub async fn run(
     events: mpsc::Sender<Vec<Input>>,
     mut outgoing: mpsc::Receiver<Stanzas>,
     mut shutdown: watch::Receiver<bool>,
-    queue: std::sync::Arc<LinkQueue>,
+    queue: std::sync::Arc<LinkReport>,
 ) -> Result<(), FatalLinkError> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let mut backoff = Backoff::new(settings.reconnect_initial, settings.reconnect_max);
@@ -155,6 +163,7 @@ pub async fn run(
                 let up_at = Instant::now();
                 held.meanwhile(send_event(&mut events, Input::Connected), &mut outgoing)
                     .await;
+                queue.route_shared.store(false, Ordering::Relaxed);
                 let mut serving = Serving {
                     link,
                     settings: &settings,
@@ -163,6 +172,8 @@ pub async fn run(
                     warnings: &mut warnings,
                     pacer: Pacer::new(marker(&settings)),
                     queue: &queue,
+                    route: RouteCheck::new(random_u64(), settings.response_timeout),
+                    foreign_heard: false,
                 };
                 let ended = serving
                     .serve(held.take(), &mut outgoing, &mut shutdown)
@@ -193,12 +204,22 @@ pub async fn run(
                         )
                         .await;
                     }
+                    Ended::Relink(reason) => {
+                        info!(%reason, "linking again");
+                        held.meanwhile(
+                            send_event(&mut events, Input::Disconnected { reason }),
+                            &mut outgoing,
+                        )
+                        .await;
+                        // At once: the server is there, and serves this link alone.
+                        continue;
+                    }
                 }
             }
             Err(Ended::Fatal(e)) => return Err(e),
             Err(Ended::Shutdown) => break,
             // The core already knows the link is down; only the log hears of each attempt.
-            Err(Ended::Lost(reason)) => {
+            Err(Ended::Lost(reason) | Ended::Relink(reason)) => {
                 refused = 0;
                 warn!(%reason, "cannot connect")
             }
@@ -540,7 +561,7 @@ impl Probe {
             Ok(link) => Ok(Probe { link }),
             Err(Ended::Refused(why)) => Err(ProbeError::Refused(why)),
             Err(Ended::Fatal(fatal)) => Err(ProbeError::Fatal(fatal)),
-            Err(Ended::Lost(why)) => Err(ProbeError::Lost(why)),
+            Err(Ended::Lost(why) | Ended::Relink(why)) => Err(ProbeError::Lost(why)),
             Err(Ended::Shutdown) => Err(ProbeError::Lost("shut down".to_owned())),
         }
     }
@@ -587,8 +608,12 @@ struct Serving<'a> {
     warnings: &'a mut Throttle,
     /// The core's stanzas waiting to be written, in turns, within a window.
     pacer: Pacer,
-    /// Where `stats` reads the send queue.
-    queue: &'a LinkQueue,
+    /// Where `stats` reads the send queue and the route.
+    queue: &'a LinkReport,
+    /// Whether the server routes the component's stanzas to this link alone.
+    route: RouteCheck,
+    /// Another live connection's route pings were heard (said once a link).
+    foreign_heard: bool,
 }
 
 impl Serving<'_> {
@@ -610,6 +635,11 @@ impl Serving<'_> {
         if let Some(ended) = self.take_parsed() {
             return ended;
         }
+        if self.settings.route_check {
+            if let Err(reason) = self.route_round().await {
+                return Ended::Lost(reason);
+            }
+        }
         let mut keepalives = 0u64;
         let mut reading = !*shutdown.borrow();
         let mut last_heard = tokio::time::Instant::now();
@@ -629,6 +659,7 @@ impl Serving<'_> {
             let marker_due = self.pacer.oldest_mark().map(|at| {
                 tokio::time::Instant::from_std(at).max(last_heard) + self.settings.response_timeout
             });
+            let route_due = self.route.wake().map(tokio::time::Instant::from_std);
             let core = self.events.clone();
             tokio::select! {
                 biased;
@@ -676,9 +707,17 @@ impl Serving<'_> {
                     if let Some(ended) = self.take_parsed() {
                         return ended;
                     }
+                    if let Some(ended) = self.route_step().await {
+                        return ended;
+                    }
                     // An answered marker may have opened the window.
                     if let Err(reason) = self.send_ready().await {
                         return Ended::Lost(reason);
+                    }
+                }
+                _ = sleep_until_some(route_due), if read_now => {
+                    if let Some(ended) = self.route_step().await {
+                        return ended;
                     }
                 }
                 _ = sleep_until_some(marker_due), if read_now => {
@@ -730,6 +769,25 @@ impl Serving<'_> {
             match event {
                 StreamEvent::Stanza(el) => {
                     trace!(xml = %String::from(&el), "recv");
+                    match self.route.heard(&el, &self.settings.component) {
+                        Heard::NotAProbe => {}
+                        Heard::Ours | Heard::Stale => continue,
+                        Heard::Foreign => {
+                            self.queue.route_foreign.fetch_add(1, Ordering::Relaxed);
+                            if !std::mem::replace(&mut self.foreign_heard, true) {
+                                warn!(
+                                    component = %self.settings.component,
+                                    "another connection of the component is alive and checks its route too: two bridges are linked as the component at once, each sent part of its stanzas. Only one bridge may link per component name; bridges sharing the work must share one database (storage.url), which lets one link at a time"
+                                );
+                            }
+                            continue;
+                        }
+                        Heard::Refused => {
+                            self.queue.route_shared.store(false, Ordering::Relaxed);
+                            info!("the server refused a ping of the component to itself: the link cannot check that the component's stanzas all reach it");
+                            continue;
+                        }
+                    }
                     if is_keepalive_reply(&el, self.settings) {
                         continue;
                     }
@@ -761,6 +819,63 @@ impl Serving<'_> {
                     return Some(Ended::Lost("the server closed the stream".to_owned()))
                 }
                 StreamEvent::Header { .. } => {}
+            }
+        }
+        None
+    }
+
+    /// Sends a round of route pings.
+    async fn route_round(&mut self) -> Result<(), String> {
+        let bytes = self
+            .route
+            .round(&self.settings.component, std::time::Instant::now());
+        self.queue
+            .route_probes
+            .fetch_add(route::PROBES as u64, Ordering::Relaxed);
+        self.link.writer.push(bytes);
+        self.link.flush().await
+    }
+
+    /// Acts on the route check's verdict if it has one now, and sends the next round when
+    /// due; `Some` when the link is to end.
+    async fn route_step(&mut self) -> Option<Ended> {
+        let now = std::time::Instant::now();
+        match self.route.judge(now) {
+            None => {}
+            Some(Verdict::Whole) => {
+                debug!("the server routes the component's stanzas to this link alone")
+            }
+            Some(Verdict::Unsupported) => info!(
+                "the server routes none of the component's pings to itself back: the link cannot check that the component's stanzas all reach it"
+            ),
+            Some(Verdict::Shared { lost, sent, first }) => {
+                self.queue.route_shared.store(true, Ordering::Relaxed);
+                self.queue
+                    .route_probes_lost
+                    .fetch_add(lost as u64, Ordering::Relaxed);
+                if first {
+                    warn!(
+                        lost,
+                        sent,
+                        "the server sends part of the component's stanzas to another connection ({lost} of the {sent} pings this link sent itself went there), and what goes there is lost. Most likely a bridge that served before vanished without closing its connection (its machine or its network lost): ejabberd keeps such a connection until the kernel gives up on it, about 15 minutes by default (component-config/ejabberd-vm.args makes it seconds). Until then this bridge reports itself not ready; it links again once they all reach it"
+                    );
+                } else {
+                    debug!(lost, sent, "the route is still shared");
+                }
+            }
+            Some(Verdict::WholeAgain) => {
+                self.queue.route_shared.store(false, Ordering::Relaxed);
+                self.queue.route_relinks.fetch_add(1, Ordering::Relaxed);
+                // A polite end: the server drops this connection's route at once.
+                let _ = self.link.write_raw(writer::STREAM_FOOTER).await;
+                return Some(Ended::Relink(
+                    "the server sends all of the component's stanzas to this link again; a new link has it advertise its grants again and the directory read again, since what went elsewhere is lost".to_owned(),
+                ));
+            }
+        }
+        if self.route.round_due(now) {
+            if let Err(reason) = self.route_round().await {
+                return Some(Ended::Lost(reason));
             }
         }
         None

@@ -20,6 +20,7 @@ fn settings(port: u16) -> LinkSettings {
         reconnect_initial: Duration::from_millis(50),
         reconnect_max: Duration::from_millis(200),
         max_incoming_stanza_bytes: reader::DEFAULT_MAX_STANZA_BYTES,
+        route_check: false,
     }
 }
 
@@ -504,4 +505,84 @@ fn only_the_server_answers_the_links_own_pings() {
         &reply("mallory@example.test/x"),
         &settings
     ));
+}
+
+async fn next(events: &mut mpsc::Receiver<Vec<Input>>) -> Vec<Input> {
+    tokio::time::timeout(Duration::from_secs(10), events.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("the link runs")
+}
+
+/// Reads a round of route pings: the text of each.
+async fn route_round(peer: &mut Peer) -> Vec<String> {
+    let mut round = Vec::new();
+    for _ in 0..route::PROBES {
+        let ping = peer.read_until("</iq>").await;
+        let start = ping.find("<iq").expect("an iq");
+        let ping = ping[start..].to_owned();
+        assert!(ping.contains(route::ROUTE_PREFIX), "{ping}");
+        round.push(ping);
+    }
+    round
+}
+
+/// ejabberd's case: another connection of the component (a bridge gone without closing
+/// its connection) takes part of what the server sends the component. The link finds its
+/// route shared and says so; once a round comes back whole it closes its stream and links
+/// again at once, and the new link, routed alone, stays.
+#[tokio::test]
+async fn a_shared_route_is_reported_and_the_link_made_again_once_whole() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut s = settings(listener.local_addr().unwrap().port());
+    s.route_check = true;
+    let report: std::sync::Arc<LinkReport> = std::sync::Arc::default();
+    let (events_tx, mut events) = mpsc::channel(64);
+    let (_out, out_rx) = mpsc::channel(64);
+    let (_shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(run(s, events_tx, out_rx, shutdown_rx, report.clone()));
+
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(next(&mut events).await[..], [Input::Connected]));
+    // Every other ping goes elsewhere.
+    let round = route_round(&mut peer).await;
+    for ping in round.iter().step_by(2) {
+        peer.write(ping).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !report.route_shared.load(Ordering::Relaxed) {
+        assert!(Instant::now() < deadline, "the route was not found shared");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(report.route_probes_lost.load(Ordering::Relaxed), 8);
+    // Rounds go on, half a second apart, while the route is shared.
+    let round = route_round(&mut peer).await;
+    peer.write(&round[3]).await;
+    peer.write(&round[9]).await;
+    // The other connection is gone: all of the next round comes back.
+    let round = route_round(&mut peer).await;
+    for ping in &round {
+        peer.write(ping).await;
+    }
+    peer.read_until("</stream:stream>").await;
+    let down = next(&mut events).await;
+    match &down[..] {
+        [Input::Disconnected { reason }] => assert!(reason.contains("again"), "{reason}"),
+        other => panic!("expected the link to go down, got {other:?}"),
+    }
+    assert!(!report.route_shared.load(Ordering::Relaxed));
+    assert_eq!(report.route_relinks.load(Ordering::Relaxed), 1);
+    let mut peer = Peer::accept(&listener, true).await;
+    assert!(matches!(next(&mut events).await[..], [Input::Connected]));
+    for ping in route_round(&mut peer).await {
+        peer.write(&ping).await;
+    }
+    // Whole: no more rounds, and the link stays.
+    let more = tokio::time::timeout(Duration::from_millis(2500), peer.read_until("</iq>")).await;
+    assert!(more.is_err(), "another round after a whole one: {more:?}");
+    assert_eq!(report.route_relinks.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        report.route_probes.load(Ordering::Relaxed),
+        4 * route::PROBES as u64
+    );
 }

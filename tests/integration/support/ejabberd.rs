@@ -97,6 +97,14 @@ pub fn write_config(
         "conf/inetrc",
         "{lookup,[\"file\",\"native\"]}.\n{host,{127,0,0,1},[\"localhost\"]}.\n".to_owned(),
     )?;
+    if options.standby_vm_args {
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/component-config/ejabberd-vm.args"
+        ))
+        .map_err(|e| format!("cannot read component-config/ejabberd-vm.args: {e}"))?;
+        write("conf/vm.args", shipped)?;
+    }
     if options.operator_config {
         return write_operator_config(dir, ports, secret, !options.without_snippet);
     }
@@ -116,7 +124,7 @@ listen:
     ip: "127.0.0.1"
     module: ejabberd_service
     hosts: {{"{COMPONENT_JID}": {{password: "{secret}"}}}}
-  - port: {lobby}
+{component_also}  - port: {lobby}
     ip: "127.0.0.1"
     module: ejabberd_service
     hosts: {{"{LOBBY_JID}": {{password: "{secret}-lobby"}}}}
@@ -138,6 +146,13 @@ modules:
             c2s = ports.c2s,
             component = ports.component,
             lobby = ports.lobby,
+            component_also = options
+                .component_also_at
+                .map_or_else(String::new, |ip| format!(
+                    "  - port: {}\n    ip: \"{ip}\"\n    module: ejabberd_service\n    \
+                 hosts: {{\"{COMPONENT_JID}\": {{password: \"{secret}\"}}}}\n",
+                    ports.component
+                )),
             c2s_shaper = if options.debian_limits {
                 ", shaper: c2s_shaper"
             } else {

@@ -33,12 +33,26 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// A `10.231.N.0/30` no interface here has (other tests' namespaces, a run left over),
+/// starting from one of this process's own.
+fn free_subnet(pid: u32) -> Result<u8, String> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let taken = String::from_utf8_lossy(&out.stdout).into_owned();
+    (0..250)
+        .map(|step| ((pid + step) % 250) as u8 + 1)
+        .find(|n| !taken.contains(&format!(" 10.231.{n}.")))
+        .ok_or_else(|| "every 10.231.N.0/30 is taken".to_owned())
+}
+
 impl Netns {
     /// A namespace of its own (named after this process, so that tests running at once
     /// do not meet), up and reachable.
     pub fn create() -> Result<Netns, String> {
         let pid = std::process::id();
-        let subnet = (pid % 250) as u8 + 1;
+        let subnet = free_subnet(pid)?;
         let netns = Netns {
             name: format!("xgb{pid}"),
             host_if: format!("xgbh{pid}"),
