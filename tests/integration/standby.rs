@@ -14,6 +14,7 @@ use crate::directory::login;
 use crate::invites::{invitation, invite, news, one};
 use crate::rights::{command, result_field, say};
 use crate::support::http::{Http, Reply};
+use crate::support::netns::Netns;
 use crate::support::{
     befriend, free_ports, on_both_servers, Bridge, BridgeConfig, Client, Server, ServerKind,
     ServerOptions, LINK_UP,
@@ -37,6 +38,8 @@ pub(crate) struct Pair {
     pub arcade: Client,
     pub users: Vec<Client>,
     pub kind: ServerKind,
+    /// Each bridge's network namespace, where they run in one ([`pair_in_netns`]).
+    pub netns: Vec<Netns>,
 }
 
 fn config(
@@ -124,6 +127,104 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
         arcade,
         users,
         kind,
+        netns: Vec::new(),
+    }
+}
+
+/// How bridge `node`, in `netns`, reaches the server's component port (Prosody through a
+/// forwarder on this side of its link, ejabberd directly) and the database (through a
+/// forwarder): the component's address, and the database's URL.
+async fn reach(
+    netns: &Netns,
+    server: &Server,
+    db: &TestDatabase,
+    kind: ServerKind,
+) -> (SocketAddr, String) {
+    let component = match kind {
+        ServerKind::Prosody => netns
+            .forward(([127, 0, 0, 1], server.component_port()).into())
+            .await
+            .unwrap(),
+        ServerKind::Ejabberd => SocketAddr::from((netns.host_ip, server.component_port())),
+    };
+    let pg_port: u16 = db
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|port| port.parse().ok())
+        .expect("the database's port");
+    let pg = netns
+        .forward(([127, 0, 0, 1], pg_port).into())
+        .await
+        .unwrap();
+    let url = db
+        .url
+        .replace(&format!("127.0.0.1:{pg_port}"), &pg.to_string());
+    (component, url)
+}
+
+/// The server for bridges in `netns`: ejabberd with a component listener on each
+/// namespace's far end, and the shipped `vm.args`.
+fn options_for(netns: &[&Netns]) -> ServerOptions {
+    ServerOptions {
+        component_also_at: netns.iter().map(|n| n.host_ip).collect(),
+        standby_vm_args: true,
+        ..ServerOptions::default()
+    }
+}
+
+/// [`pair_with`] with HTTP doors, each bridge in a network namespace of its own (see
+/// [`reach`]); the webhook receiver listens at the first namespace's far end, which both
+/// reach.
+pub(crate) async fn pair_in_netns(kind: ServerKind) -> Pair {
+    let netns = vec![
+        Netns::create().expect("a network namespace (root, iproute2)"),
+        Netns::create().expect("a network namespace (root, iproute2)"),
+    ];
+    let (server, db) = server_and_database_with(kind, &options_for(&[&netns[0], &netns[1]])).await;
+    let ports = free_ports(4).unwrap();
+    let ops: Vec<SocketAddr> = (0..2)
+        .map(|i| SocketAddr::from((netns[i].ns_ip, ports[i])))
+        .collect();
+    let doors: Vec<SocketAddr> = (0..2)
+        .map(|i| SocketAddr::from((netns[i].ns_ip, ports[2 + i])))
+        .collect();
+    let mut bridges = Vec::new();
+    for i in 0..2 {
+        let (component, url) = reach(&netns[i], &server, &db, kind).await;
+        let inside = BridgeConfig {
+            host: Some(component.ip().to_string()),
+            port: Some(component.port()),
+            wrapper: netns[i].wrapper(),
+            extra_toml: format!(
+                "[metrics]\nlisten = \"{}\"\n[http]\nlisten = \"{}\"\nwebhook_allow = [\"{}\"]\n",
+                ops[i], doors[i], netns[0].host_ip
+            ),
+            ..config(&server, kind, &url, i, (ports[i], None))
+        };
+        let mut bridge = Bridge::start_with(&server, &inside)
+            .await
+            .expect("bridge starts");
+        if i == 0 {
+            bridge.wait_connected(T).await.unwrap();
+        }
+        bridges.push(bridge);
+    }
+    let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
+    assert!(standby.text().contains("node-0/"), "{}", standby.text());
+    assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
+    let (arcade, users) = logged_in(&server, &["alice", "bob", "carol"]).await;
+    Pair {
+        _server: server,
+        db,
+        bridges,
+        ops,
+        doors,
+        arcade,
+        users,
+        kind,
+        netns,
     }
 }
 
@@ -167,8 +268,12 @@ impl Pair {
             .cli(&["platform", "new-token", ARCADE])
             .unwrap();
         let token = made.lines().last().unwrap().trim().to_owned();
-        let receiver = crate::support::http::Receiver::start().await.unwrap();
-        let url = format!("http://127.0.0.1:{}/hooks/xgb", receiver.addr.port());
+        let at: std::net::IpAddr = self
+            .netns
+            .first()
+            .map_or([127, 0, 0, 1].into(), |n| n.host_ip.into());
+        let receiver = crate::support::http::Receiver::start_at(at).await.unwrap();
+        let url = format!("http://{}/hooks/xgb", receiver.addr);
         self.bridges[0]
             .cli(&["platform", "set-webhook", ARCADE, &url])
             .unwrap();
@@ -226,6 +331,25 @@ impl Pair {
         let reply = until(self.ops[which], |r| r.status == 200).await;
         assert_eq!(reply.status, 200, "{}", reply.text());
         since.elapsed()
+    }
+
+    /// [`Pair::serving`], the platform asking all along (as one does when answers stop).
+    pub(crate) async fn serving_while_asked(&mut self, which: usize, since: Instant) -> Duration {
+        let deadline = since + Duration::from_secs(30);
+        loop {
+            answers(&mut self.arcade, Duration::from_millis(250)).await;
+            if readyz(self.ops[which])
+                .await
+                .is_some_and(|r| r.status == 200)
+            {
+                return since.elapsed();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "bridge {which} never served: {}",
+                until(self.ops[which], |_| true).await.text()
+            );
+        }
     }
 
     /// After a takeover, ejabberd tells the new leader who is online (its sessions API)
@@ -412,8 +536,20 @@ pub(crate) struct Run {
     pub deliveries: usize,
 }
 
-/// `rounds` failovers (the leader killed with -9) during invites and consent answers. In
-/// each: an invitation is pending when the leader dies and answered through the new one;
+/// How the leader goes in a failover run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// `kill -9`.
+    Kill,
+    /// Its network cut (each bridge in a network namespace of its own, [`pair_in_netns`]),
+    /// the platform asking until the standby serves; the cut-off one stops by itself, and
+    /// comes back once its network does.
+    Cut,
+}
+
+/// `rounds` failovers (the leader killed with -9, or its network cut) during invites and
+/// consent answers. In each: an invitation is pending when the leader goes and is
+/// answered through the new one;
 /// a consent answer given before the kill holds after it; what a status answer
 /// disclosed is in the disclosure record as soon as the answer arrived, and still after;
 /// no invitation reaches its invitee under two ids. The invite is made over HTTP, so its
@@ -421,8 +557,11 @@ pub(crate) struct Run {
 /// comes: that event waits in the outbox through the next failover. At the end every
 /// answer's event has arrived, each under one id, in id order. The killed bridge comes
 /// back as the standby for the next round.
-pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
-    let mut p = pair_with(kind, true).await;
+pub(crate) async fn failover_run(kind: ServerKind, rounds: usize, how: Failure) -> Run {
+    let mut p = match how {
+        Failure::Kill => pair_with(kind, true).await,
+        Failure::Cut => pair_in_netns(kind).await,
+    };
     let (token, receiver) = p.webhook().await;
     let mut leader = 0;
     let mut run = Run {
@@ -489,9 +628,17 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
         );
         let id = created["fields"]["invite"].as_str().unwrap().to_owned();
         let (prompt, _) = invitation(&mut p.users[1]).await;
-        let killed = Instant::now();
-        p.bridges[leader].kill();
-        let took = p.serving(standby, killed).await;
+        let failed = Instant::now();
+        let took = match how {
+            Failure::Kill => {
+                p.bridges[leader].kill();
+                p.serving(standby, failed).await
+            }
+            Failure::Cut => {
+                p.netns[leader].cut().unwrap();
+                p.serving_while_asked(standby, failed).await
+            }
+        };
         assert!(took < TAKEOVER, "round {round}: the standby took {took:?}");
         run.takeovers.push(took);
         links[standby] += 1;
@@ -555,7 +702,18 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
             audit.contains(ARCADE) && audit.contains("status"),
             "round {round}: {audit}"
         );
-        // The killed one comes back as the standby.
+        // The killed one comes back as the standby; the cut-off one, once it has stopped
+        // by itself (it could not renew its lease) and its network is back.
+        if how == Failure::Cut {
+            let status = p.bridges[leader]
+                .wait_exit(Duration::from_secs(30))
+                .await
+                .unwrap();
+            assert!(!status.success(), "round {round}: {status:?}");
+            // Gone already: this only lets it be started again.
+            p.bridges[leader].kill();
+            p.netns[leader].restore().unwrap();
+        }
         p.bridges[leader].start_again().unwrap();
         let back = until(p.ops[leader], |r| {
             r.status == 503 && r.text().contains("standby")
@@ -626,21 +784,32 @@ pub(crate) async fn failover_run(kind: ServerKind, rounds: usize) -> Run {
 on_both_servers!(
     /// Four failovers in a row, nothing lost (see [`failover_run`]).
     async fn four_failovers_lose_nothing(kind) {
-        let run = failover_run(kind, 4).await;
+        let run = failover_run(kind, 4, Failure::Kill).await;
         let ms: Vec<u128> = run.takeovers.iter().map(Duration::as_millis).collect();
         eprintln!("failovers ({kind:?}): takeovers in ms {ms:?}");
         assert_eq!(run.invites, 4);
     }
 );
 
-/// The measurement of the README: 20 failovers in a row on each server
-/// (`cargo nextest run --test integration twenty_failovers --run-ignored only`).
-async fn twenty_failovers(kind: ServerKind) {
-    let run = failover_run(kind, 20).await;
+on_both_servers!(
+    /// Two network cuts in a row, nothing lost (see [`failover_run`]).
+    async fn network_cuts_lose_nothing(kind) {
+        let run = failover_run(kind, 2, Failure::Cut).await;
+        let ms: Vec<u128> = run.takeovers.iter().map(Duration::as_millis).collect();
+        eprintln!("network cuts ({kind:?}): takeovers in ms {ms:?}");
+        assert_eq!(run.invites, 2);
+    }
+);
+
+/// The measurements of the README: 20 failovers in a row on each server, kills
+/// (`cargo nextest run --test integration twenty_failovers --run-ignored only`) or network
+/// cuts (`twenty_network_cuts`).
+async fn twenty_failovers(kind: ServerKind, how: Failure) {
+    let run = failover_run(kind, 20, how).await;
     let mut ms: Vec<u128> = run.takeovers.iter().map(Duration::as_millis).collect();
     ms.sort_unstable();
     eprintln!(
-        "failovers ({kind:?}): {} rounds, {} invites answered after the failover, {} consent answers, {} disclosures checked, {} webhook events in {} deliveries; takeover ms: min {} median {} max {}",
+        "failovers ({kind:?}, {how:?}): {} rounds, {} invites answered after the failover, {} consent answers, {} disclosures checked, {} webhook events in {} deliveries; takeover ms: min {} median {} max {}",
         ms.len(),
         run.invites,
         run.consent_answers,
@@ -656,13 +825,25 @@ async fn twenty_failovers(kind: ServerKind) {
 #[tokio::test]
 #[ignore = "a measurement, run by hand"]
 async fn twenty_failovers_on_prosody() {
-    twenty_failovers(ServerKind::Prosody).await;
+    twenty_failovers(ServerKind::Prosody, Failure::Kill).await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn twenty_network_cuts_on_prosody() {
+    twenty_failovers(ServerKind::Prosody, Failure::Cut).await;
+}
+
+#[tokio::test]
+#[ignore = "a measurement, run by hand"]
+async fn twenty_network_cuts_on_ejabberd() {
+    twenty_failovers(ServerKind::Ejabberd, Failure::Cut).await;
 }
 
 #[tokio::test]
 #[ignore = "a measurement, run by hand"]
 async fn twenty_failovers_on_ejabberd() {
-    twenty_failovers(ServerKind::Ejabberd).await;
+    twenty_failovers(ServerKind::Ejabberd, Failure::Kill).await;
 }
 
 on_both_servers!(
@@ -756,37 +937,9 @@ async fn answers(platform: &mut Client, wait: Duration) -> bool {
 /// ejabberd runs with the shipped `vm.args`, which has it close a connection that has not
 /// acknowledged what it was sent for 3 s.
 async fn network_cut(kind: ServerKind, busy: bool) -> (Duration, String) {
-    use crate::support::netns::Netns;
     let netns = Netns::create().expect("a network namespace (root, iproute2)");
-    let options = ServerOptions {
-        component_also_at: Some(netns.host_ip),
-        standby_vm_args: true,
-        ..ServerOptions::default()
-    };
-    let (server, db) = server_and_database_with(kind, &options).await;
-    // The cut-off bridge reaches the database, and Prosody, through forwarders on
-    // this side of its link; ejabberd directly.
-    let component = match kind {
-        ServerKind::Prosody => netns
-            .forward(([127, 0, 0, 1], server.component_port()).into())
-            .await
-            .unwrap(),
-        ServerKind::Ejabberd => SocketAddr::from((netns.host_ip, server.component_port())),
-    };
-    let pg_port: u16 = db
-        .url
-        .rsplit(':')
-        .next()
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|port| port.parse().ok())
-        .expect("the database's port");
-    let pg = netns
-        .forward(([127, 0, 0, 1], pg_port).into())
-        .await
-        .unwrap();
-    let url_inside = db
-        .url
-        .replace(&format!("127.0.0.1:{pg_port}"), &pg.to_string());
+    let (server, db) = server_and_database_with(kind, &options_for(&[&netns])).await;
+    let (component, url_inside) = reach(&netns, &server, &db, kind).await;
     let ports = free_ports(2).unwrap();
     let ops = [
         SocketAddr::from((netns.ns_ip, ports[0])),

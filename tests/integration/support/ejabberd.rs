@@ -148,11 +148,13 @@ modules:
             lobby = ports.lobby,
             component_also = options
                 .component_also_at
-                .map_or_else(String::new, |ip| format!(
+                .iter()
+                .map(|ip| format!(
                     "  - port: {}\n    ip: \"{ip}\"\n    module: ejabberd_service\n    \
-                 hosts: {{\"{COMPONENT_JID}\": {{password: \"{secret}\"}}}}\n",
+                     hosts: {{\"{COMPONENT_JID}\": {{password: \"{secret}\"}}}}\n",
                     ports.component
-                )),
+                ))
+                .collect::<String>(),
             c2s_shaper = if options.debian_limits {
                 ", shaper: c2s_shaper"
             } else {

@@ -229,7 +229,12 @@ pub struct Receiver {
 
 impl Receiver {
     pub async fn start() -> Result<Receiver, String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Receiver::start_at([127, 0, 0, 1].into()).await
+    }
+
+    /// [`Receiver::start`] on another address of this machine.
+    pub async fn start_at(ip: std::net::IpAddr) -> Result<Receiver, String> {
+        let listener = tokio::net::TcpListener::bind((ip, 0))
             .await
             .map_err(|e| format!("cannot listen: {e}"))?;
         let addr = listener

@@ -48,15 +48,17 @@ fn free_subnet(pid: u32) -> Result<u8, String> {
 }
 
 impl Netns {
-    /// A namespace of its own (named after this process, so that tests running at once
-    /// do not meet), up and reachable.
+    /// A namespace of its own (named after this process and a count, so that tests
+    /// running at once do not meet), up and reachable.
     pub fn create() -> Result<Netns, String> {
+        static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let pid = std::process::id();
+        let seq = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let subnet = free_subnet(pid)?;
         let netns = Netns {
-            name: format!("xgb{pid}"),
-            host_if: format!("xgbh{pid}"),
-            ns_if: format!("xgbn{pid}"),
+            name: format!("xgb{pid}x{seq}"),
+            host_if: format!("xgbh{pid}x{seq}"),
+            ns_if: format!("xgbn{pid}x{seq}"),
             host_ip: Ipv4Addr::new(10, 231, subnet, 1),
             ns_ip: Ipv4Addr::new(10, 231, subnet, 2),
         };
@@ -82,7 +84,24 @@ impl Netns {
         inside(&["addr", "add", &format!("{}/30", netns.ns_ip), "dev", ns_if])?;
         inside(&["link", "set", ns_if, "up"])?;
         inside(&["link", "set", "lo", "up"])?;
+        netns.route_out()?;
         Ok(netns)
+    }
+
+    /// Everything beyond the pair through this side: the namespace reaches every address
+    /// of this side's (another namespace's end, a listener on one), not loopback.
+    fn route_out(&self) -> Result<(), String> {
+        ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "ip",
+            "route",
+            "replace",
+            "default",
+            "via",
+            &self.host_ip.to_string(),
+        ])
     }
 
     /// What a process is run under to be in the namespace.
@@ -109,14 +128,35 @@ impl Netns {
         ])
     }
 
+    /// Undoes [`Netns::cut`]: the link up again, and its route.
+    pub fn restore(&self) -> Result<(), String> {
+        ip(&[
+            "netns",
+            "exec",
+            &self.name,
+            "ip",
+            "link",
+            "set",
+            &self.ns_if,
+            "up",
+        ])?;
+        self.route_out()
+    }
+
     /// Forwards connections to this side's end of the pair (a free port) to `to`; the
-    /// address the namespace reaches it at.
+    /// address the namespace reaches it at. The forwarders run on a runtime of their own,
+    /// so that a test waiting on a command (the CLI) does not stop them.
     pub async fn forward(&self, to: SocketAddr) -> Result<SocketAddr, String> {
-        let listener = TcpListener::bind((self.host_ip, 0))
-            .await
+        let listener = std::net::TcpListener::bind((self.host_ip, 0))
+            .map_err(|e| format!("cannot listen on {}: {e}", self.host_ip))?;
+        listener
+            .set_nonblocking(true)
             .map_err(|e| format!("cannot listen on {}: {e}", self.host_ip))?;
         let at = listener.local_addr().map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
+        forwarders()?.spawn(async move {
+            let Ok(listener) = TcpListener::from_std(listener) else {
+                return;
+            };
             while let Ok((mut inbound, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(to).await {
@@ -127,6 +167,23 @@ impl Netns {
         });
         Ok(at)
     }
+}
+
+/// The forwarders' runtime: one thread, for the whole test process.
+fn forwarders() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RUNTIME: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("forwarders")
+                .enable_io()
+                .build()
+                .ok()
+        })
+        .as_ref()
+        .ok_or_else(|| "cannot start the forwarders' runtime".to_owned())
 }
 
 impl Drop for Netns {

@@ -138,10 +138,10 @@ pub struct ServerOptions {
     /// Prosody only: STARTTLS offered to clients with this certificate and key (PEM
     /// files), for the clients that insist on TLS (Dino).
     pub c2s_tls: Option<(PathBuf, PathBuf)>,
-    /// ejabberd only: a second listener for the component at this address (on the same
-    /// port as the one on loopback), for a bridge in a network namespace of its own that
-    /// reaches ejabberd directly.
-    pub component_also_at: Option<std::net::Ipv4Addr>,
+    /// ejabberd only: more listeners for the component, at these addresses (on the same
+    /// port as the one on loopback), for bridges in network namespaces of their own that
+    /// reach ejabberd directly.
+    pub component_also_at: Vec<std::net::Ipv4Addr>,
     /// ejabberd only: `component-config/ejabberd-vm.args` as the VM's `vm.args`, as the
     /// README advises with a standby.
     pub standby_vm_args: bool,
