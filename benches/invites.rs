@@ -6,7 +6,13 @@
 //!   included (target: ≤ 150 µs);
 //! - `invites/answer`: an invitee's reply word, while the invitations of 200 invites
 //!   wait, from the parsed message to the stored answer and the three messages it causes
-//!   (to the invitee, the platform and the host) (target: ≤ 50 µs).
+//!   (to the invitee, the platform and the host) (target: ≤ 50 µs);
+//! - `invites/create_5_invitees_postgres`: the first, with the state in PostgreSQL: the
+//!   core hands the invite's writes to the storage worker's code, run here on the same
+//!   thread, and answers once they are committed. Wall time, so PostgreSQL's own work is
+//!   in it: one invite a transaction, none of the worker's group commits. The database is
+//!   `XMPP_GAME_BRIDGE_BENCH_PG` (a URL: `scripts/load-postgres.sh` prints one of
+//!   Debian's defaults), else the tests' private cluster (`fsync` off).
 //!
 //! Run: `cargo bench --bench invites`.
 
@@ -22,10 +28,11 @@ use minidom::Element;
 use xmpp_game_bridge::admin::NewPlatform;
 use xmpp_game_bridge::config::{AccessConfig, ConsentPolicy};
 use xmpp_game_bridge::core::rate::Rate;
+use xmpp_game_bridge::core::storage::Stored;
 use xmpp_game_bridge::core::{Core, CoreConfig, Input, Output};
 use xmpp_game_bridge::directory::activity::ReportKey;
 use xmpp_game_bridge::directory::DirectoryConfig;
-use xmpp_game_bridge::store::Store;
+use xmpp_game_bridge::store::{Location, Store};
 use xmpp_parsers::jid::BareJid;
 
 #[global_allocator]
@@ -65,9 +72,58 @@ fn sends(out: &[Output]) -> Vec<Element> {
         .collect()
 }
 
+/// The core and, when the database is away (PostgreSQL), the storage worker's store.
+struct Bridge {
+    core: Core,
+    worker: Option<Store>,
+}
+
+impl Bridge {
+    /// Handles `input` as the bridge would: where the database is away, each job the core
+    /// hands out is run on the worker's store and its outcome handed back, until none is
+    /// left; what the core sent meanwhile, in order.
+    fn handle(&mut self, input: Input, now: SystemTime) -> Vec<Output> {
+        let mut out = self.core.handle(input, now);
+        let Some(worker) = self.worker.as_mut() else {
+            return out;
+        };
+        loop {
+            let mut jobs = Vec::new();
+            let mut kept = Vec::new();
+            for output in out {
+                match output {
+                    Output::Store { ticket, job } => jobs.push((ticket, job)),
+                    other => kept.push(other),
+                }
+            }
+            out = kept;
+            if jobs.is_empty() {
+                return out;
+            }
+            for (ticket, job) in jobs {
+                let result = job.run(worker);
+                let stored = Stored {
+                    ticket,
+                    job,
+                    result,
+                };
+                out.extend(self.core.handle(Input::Stored(Box::new(stored)), now));
+            }
+        }
+    }
+}
+
 /// A core on a file database, every host and invitee online and sharing (opt-out), each
 /// host's roster fetched.
-fn core(dir: &tempfile::TempDir) -> Core {
+fn core(dir: &tempfile::TempDir) -> Bridge {
+    bridge(
+        Store::open(&dir.path().join("bridge.sqlite")).unwrap(),
+        false,
+    )
+}
+
+/// [`core`] with `store`, away (for a storage worker) if `away`.
+fn bridge(store: Store, away: bool) -> Bridge {
     let rights = xmpp_game_bridge::commands::RightsConfig::default();
     let config = CoreConfig {
         component: BareJid::from_str("game.example.test").unwrap(),
@@ -94,10 +150,11 @@ fn core(dir: &tempfile::TempDir) -> Core {
         page: None,
         salt: 0,
     };
-    let store = Store::open(&dir.path().join("bridge.sqlite")).unwrap();
     let arcade = NewPlatform::authorized("arcade@example.test");
     xmpp_game_bridge::daemon::seed_registry(&store, &[arcade]);
     let mut core = Core::new(config, store, now(), 1);
+    let worker = if away { core.send_store_away() } else { None };
+    let mut core = Bridge { core, worker };
     core.handle(Input::Connected, now());
     core.handle(
         stanza(
@@ -171,7 +228,7 @@ fn field(reply: &Element, var: &str) -> String {
 }
 
 /// Cancels the invite `reply` created, so its host may invite the same people again.
-fn cancel(core: &mut Core, reply: &Element) {
+fn cancel(core: &mut Bridge, reply: &Element) {
     let id = field(reply, "invite");
     assert!(!id.is_empty(), "{}", String::from(reply));
     core.handle(
@@ -270,5 +327,53 @@ fn invites(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, invites);
+/// The database for `create_5_invitees_postgres`, emptied: its URL.
+fn postgres() -> (
+    String,
+    Option<xmpp_game_bridge::store::testkit::TestDatabase>,
+) {
+    let (url, kept) = match std::env::var("XMPP_GAME_BRIDGE_BENCH_PG") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let db = xmpp_game_bridge::store::testkit::database().unwrap();
+            (db.url.clone(), Some(db))
+        }
+    };
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        .unwrap();
+    (url, kept)
+}
+
+fn invites_postgres(c: &mut Criterion) {
+    let (url, _db) = postgres();
+    let store = Store::open_at(&Location::Postgres(url)).unwrap();
+    let mut core = bridge(store, true);
+    let requests: Vec<Element> = (0..HOSTS).map(invite).collect();
+    let mut group = c.benchmark_group("invites");
+    let mut turn = 0usize;
+    group.bench_function("create_5_invitees_postgres", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                turn = (turn + 1) % HOSTS;
+                tick();
+                core.handle(Input::Tick, now());
+                let request = requests[turn].clone();
+                let start = Instant::now();
+                let out = core.handle(Input::Stanza(request), now());
+                total += start.elapsed();
+                let reply = sends(&out)[0].clone();
+                assert_eq!(sends(&out).len(), 1 + INVITEES, "{}", String::from(&reply));
+                drop(black_box(out));
+                cancel(&mut core, &reply);
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, invites, invites_postgres);
 criterion_main!(benches);
