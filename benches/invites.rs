@@ -249,29 +249,7 @@ fn invites(c: &mut Criterion) {
         xmpp_game_bridge::store::Checkpointer::start(&dir.path().join("bridge.sqlite")).unwrap();
     let requests: Vec<Element> = (0..HOSTS).map(invite).collect();
     let mut group = c.benchmark_group("invites");
-    let mut turn = 0usize;
-    group.bench_function("create_5_invitees", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                turn = (turn + 1) % HOSTS;
-                tick();
-                // What the last turn left for the batched writes (last-seen times,
-                // disclosure records, invitations sent) is written now, as the core
-                // does every 250 ms: shared by every invite of that interval, it is
-                // not this invite's cost.
-                core.handle(Input::Tick, now());
-                let request = requests[turn].clone();
-                let start = Instant::now();
-                let out = core.handle(Input::Stanza(request), now());
-                total += start.elapsed();
-                let reply = sends(&out)[0].clone();
-                drop(black_box(out));
-                cancel(&mut core, &reply);
-            }
-            total
-        })
-    });
+    create(&mut group, "create_5_invitees", &mut core, &requests);
     // Answers come in while other invites wait: a round of invites is made (untimed),
     // then each of their invitations is answered in turn (timed), and the round's
     // invites are cancelled before the next.
@@ -352,13 +330,34 @@ fn invites_postgres(c: &mut Criterion) {
     let mut core = bridge(store, true);
     let requests: Vec<Element> = (0..HOSTS).map(invite).collect();
     let mut group = c.benchmark_group("invites");
+    create(
+        &mut group,
+        "create_5_invitees_postgres",
+        &mut core,
+        &requests,
+    );
+    group.finish();
+}
+
+/// Times `core` creating invites, the hosts of `requests` taking turns; each is cancelled
+/// (untimed) so that its host may invite the same people again.
+fn create(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    core: &mut Bridge,
+    requests: &[Element],
+) {
     let mut turn = 0usize;
-    group.bench_function("create_5_invitees_postgres", |b| {
+    group.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 turn = (turn + 1) % HOSTS;
                 tick();
+                // What the last turn left for the batched writes (last-seen times,
+                // disclosure records, invitations sent) is written now, as the core
+                // does every 250 ms: shared by every invite of that interval, it is
+                // not this invite's cost.
                 core.handle(Input::Tick, now());
                 let request = requests[turn].clone();
                 let start = Instant::now();
@@ -367,12 +366,11 @@ fn invites_postgres(c: &mut Criterion) {
                 let reply = sends(&out)[0].clone();
                 assert_eq!(sends(&out).len(), 1 + INVITEES, "{}", String::from(&reply));
                 drop(black_box(out));
-                cancel(&mut core, &reply);
+                cancel(core, &reply);
             }
             total
         })
     });
-    group.finish();
 }
 
 criterion_group!(benches, invites, invites_postgres);

@@ -114,6 +114,27 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
     )
     .await
     .expect("bridge starts");
+    paired(
+        server,
+        db,
+        vec![first, second],
+        (ops, doors),
+        Vec::new(),
+        kind,
+    )
+    .await
+}
+
+/// The pair once the first serves and the second waits as the standby, with the
+/// platform and the users logged in.
+async fn paired(
+    server: Server,
+    db: TestDatabase,
+    bridges: Vec<Bridge>,
+    (ops, doors): (Vec<SocketAddr>, Vec<SocketAddr>),
+    netns: Vec<Netns>,
+    kind: ServerKind,
+) -> Pair {
     let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
     assert!(standby.text().contains("node-0/"), "{}", standby.text());
     assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
@@ -121,13 +142,13 @@ pub(crate) async fn pair_with(kind: ServerKind, http: bool) -> Pair {
     Pair {
         _server: server,
         db,
-        bridges: vec![first, second],
+        bridges,
         ops,
         doors,
         arcade,
         users,
         kind,
-        netns: Vec::new(),
+        netns,
     }
 }
 
@@ -211,21 +232,7 @@ pub(crate) async fn pair_in_netns(kind: ServerKind) -> Pair {
         }
         bridges.push(bridge);
     }
-    let standby = until(ops[1], |r| r.status == 503 && r.text().contains("standby")).await;
-    assert!(standby.text().contains("node-0/"), "{}", standby.text());
-    assert_eq!(until(ops[0], |r| r.status == 200).await.status, 200);
-    let (arcade, users) = logged_in(&server, &["alice", "bob", "carol"]).await;
-    Pair {
-        _server: server,
-        db,
-        bridges,
-        ops,
-        doors,
-        arcade,
-        users,
-        kind,
-        netns,
-    }
+    paired(server, db, bridges, (ops, doors), netns, kind).await
 }
 
 /// The platform's account, and `names` logged in (the first a mutual contact of the

@@ -116,6 +116,11 @@ impl Netns {
 
     /// Cuts the namespace off: its end of the pair goes down, and its packets are dropped.
     pub fn cut(&self) -> Result<(), String> {
+        self.set_link("down")
+    }
+
+    /// The namespace's end of the pair `up` or `down`.
+    fn set_link(&self, state: &str) -> Result<(), String> {
         ip(&[
             "netns",
             "exec",
@@ -124,22 +129,13 @@ impl Netns {
             "link",
             "set",
             &self.ns_if,
-            "down",
+            state,
         ])
     }
 
     /// Undoes [`Netns::cut`]: the link up again, and its route.
     pub fn restore(&self) -> Result<(), String> {
-        ip(&[
-            "netns",
-            "exec",
-            &self.name,
-            "ip",
-            "link",
-            "set",
-            &self.ns_if,
-            "up",
-        ])?;
+        self.set_link("up")?;
         self.route_out()
     }
 
