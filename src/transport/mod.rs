@@ -845,9 +845,12 @@ impl Serving<'_> {
             Some(Verdict::Whole) => {
                 debug!("the server routes the component's stanzas to this link alone")
             }
-            Some(Verdict::Unsupported) => info!(
-                "the server routes none of the component's pings to itself back: the link cannot check that the component's stanzas all reach it"
-            ),
+            Some(Verdict::Unsupported) => {
+                self.queue.route_shared.store(false, Ordering::Relaxed);
+                info!(
+                    "the server routes none of the component's pings to itself back: the link cannot check that the component's stanzas all reach it"
+                )
+            }
             Some(Verdict::Shared { lost, sent, first }) => {
                 self.queue.route_shared.store(true, Ordering::Relaxed);
                 self.queue
