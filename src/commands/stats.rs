@@ -88,6 +88,9 @@ fn run(ctx: &mut Ctx<'_, Operator>) -> Result<Flow<Operator>, Failure> {
     Flow::done(StatsAnswer { readings, servers })
 }
 
+/// The `route` reading while the server sends the component's stanzas to this link alone.
+pub const ROUTE_ALONE: &str = "this link alone";
+
 /// Every figure of `stats`, in its order: what `/metrics` exports too.
 pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
     let ctx = view;
@@ -302,7 +305,7 @@ pub fn readings(view: &View<'_>) -> Result<Vec<Reading>, Failure> {
             if report.route_shared.load(Ordering::Relaxed) {
                 "this link and another connection".to_owned()
             } else {
-                "this link alone".to_owned()
+                ROUTE_ALONE.to_owned()
             },
         ),
         count(

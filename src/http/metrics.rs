@@ -61,6 +61,12 @@ pub fn render(snapshot: &Snapshot, histograms: &Histograms, openmetrics: bool) -
                     &[],
                     u64::from(text == "up"),
                 ),
+                "route" => out.gauge(
+                    &format!("{PREFIX}route_shared"),
+                    "Whether the server sends part of the component's stanzas to another connection (1), where they are lost",
+                    &[],
+                    u64::from(text != crate::commands::stats::ROUTE_ALONE),
+                ),
                 "consent-policy" => out.gauge(
                     &format!("{PREFIX}consent_policy_info"),
                     "The consent policy (privacy.consent; the value is always 1)",
@@ -75,7 +81,7 @@ pub fn render(snapshot: &Snapshot, histograms: &Histograms, openmetrics: bool) -
     }
     out.gauge(
         &format!("{PREFIX}ready"),
-        "Whether the bridge can serve (1): link up, grants in, database writable; /readyz says why not",
+        "Whether the bridge can serve (1): link up, grants in, the component's stanzas all reaching it, database writable; /readyz says why not",
         &[],
         u64::from(snapshot.unready.is_empty()),
     );
@@ -146,7 +152,7 @@ pub fn standby(openmetrics: bool) -> String {
     leader(&mut out, false);
     out.gauge(
         &format!("{PREFIX}ready"),
-        "Whether the bridge can serve (1): link up, grants in, database writable; /readyz says why not",
+        "Whether the bridge can serve (1): link up, grants in, the component's stanzas all reaching it, database writable; /readyz says why not",
         &[],
         0,
     );
@@ -350,6 +356,11 @@ mod tests {
                     label: "Link",
                     value: Value::Text("up".to_owned()),
                 },
+                Reading {
+                    var: "route",
+                    label: "The component's stanzas reach",
+                    value: Value::Text(crate::commands::stats::ROUTE_ALONE.to_owned()),
+                },
             ],
             unready: Vec::new(),
         }
@@ -368,6 +379,7 @@ mod tests {
         assert!(open.ends_with("# EOF\n"));
         assert!(open.contains("xmpp_game_bridge_uptime_seconds 12\n"));
         assert!(open.contains("xmpp_game_bridge_link_up 1\n"));
+        assert!(open.contains("xmpp_game_bridge_route_shared 0\n"));
         assert!(open.contains("xmpp_game_bridge_build_info{version=\"0.1.0\"} 1\n"));
         assert!(open.contains("xmpp_game_bridge_ready 1\n"));
         assert!(open.contains("\nprocess_resident_memory_bytes "), "{open}");
